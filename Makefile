@@ -1,0 +1,54 @@
+# Makefile for the catalog extension (PGXS).
+#
+# Developer entry points (see README.md):
+#   make run    install packages, build, start PostgreSQL 15 + PgBouncer, load sample data
+#   make stop   stop what `make run` started
+#   make test   bootstrap, then every suite against throw-away servers
+#   make bench  benchmarks (not part of the test pass/fail)
+
+EXTENSION = catalog
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" catalog.control)
+MODULE_big = catalog
+OBJS = \
+	src/catalog.o \
+	src/guc.o \
+	src/shmem.o \
+	src/validate.o \
+	src/validate_sql.o \
+	src/api.o \
+	src/attributes.o \
+	src/product.o \
+	src/category.o \
+	src/health.o
+
+DATA = sql/catalog--$(EXTVERSION).sql
+
+# pg_regress suites, one per concern; each runs in a preloaded throw-away instance.
+REGRESS = validate product category roles
+REGRESS_OPTS = --inputdir=. --temp-instance=tmp_check --temp-config=test/catalog.conf \
+	--load-extension=pg_trgm --load-extension=catalog
+
+ISOLATION = idempotency_race sku_race version_race category_cycle_race
+ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
+	--temp-config=test/catalog.conf --load-extension=pg_trgm --load-extension=catalog
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out output_iso
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+endif
+
+.PHONY: run stop test bench
+run:
+	test/harness/run.sh
+stop:
+	test/harness/stop.sh
+test:
+	test/harness/test.sh
+bench:
+	test/bench/run.sh

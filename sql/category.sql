@@ -1,0 +1,91 @@
+--
+-- category: create, update (rename, move), list, tree guard (pg_regress).
+--
+\set SHOW_CONTEXT never
+SET catalog.actor = 'regress-user';
+
+SELECT c - 'id' AS root FROM catalog_api.create_category(name => ' Home  &  Kitchen ', slug => 'Home-Kitchen') AS c;
+SELECT id AS home FROM catalog.category WHERE slug = 'home-kitchen' \gset
+SELECT (c->>'parent_id')::bigint = :home AS under_home, c->>'slug' AS slug
+FROM catalog_api.create_category(name => 'Cookware', slug => 'cookware', parent_id => :home) AS c;
+SELECT id AS cookware FROM catalog.category WHERE slug = 'cookware' \gset
+SELECT c->>'slug' AS slug FROM catalog_api.create_category(name => 'Frying Pans', slug => 'frying-pans', parent_id => :cookware) AS c;
+SELECT id AS pans FROM catalog.category WHERE slug = 'frying-pans' \gset
+SELECT c->>'slug' AS slug FROM catalog_api.create_category(name => 'Garden', slug => 'garden') AS c;
+SELECT id AS garden FROM catalog.category WHERE slug = 'garden' \gset
+
+-- validation and conflicts
+SELECT catalog_api.create_category(name => 'Dup', slug => 'garden');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_category(name => 'Bad slug', slug => 'bad slug!');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_category(name => 'Bad slug', slug => 'double--dash');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_category(name => 'Orphan', slug => 'orphan', parent_id => 999999);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_category(name => NULL, slug => 'no-name');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_category(name => repeat('n', 101), slug => 'long-name');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_category(name => '<b>Bold</b>', slug => 'bold');
+\echo :LAST_ERROR_SQLSTATE
+
+-- list: parents before children, with depth
+SELECT e->>'slug' AS slug, e->>'depth' AS depth, e->>'version' AS version
+FROM jsonb_array_elements(catalog_api.list_categories()) AS e;
+
+-- rename and move
+SELECT c->>'name' AS name, c->>'version' AS version
+FROM catalog_api.update_category(id => :garden, expected_version => 1, name => 'Garden & Patio') AS c;
+SELECT catalog_api.update_category(id => :garden, expected_version => 1, name => 'Stale');
+\echo :LAST_ERROR_SQLSTATE
+SELECT (c->>'parent_id')::bigint = :home AS moved, c->>'version' AS version
+FROM catalog_api.update_category(id => :garden, expected_version => 2, parent_id => :home) AS c;
+SELECT c->>'parent_id' AS parent, c->>'version' AS version
+FROM catalog_api.update_category(id => :garden, expected_version => 3, to_root => true) AS c;
+-- no change: no write, same version
+SELECT c->>'version' AS version FROM catalog_api.update_category(id => :garden, expected_version => 4, slug => 'garden') AS c;
+SELECT catalog_api.update_category(id => :garden, expected_version => 4, slug => 'cookware');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_category(id => 999999, expected_version => 1, name => 'Nobody');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_category(id => :garden, expected_version => 4, parent_id => :home, to_root => true);
+\echo :LAST_ERROR_SQLSTATE
+
+-- cycles are refused: onto itself, under its child, under its grandchild
+SELECT catalog_api.update_category(id => :home, expected_version => 1, parent_id => :home);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_category(id => :home, expected_version => 1, parent_id => :cookware);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_category(id => :home, expected_version => 1, parent_id => :pans);
+\echo :LAST_ERROR_SQLSTATE
+-- the guard holds for direct SQL too
+UPDATE catalog.category SET parent_id = :pans WHERE id = :home;
+\echo :LAST_ERROR_SQLSTATE
+UPDATE catalog.category SET parent_id = :home WHERE id = :home;
+\echo :LAST_ERROR_SQLSTATE
+
+-- depth is bounded at 32 levels, on insert and on move
+DO $$
+DECLARE
+    parent bigint := NULL;
+    c jsonb;
+BEGIN
+    FOR i IN 1..32 LOOP
+        c := catalog_api.create_category(name => 'Level ' || i, slug => 'level-' || i, parent_id => parent);
+        parent := (c->>'id')::bigint;
+    END LOOP;
+END
+$$;
+SELECT catalog_api.create_category(name => 'Level 33', slug => 'level-33',
+    parent_id => (SELECT id FROM catalog.category WHERE slug = 'level-32'));
+\echo :LAST_ERROR_SQLSTATE
+-- moving a subtree of height 3 under level 30 would reach 33 levels
+SELECT catalog_api.update_category(id => :home, expected_version => 1,
+    parent_id => (SELECT id FROM catalog.category WHERE slug = 'level-30'));
+\echo :LAST_ERROR_SQLSTATE
+SELECT (c->>'version')::int AS version FROM catalog_api.update_category(id => :home, expected_version => 1,
+    parent_id => (SELECT id FROM catalog.category WHERE slug = 'level-29')) AS c;
+SELECT max((e->>'depth')::int) AS max_depth FROM jsonb_array_elements(catalog_api.list_categories()) AS e;
+
+SELECT slug, name, created_by, updated_by, version FROM catalog.category ORDER BY id LIMIT 4;

@@ -1,0 +1,151 @@
+--
+-- product: create, get, update, archive, idempotency (pg_regress).
+-- Runs as the bootstrap superuser; role-specific behaviour is in roles.sql.
+--
+\set SHOW_CONTEXT never
+SET catalog.actor = 'regress-user';
+
+-- a category to put products in
+SELECT c - 'id' AS category FROM catalog_api.create_category(name => 'Clothing', slug => 'clothing') AS c;
+SELECT id AS clothing FROM catalog.category WHERE slug = 'clothing' \gset
+
+-- create: canonicalised fields, defaults, document keys
+SELECT p - 'created_at' - 'updated_at' - 'id' AS product
+FROM catalog_api.create_product(sku => ' ws-001 ', name => '  Wool   Socks  ',
+    price => 9.9, category_id => :clothing,
+    description => 'Warm socks.', attributes => '{"colour": " grey ", "size": [40, 41]}') AS p;
+SELECT id AS ws1 FROM catalog.product WHERE sku = 'WS-001' \gset
+SELECT created_by, updated_by, version, status FROM catalog.product WHERE id = :ws1;
+
+-- get: one document with the category
+SELECT p - 'created_at' - 'updated_at' - 'id' AS product FROM catalog_api.get_product(:ws1) AS p;
+SELECT catalog_api.get_product(id => -1);
+\echo :LAST_ERROR_SQLSTATE
+
+-- required arguments and validation errors carry field-level DETAIL
+SELECT catalog_api.create_product(sku => NULL, name => 'x', price => 1, category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => '<script>alert(1)</script>', price => 1, category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => -1, category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1.005, category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 12345678901, category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, status => 'deleted');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, currency => 'XXX');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => 999999);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '[1]');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"Bad Key": 1}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"a": {"b": {"c": {}}}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"note": "<img src=x onerror=alert(1)>"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 65) g));
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object('list', (SELECT jsonb_agg(g) FROM generate_series(1, 65) g)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object('blob', repeat('x', 400), 'blob2', repeat('y', 400),
+        'more', (SELECT jsonb_agg(repeat('z', 450)) FROM generate_series(1, 20))));
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 'NaN', category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
+
+-- duplicate SKU (after canonicalisation): 23505 with field-level DETAIL
+SELECT catalog_api.create_product(sku => 'ws-001', name => 'Other', price => 1, category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
+
+-- idempotency: same key and payload replays; different payload is PT422
+SELECT p->>'sku' AS sku, p->>'version' AS version
+FROM catalog_api.create_product(sku => 'IDEM-1', name => 'Idem', price => 3, category_id => :clothing,
+    idempotency_key => 'req-0001') AS p;
+SELECT p->>'sku' AS sku, p->>'version' AS version, (p->>'id')::bigint = (SELECT id FROM catalog.product WHERE sku = 'IDEM-1') AS same_product
+FROM catalog_api.create_product(sku => 'idem-1', name => ' Idem ', price => 3.00, category_id => :clothing,
+    idempotency_key => 'req-0001') AS p;
+SELECT catalog_api.create_product(sku => 'IDEM-1', name => 'Idem', price => 4, category_id => :clothing,
+    idempotency_key => 'req-0001');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'IDEM-2', name => 'Idem', price => 4, category_id => :clothing,
+    idempotency_key => 'has space');
+\echo :LAST_ERROR_SQLSTATE
+-- another actor may use the same key for its own request
+SELECT set_config('catalog.actor', 'someone-else', false) IS NOT NULL AS actor_set;
+SELECT p->>'sku' AS sku FROM catalog_api.create_product(sku => 'IDEM-2', name => 'Idem two', price => 4,
+    category_id => :clothing, idempotency_key => 'req-0001') AS p;
+SET catalog.actor = 'regress-user';
+SELECT count(*) AS idem_products FROM catalog.product WHERE sku LIKE 'IDEM-%';
+
+-- an expired key no longer matches: the next request with it is new
+UPDATE catalog.idempotency SET expires_at = now() - interval '1 second' WHERE key = 'req-0001' AND actor = 'regress-user';
+SELECT p->>'sku' AS sku FROM catalog_api.create_product(sku => 'IDEM-3', name => 'Idem three', price => 5,
+    category_id => :clothing, idempotency_key => 'req-0001') AS p;
+SELECT (response->>'sku') AS stored_sku FROM catalog.idempotency WHERE key = 'req-0001' AND actor = 'regress-user';
+
+-- purge deletes only expired keys
+UPDATE catalog.idempotency SET expires_at = now() - interval '1 second' WHERE actor = 'someone-else';
+SELECT catalog_api.purge_idempotency();
+SELECT actor, key FROM catalog.idempotency ORDER BY actor, key;
+SELECT catalog_api.purge_idempotency(batch_size => 0);
+\echo :LAST_ERROR_SQLSTATE
+
+-- update: partial, optimistic
+SELECT p->>'name' AS name, p->>'price' AS price, p->>'description' AS description, p->>'version' AS version
+FROM catalog_api.update_product(id => :ws1, expected_version => 1, price => 12.5) AS p;
+SELECT p->>'name' AS name, p->>'version' AS version
+FROM catalog_api.update_product(id => :ws1, expected_version => 1, name => 'Stale') AS p;
+\echo :LAST_ERROR_SQLSTATE
+-- clearing the description with an empty string
+SELECT p->>'description' AS description, p->>'version' AS version
+FROM catalog_api.update_product(id => :ws1, expected_version => 2, description => '   ') AS p;
+-- an update that changes nothing writes nothing and keeps the version
+SELECT xmin AS before_xmin FROM catalog.product WHERE id = :ws1 \gset
+SELECT p->>'price' AS price, p->>'version' AS version
+FROM catalog_api.update_product(id => :ws1, expected_version => 3, price => 12.50, sku => 'ws-001') AS p;
+SELECT xmin = :'before_xmin'::xid AS row_untouched FROM catalog.product WHERE id = :ws1;
+SELECT catalog_api.update_product(id => :ws1, expected_version => 3, sku => 'IDEM-1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_product(id => :ws1, expected_version => 3, category_id => 424242);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_product(id => 424242, expected_version => 1, name => 'Nobody');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_product(id => :ws1, expected_version => NULL, name => 'No version');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_product(id => :ws1, expected_version => 3, name => E'bad\u202Ename');
+\echo :LAST_ERROR_SQLSTATE
+
+-- archive
+SELECT p->>'status' AS status, p->>'version' AS version
+FROM catalog_api.archive_product(id => :ws1, expected_version => 3) AS p;
+SELECT catalog_api.archive_product(id => :ws1, expected_version => 3);
+\echo :LAST_ERROR_SQLSTATE
+SELECT updated_by, version FROM catalog.product WHERE id = :ws1;
+
+-- the actor comes from PostgREST's JWT claims first
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"role": "catalog_editor", "sub": "jwt-user-7"}', true) IS NOT NULL AS claims_set;
+SELECT p->>'status' AS status FROM catalog_api.update_product(id => :ws1, expected_version => 4, status => 'published') AS p;
+SELECT updated_by FROM catalog.product WHERE id = :ws1;
+ROLLBACK;
+-- a numeric sub is accepted; an unusable actor is refused
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"sub": 12345}', true) IS NOT NULL AS claims_set;
+SELECT p->>'version' AS version FROM catalog_api.update_product(id => :ws1, expected_version => 4, name => 'By number') AS p;
+SELECT updated_by FROM catalog.product WHERE id = :ws1;
+ROLLBACK;
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"sub": "<b>x</b>"}', true) IS NOT NULL AS claims_set;
+SELECT catalog_api.update_product(id => :ws1, expected_version => 4, name => 'Hostile actor');
+ROLLBACK;
+BEGIN;
+SELECT set_config('request.jwt.claims', 'not json', true) IS NOT NULL AS claims_set;
+SELECT catalog_api.update_product(id => :ws1, expected_version => 4, name => 'Broken claims');
+ROLLBACK;

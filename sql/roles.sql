@@ -1,0 +1,95 @@
+--
+-- roles: privileges of catalog_anon, catalog_editor, catalog_admin,
+-- row-level security and the recorded actor (pg_regress).
+--
+\set SHOW_CONTEXT never
+SET catalog.actor = 'regress-setup';
+SELECT id AS cat FROM (SELECT (catalog_api.create_category(name => 'Roles', slug => 'roles')->>'id')::bigint AS id) s \gset
+SELECT (catalog_api.create_product(sku => 'R-DRAFT', name => 'Draft item', price => 1, category_id => :cat)->>'id')::bigint AS draft \gset
+SELECT (catalog_api.create_product(sku => 'R-PUB', name => 'Published item', price => 2, category_id => :cat, status => 'published')->>'id')::bigint AS pub \gset
+SELECT (catalog_api.create_product(sku => 'R-ARCH', name => 'Archived item', price => 3, category_id => :cat, status => 'archived')->>'id')::bigint AS arch \gset
+
+-- the role hierarchy
+SELECT r.rolname, r.rolcanlogin, r.rolinherit,
+       pg_has_role(r.rolname, 'catalog_anon', 'USAGE') AS has_anon,
+       pg_has_role(r.rolname, 'catalog_editor', 'USAGE') AS has_editor
+FROM pg_roles r WHERE r.rolname LIKE 'catalog\_%' ORDER BY r.rolname;
+
+-- anonymous: reads published products only, cannot write
+SET ROLE catalog_anon;
+SELECT p->>'sku' AS sku FROM catalog_api.get_product(:pub) AS p;
+SELECT catalog_api.get_product(:draft);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.get_product(:arch);
+\echo :LAST_ERROR_SQLSTATE
+SELECT jsonb_array_length(catalog_api.list_categories()) > 0 AS sees_categories;
+SELECT catalog_api.health()->>'shared_memory' AS shared_memory;
+SELECT catalog_api.create_product(sku => 'R-X', name => 'x', price => 1, category_id => :cat);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_product(id => :pub, expected_version => 1, name => 'x');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.archive_product(id => :pub, expected_version => 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_category(name => 'x', slug => 'x');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_category(id => :cat, expected_version => 1, name => 'x');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.purge_idempotency();
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM catalog.product;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- editor: sees drafts, writes; the actor is recorded, not the role
+SET ROLE catalog_editor;
+SELECT p->>'sku' AS sku FROM catalog_api.get_product(:draft) AS p;
+SELECT p->>'version' AS version FROM catalog_api.update_product(id => :draft, expected_version => 1, name => 'Draft renamed') AS p;
+SELECT catalog_api.purge_idempotency();
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM catalog.category;
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO catalog.category (slug, name, created_by, updated_by) VALUES ('direct', 'Direct', 'x', 'x');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT updated_by FROM catalog.product WHERE id = :draft;
+
+-- admin: everything, including maintenance
+SET ROLE catalog_admin;
+SELECT catalog_api.purge_idempotency() >= 0 AS purged;
+SELECT p->>'sku' AS sku FROM catalog_api.get_product(:arch) AS p;
+SELECT count(*) FROM catalog.idempotency;
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- no privilege of any API role on any table, sequence or internal function
+SELECT r.rolname, c.relname,
+       has_table_privilege(r.rolname, c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER') AS any_privilege
+FROM pg_class c CROSS JOIN (VALUES ('catalog_anon'), ('catalog_editor'), ('catalog_admin')) r(rolname)
+WHERE c.relnamespace = 'catalog'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+ORDER BY 1, 2;
+SELECT r.rolname, count(*) FILTER (WHERE has_function_privilege(r.rolname, p.oid, 'EXECUTE')) AS executable
+FROM pg_proc p CROSS JOIN (VALUES ('catalog_anon'), ('catalog_editor'), ('catalog_admin')) r(rolname)
+WHERE p.pronamespace = 'catalog'::regnamespace
+GROUP BY 1 ORDER BY 1;
+
+-- row-level security holds even if a privilege is granted by mistake
+BEGIN;
+GRANT USAGE ON SCHEMA catalog TO catalog_anon;
+GRANT SELECT ON catalog.product TO catalog_anon;
+SET LOCAL ROLE catalog_anon;
+SELECT sku FROM catalog.product ORDER BY sku;
+ROLLBACK;
+BEGIN;
+GRANT USAGE ON SCHEMA catalog TO catalog_editor;
+GRANT SELECT ON catalog.idempotency TO catalog_editor;
+SET LOCAL ROLE catalog_editor;
+SELECT count(*) AS idempotency_rows_visible FROM catalog.idempotency;
+ROLLBACK;
+
+-- every API function: SECURITY DEFINER, pinned search_path, owned by catalog_owner, commented
+SELECT p.proname, p.prosecdef, p.proconfig, pg_get_userbyid(p.proowner) AS owner,
+       p.provolatile, obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented
+FROM pg_proc p WHERE p.pronamespace = 'catalog_api'::regnamespace ORDER BY p.proname;
+-- PUBLIC may execute nothing in catalog_api
+SELECT p.proname FROM pg_proc p, aclexplode(p.proacl) a
+WHERE p.pronamespace = 'catalog_api'::regnamespace AND a.grantee = 0 ORDER BY 1;

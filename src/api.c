@@ -1,0 +1,262 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.c
+ *	  Helpers shared by the API functions.
+ *
+ * Caller identity.  The API functions are SECURITY DEFINER (owned by
+ * catalog_owner), so current_user is the owner inside them.  The actor
+ * recorded in rows is the JWT "sub" claim (PostgREST), else the setting
+ * catalog.actor, else session_user; never current_user.  Visibility of
+ * drafts depends on the role the request runs as: the SET ROLE role when
+ * one is set (PostgREST sets it per request), else the session user.
+ *
+ * SPI.  Statements are fixed text with typed parameters, prepared once
+ * per backend and kept (SPI_keepplan); the plan cache revalidates them
+ * after DDL.  No SQL text is ever built from input.
+ *
+ * Serialization failures.  Under READ COMMITTED (PostgREST's default) the
+ * write paths cannot raise 40001: conflicts are detected with version
+ * predicates and ON CONFLICT.  Under REPEATABLE READ or SERIALIZABLE,
+ * PostgreSQL itself may raise 40001 on a concurrent update; PostgREST
+ * would retry that without limit, so ApiRunWrite runs the write in a
+ * subtransaction and turns 40001 and 40P01 into PT409.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "api.h"
+#include "guc.h"
+#include "validate_sql.h"
+
+/*
+ * claims_subject
+ *	  The "sub" claim of request.jwt.claims as text, or NULL when the
+ *	  setting is empty or has no usable "sub".
+ */
+static char *
+claims_subject(void)
+{
+	const char *claims = GetConfigOption("request.jwt.claims", true, false);
+	Jsonb	   *jb;
+	JsonbValue *v;
+
+	if (claims == NULL || claims[0] == '\0')
+		return NULL;
+
+	/* Invalid JSON here is a deployment error: jsonb_in raises 22P02. */
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	v = getKeyJsonValueFromContainer(&jb->root, "sub", 3, NULL);
+	if (v == NULL)
+		return NULL;
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v->val.numeric)));
+	return NULL;
+}
+
+/*
+ * ApiActor
+ *	  Who is calling: JWT sub, else catalog.actor, else session_user.  The
+ *	  value is canonicalised like any other input (it is stored in rows).
+ */
+char *
+ApiActor(void)
+{
+	char	   *raw = claims_subject();
+	char	   *out;
+	size_t		outlen;
+	ValidateError err;
+
+	if (raw == NULL || raw[0] == '\0')
+	{
+		if (catalog_actor != NULL && catalog_actor[0] != '\0')
+			raw = catalog_actor;
+		else
+			raw = GetUserNameFromId(GetSessionUserId(), false);
+	}
+	if (!ValidateText(raw, strlen(raw), VT_PLAIN, 1, CATALOG_ACTOR_MAX,
+					  &out, &outlen, &err))
+		ValidateRaise("actor", &err);
+	return out;
+}
+
+/*
+ * ApiCallerSeesDrafts
+ *	  True when the role the request runs as may see drafts and archived
+ *	  products: a superuser, or a role with the privileges of
+ *	  catalog_editor.
+ */
+bool
+ApiCallerSeesDrafts(void)
+{
+	Oid			caller = GetCurrentRoleId();
+	Oid			editor;
+
+	if (!OidIsValid(caller))
+		caller = GetSessionUserId();
+	if (superuser_arg(caller))
+		return true;
+	editor = get_role_oid("catalog_editor", true);
+	return OidIsValid(editor) && has_privs_of_role(caller, editor);
+}
+
+/*
+ * ApiGetPlan
+ *	  The kept plan of p, preparing it on first use.  Must be called
+ *	  between SPI_connect and SPI_finish.
+ */
+SPIPlanPtr
+ApiGetPlan(ApiPlan *p)
+{
+	if (p->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+				 p->sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		p->plan = plan;
+	}
+	return p->plan;
+}
+
+/*
+ * ApiExecute
+ *	  Run a kept plan; returns SPI_processed.  Any SPI failure is an
+ *	  internal error (user errors surface as ereports from the executor).
+ */
+int
+ApiExecute(ApiPlan *p, Datum *values, const char *nulls, bool read_only, long count)
+{
+	int			rc = SPI_execute_plan(ApiGetPlan(p), values, nulls, read_only, count);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed for \"%s\": %s",
+			 p->sql, SPI_result_code_string(rc));
+	return (int) SPI_processed;
+}
+
+/*
+ * ApiResultDatum
+ *	  Column col (1-based) of row of the last SPI result, copied into the
+ *	  memory context that was current before SPI_connect.
+ */
+Datum
+ApiResultDatum(int row, int col, bool *isnull)
+{
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], desc, col, isnull);
+	Form_pg_attribute att = TupleDescAttr(desc, col - 1);
+
+	if (*isnull)
+		return (Datum) 0;
+	return SPI_datumTransfer(d, att->attbyval, att->attlen);
+}
+
+/*
+ * ApiRunWrite
+ *	  Call fn(fcinfo).  Under REPEATABLE READ or SERIALIZABLE, do it in a
+ *	  subtransaction and report a serialization failure or deadlock as
+ *	  PT409, which clients retry with a fresh read, instead of 40001,
+ *	  which PostgREST would retry blindly and forever.
+ */
+Datum
+ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	Datum		result = (Datum) 0;
+
+	if (!IsolationUsesXactSnapshot())
+		return fn(fcinfo);
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		result = fn(fcinfo);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+
+		if (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+			edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
+			ereport(ERROR,
+					(errcode(ERRCODE_CATALOG_CONFLICT),
+					 errmsg("concurrent update conflict"),
+					 errdetail("{\"reason\":\"concurrent_update\"}"),
+					 errhint("Read the row again and retry with its current version.")));
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+/*
+ * ApiRaiseNotFound
+ *	  PT404: missing, or not visible to the caller (the two are not told
+ *	  apart, so hidden rows cannot be probed).
+ */
+void
+ApiRaiseNotFound(const char *what, int64 id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CATALOG_NOT_FOUND),
+			 errmsg("%s %lld not found", what, (long long) id),
+			 errdetail("{\"reason\":\"not_found\",\"id\":%lld}", (long long) id)));
+}
+
+/*
+ * ApiRaiseStale
+ *	  PT409: the row exists but its version is not the one expected.
+ */
+void
+ApiRaiseStale(const char *what, int64 id, int32 expected, int32 current)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CATALOG_CONFLICT),
+			 errmsg("%s %lld was modified concurrently", what, (long long) id),
+			 errdetail("{\"reason\":\"stale_version\",\"expected_version\":%d,\"current_version\":%d}",
+					   expected, current),
+			 errhint("Read the %s again and retry with its current version.", what)));
+}
+
+/*
+ * ApiRequireArg
+ *	  Raise 22023 {"field": field, "reason": "required"} when argument argno
+ *	  is NULL.
+ */
+void
+ApiRequireArg(FunctionCallInfo fcinfo, int argno, const char *field)
+{
+	if (PG_ARGISNULL(argno))
+		ValidateRaiseReason(field, "required");
+}

@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ *
+ * api.h
+ *	  Helpers shared by the API functions: caller identity, error
+ *	  reporting, cached SPI plans and the write wrapper.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CATALOG_API_H
+#define CATALOG_API_H
+
+#include "executor/spi.h"
+#include "fmgr.h"
+
+/* SQLSTATEs of the error contract (DESIGN.md) that core does not define. */
+#define ERRCODE_CATALOG_NOT_FOUND		MAKE_SQLSTATE('P','T','4','0','4')
+#define ERRCODE_CATALOG_CONFLICT		MAKE_SQLSTATE('P','T','4','0','9')
+#define ERRCODE_CATALOG_IDEMPOTENCY		MAKE_SQLSTATE('P','T','4','2','2')
+
+/* Maximum length of an actor in code points. */
+#define CATALOG_ACTOR_MAX		255
+
+/* A statement prepared once per backend and kept (SPI_keepplan). */
+typedef struct ApiPlan
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[16];
+	SPIPlanPtr	plan;
+} ApiPlan;
+
+extern char *ApiActor(void);
+extern bool ApiCallerSeesDrafts(void);
+extern SPIPlanPtr ApiGetPlan(ApiPlan *p);
+extern int	ApiExecute(ApiPlan *p, Datum *values, const char *nulls,
+					   bool read_only, long count);
+extern Datum ApiResultDatum(int row, int col, bool *isnull);
+extern Datum ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo);
+extern void ApiRaiseNotFound(const char *what, int64 id) pg_attribute_noreturn();
+extern void ApiRaiseStale(const char *what, int64 id, int32 expected,
+						  int32 current) pg_attribute_noreturn();
+extern void ApiRequireArg(FunctionCallInfo fcinfo, int argno, const char *field);
+
+#endif							/* CATALOG_API_H */

@@ -1,0 +1,138 @@
+/*-------------------------------------------------------------------------
+ *
+ * attributes.c
+ *	  Validation and canonicalisation of product attributes (jsonb).
+ *
+ * Attributes are a JSON object of free-form product properties, bounded
+ * so that a hostile document can cost neither storage nor CPU:
+ *	- the input is refused above ATTRIBUTES_MAX_INPUT_BYTES before it is
+ *	  walked, and the canonical result above ATTRIBUTES_MAX_BYTES;
+ *	- the root must be an object; nesting at most ATTRIBUTES_MAX_DEPTH
+ *	  levels; at most ATTRIBUTES_MAX_KEYS keys in all and
+ *	  ATTRIBUTES_MAX_ELEMENTS elements per array;
+ *	- every key matches [a-z][a-z0-9_]* (1 to 64 bytes);
+ *	- every string value is canonicalised like a plain-text field (NFC,
+ *	  white space, no control or invisible characters, no markup), at most
+ *	  ATTRIBUTES_MAX_STRING_LEN code points.  Numbers, booleans and null
+ *	  are kept as they are.
+ * The walk is a single pass with JsonbIterator; the canonical document is
+ * rebuilt with pushJsonbValue in the current memory context.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+#include "attributes.h"
+#include "validate_sql.h"
+
+/*
+ * raise_limit
+ *	  Raise 22023 for field "attributes" with a reason and its limit.
+ */
+static void
+pg_attribute_noreturn()
+raise_limit(const char *reason, int limit)
+{
+	ValidateError err;
+
+	err.reason = reason;
+	err.limit = limit;
+	err.position = -1;
+	ValidateRaise("attributes", &err);
+}
+
+/*
+ * AttributesCanonical
+ *	  Validate in and return its canonical form, or raise 22xxx.
+ */
+Jsonb *
+AttributesCanonical(Jsonb *in)
+{
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	JsonbParseState *state = NULL;
+	JsonbValue *res = NULL;
+	Jsonb	   *out;
+	int			depth = 0;
+	int			nkeys = 0;
+	int			elems[ATTRIBUTES_MAX_DEPTH + 1];
+	char		keybuf[ATTRIBUTES_MAX_KEY_LEN + 1];
+	char		field[sizeof("attributes.") + ATTRIBUTES_MAX_KEY_LEN + 2];
+
+	if (VARSIZE(in) > ATTRIBUTES_MAX_INPUT_BYTES)
+		raise_limit("too_large", ATTRIBUTES_MAX_BYTES);
+	if (!JB_ROOT_IS_OBJECT(in))
+		ValidateRaiseReason("attributes", "not_object");
+
+	keybuf[0] = '\0';
+	it = JsonbIteratorInit(&in->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_OBJECT:
+			case WJB_BEGIN_ARRAY:
+				if (++depth > ATTRIBUTES_MAX_DEPTH)
+					raise_limit("too_deep", ATTRIBUTES_MAX_DEPTH);
+				elems[depth] = 0;
+				res = pushJsonbValue(&state, tok, NULL);
+				break;
+			case WJB_END_OBJECT:
+			case WJB_END_ARRAY:
+				depth--;
+				res = pushJsonbValue(&state, tok, NULL);
+				break;
+			case WJB_KEY:
+				{
+					ValidateError err;
+
+					if (++nkeys > ATTRIBUTES_MAX_KEYS)
+						raise_limit("too_many_keys", ATTRIBUTES_MAX_KEYS);
+					if (!ValidateAttributeKey(v.val.string.val, v.val.string.len,
+											  ATTRIBUTES_MAX_KEY_LEN, &err))
+					{
+						err.reason = (strcmp(err.reason, "too_long") == 0) ?
+							"key_too_long" : "invalid_key";
+						ValidateRaise("attributes", &err);
+					}
+					memcpy(keybuf, v.val.string.val, v.val.string.len);
+					keybuf[v.val.string.len] = '\0';
+					res = pushJsonbValue(&state, tok, &v);
+					break;
+				}
+			case WJB_ELEM:
+				if (++elems[depth] > ATTRIBUTES_MAX_ELEMENTS)
+					raise_limit("too_many_elements", ATTRIBUTES_MAX_ELEMENTS);
+				/* FALLTHROUGH */
+			case WJB_VALUE:
+				if (v.type == jbvString)
+				{
+					char	   *canon;
+					size_t		canonlen;
+					ValidateError err;
+
+					if (!ValidateText(v.val.string.val, v.val.string.len, VT_PLAIN,
+									  0, ATTRIBUTES_MAX_STRING_LEN,
+									  &canon, &canonlen, &err))
+					{
+						snprintf(field, sizeof(field), "attributes.%s", keybuf);
+						ValidateRaise(field, &err);
+					}
+					v.val.string.val = canon;
+					v.val.string.len = (int) canonlen;
+				}
+				res = pushJsonbValue(&state, tok, &v);
+				break;
+			case WJB_DONE:
+				break;
+		}
+	}
+
+	out = JsonbValueToJsonb(res);
+	if (VARSIZE(out) > ATTRIBUTES_MAX_BYTES)
+		raise_limit("too_large", ATTRIBUTES_MAX_BYTES);
+	return out;
+}

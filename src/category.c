@@ -1,0 +1,416 @@
+/*-------------------------------------------------------------------------
+ *
+ * category.c
+ *	  The category tree: create, update (rename, move), list, and the
+ *	  trigger that makes cycles impossible.
+ *
+ * Cycle prevention.  A move (a change of parent_id) is checked by the
+ * BEFORE trigger catalog.category_tree_guard, whatever path the UPDATE
+ * comes from.  Two moves that are each fine alone can form a cycle
+ * together (A under B while B goes under A), so moves are serialised by a
+ * transaction-level advisory lock (CATEGORY_TREE_LOCK_*), and the trigger
+ * walks the ancestors of the new parent with FOR SHARE row locks:
+ *	- under READ COMMITTED each step reads the latest committed parent, and
+ *	  no other move can be in progress, so the walk sees the real tree;
+ *	- under REPEATABLE READ or SERIALIZABLE a locked ancestor that changed
+ *	  after the snapshot raises a serialization failure, which ApiRunWrite
+ *	  reports as PT409.
+ * update_category takes the advisory lock before its UPDATE (so the lock
+ * order is always: tree lock, then rows), and the trigger takes it again
+ * (a no-op) for UPDATEs that do not come through the API.
+ * The tree is at most CATEGORY_MAX_DEPTH levels deep, so every walk is
+ * bounded.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/rel.h"
+
+#include "api.h"
+#include "shmem.h"
+#include "validate_sql.h"
+
+#define CATEGORY_MAX_DEPTH		32
+
+/* Advisory lock key of tree moves: (class, object) in the int4 pair space. */
+#define CATEGORY_TREE_LOCK_CLASS	0x63617467	/* "catg" */
+#define CATEGORY_TREE_LOCK_OBJECT	1
+
+#define CATEGORY_DOC \
+	"pg_catalog.jsonb_build_object('id', c.id, 'parent_id', c.parent_id," \
+	" 'slug', c.slug, 'name', c.name, 'version', c.version)"
+
+static ApiPlan plan_insert = {
+	"INSERT INTO catalog.category AS c (parent_id, slug, name, created_by, updated_by)"
+	" VALUES ($1, $2, $3, $4, $4)"
+	" ON CONFLICT (slug) DO NOTHING"
+	" RETURNING " CATEGORY_DOC,
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+static ApiPlan plan_exists = {
+	"SELECT 1 FROM catalog.category WHERE id = $1",
+	1, {INT8OID}
+};
+
+static ApiPlan plan_slug_taken = {
+	"SELECT 1 FROM catalog.category WHERE slug = $1 AND id <> $2",
+	2, {TEXTOID, INT8OID}
+};
+
+static ApiPlan plan_update = {
+	"UPDATE catalog.category AS c SET"
+	" name = COALESCE($3, c.name), slug = COALESCE($4, c.slug),"
+	" parent_id = CASE WHEN $5 THEN $6 ELSE c.parent_id END,"
+	" updated_at = pg_catalog.now(), updated_by = $7, version = c.version + 1"
+	" WHERE c.id = $1 AND c.version = $2"
+	" AND (c.name, c.slug, c.parent_id) IS DISTINCT FROM"
+	"     (COALESCE($3, c.name), COALESCE($4, c.slug),"
+	"      CASE WHEN $5 THEN $6 ELSE c.parent_id END)"
+	" RETURNING " CATEGORY_DOC,
+	7, {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, INT8OID, TEXTOID}
+};
+
+static ApiPlan plan_get = {
+	"SELECT c.version, " CATEGORY_DOC " FROM catalog.category c WHERE c.id = $1",
+	1, {INT8OID}
+};
+
+static ApiPlan plan_list = {
+	"WITH RECURSIVE t AS ("
+	" SELECT c.id, c.parent_id, c.slug, c.name, c.version, 1 AS depth,"
+	"        ARRAY[c.id] AS path"
+	" FROM catalog.category c WHERE c.parent_id IS NULL"
+	" UNION ALL"
+	" SELECT c.id, c.parent_id, c.slug, c.name, c.version, t.depth + 1, t.path || c.id"
+	" FROM catalog.category c JOIN t ON c.parent_id = t.id"
+	" WHERE t.depth < " CppAsString2(CATEGORY_MAX_DEPTH) ")"
+	" SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+	"   'id', c.id, 'parent_id', c.parent_id, 'slug', c.slug, 'name', c.name,"
+	"   'version', c.version, 'depth', c.depth) ORDER BY c.path), '[]')"
+	" FROM t AS c",
+	0, {InvalidOid}
+};
+
+static ApiPlan plan_parent_locked = {
+	"SELECT parent_id FROM catalog.category WHERE id = $1 FOR SHARE",
+	1, {INT8OID}
+};
+
+static ApiPlan plan_parent = {
+	"SELECT parent_id FROM catalog.category WHERE id = $1",
+	1, {INT8OID}
+};
+
+static ApiPlan plan_height = {
+	"WITH RECURSIVE sub AS ("
+	" SELECT id, 1 AS h FROM catalog.category WHERE parent_id = $1"
+	" UNION ALL"
+	" SELECT c.id, sub.h + 1 FROM catalog.category c JOIN sub ON c.parent_id = sub.id"
+	" WHERE sub.h <= " CppAsString2(CATEGORY_MAX_DEPTH) ")"
+	" SELECT COALESCE(max(h), 0) FROM sub",
+	1, {INT8OID}
+};
+
+/*
+ * lock_tree
+ *	  Take the transaction-level advisory lock that serialises moves.
+ */
+static void
+lock_tree(void)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, CATEGORY_TREE_LOCK_CLASS,
+						 CATEGORY_TREE_LOCK_OBJECT, 2);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+}
+
+/*
+ * check_parent
+ *	  Refuse parent as the parent of node (node 0 for a new row): a cycle,
+ *	  a missing parent or a tree deeper than CATEGORY_MAX_DEPTH.  For a
+ *	  move, ancestors are locked FOR SHARE (see the file header).  Must be
+ *	  called inside SPI.
+ */
+static void
+check_parent(int64 node, int64 parent, bool is_move)
+{
+	int64		cur = parent;
+	int			depth = 0;		/* levels from the root to parent */
+	int			height = 0;		/* levels below node */
+	bool		isnull = false;
+
+	while (!isnull)
+	{
+		Datum		arg = Int64GetDatum(cur);
+		Datum		up;
+
+		if (cur == node)
+			ValidateRaiseReason("parent_id", "cycle");
+		if (++depth >= CATEGORY_MAX_DEPTH)
+		{
+			ValidateError err = {"too_deep", CATEGORY_MAX_DEPTH, -1};
+
+			ValidateRaise("parent_id", &err);
+		}
+		if (ApiExecute(is_move ? &plan_parent_locked : &plan_parent,
+					   &arg, NULL, false, 1) != 1)
+			ValidateRaiseReason("parent_id", "not_found");
+		up = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			cur = DatumGetInt64(up);
+	}
+
+	if (is_move)
+	{
+		Datum		arg = Int64GetDatum(node);
+
+		if (ApiExecute(&plan_height, &arg, NULL, false, 1) != 1)
+			elog(ERROR, "could not measure the category subtree");
+		height = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	/* node sits at depth + 1; its deepest descendant at depth + 1 + height */
+	if (depth + 1 + height > CATEGORY_MAX_DEPTH)
+	{
+		ValidateError err = {"too_deep", CATEGORY_MAX_DEPTH, -1};
+
+		ValidateRaise("parent_id", &err);
+	}
+}
+
+PG_FUNCTION_INFO_V1(catalog_category_tree_guard);
+/*
+ * catalog_category_tree_guard
+ *	  BEFORE INSERT OR UPDATE OF parent_id trigger on catalog.category.
+ */
+Datum
+catalog_category_tree_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	newtup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+	int64		node;
+	int64		parent;
+	bool		is_move;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "category_tree_guard must be a BEFORE ROW trigger");
+
+	is_move = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
+	newtup = is_move ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	desc = trigdata->tg_relation->rd_att;
+
+	d = heap_getattr(newtup, SPI_fnumber(desc, "parent_id"), desc, &isnull);
+	if (isnull)
+		return PointerGetDatum(newtup);
+	parent = DatumGetInt64(d);
+
+	if (is_move)
+	{
+		bool		oldnull;
+		Datum		old = heap_getattr(trigdata->tg_trigtuple,
+									   SPI_fnumber(desc, "parent_id"), desc, &oldnull);
+
+		if (!oldnull && DatumGetInt64(old) == parent)
+			return PointerGetDatum(newtup);
+	}
+
+	d = heap_getattr(newtup, SPI_fnumber(desc, "id"), desc, &isnull);
+	node = isnull ? 0 : DatumGetInt64(d);
+
+	if (is_move)
+		lock_tree();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	check_parent(node, parent, is_move);
+	SPI_finish();
+	return PointerGetDatum(newtup);
+}
+
+/*
+ * create_category_impl
+ *	  The body of create_category, run by ApiRunWrite.
+ */
+static Datum
+create_category_impl(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	char	   *slug;
+	char	   *actor;
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Datum		result;
+	bool		isnull;
+
+	ApiRequireArg(fcinfo, 0, "name");
+	ApiRequireArg(fcinfo, 1, "slug");
+	name = ValidateTextArg("name", PG_GETARG_TEXT_PP(0), VT_PLAIN, 1,
+						   CATALOG_CATEGORY_NAME_MAX);
+	slug = ValidateTextArg("slug", PG_GETARG_TEXT_PP(1), VT_SLUG, 1,
+						   CATALOG_SLUG_MAX);
+	actor = ApiActor();
+
+	values[0] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+	nulls[0] = PG_ARGISNULL(2) ? 'n' : ' ';
+	values[1] = CStringGetTextDatum(slug);
+	values[2] = CStringGetTextDatum(name);
+	values[3] = CStringGetTextDatum(actor);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (!PG_ARGISNULL(2) &&
+		ApiExecute(&plan_exists, values, NULL, false, 1) != 1)
+		ValidateRaiseReason("parent_id", "not_found");
+	if (ApiExecute(&plan_insert, values, nulls, false, 0) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("a category with slug \"%s\" already exists", slug),
+				 errdetail("{\"field\":\"slug\",\"reason\":\"duplicate\"}")));
+	result = ApiResultDatum(0, 1, &isnull);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(catalog_create_category);
+/*
+ * catalog_create_category
+ *	  SQL: catalog_api.create_category(name, slug, parent_id) -> jsonb
+ */
+Datum
+catalog_create_category(PG_FUNCTION_ARGS)
+{
+	ShmemCountCall();
+	return ApiRunWrite(create_category_impl, fcinfo);
+}
+
+/*
+ * update_category_impl
+ *	  The body of update_category, run by ApiRunWrite.
+ */
+static Datum
+update_category_impl(PG_FUNCTION_ARGS)
+{
+	int64		id;
+	int32		expected;
+	char	   *name = NULL;
+	char	   *slug = NULL;
+	bool		move;
+	bool		to_root = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		result;
+	bool		isnull;
+
+	ApiRequireArg(fcinfo, 0, "id");
+	ApiRequireArg(fcinfo, 1, "expected_version");
+	id = PG_GETARG_INT64(0);
+	expected = PG_GETARG_INT32(1);
+	if (!PG_ARGISNULL(2))
+		name = ValidateTextArg("name", PG_GETARG_TEXT_PP(2), VT_PLAIN, 1,
+							   CATALOG_CATEGORY_NAME_MAX);
+	if (!PG_ARGISNULL(3))
+		slug = ValidateTextArg("slug", PG_GETARG_TEXT_PP(3), VT_SLUG, 1,
+							   CATALOG_SLUG_MAX);
+	if (to_root && !PG_ARGISNULL(4))
+		ValidateRaiseReason("to_root", "conflicts_with_parent_id");
+	if (!PG_ARGISNULL(4) && PG_GETARG_INT64(4) == id)
+		ValidateRaiseReason("parent_id", "cycle");
+	move = to_root || !PG_ARGISNULL(4);
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(expected);
+	values[2] = name ? CStringGetTextDatum(name) : (Datum) 0;
+	nulls[2] = name ? ' ' : 'n';
+	values[3] = slug ? CStringGetTextDatum(slug) : (Datum) 0;
+	nulls[3] = slug ? ' ' : 'n';
+	values[4] = BoolGetDatum(move);
+	values[5] = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+	nulls[5] = PG_ARGISNULL(4) ? 'n' : ' ';
+	values[6] = CStringGetTextDatum(ApiActor());
+
+	/* Lock order: the tree lock first, then rows (the trigger locks rows). */
+	if (move)
+		lock_tree();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (slug != NULL)
+	{
+		Datum		args[2];
+
+		args[0] = values[3];
+		args[1] = values[0];
+		/* A race past this check still ends in 23505 from the index. */
+		if (ApiExecute(&plan_slug_taken, args, NULL, false, 1) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("a category with slug \"%s\" already exists", slug),
+					 errdetail("{\"field\":\"slug\",\"reason\":\"duplicate\"}")));
+	}
+	if (ApiExecute(&plan_update, values, nulls, false, 0) != 1)
+	{
+		int32		current;
+
+		if (ApiExecute(&plan_get, values, NULL, false, 1) != 1)
+			ApiRaiseNotFound("category", id);
+		current = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		if (current != expected)
+			ApiRaiseStale("category", id, expected, current);
+		/* Nothing to change: answer the current document. */
+		result = ApiResultDatum(0, 2, &isnull);
+	}
+	else
+		result = ApiResultDatum(0, 1, &isnull);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(catalog_update_category);
+/*
+ * catalog_update_category
+ *	  SQL: catalog_api.update_category(id, expected_version, name, slug,
+ *	  parent_id, to_root) -> jsonb
+ */
+Datum
+catalog_update_category(PG_FUNCTION_ARGS)
+{
+	ShmemCountCall();
+	return ApiRunWrite(update_category_impl, fcinfo);
+}
+
+PG_FUNCTION_INFO_V1(catalog_list_categories);
+/*
+ * catalog_list_categories
+ *	  SQL: catalog_api.list_categories() -> jsonb array, parents before
+ *	  children, each with its depth (1 for a root).
+ */
+Datum
+catalog_list_categories(PG_FUNCTION_ARGS)
+{
+	Datum		result;
+	bool		isnull;
+
+	ShmemCountCall();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ApiExecute(&plan_list, NULL, NULL, true, 1) != 1)
+		elog(ERROR, "category listing returned no row");
+	result = ApiResultDatum(0, 1, &isnull);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}

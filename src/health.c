@@ -1,0 +1,145 @@
+/*-------------------------------------------------------------------------
+ *
+ * health.c
+ *	  catalog_api.health(): readiness for load balancers.
+ *
+ * The answer is built from state that needs no table write, so it works
+ * in read-only transactions and on hot standbys:
+ *	status			"ok", or "degraded" when shared memory is missing or the
+ *					installed extension version differs from the library's
+ *	version			the installed extension version (pg_extension)
+ *	library_version	the version compiled into the loaded library
+ *	in_recovery		true on a hot standby
+ *	shared_memory	whether the preloaded shared state is available
+ *	server_version	server_version_num
+ *	api_calls		API calls since server start (null without shared memory)
+ * Under PostgREST (request.method set), a degraded answer also sets
+ * response.status to 503 so a load balancer takes the node out.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+
+#include "api.h"
+#include "shmem.h"
+
+#define CATALOG_LIBRARY_VERSION "1.0"
+
+static ApiPlan plan_version = {
+	"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'catalog'",
+	0, {InvalidOid}
+};
+
+/*
+ * push_kv
+ *	  Append key: value (a scalar JsonbValue) to the object being built.
+ */
+static void
+push_kv(JsonbParseState **state, const char *key, JsonbValue *val)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_VALUE, val);
+}
+
+static void
+push_string(JsonbParseState **state, const char *key, const char *s)
+{
+	JsonbValue	v;
+
+	if (s == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) s;
+		v.val.string.len = strlen(s);
+	}
+	push_kv(state, key, &v);
+}
+
+static void
+push_bool(JsonbParseState **state, const char *key, bool b)
+{
+	JsonbValue	v;
+
+	v.type = jbvBool;
+	v.val.boolean = b;
+	push_kv(state, key, &v);
+}
+
+static void
+push_int(JsonbParseState **state, const char *key, int64 n, bool isnull)
+{
+	JsonbValue	v;
+
+	if (isnull)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = int64_to_numeric(n);
+	}
+	push_kv(state, key, &v);
+}
+
+PG_FUNCTION_INFO_V1(catalog_health);
+/*
+ * catalog_health
+ *	  SQL: catalog_api.health() -> jsonb
+ */
+Datum
+catalog_health(PG_FUNCTION_ARGS)
+{
+	CatalogSharedState *shared = ShmemState();
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	char	   *version = NULL;
+	bool		degraded;
+	const char *method;
+
+	ShmemCountCall();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ApiExecute(&plan_version, NULL, NULL, true, 1) == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		version = SPI_palloc(strlen(v) + 1);
+		strcpy(version, v);
+	}
+	SPI_finish();
+
+	degraded = (shared == NULL) || version == NULL ||
+		strcmp(version, CATALOG_LIBRARY_VERSION) != 0;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	push_string(&state, "status", degraded ? "degraded" : "ok");
+	push_string(&state, "version", version);
+	push_string(&state, "library_version", CATALOG_LIBRARY_VERSION);
+	push_bool(&state, "in_recovery", RecoveryInProgress());
+	push_bool(&state, "shared_memory", shared != NULL);
+	push_int(&state, "server_version", PG_VERSION_NUM, false);
+	push_int(&state, "api_calls",
+			 shared ? (int64) pg_atomic_read_u64(&shared->api_calls) : 0,
+			 shared == NULL);
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+
+	method = GetConfigOption("request.method", true, false);
+	if (degraded && method != NULL && method[0] != '\0')
+		(void) set_config_option("response.status", "503",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+}

@@ -1,0 +1,609 @@
+/*-------------------------------------------------------------------------
+ *
+ * product.c
+ *	  Products: create (idempotent), get, update (optimistic), archive;
+ *	  purge of expired idempotency keys.
+ *
+ * Every argument is canonicalised by validate.c before it reaches SQL.
+ * Statements are fixed, parameterised and kept per backend (api.c).
+ *
+ * Concurrency (READ COMMITTED, PostgREST's default):
+ *	- create_product with an idempotency key first claims (actor, key) in
+ *	  catalog.idempotency with INSERT ... ON CONFLICT DO UPDATE ... WHERE
+ *	  expired.  A concurrent call with the same key waits on the claiming
+ *	  transaction's row; once it commits, the claim finds a live row and
+ *	  the call replays the stored response (same fingerprint) or fails
+ *	  with PT422 (different fingerprint).  Exactly one product is created.
+ *	- The SKU is claimed with INSERT ... ON CONFLICT (sku) DO NOTHING, so a
+ *	  duplicate is reported as 23505 with a field-level DETAIL, also when
+ *	  two sessions race.
+ *	- update_product is one UPDATE with "version = expected_version" in its
+ *	  WHERE clause; a concurrent committed update makes the re-check fail,
+ *	  so the loser gets PT409 and no update is ever lost.  An update that
+ *	  changes nothing writes nothing and keeps the version.
+ * Locks are taken in one order: idempotency row, then product row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "api.h"
+#include "attributes.h"
+#include "guc.h"
+#include "shmem.h"
+#include "validate_sql.h"
+
+/* The product document (DESIGN.md); p is the product, c its category. */
+#define PRODUCT_DOC \
+	"pg_catalog.jsonb_build_object(" \
+	"'id', p.id, 'sku', p.sku, 'name', p.name, 'description', p.description, " \
+	"'status', p.status, 'price', p.price, 'currency', p.currency, " \
+	"'category', pg_catalog.jsonb_build_object('id', c.id, 'name', c.name), " \
+	"'attributes', p.attributes, 'version', p.version, " \
+	"'created_at', p.created_at, 'updated_at', p.updated_at)"
+
+static ApiPlan plan_get = {
+	"SELECT " PRODUCT_DOC
+	" FROM catalog.product p JOIN catalog.category c ON c.id = p.category_id"
+	" WHERE p.id = $1 AND (p.status = 'published' OR $2)",
+	2, {INT8OID, BOOLOID}
+};
+
+static ApiPlan plan_insert = {
+	"WITH p AS ("
+	" INSERT INTO catalog.product"
+	" (sku, name, description, status, category_id, price, currency, attributes,"
+	"  created_by, updated_by)"
+	" SELECT $1, $2, $3, $4::catalog.product_status, $5, $6, $7, $8, $9, $9"
+	" WHERE EXISTS (SELECT 1 FROM catalog.category WHERE id = $5)"
+	" ON CONFLICT (sku) DO NOTHING"
+	" RETURNING *)"
+	" SELECT " PRODUCT_DOC " FROM p JOIN catalog.category c ON c.id = p.category_id",
+	9, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, JSONBOID, TEXTOID}
+};
+
+static ApiPlan plan_category_exists = {
+	"SELECT 1 FROM catalog.category WHERE id = $1",
+	1, {INT8OID}
+};
+
+static ApiPlan plan_sku_taken = {
+	"SELECT 1 FROM catalog.product WHERE sku = $1 AND id <> $2",
+	2, {TEXTOID, INT8OID}
+};
+
+static ApiPlan plan_claim_key = {
+	"INSERT INTO catalog.idempotency AS i"
+	" (actor, key, operation, fingerprint, expires_at)"
+	" VALUES ($1, $2, $3, $4, pg_catalog.now() + pg_catalog.make_interval(secs => $5))"
+	" ON CONFLICT (actor, key) DO UPDATE"
+	" SET operation = EXCLUDED.operation, fingerprint = EXCLUDED.fingerprint,"
+	"     response = NULL, created_at = pg_catalog.now(), expires_at = EXCLUDED.expires_at"
+	" WHERE i.expires_at <= pg_catalog.now()"
+	" RETURNING 1",
+	5, {TEXTOID, TEXTOID, TEXTOID, BYTEAOID, FLOAT8OID}
+};
+
+static ApiPlan plan_read_key = {
+	"SELECT operation, fingerprint, response FROM catalog.idempotency"
+	" WHERE actor = $1 AND key = $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+static ApiPlan plan_store_response = {
+	"UPDATE catalog.idempotency SET response = $3 WHERE actor = $1 AND key = $2",
+	3, {TEXTOID, TEXTOID, JSONBOID}
+};
+
+static ApiPlan plan_update = {
+	"WITH p AS ("
+	" UPDATE catalog.product p SET"
+	"  sku = COALESCE($3, p.sku), name = COALESCE($4, p.name),"
+	"  description = CASE WHEN $5 THEN $6 ELSE p.description END,"
+	"  status = COALESCE($7::catalog.product_status, p.status),"
+	"  price = COALESCE($8, p.price), currency = COALESCE($9, p.currency),"
+	"  category_id = COALESCE($10, p.category_id),"
+	"  attributes = COALESCE($11, p.attributes),"
+	"  updated_at = pg_catalog.now(), updated_by = $12, version = p.version + 1"
+	" WHERE p.id = $1 AND p.version = $2"
+	"  AND (p.sku, p.name, p.description, p.status, p.price, p.currency,"
+	"       p.category_id, p.attributes)"
+	"  IS DISTINCT FROM"
+	"      (COALESCE($3, p.sku), COALESCE($4, p.name),"
+	"       CASE WHEN $5 THEN $6 ELSE p.description END,"
+	"       COALESCE($7::catalog.product_status, p.status), COALESCE($8, p.price),"
+	"       COALESCE($9, p.currency), COALESCE($10, p.category_id),"
+	"       COALESCE($11, p.attributes))"
+	" RETURNING p.*)"
+	" SELECT " PRODUCT_DOC " FROM p JOIN catalog.category c ON c.id = p.category_id",
+	12, {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, NUMERICOID,
+	TEXTOID, INT8OID, JSONBOID, TEXTOID}
+};
+
+static ApiPlan plan_version = {
+	"SELECT version FROM catalog.product WHERE id = $1",
+	1, {INT8OID}
+};
+
+static ApiPlan plan_purge = {
+	"WITH doomed AS ("
+	" SELECT actor, key FROM catalog.idempotency"
+	" WHERE expires_at <= pg_catalog.now()"
+	" ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+	" DELETE FROM catalog.idempotency i USING doomed d"
+	" WHERE i.actor = d.actor AND i.key = d.key",
+	1, {INT8OID}
+};
+
+/* Canonical, validated product fields; NULL pointers mean "not given". */
+typedef struct ProductInput
+{
+	char	   *sku;
+	char	   *name;
+	bool		description_given;
+	char	   *description;	/* NULL when cleared */
+	const char *status;
+	Datum		price;			/* numeric(12,2); valid when price_given */
+	bool		price_given;
+	char	   *currency;
+	int64		category_id;
+	bool		category_given;
+	Jsonb	   *attributes;
+} ProductInput;
+
+/*
+ * canonical_status
+ *	  The status argument as one of the enum labels, or raise 22023.
+ */
+static const char *
+canonical_status(text *arg)
+{
+	static const char *const labels[] = {"draft", "published", "archived"};
+	char	   *s = ValidateTextArg("status", arg, VT_PLAIN, 1, 16);
+
+	for (int i = 0; i < lengthof(labels); i++)
+		if (strcmp(s, labels[i]) == 0)
+			return labels[i];
+	ValidateRaiseReason("status", "invalid_value");
+}
+
+/*
+ * canonical_price
+ *	  Range- and scale-check a price and coerce it to numeric(12,2).
+ */
+static Datum
+canonical_price(Datum price)
+{
+	ValidatePriceArg("price", DatumGetNumeric(price));
+	return DirectFunctionCall2(numeric, price,
+							   Int32GetDatum(((12 << 16) | 2) + VARHDRSZ));
+}
+
+/*
+ * read_input
+ *	  Validate and canonicalise the product fields of fcinfo.  first is the
+ *	  argument number of sku; the order is the one of update_product:
+ *	  sku, name, description, status, price, currency, category_id,
+ *	  attributes.  Absent (NULL) arguments stay "not given".
+ */
+static void
+read_input(FunctionCallInfo fcinfo, const int *argno, ProductInput *in)
+{
+	memset(in, 0, sizeof(*in));
+
+	if (!PG_ARGISNULL(argno[0]))
+		in->sku = ValidateTextArg("sku", PG_GETARG_TEXT_PP(argno[0]), VT_SKU,
+								  1, CATALOG_SKU_MAX);
+	if (!PG_ARGISNULL(argno[1]))
+		in->name = ValidateTextArg("name", PG_GETARG_TEXT_PP(argno[1]), VT_PLAIN,
+								   1, CATALOG_NAME_MAX);
+	if (!PG_ARGISNULL(argno[2]))
+	{
+		char	   *d = ValidateTextArg("description", PG_GETARG_TEXT_PP(argno[2]),
+										VT_LONGTEXT, 0, CATALOG_DESCRIPTION_MAX);
+
+		in->description_given = true;
+		in->description = (d[0] == '\0') ? NULL : d;
+	}
+	if (!PG_ARGISNULL(argno[3]))
+		in->status = canonical_status(PG_GETARG_TEXT_PP(argno[3]));
+	if (!PG_ARGISNULL(argno[4]))
+	{
+		in->price = canonical_price(PG_GETARG_DATUM(argno[4]));
+		in->price_given = true;
+	}
+	if (!PG_ARGISNULL(argno[5]))
+		in->currency = ValidateTextArg("currency", PG_GETARG_TEXT_PP(argno[5]),
+									   VT_CURRENCY, 3, 3);
+	if (!PG_ARGISNULL(argno[6]))
+	{
+		in->category_id = PG_GETARG_INT64(argno[6]);
+		in->category_given = true;
+		if (in->category_id <= 0)
+			ValidateRaiseReason("category_id", "not_found");
+	}
+	if (!PG_ARGISNULL(argno[7]))
+		in->attributes = AttributesCanonical(PG_GETARG_JSONB_P(argno[7]));
+}
+
+/*
+ * hash_field
+ *	  Feed one field to the fingerprint: a tag byte, a 4-byte length (or
+ *	  0xFFFFFFFF for NULL) and the bytes, so distinct payloads never
+ *	  serialise alike.
+ */
+static void
+hash_field(pg_cryptohash_ctx *ctx, char tag, const char *s)
+{
+	uint32		len = (s == NULL) ? 0xFFFFFFFF : (uint32) strlen(s);
+	unsigned char hdr[5];
+
+	hdr[0] = (unsigned char) tag;
+	hdr[1] = (unsigned char) (len >> 24);
+	hdr[2] = (unsigned char) (len >> 16);
+	hdr[3] = (unsigned char) (len >> 8);
+	hdr[4] = (unsigned char) len;
+	if (pg_cryptohash_update(ctx, hdr, sizeof(hdr)) < 0 ||
+		(s != NULL && pg_cryptohash_update(ctx, (const uint8 *) s, len) < 0))
+		elog(ERROR, "could not compute the request fingerprint");
+}
+
+/*
+ * fingerprint
+ *	  SHA-256 of the canonical create_product payload, as bytea.
+ */
+static bytea *
+fingerprint(const ProductInput *in)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	bytea	   *result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	char		idbuf[32];
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not initialise SHA-256");
+	hash_field(ctx, 'k', in->sku);
+	hash_field(ctx, 'n', in->name);
+	hash_field(ctx, 'd', in->description);
+	hash_field(ctx, 's', in->status);
+	hash_field(ctx, 'p', DatumGetCString(DirectFunctionCall1(numeric_out, in->price)));
+	hash_field(ctx, 'c', in->currency);
+	snprintf(idbuf, sizeof(idbuf), INT64_FORMAT, in->category_id);
+	hash_field(ctx, 'g', idbuf);
+	hash_field(ctx, 'a', JsonbToCString(NULL, &in->attributes->root,
+										VARSIZE(in->attributes)));
+	if (pg_cryptohash_final(ctx, (uint8 *) VARDATA(result), PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute the request fingerprint");
+	pg_cryptohash_free(ctx);
+	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	return result;
+}
+
+/*
+ * text_or_null
+ *	  Datum of a C string as text, and its null flag.
+ */
+static Datum
+text_or_null(const char *s, char *null)
+{
+	*null = (s == NULL) ? 'n' : ' ';
+	return (s == NULL) ? (Datum) 0 : CStringGetTextDatum(s);
+}
+
+/*
+ * create_product_impl
+ *	  The body of create_product, run by ApiRunWrite.
+ */
+static Datum
+create_product_impl(PG_FUNCTION_ARGS)
+{
+	static const int argno[8] = {0, 1, 4, 5, 2, 6, 3, 7};
+	ProductInput in;
+	char	   *actor;
+	char	   *key = NULL;
+	bytea	   *fp = NULL;
+	Datum		values[9];
+	char		nulls[9];
+	Datum		result = (Datum) 0;
+	bool		isnull;
+
+	ApiRequireArg(fcinfo, 0, "sku");
+	ApiRequireArg(fcinfo, 1, "name");
+	ApiRequireArg(fcinfo, 2, "price");
+	ApiRequireArg(fcinfo, 3, "category_id");
+	read_input(fcinfo, argno, &in);
+	if (in.status == NULL)
+		in.status = "draft";
+	if (in.currency == NULL)
+		in.currency = "USD";
+	if (in.attributes == NULL)
+		in.attributes = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+	if (!PG_ARGISNULL(8))
+		key = ValidateTextArg("idempotency_key", PG_GETARG_TEXT_PP(8), VT_TOKEN,
+							  1, CATALOG_TOKEN_MAX);
+	actor = ApiActor();
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (key != NULL)
+	{
+		fp = fingerprint(&in);
+		values[0] = CStringGetTextDatum(actor);
+		values[1] = CStringGetTextDatum(key);
+		values[2] = CStringGetTextDatum("create_product");
+		values[3] = PointerGetDatum(fp);
+		values[4] = Float8GetDatum((float8) catalog_idempotency_ttl);
+		if (ApiExecute(&plan_claim_key, values, NULL, false, 0) == 0)
+		{
+			/* A live key: replay or refuse. */
+			char	   *op;
+			bytea	   *stored;
+
+			if (ApiExecute(&plan_read_key, values, NULL, false, 1) != 1)
+				elog(ERROR, "idempotency key vanished while locked");
+			op = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			stored = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 2, &isnull));
+			if (strcmp(op, "create_product") != 0 ||
+				VARSIZE_ANY_EXHDR(stored) != PG_SHA256_DIGEST_LENGTH ||
+				memcmp(VARDATA_ANY(stored), VARDATA(fp), PG_SHA256_DIGEST_LENGTH) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_CATALOG_IDEMPOTENCY),
+						 errmsg("idempotency key \"%s\" was already used with a different request", key),
+						 errdetail("{\"field\":\"idempotency_key\",\"reason\":\"payload_mismatch\"}"),
+						 errhint("Use a new idempotency key for a different request.")));
+			result = ApiResultDatum(0, 3, &isnull);
+			if (isnull)
+				elog(ERROR, "idempotency key has no stored response");
+			SPI_finish();
+			PG_RETURN_DATUM(result);
+		}
+	}
+
+	values[0] = CStringGetTextDatum(in.sku);
+	values[1] = CStringGetTextDatum(in.name);
+	values[2] = text_or_null(in.description, &nulls[2]);
+	values[3] = CStringGetTextDatum(in.status);
+	values[4] = Int64GetDatum(in.category_id);
+	values[5] = in.price;
+	values[6] = CStringGetTextDatum(in.currency);
+	values[7] = JsonbPGetDatum(in.attributes);
+	values[8] = CStringGetTextDatum(actor);
+	memset(nulls, ' ', sizeof(nulls));
+	nulls[2] = (in.description == NULL) ? 'n' : ' ';
+
+	if (ApiExecute(&plan_insert, values, nulls, false, 0) != 1)
+	{
+		Datum		cid = Int64GetDatum(in.category_id);
+
+		if (ApiExecute(&plan_category_exists, &cid, NULL, false, 1) == 0)
+			ValidateRaiseReason("category_id", "not_found");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("a product with sku \"%s\" already exists", in.sku),
+				 errdetail("{\"field\":\"sku\",\"reason\":\"duplicate\"}")));
+	}
+	result = ApiResultDatum(0, 1, &isnull);
+
+	if (key != NULL)
+	{
+		Datum		store[3];
+
+		store[0] = CStringGetTextDatum(actor);
+		store[1] = CStringGetTextDatum(key);
+		store[2] = result;
+		if (ApiExecute(&plan_store_response, store, NULL, false, 0) != 1)
+			elog(ERROR, "could not store the idempotent response");
+	}
+
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(catalog_create_product);
+/*
+ * catalog_create_product
+ *	  SQL: catalog_api.create_product(sku, name, price, category_id,
+ *	  description, status, currency, attributes, idempotency_key) -> jsonb
+ */
+Datum
+catalog_create_product(PG_FUNCTION_ARGS)
+{
+	ShmemCountCall();
+	return ApiRunWrite(create_product_impl, fcinfo);
+}
+
+PG_FUNCTION_INFO_V1(catalog_get_product);
+/*
+ * catalog_get_product
+ *	  SQL: catalog_api.get_product(id) -> jsonb; PT404 when missing or not
+ *	  visible (drafts and archived products are hidden from anonymous
+ *	  callers).
+ */
+Datum
+catalog_get_product(PG_FUNCTION_ARGS)
+{
+	int64		id = PG_GETARG_INT64(0);
+	Datum		values[2];
+	Datum		result;
+	bool		isnull;
+
+	ShmemCountCall();
+	values[0] = Int64GetDatum(id);
+	values[1] = BoolGetDatum(ApiCallerSeesDrafts());
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ApiExecute(&plan_get, values, NULL, true, 1) != 1)
+		ApiRaiseNotFound("product", id);
+	result = ApiResultDatum(0, 1, &isnull);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * update_product_common
+ *	  Apply in to product id if its version is expected_version.  On no
+ *	  change, returns the current document without writing.
+ */
+static Datum
+update_product_common(int64 id, int32 expected_version, const ProductInput *in)
+{
+	Datum		values[12];
+	char		nulls[12];
+	Datum		result;
+	bool		isnull;
+	char	   *actor = ApiActor();
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(expected_version);
+	values[2] = text_or_null(in->sku, &nulls[2]);
+	values[3] = text_or_null(in->name, &nulls[3]);
+	values[4] = BoolGetDatum(in->description_given);
+	values[5] = text_or_null(in->description, &nulls[5]);
+	values[6] = text_or_null(in->status, &nulls[6]);
+	values[7] = in->price;
+	nulls[7] = in->price_given ? ' ' : 'n';
+	values[8] = text_or_null(in->currency, &nulls[8]);
+	values[9] = Int64GetDatum(in->category_id);
+	nulls[9] = in->category_given ? ' ' : 'n';
+	values[10] = PointerGetDatum(in->attributes);
+	nulls[10] = (in->attributes != NULL) ? ' ' : 'n';
+	values[11] = CStringGetTextDatum(actor);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (in->category_given)
+	{
+		Datum		cid = Int64GetDatum(in->category_id);
+
+		if (ApiExecute(&plan_category_exists, &cid, NULL, false, 1) == 0)
+			ValidateRaiseReason("category_id", "not_found");
+	}
+	if (in->sku != NULL)
+	{
+		Datum		args[2];
+
+		args[0] = CStringGetTextDatum(in->sku);
+		args[1] = Int64GetDatum(id);
+		/* A race past this check still ends in 23505 from the index. */
+		if (ApiExecute(&plan_sku_taken, args, NULL, false, 1) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("a product with sku \"%s\" already exists", in->sku),
+					 errdetail("{\"field\":\"sku\",\"reason\":\"duplicate\"}")));
+	}
+
+	if (ApiExecute(&plan_update, values, nulls, false, 0) != 1)
+	{
+		int32		current;
+
+		if (ApiExecute(&plan_version, values, NULL, false, 1) != 1)
+			ApiRaiseNotFound("product", id);
+		current = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		if (current != expected_version)
+			ApiRaiseStale("product", id, expected_version, current);
+		/* Nothing to change: answer the current document. */
+		values[1] = BoolGetDatum(true);
+		if (ApiExecute(&plan_get, values, NULL, false, 1) != 1)
+			ApiRaiseNotFound("product", id);
+	}
+	result = ApiResultDatum(0, 1, &isnull);
+	SPI_finish();
+	return result;
+}
+
+/*
+ * update_product_impl
+ *	  The body of update_product, run by ApiRunWrite.
+ */
+static Datum
+update_product_impl(PG_FUNCTION_ARGS)
+{
+	static const int argno[8] = {2, 3, 4, 5, 6, 7, 8, 9};
+	ProductInput in;
+
+	ApiRequireArg(fcinfo, 0, "id");
+	ApiRequireArg(fcinfo, 1, "expected_version");
+	read_input(fcinfo, argno, &in);
+	PG_RETURN_DATUM(update_product_common(PG_GETARG_INT64(0), PG_GETARG_INT32(1), &in));
+}
+
+PG_FUNCTION_INFO_V1(catalog_update_product);
+/*
+ * catalog_update_product
+ *	  SQL: catalog_api.update_product(id, expected_version, sku, name,
+ *	  description, status, price, currency, category_id, attributes)
+ */
+Datum
+catalog_update_product(PG_FUNCTION_ARGS)
+{
+	ShmemCountCall();
+	return ApiRunWrite(update_product_impl, fcinfo);
+}
+
+/*
+ * archive_product_impl
+ *	  The body of archive_product, run by ApiRunWrite.
+ */
+static Datum
+archive_product_impl(PG_FUNCTION_ARGS)
+{
+	ProductInput in;
+
+	ApiRequireArg(fcinfo, 0, "id");
+	ApiRequireArg(fcinfo, 1, "expected_version");
+	memset(&in, 0, sizeof(in));
+	in.status = "archived";
+	PG_RETURN_DATUM(update_product_common(PG_GETARG_INT64(0), PG_GETARG_INT32(1), &in));
+}
+
+PG_FUNCTION_INFO_V1(catalog_archive_product);
+/*
+ * catalog_archive_product
+ *	  SQL: catalog_api.archive_product(id, expected_version)
+ */
+Datum
+catalog_archive_product(PG_FUNCTION_ARGS)
+{
+	ShmemCountCall();
+	return ApiRunWrite(archive_product_impl, fcinfo);
+}
+
+PG_FUNCTION_INFO_V1(catalog_purge_idempotency);
+/*
+ * catalog_purge_idempotency
+ *	  SQL: catalog_api.purge_idempotency(batch_size) -> bigint.  Deletes up
+ *	  to batch_size expired keys, skipping rows that writers hold.
+ */
+Datum
+catalog_purge_idempotency(PG_FUNCTION_ARGS)
+{
+	int32		batch = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
+	Datum		arg;
+	int64		n;
+
+	ShmemCountCall();
+	if (batch < 1 || batch > 100000)
+	{
+		ValidateError err = {"out_of_range", 100000, -1};
+
+		ValidateRaise("batch_size", &err);
+	}
+	arg = Int64GetDatum((int64) batch);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	n = ApiExecute(&plan_purge, &arg, NULL, false, 0);
+	SPI_finish();
+	PG_RETURN_INT64(n);
+}

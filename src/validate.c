@@ -1,0 +1,1167 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  Canonicalisation and validation of untrusted input: pure functions.
+ *
+ * Nothing here touches server state (no catalog access, no GUCs, no
+ * ereport), so the file also builds with -DFRONTEND against libpgcommon
+ * for fuzzing.  A refusal is returned in a ValidateError; validate_sql.c
+ * turns it into an ereport.  All memory comes from palloc; in the backend
+ * it is the caller's current memory context.
+ *
+ * ValidateText runs these steps, in this order, and stops at the first
+ * refusal.  "Position" is the 1-based code point position: in the input
+ * for steps 1 and 2, in the canonical value for steps 6 and 7.
+ *
+ * 1. Size bound.  More than 4 * max_len + 1024 bytes (and in any case more
+ *	  than 16 MiB) is "too_long" (limit max_len) before anything else is
+ *	  looked at, so a hostile megabyte costs nothing.  Then the whole input
+ *	  must be valid UTF-8 (pg_utf8_islegal: no overlong forms, no
+ *	  surrogates, nothing above U+10FFFF) without NUL bytes, else
+ *	  "invalid_utf8".
+ *
+ * 2. Forbidden code points, checked on the input as decoded:
+ *	  - "control_character": C0 controls U+0000-U+001F, DEL U+007F, C1
+ *		controls U+0080-U+009F, LINE SEPARATOR U+2028 and PARAGRAPH
+ *		SEPARATOR U+2029.  Exception for VT_LONGTEXT only: TAB U+0009 and
+ *		LF U+000A are allowed, and CR U+000D is allowed and becomes LF (CR LF
+ *		becomes one LF, a lone CR becomes LF).
+ *	  - "bidi_control": U+061C, U+200E, U+200F, U+202A-U+202E,
+ *		U+2066-U+2069 (marks, embeddings, overrides, isolates).
+ *	  - "zero_width": invisible characters that let two values look the
+ *		same: U+00AD soft hyphen, U+034F combining grapheme joiner,
+ *		U+115F/U+1160/U+3164/U+FFA0 Hangul fillers, U+17B4/U+17B5, U+180E,
+ *		U+200B-U+200D (zero width space, non-joiner, joiner), U+2060-U+2065
+ *		(word joiner, invisible operators), U+206A-U+206F (deprecated
+ *		format characters), U+FEFF, U+FFF9-U+FFFB (interlinear annotation),
+ *		U+1BCA0-U+1BCA3, U+1D173-U+1D17A, and the tag characters
+ *		U+E0000-U+E007F.  Variation selectors stay allowed (emoji need
+ *		them).  Note that refusing U+200D also refuses emoji ZWJ
+ *		sequences, and refusing tags refuses the three subdivision flags.
+ *	  - "noncharacter": U+FDD0-U+FDEF and every U+xFFFE and U+xFFFF.
+ *	  - "private_use": U+E000-U+F8FF and planes 15 and 16.
+ *	  - "invalid_utf8": surrogates U+D800-U+DFFF (cannot come out of step 1;
+ *		checked anyway).
+ *
+ * 3. NFC normalisation with core's unicode_normalize().  A value whose
+ *	  code points are all below U+0300 is already in NFC and is not copied.
+ *
+ * 4. White space.  Every space separator (U+0020, U+00A0, U+1680,
+ *	  U+2000-U+200A, U+202F, U+205F, U+3000) becomes U+0020, and:
+ *	  - all kinds but VT_LONGTEXT: leading and trailing spaces are removed
+ *		and every run of spaces becomes one space.
+ *	  - VT_LONGTEXT: TAB counts as a space; each line (text between LFs) is
+ *		trimmed and collapsed as above, so indentation and trailing blanks
+ *		go; runs of three or more LFs become two (at most one blank line);
+ *		leading and trailing blank lines are removed.
+ *	  Then per kind: VT_SKU and VT_CURRENCY upper-case ASCII letters,
+ *	  VT_SLUG lower-cases them; other kinds keep case.
+ *
+ * 5. Length in code points of the canonical value: fewer than min_len is
+ *	  "empty" when the value is empty, else "too_short" (limit min_len);
+ *	  more than max_len is "too_long" (limit max_len).
+ *
+ * 6. VT_PLAIN and VT_LONGTEXT only: markup and active content.  The checks
+ *	  run on a decoded view of the canonical value (the stored value itself
+ *	  is never decoded or escaped).  The view decodes, repeatedly up to four
+ *	  levels deep so that "&amp;lt;" is seen as "<":
+ *	  - numeric character references &#NNN and &#xHHH (either case of x,
+ *		any number of leading zeros, semicolon optional, as HTML parsers
+ *		accept them; 0, surrogates and values above U+10FFFF become U+FFFD);
+ *	  - the named references that can build one of the patterns below,
+ *		case-sensitive as in HTML, semicolon optional: &lt; &LT; &amp;
+ *		&AMP; &sol; &excl; &quest; &colon; &equals; &Tab; &NewLine; &num;
+ *		&percnt;  (so "&lt" without semicolon, and "&ltimes;", read as "<");
+ *	  - percent-encoded ASCII, %00-%7F, either case of hex digit.
+ *	  Fullwidth ASCII U+FF01-U+FF5E and the small forms U+FE64 "<", U+FE55
+ *	  ":" and U+FE66 "=" are matched as the ASCII character they look like.
+ *	  The rules:
+ *	  - "markup": "<" followed directly by an ASCII letter, "/", "!" or "?"
+ *		(start tag, end tag, comment or doctype, processing instruction: the
+ *		only cases in which an HTML tokenizer leaves the data state).  So
+ *		"Size < 10", "I <3 cats", "C++ <=> D" and "5 > 3" are accepted, and
+ *		"a<b" is refused.
+ *	  - "active_content", URL schemes: javascript, vbscript, livescript and
+ *		data, matched case-insensitively, starting at a word start (the
+ *		character before is not an ASCII letter or digit, so "metadata:" is
+ *		not "data:"), with any ASCII white space, control character or
+ *		invisible character of step 2 allowed between the letters and
+ *		before the colon ("java script:", "jav&#x09;ascript:",
+ *		"&#106;avascript:", "javascript&colon;").  "data:" counts only when
+ *		what follows the colon (after ASCII white space) is "," or ";" or a
+ *		MIME type "type/": "Product data: see sheet" is accepted, "data:
+ *		text/html,..." is refused.  This refuses the title "JavaScript: The
+ *		Good Parts" too; that is accepted on purpose, as the design says
+ *		names never carry "javascript:".
+ *	  - "active_content", event handlers: "on" at a word start followed by
+ *		two or more ASCII letters, optional white space, then "="
+ *		("onerror=", "ONLOAD =").  "Salon = stylish" is accepted (no word
+ *		start), "online=yes" is refused.
+ *	  CSS "expression(" and "url(" are not checked: expression() only ran in
+ *	  Internet Explorer 7 and older, and url() is dangerous only with a
+ *	  javascript: or data: URL, which the scheme rule refuses already.
+ *
+ * 7. Allow-lists for the other kinds ("invalid_format", with the position
+ *	  of the first offending character, or -1 when the length is wrong):
+ *	  - VT_SKU: [A-Z0-9] then [A-Z0-9._-]*.
+ *	  - VT_SLUG: ^[a-z0-9]+(-[a-z0-9]+)*$.
+ *	  - VT_CURRENCY: exactly three ASCII letters, else "invalid_format";
+ *		not an active ISO 4217 currency code (table below) is
+ *		"unknown_currency".
+ *	  - VT_TOKEN: printable ASCII U+0021-U+007E only (no white space
+ *		inside; the ends are trimmed by step 4).
+ *
+ * The input is bounded by step 1, so every array below holds at most 16 Mi
+ * code points and no size computation can overflow.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifdef FRONTEND
+#include "postgres_fe.h"
+#else
+#include "postgres.h"
+#endif
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/unicode_norm.h"
+#include "mb/pg_wchar.h"
+
+#include "validate.h"
+
+/* Absolute cap on the input, whatever max_len says. */
+#define VALIDATE_MAX_INPUT_BYTES	((size_t) 16 * 1024 * 1024)
+
+/* Nesting depth of character references that the markup checks decode. */
+#define VALIDATE_DECODE_PASSES		4
+
+/* Reasons; static strings, compared by validate_sql.c with strcmp. */
+#define R_INVALID_UTF8		"invalid_utf8"
+#define R_CONTROL			"control_character"
+#define R_BIDI				"bidi_control"
+#define R_ZERO_WIDTH		"zero_width"
+#define R_NONCHARACTER		"noncharacter"
+#define R_PRIVATE_USE		"private_use"
+#define R_EMPTY				"empty"
+#define R_TOO_SHORT			"too_short"
+#define R_TOO_LONG			"too_long"
+#define R_MARKUP			"markup"
+#define R_ACTIVE_CONTENT	"active_content"
+#define R_INVALID_FORMAT	"invalid_format"
+#define R_UNKNOWN_CURRENCY	"unknown_currency"
+#define R_NOT_A_NUMBER		"not_a_number"
+#define R_NEGATIVE			"negative"
+#define R_TOO_MANY_DECIMALS	"too_many_decimals"
+#define R_OUT_OF_RANGE		"out_of_range"
+#define R_OUT_OF_MEMORY		"out_of_memory"
+
+/* Why a code point is refused in step 2. */
+typedef enum ValidateCodeClass
+{
+	CC_ALLOWED,
+	CC_CONTROL,
+	CC_BIDI,
+	CC_ZERO_WIDTH,
+	CC_NONCHARACTER,
+	CC_PRIVATE_USE,
+	CC_INVALID
+} ValidateCodeClass;
+
+/* A range of forbidden code points and why. */
+typedef struct ValidateCodeRange
+{
+	pg_wchar	lo;
+	pg_wchar	hi;
+	ValidateCodeClass cls;
+} ValidateCodeRange;
+
+/*
+ * Forbidden code points (step 2), sorted and not overlapping.  TAB, LF and
+ * CR are handled before this table is consulted; noncharacters outside
+ * U+FDD0-U+FDEF are caught by a bit test first.
+ */
+static const ValidateCodeRange forbidden_ranges[] = {
+	{0x0000, 0x001F, CC_CONTROL},
+	{0x007F, 0x009F, CC_CONTROL},
+	{0x00AD, 0x00AD, CC_ZERO_WIDTH},
+	{0x034F, 0x034F, CC_ZERO_WIDTH},
+	{0x061C, 0x061C, CC_BIDI},
+	{0x115F, 0x1160, CC_ZERO_WIDTH},
+	{0x17B4, 0x17B5, CC_ZERO_WIDTH},
+	{0x180E, 0x180E, CC_ZERO_WIDTH},
+	{0x200B, 0x200D, CC_ZERO_WIDTH},
+	{0x200E, 0x200F, CC_BIDI},
+	{0x2028, 0x2029, CC_CONTROL},
+	{0x202A, 0x202E, CC_BIDI},
+	{0x2060, 0x2065, CC_ZERO_WIDTH},
+	{0x2066, 0x2069, CC_BIDI},
+	{0x206A, 0x206F, CC_ZERO_WIDTH},
+	{0x3164, 0x3164, CC_ZERO_WIDTH},
+	{0xD800, 0xDFFF, CC_INVALID},
+	{0xE000, 0xF8FF, CC_PRIVATE_USE},
+	{0xFDD0, 0xFDEF, CC_NONCHARACTER},
+	{0xFEFF, 0xFEFF, CC_ZERO_WIDTH},
+	{0xFFA0, 0xFFA0, CC_ZERO_WIDTH},
+	{0xFFF9, 0xFFFB, CC_ZERO_WIDTH},
+	{0x1BCA0, 0x1BCA3, CC_ZERO_WIDTH},
+	{0x1D173, 0x1D17A, CC_ZERO_WIDTH},
+	{0xE0000, 0xE007F, CC_ZERO_WIDTH},
+	{0xF0000, 0x10FFFF, CC_PRIVATE_USE},
+};
+
+/* Reason string of each ValidateCodeClass, in enum order. */
+static const char *const code_class_reasons[] = {
+	NULL,
+	R_CONTROL,
+	R_BIDI,
+	R_ZERO_WIDTH,
+	R_NONCHARACTER,
+	R_PRIVATE_USE,
+	R_INVALID_UTF8,
+};
+
+/* A named character reference that the markup checks decode. */
+typedef struct ValidateNamedRef
+{
+	const char *name;
+	pg_wchar	cp;
+} ValidateNamedRef;
+
+/* No name is a prefix of another, so the first match is the only one. */
+static const ValidateNamedRef named_refs[] = {
+	{"AMP", '&'},
+	{"LT", '<'},
+	{"NewLine", '\n'},
+	{"Tab", '\t'},
+	{"amp", '&'},
+	{"colon", ':'},
+	{"equals", '='},
+	{"excl", '!'},
+	{"lt", '<'},
+	{"num", '#'},
+	{"percnt", '%'},
+	{"quest", '?'},
+	{"sol", '/'},
+};
+
+/* URL schemes refused as active content (lower case). */
+static const char *const active_schemes[] = {
+	"javascript",
+	"vbscript",
+	"livescript",
+	"data",
+};
+
+/*
+ * Active ISO 4217 alphabetic currency codes, sorted for bsearch: list one
+ * as amended up to amendment 178 (2025: XCG added, ANG, CUC, HRK, SLL and
+ * ZWL withdrawn, ZWG added), without fund codes (BOV, CHE, CHW, CLF, COU,
+ * MXV, USN, UYI, UYW), precious metals (XAG, XAU, XPD, XPT), units of
+ * account and bond-market units (XBA, XBB, XBC, XBD, XDR, XSU, XUA) and
+ * the testing and "no currency" codes (XTS, XXX).
+ */
+static const char iso4217_codes[][4] = {
+	"AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM",
+	"BBD", "BDT", "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD",
+	"BTN", "BWP", "BYN", "BZD", "CAD", "CDF", "CHF", "CLP", "CNY", "COP",
+	"CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP", "ERN",
+	"ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF",
+	"GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD",
+	"IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW",
+	"KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LYD",
+	"MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
+	"MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD",
+	"OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON",
+	"RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP",
+	"SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS",
+	"TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD",
+	"UYU", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG",
+	"XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+};
+
+
+/*
+ * fail
+ *		Fill *err and return false, so callers can "return fail(...)".
+ */
+static bool
+fail(ValidateError *err, const char *reason, int limit, int position)
+{
+	err->reason = reason;
+	err->limit = limit;
+	err->position = position;
+	return false;
+}
+
+static inline bool
+is_ascii_upper(pg_wchar c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+static inline bool
+is_ascii_lower(pg_wchar c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static inline bool
+is_ascii_alpha(pg_wchar c)
+{
+	return is_ascii_upper(c) || is_ascii_lower(c);
+}
+
+static inline bool
+is_ascii_digit(pg_wchar c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline bool
+is_ascii_alnum(pg_wchar c)
+{
+	return is_ascii_alpha(c) || is_ascii_digit(c);
+}
+
+/* Value of an ASCII hex digit, or -1. */
+static inline int
+hex_value(pg_wchar c)
+{
+	if (is_ascii_digit(c))
+		return (int) (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (int) (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (int) (c - 'A' + 10);
+	return -1;
+}
+
+/* Unicode space separators (general category Zs); step 4. */
+static inline bool
+is_space_separator(pg_wchar c)
+{
+	return c == 0x0020 || c == 0x00A0 || c == 0x1680 ||
+		(c >= 0x2000 && c <= 0x200A) ||
+		c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/*
+ * code_class
+ *		Step 2: why code point c is refused, or CC_ALLOWED.  TAB, LF and CR
+ *		must have been dealt with by the caller.
+ */
+static ValidateCodeClass
+code_class(pg_wchar c)
+{
+	int			lo = 0;
+	int			hi = lengthof(forbidden_ranges) - 1;
+
+	/* Printable ASCII: the common case. */
+	if (c >= 0x20 && c < 0x7F)
+		return CC_ALLOWED;
+	if (c > 0x10FFFF)
+		return CC_INVALID;
+	/* U+xFFFE and U+xFFFF in every plane, before the private-use planes. */
+	if ((c & 0xFFFE) == 0xFFFE)
+		return CC_NONCHARACTER;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (c < forbidden_ranges[mid].lo)
+			hi = mid - 1;
+		else if (c > forbidden_ranges[mid].hi)
+			lo = mid + 1;
+		else
+			return forbidden_ranges[mid].cls;
+	}
+	return CC_ALLOWED;
+}
+
+/*
+ * is_invisible
+ *		True for the control, bidi and zero-width characters of step 2.
+ *		The scheme rule skips them between letters.
+ */
+static bool
+is_invisible(pg_wchar c)
+{
+	ValidateCodeClass cls = code_class(c);
+
+	return cls == CC_CONTROL || cls == CC_BIDI || cls == CC_ZERO_WIDTH;
+}
+
+/*
+ * fold_ascii
+ *		The ASCII character that c stands for in the markup checks: c
+ *		itself, or the ASCII form of a fullwidth character (U+FF01-U+FF5E)
+ *		or of the small forms U+FE64 "<", U+FE55 ":" and U+FE66 "=".
+ *		Letters are lower-cased.
+ */
+static pg_wchar
+fold_ascii(pg_wchar c)
+{
+	if (c >= 0xFF01 && c <= 0xFF5E)
+		c -= 0xFEE0;
+	else if (c == 0xFE64)
+		c = '<';
+	else if (c == 0xFE55)
+		c = ':';
+	else if (c == 0xFE66)
+		c = '=';
+	if (is_ascii_upper(c))
+		c += 'a' - 'A';
+	return c;
+}
+
+/* Characters the scheme rule skips: ASCII white space and invisibles. */
+static inline bool
+is_scheme_ignorable(pg_wchar c)
+{
+	return c == ' ' || is_invisible(c);
+}
+
+/* True when position i of s starts a word: s[i - 1] is no letter or digit. */
+static inline bool
+is_word_start(const pg_wchar *s, int i)
+{
+	return i == 0 || !is_ascii_alnum(fold_ascii(s[i - 1]));
+}
+
+/*
+ * utf8_length
+ *		Bytes that unicode_to_utf8() writes for code point c.
+ */
+static inline int
+utf8_length(pg_wchar c)
+{
+	if (c < 0x80)
+		return 1;
+	if (c < 0x800)
+		return 2;
+	if (c < 0x10000)
+		return 3;
+	return 4;
+}
+
+/*
+ * check_utf8
+ *		Step 1: in[0..len) must be valid UTF-8 without NUL.  On success
+ *		returns true and sets *ncp to the number of code points.
+ */
+static bool
+check_utf8(const unsigned char *in, size_t len, int *ncp, ValidateError *err)
+{
+	size_t		i = 0;
+	int			n = 0;
+
+	while (i < len)
+	{
+		int			l;
+
+		if (in[i] == '\0')
+			return fail(err, R_INVALID_UTF8, -1, n + 1);
+		if (in[i] < 0x80)
+			l = 1;
+		else
+		{
+			l = pg_utf_mblen(&in[i]);
+			if ((size_t) l > len - i || !pg_utf8_islegal(&in[i], l))
+				return fail(err, R_INVALID_UTF8, -1, n + 1);
+		}
+		i += l;
+		n++;
+	}
+	*ncp = n;
+	return true;
+}
+
+/*
+ * decode_and_screen
+ *		Step 2: decode valid UTF-8 in[0..len) into cps (room for ncp + 1
+ *		code points, 0-terminated on return) and refuse forbidden code
+ *		points.  For VT_LONGTEXT, TAB and LF pass, CR LF becomes LF and a
+ *		lone CR becomes LF.  Sets *outn to the number of code points
+ *		stored and *maxcp to the largest one.
+ */
+static bool
+decode_and_screen(const unsigned char *in, size_t len, ValidateTextKind kind,
+				  pg_wchar *cps, int *outn, pg_wchar *maxcp,
+				  ValidateError *err)
+{
+	size_t		i = 0;
+	int			pos = 0;		/* 1-based position of the current one */
+	int			n = 0;
+	pg_wchar	maxc = 0;
+	bool		longtext = (kind == VT_LONGTEXT);
+
+	while (i < len)
+	{
+		pg_wchar	c;
+		int			l;
+		ValidateCodeClass cls;
+
+		if (in[i] < 0x80)
+		{
+			c = in[i];
+			l = 1;
+		}
+		else
+		{
+			c = utf8_to_unicode(&in[i]);
+			l = pg_utf_mblen(&in[i]);
+		}
+		i += l;
+		pos++;
+
+		if (longtext && (c == '\t' || c == '\n'))
+			cls = CC_ALLOWED;
+		else if (longtext && c == '\r')
+		{
+			/* CR LF: drop the CR, the LF follows.  Lone CR: LF. */
+			if (i < len && in[i] == '\n')
+				continue;
+			c = '\n';
+			cls = CC_ALLOWED;
+		}
+		else
+			cls = code_class(c);
+
+		if (cls != CC_ALLOWED)
+			return fail(err, code_class_reasons[cls], -1, pos);
+
+		cps[n++] = c;
+		if (c > maxc)
+			maxc = c;
+	}
+	cps[n] = 0;
+	*outn = n;
+	*maxcp = maxc;
+	return true;
+}
+
+/*
+ * canonical_spaces
+ *		Step 4, white space, from src (0-terminated) into dst (room for as
+ *		many code points as src has).  Returns the number stored.
+ */
+static int
+canonical_spaces(const pg_wchar *src, pg_wchar *dst, bool longtext)
+{
+	int			n = 0;
+	bool		pending_space = false;
+	int			pending_lf = 0;
+	bool		line_has_text = false;
+	const pg_wchar *p;
+
+	for (p = src; *p != 0; p++)
+	{
+		pg_wchar	c = *p;
+
+		if (longtext && c == '\n')
+		{
+			/* Drop the spaces before it; count it only after some text. */
+			pending_space = false;
+			line_has_text = false;
+			if (n > 0)
+				pending_lf++;
+			continue;
+		}
+		if (is_space_separator(c) || (longtext && c == '\t'))
+		{
+			/* Spaces count only between two non-space characters. */
+			if (line_has_text)
+				pending_space = true;
+			continue;
+		}
+		if (pending_lf > 0)
+		{
+			dst[n++] = '\n';
+			if (pending_lf > 1)
+				dst[n++] = '\n';
+			pending_lf = 0;
+		}
+		if (pending_space)
+		{
+			dst[n++] = ' ';
+			pending_space = false;
+		}
+		dst[n++] = c;
+		line_has_text = true;
+	}
+	return n;
+}
+
+/*
+ * decode_references
+ *		One decoding pass for step 6: copy in[0..n) to out, replacing
+ *		numeric and named character references and %XX escapes of ASCII by
+ *		the character they stand for.  src maps each element of in to its
+ *		index in the canonical value; out_src gets the same for out (a
+ *		decoded character maps to the start of its reference).  Returns the
+ *		length of out (never more than n) and sets *changed.
+ */
+static int
+decode_references(const pg_wchar *in, const int *src, int n,
+				  pg_wchar *out, int *out_src, bool *changed)
+{
+	int			i = 0;
+	int			m = 0;
+
+	*changed = false;
+	while (i < n)
+	{
+		pg_wchar	c = in[i];
+		int			next = i + 1;	/* first element after what is decoded */
+		pg_wchar	decoded = c;
+
+		if (c == '&' && i + 1 < n && in[i + 1] == '#')
+		{
+			int			j = i + 2;
+			bool		hex = false;
+			int			start;
+			pg_wchar	value = 0;
+
+			if (j < n && (in[j] == 'x' || in[j] == 'X'))
+			{
+				hex = true;
+				j++;
+			}
+			start = j;
+			while (j < n && (hex ? hex_value(in[j]) >= 0 : is_ascii_digit(in[j])))
+			{
+				/* Saturate: anything past U+10FFFF is U+FFFD anyway. */
+				if (value <= 0x10FFFF)
+					value = value * (hex ? 16 : 10) + hex_value(in[j]);
+				j++;
+			}
+			if (j > start)
+			{
+				if (j < n && in[j] == ';')
+					j++;
+				if (value == 0 || value > 0x10FFFF ||
+					(value >= 0xD800 && value <= 0xDFFF))
+					value = 0xFFFD;
+				decoded = value;
+				next = j;
+			}
+		}
+		else if (c == '&')
+		{
+			int			k;
+
+			for (k = 0; k < lengthof(named_refs); k++)
+			{
+				const char *name = named_refs[k].name;
+				int			j = i + 1;
+
+				while (*name != '\0' && j < n && in[j] == (pg_wchar) (unsigned char) *name)
+				{
+					name++;
+					j++;
+				}
+				if (*name == '\0')
+				{
+					if (j < n && in[j] == ';')
+						j++;
+					decoded = named_refs[k].cp;
+					next = j;
+					break;
+				}
+			}
+		}
+		else if (c == '%' && i + 2 < n &&
+				 hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0)
+		{
+			int			v = hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]);
+
+			if (v < 0x80)
+			{
+				decoded = (pg_wchar) v;
+				next = i + 3;
+			}
+		}
+
+		if (next != i + 1)
+			*changed = true;
+		out[m] = decoded;
+		out_src[m] = src[i];
+		m++;
+		i = next;
+	}
+	return m;
+}
+
+/*
+ * find_markup
+ *		Step 6, markup rule, on s[0..n).  Returns the index of the "<" or -1.
+ */
+static int
+find_markup(const pg_wchar *s, int n)
+{
+	int			i;
+
+	for (i = 0; i + 1 < n; i++)
+	{
+		pg_wchar	f;
+
+		if (fold_ascii(s[i]) != '<')
+			continue;
+		f = fold_ascii(s[i + 1]);
+		if (is_ascii_lower(f) || f == '/' || f == '!' || f == '?')
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * match_scheme
+ *		Does s[i..n) start with scheme (lower case) and a colon, with
+ *		ignorable characters allowed after each letter?  s[i] itself must
+ *		be the first letter.  For "data", the colon must be followed by
+ *		",", ";" or a MIME type "type/".
+ */
+static bool
+match_scheme(const pg_wchar *s, int n, int i, const char *scheme)
+{
+	int			j = i;
+	const char *p;
+
+	for (p = scheme; *p != '\0'; p++)
+	{
+		if (p != scheme)
+		{
+			while (j < n && is_scheme_ignorable(s[j]))
+				j++;
+		}
+		if (j >= n || fold_ascii(s[j]) != (pg_wchar) (unsigned char) *p)
+			return false;
+		j++;
+	}
+	while (j < n && is_scheme_ignorable(s[j]))
+		j++;
+	if (j >= n || fold_ascii(s[j]) != ':')
+		return false;
+	j++;
+
+	if (strcmp(scheme, "data") == 0)
+	{
+		int			start;
+
+		while (j < n && is_scheme_ignorable(s[j]))
+			j++;
+		if (j >= n)
+			return false;
+		if (s[j] == ',' || s[j] == ';')
+			return true;
+		/* A MIME type: RFC 2045 token characters, then "/". */
+		start = j;
+		while (j < n && s[j] > 0 && s[j] < 0x7F &&
+			   (is_ascii_alnum(s[j]) || strchr("!#$&'*+-.^_`|~", (int) s[j]) != NULL))
+			j++;
+		return j > start && j < n && s[j] == '/';
+	}
+	return true;
+}
+
+/*
+ * find_active_content
+ *		Step 6, scheme and event-handler rules, on s[0..n).  Returns the
+ *		index where the offending word starts, or -1.
+ */
+static int
+find_active_content(const pg_wchar *s, int n)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		pg_wchar	c = fold_ascii(s[i]);
+		int			k;
+
+		if (!is_ascii_lower(c) || !is_word_start(s, i))
+			continue;
+
+		for (k = 0; k < lengthof(active_schemes); k++)
+		{
+			if (c == (pg_wchar) (unsigned char) active_schemes[k][0] &&
+				match_scheme(s, n, i, active_schemes[k]))
+				return i;
+		}
+
+		/* on[a-z]{2,}\s*= */
+		if (c == 'o' && i + 1 < n && fold_ascii(s[i + 1]) == 'n')
+		{
+			int			j = i + 2;
+
+			while (j < n && is_ascii_lower(fold_ascii(s[j])))
+				j++;
+			if (j - (i + 2) >= 2)
+			{
+				while (j < n && is_scheme_ignorable(s[j]))
+					j++;
+				if (j < n && fold_ascii(s[j]) == '=')
+					return i;
+			}
+		}
+	}
+	return -1;
+}
+
+/*
+ * check_markup
+ *		Step 6 on the canonical value s[0..n).
+ */
+static bool
+check_markup(const pg_wchar *s, int n, ValidateError *err)
+{
+	pg_wchar   *cur;
+	pg_wchar   *next;
+	int		   *cur_src;
+	int		   *next_src;
+	int			m = n;
+	int			pass;
+	int			at;
+	bool		ok = true;
+
+	/* Room for at least one element, so that n == 0 needs no case. */
+	cur = (pg_wchar *) palloc((n + 1) * sizeof(pg_wchar));
+	next = (pg_wchar *) palloc((n + 1) * sizeof(pg_wchar));
+	cur_src = (int *) palloc((n + 1) * sizeof(int));
+	next_src = (int *) palloc((n + 1) * sizeof(int));
+
+	memcpy(cur, s, n * sizeof(pg_wchar));
+	for (at = 0; at < n; at++)
+		cur_src[at] = at;
+
+	for (pass = 0; pass < VALIDATE_DECODE_PASSES; pass++)
+	{
+		bool		changed;
+		pg_wchar   *tmp;
+		int		   *tmp_src;
+
+		m = decode_references(cur, cur_src, m, next, next_src, &changed);
+		tmp = cur;
+		cur = next;
+		next = tmp;
+		tmp_src = cur_src;
+		cur_src = next_src;
+		next_src = tmp_src;
+		if (!changed)
+			break;
+	}
+
+	if ((at = find_markup(cur, m)) >= 0)
+		ok = fail(err, R_MARKUP, -1, cur_src[at] + 1);
+	else if ((at = find_active_content(cur, m)) >= 0)
+		ok = fail(err, R_ACTIVE_CONTENT, -1, cur_src[at] + 1);
+
+	pfree(cur);
+	pfree(next);
+	pfree(cur_src);
+	pfree(next_src);
+	return ok;
+}
+
+/* bsearch comparator for iso4217_codes. */
+static int
+currency_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 3);
+}
+
+/*
+ * check_format
+ *		Step 7: the allow-list of VT_SKU, VT_SLUG, VT_CURRENCY and VT_TOKEN
+ *		on the canonical (already case-mapped) value s[0..n).
+ */
+static bool
+check_format(const pg_wchar *s, int n, ValidateTextKind kind,
+			 ValidateError *err)
+{
+	int			i;
+
+	switch (kind)
+	{
+		case VT_SKU:
+			for (i = 0; i < n; i++)
+			{
+				pg_wchar	c = s[i];
+
+				if (is_ascii_upper(c) || is_ascii_digit(c))
+					continue;
+				if (i > 0 && (c == '.' || c == '_' || c == '-'))
+					continue;
+				return fail(err, R_INVALID_FORMAT, -1, i + 1);
+			}
+			break;
+
+		case VT_SLUG:
+			for (i = 0; i < n; i++)
+			{
+				pg_wchar	c = s[i];
+
+				if (is_ascii_lower(c) || is_ascii_digit(c))
+					continue;
+				/* A hyphen only between two [a-z0-9]. */
+				if (c == '-' && i > 0 && s[i - 1] != '-' && i + 1 < n)
+					continue;
+				return fail(err, R_INVALID_FORMAT, -1, i + 1);
+			}
+			break;
+
+		case VT_CURRENCY:
+			{
+				char		code[4];
+
+				for (i = 0; i < n; i++)
+				{
+					if (!is_ascii_upper(s[i]))
+						return fail(err, R_INVALID_FORMAT, -1, i + 1);
+				}
+				if (n != 3)
+					return fail(err, R_INVALID_FORMAT, -1, -1);
+				code[0] = (char) s[0];
+				code[1] = (char) s[1];
+				code[2] = (char) s[2];
+				code[3] = '\0';
+				if (bsearch(code, iso4217_codes, lengthof(iso4217_codes),
+							sizeof(iso4217_codes[0]), currency_cmp) == NULL)
+					return fail(err, R_UNKNOWN_CURRENCY, -1, -1);
+			}
+			break;
+
+		case VT_TOKEN:
+			for (i = 0; i < n; i++)
+			{
+				if (s[i] < 0x21 || s[i] > 0x7E)
+					return fail(err, R_INVALID_FORMAT, -1, i + 1);
+			}
+			break;
+
+		case VT_PLAIN:
+		case VT_LONGTEXT:
+			break;
+	}
+	return true;
+}
+
+/*
+ * ValidateText
+ *	  See validate.h and the file header.  The caller's memory context gets
+ *	  the result; scratch arrays are freed before returning.
+ */
+bool
+ValidateText(const char *in, size_t len, ValidateTextKind kind,
+			 int min_len, int max_len,
+			 char **out, size_t *outlen, ValidateError *err)
+{
+	const unsigned char *bytes = (const unsigned char *) in;
+	size_t		bound;
+	int			ncp;
+	int			n;
+	pg_wchar	maxcp;
+	pg_wchar   *cps;
+	pg_wchar   *nfc;
+	pg_wchar   *canon;
+	char	   *result;
+	unsigned char *w;
+	int			i;
+	bool		ok = true;
+
+	/* Step 1: size bound first, then UTF-8. */
+	bound = (size_t) (max_len > 0 ? max_len : 0) * 4 + 1024;
+	if (bound > VALIDATE_MAX_INPUT_BYTES)
+		bound = VALIDATE_MAX_INPUT_BYTES;
+	if (len > bound)
+		return fail(err, R_TOO_LONG, max_len, -1);
+	if (!check_utf8(bytes, len, &ncp, err))
+		return false;
+
+	/* Step 2. */
+	cps = (pg_wchar *) palloc((ncp + 1) * sizeof(pg_wchar));
+	if (!decode_and_screen(bytes, len, kind, cps, &n, &maxcp, err))
+	{
+		pfree(cps);
+		return false;
+	}
+
+	/* Step 3: below U+0300 every string is already NFC. */
+	nfc = cps;
+	if (maxcp >= 0x0300)
+	{
+		pg_wchar   *normalized = unicode_normalize(UNICODE_NFC, cps);
+
+		pfree(cps);
+		if (normalized == NULL)
+			return fail(err, R_OUT_OF_MEMORY, -1, -1);	/* frontend only */
+#ifdef FRONTEND
+		/* The frontend unicode_normalize uses malloc; copy to palloc. */
+		for (n = 0; normalized[n] != 0; n++)
+			;
+		nfc = (pg_wchar *) palloc((n + 1) * sizeof(pg_wchar));
+		memcpy(nfc, normalized, (n + 1) * sizeof(pg_wchar));
+		free(normalized);
+#else
+		nfc = normalized;
+		for (n = 0; nfc[n] != 0; n++)
+			;
+#endif
+	}
+
+	/* Step 4: white space, then case. */
+	canon = (pg_wchar *) palloc((n + 1) * sizeof(pg_wchar));
+	n = canonical_spaces(nfc, canon, kind == VT_LONGTEXT);
+	pfree(nfc);
+	for (i = 0; i < n; i++)
+	{
+		if ((kind == VT_SKU || kind == VT_CURRENCY) && is_ascii_lower(canon[i]))
+			canon[i] -= 'a' - 'A';
+		else if (kind == VT_SLUG && is_ascii_upper(canon[i]))
+			canon[i] += 'a' - 'A';
+	}
+
+	/* Step 5: length. */
+	if (n < min_len)
+		ok = fail(err, n == 0 ? R_EMPTY : R_TOO_SHORT, min_len, -1);
+	else if (n > max_len)
+		ok = fail(err, R_TOO_LONG, max_len, -1);
+	/* Steps 6 and 7. */
+	else if (kind == VT_PLAIN || kind == VT_LONGTEXT)
+		ok = check_markup(canon, n, err);
+	else
+		ok = check_format(canon, n, kind, err);
+
+	if (!ok)
+	{
+		pfree(canon);
+		return false;
+	}
+
+	result = (char *) palloc((size_t) n * 4 + 1);
+	w = (unsigned char *) result;
+	for (i = 0; i < n; i++)
+	{
+		unicode_to_utf8(canon[i], w);
+		w += utf8_length(canon[i]);
+	}
+	*w = '\0';
+	pfree(canon);
+
+	*out = result;
+	*outlen = (size_t) ((char *) w - result);
+	return true;
+}
+
+/*
+ * ValidatePriceText
+ *	  See validate.h.  The accepted syntax is numeric_out's for a finite
+ *	  value, -?[0-9]+(\.[0-9]+)?; anything else is "invalid_format" (it
+ *	  cannot come from numeric_out).  Checked in this order:
+ *	  "not_a_number" (NaN, Infinity, -Infinity), "invalid_format",
+ *	  "negative" (a "-" on a non-zero value; "-0.00" is zero),
+ *	  "out_of_range" (more than max_int_digits integer digits, leading
+ *	  zeros not counted; limit max_int_digits), "too_many_decimals" (more
+ *	  than max_scale fraction digits, trailing zeros not counted; limit
+ *	  max_scale).
+ */
+bool
+ValidatePriceText(const char *text, int max_int_digits, int max_scale,
+				  ValidateError *err)
+{
+	const char *p = text;
+	bool		minus = false;
+	bool		nonzero = false;
+	int			int_digits = 0;
+	int			frac_digits = 0;
+	const char *start;
+	const char *last_nonzero = NULL;
+
+	if (strcmp(text, "NaN") == 0 || strcmp(text, "Infinity") == 0 ||
+		strcmp(text, "-Infinity") == 0)
+		return fail(err, R_NOT_A_NUMBER, -1, -1);
+
+	if (*p == '-')
+	{
+		minus = true;
+		p++;
+	}
+
+	/* Integer part: skip leading zeros, count the rest. */
+	start = p;
+	while (*p == '0')
+		p++;
+	while (is_ascii_digit((unsigned char) *p))
+	{
+		int_digits++;
+		nonzero = true;
+		p++;
+	}
+	if (p == start)
+		return fail(err, R_INVALID_FORMAT, -1, -1);
+
+	/* Fraction: count up to the last non-zero digit. */
+	if (*p == '.')
+	{
+		p++;
+		start = p;
+		while (is_ascii_digit((unsigned char) *p))
+		{
+			if (*p != '0')
+				last_nonzero = p;
+			p++;
+		}
+		if (p == start)
+			return fail(err, R_INVALID_FORMAT, -1, -1);
+		if (last_nonzero != NULL)
+		{
+			frac_digits = (int) (last_nonzero - start) + 1;
+			nonzero = true;
+		}
+	}
+	if (*p != '\0')
+		return fail(err, R_INVALID_FORMAT, -1, -1);
+
+	if (minus && nonzero)
+		return fail(err, R_NEGATIVE, -1, -1);
+	if (int_digits > max_int_digits)
+		return fail(err, R_OUT_OF_RANGE, max_int_digits, -1);
+	if (frac_digits > max_scale)
+		return fail(err, R_TOO_MANY_DECIMALS, max_scale, -1);
+	return true;
+}
+
+/*
+ * ValidateAttributeKey
+ *	  See validate.h.  Reasons: "empty", "too_long" (limit max_len, in
+ *	  bytes) and "invalid_format" with the code point position of the first
+ *	  byte that breaks ^[a-z][a-z0-9_]*$.
+ */
+bool
+ValidateAttributeKey(const char *key, size_t len, int max_len,
+					 ValidateError *err)
+{
+	const unsigned char *k = (const unsigned char *) key;
+	size_t		i;
+	int			pos = 0;
+
+	if (len == 0)
+		return fail(err, R_EMPTY, -1, -1);
+	if (len > (size_t) (max_len > 0 ? max_len : 0))
+		return fail(err, R_TOO_LONG, max_len, -1);
+
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = k[i];
+
+		/* Count code points: every byte that is not a continuation. */
+		if ((c & 0xC0) != 0x80)
+			pos++;
+		if (is_ascii_lower(c) || (i > 0 && (is_ascii_digit(c) || c == '_')))
+			continue;
+		return fail(err, R_INVALID_FORMAT, -1, pos > 0 ? pos : 1);
+	}
+	return true;
+}

@@ -1,0 +1,317 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate_sql.c
+ *	  Server-side wrappers around validate.c: apply it to SQL arguments and
+ *	  turn a refusal into an ereport with a field-level JSON DETAIL.
+ *
+ * The error contract (DESIGN.md): the SQLSTATE follows the reason (22001
+ * for "too_long"; 22003 for the numeric range reasons; 22021 for
+ * "invalid_utf8"; 22023 otherwise), the primary message names the field
+ * and says what is wrong in words, and DETAIL is compact JSON with no
+ * spaces, keys in this order:
+ *
+ *	  {"field":"name","reason":"too_long","max":255}
+ *	  {"field":"name","reason":"markup","position":7}
+ *	  {"field":"sku","reason":"too_short","min":3}
+ *
+ * "max" carries the limit, except for "too_short" where the limit is a
+ * minimum and the key is "min".  "position" (1-based code point) appears
+ * when known.  The refused value itself is never echoed: it may be large,
+ * and it may be exactly the markup the check exists to keep out of logs
+ * and pages.  The field name is escaped with escape_json.
+ *
+ * Also the SQL-callable test hooks catalog.canonical_text(kind, value,
+ * min_len, max_len) and catalog.check_price(value).
+ *
+ * validate.c works on UTF-8.  In a database with another server encoding
+ * the value is converted to UTF-8 and the result back (the extension is
+ * meant for UTF8 databases; this only keeps other encodings correct).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <string.h>
+
+#include "access/detoast.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/json.h"
+#include "utils/numeric.h"
+
+#include "validate.h"
+#include "validate_sql.h"
+
+/* Largest max_len that catalog.canonical_text accepts (code points). */
+#define CANONICAL_TEXT_MAX_LEN	1000000
+
+/* A kind name of catalog.canonical_text and its ValidateTextKind. */
+typedef struct ValidateKindName
+{
+	const char *name;
+	ValidateTextKind kind;
+} ValidateKindName;
+
+static const ValidateKindName kind_names[] = {
+	{"plain", VT_PLAIN},
+	{"longtext", VT_LONGTEXT},
+	{"sku", VT_SKU},
+	{"slug", VT_SLUG},
+	{"currency", VT_CURRENCY},
+	{"token", VT_TOKEN},
+};
+
+/*
+ * reason_sqlstate
+ *		The SQLSTATE for a reason, as documented in validate_sql.h.
+ */
+static int
+reason_sqlstate(const char *reason)
+{
+	if (strcmp(reason, "too_long") == 0)
+		return ERRCODE_STRING_DATA_RIGHT_TRUNCATION;
+	if (strcmp(reason, "out_of_range") == 0 ||
+		strcmp(reason, "too_many_digits") == 0 ||
+		strcmp(reason, "too_many_decimals") == 0 ||
+		strcmp(reason, "negative") == 0 ||
+		strcmp(reason, "not_a_number") == 0)
+		return ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
+	if (strcmp(reason, "invalid_utf8") == 0)
+		return ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
+	return ERRCODE_INVALID_PARAMETER_VALUE;
+}
+
+/*
+ * reason_words
+ *		Append to buf what is wrong, in words, for the primary message.
+ */
+static void
+reason_words(StringInfo buf, const ValidateError *err)
+{
+	const char *r = err->reason;
+
+	if (strcmp(r, "empty") == 0)
+		appendStringInfoString(buf, "value is empty");
+	else if (strcmp(r, "too_short") == 0)
+		appendStringInfo(buf, "value is shorter than %d characters", err->limit);
+	else if (strcmp(r, "too_long") == 0)
+		appendStringInfo(buf, "value is longer than %d characters", err->limit);
+	else if (strcmp(r, "invalid_utf8") == 0)
+		appendStringInfoString(buf, "value is not valid UTF-8");
+	else if (strcmp(r, "control_character") == 0)
+		appendStringInfoString(buf, "value contains a control character");
+	else if (strcmp(r, "bidi_control") == 0)
+		appendStringInfoString(buf, "value contains a bidirectional control character");
+	else if (strcmp(r, "zero_width") == 0)
+		appendStringInfoString(buf, "value contains an invisible character");
+	else if (strcmp(r, "noncharacter") == 0)
+		appendStringInfoString(buf, "value contains a Unicode noncharacter");
+	else if (strcmp(r, "private_use") == 0)
+		appendStringInfoString(buf, "value contains a private-use character");
+	else if (strcmp(r, "markup") == 0)
+		appendStringInfoString(buf, "value contains markup");
+	else if (strcmp(r, "active_content") == 0)
+		appendStringInfoString(buf, "value contains active content");
+	else if (strcmp(r, "invalid_format") == 0)
+		appendStringInfoString(buf, "value has an invalid format");
+	else if (strcmp(r, "unknown_currency") == 0)
+		appendStringInfoString(buf, "value is not an active ISO 4217 currency code");
+	else if (strcmp(r, "not_a_number") == 0)
+		appendStringInfoString(buf, "value is not a finite number");
+	else if (strcmp(r, "negative") == 0)
+		appendStringInfoString(buf, "value is negative");
+	else if (strcmp(r, "too_many_decimals") == 0)
+		appendStringInfo(buf, "value has more than %d decimal places", err->limit);
+	else if (strcmp(r, "out_of_range") == 0)
+		appendStringInfoString(buf, "value is out of range");
+	else if (strcmp(r, "unknown_kind") == 0)
+		appendStringInfoString(buf, "value is not a known kind");
+	else
+		appendStringInfo(buf, "value is not valid (%s)", r);
+
+	if (err->position >= 1)
+		appendStringInfo(buf, " at position %d", err->position);
+}
+
+/*
+ * ValidateRaise
+ *	  Raise the error described by err for the named field; see the file
+ *	  header for the message and DETAIL format.
+ */
+void
+ValidateRaise(const char *field, const ValidateError *err)
+{
+	StringInfoData msg;
+	StringInfoData detail;
+
+	initStringInfo(&msg);
+	reason_words(&msg, err);
+
+	initStringInfo(&detail);
+	appendStringInfoString(&detail, "{\"field\":");
+	escape_json(&detail, field);
+	appendStringInfoString(&detail, ",\"reason\":");
+	escape_json(&detail, err->reason);
+	if (err->limit >= 0)
+		appendStringInfo(&detail, ",\"%s\":%d",
+						 strcmp(err->reason, "too_short") == 0 ? "min" : "max",
+						 err->limit);
+	if (err->position >= 1)
+		appendStringInfo(&detail, ",\"position\":%d", err->position);
+	appendStringInfoChar(&detail, '}');
+
+	ereport(ERROR,
+			(errcode(reason_sqlstate(err->reason)),
+			 errmsg("invalid value for field \"%s\": %s", field, msg.data),
+			 errdetail_internal("%s", detail.data)));
+}
+
+/*
+ * ValidateRaiseReason
+ *	  Raise {"field": field, "reason": reason} without limit or position.
+ *	  The SQLSTATE follows the reason like ValidateRaise (22023 for any
+ *	  reason not listed there).
+ */
+void
+ValidateRaiseReason(const char *field, const char *reason)
+{
+	ValidateError err;
+
+	err.reason = reason;
+	err.limit = -1;
+	err.position = -1;
+	ValidateRaise(field, &err);
+}
+
+/*
+ * ValidateTextArg
+ *	  Canonicalise a text argument as a field of the given kind, or raise.
+ *	  value may be toasted: a value whose raw size is already over
+ *	  ValidateText's input bound is refused before it is detoasted.
+ *	  Returns a palloc'd C string in the current memory context.
+ */
+char *
+ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
+				int min_len, int max_len)
+{
+	struct varlena *v = (struct varlena *) value;
+	Size		raw = toast_raw_datum_size(PointerGetDatum(v)) - VARHDRSZ;
+	const char *data;
+	size_t		len;
+	char	   *out;
+	size_t		outlen;
+	ValidateError err;
+	bool		convert = (GetDatabaseEncoding() != PG_UTF8);
+
+	/* The same bound as step 1 of ValidateText, checked before detoasting. */
+	if (raw > (Size) (max_len > 0 ? max_len : 0) * 4 + 1024)
+	{
+		err.reason = "too_long";
+		err.limit = max_len;
+		err.position = -1;
+		ValidateRaise(field, &err);
+	}
+	v = pg_detoast_datum_packed(v);
+	data = VARDATA_ANY(v);
+	len = VARSIZE_ANY_EXHDR(v);
+
+	if (convert)
+	{
+		char	   *utf8 = pg_server_to_any(data, (int) len, PG_UTF8);
+
+		if (utf8 != data)
+			len = strlen(utf8);
+		data = utf8;
+	}
+
+	if (!ValidateText(data, len, kind, min_len, max_len, &out, &outlen, &err))
+		ValidateRaise(field, &err);
+
+	if (convert)
+		out = pg_any_to_server(out, (int) outlen, PG_UTF8);
+	return out;
+}
+
+/*
+ * ValidatePriceArg
+ *	  Range- and scale-check a price (CATALOG_PRICE_INT_DIGITS integer
+ *	  digits, CATALOG_PRICE_SCALE decimals, not negative, finite) or raise.
+ */
+void
+ValidatePriceArg(const char *field, Numeric price)
+{
+	char	   *s;
+	ValidateError err;
+
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(price)));
+	if (!ValidatePriceText(s, CATALOG_PRICE_INT_DIGITS, CATALOG_PRICE_SCALE, &err))
+		ValidateRaise(field, &err);
+	pfree(s);
+}
+
+/*
+ * catalog.canonical_text(kind text, value text, min_len integer DEFAULT 1,
+ *						  max_len integer DEFAULT 255) RETURNS text
+ *	  The canonical form of value as a field of the given kind ('plain',
+ *	  'longtext', 'sku', 'slug', 'currency', 'token'), or the error a writer
+ *	  would raise; the field name in the error is the kind.  For tests and
+ *	  for clients that want to check a value before sending it.  STRICT.
+ */
+PG_FUNCTION_INFO_V1(catalog_canonical_text);
+Datum
+catalog_canonical_text(PG_FUNCTION_ARGS)
+{
+	text	   *kind_text = PG_GETARG_TEXT_PP(0);
+	text	   *value = (text *) PG_GETARG_POINTER(1);	/* detoasted later */
+	int32		min_len = PG_GETARG_INT32(2);
+	int32		max_len = PG_GETARG_INT32(3);
+	char	   *kind_name = text_to_cstring(kind_text);
+	const ValidateKindName *kn = NULL;
+	int			i;
+	char	   *out;
+
+	for (i = 0; i < lengthof(kind_names); i++)
+	{
+		if (strcmp(kind_name, kind_names[i].name) == 0)
+		{
+			kn = &kind_names[i];
+			break;
+		}
+	}
+	if (kn == NULL)
+		ValidateRaiseReason("kind", "unknown_kind");
+
+	if (min_len < 0)
+	{
+		ValidateError err = {"out_of_range", -1, -1};
+
+		ValidateRaise("min_len", &err);
+	}
+	if (max_len < min_len || max_len > CANONICAL_TEXT_MAX_LEN)
+	{
+		ValidateError err = {"out_of_range", CANONICAL_TEXT_MAX_LEN, -1};
+
+		ValidateRaise("max_len", &err);
+	}
+
+	out = ValidateTextArg(kn->name, value, kn->kind, min_len, max_len);
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * catalog.check_price(value numeric) RETURNS numeric
+ *	  value unchanged when it is a valid price, else the error a writer
+ *	  would raise for the field "price".  STRICT.
+ */
+PG_FUNCTION_INFO_V1(catalog_check_price);
+Datum
+catalog_check_price(PG_FUNCTION_ARGS)
+{
+	Numeric		price = PG_GETARG_NUMERIC(0);
+
+	ValidatePriceArg("price", price);
+	PG_RETURN_NUMERIC(price);
+}

@@ -1,0 +1,201 @@
+-- pgTAP: every API function called as each role (allowed, or 42501 as
+-- designed); no role can read or write catalog tables directly; drafts and
+-- archived products are invisible to catalog_anon, through the API and
+-- through row-level security.
+BEGIN;
+SELECT plan(62);
+
+SET LOCAL catalog.actor = 'pgtap-setup';
+CREATE TEMP TABLE fx AS
+SELECT (catalog_api.create_category(name => 'Tap Roles', slug => 'tap-roles-' || pg_backend_pid())->>'id')::bigint AS cat;
+GRANT SELECT ON fx TO PUBLIC;
+ALTER TABLE fx ADD COLUMN draft bigint, ADD COLUMN pub bigint, ADD COLUMN arch bigint;
+UPDATE fx SET
+    draft = (catalog_api.create_product(sku => 'TAP-D-' || pg_backend_pid(), name => 'Tap draft', price => 1, category_id => cat)->>'id')::bigint,
+    pub = (catalog_api.create_product(sku => 'TAP-P-' || pg_backend_pid(), name => 'Tap published', price => 2, category_id => cat, status => 'published')->>'id')::bigint,
+    arch = (catalog_api.create_product(sku => 'TAP-A-' || pg_backend_pid(), name => 'Tap archived', price => 3, category_id => cat, status => 'archived')->>'id')::bigint;
+
+-- The decided privilege of each role on each API function.
+CREATE TEMP TABLE matrix (fn text, anon bool, editor bool, admin bool);
+INSERT INTO matrix VALUES
+    ('catalog_api.get_product(bigint)', true, true, true),
+    ('catalog_api.list_categories()', true, true, true),
+    ('catalog_api.health()', true, true, true),
+    ('catalog_api.create_product(text,text,numeric,bigint,text,text,text,jsonb,text)', false, true, true),
+    ('catalog_api.update_product(bigint,integer,text,text,text,text,numeric,text,bigint,jsonb)', false, true, true),
+    ('catalog_api.archive_product(bigint,integer)', false, true, true),
+    ('catalog_api.create_category(text,text,bigint)', false, true, true),
+    ('catalog_api.update_category(bigint,integer,text,text,bigint,boolean)', false, true, true),
+    ('catalog_api.purge_idempotency(integer)', false, false, true);
+
+SELECT set_eq(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'catalog_api'::regnamespace$$,
+    $$SELECT fn::regprocedure::text FROM matrix$$,
+    'every catalog_api function has a decided privilege per role');
+
+SELECT results_eq(
+    $$SELECT fn, has_function_privilege('catalog_anon', fn, 'EXECUTE'),
+                 has_function_privilege('catalog_editor', fn, 'EXECUTE'),
+                 has_function_privilege('catalog_admin', fn, 'EXECUTE')
+      FROM matrix ORDER BY fn$$,
+    $$SELECT fn, anon, editor, admin FROM matrix ORDER BY fn$$,
+    'EXECUTE privileges match the matrix exactly');
+
+SELECT is_empty(
+    $$SELECT p.proname FROM pg_proc p, aclexplode(p.proacl) a
+      WHERE p.pronamespace IN ('catalog_api'::regnamespace, 'catalog'::regnamespace) AND a.grantee = 0$$,
+    'PUBLIC may execute no function of catalog or catalog_api');
+
+SELECT is_empty(
+    $$SELECT p.proname FROM pg_proc p
+      WHERE p.pronamespace = 'catalog_api'::regnamespace
+        AND (NOT p.prosecdef OR p.proconfig IS NULL
+             OR NOT ('search_path=pg_catalog, pg_temp' = ANY (p.proconfig)))$$,
+    'every API function is SECURITY DEFINER with a pinned search_path');
+
+SELECT is_empty(
+    $$SELECT p.proname FROM pg_proc p
+      WHERE p.pronamespace = 'catalog_api'::regnamespace
+        AND pg_get_userbyid(p.proowner) <> 'catalog_owner'$$,
+    'every API function runs as catalog_owner, never as a superuser');
+
+SELECT ok(NOT rolsuper AND NOT rolcanlogin AND NOT rolbypassrls, 'catalog_owner is an unprivileged NOLOGIN role')
+FROM pg_roles WHERE rolname = 'catalog_owner';
+
+SELECT is_empty(
+    $$SELECT p.proname FROM pg_proc p
+      WHERE p.pronamespace = 'catalog_api'::regnamespace
+        AND (obj_description(p.oid, 'pg_proc') IS NULL
+             OR p.provolatile <> CASE WHEN p.proname IN ('get_product', 'list_categories', 'health')
+                                      THEN 's' ELSE 'v' END)$$,
+    'every API function is commented; reads STABLE, writes VOLATILE');
+
+-- No direct table, sequence or schema privilege for any API role.
+SELECT is_empty(
+    $$SELECT r, c.relname FROM pg_class c,
+             unnest(ARRAY['catalog_anon', 'catalog_editor', 'catalog_admin']) r
+      WHERE c.relnamespace = 'catalog'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+        AND has_table_privilege(r, c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER')$$,
+    'no API role has any privilege on a catalog table');
+SELECT is_empty(
+    $$SELECT r, c.relname FROM pg_class c,
+             unnest(ARRAY['catalog_anon', 'catalog_editor', 'catalog_admin']) r
+      WHERE c.relnamespace = 'catalog'::regnamespace AND c.relkind = 'S'
+        AND has_sequence_privilege(r, c.oid, 'USAGE,SELECT,UPDATE')$$,
+    'no API role has any privilege on a catalog sequence');
+SELECT ok(NOT has_schema_privilege(r, 'catalog', 'USAGE') AND NOT has_schema_privilege(r, 'catalog', 'CREATE'),
+          r || ' has no privilege on schema catalog')
+FROM unnest(ARRAY['catalog_anon', 'catalog_editor', 'catalog_admin']) r;
+SELECT ok(NOT has_schema_privilege('public', 'catalog_api', 'USAGE'), 'PUBLIC cannot even see catalog_api');
+
+SELECT ok(relrowsecurity AND relforcerowsecurity, relname || ' has row-level security enabled and forced')
+FROM pg_class WHERE relnamespace = 'catalog'::regnamespace AND relkind = 'r' ORDER BY relname;
+
+-- Direct table access fails for each role.
+SET LOCAL ROLE catalog_anon;
+SELECT throws_ok('SELECT * FROM catalog.product', '42501', NULL, 'catalog_anon cannot read catalog.product');
+SELECT throws_ok($$INSERT INTO catalog.category (slug, name, created_by, updated_by) VALUES ('x', 'x', 'x', 'x')$$,
+                 '42501', NULL, 'catalog_anon cannot write catalog.category');
+RESET ROLE;
+SET LOCAL ROLE catalog_editor;
+SELECT throws_ok('SELECT * FROM catalog.category', '42501', NULL, 'catalog_editor cannot read catalog.category');
+SELECT throws_ok('UPDATE catalog.product SET name = name', '42501', NULL, 'catalog_editor cannot write catalog.product');
+SELECT throws_ok('SELECT * FROM catalog.idempotency', '42501', NULL, 'catalog_editor cannot read catalog.idempotency');
+RESET ROLE;
+SET LOCAL ROLE catalog_admin;
+SELECT throws_ok('DELETE FROM catalog.product', '42501', NULL, 'catalog_admin cannot delete from catalog.product');
+SELECT throws_ok('SELECT * FROM catalog.idempotency', '42501', NULL, 'catalog_admin cannot read catalog.idempotency');
+RESET ROLE;
+
+-- Each API function as catalog_anon.
+SET LOCAL ROLE catalog_anon;
+SELECT is((catalog_api.get_product((SELECT pub FROM fx)))->>'name', 'Tap published', 'anon: get_product of a published product');
+SELECT throws_ok(format('SELECT catalog_api.get_product(%s)', (SELECT draft FROM fx)), 'PT404', NULL, 'anon: a draft is not found');
+SELECT throws_ok(format('SELECT catalog_api.get_product(%s)', (SELECT arch FROM fx)), 'PT404', NULL, 'anon: an archived product is not found');
+SELECT ok(jsonb_array_length(catalog_api.list_categories()) >= 1, 'anon: list_categories');
+SELECT is(catalog_api.health()->>'status', 'ok', 'anon: health');
+SELECT throws_ok(format($$SELECT catalog_api.create_product(sku => 'TAP-X', name => 'x', price => 1, category_id => %s)$$, (SELECT cat FROM fx)),
+                 '42501', NULL, 'anon: create_product is refused');
+SELECT throws_ok(format($$SELECT catalog_api.update_product(id => %s, expected_version => 1, name => 'x')$$, (SELECT pub FROM fx)),
+                 '42501', NULL, 'anon: update_product is refused');
+SELECT throws_ok(format($$SELECT catalog_api.archive_product(id => %s, expected_version => 1)$$, (SELECT pub FROM fx)),
+                 '42501', NULL, 'anon: archive_product is refused');
+SELECT throws_ok($$SELECT catalog_api.create_category(name => 'x', slug => 'tap-x')$$, '42501', NULL, 'anon: create_category is refused');
+SELECT throws_ok(format($$SELECT catalog_api.update_category(id => %s, expected_version => 1, name => 'x')$$, (SELECT cat FROM fx)),
+                 '42501', NULL, 'anon: update_category is refused');
+SELECT throws_ok('SELECT catalog_api.purge_idempotency()', '42501', NULL, 'anon: purge_idempotency is refused');
+RESET ROLE;
+
+-- Each API function as catalog_editor.
+SET LOCAL ROLE catalog_editor;
+SELECT is((catalog_api.get_product((SELECT draft FROM fx)))->>'status', 'draft', 'editor: sees drafts');
+SELECT is((catalog_api.get_product((SELECT arch FROM fx)))->>'status', 'archived', 'editor: sees archived products');
+SELECT ok(jsonb_array_length(catalog_api.list_categories()) >= 1, 'editor: list_categories');
+SELECT is(catalog_api.health()->>'status', 'ok', 'editor: health');
+SELECT is((catalog_api.create_product(sku => 'TAP-E-' || pg_backend_pid(), name => 'Editor made', price => 4,
+          category_id => (SELECT cat FROM fx)))->>'name', 'Editor made', 'editor: create_product');
+SELECT is((catalog_api.update_product(id => (SELECT draft FROM fx), expected_version => 1, name => 'Tap draft 2'))->>'version',
+          '2', 'editor: update_product');
+SELECT is((catalog_api.archive_product(id => (SELECT draft FROM fx), expected_version => 2))->>'status',
+          'archived', 'editor: archive_product');
+SELECT is((catalog_api.create_category(name => 'Editor cat', slug => 'tap-editor-' || pg_backend_pid()))->>'name',
+          'Editor cat', 'editor: create_category');
+SELECT is((catalog_api.update_category(id => (SELECT cat FROM fx), expected_version => 1, name => 'Tap Roles 2'))->>'name',
+          'Tap Roles 2', 'editor: update_category');
+SELECT throws_ok('SELECT catalog_api.purge_idempotency()', '42501', NULL, 'editor: purge_idempotency is refused');
+RESET ROLE;
+
+-- Each API function as catalog_admin.
+SET LOCAL ROLE catalog_admin;
+SELECT is((catalog_api.get_product((SELECT arch FROM fx)))->>'status', 'archived', 'admin: sees archived products');
+SELECT ok(jsonb_array_length(catalog_api.list_categories()) >= 1, 'admin: list_categories');
+SELECT is(catalog_api.health()->>'status', 'ok', 'admin: health');
+SELECT is((catalog_api.create_product(sku => 'TAP-M-' || pg_backend_pid(), name => 'Admin made', price => 5,
+          category_id => (SELECT cat FROM fx)))->>'name', 'Admin made', 'admin: create_product');
+SELECT is((catalog_api.update_product(id => (SELECT pub FROM fx), expected_version => 1, price => 2.5))->>'price',
+          '2.50', 'admin: update_product');
+SELECT is((catalog_api.archive_product(id => (SELECT pub FROM fx), expected_version => 2))->>'status',
+          'archived', 'admin: archive_product');
+SELECT is((catalog_api.create_category(name => 'Admin cat', slug => 'tap-admin-' || pg_backend_pid()))->>'name',
+          'Admin cat', 'admin: create_category');
+SELECT is((catalog_api.update_category(id => (SELECT cat FROM fx), expected_version => 2, name => 'Tap Roles 3'))->>'version',
+          '3', 'admin: update_category');
+SELECT cmp_ok(catalog_api.purge_idempotency(), '>=', 0::bigint, 'admin: purge_idempotency');
+RESET ROLE;
+
+-- The actor is recorded from JWT sub, else catalog.actor, else session_user.
+SELECT is((SELECT created_by FROM catalog.product WHERE sku = 'TAP-E-' || pg_backend_pid()), 'pgtap-setup',
+          'created_by is catalog.actor when no JWT is present');
+SELECT set_config('request.jwt.claims', '{"role":"catalog_editor","sub":"user-42"}', true);
+SET LOCAL ROLE catalog_editor;
+SELECT ok(catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 1, name => 'By JWT') IS NOT NULL,
+          'editor with a JWT updates');
+RESET ROLE;
+SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), 'user-42',
+          'updated_by is the JWT sub, not the role');
+SELECT set_config('request.jwt.claims', '', true);
+SET LOCAL catalog.actor = '';
+SELECT is((catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 2, name => 'By session'))->>'version', '3',
+          'update without JWT or catalog.actor');
+SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), session_user::text,
+          'updated_by falls back to session_user');
+
+-- Row-level security hides drafts and archived rows even after a mistaken grant.
+GRANT USAGE ON SCHEMA catalog TO catalog_anon;
+GRANT SELECT, UPDATE ON catalog.product TO catalog_anon;
+SET LOCAL ROLE catalog_anon;
+SELECT is_empty($$SELECT 1 FROM catalog.product WHERE status <> 'published'$$,
+                'RLS: catalog_anon sees no draft or archived row even with SELECT granted');
+SELECT lives_ok($$UPDATE catalog.product SET name = 'hijack'$$,
+               'RLS: an UPDATE by catalog_anon with a mistaken grant runs');
+RESET ROLE;
+SELECT is_empty($$SELECT 1 FROM catalog.product WHERE name = 'hijack'$$,
+                'RLS: catalog_anon has no UPDATE policy, so no row changed');
+GRANT USAGE ON SCHEMA catalog TO catalog_editor;
+GRANT SELECT ON catalog.idempotency TO catalog_editor;
+SET LOCAL ROLE catalog_editor;
+SELECT is_empty('SELECT 1 FROM catalog.idempotency', 'RLS: idempotency rows stay hidden from editors even with SELECT granted');
+RESET ROLE;
+
+SELECT * FROM finish();
+ROLLBACK;
