@@ -166,14 +166,14 @@ RESET ROLE;
 -- The actor is recorded from JWT sub, else catalog.actor, else session_user.
 SELECT is((SELECT created_by FROM catalog.product WHERE sku = 'TAP-E-' || pg_backend_pid()), 'pgtap-setup',
           'created_by is catalog.actor when no JWT is present');
-SELECT set_config('request.jwt.claims', '{"role":"catalog_editor","sub":"user-42"}', true);
+SET LOCAL request.jwt.claims = '{"role":"catalog_editor","sub":"user-42"}';
 SET LOCAL ROLE catalog_editor;
 SELECT ok(catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 1, name => 'By JWT') IS NOT NULL,
           'editor with a JWT updates');
 RESET ROLE;
 SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), 'user-42',
           'updated_by is the JWT sub, not the role');
-SELECT set_config('request.jwt.claims', '', true);
+SET LOCAL request.jwt.claims = '';
 SET LOCAL catalog.actor = '';
 SELECT is((catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 2, name => 'By session'))->>'version', '3',
           'update without JWT or catalog.actor');
