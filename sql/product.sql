@@ -149,3 +149,9 @@ BEGIN;
 SELECT set_config('request.jwt.claims', 'not json', true) IS NOT NULL AS claims_set;
 SELECT catalog_api.update_product(id => :ws1, expected_version => 4, name => 'Broken claims');
 ROLLBACK;
+
+-- a write in a read-only transaction (PostgREST GET, hot standby) is refused plainly
+BEGIN READ ONLY;
+SELECT catalog_api.create_product(sku => 'RO-1', name => 'Read only', price => 1, category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;

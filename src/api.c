@@ -32,6 +32,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -172,7 +173,7 @@ ApiResultDatum(int row, int col, bool *isnull)
 
 /*
  * ApiRunWrite
- *	  Call fn(fcinfo).  Under REPEATABLE READ or SERIALIZABLE, do it in a
+ *	  Call fn(fcinfo); refuse at once in a read-only transaction.  Under REPEATABLE READ or SERIALIZABLE, do it in a
  *	  subtransaction and report a serialization failure or deadlock as
  *	  PT409, which clients retry with a fresh read, instead of 40001,
  *	  which PostgREST would retry blindly and forever.
@@ -183,6 +184,18 @@ ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	Datum		result = (Datum) 0;
+
+	/*
+	 * A write under GET (PostgREST runs GET read-only) or on a hot standby:
+	 * say so plainly, before any work, rather than through whatever
+	 * statement would fail first.
+	 */
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a read-only transaction",
+						get_func_name(fcinfo->flinfo->fn_oid)),
+				 errhint("It writes: call it with POST, on the primary server.")));
 
 	if (!IsolationUsesXactSnapshot())
 		return fn(fcinfo);
