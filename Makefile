@@ -25,11 +25,11 @@ DATA = sql/catalog--$(EXTVERSION).sql
 
 # pg_regress suites, one per concern; each runs in a preloaded throw-away instance.
 REGRESS = validate product category roles
-REGRESS_OPTS = --inputdir=. --temp-instance=tmp_check --temp-config=test/catalog.conf \
+REGRESS_OPTS = --inputdir=. --encoding=UTF8 --temp-instance=tmp_check --temp-config=test/catalog.conf \
 	--load-extension=pg_trgm --load-extension=catalog
 
 ISOLATION = idempotency_race idempotency_purge sku_race version_race category_cycle_race
-ISOLATION_OPTS = --inputdir=test/isolation --temp-instance=tmp_check_iso \
+ISOLATION_OPTS = --inputdir=test/isolation --encoding=UTF8 --temp-instance=tmp_check_iso \
 	--temp-config=test/catalog.conf --load-extension=pg_trgm --load-extension=catalog
 
 PG_CPPFLAGS = -I$(srcdir)/src

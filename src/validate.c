@@ -42,6 +42,11 @@
  *	  - "private_use": U+E000-U+F8FF and planes 15 and 16.
  *	  - "invalid_utf8": surrogates U+D800-U+DFFF (cannot come out of step 1;
  *		checked anyway).
+ *	  - "combining_marks" (limit 30): more than 30 non-starters (combining
+ *		marks, after canonical decomposition) in a row, which no real text
+ *		needs (UAX #15 "stream-safe text format").  This bounds the work of
+ *		step 3, whose canonical reordering is quadratic in the length of a
+ *		run: without it 20 kB of alternating marks cost most of a second.
  *
  * 3. NFC normalisation with core's unicode_normalize().  A value whose
  *	  code points are all below U+0300 is already in NFC and is not copied.
@@ -75,7 +80,8 @@
  *	  - percent-encoded ASCII, %00-%7F, either case of hex digit.
  *	  Fullwidth ASCII U+FF01-U+FF5E and the small forms U+FE64 "<", U+FE55
  *	  ":" and U+FE66 "=" are matched as the ASCII character they look like.
- *	  The rules:
+ *	  The rules (position: the "<", or the first letter of the word, or the
+ *	  "&" or "%" that starts its encoded form):
  *	  - "markup": "<" followed directly by an ASCII letter, "/", "!" or "?"
  *		(start tag, end tag, comment or doctype, processing instruction: the
  *		only cases in which an HTML tokenizer leaves the data state).  So
@@ -84,15 +90,16 @@
  *	  - "active_content", URL schemes: javascript, vbscript, livescript and
  *		data, matched case-insensitively, starting at a word start (the
  *		character before is not an ASCII letter or digit, so "metadata:" is
- *		not "data:"), with any ASCII white space, control character or
- *		invisible character of step 2 allowed between the letters and
- *		before the colon ("java script:", "jav&#x09;ascript:",
- *		"&#106;avascript:", "javascript&colon;").  "data:" counts only when
- *		what follows the colon (after ASCII white space) is "," or ";" or a
- *		MIME type "type/": "Product data: see sheet" is accepted, "data:
- *		text/html,..." is refused.  This refuses the title "JavaScript: The
- *		Good Parts" too; that is accepted on purpose, as the design says
- *		names never carry "javascript:".
+ *		not "data:"), with any space, control character or invisible
+ *		character of step 2 (the last two can only come from decoding)
+ *		allowed between the letters and before the colon: "java script:",
+ *		"jav&#x09;ascript:", "&#106;avascript:", "javascript&colon;" are
+ *		all refused.  "data:" counts only when what follows the colon
+ *		(after spaces) is "," or ";" or a MIME type (ASCII letters, then
+ *		"/"): "Product data: see sheet" and "Big data: 10/20 GB" are
+ *		accepted, "data: text/html,..." is refused.  Known false positive,
+ *		kept on purpose because names must never carry a script URL: the
+ *		book title "JavaScript: The Good Parts" is refused.
  *	  - "active_content", event handlers: "on" at a word start followed by
  *		two or more ASCII letters, optional white space, then "="
  *		("onerror=", "ONLOAD =").  "Salon = stylish" is accepted (no word
@@ -128,6 +135,13 @@
 #include "common/unicode_norm.h"
 #include "mb/pg_wchar.h"
 
+/*
+ * The decomposition table core's frontend normaliser uses (a private copy:
+ * the header is made to be included once per user), for combining classes
+ * in the stream-safe check of step 2.
+ */
+#include "common/unicode_norm_table.h"
+
 #include "validate.h"
 
 /* Absolute cap on the input, whatever max_len says. */
@@ -135,6 +149,12 @@
 
 /* Nesting depth of character references that the markup checks decode. */
 #define VALIDATE_DECODE_PASSES		4
+
+/* UAX #15 stream-safe text: at most this many non-starters in a row. */
+#define VALIDATE_MAX_NONSTARTERS	30
+
+/* Room for one canonical decomposition (Unicode's longest is 4). */
+#define VALIDATE_DECOMP_MAX			18
 
 /* Reasons; static strings, compared by validate_sql.c with strcmp. */
 #define R_INVALID_UTF8		"invalid_utf8"
@@ -155,6 +175,7 @@
 #define R_TOO_MANY_DECIMALS	"too_many_decimals"
 #define R_OUT_OF_RANGE		"out_of_range"
 #define R_OUT_OF_MEMORY		"out_of_memory"
+#define R_COMBINING_MARKS	"combining_marks"
 
 /* Why a code point is refused in step 2. */
 typedef enum ValidateCodeClass
@@ -446,6 +467,105 @@ utf8_length(pg_wchar c)
 	return 4;
 }
 
+/* bsearch comparator for UnicodeDecompMain. */
+static int
+decomp_cmp(const void *key, const void *entry)
+{
+	pg_wchar	c = *(const pg_wchar *) key;
+	pg_wchar	e = ((const pg_unicode_decomposition *) entry)->codepoint;
+
+	return c < e ? -1 : (c > e ? 1 : 0);
+}
+
+/* The table entry of c: it has a decomposition or a combining class. */
+static const pg_unicode_decomposition *
+decomp_entry(pg_wchar c)
+{
+	return (const pg_unicode_decomposition *)
+		bsearch(&c, UnicodeDecompMain, lengthof(UnicodeDecompMain),
+				sizeof(UnicodeDecompMain[0]), decomp_cmp);
+}
+
+/* Canonical combining class of c; 0 for a starter. */
+static int
+combining_class(pg_wchar c)
+{
+	const pg_unicode_decomposition *e;
+
+	if (c < 0x0300)
+		return 0;
+	e = decomp_entry(c);
+	return e != NULL ? e->comb_class : 0;
+}
+
+/*
+ * canonical_decompose
+ *		Full canonical decomposition of c into buf (room elements, extra
+ *		elements are dropped).  Hangul syllables are left whole: they
+ *		decompose into starters only, which is all the caller asks about.
+ *		Returns the number of elements stored.
+ */
+static int
+canonical_decompose(pg_wchar c, pg_wchar *buf, int room)
+{
+	const pg_unicode_decomposition *e;
+	int			n = 0;
+	int			k;
+
+	if (room <= 0)
+		return 0;
+	e = decomp_entry(c);
+	if (e == NULL || DECOMPOSITION_SIZE(e) == 0 || DECOMPOSITION_IS_COMPAT(e))
+	{
+		buf[0] = c;
+		return 1;
+	}
+	if (DECOMPOSITION_IS_INLINE(e))
+		return canonical_decompose((pg_wchar) e->dec_index, buf, room);
+	for (k = 0; k < DECOMPOSITION_SIZE(e); k++)
+		n += canonical_decompose(UnicodeDecomp_codepoints[e->dec_index + k],
+								 buf + n, room - n);
+	return n;
+}
+
+/*
+ * nonstarter_run
+ *		UAX #15 stream-safe counting: the number of non-starters in a row
+ *		that end with code point c, given the count "run" before it.
+ *		Decomposition matters: U+0F73 is a starter but decomposes into two
+ *		non-starters.  Sets *over when the run grew past the limit inside c.
+ */
+static int
+nonstarter_run(pg_wchar c, int run, bool *over)
+{
+	pg_wchar	buf[VALIDATE_DECOMP_MAX];
+	int			len;
+	int			lead = 0;
+	int			trail = 0;
+
+	*over = false;
+	/* Below U+00C0 nothing decomposes canonically or combines. */
+	if (c < 0x00C0)
+		return 0;
+	len = canonical_decompose(c, buf, VALIDATE_DECOMP_MAX);
+	while (lead < len && combining_class(buf[lead]) != 0)
+		lead++;
+	if (lead == len)
+		run += len;
+	else
+	{
+		run += lead;
+		if (run > VALIDATE_MAX_NONSTARTERS)
+			*over = true;
+		while (trail < len && combining_class(buf[len - 1 - trail]) != 0)
+			trail++;
+		run = trail;
+	}
+	if (run > VALIDATE_MAX_NONSTARTERS)
+		*over = true;
+	return run;
+}
+
 /*
  * check_utf8
  *		Step 1: in[0..len) must be valid UTF-8 without NUL.  On success
@@ -496,6 +616,8 @@ decode_and_screen(const unsigned char *in, size_t len, ValidateTextKind kind,
 	int			n = 0;
 	pg_wchar	maxc = 0;
 	bool		longtext = (kind == VT_LONGTEXT);
+	int			run = 0;		/* non-starters in a row so far */
+	bool		over;
 
 	while (i < len)
 	{
@@ -531,6 +653,10 @@ decode_and_screen(const unsigned char *in, size_t len, ValidateTextKind kind,
 
 		if (cls != CC_ALLOWED)
 			return fail(err, code_class_reasons[cls], -1, pos);
+
+		run = nonstarter_run(c, run, &over);
+		if (over)
+			return fail(err, R_COMBINING_MARKS, VALIDATE_MAX_NONSTARTERS, pos);
 
 		cps[n++] = c;
 		if (c > maxc)
@@ -756,10 +882,9 @@ match_scheme(const pg_wchar *s, int n, int i, const char *scheme)
 			return false;
 		if (s[j] == ',' || s[j] == ';')
 			return true;
-		/* A MIME type: RFC 2045 token characters, then "/". */
+		/* A MIME type: every top-level type name is ASCII letters. */
 		start = j;
-		while (j < n && s[j] > 0 && s[j] < 0x7F &&
-			   (is_ascii_alnum(s[j]) || strchr("!#$&'*+-.^_`|~", (int) s[j]) != NULL))
+		while (j < n && is_ascii_alpha(s[j]))
 			j++;
 		return j > start && j < n && s[j] == '/';
 	}

@@ -14,8 +14,8 @@
  *	  {"field":"name","reason":"markup","position":7}
  *	  {"field":"sku","reason":"too_short","min":3}
  *
- * "max" carries the limit, except for "too_short" where the limit is a
- * minimum and the key is "min".  "position" (1-based code point) appears
+ * "max" carries the limit, except for "too_short" and "empty" where the
+ * limit is the minimum length and the key is "min".  "position" (1-based code point) appears
  * when known.  The refused value itself is never echoed: it may be large,
  * and it may be exactly the markup the check exists to keep out of logs
  * and pages.  The field name is escaped with escape_json.
@@ -25,7 +25,9 @@
  *
  * validate.c works on UTF-8.  In a database with another server encoding
  * the value is converted to UTF-8 and the result back (the extension is
- * meant for UTF8 databases; this only keeps other encodings correct).
+ * meant for UTF8 databases; this only keeps other encodings correct).  In
+ * a SQL_ASCII database the bytes are taken as UTF-8 unconverted, so bytes
+ * that are not UTF-8 get the usual "invalid_utf8" refusal.
  *
  *-------------------------------------------------------------------------
  */
@@ -96,9 +98,11 @@ reason_words(StringInfo buf, const ValidateError *err)
 	if (strcmp(r, "empty") == 0)
 		appendStringInfoString(buf, "value is empty");
 	else if (strcmp(r, "too_short") == 0)
-		appendStringInfo(buf, "value is shorter than %d characters", err->limit);
+		appendStringInfo(buf, "value is shorter than %d %s", err->limit,
+						 err->limit == 1 ? "character" : "characters");
 	else if (strcmp(r, "too_long") == 0)
-		appendStringInfo(buf, "value is longer than %d characters", err->limit);
+		appendStringInfo(buf, "value is longer than %d %s", err->limit,
+						 err->limit == 1 ? "character" : "characters");
 	else if (strcmp(r, "invalid_utf8") == 0)
 		appendStringInfoString(buf, "value is not valid UTF-8");
 	else if (strcmp(r, "control_character") == 0)
@@ -111,6 +115,8 @@ reason_words(StringInfo buf, const ValidateError *err)
 		appendStringInfoString(buf, "value contains a Unicode noncharacter");
 	else if (strcmp(r, "private_use") == 0)
 		appendStringInfoString(buf, "value contains a private-use character");
+	else if (strcmp(r, "combining_marks") == 0)
+		appendStringInfo(buf, "value has more than %d combining marks in a row", err->limit);
 	else if (strcmp(r, "markup") == 0)
 		appendStringInfoString(buf, "value contains markup");
 	else if (strcmp(r, "active_content") == 0)
@@ -124,11 +130,36 @@ reason_words(StringInfo buf, const ValidateError *err)
 	else if (strcmp(r, "negative") == 0)
 		appendStringInfoString(buf, "value is negative");
 	else if (strcmp(r, "too_many_decimals") == 0)
-		appendStringInfo(buf, "value has more than %d decimal places", err->limit);
+		appendStringInfo(buf, "value has more than %d decimal %s", err->limit,
+						 err->limit == 1 ? "place" : "places");
 	else if (strcmp(r, "out_of_range") == 0)
 		appendStringInfoString(buf, "value is out of range");
 	else if (strcmp(r, "unknown_kind") == 0)
 		appendStringInfoString(buf, "value is not a known kind");
+	else if (strcmp(r, "required") == 0)
+		appendStringInfoString(buf, "a value is required");
+	else if (strcmp(r, "not_found") == 0)
+		appendStringInfoString(buf, "no such row");
+	else if (strcmp(r, "invalid_value") == 0)
+		appendStringInfoString(buf, "value is not one of the allowed values");
+	else if (strcmp(r, "cycle") == 0)
+		appendStringInfoString(buf, "the move would make the category its own ancestor");
+	else if (strcmp(r, "too_deep") == 0)
+		appendStringInfo(buf, "nesting would be deeper than %d levels", err->limit);
+	else if (strcmp(r, "conflicts_with_parent_id") == 0)
+		appendStringInfoString(buf, "cannot be combined with parent_id");
+	else if (strcmp(r, "not_object") == 0)
+		appendStringInfoString(buf, "value is not a JSON object");
+	else if (strcmp(r, "invalid_key") == 0)
+		appendStringInfoString(buf, "a key does not match [a-z][a-z0-9_]*");
+	else if (strcmp(r, "key_too_long") == 0)
+		appendStringInfo(buf, "a key is longer than %d bytes", err->limit);
+	else if (strcmp(r, "too_many_keys") == 0)
+		appendStringInfo(buf, "value has more than %d keys", err->limit);
+	else if (strcmp(r, "too_many_elements") == 0)
+		appendStringInfo(buf, "an array has more than %d elements", err->limit);
+	else if (strcmp(r, "too_large") == 0)
+		appendStringInfo(buf, "value is larger than %d bytes", err->limit);
 	else
 		appendStringInfo(buf, "value is not valid (%s)", r);
 
@@ -157,7 +188,8 @@ ValidateRaise(const char *field, const ValidateError *err)
 	escape_json(&detail, err->reason);
 	if (err->limit >= 0)
 		appendStringInfo(&detail, ",\"%s\":%d",
-						 strcmp(err->reason, "too_short") == 0 ? "min" : "max",
+						 (strcmp(err->reason, "too_short") == 0 ||
+						  strcmp(err->reason, "empty") == 0) ? "min" : "max",
 						 err->limit);
 	if (err->position >= 1)
 		appendStringInfo(&detail, ",\"position\":%d", err->position);
@@ -204,7 +236,10 @@ ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
 	char	   *out;
 	size_t		outlen;
 	ValidateError err;
-	bool		convert = (GetDatabaseEncoding() != PG_UTF8);
+	int			encoding = GetDatabaseEncoding();
+
+	/* SQL_ASCII bytes go as they are: ValidateText checks them as UTF-8. */
+	bool		convert = (encoding != PG_UTF8 && encoding != PG_SQL_ASCII);
 
 	/* The same bound as step 1 of ValidateText, checked before detoasting. */
 	if (raw > (Size) (max_len > 0 ? max_len : 0) * 4 + 1024)
@@ -268,14 +303,17 @@ catalog_canonical_text(PG_FUNCTION_ARGS)
 	text	   *value = (text *) PG_GETARG_POINTER(1);	/* detoasted later */
 	int32		min_len = PG_GETARG_INT32(2);
 	int32		max_len = PG_GETARG_INT32(3);
-	char	   *kind_name = text_to_cstring(kind_text);
+	const char *kind_data = VARDATA_ANY(kind_text);
+	size_t		kind_len = VARSIZE_ANY_EXHDR(kind_text);
 	const ValidateKindName *kn = NULL;
 	int			i;
 	char	   *out;
 
+	/* Compare in place: the kind is never copied, whatever its size. */
 	for (i = 0; i < lengthof(kind_names); i++)
 	{
-		if (strcmp(kind_name, kind_names[i].name) == 0)
+		if (strlen(kind_names[i].name) == kind_len &&
+			memcmp(kind_data, kind_names[i].name, kind_len) == 0)
 		{
 			kn = &kind_names[i];
 			break;
@@ -292,8 +330,10 @@ catalog_canonical_text(PG_FUNCTION_ARGS)
 	}
 	if (max_len < min_len || max_len > CANONICAL_TEXT_MAX_LEN)
 	{
-		ValidateError err = {"out_of_range", CANONICAL_TEXT_MAX_LEN, -1};
+		ValidateError err = {"out_of_range", -1, -1};
 
+		if (max_len > CANONICAL_TEXT_MAX_LEN)
+			err.limit = CANONICAL_TEXT_MAX_LEN;
 		ValidateRaise("max_len", &err);
 	}
 

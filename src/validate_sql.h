@@ -27,8 +27,8 @@
  * 22001 for "too_long", 22003 for numeric range reasons ("out_of_range",
  * "too_many_digits", "too_many_decimals", "negative", "not_a_number"),
  * 22021 for "invalid_utf8", 22023 otherwise.  DETAIL is
- * {"field": ..., "reason": ..., "max": limit (when >= 0), "position": pos
- * (when >= 1)}.
+ * {"field": ..., "reason": ..., "max": limit (when >= 0; the key is "min"
+ * for "too_short" and "empty"), "position": pos (when >= 1)}.
  */
 extern void ValidateRaise(const char *field, const ValidateError *err) pg_attribute_noreturn();
 

@@ -1,0 +1,482 @@
+-- pgTAP: canonicalisation and validation of untrusted input (src/validate.c),
+-- through catalog.canonical_text(kind, value, min_len, max_len) and
+-- catalog.check_price(value).  For every rule: an accepted value with its
+-- exact canonical form, and a refused one with its exact SQLSTATE; the
+-- JSON DETAIL is checked for a representative set.
+-- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
+-- with U&'' escapes.
+BEGIN;
+SELECT plan(205);
+
+-- SQLSTATE and DETAIL of a refusal, or 'accepted'.
+CREATE FUNCTION pg_temp.refusal(kind text, value text,
+                                min_len integer DEFAULT 1,
+                                max_len integer DEFAULT 255)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    det text;
+BEGIN
+    PERFORM catalog.canonical_text(kind, value, min_len, max_len);
+    RETURN 'accepted';
+EXCEPTION WHEN others THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, det = PG_EXCEPTION_DETAIL;
+    RETURN st || ' ' || det;
+END;
+$$;
+
+CREATE FUNCTION pg_temp.price_refusal(value numeric)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    det text;
+BEGIN
+    PERFORM catalog.check_price(value);
+    RETURN 'accepted';
+EXCEPTION WHEN others THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, det = PG_EXCEPTION_DETAIL;
+    RETURN st || ' ' || det;
+END;
+$$;
+
+-------------------------------------------------------------------------------
+-- Input size and encoding
+-------------------------------------------------------------------------------
+SELECT is(catalog.canonical_text('plain', repeat('x', 255)), repeat('x', 255),
+          'plain: 255 code points is the maximum');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', repeat('x', 256))$$,
+                 '22001', NULL, 'plain: 256 code points is too long (22001)');
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255}',
+          'too_long DETAIL carries the maximum');
+SELECT is(pg_temp.refusal('plain', repeat('<script>', 131072)),
+          '22001 {"field":"plain","reason":"too_long","max":255}',
+          'a megabyte is too_long before any other check');
+SELECT is(catalog.canonical_text('plain', repeat(' ', 1000) || 'x' || repeat(' ', 1000)), 'x',
+          'white space beyond max_len still fits within the byte bound');
+SELECT is(pg_temp.refusal('plain', repeat(' ', 3000) || 'x'),
+          '22001 {"field":"plain","reason":"too_long","max":255}',
+          'more than 4 * max_len + 1024 bytes is too_long even if mostly spaces');
+SELECT is(length(catalog.canonical_text('plain', repeat(U&'\+020000', 255))), 255,
+          'length counts code points, not bytes (255 four-byte CJK ideographs)');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', convert_from('\xc328'::bytea, 'UTF8'))$$,
+                 '22021', NULL, 'invalid UTF-8 is refused with 22021 (by the server first)');
+
+-------------------------------------------------------------------------------
+-- Forbidden code points
+-------------------------------------------------------------------------------
+SELECT is(catalog.canonical_text('plain', 'plain text, 100% fine!'), 'plain text, 100% fine!',
+          'printable ASCII is accepted unchanged');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', E'a\tb')$$,
+                 '22023', NULL, 'plain: TAB is a control character');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', E'a\nb')$$,
+                 '22023', NULL, 'plain: LF is a control character');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', E'a\rb')$$,
+                 '22023', NULL, 'plain: CR is a control character');
+SELECT is(pg_temp.refusal('plain', E'ab\x01'),
+          '22023 {"field":"plain","reason":"control_character","position":3}',
+          'C0 control: reason and 1-based position');
+SELECT is(pg_temp.refusal('plain', U&'x\007F'),
+          '22023 {"field":"plain","reason":"control_character","position":2}',
+          'DEL is a control character');
+SELECT is(pg_temp.refusal('plain', U&'x\0085'),
+          '22023 {"field":"plain","reason":"control_character","position":2}',
+          'C1 NEL is a control character');
+SELECT is(pg_temp.refusal('plain', U&'\009Fx'),
+          '22023 {"field":"plain","reason":"control_character","position":1}',
+          'C1 U+009F is a control character');
+SELECT is(pg_temp.refusal('plain', U&'a\2028b'),
+          '22023 {"field":"plain","reason":"control_character","position":2}',
+          'LINE SEPARATOR is a control character');
+SELECT throws_ok($$SELECT catalog.canonical_text('longtext', U&'a\2029b')$$,
+                 '22023', NULL, 'longtext: PARAGRAPH SEPARATOR is a control character');
+SELECT throws_ok($$SELECT catalog.canonical_text('longtext', E'a\x0Bb')$$,
+                 '22023', NULL, 'longtext: vertical tab is a control character');
+SELECT is(pg_temp.refusal('longtext', E'a\x0Cb'),
+          '22023 {"field":"longtext","reason":"control_character","position":2}',
+          'longtext: form feed is a control character');
+
+SELECT is(catalog.canonical_text('plain', U&'\05E9\05DC\05D5\05DD \0645\0631\062D\0628\0627'),
+          U&'\05E9\05DC\05D5\05DD \0645\0631\062D\0628\0627',
+          'right-to-left text without controls is accepted');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', U&'invoice\202Etxt.exe')$$,
+                 '22023', NULL, 'RIGHT-TO-LEFT OVERRIDE is refused');
+SELECT is(pg_temp.refusal('plain', U&'invoice\202Etxt.exe'),
+          '22023 {"field":"plain","reason":"bidi_control","position":8}',
+          'bidi override: reason and position');
+SELECT is(pg_temp.refusal('plain', U&'a\202Ab'),
+          '22023 {"field":"plain","reason":"bidi_control","position":2}',
+          'LEFT-TO-RIGHT EMBEDDING is a bidi control');
+SELECT is(pg_temp.refusal('plain', U&'a\2067b'),
+          '22023 {"field":"plain","reason":"bidi_control","position":2}',
+          'RIGHT-TO-LEFT ISOLATE is a bidi control');
+SELECT is(pg_temp.refusal('plain', U&'a\200Fb'),
+          '22023 {"field":"plain","reason":"bidi_control","position":2}',
+          'RIGHT-TO-LEFT MARK is a bidi control');
+SELECT is(pg_temp.refusal('plain', U&'a\061Cb'),
+          '22023 {"field":"plain","reason":"bidi_control","position":2}',
+          'ARABIC LETTER MARK is a bidi control');
+
+SELECT is(catalog.canonical_text('plain', U&'A \2229\FE00 B'), U&'A \2229\FE00 B',
+          'a standardized variation sequence (VS1) is accepted');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', U&'pay\200Bpal')$$,
+                 '22023', NULL, 'ZERO WIDTH SPACE is refused');
+SELECT is(pg_temp.refusal('plain', U&'pay\200Bpal'),
+          '22023 {"field":"plain","reason":"zero_width","position":4}',
+          'zero width space: reason and position');
+SELECT is(pg_temp.refusal('plain', U&'a\200Cb'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'ZERO WIDTH NON-JOINER is refused');
+SELECT is(pg_temp.refusal('plain', U&'a\200Db'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'ZERO WIDTH JOINER is refused');
+SELECT is(pg_temp.refusal('plain', U&'\FEFFabc'),
+          '22023 {"field":"plain","reason":"zero_width","position":1}',
+          'BYTE ORDER MARK is refused');
+SELECT is(pg_temp.refusal('plain', U&'soft\00ADhyphen'),
+          '22023 {"field":"plain","reason":"zero_width","position":5}',
+          'SOFT HYPHEN is refused');
+SELECT is(pg_temp.refusal('plain', U&'a\2060b'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'WORD JOINER is refused');
+SELECT is(pg_temp.refusal('plain', U&'a\2062b'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'INVISIBLE TIMES is refused');
+SELECT is(pg_temp.refusal('plain', U&'a\180Eb'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'MONGOLIAN VOWEL SEPARATOR is refused');
+SELECT is(pg_temp.refusal('plain', U&'\3164'),
+          '22023 {"field":"plain","reason":"zero_width","position":1}',
+          'HANGUL FILLER (a blank-looking name) is refused');
+SELECT is(pg_temp.refusal('plain', U&'ab\+0E0041'),
+          '22023 {"field":"plain","reason":"zero_width","position":3}',
+          'tag characters are refused');
+
+SELECT is(catalog.canonical_text('plain', U&'\FDF0'), U&'\FDF0',
+          'an Arabic ligature next to the noncharacter block is accepted');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', U&'x\FDD0')$$,
+                 '22023', NULL, 'U+FDD0 noncharacter is refused');
+SELECT is(pg_temp.refusal('plain', U&'x\FDEF'),
+          '22023 {"field":"plain","reason":"noncharacter","position":2}',
+          'U+FDEF is a noncharacter');
+SELECT is(pg_temp.refusal('plain', U&'\FFFE'),
+          '22023 {"field":"plain","reason":"noncharacter","position":1}',
+          'U+FFFE is a noncharacter');
+SELECT is(pg_temp.refusal('plain', U&'\+02FFFF'),
+          '22023 {"field":"plain","reason":"noncharacter","position":1}',
+          'U+2FFFF is a noncharacter');
+SELECT is(pg_temp.refusal('plain', U&'\+10FFFF'),
+          '22023 {"field":"plain","reason":"noncharacter","position":1}',
+          'U+10FFFF is a noncharacter, not private use');
+
+SELECT is(catalog.canonical_text('plain', U&'\F900'), U&'\8C48',
+          'U+F900 (just past private use) is accepted and NFC maps it to U+8C48');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', U&'\E000')$$,
+                 '22023', NULL, 'U+E000 private use is refused');
+SELECT is(pg_temp.refusal('plain', U&'ab\F8FF'),
+          '22023 {"field":"plain","reason":"private_use","position":3}',
+          'U+F8FF is private use');
+SELECT is(pg_temp.refusal('plain', U&'\+0F0000'),
+          '22023 {"field":"plain","reason":"private_use","position":1}',
+          'plane 15 is private use');
+SELECT is(pg_temp.refusal('plain', U&'\+10FFFD'),
+          '22023 {"field":"plain","reason":"private_use","position":1}',
+          'plane 16 is private use');
+
+SELECT is(catalog.canonical_text('plain', 'a' || repeat(U&'\0301', 30)),
+          U&'\00E1' || repeat(U&'\0301', 29),
+          '30 combining marks in a row are accepted');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', 'a' || repeat(U&'\0301', 31))$$,
+                 '22023', NULL, '31 combining marks in a row are refused');
+SELECT is(pg_temp.refusal('longtext', 'x' || repeat(U&'\0301\0316', 2500), 1, 5000),
+          '22023 {"field":"longtext","reason":"combining_marks","max":30,"position":32}',
+          'combining_marks: limit and position (bounds the work of NFC)');
+SELECT is(pg_temp.refusal('plain', 'x' || repeat(U&'\0F73', 16)),
+          '22023 {"field":"plain","reason":"combining_marks","max":30,"position":17}',
+          'combining marks are counted after decomposition (U+0F73 is two)');
+
+-------------------------------------------------------------------------------
+-- NFC and white space
+-------------------------------------------------------------------------------
+SELECT is(catalog.canonical_text('plain', U&'Cafe\0301'), U&'Caf\00E9',
+          'NFC: e + COMBINING ACUTE becomes U+00E9');
+SELECT is(catalog.canonical_text('plain', U&'e\0302\0301', 1, 1), U&'\1EBF',
+          'NFC: three code points become one, and length is counted after NFC');
+SELECT is(catalog.canonical_text('plain', U&'\212B'), U&'\00C5',
+          'NFC: ANGSTROM SIGN becomes U+00C5');
+SELECT is(catalog.canonical_text('plain', U&'\1100\1161\11A8'), U&'\AC01',
+          'NFC: Hangul jamo compose');
+SELECT is(catalog.canonical_text('plain', U&'a\0301\0316'), U&'\00E1\0316',
+          'NFC: canonical reordering, then composition');
+SELECT is(catalog.canonical_text('plain', U&'\FF21\FF22'), U&'\FF21\FF22',
+          'NFC is not NFKC: fullwidth letters stay');
+SELECT is(catalog.canonical_text('plain', '  Hello    World  '), 'Hello World',
+          'spaces trimmed and collapsed');
+SELECT is(catalog.canonical_text('plain', U&'a\00A0b\2003c\3000d\202Fe\205Ff\1680g\2000h\200Ai'),
+          'a b c d e f g h i', 'every Unicode space separator becomes U+0020');
+SELECT is(catalog.canonical_text('plain', U&'\00A0 x \3000'), 'x',
+          'Unicode spaces are trimmed at both ends');
+SELECT is(catalog.canonical_text('plain', '', 0), '',
+          'empty value accepted when min_len is 0');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', '   ')$$,
+                 '22023', NULL, 'only spaces is empty');
+SELECT is(pg_temp.refusal('plain', U&' \00A0 '),
+          '22023 {"field":"plain","reason":"empty","min":1}', 'empty: reason and minimum');
+SELECT is(catalog.canonical_text('plain', 'abc', 3), 'abc', 'min_len 3 accepts three');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', 'ab', 3)$$,
+                 '22023', NULL, 'shorter than min_len is refused');
+SELECT is(pg_temp.refusal('plain', ' a  b ', 4),
+          '22023 {"field":"plain","reason":"too_short","min":4}',
+          'too_short is measured after collapsing');
+
+SELECT is(catalog.canonical_text('longtext', E'line one\nline two'), E'line one\nline two',
+          'longtext: LF is kept');
+SELECT is(catalog.canonical_text('longtext', E'a\tb'), 'a b',
+          'longtext: TAB becomes a space');
+SELECT is(catalog.canonical_text('longtext', E'a\r\nb\rc'), E'a\nb\nc',
+          'longtext: CR LF and lone CR become LF');
+SELECT is(catalog.canonical_text('longtext', E'a\n\n\n\nb'), E'a\n\nb',
+          'longtext: at most one blank line');
+SELECT is(catalog.canonical_text('longtext', E'\n\n  a  \t\n  b  \n\n'), E'a\nb',
+          'longtext: lines trimmed, blank lines at the ends removed');
+SELECT is(catalog.canonical_text('longtext', E'a \n \n \n b'), E'a\n\nb',
+          'longtext: lines of spaces count as blank');
+
+-------------------------------------------------------------------------------
+-- Markup
+-------------------------------------------------------------------------------
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', '<script>alert(1)</script>')$$,
+                 '22023', NULL, 'a script tag is markup');
+SELECT is(pg_temp.refusal('plain', 'Hi <b>there</b>'),
+          '22023 {"field":"plain","reason":"markup","position":4}', 'markup: reason and position');
+SELECT is(pg_temp.refusal('plain', 'x</p>'),
+          '22023 {"field":"plain","reason":"markup","position":2}', 'an end tag is markup');
+SELECT is(pg_temp.refusal('plain', '<!-- c -->'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'a comment is markup');
+SELECT is(pg_temp.refusal('plain', '<!DOCTYPE html>'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'a doctype is markup');
+SELECT is(pg_temp.refusal('plain', '<?php echo 1 ?>'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'a processing instruction is markup');
+SELECT is(pg_temp.refusal('plain', 'if a<b then'),
+          '22023 {"field":"plain","reason":"markup","position":5}', '"a<b" is a tag start (documented false positive)');
+SELECT throws_ok($$SELECT catalog.canonical_text('longtext', E'ok\n<iframe src=x>')$$,
+                 '22023', NULL, 'longtext: markup is refused');
+SELECT is(pg_temp.refusal('plain', '&lt;img src=x'),
+          '22023 {"field":"plain","reason":"markup","position":1}', '&lt; + letter is markup');
+SELECT is(pg_temp.refusal('plain', '&LT;img'),
+          '22023 {"field":"plain","reason":"markup","position":1}', '&LT; + letter is markup');
+SELECT is(pg_temp.refusal('plain', '&ltimg'),
+          '22023 {"field":"plain","reason":"markup","position":1}', '&lt without semicolon is markup');
+SELECT is(pg_temp.refusal('plain', '&#60;img'),
+          '22023 {"field":"plain","reason":"markup","position":1}', '&#60; is markup');
+SELECT is(pg_temp.refusal('plain', '&#060;img'),
+          '22023 {"field":"plain","reason":"markup","position":1}', '&#060; is markup');
+SELECT is(pg_temp.refusal('plain', '&#0000060img'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'zero-padded &#60 without semicolon is markup');
+SELECT is(pg_temp.refusal('plain', '&#x3c;img'),
+          '22023 {"field":"plain","reason":"markup","position":1}', '&#x3c; is markup');
+SELECT is(pg_temp.refusal('plain', '&#X3C;img'),
+          '22023 {"field":"plain","reason":"markup","position":1}', '&#X3C; is markup');
+SELECT is(pg_temp.refusal('plain', 'a %3cimg'),
+          '22023 {"field":"plain","reason":"markup","position":3}', '%3c is markup');
+SELECT is(pg_temp.refusal('plain', '%3Cimg'),
+          '22023 {"field":"plain","reason":"markup","position":1}', '%3C is markup');
+SELECT is(pg_temp.refusal('plain', '&amp;lt;img'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'double-encoded &amp;lt; is markup');
+SELECT is(pg_temp.refusal('plain', '%26lt;img'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'percent-encoded &lt; is markup');
+SELECT is(pg_temp.refusal('plain', '<&#115;cript'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'an encoded tag letter is markup');
+SELECT is(pg_temp.refusal('plain', '&lt;/p'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'an encoded end tag is markup');
+SELECT is(pg_temp.refusal('plain', '&lt;&sol;p'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'an encoded < and / is markup');
+SELECT is(pg_temp.refusal('plain', U&'\FF1Cscript'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'FULLWIDTH LESS-THAN + letter is markup');
+SELECT is(pg_temp.refusal('plain', U&'\FE64script'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'SMALL LESS-THAN + letter is markup');
+SELECT is(pg_temp.refusal('plain', U&'\FF1C\FF53cript'),
+          '22023 {"field":"plain","reason":"markup","position":1}', 'fullwidth < + fullwidth letter is markup');
+
+SELECT is(catalog.canonical_text('plain', 'Salt & Pepper'), 'Salt & Pepper', 'accepted: Salt & Pepper');
+SELECT is(catalog.canonical_text('plain', 'Size < 10'), 'Size < 10', 'accepted: Size < 10');
+SELECT is(catalog.canonical_text('plain', 'I <3 cats'), 'I <3 cats', 'accepted: I <3 cats');
+SELECT is(catalog.canonical_text('plain', 'Salon = stylish'), 'Salon = stylish', 'accepted: Salon = stylish');
+SELECT is(catalog.canonical_text('plain', '5 > 3'), '5 > 3', 'accepted: 5 > 3');
+SELECT is(catalog.canonical_text('plain', 'AT&T'), 'AT&T', 'accepted: AT&T');
+SELECT is(catalog.canonical_text('plain', '100% cotton'), '100% cotton', 'accepted: 100% cotton');
+SELECT is(catalog.canonical_text('plain', 'C++ <=> D'), 'C++ <=> D', 'accepted: C++ <=> D');
+SELECT is(catalog.canonical_text('plain', 'x < y and y > z'), 'x < y and y > z', 'accepted: spaced comparisons');
+SELECT is(catalog.canonical_text('plain', 'Fish &amp; Chips'), 'Fish &amp; Chips', 'accepted (and not decoded): &amp;');
+SELECT is(catalog.canonical_text('plain', '&lt;3 and &lt; 10'), '&lt;3 and &lt; 10', 'accepted: &lt; before a digit or space');
+SELECT is(catalog.canonical_text('plain', U&'\FF1C3 \FF1C 5'), U&'\FF1C3 \FF1C 5', 'accepted: fullwidth < before a digit or space');
+SELECT is(catalog.canonical_text('plain', 'Q&A: 50%-off'), 'Q&A: 50%-off', 'accepted: Q&A: 50%-off');
+SELECT is(catalog.canonical_text('plain', '<'), '<', 'accepted: a lone <');
+SELECT is(catalog.canonical_text('plain', 'x <= y'), 'x <= y', 'accepted: <=');
+
+-------------------------------------------------------------------------------
+-- Active content
+-------------------------------------------------------------------------------
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', 'javascript:alert(1)')$$,
+                 '22023', NULL, 'javascript: is active content');
+SELECT is(pg_temp.refusal('plain', 'see javascript:alert(1)'),
+          '22023 {"field":"plain","reason":"active_content","position":5}', 'active_content: reason and position');
+SELECT is(pg_temp.refusal('plain', 'JaVaScRiPt:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'schemes are case-insensitive');
+SELECT is(pg_temp.refusal('plain', 'java script:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'a space inside the scheme is ignored');
+SELECT is(pg_temp.refusal('plain', 'javascript :x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'a space before the colon is ignored');
+SELECT is(pg_temp.refusal('plain', 'jav&#x09;ascript:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'an encoded TAB inside the scheme is ignored');
+SELECT is(pg_temp.refusal('plain', 'jav&Tab;ascript:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', '&Tab; inside the scheme is ignored');
+SELECT is(pg_temp.refusal('plain', 'java&#10;script:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'an encoded LF inside the scheme is ignored');
+SELECT is(pg_temp.refusal('plain', 'java%0Ascript:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'a percent-encoded LF inside the scheme is ignored');
+SELECT is(pg_temp.refusal('plain', 'java&#8203;script:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'an encoded zero width space is ignored');
+SELECT is(pg_temp.refusal('plain', '&#106;avascript:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'an encoded first letter');
+SELECT is(pg_temp.refusal('plain', '&#x6A;&#x61;&#x76;&#x61;script:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'several encoded letters');
+SELECT is(pg_temp.refusal('plain', 'javascript&colon;x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', '&colon; as the colon');
+SELECT is(pg_temp.refusal('plain', 'javascript&#58;x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', '&#58; as the colon');
+SELECT is(pg_temp.refusal('plain', 'javascript%3Ax'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', '%3A as the colon');
+SELECT is(pg_temp.refusal('plain', U&'javascript\FF1Ax'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'FULLWIDTH COLON as the colon');
+SELECT is(pg_temp.refusal('plain', '[x](javascript:x)'),
+          '22023 {"field":"plain","reason":"active_content","position":5}', 'a markdown link target');
+SELECT is(pg_temp.refusal('plain', 'vbscript:msgbox'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'vbscript: is active content');
+SELECT is(pg_temp.refusal('plain', 'LiveScript:x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'livescript: is active content');
+SELECT is(pg_temp.refusal('plain', 'data:text/html,x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'data: with a MIME type is active content');
+SELECT is(pg_temp.refusal('plain', 'DATA: image/svg+xml;base64,x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'data: with a space before the MIME type');
+SELECT is(pg_temp.refusal('plain', 'data:,x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'data:, is active content');
+SELECT is(pg_temp.refusal('plain', 'data:;base64,x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'data:; is active content');
+SELECT throws_ok($$SELECT catalog.canonical_text('plain', '" onerror="alert(1)')$$,
+                 '22023', NULL, 'an event handler attribute is active content');
+SELECT is(pg_temp.refusal('plain', 'x onerror=y'),
+          '22023 {"field":"plain","reason":"active_content","position":3}', 'onerror=');
+SELECT is(pg_temp.refusal('plain', 'ONLOAD =x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'ONLOAD = (case and space)');
+SELECT is(pg_temp.refusal('plain', 'x/onmouseover=y'),
+          '22023 {"field":"plain","reason":"active_content","position":3}', 'handler after /');
+SELECT is(pg_temp.refusal('plain', 'on&#101;rror=x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'handler with an encoded letter');
+SELECT is(pg_temp.refusal('plain', 'onclick&equals;x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'handler with an encoded =');
+SELECT is(pg_temp.refusal('longtext', E'a\nonfocus\n=x'),
+          '22023 {"field":"longtext","reason":"active_content","position":3}', 'longtext: handler with = on the next line');
+
+SELECT is(catalog.canonical_text('plain', 'metadata: none'), 'metadata: none', 'accepted: metadata: (no word start)');
+SELECT is(catalog.canonical_text('plain', 'Product data: see sheet'), 'Product data: see sheet', 'accepted: data: followed by words');
+SELECT is(catalog.canonical_text('plain', 'Big data: 10/20 GB'), 'Big data: 10/20 GB', 'accepted: data: followed by digits and /');
+SELECT is(catalog.canonical_text('plain', 'nojavascript: here'), 'nojavascript: here', 'accepted: scheme inside a word');
+SELECT is(catalog.canonical_text('plain', 'Java and JavaScript books'), 'Java and JavaScript books', 'accepted: JavaScript without a colon');
+SELECT is(catalog.canonical_text('plain', 'on = off'), 'on = off', 'accepted: on =');
+SELECT is(catalog.canonical_text('plain', 'ona=1'), 'ona=1', 'accepted: on + one letter');
+SELECT is(catalog.canonical_text('plain', 'Lemon=yellow'), 'Lemon=yellow', 'accepted: on inside a word');
+SELECT is(catalog.canonical_text('plain', 'Turn on the light'), 'Turn on the light', 'accepted: on as a word');
+
+-------------------------------------------------------------------------------
+-- Kinds: SKU, slug, currency, token
+-------------------------------------------------------------------------------
+SELECT is(catalog.canonical_text('sku', '  ab-12.x_9  '), 'AB-12.X_9', 'sku: trimmed and upper-cased');
+SELECT is(catalog.canonical_text('sku', '0A'), '0A', 'sku: may start with a digit');
+SELECT throws_ok($$SELECT catalog.canonical_text('sku', '-AB')$$,
+                 '22023', NULL, 'sku: may not start with -');
+SELECT is(pg_temp.refusal('sku', 'AB 12'),
+          '22023 {"field":"sku","reason":"invalid_format","position":3}', 'sku: no space inside');
+SELECT is(pg_temp.refusal('sku', '.AB'),
+          '22023 {"field":"sku","reason":"invalid_format","position":1}', 'sku: may not start with .');
+SELECT is(pg_temp.refusal('sku', U&'AB\00C9'),
+          '22023 {"field":"sku","reason":"invalid_format","position":3}', 'sku: ASCII only');
+SELECT is(pg_temp.refusal('sku', 'AB/1'),
+          '22023 {"field":"sku","reason":"invalid_format","position":3}', 'sku: no /');
+
+SELECT is(catalog.canonical_text('slug', ' Summer-Sale-2024 '), 'summer-sale-2024', 'slug: trimmed and lower-cased');
+SELECT is(catalog.canonical_text('slug', 'a'), 'a', 'slug: one character');
+SELECT throws_ok($$SELECT catalog.canonical_text('slug', 'two words')$$,
+                 '22023', NULL, 'slug: no space');
+SELECT is(pg_temp.refusal('slug', '-start'),
+          '22023 {"field":"slug","reason":"invalid_format","position":1}', 'slug: no leading hyphen');
+SELECT is(pg_temp.refusal('slug', 'end-'),
+          '22023 {"field":"slug","reason":"invalid_format","position":4}', 'slug: no trailing hyphen');
+SELECT is(pg_temp.refusal('slug', 'a--b'),
+          '22023 {"field":"slug","reason":"invalid_format","position":3}', 'slug: no double hyphen');
+SELECT is(pg_temp.refusal('slug', 'snake_case'),
+          '22023 {"field":"slug","reason":"invalid_format","position":6}', 'slug: no underscore');
+
+SELECT is(catalog.canonical_text('currency', ' eur '), 'EUR', 'currency: trimmed and upper-cased');
+SELECT is(catalog.canonical_text('currency', 'jpy'), 'JPY', 'currency: JPY');
+SELECT is(catalog.canonical_text('currency', 'XCG'), 'XCG', 'currency: XCG (2025) is active');
+SELECT is(catalog.canonical_text('currency', 'ZWG'), 'ZWG', 'currency: ZWG (2024) is active');
+SELECT is(catalog.canonical_text('currency', 'XOF'), 'XOF', 'currency: XOF is a real currency');
+SELECT throws_ok($$SELECT catalog.canonical_text('currency', 'EURO')$$,
+                 '22023', NULL, 'currency: four letters');
+SELECT is(pg_temp.refusal('currency', 'EURO'),
+          '22023 {"field":"currency","reason":"invalid_format"}', 'currency: wrong length');
+SELECT is(pg_temp.refusal('currency', 'E1R'),
+          '22023 {"field":"currency","reason":"invalid_format","position":2}', 'currency: letters only');
+SELECT is(pg_temp.refusal('currency', 'QQQ'),
+          '22023 {"field":"currency","reason":"unknown_currency"}', 'currency: not a code');
+SELECT is(pg_temp.refusal('currency', 'XAU'),
+          '22023 {"field":"currency","reason":"unknown_currency"}', 'currency: gold is not a currency');
+SELECT is(pg_temp.refusal('currency', 'XXX'),
+          '22023 {"field":"currency","reason":"unknown_currency"}', 'currency: XXX (no currency)');
+SELECT is(pg_temp.refusal('currency', 'XTS'),
+          '22023 {"field":"currency","reason":"unknown_currency"}', 'currency: XTS (testing)');
+SELECT is(pg_temp.refusal('currency', 'CHE'),
+          '22023 {"field":"currency","reason":"unknown_currency"}', 'currency: fund code');
+SELECT is(pg_temp.refusal('currency', 'HRK'),
+          '22023 {"field":"currency","reason":"unknown_currency"}', 'currency: withdrawn HRK');
+
+SELECT is(catalog.canonical_text('token', '  Idem-Key_01:abc/DEF=  '), 'Idem-Key_01:abc/DEF=', 'token: trimmed, case kept');
+SELECT is(catalog.canonical_text('token', '!~'), '!~', 'token: printable ASCII edges');
+SELECT throws_ok($$SELECT catalog.canonical_text('token', 'two words')$$,
+                 '22023', NULL, 'token: no space inside');
+SELECT is(pg_temp.refusal('token', U&'caf\00E9'),
+          '22023 {"field":"token","reason":"invalid_format","position":4}', 'token: ASCII only');
+SELECT is(pg_temp.refusal('token', E'a\tb'),
+          '22023 {"field":"token","reason":"control_character","position":2}', 'token: TAB is a control character');
+
+SELECT throws_ok($$SELECT catalog.canonical_text('html', 'x')$$,
+                 '22023', NULL, 'unknown kind is refused');
+SELECT is(pg_temp.refusal('PLAIN', 'x'),
+          '22023 {"field":"kind","reason":"unknown_kind"}', 'kind names are exact and lower case');
+
+-------------------------------------------------------------------------------
+-- Price
+-------------------------------------------------------------------------------
+SELECT is(catalog.check_price(19.99), 19.99, 'price: 19.99');
+SELECT is(catalog.check_price(0), 0::numeric, 'price: zero');
+SELECT is(catalog.check_price(-0.00), 0::numeric, 'price: minus zero is zero');
+SELECT is(catalog.check_price(1.500), 1.5, 'price: trailing zeros beyond the scale are fine');
+SELECT is(catalog.check_price(9999999999.99), 9999999999.99, 'price: largest');
+SELECT is(catalog.check_price(1234567890), 1234567890::numeric, 'price: ten integer digits');
+SELECT throws_ok($$SELECT catalog.check_price(-0.01)$$, '22003', NULL, 'price: negative (22003)');
+SELECT is(pg_temp.price_refusal(-5), '22003 {"field":"price","reason":"negative"}', 'price: negative DETAIL');
+SELECT throws_ok($$SELECT catalog.check_price(1.005)$$, '22003', NULL, 'price: three decimals (22003)');
+SELECT is(pg_temp.price_refusal(0.001),
+          '22003 {"field":"price","reason":"too_many_decimals","max":2}', 'price: too_many_decimals DETAIL');
+SELECT throws_ok($$SELECT catalog.check_price(10000000000)$$, '22003', NULL, 'price: 11 integer digits (22003)');
+SELECT is(pg_temp.price_refusal(10000000000.00),
+          '22003 {"field":"price","reason":"out_of_range","max":10}', 'price: out_of_range DETAIL');
+SELECT throws_ok($$SELECT catalog.check_price('NaN')$$, '22003', NULL, 'price: NaN (22003)');
+SELECT is(pg_temp.price_refusal('Infinity'),
+          '22003 {"field":"price","reason":"not_a_number"}', 'price: Infinity');
+SELECT is(pg_temp.price_refusal('-Infinity'),
+          '22003 {"field":"price","reason":"not_a_number"}', 'price: -Infinity');
+
+SELECT * FROM finish();
+ROLLBACK;
