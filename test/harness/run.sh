@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# run.sh: `make run`: a development PostgreSQL 15 + PgBouncer with the catalog
+# extension and the sample catalog, all under .run/ (git-ignored).
+#
+#   1. install missing Debian packages, build, `make install`;
+#   2. start (or reuse) a cluster in .run/pgdata on 127.0.0.1:$CATALOG_PGPORT
+#      (default 54320) and the Unix socket directory .run/sock (mode 700),
+#      with shared_preload_libraries = 'catalog';
+#   3. create database `catalog`, `CREATE EXTENSION catalog CASCADE`, the
+#      login roles catalog_app and authenticator (passwords in
+#      .run/passwords, mode 600), and load test/data/sample.sql when the
+#      catalog is empty;
+#   4. start (or reload) PgBouncer on 127.0.0.1:$CATALOG_BOUNCER_PORT
+#      (default 54321), transaction pooling, SCRAM;
+#   5. print how to connect and run example calls through PgBouncer.
+#
+# Safe to run again: a running server or PgBouncer is found through its pid
+# file and reused; the sample is loaded only into an empty catalog.  When the
+# installed catalog.so differs from the one the server preloaded, PostgreSQL
+# is restarted so the preloaded code is current.  `make stop` stops both.
+#
+# As root, the servers run as the `postgres` system user, and the checkout's
+# ancestor directories get a traversal-only ACL for it when they lack one.
+
+set -euo pipefail
+# shellcheck source=test/harness/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+PORT=${CATALOG_PGPORT:-54320}
+BOUNCER_PORT=${CATALOG_BOUNCER_PORT:-54321}
+SAMPLE_PRODUCTS=${CATALOG_SAMPLE_PRODUCTS:-100000}
+for v in PORT BOUNCER_PORT SAMPLE_PRODUCTS; do
+    case ${!v} in '' | *[!0-9]*) die "$v must be a number, got '${!v}'" ;; esac
+done
+
+RUN_DIR=$REPO_ROOT/.run
+PGDATA_RUN=$RUN_DIR/pgdata
+SOCK=$RUN_DIR/sock
+PGLOG=$RUN_DIR/postgresql.log
+PASSFILE=$RUN_DIR/passwords
+BOUNCER_INI=$RUN_DIR/pgbouncer.ini
+BOUNCER_USERS=$RUN_DIR/pgbouncer_users.txt
+BOUNCER_PID=$RUN_DIR/pgbouncer.pid
+BOUNCER_LOG=$RUN_DIR/pgbouncer.log
+LIB_STAMP=$RUN_DIR/preloaded_catalog_so.md5
+
+# conf_quote VALUE: VALUE as a single-quoted postgresql.conf string.
+conf_quote() {
+    printf "'%s'" "${1//\'/\'\'}"
+}
+
+# psql_su ARGS...: psql as the cluster superuser over the Unix socket.
+psql_su() {
+    as_svc_in "$RUN_DIR" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" "$@"
+}
+
+# running_port: the port of the running postmaster (postmaster.pid line 4).
+running_port() {
+    sed -n 4p "$PGDATA_RUN/postmaster.pid" 2>/dev/null || true
+}
+
+# installed_lib_md5: checksum of the installed catalog.so.
+installed_lib_md5() {
+    local libdir
+    libdir=$("$PG_CONFIG" --pkglibdir)
+    md5sum "$libdir/catalog.so" 2>/dev/null | cut -d' ' -f1
+}
+
+# ---------------------------------------------------------------------------
+# 1. packages, build, install
+# ---------------------------------------------------------------------------
+bootstrap_packages
+
+mkdir -p "$RUN_DIR"
+build_log=$(mktemp /tmp/catalog-run-build.XXXXXX)
+if ! build_extension "$REPO_ROOT" "$build_log"; then
+    rm -f "$build_log"
+    die "build failed (see the make output above)"
+fi
+if grep -q 'warning:' "$build_log"; then
+    say "build: compiler warnings (make test counts these as a failure):"
+    grep 'warning:' "$build_log" || true
+fi
+rm -f "$build_log"
+install_log=$(mktemp /tmp/catalog-run-install.XXXXXX)
+if ! install_extension "$REPO_ROOT" >"$install_log" 2>&1; then
+    cat "$install_log"
+    rm -f "$install_log"
+    die "make install failed"
+fi
+rm -f "$install_log"
+
+# ---------------------------------------------------------------------------
+# 2. cluster
+# ---------------------------------------------------------------------------
+grant_traversal "$REPO_ROOT"
+chown_svc "$RUN_DIR"
+chmod 700 "$RUN_DIR"
+as_svc_in "$RUN_DIR" mkdir -p "$SOCK"
+chmod 700 "$SOCK"
+check_socket_dir "$SOCK" "$PORT"
+check_socket_dir "$SOCK" "$BOUNCER_PORT"
+
+if [ ! -f "$PGDATA_RUN/PG_VERSION" ]; then
+    say "postgres: initdb $PGDATA_RUN (as $SVC_USER)"
+    as_svc_in "$RUN_DIR" "$PG_BIN/initdb" -D "$PGDATA_RUN" --auth-local=trust \
+        --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 2>&1 | as_svc_in "$RUN_DIR" tee "$RUN_DIR/initdb.log" >/dev/null ||
+        { cat "$RUN_DIR/initdb.log"; die "initdb failed"; }
+    printf "\n# Settings of make run (rewritten on every run).\ninclude_if_exists = 'catalog_run.conf'\n" |
+        as_svc_in "$RUN_DIR" tee -a "$PGDATA_RUN/postgresql.conf" >/dev/null
+fi
+
+# Rewritten on every run; takes effect at the next (re)start.
+as_svc_in "$RUN_DIR" tee "$PGDATA_RUN/catalog_run.conf" >/dev/null <<EOF
+# catalog_run.conf: written by test/harness/run.sh (make run); edits are lost.
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = $(conf_quote "$SOCK")
+unix_socket_permissions = 0700
+password_encryption = 'scram-sha-256'
+# The extension's shared memory (rate limiter, metrics) needs preloading.
+shared_preload_libraries = 'catalog'
+# PgBouncer opens at most 80 server connections; the rest is for direct use.
+max_connections = 200
+# Sized for the project's 2-core, 24 GB machines and a 1,000,000-product sample.
+shared_buffers = 1GB
+max_wal_size = 4GB
+EOF
+
+CONFIGURED_PORT=$PORT
+if pg_running "$PGDATA_RUN"; then
+    actual=$(running_port)
+    if [ -n "$actual" ] && [ "$actual" != "$PORT" ]; then
+        say "postgres: already running on port $actual (not $PORT); using it (make stop, then make run, to move it)"
+        PORT=$actual
+    fi
+    lib_now=$(installed_lib_md5)
+    if [ -f "$LIB_STAMP" ] && [ "$(cat "$LIB_STAMP")" != "$lib_now" ]; then
+        say "postgres: the installed catalog.so changed since the server preloaded it; restarting"
+        as_svc_in "$RUN_DIR" "$PG_BIN/pg_ctl" -D "$PGDATA_RUN" -l "$PGLOG" -m fast -w -t 60 restart >/dev/null ||
+            { tail -n 30 "$PGLOG"; die "restart failed (log: $PGLOG)"; }
+        PORT=$CONFIGURED_PORT
+        printf '%s\n' "$lib_now" >"$LIB_STAMP"
+    else
+        say "postgres: already running (pid $(head -n 1 "$PGDATA_RUN/postmaster.pid")), reusing it"
+        [ -f "$LIB_STAMP" ] || printf '%s\n' "$lib_now" >"$LIB_STAMP"
+    fi
+else
+    say "postgres: starting on 127.0.0.1:$PORT, log $PGLOG"
+    as_svc_in "$RUN_DIR" "$PG_BIN/pg_ctl" -D "$PGDATA_RUN" -l "$PGLOG" -w -t 60 start >/dev/null ||
+        { tail -n 30 "$PGLOG"; die "PostgreSQL did not start (log: $PGLOG)"; }
+    installed_lib_md5 >"$LIB_STAMP"
+fi
+chown_svc "$LIB_STAMP"
+
+# ---------------------------------------------------------------------------
+# 3. database, extension, roles, sample data
+# ---------------------------------------------------------------------------
+if [ -z "$(psql_su -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'catalog'")" ]; then
+    say "postgres: CREATE DATABASE catalog"
+    psql_su -d postgres -c 'CREATE DATABASE catalog'
+fi
+psql_su -d catalog -c 'SET client_min_messages = warning' \
+    -c 'CREATE EXTENSION IF NOT EXISTS catalog CASCADE' \
+    -c 'ALTER EXTENSION catalog UPDATE'
+say "postgres: extension catalog $(psql_su -d catalog -tAc "SELECT extversion FROM pg_extension WHERE extname = 'catalog'") installed in database catalog"
+
+new_passwords=false
+if [ ! -s "$PASSFILE" ]; then
+    (
+        umask 077
+        printf 'catalog_app=%s\nauthenticator=%s\n' "$(random_password)" "$(random_password)" >"$PASSFILE"
+    )
+    new_passwords=true
+    say "roles: new passwords written to $PASSFILE"
+fi
+chown_svc "$PASSFILE"
+chmod 600 "$PASSFILE"
+password_of() {
+    sed -n "s/^$1=//p" "$PASSFILE"
+}
+APP_PASSWORD=$(password_of catalog_app)
+AUTH_PASSWORD=$(password_of authenticator)
+case "$APP_PASSWORD$AUTH_PASSWORD" in
+    '' | *[!0-9a-f]*) die "$PASSFILE is malformed; delete it and run make run again" ;;
+esac
+
+psql_su -d postgres <<'SQL'
+SET client_min_messages = warning;
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'catalog_app') THEN
+        CREATE ROLE catalog_app LOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'authenticator') THEN
+        CREATE ROLE authenticator LOGIN NOINHERIT;
+    END IF;
+END
+$roles$;
+ALTER ROLE catalog_app LOGIN;
+ALTER ROLE authenticator LOGIN NOINHERIT;
+GRANT catalog_editor TO catalog_app;
+GRANT catalog_anon, catalog_editor, catalog_admin TO authenticator;
+SQL
+# Set a password when the file is new or the role has none (a re-created
+# cluster); otherwise keep the SCRAM secret, so PgBouncer's copy stays valid.
+without=$(psql_su -d postgres -tAc "SELECT string_agg(rolname, ' ') FROM pg_catalog.pg_authid
+    WHERE rolname IN ('catalog_app', 'authenticator') AND rolpassword IS NULL")
+for role in catalog_app authenticator; do
+    if $new_passwords || [[ " $without " == *" $role "* ]]; then
+        pw=$(password_of "$role")
+        printf "SET password_encryption = 'scram-sha-256';\nALTER ROLE %s PASSWORD '%s';\n" "$role" "$pw" |
+            psql_su -d postgres
+        say "roles: password of $role set"
+    fi
+done
+
+state=$(psql_su -d catalog -tAc "SELECT (SELECT count(*) FROM catalog.product) || ' ' ||
+                                        (SELECT count(*) FROM catalog.category)")
+read -r n_products n_categories <<<"$state"
+if [ "$n_products" = 0 ] && [ "$n_categories" = 0 ]; then
+    say "sample: loading test/data/sample.sql with $SAMPLE_PRODUCTS products"
+    t0=$(date +%s.%N)
+    as_svc_in "$RUN_DIR" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -d catalog \
+        -v products="$SAMPLE_PRODUCTS" -v seed=42 -f - <"$REPO_ROOT/test/data/sample.sql"
+    t1=$(date +%s.%N)
+    say "sample: loaded in $(perl -e 'printf "%.1f", $ARGV[1] - $ARGV[0]' "$t0" "$t1") s"
+elif [ "$n_products" = 0 ]; then
+    say "sample: not loaded ($n_categories categories exist but no product; sample.sql needs an empty catalog)"
+else
+    say "sample: catalog has $n_products products and $n_categories categories, not reloading"
+fi
+
+# ---------------------------------------------------------------------------
+# 4. PgBouncer
+# ---------------------------------------------------------------------------
+users=$(psql_su -d postgres -tAc "SELECT string_agg('\"' || replace(rolname, '\"', '\"\"') || '\" \"'
+                                                   || replace(rolpassword, '\"', '\"\"') || '\"', E'\n' ORDER BY rolname)
+                                  FROM pg_catalog.pg_authid
+                                  WHERE rolname IN ('catalog_app', 'authenticator')
+                                    AND rolpassword LIKE 'SCRAM-SHA-256\$%'")
+[ -n "$users" ] || die "no SCRAM secret found for catalog_app / authenticator"
+(umask 077 && printf '%s\n' "$users" >"$BOUNCER_USERS")
+chown_svc "$BOUNCER_USERS"
+chmod 600 "$BOUNCER_USERS"
+
+cat >"$BOUNCER_INI" <<EOF
+;; pgbouncer.ini: written by test/harness/run.sh (make run); edits are lost.
+;; Clients authenticate with SCRAM against auth_file (secrets copied from
+;; pg_authid); PgBouncer reaches PostgreSQL over its private Unix socket.
+
+[databases]
+catalog = host=$SOCK port=$PORT dbname=catalog
+* = host=$SOCK port=$PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir = $SOCK
+auth_type = scram-sha-256
+auth_file = $BOUNCER_USERS
+pool_mode = transaction
+max_client_conn = 2000
+default_pool_size = 40
+max_db_connections = 80
+;; Transaction pooling: no session state to reset.
+server_reset_query =
+ignore_startup_parameters = extra_float_digits,options
+pidfile = $BOUNCER_PID
+logfile = $BOUNCER_LOG
+EOF
+chown_svc "$BOUNCER_INI"
+chmod 600 "$BOUNCER_INI"
+
+if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer); then
+    say "pgbouncer: already running (pid $bpid), reloading its configuration"
+    as_svc_in / kill -HUP "$bpid"
+else
+    say "pgbouncer: starting on 127.0.0.1:$BOUNCER_PORT, log $BOUNCER_LOG"
+    # max_client_conn = 2000 needs more descriptors than the usual 1024.
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    as_svc_in "$RUN_DIR" bash -c 'ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+                                  exec /usr/sbin/pgbouncer -d -q "$1"' pgbouncer "$BOUNCER_INI" ||
+        { tail -n 20 "$BOUNCER_LOG" 2>/dev/null; die "PgBouncer did not start (log: $BOUNCER_LOG)"; }
+fi
+
+# ---------------------------------------------------------------------------
+# 5. how to connect, and example calls through PgBouncer
+# ---------------------------------------------------------------------------
+bouncer_psql() {
+    PGPASSWORD=$APP_PASSWORD PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -h 127.0.0.1 -p "$BOUNCER_PORT" \
+        -U catalog_app -d catalog "$@"
+}
+ready=false
+for _ in $(seq 1 50); do
+    if bouncer_psql -tAc 'SELECT 1' >/dev/null 2>&1; then
+        ready=true
+        break
+    fi
+    sleep 0.2
+done
+$ready || { bouncer_psql -tAc 'SELECT 1' || true; die "cannot connect through PgBouncer on 127.0.0.1:$BOUNCER_PORT"; }
+
+if is_root; then
+    su_prefix="runuser -u $SVC_USER -- "
+else
+    su_prefix=""
+fi
+cat <<EOF
+
+catalog is running.
+  PostgreSQL 15  127.0.0.1:$PORT  (data $PGDATA_RUN, log $PGLOG)
+  PgBouncer      127.0.0.1:$BOUNCER_PORT  (transaction pooling, log $BOUNCER_LOG)
+  Passwords      $PASSFILE
+
+Connect through PgBouncer as the application role (member of catalog_editor):
+  PGPASSWORD=\$(sed -n 's/^catalog_app=//p' $PASSFILE) psql -h 127.0.0.1 -p $BOUNCER_PORT -U catalog_app catalog
+Connect directly to PostgreSQL:
+  PGPASSWORD=\$(sed -n 's/^catalog_app=//p' $PASSFILE) psql -h 127.0.0.1 -p $PORT -U catalog_app catalog
+As the superuser, over the Unix socket:
+  ${su_prefix}psql -h $SOCK -p $PORT catalog
+PostgREST (role authenticator, granted catalog_anon, catalog_editor, catalog_admin):
+  db-uri = "postgres://authenticator:\$(sed -n 's/^authenticator=//p' $PASSFILE)@127.0.0.1:$BOUNCER_PORT/catalog"
+  db-schemas = "catalog_api"   db-anon-role = "catalog_anon"   db-prepared-statements = false
+Stop both servers with: make stop
+
+Example calls through PgBouncer (psql as catalog_app):
+EOF
+
+examples_ok=true
+# run_example SQL: echo the statements (psql -e), then their real output.
+run_example() {
+    echo
+    if ! bouncer_psql -e -A -t -v ON_ERROR_STOP=1 -P pager=off <<<"$1"; then
+        examples_ok=false
+    fi
+}
+run_example "select catalog_api.health();"
+run_example "select catalog_api.get_product(id => 1);"
+run_example "select jsonb_array_length(catalog_api.list_categories());"
+# A write, rolled back so that repeated runs leave the data unchanged.
+run_example "begin;
+select set_config('catalog.actor', 'demo', true);
+select catalog_api.create_product(
+    sku => 'DEMO-KETTLE-1', name => 'Demo Electric Kettle', price => 39.99,
+    category_id => (select (c ->> 'id')::bigint
+                    from jsonb_array_elements(catalog_api.list_categories()) as c
+                    where c ->> 'slug' = 'home-kitchen-small-appliances-electric-kettles'),
+    description => 'Created by make run, then rolled back.',
+    attributes => '{\"colour\": \"white\"}');
+rollback;"
+
+echo
+if $examples_ok; then
+    say "make run: ready"
+else
+    say "make run: the servers run, but an example call failed (see above)"
+    exit 1
+fi

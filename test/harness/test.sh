@@ -1,0 +1,391 @@
+#!/usr/bin/env bash
+# test.sh: `make test`: every suite against throw-away servers, with one
+# closing line "N passed, N failed" and a non-zero exit on any failure.
+#
+#   0. install missing Debian packages;
+#   1. copy the repository's files (check_repo.pl list: git's tracked and
+#      new, non-ignored files) into a scratch directory under /tmp owned by
+#      the service user, build there (a full build every time, output
+#      captured) and `make install`;
+#   a. repository checks: no emoji in any file, nor in the last 50 commit
+#      messages, no compiler warning, and a self-test of the emoji checker;
+#   b. pg_regress and pg_isolation_regress (`make installcheck`, which
+#      starts its own preloaded temp instances), one check per test;
+#   c. pgTAP: a throw-away cluster in the scratch directory (Unix socket
+#      only, port $CATALOG_TEST_PGPORT, default 54330, test/catalog.conf
+#      appended), database catalog_test with pgtap and catalog, roles
+#      authenticator and regress_app; pg_prove --verbose test/pgtap/*.sql,
+#      one check per TAP line, one failure per file whose plan failed;
+#   d. Perl TAP tests test/t/*.pl (when any) with prove -v against the same
+#      cluster (PGHOST, PGPORT, PGDATABASE=catalog_test, PGUSER exported).
+#
+# Every suite runs even when an earlier one failed; a suite that cannot start
+# counts as a failure.  The cluster is stopped on exit; the scratch directory
+# is removed on success and kept (path printed) on failure.
+
+set -uo pipefail
+# shellcheck source=test/harness/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+TEST_PORT=${CATALOG_TEST_PGPORT:-54330}
+case $TEST_PORT in '' | *[!0-9]*) die "CATALOG_TEST_PGPORT must be a number" ;; esac
+PGXS_PERL_LIB=/usr/lib/postgresql/15/lib/pgxs/src/test/perl
+PG_REGRESS_BIN=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
+
+PASSED=0
+FAILED=0
+FAILURES=()
+SCRATCH=
+SRC=
+CLUSTER_DATA=
+START=$(date +%s)
+
+section() {
+    printf '\n==== %s ====\n' "$*"
+}
+
+# pass NAME / fail NAME: record one check.
+pass() {
+    PASSED=$((PASSED + 1))
+    say "ok: $*"
+}
+fail() {
+    FAILED=$((FAILED + 1))
+    FAILURES+=("$*")
+    say "FAILED: $*"
+}
+
+# add_counts NAME OK BAD: record a suite's counts.
+add_counts() {
+    PASSED=$((PASSED + $2))
+    FAILED=$((FAILED + $3))
+    [ "$3" -eq 0 ] || FAILURES+=("$1: $3 failed")
+    say "$1: $2 ok, $3 not ok"
+}
+
+cleanup() {
+    if [ -n "$CLUSTER_DATA" ]; then
+        pg_stop "$CLUSTER_DATA" fast >/dev/null 2>&1 || true
+        CLUSTER_DATA=
+    fi
+}
+# on_signal NAME: stop the running step at once, then close as usual
+# (cluster stopped, summary printed) with a failure for the interruption.
+# shellcheck disable=SC2317 # invoked by trap
+on_signal() {
+    trap - INT TERM
+    echo
+    say "interrupted by SIG$1"
+    stop_step
+    fail "interrupted by SIG$1"
+    summary
+}
+trap cleanup EXIT
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+
+# show_file FILE [MAX]: print a file (at most MAX lines) into the log.
+show_file() {
+    local f=$1 max=${2:-400} n
+    [ -s "$f" ] || return 0
+    n=$(wc -l <"$f")
+    printf -- '---- %s (%s lines) ----\n' "$f" "$n"
+    head -n "$max" "$f"
+    [ "$n" -le "$max" ] || printf -- '---- (first %s lines shown) ----\n' "$max"
+}
+
+# make_var DIR VAR: the value of a Makefile variable.
+make_var() {
+    # shellcheck disable=SC2016 # $(VAR) is for make
+    printf 'harness-print-var:\n\t@echo $(%s)\n' "$2" |
+        make -s --no-print-directory -C "$1" -f Makefile -f - PG_CONFIG="$PG_CONFIG" harness-print-var 2>/dev/null
+}
+
+# count_regress LOG NAMES...: "OK BAD" for pg_regress output; each expected
+# name without a result line counts as failed.  Lines look like
+#   test validate                     ... ok           12 ms
+#        product                      ... FAILED       30 ms   (parallel group)
+count_regress() {
+    local log=$1
+    shift
+    perl -e '
+        my ($log, @expected) = @ARGV;
+        my %status;
+        open(my $fh, "<", $log) or die "cannot read $log: $!\n";
+        while (<$fh>) {
+            next unless /^(?:test\s+|\s+)(\S+)\s+\.\.\.\s+(ok|FAILED|failed \(ignored\))/;
+            $status{$1} = $2 eq "ok" ? "ok" : "failed";
+        }
+        my ($ok, $bad) = (0, 0);
+        for my $name (@expected) {
+            my $s = delete $status{$name} // "missing";
+            if ($s eq "ok") { $ok++ } else { $bad++; print STDERR "  $name: $s\n" if $s eq "missing" }
+        }
+        for my $s (values %status) { $s eq "ok" ? $ok++ : $bad++ }
+        print "$ok $bad\n";
+    ' "$log" "$@"
+}
+
+# count_tap LOG: "OK BAD" for prove / pg_prove output.  Each "ok N" or
+# "not ok N" line counts, nested or not ("not ok N # TODO" is an expected
+# failure and counts as ok); each file that the summary reports with a parse
+# error (bad plan, no plan, died) or with a non-zero exit but no failed test
+# counts as one more failure.
+count_tap() {
+    perl -e '
+        my ($ok, $bad, $in_summary, $file) = (0, 0, 0, undef);
+        my %planfail;
+        while (<>) {
+            s/\r?\n\z//;
+            if (/^Test Summary Report/) { $in_summary = 1; next; }
+            if ($in_summary) {
+                if (/^Files=\d+/) { $in_summary = 0; next; }
+                if (/^(\S.*?)\s+\(Wstat: (\d+) Tests: \d+ Failed: (\d+)\)/) {
+                    $file = $1;
+                    # died without a failed test (a failing Perl test exits
+                    # non-zero by itself, so only this case is extra)
+                    $planfail{$file} = 1 if $2 != 0 && $3 == 0;
+                    next;
+                }
+                $planfail{$file} = 1 if defined $file && /^\s+Parse errors:/;
+                next;
+            }
+            next unless /^(?:\S+ \.\.+ ?)?\s*(not )?ok \d+\b(.*)$/;
+            my ($not, $rest) = ($1, $2);
+            if ($not && $rest !~ /#\s*TODO/i) { $bad++ } else { $ok++ }
+        }
+        for my $f (sort keys %planfail) { print STDERR "  plan failed: $f\n"; $bad++ }
+        print "$ok $bad\n";
+    ' "$1"
+}
+
+# summary: the closing line, and the exit status.
+summary() {
+    cleanup
+    section "summary"
+    if [ ${#FAILURES[@]} -gt 0 ]; then
+        say "failures:"
+        printf '  - %s\n' "${FAILURES[@]}"
+    fi
+    if [ -n "$SCRATCH" ] && [ -d "$SCRATCH" ]; then
+        if [ "$FAILED" -eq 0 ]; then
+            rm -rf "$SCRATCH"
+        else
+            say "scratch directory kept for inspection: $SCRATCH"
+        fi
+    fi
+    say "total time $(($(date +%s) - START)) s"
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+    exit $?
+}
+
+# ---------------------------------------------------------------------------
+# 0. packages
+# ---------------------------------------------------------------------------
+section "bootstrap"
+if ! (bootstrap_packages); then
+    fail "bootstrap: Debian packages could not be installed"
+    summary
+fi
+
+# ---------------------------------------------------------------------------
+# 1. scratch copy, build, install
+# ---------------------------------------------------------------------------
+section "build"
+SCRATCH=$(mktemp -d /tmp/catalog-test.XXXXXX) || die "mktemp failed"
+SRC=$SCRATCH/src
+mkdir -p "$SRC" "$SCRATCH/logs"
+if perl "$REPO_ROOT/test/harness/check_repo.pl" list >"$SCRATCH/files.lst" &&
+    tar -C "$REPO_ROOT" --null -T "$SCRATCH/files.lst" -cf - | tar -C "$SRC" -xf -; then
+    say "copied $(tr -cd '\0' <"$SCRATCH/files.lst" | wc -c) files into $SRC"
+else
+    fail "copy of the repository into $SRC"
+fi
+chown_svc "$SCRATCH"
+
+BUILD_OK=false
+# shellcheck disable=SC2034 # read by build_extension (common.sh)
+BUILD_AS_SVC=1 BUILD_TIMEOUT=900
+if build_extension "$SRC" "$SCRATCH/logs/build.log"; then
+    pass "build (make)"
+    if install_extension "$SRC" >"$SCRATCH/logs/install.log" 2>&1; then
+        pass "install (make install)"
+        BUILD_OK=true
+    else
+        show_file "$SCRATCH/logs/install.log"
+        fail "install (make install)"
+    fi
+else
+    fail "build (make)"
+fi
+unset BUILD_AS_SVC BUILD_TIMEOUT
+
+# ---------------------------------------------------------------------------
+# a. repository checks
+# ---------------------------------------------------------------------------
+section "repository checks"
+CHECK=$REPO_ROOT/test/harness/check_repo.pl
+if perl "$CHECK" emoji; then
+    pass "no emoji or pictograph in the repository's files"
+else
+    fail "emoji or pictograph found in the repository's files (file:line above)"
+fi
+perl "$CHECK" commits 50
+case $? in
+    0) pass "no emoji in the last 50 commit messages" ;;
+    3) ;; # not a git checkout: no commit messages to check
+    *) fail "emoji found in commit messages (above)" ;;
+esac
+if [ -f "$SCRATCH/logs/build.log" ] && perl "$CHECK" warnings "$SCRATCH/logs/build.log"; then
+    pass "no compiler warning in the build output"
+else
+    fail "compiler warnings in the build output (above), or no build output"
+fi
+if perl "$CHECK" selftest; then
+    pass "emoji checker self-test"
+else
+    fail "emoji checker self-test"
+fi
+
+# ---------------------------------------------------------------------------
+# b. pg_regress and isolation (make installcheck, temp instances)
+# ---------------------------------------------------------------------------
+# run_installcheck NAME LOG DIFFS NAMES ONLY...: one half of installcheck.
+run_installcheck() {
+    local name=$1 log=$2 diffs=$3 names=$4 rc counts ok bad
+    shift 4
+    # shellcheck disable=SC2086
+    run_step "$log" as_svc_in "$SRC" timeout -k 30 1200 make installcheck PG_CONFIG="$PG_CONFIG" "$@"
+    rc=$?
+    # shellcheck disable=SC2086
+    counts=$(count_regress "$log" $names)
+    read -r ok bad <<<"$counts"
+    ok=${ok:-0} bad=${bad:-1} # no counts: the log could not be read
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+        say "$name: make installcheck exited $rc without a failed test line"
+        bad=1
+    fi
+    add_counts "$name" "$ok" "$bad"
+    if [ "$bad" -ne 0 ]; then
+        show_file "$diffs" 500
+        if [ ! -s "$diffs" ]; then
+            find "$SRC/tmp_check" "$SRC/tmp_check_iso" -name '*.log' -path '*/log/*' 2>/dev/null |
+                while read -r f; do show_file "$f" 60; done
+        fi
+    fi
+}
+
+section "pg_regress"
+REGRESS_NAMES=$(make_var "$SRC" REGRESS)
+ISOLATION_NAMES=$(make_var "$SRC" ISOLATION)
+if ! $BUILD_OK; then
+    [ -z "$REGRESS_NAMES" ] || fail "pg_regress: not run (build or install failed)"
+elif [ -z "$REGRESS_NAMES" ]; then
+    say "pg_regress: REGRESS is empty, nothing to run"
+else
+    run_installcheck pg_regress "$SCRATCH/logs/regress.log" "$SRC/regression.diffs" \
+        "$REGRESS_NAMES" ISOLATION=
+fi
+
+section "isolation"
+if ! $BUILD_OK; then
+    [ -z "$ISOLATION_NAMES" ] || fail "isolation: not run (build or install failed)"
+elif [ -z "$ISOLATION_NAMES" ]; then
+    say "isolation: ISOLATION is empty, nothing to run"
+else
+    run_installcheck isolation "$SCRATCH/logs/isolation.log" "$SRC/output_iso/regression.diffs" \
+        "$ISOLATION_NAMES" REGRESS=
+fi
+
+# ---------------------------------------------------------------------------
+# c. pgTAP, on a throw-away cluster
+# ---------------------------------------------------------------------------
+section "pgTAP"
+mapfile -t PGTAP_FILES < <(cd "$SRC" && find test/pgtap -maxdepth 1 -name '*.sql' -type f 2>/dev/null | LC_ALL=C sort)
+mapfile -t PERL_TAP_FILES < <(cd "$SRC" && find test/t -maxdepth 1 -name '*.pl' -type f 2>/dev/null | LC_ALL=C sort)
+SOCK=$SCRATCH/sock
+CLUSTER_OK=false
+
+start_test_cluster() {
+    local data=$SCRATCH/pgdata
+    as_svc_in "$SCRATCH" mkdir -p "$SOCK" && chmod 700 "$SOCK" || return 1
+    (check_socket_dir "$SOCK" "$TEST_PORT") || return 1
+    as_svc_in "$SCRATCH" "$PG_BIN/initdb" -D "$data" -A trust -E UTF8 --locale=C.UTF-8 --no-sync \
+        >"$SCRATCH/logs/initdb.log" 2>&1 || { show_file "$SCRATCH/logs/initdb.log"; return 1; }
+    {
+        printf '\n# test/catalog.conf\n'
+        cat "$SRC/test/catalog.conf"
+        printf '\n# throw-away server of test/harness/test.sh\n'
+        printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\n" "$TEST_PORT" "$SOCK"
+        printf "unix_socket_permissions = 0700\nfsync = off\n"
+    } | as_svc_in "$SCRATCH" tee -a "$data/postgresql.conf" >/dev/null || return 1
+    CLUSTER_DATA=$data
+    as_svc_in "$SCRATCH" "$PG_BIN/pg_ctl" -D "$data" -l "$SCRATCH/logs/pgtap-server.log" -w -t 60 start \
+        >/dev/null || { show_file "$SCRATCH/logs/pgtap-server.log" 60; return 1; }
+    as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$TEST_PORT" -d postgres \
+        -c 'CREATE DATABASE catalog_test' || return 1
+    as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$TEST_PORT" -d catalog_test <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION pgtap;
+CREATE EXTENSION catalog CASCADE;
+CREATE ROLE authenticator LOGIN NOINHERIT;
+GRANT catalog_anon, catalog_editor, catalog_admin TO authenticator;
+CREATE ROLE regress_app LOGIN;
+SQL
+}
+
+if [ ${#PGTAP_FILES[@]} -eq 0 ] && [ ${#PERL_TAP_FILES[@]} -eq 0 ]; then
+    say "no test/pgtap/*.sql and no test/t/*.pl: no throw-away cluster needed"
+elif ! $BUILD_OK; then
+    [ ${#PGTAP_FILES[@]} -eq 0 ] || fail "pgTAP: not run (build or install failed)"
+    [ ${#PERL_TAP_FILES[@]} -eq 0 ] || fail "Perl TAP: not run (build or install failed)"
+elif ! start_test_cluster; then
+    fail "throw-away cluster: start, CREATE EXTENSION pgtap and catalog CASCADE, roles"
+    [ ${#PGTAP_FILES[@]} -eq 0 ] || fail "pgTAP: not run (no cluster)"
+    [ ${#PERL_TAP_FILES[@]} -eq 0 ] || fail "Perl TAP: not run (no cluster)"
+else
+    pass "throw-away cluster: start, CREATE EXTENSION pgtap and catalog CASCADE, roles"
+    CLUSTER_OK=true
+fi
+
+if $CLUSTER_OK && [ ${#PGTAP_FILES[@]} -gt 0 ]; then
+    log=$SCRATCH/logs/pgtap.log
+    run_step "$log" as_svc_in "$SRC" env PATH="$PG_BIN:$PATH" timeout -k 30 900 \
+        pg_prove --verbose -h "$SOCK" -p "$TEST_PORT" -d catalog_test -U "$SVC_USER" \
+        "${PGTAP_FILES[@]}"
+    rc=$?
+    read -r ok bad <<<"$(count_tap "$log")"
+    ok=${ok:-0} bad=${bad:-1} # no counts: the log could not be read
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+        say "pgTAP: pg_prove exited $rc without a failed test"
+        bad=1
+    fi
+    add_counts pgTAP "$ok" "$bad"
+    [ "$bad" -eq 0 ] || show_file "$SCRATCH/logs/pgtap-server.log" 100
+elif $CLUSTER_OK; then
+    say "pgTAP: no test/pgtap/*.sql"
+fi
+
+# ---------------------------------------------------------------------------
+# d. Perl TAP tests
+# ---------------------------------------------------------------------------
+section "Perl TAP"
+if $CLUSTER_OK && [ ${#PERL_TAP_FILES[@]} -gt 0 ]; then
+    log=$SCRATCH/logs/perl-tap.log
+    run_step "$log" as_svc_in "$SRC" env PATH="$PG_BIN:$PATH" PGHOST="$SOCK" PGPORT="$TEST_PORT" \
+        PGDATABASE=catalog_test PGUSER="$SVC_USER" TESTDIR="$SRC" PG_REGRESS="$PG_REGRESS_BIN" \
+        timeout -k 30 1200 prove -v -I "$PGXS_PERL_LIB" -I test/t "${PERL_TAP_FILES[@]}"
+    rc=$?
+    read -r ok bad <<<"$(count_tap "$log")"
+    ok=${ok:-0} bad=${bad:-1} # no counts: the log could not be read
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+        say "Perl TAP: prove exited $rc without a failed test"
+        bad=1
+    fi
+    add_counts "Perl TAP" "$ok" "$bad"
+elif [ ${#PERL_TAP_FILES[@]} -eq 0 ]; then
+    say "Perl TAP: no test/t/*.pl"
+fi
+
+summary
