@@ -19,7 +19,8 @@ OBJS = \
 	src/attributes.o \
 	src/product.o \
 	src/category.o \
-	src/health.o
+	src/health.o \
+	src/document.o
 
 DATA = sql/catalog--$(EXTVERSION).sql
 

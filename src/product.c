@@ -36,41 +36,28 @@
 
 #include "api.h"
 #include "attributes.h"
+#include "document.h"
 #include "guc.h"
 #include "shmem.h"
 #include "validate_sql.h"
 
-/* The product document (DESIGN.md); p is the product, c its category. */
-#define PRODUCT_DOC \
-	"pg_catalog.jsonb_build_object(" \
-	"'id', p.id, 'sku', p.sku, 'name', p.name, 'description', p.description, " \
-	"'status', p.status, 'price', p.price, 'currency', p.currency, " \
-	"'category', pg_catalog.jsonb_build_object('id', c.id, 'name', c.name), " \
-	"'attributes', p.attributes, 'version', p.version, " \
-	"'created_at', p.created_at, 'updated_at', p.updated_at)"
-
-static ApiPlan plan_get = {
-	"SELECT " PRODUCT_DOC
-	" FROM catalog.product p JOIN catalog.category c ON c.id = p.category_id"
-	" WHERE p.id = $1 AND (p.status = 'published' OR $2)",
-	2, {INT8OID, BOOLOID}
-};
+/* Columns of a product row as row_from_spi() reads them, in this order. */
+#define PRODUCT_COLS \
+	"p.id, p.sku, p.name, p.description, p.status::text, p.category_id, p.price," \
+	" p.currency, p.attributes, p.version, p.created_at, p.updated_at"
 
 static ApiPlan plan_insert = {
-	"WITH p AS ("
-	" INSERT INTO catalog.product"
+	"INSERT INTO catalog.product AS p"
 	" (sku, name, description, status, category_id, price, currency, attributes,"
 	"  created_by, updated_by)"
-	" SELECT $1, $2, $3, $4::catalog.product_status, $5, $6, $7, $8, $9, $9"
-	" WHERE EXISTS (SELECT 1 FROM catalog.category WHERE id = $5)"
+	" VALUES ($1, $2, $3, $4::catalog.product_status, $5, $6, $7, $8, $9, $9)"
 	" ON CONFLICT (sku) DO NOTHING"
-	" RETURNING *)"
-	" SELECT " PRODUCT_DOC " FROM p JOIN catalog.category c ON c.id = p.category_id",
+	" RETURNING p.id, p.version, p.created_at, p.updated_at",
 	9, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, JSONBOID, TEXTOID}
 };
 
-static ApiPlan plan_category_exists = {
-	"SELECT 1 FROM catalog.category WHERE id = $1",
+static ApiPlan plan_category_name = {
+	"SELECT name FROM catalog.category WHERE id = $1",
 	1, {INT8OID}
 };
 
@@ -103,8 +90,7 @@ static ApiPlan plan_store_response = {
 };
 
 static ApiPlan plan_update = {
-	"WITH p AS ("
-	" UPDATE catalog.product p SET"
+	"UPDATE catalog.product p SET"
 	"  sku = COALESCE($3, p.sku), name = COALESCE($4, p.name),"
 	"  description = CASE WHEN $5 THEN $6 ELSE p.description END,"
 	"  status = COALESCE($7::catalog.product_status, p.status),"
@@ -121,14 +107,13 @@ static ApiPlan plan_update = {
 	"       COALESCE($7::catalog.product_status, p.status), COALESCE($8, p.price),"
 	"       COALESCE($9, p.currency), COALESCE($10, p.category_id),"
 	"       COALESCE($11, p.attributes))"
-	" RETURNING p.*)"
-	" SELECT " PRODUCT_DOC " FROM p JOIN catalog.category c ON c.id = p.category_id",
+	" RETURNING " PRODUCT_COLS,
 	12, {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, NUMERICOID,
 	TEXTOID, INT8OID, JSONBOID, TEXTOID}
 };
 
-static ApiPlan plan_version = {
-	"SELECT version FROM catalog.product WHERE id = $1",
+static ApiPlan plan_current = {
+	"SELECT " PRODUCT_COLS " FROM catalog.product p WHERE p.id = $1",
 	1, {INT8OID}
 };
 
@@ -297,6 +282,71 @@ text_or_null(const char *s, char *null)
 }
 
 /*
+ * category_name
+ *	  The name of category id, read with a fresh snapshot (inside SPI), or
+ *	  22023 {"field": "category_id", "reason": "not_found"}.  The result
+ *	  lives in the SPI procedure context.
+ */
+static DocText
+category_name(int64 id)
+{
+	Datum		arg = Int64GetDatum(id);
+	bool		isnull;
+	text	   *t;
+	DocText		name;
+
+	if (ApiExecute(&plan_category_name, &arg, NULL, false, 1) != 1)
+		ValidateRaiseReason("category_id", "not_found");
+	t = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									 1, &isnull));
+	name.p = VARDATA_ANY(t);
+	name.len = VARSIZE_ANY_EXHDR(t);
+	return name;
+}
+
+/*
+ * row_from_spi
+ *	  Fill row from row 0 of the last SPI result, whose columns are
+ *	  PRODUCT_COLS, and look up its category's name.
+ */
+static void
+row_from_spi(ProductRow *row)
+{
+	HeapTuple	tup = SPI_tuptable->vals[0];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		d;
+
+#define GET(col) SPI_getbinval(tup, desc, (col), &isnull)
+	row->id = DatumGetInt64(GET(1));
+	row->sku = DocCString(TextDatumGetCString(GET(2)));
+	d = GET(3);
+	row->name = DocCString(TextDatumGetCString(d));
+	d = GET(4);
+	row->description = isnull ? DocCString(NULL) : DocCString(TextDatumGetCString(d));
+	row->status = DocCString(TextDatumGetCString(GET(5)));
+	row->category_id = DatumGetInt64(GET(6));
+	row->price = DatumGetNumericCopy(GET(7));
+	row->currency = DocCString(TextDatumGetCString(GET(8)));
+	row->attributes = DatumGetJsonbPCopy(GET(9));
+	row->version = DatumGetInt32(GET(10));
+	row->created_at = DatumGetTimestampTz(GET(11));
+	row->updated_at = DatumGetTimestampTz(GET(12));
+#undef GET
+	row->category_name = category_name(row->category_id);
+}
+
+/*
+ * document_out
+ *	  The document of row as a Datum in the caller's (pre-SPI) context.
+ */
+static Datum
+document_out(const ProductRow *row)
+{
+	return SPI_datumTransfer(JsonbPGetDatum(ProductDocument(row)), false, -1);
+}
+
+/*
  * create_product_impl
  *	  The body of create_product, run by ApiRunWrite.
  */
@@ -312,6 +362,7 @@ create_product_impl(PG_FUNCTION_ARGS)
 	char		nulls[9];
 	Datum		result = (Datum) 0;
 	bool		isnull;
+	ProductRow	row;
 
 	ApiRequireArg(fcinfo, 0, "sku");
 	ApiRequireArg(fcinfo, 1, "name");
@@ -379,18 +430,25 @@ create_product_impl(PG_FUNCTION_ARGS)
 	memset(nulls, ' ', sizeof(nulls));
 	nulls[2] = (in.description == NULL) ? 'n' : ' ';
 
+	row.category_name = category_name(in.category_id);
 	if (ApiExecute(&plan_insert, values, nulls, false, 0) != 1)
-	{
-		Datum		cid = Int64GetDatum(in.category_id);
-
-		if (ApiExecute(&plan_category_exists, &cid, NULL, false, 1) == 0)
-			ValidateRaiseReason("category_id", "not_found");
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("a product with sku \"%s\" already exists", in.sku),
 				 errdetail("{\"field\":\"sku\",\"reason\":\"duplicate\"}")));
-	}
-	result = ApiResultDatum(0, 1, &isnull);
+	row.id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	row.version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	row.created_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	row.updated_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	row.sku = DocCString(in.sku);
+	row.name = DocCString(in.name);
+	row.description = DocCString(in.description);
+	row.status = DocCString(in.status);
+	row.price = DatumGetNumeric(in.price);
+	row.currency = DocCString(in.currency);
+	row.category_id = in.category_id;
+	row.attributes = in.attributes;
+	result = document_out(&row);
 
 	if (key != NULL)
 	{
@@ -431,21 +489,12 @@ Datum
 catalog_get_product(PG_FUNCTION_ARGS)
 {
 	int64		id = PG_GETARG_INT64(0);
-	Datum		values[2];
-	Datum		result;
-	bool		isnull;
+	ProductRow	row;
 
 	ShmemCountCall();
-	values[0] = Int64GetDatum(id);
-	values[1] = BoolGetDatum(ApiCallerSeesDrafts());
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (ApiExecute(&plan_get, values, NULL, true, 1) != 1)
+	if (!ProductFetch(id, ApiCallerSeesDrafts(), &row))
 		ApiRaiseNotFound("product", id);
-	result = ApiResultDatum(0, 1, &isnull);
-	SPI_finish();
-	PG_RETURN_DATUM(result);
+	PG_RETURN_JSONB_P(ProductDocument(&row));
 }
 
 /*
@@ -459,7 +508,7 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 	Datum		values[12];
 	char		nulls[12];
 	Datum		result;
-	bool		isnull;
+	ProductRow	row;
 	char	   *actor = ApiActor();
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -483,12 +532,7 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 		elog(ERROR, "SPI_connect failed");
 
 	if (in->category_given)
-	{
-		Datum		cid = Int64GetDatum(in->category_id);
-
-		if (ApiExecute(&plan_category_exists, &cid, NULL, false, 1) == 0)
-			ValidateRaiseReason("category_id", "not_found");
-	}
+		(void) category_name(in->category_id);
 	if (in->sku != NULL)
 	{
 		Datum		args[2];
@@ -505,20 +549,19 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 
 	if (ApiExecute(&plan_update, values, nulls, false, 0) != 1)
 	{
-		int32		current;
-
-		if (ApiExecute(&plan_version, values, NULL, false, 1) != 1)
+		/*
+		 * Not updated: missing, stale, or nothing to change.  Read the
+		 * current row with a fresh snapshot to tell which.
+		 */
+		if (ApiExecute(&plan_current, values, NULL, false, 1) != 1)
 			ApiRaiseNotFound("product", id);
-		current = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
-		if (current != expected_version)
-			ApiRaiseStale("product", id, expected_version, current);
-		/* Nothing to change: answer the current document. */
-		values[1] = BoolGetDatum(true);
-		if (ApiExecute(&plan_get, values, NULL, false, 1) != 1)
-			ApiRaiseNotFound("product", id);
+		row_from_spi(&row);
+		if (row.version != expected_version)
+			ApiRaiseStale("product", id, expected_version, row.version);
 	}
-	result = ApiResultDatum(0, 1, &isnull);
+	else
+		row_from_spi(&row);
+	result = document_out(&row);
 	SPI_finish();
 	return result;
 }

@@ -3,7 +3,7 @@
 -- archived products are invisible to catalog_anon, through the API and
 -- through row-level security.
 BEGIN;
-SELECT plan(62);
+SELECT plan(63);
 
 SET LOCAL catalog.actor = 'pgtap-setup';
 CREATE TEMP TABLE fx AS
@@ -48,10 +48,16 @@ SELECT is_empty(
 
 SELECT is_empty(
     $$SELECT p.proname FROM pg_proc p
-      WHERE p.pronamespace = 'catalog_api'::regnamespace
-        AND (NOT p.prosecdef OR p.proconfig IS NULL
-             OR NOT ('search_path=pg_catalog, pg_temp' = ANY (p.proconfig)))$$,
-    'every API function is SECURITY DEFINER with a pinned search_path');
+      WHERE p.pronamespace IN ('catalog_api'::regnamespace, 'catalog'::regnamespace)
+        AND p.prosecdef
+        AND (p.proconfig IS NULL OR NOT ('search_path=pg_catalog, pg_temp' = ANY (p.proconfig)))$$,
+    'every SECURITY DEFINER function pins search_path');
+
+SELECT set_eq(
+    $$SELECT p.proname::text FROM pg_proc p
+      WHERE p.pronamespace = 'catalog_api'::regnamespace AND NOT p.prosecdef$$,
+    ARRAY['get_product'],
+    'only get_product (C index scans, no SQL) runs without SECURITY DEFINER');
 
 SELECT is_empty(
     $$SELECT p.proname FROM pg_proc p

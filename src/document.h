@@ -1,0 +1,46 @@
+/*-------------------------------------------------------------------------
+ *
+ * document.h
+ *	  Product documents built in C, and direct primary-key reads of the
+ *	  catalog tables for the hot read path.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CATALOG_DOCUMENT_H
+#define CATALOG_DOCUMENT_H
+
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+
+/* A string that need not be NUL-terminated; p == NULL means SQL NULL. */
+typedef struct DocText
+{
+	const char *p;
+	int			len;
+} DocText;
+
+/* Every field of a product document (DESIGN.md). */
+typedef struct ProductRow
+{
+	int64		id;
+	DocText		sku;
+	DocText		name;
+	DocText		description;
+	DocText		status;
+	Numeric		price;
+	DocText		currency;
+	int64		category_id;
+	DocText		category_name;
+	Jsonb	   *attributes;
+	int32		version;
+	TimestampTz created_at;
+	TimestampTz updated_at;
+} ProductRow;
+
+extern DocText DocCString(const char *s);
+extern Jsonb *ProductDocument(const ProductRow *row);
+extern bool ProductFetch(int64 id, bool see_drafts, ProductRow *row);
+extern bool CategoryFetchName(int64 id, DocText *name);
+
+#endif							/* CATALOG_DOCUMENT_H */
