@@ -12,6 +12,8 @@
 -- privileges they need, so no API path ever runs as a superuser.
 ------------------------------------------------------------------------------
 DO $roles$
+DECLARE
+    r record;
 BEGIN
     -- Owner of the API functions: they run as this role, never as a superuser.
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'catalog_owner') THEN
@@ -26,6 +28,31 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'catalog_admin') THEN
         CREATE ROLE catalog_admin NOLOGIN;
     END IF;
+
+    -- A role that already existed is adopted only if it is what this script
+    -- would have created: a role created beforehand by somebody else (with
+    -- LOGIN, or SUPERUSER, or members of its own) would otherwise inherit
+    -- the extension's privileges.
+    FOR r IN SELECT rolname, rolsuper, rolcanlogin, rolbypassrls, rolcreaterole,
+                    rolcreatedb, rolreplication
+             FROM pg_catalog.pg_roles
+             WHERE rolname IN ('catalog_owner', 'catalog_anon', 'catalog_editor', 'catalog_admin')
+    LOOP
+        IF r.rolsuper OR r.rolcanlogin OR r.rolbypassrls OR r.rolcreaterole
+           OR r.rolcreatedb OR r.rolreplication THEN
+            RAISE EXCEPTION 'role "%" exists with attributes catalog does not grant', r.rolname
+                USING ERRCODE = '42501',
+                      HINT = 'The catalog roles must be NOLOGIN roles without SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION; drop or alter the role, then retry.';
+        END IF;
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+               WHERE m.roleid = 'catalog_owner'::regrole
+                  OR m.member = 'catalog_owner'::regrole) THEN
+        RAISE EXCEPTION 'role "catalog_owner" has members or memberships'
+            USING ERRCODE = '42501',
+                  HINT = 'Nobody may be a member of catalog_owner: it owns the SECURITY DEFINER API functions.';
+    END IF;
+
     IF NOT pg_catalog.pg_has_role('catalog_editor', 'catalog_anon', 'MEMBER') THEN
         GRANT catalog_anon TO catalog_editor;
     END IF;
@@ -77,6 +104,15 @@ CREATE TABLE catalog.category (
     CONSTRAINT category_version_positive CHECK (version >= 1)
 );
 CREATE INDEX category_parent_idx ON catalog.category (parent_id, name, id);
+
+-- One row whose row lock serialises every change of the tree's structure
+-- (see src/category.c).  A table row rather than an advisory lock: nobody
+-- but catalog_owner can lock it, while any login can take any advisory lock.
+CREATE TABLE catalog.category_tree_lock (
+    id       boolean PRIMARY KEY DEFAULT true CHECK (id),
+    changes  bigint NOT NULL DEFAULT 0
+);
+INSERT INTO catalog.category_tree_lock DEFAULT VALUES;
 COMMENT ON TABLE catalog.category IS 'Category tree; parent_id NULL for a root';
 
 ------------------------------------------------------------------------------
@@ -153,6 +189,8 @@ ALTER TABLE catalog.product ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.product FORCE ROW LEVEL SECURITY;
 ALTER TABLE catalog.category ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.category FORCE ROW LEVEL SECURITY;
+ALTER TABLE catalog.category_tree_lock ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.category_tree_lock FORCE ROW LEVEL SECURITY;
 ALTER TABLE catalog.idempotency ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.idempotency FORCE ROW LEVEL SECURITY;
 
@@ -168,6 +206,8 @@ CREATE POLICY product_owner_all ON catalog.product
     FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
 CREATE POLICY category_owner_all ON catalog.category
     FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
+CREATE POLICY category_tree_lock_owner ON catalog.category_tree_lock
+    FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
 CREATE POLICY idempotency_owner_all ON catalog.idempotency
     FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
 -- catalog.idempotency has no policy for the API roles: they never see a row.
@@ -177,6 +217,7 @@ GRANT USAGE ON SCHEMA catalog TO catalog_owner;
 GRANT USAGE ON TYPE catalog.product_status TO catalog_owner;
 GRANT SELECT, INSERT, UPDATE ON catalog.product, catalog.category TO catalog_owner;
 GRANT SELECT, INSERT, UPDATE, DELETE ON catalog.idempotency TO catalog_owner;
+GRANT SELECT, UPDATE ON catalog.category_tree_lock TO catalog_owner;
 GRANT USAGE ON SEQUENCE catalog.product_id_seq, catalog.category_id_seq TO catalog_owner;
 
 ------------------------------------------------------------------------------
@@ -201,7 +242,8 @@ COMMENT ON FUNCTION catalog.check_price(numeric) IS
 CREATE FUNCTION catalog.category_tree_guard()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'catalog_category_tree_guard'
-LANGUAGE C;
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION catalog.category_tree_guard() IS
 'Refuses a category parent that would create a cycle or a tree deeper than 32 levels';
 

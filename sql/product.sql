@@ -155,3 +155,9 @@ BEGIN READ ONLY;
 SELECT catalog_api.create_product(sku => 'RO-1', name => 'Read only', price => 1, category_id => :clothing);
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
+
+-- writes refuse SERIALIZABLE: a failure at COMMIT would reach PostgREST as 40001
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT catalog_api.create_product(sku => 'SER-1', name => 'Serializable', price => 1, category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;

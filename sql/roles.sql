@@ -93,3 +93,27 @@ FROM pg_proc p WHERE p.pronamespace = 'catalog_api'::regnamespace ORDER BY p.pro
 -- PUBLIC may execute nothing in catalog_api
 SELECT p.proname FROM pg_proc p, aclexplode(p.proacl) a
 WHERE p.pronamespace = 'catalog_api'::regnamespace AND a.grantee = 0 ORDER BY 1;
+
+-- health: anonymous probes learn nothing about the server's version or traffic
+SET ROLE catalog_anon;
+SELECT k FROM jsonb_object_keys(catalog_api.health()) k ORDER BY k;
+RESET ROLE;
+SET ROLE catalog_admin;
+SELECT k FROM jsonb_object_keys(catalog_api.health()) k ORDER BY k;
+RESET ROLE;
+
+-- a pre-existing catalog role with more power than the script grants is refused
+BEGIN;
+DROP EXTENSION catalog;
+ALTER ROLE catalog_owner LOGIN;
+CREATE EXTENSION catalog;
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+DROP EXTENSION catalog;
+CREATE ROLE regress_intruder;
+GRANT catalog_owner TO regress_intruder;
+CREATE EXTENSION catalog;
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT rolcanlogin FROM pg_roles WHERE rolname = 'catalog_owner';

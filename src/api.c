@@ -15,11 +15,12 @@
  * after DDL.  No SQL text is ever built from input.
  *
  * Serialization failures.  Under READ COMMITTED (PostgREST's default) the
- * write paths cannot raise 40001: conflicts are detected with version
- * predicates and ON CONFLICT.  Under REPEATABLE READ or SERIALIZABLE,
- * PostgreSQL itself may raise 40001 on a concurrent update; PostgREST
- * would retry that without limit, so ApiRunWrite runs the write in a
- * subtransaction and turns 40001 and 40P01 into PT409.
+ * write paths do not raise 40001: conflicts are detected with version
+ * predicates and ON CONFLICT.  Under REPEATABLE READ PostgreSQL itself may
+ * raise 40001 on a concurrent update, and a deadlock (40P01) can arise
+ * between a caller's own multi-statement transactions; PostgREST would
+ * retry these, so ApiRunWrite rewrites them as PT409.  SERIALIZABLE is
+ * refused for writes (a failure at COMMIT cannot be rewritten).
  *
  *-------------------------------------------------------------------------
  */
@@ -34,7 +35,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 
 #include "api.h"
 #include "guc.h"
@@ -97,23 +97,33 @@ ApiActor(void)
 }
 
 /*
- * ApiCallerSeesDrafts
- *	  True when the role the request runs as may see drafts and archived
- *	  products: a superuser, or a role with the privileges of
- *	  catalog_editor.
+ * ApiCallerHasRole
+ *	  True when the role the request runs as (the SET ROLE role, else the
+ *	  session user) is a superuser or has the privileges of role.
  */
 bool
-ApiCallerSeesDrafts(void)
+ApiCallerHasRole(const char *role)
 {
 	Oid			caller = GetCurrentRoleId();
-	Oid			editor;
+	Oid			target;
 
 	if (!OidIsValid(caller))
 		caller = GetSessionUserId();
 	if (superuser_arg(caller))
 		return true;
-	editor = get_role_oid("catalog_editor", true);
-	return OidIsValid(editor) && has_privs_of_role(caller, editor);
+	target = get_role_oid(role, true);
+	return OidIsValid(target) && has_privs_of_role(caller, target);
+}
+
+/*
+ * ApiCallerSeesDrafts
+ *	  True when the caller may see drafts and archived products: an editor
+ *	  (or admin, or superuser).
+ */
+bool
+ApiCallerSeesDrafts(void)
+{
+	return ApiCallerHasRole("catalog_editor");
 }
 
 /*
@@ -168,21 +178,69 @@ ApiResultDatum(int row, int col, bool *isnull)
 
 	if (*isnull)
 		return (Datum) 0;
+	/* a varlena is detoasted into the copy: it must not point at TOAST rows */
+	if (att->attlen == -1)
+		return SPI_datumTransfer(PointerGetDatum(PG_DETOAST_DATUM(d)), false, -1);
 	return SPI_datumTransfer(d, att->attbyval, att->attlen);
 }
 
 /*
+ * translate_error
+ *	  Rewrite, in place, an error that the contract says a client must never
+ *	  see in its raw form: a serialization failure or deadlock (PostgREST
+ *	  retries 40001 without limit) becomes PT409, and a unique violation of
+ *	  the SKU or slug index (a race past the pre-check) becomes the
+ *	  documented 23505 with a field-level DETAIL.  Returns false when the
+ *	  error is left as it is.  Strings are allocated in the current context.
+ */
+static bool
+translate_error(ErrorData *edata)
+{
+	const char *field = NULL;
+
+	if (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+		edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
+	{
+		edata->sqlerrcode = ERRCODE_CATALOG_CONFLICT;
+		edata->message = pstrdup("concurrent update conflict");
+		edata->detail = pstrdup("{\"reason\":\"concurrent_update\"}");
+		edata->hint = pstrdup("Retry the request in a new transaction; for an update, read the row again first.");
+		edata->detail_log = NULL;
+		edata->context = NULL;
+		return true;
+	}
+	if (edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && edata->constraint_name != NULL)
+	{
+		if (strcmp(edata->constraint_name, "product_sku_key") == 0)
+			field = "sku";
+		else if (strcmp(edata->constraint_name, "category_slug_key") == 0)
+			field = "slug";
+	}
+	if (field == NULL)
+		return false;
+	edata->message = psprintf("a %s with this %s already exists",
+							  strcmp(field, "sku") == 0 ? "product" : "category", field);
+	edata->detail = psprintf("{\"field\":\"%s\",\"reason\":\"duplicate\"}", field);
+	edata->detail_log = NULL;
+	edata->hint = NULL;
+	edata->context = NULL;
+	return true;
+}
+
+/*
  * ApiRunWrite
- *	  Call fn(fcinfo); refuse at once in a read-only transaction.  Under REPEATABLE READ or SERIALIZABLE, do it in a
- *	  subtransaction and report a serialization failure or deadlock as
- *	  PT409, which clients retry with a fresh read, instead of 40001,
- *	  which PostgREST would retry blindly and forever.
+ *	  Call fn(fcinfo) for a write function.
+ *
+ * Refused at once in a read-only transaction (25006) and under
+ * SERIALIZABLE (0A000): an SSI failure can surface at COMMIT, after the
+ * function has returned, as a 40001 that PostgREST would retry forever.
+ * Errors are rewritten by translate_error and re-thrown; no
+ * subtransaction is needed because the transaction is aborted either way.
  */
 Datum
 ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
 	Datum		result = (Datum) 0;
 
 	/*
@@ -196,18 +254,17 @@ ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 				 errmsg("%s cannot run in a read-only transaction",
 						get_func_name(fcinfo->flinfo->fn_oid)),
 				 errhint("It writes: call it with POST, on the primary server.")));
+	if (IsolationIsSerializable())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s does not support SERIALIZABLE transactions",
+						get_func_name(fcinfo->flinfo->fn_oid)),
+				 errdetail("A serialization failure at commit would reach the client as 40001."),
+				 errhint("Use READ COMMITTED (the default) or REPEATABLE READ.")));
 
-	if (!IsolationUsesXactSnapshot())
-		return fn(fcinfo);
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
 		result = fn(fcinfo);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
 	}
 	PG_CATCH();
 	{
@@ -215,18 +272,12 @@ ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
+		if (!translate_error(edata))
+		{
+			FreeErrorData(edata);
+			PG_RE_THROW();
+		}
 		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-
-		if (edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
-			edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED)
-			ereport(ERROR,
-					(errcode(ERRCODE_CATALOG_CONFLICT),
-					 errmsg("concurrent update conflict"),
-					 errdetail("{\"reason\":\"concurrent_update\"}"),
-					 errhint("Read the row again and retry with its current version.")));
 		ReThrowError(edata);
 	}
 	PG_END_TRY();

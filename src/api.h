@@ -30,6 +30,7 @@ typedef struct ApiPlan
 } ApiPlan;
 
 extern char *ApiActor(void);
+extern bool ApiCallerHasRole(const char *role);
 extern bool ApiCallerSeesDrafts(void);
 extern SPIPlanPtr ApiGetPlan(ApiPlan *p);
 extern int	ApiExecute(ApiPlan *p, Datum *values, const char *nulls,

@@ -4,20 +4,28 @@
  *	  The category tree: create, update (rename, move), list, and the
  *	  trigger that makes cycles impossible.
  *
- * Cycle prevention.  A move (a change of parent_id) is checked by the
- * BEFORE trigger catalog.category_tree_guard, whatever path the UPDATE
- * comes from.  Two moves that are each fine alone can form a cycle
- * together (A under B while B goes under A), so moves are serialised by a
- * transaction-level advisory lock (CATEGORY_TREE_LOCK_*), and the trigger
- * walks the ancestors of the new parent with FOR SHARE row locks:
- *	- under READ COMMITTED each step reads the latest committed parent, and
- *	  no other move can be in progress, so the walk sees the real tree;
- *	- under REPEATABLE READ or SERIALIZABLE a locked ancestor that changed
- *	  after the snapshot raises a serialization failure, which ApiRunWrite
- *	  reports as PT409.
- * update_category takes the advisory lock before its UPDATE (so the lock
- * order is always: tree lock, then rows), and the trigger takes it again
- * (a no-op) for UPDATEs that do not come through the API.
+ * Cycle prevention.  Every insert with a parent and every move (a change
+ * of parent_id) is checked by the BEFORE trigger
+ * catalog.category_tree_guard, whatever path it comes from.  Two changes
+ * that are each fine alone can break the tree together (A under B while B
+ * goes under A; a child added under a subtree that is being moved deeper),
+ * so every structural change is serialised by the row lock of the single
+ * row of catalog.category_tree_lock, taken with an UPDATE.  A table row
+ * rather than an advisory lock: only catalog_owner can lock it, whereas
+ * any login can take (and hold) any advisory lock.
+ *	- Under READ COMMITTED, once the lock is held no other structural change
+ *	  is in progress and every later statement sees the committed tree, so
+ *	  the walk of the new parent's ancestors and the subtree height are
+ *	  exact.  The ancestors are also locked FOR SHARE so that they cannot
+ *	  be renamed into inconsistency under the check.
+ *	- Under REPEATABLE READ, the UPDATE of the lock row fails with a
+ *	  serialization failure when another structural change committed after
+ *	  the snapshot was taken, which ApiRunWrite reports as PT409: a stale
+ *	  snapshot can never pass the check.
+ * The API functions take the lock first, before any category row lock, so
+ * their lock order is always: tree lock, then rows.  The trigger takes it
+ * again (the same transaction already holds it) for statements that do not
+ * come through the API.
  * The tree is at most CATEGORY_MAX_DEPTH levels deep, so every walk is
  * bounded.
  *
@@ -29,7 +37,6 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
@@ -39,10 +46,6 @@
 #include "validate_sql.h"
 
 #define CATEGORY_MAX_DEPTH		32
-
-/* Advisory lock key of tree moves: (class, object) in the int4 pair space. */
-#define CATEGORY_TREE_LOCK_CLASS	0x63617467	/* "catg" */
-#define CATEGORY_TREE_LOCK_OBJECT	1
 
 #define CATEGORY_DOC \
 	"pg_catalog.jsonb_build_object('id', c.id, 'parent_id', c.parent_id," \
@@ -100,6 +103,11 @@ static ApiPlan plan_list = {
 	0, {InvalidOid}
 };
 
+static ApiPlan plan_lock_tree = {
+	"UPDATE catalog.category_tree_lock SET changes = changes + 1",
+	0, {InvalidOid}
+};
+
 static ApiPlan plan_parent_locked = {
 	"SELECT parent_id FROM catalog.category WHERE id = $1 FOR SHARE",
 	1, {INT8OID}
@@ -116,22 +124,23 @@ static ApiPlan plan_height = {
 	" UNION ALL"
 	" SELECT c.id, sub.h + 1 FROM catalog.category c JOIN sub ON c.parent_id = sub.id"
 	" WHERE sub.h <= " CppAsString2(CATEGORY_MAX_DEPTH) ")"
-	" SELECT COALESCE(max(h), 0) FROM sub",
+	" SELECT COALESCE(pg_catalog.max(h), 0) FROM sub",
 	1, {INT8OID}
 };
 
 /*
  * lock_tree
- *	  Take the transaction-level advisory lock that serialises moves.
+ *	  Take the row lock that serialises structural changes of the tree
+ *	  (held to the end of the transaction).  Must be called inside SPI.
  */
 static void
 lock_tree(void)
 {
-	LOCKTAG		tag;
-
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, CATEGORY_TREE_LOCK_CLASS,
-						 CATEGORY_TREE_LOCK_OBJECT, 2);
-	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (ApiExecute(&plan_lock_tree, NULL, NULL, false, 0) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the row of catalog.category_tree_lock is missing"),
+				 errhint("Restore it with INSERT INTO catalog.category_tree_lock DEFAULT VALUES.")));
 }
 
 /*
@@ -232,10 +241,9 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	d = heap_getattr(newtup, SPI_fnumber(desc, "id"), desc, &isnull);
 	node = isnull ? 0 : DatumGetInt64(d);
 
-	if (is_move)
-		lock_tree();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	lock_tree();
 	check_parent(node, parent, is_move);
 	SPI_finish();
 	return PointerGetDatum(newtup);
@@ -258,9 +266,9 @@ create_category_impl(PG_FUNCTION_ARGS)
 
 	ApiRequireArg(fcinfo, 0, "name");
 	ApiRequireArg(fcinfo, 1, "slug");
-	name = ValidateTextArg("name", PG_GETARG_TEXT_PP(0), VT_PLAIN, 1,
+	name = ValidateTextArg("name", CATALOG_GETARG_RAW_TEXT(0), VT_PLAIN, 1,
 						   CATALOG_CATEGORY_NAME_MAX);
-	slug = ValidateTextArg("slug", PG_GETARG_TEXT_PP(1), VT_SLUG, 1,
+	slug = ValidateTextArg("slug", CATALOG_GETARG_RAW_TEXT(1), VT_SLUG, 1,
 						   CATALOG_SLUG_MAX);
 	actor = ApiActor();
 
@@ -272,6 +280,8 @@ create_category_impl(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* Lock order: the tree lock first, then rows (see the file header). */
+	lock_tree();
 	if (!PG_ARGISNULL(2) &&
 		ApiExecute(&plan_exists, values, NULL, false, 1) != 1)
 		ValidateRaiseReason("parent_id", "not_found");
@@ -320,10 +330,10 @@ update_category_impl(PG_FUNCTION_ARGS)
 	id = PG_GETARG_INT64(0);
 	expected = PG_GETARG_INT32(1);
 	if (!PG_ARGISNULL(2))
-		name = ValidateTextArg("name", PG_GETARG_TEXT_PP(2), VT_PLAIN, 1,
+		name = ValidateTextArg("name", CATALOG_GETARG_RAW_TEXT(2), VT_PLAIN, 1,
 							   CATALOG_CATEGORY_NAME_MAX);
 	if (!PG_ARGISNULL(3))
-		slug = ValidateTextArg("slug", PG_GETARG_TEXT_PP(3), VT_SLUG, 1,
+		slug = ValidateTextArg("slug", CATALOG_GETARG_RAW_TEXT(3), VT_SLUG, 1,
 							   CATALOG_SLUG_MAX);
 	if (to_root && !PG_ARGISNULL(4))
 		ValidateRaiseReason("to_root", "conflicts_with_parent_id");
@@ -342,12 +352,14 @@ update_category_impl(PG_FUNCTION_ARGS)
 	nulls[5] = PG_ARGISNULL(4) ? 'n' : ' ';
 	values[6] = CStringGetTextDatum(ApiActor());
 
-	/* Lock order: the tree lock first, then rows (the trigger locks rows). */
-	if (move)
-		lock_tree();
-
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * Lock order: the tree lock first, then rows (see the file header).
+	 * Renames take it too, so that category writes are totally ordered and
+	 * cannot deadlock with moves.
+	 */
+	lock_tree();
 	if (slug != NULL)
 	{
 		Datum		args[2];

@@ -11,8 +11,11 @@
  *	library_version	the version compiled into the loaded library
  *	in_recovery		true on a hot standby
  *	shared_memory	whether the preloaded shared state is available
- *	server_version	server_version_num
- *	api_calls		API calls since server start (null without shared memory)
+ *	server_version	server_version_num (catalog_admin only)
+ *	api_calls		API calls since server start (catalog_admin only; null
+ *					without shared memory)
+ * The last two are left out for other callers: an anonymous probe learns
+ * nothing about the server's version or traffic.
  * Under PostgREST (request.method set), a degraded answer also sets
  * response.status to 503 so a load balancer takes the node out.
  *
@@ -129,10 +132,13 @@ catalog_health(PG_FUNCTION_ARGS)
 	push_string(&state, "library_version", CATALOG_LIBRARY_VERSION);
 	push_bool(&state, "in_recovery", RecoveryInProgress());
 	push_bool(&state, "shared_memory", shared != NULL);
-	push_int(&state, "server_version", PG_VERSION_NUM, false);
-	push_int(&state, "api_calls",
-			 shared ? (int64) pg_atomic_read_u64(&shared->api_calls) : 0,
-			 shared == NULL);
+	if (ApiCallerHasRole("catalog_admin"))
+	{
+		push_int(&state, "server_version", PG_VERSION_NUM, false);
+		push_int(&state, "api_calls",
+				 shared ? (int64) pg_atomic_read_u64(&shared->api_calls) : 0,
+				 shared == NULL);
+	}
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 
 	method = GetConfigOption("request.method", true, false);

@@ -27,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
@@ -184,28 +185,28 @@ read_input(FunctionCallInfo fcinfo, const int *argno, ProductInput *in)
 	memset(in, 0, sizeof(*in));
 
 	if (!PG_ARGISNULL(argno[0]))
-		in->sku = ValidateTextArg("sku", PG_GETARG_TEXT_PP(argno[0]), VT_SKU,
+		in->sku = ValidateTextArg("sku", CATALOG_GETARG_RAW_TEXT(argno[0]), VT_SKU,
 								  1, CATALOG_SKU_MAX);
 	if (!PG_ARGISNULL(argno[1]))
-		in->name = ValidateTextArg("name", PG_GETARG_TEXT_PP(argno[1]), VT_PLAIN,
+		in->name = ValidateTextArg("name", CATALOG_GETARG_RAW_TEXT(argno[1]), VT_PLAIN,
 								   1, CATALOG_NAME_MAX);
 	if (!PG_ARGISNULL(argno[2]))
 	{
-		char	   *d = ValidateTextArg("description", PG_GETARG_TEXT_PP(argno[2]),
+		char	   *d = ValidateTextArg("description", CATALOG_GETARG_RAW_TEXT(argno[2]),
 										VT_LONGTEXT, 0, CATALOG_DESCRIPTION_MAX);
 
 		in->description_given = true;
 		in->description = (d[0] == '\0') ? NULL : d;
 	}
 	if (!PG_ARGISNULL(argno[3]))
-		in->status = canonical_status(PG_GETARG_TEXT_PP(argno[3]));
+		in->status = canonical_status(CATALOG_GETARG_RAW_TEXT(argno[3]));
 	if (!PG_ARGISNULL(argno[4]))
 	{
 		in->price = canonical_price(PG_GETARG_DATUM(argno[4]));
 		in->price_given = true;
 	}
 	if (!PG_ARGISNULL(argno[5]))
-		in->currency = ValidateTextArg("currency", PG_GETARG_TEXT_PP(argno[5]),
+		in->currency = ValidateTextArg("currency", CATALOG_GETARG_RAW_TEXT(argno[5]),
 									   VT_CURRENCY, 3, 3);
 	if (!PG_ARGISNULL(argno[6]))
 	{
@@ -215,7 +216,16 @@ read_input(FunctionCallInfo fcinfo, const int *argno, ProductInput *in)
 			ValidateRaiseReason("category_id", "not_found");
 	}
 	if (!PG_ARGISNULL(argno[7]))
+	{
+		/* refuse an oversized document before detoasting it */
+		if (toast_raw_datum_size(PG_GETARG_DATUM(argno[7])) > ATTRIBUTES_MAX_INPUT_BYTES)
+		{
+			ValidateError err = {"too_large", ATTRIBUTES_MAX_BYTES, -1};
+
+			ValidateRaise("attributes", &err);
+		}
 		in->attributes = AttributesCanonical(PG_GETARG_JSONB_P(argno[7]));
+	}
 }
 
 /*
@@ -376,7 +386,7 @@ create_product_impl(PG_FUNCTION_ARGS)
 	if (in.attributes == NULL)
 		in.attributes = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
 	if (!PG_ARGISNULL(8))
-		key = ValidateTextArg("idempotency_key", PG_GETARG_TEXT_PP(8), VT_TOKEN,
+		key = ValidateTextArg("idempotency_key", CATALOG_GETARG_RAW_TEXT(8), VT_TOKEN,
 							  1, CATALOG_TOKEN_MAX);
 	actor = ApiActor();
 
@@ -623,20 +633,17 @@ catalog_archive_product(PG_FUNCTION_ARGS)
 	return ApiRunWrite(archive_product_impl, fcinfo);
 }
 
-PG_FUNCTION_INFO_V1(catalog_purge_idempotency);
 /*
- * catalog_purge_idempotency
- *	  SQL: catalog_api.purge_idempotency(batch_size) -> bigint.  Deletes up
- *	  to batch_size expired keys, skipping rows that writers hold.
+ * purge_idempotency_impl
+ *	  The body of purge_idempotency, run by ApiRunWrite.
  */
-Datum
-catalog_purge_idempotency(PG_FUNCTION_ARGS)
+static Datum
+purge_idempotency_impl(PG_FUNCTION_ARGS)
 {
 	int32		batch = PG_ARGISNULL(0) ? 1000 : PG_GETARG_INT32(0);
 	Datum		arg;
 	int64		n;
 
-	ShmemCountCall();
 	if (batch < 1 || batch > 100000)
 	{
 		ValidateError err = {"out_of_range", 100000, -1};
@@ -649,4 +656,17 @@ catalog_purge_idempotency(PG_FUNCTION_ARGS)
 	n = ApiExecute(&plan_purge, &arg, NULL, false, 0);
 	SPI_finish();
 	PG_RETURN_INT64(n);
+}
+
+PG_FUNCTION_INFO_V1(catalog_purge_idempotency);
+/*
+ * catalog_purge_idempotency
+ *	  SQL: catalog_api.purge_idempotency(batch_size) -> bigint.  Deletes up
+ *	  to batch_size expired keys, skipping rows that writers hold.
+ */
+Datum
+catalog_purge_idempotency(PG_FUNCTION_ARGS)
+{
+	ShmemCountCall();
+	return ApiRunWrite(purge_idempotency_impl, fcinfo);
 }

@@ -32,6 +32,12 @@
  */
 extern void ValidateRaise(const char *field, const ValidateError *err) pg_attribute_noreturn();
 
+/*
+ * A text argument as it was passed, possibly still toasted, so that
+ * ValidateTextArg can refuse an oversized value before detoasting it.
+ */
+#define CATALOG_GETARG_RAW_TEXT(n) ((text *) PG_GETARG_RAW_VARLENA_P(n))
+
 /* Canonicalise a text argument or raise; returns a palloc'd C string. */
 extern char *ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
 							 int min_len, int max_len);

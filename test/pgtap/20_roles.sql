@@ -3,7 +3,7 @@
 -- archived products are invisible to catalog_anon, through the API and
 -- through row-level security.
 BEGIN;
-SELECT plan(63);
+SELECT plan(64);
 
 SET LOCAL catalog.actor = 'pgtap-setup';
 CREATE TEMP TABLE fx AS
