@@ -15,7 +15,8 @@
  *	- Counters are pg_atomic_uint64 and updated without the lock.
  *
  * Without shared_preload_libraries the state pointer stays NULL:
- * ShmemState() returns NULL and ShmemStateOrError() raises 55000.
+ * ShmemState() returns NULL, health() reports it, and counters are not
+ * kept.
  *
  *-------------------------------------------------------------------------
  */
@@ -108,22 +109,6 @@ ShmemInstallHooks(void)
 CatalogSharedState *
 ShmemState(void)
 {
-	return catalog_state;
-}
-
-/*
- * ShmemStateOrError
- *	  The shared state; raises 55000 with a fix when it is not available.
- */
-CatalogSharedState *
-ShmemStateOrError(void)
-{
-	if (catalog_state == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("catalog shared memory is not available"),
-				 errdetail("The catalog library was not loaded at server start."),
-				 errhint("Add \"catalog\" to shared_preload_libraries in postgresql.conf and restart the server.")));
 	return catalog_state;
 }
 

@@ -21,7 +21,6 @@ typedef struct CatalogSharedState
 
 extern void ShmemInstallHooks(void);
 extern CatalogSharedState *ShmemState(void);
-extern CatalogSharedState *ShmemStateOrError(void);
 extern void ShmemCountCall(void);
 
 #endif							/* CATALOG_SHMEM_H */

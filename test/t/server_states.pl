@@ -1,0 +1,108 @@
+# server_states.pl: the extension in the server states a deployment meets.
+#
+#  1. Loaded without shared_preload_libraries: CREATE EXTENSION and every
+#     data function work; health() says "degraded" and shared_memory false,
+#     and under PostgREST (request.method set) answers HTTP 503 through
+#     response.status.
+#  2. Preloaded: health() is "ok" and sets no status.
+#  3. A streaming hot standby: every read function answers (in_recovery
+#     true, the same product document as the primary), and every write is
+#     refused with 25006 and a message that says why.
+#
+# Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
+# modules on the include path).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $primary = PostgreSQL::Test::Cluster->new('primary');
+$primary->init(allows_streaming => 1);
+$primary->start;
+$primary->safe_psql('postgres', 'CREATE EXTENSION catalog CASCADE');
+
+# 1. Not preloaded.
+is( $primary->safe_psql(
+		'postgres',
+		"SELECT h->>'status', h->>'shared_memory' FROM catalog_api.health() h"),
+	'degraded|false',
+	'without preloading, health() is degraded and reports no shared memory');
+
+my $doc = $primary->safe_psql(
+	'postgres', q{
+	SELECT set_config('catalog.actor', 'tap-user', false);
+	SELECT catalog_api.create_category(name => 'Tap', slug => 'tap') IS NOT NULL;
+	SELECT (catalog_api.create_product(sku => 'tap-1', name => 'Tap product', price => 3.5,
+	        category_id => (SELECT id FROM catalog.category WHERE slug = 'tap'),
+	        status => 'published'))->>'sku';
+});
+like($doc, qr/TAP-1$/, 'without preloading, create_product works');
+
+is( $primary->safe_psql(
+		'postgres', q{
+	BEGIN;
+	SELECT set_config('request.method', 'GET', true);
+	SELECT catalog_api.health() IS NOT NULL;
+	SELECT current_setting('response.status', true);
+	COMMIT;
+}),
+	"GET\nt\n503",
+	'under PostgREST a degraded health() answers HTTP 503');
+
+# 2. Preloaded.
+$primary->append_conf('postgresql.conf', "shared_preload_libraries = 'catalog'");
+$primary->restart;
+is( $primary->safe_psql(
+		'postgres',
+		"SELECT h->>'status', h->>'shared_memory', h->>'in_recovery' FROM catalog_api.health() h"),
+	'ok|true|false',
+	'preloaded, health() is ok');
+is( $primary->safe_psql(
+		'postgres', q{
+	BEGIN;
+	SELECT set_config('request.method', 'GET', true);
+	SELECT catalog_api.health() IS NOT NULL;
+	SELECT coalesce(nullif(current_setting('response.status', true), ''), 'unset');
+	COMMIT;
+}),
+	"GET\nt\nunset",
+	'a healthy node sets no response status');
+
+# 3. Hot standby.
+$primary->backup('base');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'base', has_streaming => 1);
+$standby->append_conf('postgresql.conf', "shared_preload_libraries = 'catalog'");
+$standby->start;
+$primary->safe_psql('postgres',
+	"SELECT catalog_api.update_product(id => (SELECT id FROM catalog.product WHERE sku = 'TAP-1'), expected_version => 1, price => 4)"
+);
+$primary->wait_for_catchup($standby);
+
+is( $standby->safe_psql(
+		'postgres',
+		"SELECT h->>'status', h->>'in_recovery' FROM catalog_api.health() h"),
+	'ok|true',
+	'on the standby, health() is ok and in recovery');
+
+my $id = $primary->safe_psql('postgres', "SELECT id FROM catalog.product WHERE sku = 'TAP-1'");
+is( $standby->safe_psql(
+		'postgres', "SET ROLE catalog_anon; SELECT catalog_api.get_product($id)::text"),
+	$primary->safe_psql('postgres', "SELECT catalog_api.get_product($id)::text"),
+	'on the standby, get_product answers the primary\'s document, as catalog_anon');
+is( $standby->safe_psql(
+		'postgres', "SELECT jsonb_array_length(catalog_api.list_categories())"),
+	'1', 'on the standby, list_categories answers');
+
+my ($ret, $out, $err) = $standby->psql('postgres',
+	"SELECT catalog_api.update_product(id => $id, expected_version => 2, name => 'x')",
+	extra_params => ['-v', 'VERBOSITY=verbose']);
+isnt($ret, 0, 'on the standby, update_product fails');
+like($err, qr/25006: update_product cannot run in a read-only transaction/,
+	'on the standby, a write is refused with 25006 and says why');
+
+$standby->stop;
+$primary->stop;
+done_testing();
