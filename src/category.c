@@ -56,17 +56,20 @@ static ApiPlan plan_insert = {
 	" VALUES ($1, $2, $3, $4, $4)"
 	" ON CONFLICT (slug) DO NOTHING"
 	" RETURNING " CATEGORY_DOC,
-	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID},
+	NULL
 };
 
 static ApiPlan plan_exists = {
 	"SELECT 1 FROM catalog.category WHERE id = $1",
-	1, {INT8OID}
+	1, {INT8OID},
+	NULL
 };
 
 static ApiPlan plan_slug_taken = {
 	"SELECT 1 FROM catalog.category WHERE slug = $1 AND id <> $2",
-	2, {TEXTOID, INT8OID}
+	2, {TEXTOID, INT8OID},
+	NULL
 };
 
 static ApiPlan plan_update = {
@@ -79,12 +82,14 @@ static ApiPlan plan_update = {
 	"     (COALESCE($3, c.name), COALESCE($4, c.slug),"
 	"      CASE WHEN $5 THEN $6 ELSE c.parent_id END)"
 	" RETURNING " CATEGORY_DOC,
-	7, {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, INT8OID, TEXTOID}
+	7, {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, INT8OID, TEXTOID},
+	NULL
 };
 
 static ApiPlan plan_get = {
 	"SELECT c.version, " CATEGORY_DOC " FROM catalog.category c WHERE c.id = $1",
-	1, {INT8OID}
+	1, {INT8OID},
+	NULL
 };
 
 static ApiPlan plan_list = {
@@ -100,22 +105,26 @@ static ApiPlan plan_list = {
 	"   'id', c.id, 'parent_id', c.parent_id, 'slug', c.slug, 'name', c.name,"
 	"   'version', c.version, 'depth', c.depth) ORDER BY c.path), '[]')"
 	" FROM t AS c",
-	0, {InvalidOid}
+	0, {InvalidOid},
+	NULL
 };
 
 static ApiPlan plan_lock_tree = {
 	"UPDATE catalog.category_tree_lock SET changes = changes + 1",
-	0, {InvalidOid}
+	0, {InvalidOid},
+	NULL
 };
 
 static ApiPlan plan_parent_locked = {
 	"SELECT parent_id FROM catalog.category WHERE id = $1 FOR SHARE",
-	1, {INT8OID}
+	1, {INT8OID},
+	NULL
 };
 
 static ApiPlan plan_parent = {
 	"SELECT parent_id FROM catalog.category WHERE id = $1",
-	1, {INT8OID}
+	1, {INT8OID},
+	NULL
 };
 
 static ApiPlan plan_height = {
@@ -125,7 +134,8 @@ static ApiPlan plan_height = {
 	" SELECT c.id, sub.h + 1 FROM catalog.category c JOIN sub ON c.parent_id = sub.id"
 	" WHERE sub.h <= " CppAsString2(CATEGORY_MAX_DEPTH) ")"
 	" SELECT COALESCE(pg_catalog.max(h), 0) FROM sub",
-	1, {INT8OID}
+	1, {INT8OID},
+	NULL
 };
 
 /*

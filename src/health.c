@@ -36,7 +36,8 @@
 
 static ApiPlan plan_version = {
 	"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'catalog'",
-	0, {InvalidOid}
+	0, {InvalidOid},
+	NULL
 };
 
 /*

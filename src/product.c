@@ -54,17 +54,20 @@ static ApiPlan plan_insert = {
 	" VALUES ($1, $2, $3, $4::catalog.product_status, $5, $6, $7, $8, $9, $9)"
 	" ON CONFLICT (sku) DO NOTHING"
 	" RETURNING p.id, p.version, p.created_at, p.updated_at",
-	9, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, JSONBOID, TEXTOID}
+	9, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, JSONBOID, TEXTOID},
+	NULL
 };
 
 static ApiPlan plan_category_name = {
 	"SELECT name FROM catalog.category WHERE id = $1",
-	1, {INT8OID}
+	1, {INT8OID},
+	NULL
 };
 
 static ApiPlan plan_sku_taken = {
 	"SELECT 1 FROM catalog.product WHERE sku = $1 AND id <> $2",
-	2, {TEXTOID, INT8OID}
+	2, {TEXTOID, INT8OID},
+	NULL
 };
 
 static ApiPlan plan_claim_key = {
@@ -76,18 +79,21 @@ static ApiPlan plan_claim_key = {
 	"     response = NULL, created_at = pg_catalog.now(), expires_at = EXCLUDED.expires_at"
 	" WHERE i.expires_at <= pg_catalog.now()"
 	" RETURNING 1",
-	5, {TEXTOID, TEXTOID, TEXTOID, BYTEAOID, FLOAT8OID}
+	5, {TEXTOID, TEXTOID, TEXTOID, BYTEAOID, FLOAT8OID},
+	NULL
 };
 
 static ApiPlan plan_read_key = {
 	"SELECT operation, fingerprint, response FROM catalog.idempotency"
 	" WHERE actor = $1 AND key = $2",
-	2, {TEXTOID, TEXTOID}
+	2, {TEXTOID, TEXTOID},
+	NULL
 };
 
 static ApiPlan plan_store_response = {
 	"UPDATE catalog.idempotency SET response = $3 WHERE actor = $1 AND key = $2",
-	3, {TEXTOID, TEXTOID, JSONBOID}
+	3, {TEXTOID, TEXTOID, JSONBOID},
+	NULL
 };
 
 static ApiPlan plan_update = {
@@ -110,12 +116,14 @@ static ApiPlan plan_update = {
 	"       COALESCE($11, p.attributes))"
 	" RETURNING " PRODUCT_COLS,
 	12, {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, NUMERICOID,
-	TEXTOID, INT8OID, JSONBOID, TEXTOID}
+	TEXTOID, INT8OID, JSONBOID, TEXTOID},
+	NULL
 };
 
 static ApiPlan plan_current = {
 	"SELECT " PRODUCT_COLS " FROM catalog.product p WHERE p.id = $1",
-	1, {INT8OID}
+	1, {INT8OID},
+	NULL
 };
 
 static ApiPlan plan_purge = {
@@ -125,7 +133,8 @@ static ApiPlan plan_purge = {
 	" ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
 	" DELETE FROM catalog.idempotency i USING doomed d"
 	" WHERE i.actor = d.actor AND i.key = d.key",
-	1, {INT8OID}
+	1, {INT8OID},
+	NULL
 };
 
 /* Canonical, validated product fields; NULL pointers mean "not given". */
@@ -154,7 +163,7 @@ canonical_status(text *arg)
 	static const char *const labels[] = {"draft", "published", "archived"};
 	char	   *s = ValidateTextArg("status", arg, VT_PLAIN, 1, 16);
 
-	for (int i = 0; i < lengthof(labels); i++)
+	for (size_t i = 0; i < lengthof(labels); i++)
 		if (strcmp(s, labels[i]) == 0)
 			return labels[i];
 	ValidateRaiseReason("status", "invalid_value");

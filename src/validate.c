@@ -776,7 +776,7 @@ decode_references(const pg_wchar *in, const int *src, int n,
 		}
 		else if (c == '&')
 		{
-			int			k;
+			size_t		k;
 
 			for (k = 0; k < lengthof(named_refs); k++)
 			{
@@ -904,7 +904,7 @@ find_active_content(const pg_wchar *s, int n)
 	for (i = 0; i < n; i++)
 	{
 		pg_wchar	c = fold_ascii(s[i]);
-		int			k;
+		size_t		k;
 
 		if (!is_ascii_lower(c) || !is_word_start(s, i))
 			continue;

@@ -306,7 +306,7 @@ catalog_canonical_text(PG_FUNCTION_ARGS)
 	const char *kind_data = VARDATA_ANY(kind_text);
 	size_t		kind_len = VARSIZE_ANY_EXHDR(kind_text);
 	const ValidateKindName *kn = NULL;
-	int			i;
+	size_t		i;
 	char	   *out;
 
 	/* Compare in place: the kind is never copied, whatever its size. */
