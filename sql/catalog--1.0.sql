@@ -177,6 +177,18 @@ CREATE TABLE catalog.idempotency (
 CREATE INDEX idempotency_expires_idx ON catalog.idempotency (expires_at);
 
 ------------------------------------------------------------------------------
+-- Backups: the tables of an extension are left out of pg_dump unless marked
+-- as configuration tables, and the catalog's data is the whole point.  The
+-- tree lock row is not dumped: CREATE EXTENSION creates it.  See README.md
+-- (Operations) for restoring.
+------------------------------------------------------------------------------
+SELECT pg_catalog.pg_extension_config_dump('catalog.category', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.product', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.idempotency', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.category_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.product_id_seq', '');
+
+------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC, nothing on tables for the API roles.
 -- Row-level security enforces the same rules should a privilege ever be
 -- granted by mistake: anonymous readers see only published products.

@@ -8,6 +8,10 @@
 #  3. A streaming hot standby: every read function answers (in_recovery
 #     true, the same product document as the primary), and every write is
 #     refused with 25006 and a message that says why.
+#  4. pg_dump and restore: the catalog's tables are configuration tables of
+#     the extension, so their rows (and sequence positions) are in a plain
+#     pg_dump, and the dump restores with psql even when a parent category
+#     lies physically after its children.
 #
 # Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
 # modules on the include path).
@@ -104,5 +108,41 @@ like($err, qr/25006: update_product cannot run in a read-only transaction/,
 	'on the standby, a write is refused with 25006 and says why');
 
 $standby->stop;
+
+# 4. Dump and restore.  Renaming the root after its child was created puts
+# the parent's row physically after the child's.
+$primary->safe_psql(
+	'postgres', q{
+	SELECT set_config('catalog.actor', 'tap-user', false);
+	SELECT catalog_api.create_category(name => 'Tap child', slug => 'tap-child',
+	       parent_id => (SELECT id FROM catalog.category WHERE slug = 'tap')) IS NOT NULL;
+	SELECT catalog_api.update_category(id => (SELECT id FROM catalog.category WHERE slug = 'tap'),
+	       expected_version => 1, name => 'Tap renamed') IS NOT NULL;
+});
+my $dump = $PostgreSQL::Test::Utils::tmp_check . '/catalog_dump.sql';
+$primary->command_ok([ 'pg_dump', '-f', $dump, '-d', $primary->connstr('postgres') ],
+	'pg_dump of a database with the extension');
+$primary->safe_psql('postgres', 'CREATE DATABASE restored');
+$primary->command_ok(
+	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $dump, '-d', $primary->connstr('restored') ],
+	'the dump restores with psql');
+my $snapshot = q{
+	SELECT (SELECT string_agg(id || ':' || coalesce(parent_id::text, '-') || ':' || name, ',' ORDER BY id) FROM catalog.category)
+	    || '|' || (SELECT string_agg(sku || ':' || price || ':' || version, ',' ORDER BY id) FROM catalog.product)
+	    || '|' || (SELECT count(*) FROM catalog.idempotency)
+};
+is($primary->safe_psql('restored', $snapshot), $primary->safe_psql('postgres', $snapshot),
+	'the restored catalog equals the original');
+like(
+	$primary->safe_psql(
+		'restored', q{
+	SELECT set_config('catalog.actor', 'tap-user', false);
+	SELECT ((catalog_api.create_product(sku => 'tap-2', name => 'After restore', price => 1,
+	        category_id => (SELECT id FROM catalog.category WHERE slug = 'tap-child')))->>'id')::bigint
+	       > (SELECT max(id) FROM catalog.product);
+}),
+	qr/t$/,
+	'after the restore, new rows take ids after the restored ones');
+
 $primary->stop;
 done_testing();
