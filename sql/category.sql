@@ -89,3 +89,14 @@ SELECT (c->>'version')::int AS version FROM catalog_api.update_category(id => :h
 SELECT max((e->>'depth')::int) AS max_depth FROM jsonb_array_elements(catalog_api.list_categories()) AS e;
 
 SELECT slug, name, created_by, updated_by, version FROM catalog.category ORDER BY id LIMIT 4;
+
+-- the tree lock row is part of the install: its absence is reported, not ignored
+BEGIN;
+DELETE FROM catalog.category_tree_lock;
+SELECT catalog_api.create_category(name => 'No lock', slug => 'no-lock');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+-- a direct insert under a missing parent is refused by the foreign key
+INSERT INTO catalog.category (parent_id, slug, name, created_by, updated_by)
+VALUES (999999, 'direct-orphan', 'Direct orphan', 'x', 'x');
+\echo :LAST_ERROR_SQLSTATE

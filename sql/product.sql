@@ -161,3 +161,14 @@ BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT catalog_api.create_product(sku => 'SER-1', name => 'Serializable', price => 1, category_id => :clothing);
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
+
+-- attribute keys longer than 64 bytes, and documents over 64 KiB refused before any work
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object(repeat('k', 65), 1));
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object('blob', repeat('x', 70000)));
+\echo :LAST_ERROR_SQLSTATE
+-- a text argument far over its limit is refused before it is detoasted
+SELECT catalog_api.create_product(sku => 'OK-1', name => repeat('n', 100000), price => 1, category_id => :clothing);
+\echo :LAST_ERROR_SQLSTATE
