@@ -100,3 +100,19 @@ ROLLBACK;
 INSERT INTO catalog.category (parent_id, slug, name, created_by, updated_by)
 VALUES (999999, 'direct-orphan', 'Direct orphan', 'x', 'x');
 \echo :LAST_ERROR_SQLSTATE
+
+-- a multi-row insert that lists children before parents is checked too:
+-- the last row of the chain measures the subtree inserted before it
+INSERT INTO catalog.category (id, parent_id, slug, name, created_by, updated_by)
+SELECT g, CASE WHEN g > 1001 THEN g - 1 END, 'chain-' || g, 'Chain ' || g, 'x', 'x'
+FROM generate_series(1040, 1001, -1) g;
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO catalog.category (id, parent_id, slug, name, created_by, updated_by)
+SELECT g, CASE WHEN g > 1001 THEN g - 1 END, 'chain-' || g, 'Chain ' || g, 'x', 'x'
+FROM generate_series(1032, 1001, -1) g;
+SELECT count(*) AS chain_rows FROM catalog.category WHERE slug LIKE 'chain-%';
+-- joining a child-first chain under a node at depth 31 is refused as well
+INSERT INTO catalog.category (id, parent_id, slug, name, created_by, updated_by)
+SELECT g, CASE WHEN g > 1101 THEN g - 1 ELSE 1031 END, 'join-' || g, 'Join ' || g, 'x', 'x'
+FROM generate_series(1102, 1101, -1) g;
+\echo :LAST_ERROR_SQLSTATE

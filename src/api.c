@@ -209,7 +209,8 @@ translate_error(ErrorData *edata)
 		edata->context = NULL;
 		return true;
 	}
-	if (edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && edata->constraint_name != NULL)
+	if (edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && edata->constraint_name != NULL &&
+		edata->schema_name != NULL && strcmp(edata->schema_name, "catalog") == 0)
 	{
 		if (strcmp(edata->constraint_name, "product_sku_key") == 0)
 			field = "sku";
@@ -269,7 +270,13 @@ ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		int			code = geterrcode();
 
+		/* copy only an error that will be rewritten (not, say, out of memory) */
+		if (code != ERRCODE_T_R_SERIALIZATION_FAILURE &&
+			code != ERRCODE_T_R_DEADLOCK_DETECTED &&
+			code != ERRCODE_UNIQUE_VIOLATION)
+			PG_RE_THROW();
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();
 		if (!translate_error(edata))

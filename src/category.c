@@ -34,6 +34,8 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -109,6 +111,12 @@ static ApiPlan plan_list = {
 	NULL
 };
 
+static ApiPlan plan_lock_tree_row = {
+	"SELECT xmin FROM catalog.category_tree_lock FOR NO KEY UPDATE",
+	0, {InvalidOid},
+	NULL
+};
+
 static ApiPlan plan_lock_tree = {
 	"UPDATE catalog.category_tree_lock SET changes = changes + 1",
 	0, {InvalidOid},
@@ -146,27 +154,43 @@ static ApiPlan plan_height = {
 static void
 lock_tree(void)
 {
-	if (ApiExecute(&plan_lock_tree, NULL, NULL, false, 0) != 1)
+	bool		isnull;
+	TransactionId xmin;
+
+	/*
+	 * Lock the row; if this transaction already wrote it, the lock is held
+	 * and nothing more is needed.  Otherwise write a new version once, so
+	 * that a REPEATABLE READ transaction whose snapshot predates this one
+	 * fails on the row (a bare lock would leave no trace of the change).
+	 * One row version per transaction, not per trigger call.
+	 */
+	if (ApiExecute(&plan_lock_tree_row, NULL, NULL, false, 1) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the row of catalog.category_tree_lock is missing"),
 				 errhint("Restore it with INSERT INTO catalog.category_tree_lock DEFAULT VALUES.")));
+	xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	if (TransactionIdIsCurrentTransactionId(xmin))
+		return;
+	if (ApiExecute(&plan_lock_tree, NULL, NULL, false, 0) != 1)
+		elog(ERROR, "could not update the row of catalog.category_tree_lock");
 }
 
 /*
  * check_parent
- *	  Refuse parent as the parent of node (node 0 for a new row): a cycle,
+ *	  Refuse parent (none when !has_parent: a root) as the parent of node: a cycle,
  *	  a missing parent or a tree deeper than CATEGORY_MAX_DEPTH.  For a
  *	  move, ancestors are locked FOR SHARE (see the file header).  Must be
  *	  called inside SPI.
  */
 static void
-check_parent(int64 node, int64 parent, bool is_move)
+check_parent(int64 node, bool has_parent, int64 parent, bool is_move)
 {
 	int64		cur = parent;
 	int			depth = 0;		/* levels from the root to parent */
 	int			height = 0;		/* levels below node */
-	bool		isnull = false;
+	bool		isnull = !has_parent;
 
 	while (!isnull)
 	{
@@ -185,11 +209,13 @@ check_parent(int64 node, int64 parent, bool is_move)
 					   &arg, NULL, false, 1) != 1)
 		{
 			/*
-			 * A new row cannot close a cycle.  Its parent may legitimately
-			 * be missing for now: a restore loads the whole table with one
-			 * COPY in physical order, children before a parent that was
-			 * updated later, and the foreign key (checked at the end of
-			 * the statement) refuses a parent that is still missing then.
+			 * A new row cannot close a cycle, and an ancestor of it may
+			 * legitimately be missing for now: a restore loads the whole
+			 * table with one COPY in physical order, children before a
+			 * parent that was updated later.  The ancestor's own insert,
+			 * later in the same statement, measures the subtree that
+			 * includes this row, and the foreign key (checked at the end
+			 * of the statement) refuses a parent that is still missing.
 			 * The API checks the parent itself before inserting.
 			 */
 			if (!is_move)
@@ -201,7 +227,11 @@ check_parent(int64 node, int64 parent, bool is_move)
 			cur = DatumGetInt64(up);
 	}
 
-	if (is_move)
+	/*
+	 * The subtree below node: for a move, the node's descendants; for an
+	 * insert, rows inserted earlier in the same statement (or COPY) that
+	 * name the new id as their parent.
+	 */
 	{
 		Datum		arg = Int64GetDatum(node);
 
@@ -234,6 +264,7 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	Datum		d;
 	int64		node;
 	int64		parent;
+	bool		has_parent;
 	bool		is_move;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) ||
@@ -246,9 +277,11 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	desc = trigdata->tg_relation->rd_att;
 
 	d = heap_getattr(newtup, SPI_fnumber(desc, "parent_id"), desc, &isnull);
-	if (isnull)
+	/* a move to the root shortens paths: nothing to check */
+	if (isnull && is_move)
 		return PointerGetDatum(newtup);
-	parent = DatumGetInt64(d);
+	has_parent = !isnull;
+	parent = has_parent ? DatumGetInt64(d) : 0;
 
 	if (is_move)
 	{
@@ -266,7 +299,7 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	lock_tree();
-	check_parent(node, parent, is_move);
+	check_parent(node, has_parent, parent, is_move);
 	SPI_finish();
 	return PointerGetDatum(newtup);
 }

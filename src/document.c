@@ -16,9 +16,11 @@
  * (ProductFetch's see_drafts).  The SQL functions that use this file are
  * granted per role like every API function.
  *
- * Relation and attribute numbers are cached per backend and forgotten on
- * any relcache invalidation of the cached relations (ALTER, DROP, DROP
- * EXTENSION), through a relcache callback registered once.
+ * Nothing is cached across calls: each call looks the tables up by name
+ * under their lock (open_catalog_table), takes the primary key from the
+ * relcache and checks every column's number and type, which costs a few
+ * syscache probes and stays right through ALTER, REINDEX CONCURRENTLY and
+ * DROP/CREATE EXTENSION in other sessions.
  *
  * Snapshots: the scans use the active snapshot (the calling query's, for a
  * STABLE function), so they see what an SQL SELECT in the same place
@@ -39,7 +41,8 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
-#include "utils/inval.h"
+#include "storage/lmgr.h"
+#include "storage/sinval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -71,39 +74,21 @@ static const char *const product_columns[PC_NCOLS] = {
 	"currency", "attributes", "version", "created_at", "updated_at"
 };
 
-typedef struct CatalogRels
-{
-	bool		valid;
-	Oid			product;
-	Oid			product_pkey;
-	Oid			category;
-	Oid			category_pkey;
-	AttrNumber	product_att[PC_NCOLS];
-	AttrNumber	category_name_att;
-} CatalogRels;
-
-static CatalogRels rels;
-static bool rels_callback_registered = false;
-
-/*
- * rels_invalidate
- *	  Relcache callback: forget the cache when one of its relations (or
- *	  everything, relid InvalidOid) is invalidated.
- */
-static void
-rels_invalidate(Datum arg, Oid relid)
-{
-	if (!OidIsValid(relid) || relid == rels.product || relid == rels.product_pkey ||
-		relid == rels.category || relid == rels.category_pkey)
-		rels.valid = false;
-}
+/* Expected types of the columns, checked on every use (a type change by
+ * ALTER TABLE must be an error, not a misread datum). */
+static const Oid product_types[PC_NCOLS] = {
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, InvalidOid /* enum */ , INT8OID,
+	NUMERICOID, TEXTOID, JSONBOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID
+};
 
 /*
  * attnum_of
- *	  Attribute number of a column, or an error naming the broken install.
+ *	  Attribute number of a column of the (locked) relation, checked to be
+ *	  of the expected type (InvalidOid: any enum); an error naming the
+ *	  broken install otherwise.
  */
 static AttrNumber
-attnum_of(Relation rel, const char *column)
+attnum_of(Relation rel, const char *column, Oid type)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 
@@ -111,75 +96,77 @@ attnum_of(Relation rel, const char *column)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (!att->attisdropped && strcmp(NameStr(att->attname), column) == 0)
-			return att->attnum;
+		if (att->attisdropped || strcmp(NameStr(att->attname), column) != 0)
+			continue;
+		if (OidIsValid(type) ? att->atttypid != type :
+			get_typtype(att->atttypid) != TYPTYPE_ENUM)
+			break;
+		return att->attnum;
 	}
-	elog(ERROR, "column \"%s\" of \"%s\" is missing",
-		 column, RelationGetRelationName(rel));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("column \"%s\" of catalog.%s is missing or has another type",
+					column, RelationGetRelationName(rel)),
+			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
 /*
- * relid_of
- *	  OID of catalog.<name>; an error when the extension is not installed.
+ * open_catalog_table
+ *	  Open catalog.<name> with AccessShareLock.  The name is looked up
+ *	  again after the lock is taken until no invalidation arrived in
+ *	  between (the loop of RangeVarGetRelidExtended, without its schema
+ *	  ACL check: API roles have no privilege on schema catalog), so a
+ *	  concurrent DROP, REINDEX CONCURRENTLY or DROP EXTENSION can never
+ *	  leave a stale OID in use.  Nothing is cached across calls.
  */
-static Oid
-relid_of(Oid nsp, const char *name)
+static Relation
+open_catalog_table(const char *name)
 {
-	Oid			relid = get_relname_relid(name, nsp);
+	Oid			nsp = get_namespace_oid("catalog", false);
+	Oid			relid = InvalidOid;
+	Oid			oldrelid = InvalidOid;
+	bool		retry = false;
 
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation catalog.%s does not exist", name),
-				 errhint("Run CREATE EXTENSION catalog in this database.")));
-	return relid;
+	for (;;)
+	{
+		uint64		inval_count = SharedInvalidMessageCounter;
+
+		relid = get_relname_relid(name, nsp);
+		if (retry && relid == oldrelid)
+			break;
+		if (OidIsValid(oldrelid))
+			UnlockRelationOid(oldrelid, AccessShareLock);
+		if (!OidIsValid(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("relation catalog.%s does not exist", name),
+					 errhint("Run CREATE EXTENSION catalog in this database.")));
+		LockRelationOid(relid, AccessShareLock);
+		if (inval_count == SharedInvalidMessageCounter)
+			break;
+		retry = true;
+		oldrelid = relid;
+		/* the namespace may have been dropped and recreated too */
+		nsp = get_namespace_oid("catalog", false);
+	}
+	return table_open(relid, NoLock);
 }
 
 /*
- * catalog_rels
- *	  The cached relation OIDs and attribute numbers, (re)loaded when
- *	  needed.  Takes AccessShareLock on the tables while resolving columns;
- *	  the callers lock them anyway.
+ * open_primary_key
+ *	  The primary key index of a locked table, opened with AccessShareLock.
  */
-static const CatalogRels *
-catalog_rels(void)
+static Relation
+open_primary_key(Relation heap)
 {
-	Oid			nsp;
-	Relation	rel;
-	CatalogRels fresh;
+	Oid			indexid = RelationGetPrimaryKeyIndex(heap);
 
-	if (!rels_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(rels_invalidate, (Datum) 0);
-		rels_callback_registered = true;
-	}
-	if (rels.valid)
-		return &rels;
-
-	memset(&fresh, 0, sizeof(fresh));
-	nsp = get_namespace_oid("catalog", false);
-	fresh.product = relid_of(nsp, "product");
-	fresh.product_pkey = relid_of(nsp, "product_pkey");
-	fresh.category = relid_of(nsp, "category");
-	fresh.category_pkey = relid_of(nsp, "category_pkey");
-
-	rel = table_open(fresh.product, AccessShareLock);
-	for (int i = 0; i < PC_NCOLS; i++)
-		fresh.product_att[i] = attnum_of(rel, product_columns[i]);
-	table_close(rel, NoLock);
-	rel = table_open(fresh.category, AccessShareLock);
-	fresh.category_name_att = attnum_of(rel, "name");
-	table_close(rel, NoLock);
-
-	/*
-	 * Publish only now: an invalidation processed while locking above
-	 * found rels.valid false and changed nothing, and a later one will
-	 * clear this copy.
-	 */
-	fresh.valid = true;
-	rels = fresh;
-	return &rels;
+	if (!OidIsValid(indexid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("catalog.%s has no primary key", RelationGetRelationName(heap))));
+	return index_open(indexid, AccessShareLock);
 }
 
 /*
@@ -193,11 +180,9 @@ fetch_by_pkey(Relation heap, Relation index, int64 id, TupleTableSlot *slot)
 	ScanKeyData key;
 	IndexScanDesc scan;
 	bool		found;
-	Snapshot	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() :
-		GetTransactionSnapshot();
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
-	scan = index_beginscan(heap, index, snapshot, 1, 0);
+	scan = index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	if (found)
@@ -222,6 +207,22 @@ text_of(Datum d, bool isnull)
 		t.p = VARDATA_ANY(v);
 		t.len = VARSIZE_ANY_EXHDR(v);
 	}
+	return t;
+}
+
+/*
+ * text_copy
+ *	  A non-null text datum of a buffer-pinned tuple, copied (and
+ *	  detoasted) into the current memory context.
+ */
+static DocText
+text_copy(Datum d)
+{
+	text	   *v = DatumGetTextPCopy(d);
+	DocText		t;
+
+	t.p = VARDATA(v);
+	t.len = VARSIZE(v) - VARHDRSZ;
 	return t;
 }
 
@@ -264,16 +265,16 @@ DocCString(const char *s)
 bool
 CategoryFetchName(int64 id, DocText *name)
 {
-	const CatalogRels *r = catalog_rels();
-	Relation	heap = table_open(r->category, AccessShareLock);
-	Relation	index = index_open(r->category_pkey, AccessShareLock);
+	Relation	heap = open_catalog_table("category");
+	Relation	index = open_primary_key(heap);
+	AttrNumber	name_att = attnum_of(heap, "name", TEXTOID);
 	TupleTableSlot *slot = table_slot_create(heap, NULL);
 	bool		found = fetch_by_pkey(heap, index, id, slot);
 
 	if (found)
 	{
-		DocText		t = text_of(slot->tts_values[r->category_name_att - 1],
-								slot->tts_isnull[r->category_name_att - 1]);
+		DocText		t = text_of(slot->tts_values[name_att - 1],
+								slot->tts_isnull[name_att - 1]);
 
 		name->p = pnstrdup(t.p, t.len);
 		name->len = t.len;
@@ -293,17 +294,30 @@ CategoryFetchName(int64 id, DocText *name)
 bool
 ProductFetch(int64 id, bool see_drafts, ProductRow *row)
 {
-	const CatalogRels *r = catalog_rels();
-	Relation	heap = table_open(r->product, AccessShareLock);
-	Relation	index = index_open(r->product_pkey, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(heap, NULL);
-	bool		found = fetch_by_pkey(heap, index, id, slot);
+	Relation	heap;
+	Relation	index;
+	TupleTableSlot *slot;
+	AttrNumber	a[PC_NCOLS];
+	bool		found;
+	bool		pushed = false;
+
+	/* a caller outside a query (C, background worker) may have none */
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	heap = open_catalog_table("product");
+	index = open_primary_key(heap);
+	for (int i = 0; i < PC_NCOLS; i++)
+		a[i] = attnum_of(heap, product_columns[i], product_types[i]);
+	slot = table_slot_create(heap, NULL);
+	found = fetch_by_pkey(heap, index, id, slot);
 
 	if (found)
 	{
 		Datum	   *v = slot->tts_values;
 		bool	   *n = slot->tts_isnull;
-		const AttrNumber *a = r->product_att;
 
 #define COL(c) (a[c] - 1)
 		row->status = enum_label(DatumGetObjectId(v[COL(PC_STATUS)]));
@@ -313,13 +327,13 @@ ProductFetch(int64 id, bool see_drafts, ProductRow *row)
 		{
 			/* detoasting copies; plain by-reference values are copied here */
 			row->id = DatumGetInt64(v[COL(PC_ID)]);
-			row->sku = text_of(datumCopy(v[COL(PC_SKU)], false, -1), false);
-			row->name = text_of(datumCopy(v[COL(PC_NAME)], false, -1), false);
+			row->sku = text_copy(v[COL(PC_SKU)]);
+			row->name = text_copy(v[COL(PC_NAME)]);
 			row->description = n[COL(PC_DESCRIPTION)] ? DocCString(NULL) :
-				text_of(datumCopy(v[COL(PC_DESCRIPTION)], false, -1), false);
+				text_copy(v[COL(PC_DESCRIPTION)]);
 			row->category_id = DatumGetInt64(v[COL(PC_CATEGORY_ID)]);
 			row->price = DatumGetNumericCopy(v[COL(PC_PRICE)]);
-			row->currency = text_of(datumCopy(v[COL(PC_CURRENCY)], false, -1), false);
+			row->currency = text_copy(v[COL(PC_CURRENCY)]);
 			row->attributes = DatumGetJsonbPCopy(v[COL(PC_ATTRIBUTES)]);
 			row->version = DatumGetInt32(v[COL(PC_VERSION)]);
 			row->created_at = DatumGetTimestampTz(v[COL(PC_CREATED_AT)]);
@@ -334,6 +348,8 @@ ProductFetch(int64 id, bool see_drafts, ProductRow *row)
 	if (found && !CategoryFetchName(row->category_id, &row->category_name))
 		elog(ERROR, "category " INT64_FORMAT " of product " INT64_FORMAT " is missing",
 			 row->category_id, id);
+	if (pushed)
+		PopActiveSnapshot();
 	return found;
 }
 
