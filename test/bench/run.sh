@@ -9,7 +9,7 @@
 #      (default /tmp/catalog-bench) on 127.0.0.1:$CATALOG_BENCH_PGPORT
 #      (default 55460), as the `postgres` system user when run as root (the
 #      server refuses root) or as the calling user otherwise, with
-#      shared_preload_libraries = 'catalog', shared_buffers = 1GB,
+#      shared_preload_libraries = 'catalog', shared_buffers = 4GB,
 #      max_connections = 100; sysbench logs in over TCP with SCRAM passwords;
 #   3. loads $CATALOG_BENCH_PRODUCTS (default 1,000,000) products with the
 #      project's generator test/data/sample.sql, copies them into the
@@ -64,6 +64,12 @@
 # of the N events of the run).  sysbench's own --percentile=95, computed
 # from its bucketed histogram, is kept in the raw logs as a cross-check.
 #
+# Interleaving: each pair runs in CATALOG_BENCH_ROUNDS rounds, alternating
+# which arm goes first (ours, baseline; baseline, ours; ...), so slow drift
+# of the machine (disk flush latency, other tenants) lands on both arms
+# alike.  An arm's TPS is its events over its measured seconds, summed over
+# the rounds; its percentiles are taken over the events of all its rounds.
+#
 # Reading the figures: sysbench and PostgreSQL share the machine's cores, so
 # compare ours with the baseline within a row (the two arms run back to back)
 # rather than across runs.  On a small virtual machine that other work
@@ -75,8 +81,9 @@
 # Environment:
 #   CATALOG_BENCH_DIR       scratch directory        (/tmp/catalog-bench)
 #   CATALOG_BENCH_PGPORT    server port, 55460-55469 (55460)
-#   CATALOG_BENCH_SECONDS   measured seconds per run (20)
-#   CATALOG_BENCH_WARMUP    warm-up seconds per run  (5)
+#   CATALOG_BENCH_SECONDS   measured seconds per round (10)
+#   CATALOG_BENCH_WARMUP    warm-up seconds per round (3)
+#   CATALOG_BENCH_ROUNDS    rounds per arm, interleaved (3)
 #   CATALOG_BENCH_CLIENTS   client counts            ("1 8")
 #   CATALOG_BENCH_PRODUCTS  products to load         (1000000)
 #   CATALOG_BENCH_SEED      generator and sysbench seed (42)
@@ -98,8 +105,9 @@ export PG_CONFIG
 
 DIR=${CATALOG_BENCH_DIR:-/tmp/catalog-bench}
 PORT=${CATALOG_BENCH_PGPORT:-55460}
-SECS=${CATALOG_BENCH_SECONDS:-20}
-WARMUP=${CATALOG_BENCH_WARMUP:-5}
+SECS=${CATALOG_BENCH_SECONDS:-10}
+WARMUP=${CATALOG_BENCH_WARMUP:-3}
+ROUNDS=${CATALOG_BENCH_ROUNDS:-3}
 CLIENTS=${CATALOG_BENCH_CLIENTS:-1 8}
 PRODUCTS=${CATALOG_BENCH_PRODUCTS:-1000000}
 SEED=${CATALOG_BENCH_SEED:-42}
@@ -112,10 +120,11 @@ unset LANGUAGE PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
-for v in PORT SECS WARMUP PRODUCTS SEED; do
+for v in PORT SECS WARMUP ROUNDS PRODUCTS SEED; do
     case ${!v} in '' | *[!0-9]*) die "$v must be a non-negative integer, not '${!v}'" ;; esac
 done
 [ "$SECS" -ge 1 ] || die "CATALOG_BENCH_SECONDS must be at least 1"
+[ "$ROUNDS" -ge 1 ] || die "CATALOG_BENCH_ROUNDS must be at least 1"
 [ "$PRODUCTS" -ge 1 ] || die "CATALOG_BENCH_PRODUCTS must be at least 1"
 for c in $CLIENTS; do
     case $c in '' | *[!0-9]* | 0) die "CATALOG_BENCH_CLIENTS must list positive integers" ;; esac
@@ -224,7 +233,7 @@ port = $PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$SOCK'
 shared_preload_libraries = 'catalog'
-shared_buffers = 1GB
+shared_buffers = 4GB
 max_connections = 100
 password_encryption = 'scram-sha-256'
 # No checkpoint or autovacuum starts in the middle of a run: the script
@@ -273,6 +282,17 @@ sql -c "VACUUM ANALYZE" >>"$LOG/baseline.log" 2>&1
 t1=$(date +%s)
 say "baseline table copied in $((VACUUM_T0 - t0)) s; VACUUM ANALYZE in $((t1 - VACUUM_T0)) s"
 
+# Load both arms' tables and indexes into shared buffers, so that neither arm
+# pays for warming the cache of the other (the first run would otherwise).
+sql -At >>"$LOG/baseline.log" 2>&1 <<'EOF'
+CREATE EXTENSION IF NOT EXISTS pg_prewarm;
+SELECT c.oid::regclass, pg_prewarm(c.oid)
+FROM pg_class c
+WHERE c.relnamespace IN ('catalog'::regnamespace, 'bench'::regnamespace)
+  AND c.relkind IN ('r', 'i');
+EOF
+say "prewarmed $(val "SELECT pg_size_pretty(sum(pg_relation_size(c.oid))) FROM pg_class c WHERE c.relnamespace IN ('catalog'::regnamespace, 'bench'::regnamespace) AND c.relkind IN ('r', 'i')") of tables and indexes"
+
 # Login roles for sysbench (TCP, SCRAM).  A fresh password for each run.
 PW=$(perl -e 'open(my $f, "<", "/dev/urandom") or die; read($f, my $b, 16); print unpack("H*", $b)')
 sql -v pw="$PW" >>"$LOG/baseline.log" 2>&1 <<'EOF'
@@ -306,16 +326,25 @@ fi
 declare -A TPS P50 P95 P99 NEV
 RUN_NO=0
 
-# run_one KEY WORKLOAD THREADS USER [EXTRA...]: one sysbench run; results
-# in TPS[KEY], P50[KEY], P95[KEY], P99[KEY] (ms), NEV[KEY] (events timed).
+# run_one KEY WORKLOAD THREADS USER [EXTRA...]: one sysbench run (one round
+# of an arm); adds its events and measured seconds to EVT[KEY] and
+# SEC[KEY] and keeps its per-event latencies under $RUN/agg/ for finish_key.
+declare -A EVT SEC
+mkdir -p "$RUN/agg"
 run_one() {
     local key=$1 workload=$2 threads=$3 user=$4
     shift 4
     local file=${key//\//_}
-    local logf=$LOG/$file.log lat=$RUN/$file.lat line tps nerr n p50 p95 p99
+    local logf lat line tps nerr events arg args=()
     RUN_NO=$((RUN_NO + 1))
+    # SKUs must be unique across the rounds of an arm: suffix the prefix.
+    for arg in "$@"; do
+        case $arg in --sku_prefix=*) args+=("$arg-R$RUN_NO") ;; *) args+=("$arg") ;; esac
+    done
+    set -- "${args[@]}"
+    logf=$LOG/$file.r$RUN_NO.log
+    lat=$RUN/agg/$file.r$RUN_NO
     sql -c "CHECKPOINT" >/dev/null
-    rm -f "$lat".*
     if ! sysbench "$LUA" "${SB_COMMON[@]}" --threads="$threads" --pgsql-user="$user" \
         --pgsql-password="$PW" --workload="$workload" --latfile="$lat" "$@" run >"$logf" 2>&1 ||
         grep -q FATAL "$logf"; then
@@ -325,45 +354,79 @@ run_one() {
     # The last "transactions:" line is the measured part (after the checkpoint).
     line=$(grep 'transactions:' "$logf" | tail -n 1)
     tps=$(printf '%s\n' "$line" | sed -n 's/.*(\([0-9.]*\) per sec.).*/\1/p')
+    events=$(printf '%s\n' "$line" | awk '{print $2}')
     nerr=$(grep 'ignored errors:' "$logf" | tail -n 1 | awk '{print $3}')
-    [ -n "$tps" ] || die "no TPS in $logf"
+    [ -n "$tps" ] && [ -n "$events" ] || die "no TPS in $logf"
     [ "${nerr:-0}" = 0 ] || die "sysbench run $key had $nerr ignored errors"
-    TPS[$key]=$tps
+    EVT[$key]=$(( ${EVT[$key]:-0} + events ))
+    SEC[$key]=$(awk -v a="${SEC[$key]:-0}" -v e="$events" -v t="$tps" 'BEGIN { printf "%.6f", a + e / t }')
+    say "$(printf '%-28s round %s: %10.1f TPS  (sysbench p95 %s ms)' "$key" "$RUN_NO" "$tps" \
+        "$(grep '95th percentile:' "$logf" | tail -n 1 | awk '{print $3}')")"
+}
+
+# finish_key KEY: TPS[KEY] over all rounds, and exact nearest-rank
+# percentiles P50/P95/P99[KEY] (ms) over every timed event of all rounds.
+finish_key() {
+    local key=$1 file=${1//\//_} n p50 p95 p99
+    TPS[$key]=$(awk -v e="${EVT[$key]}" -v s="${SEC[$key]}" 'BEGIN { printf "%.1f", e / s }')
     read -r n p50 p95 p99 < <(
-        cat "$lat".* | LC_ALL=C sort -g | awk '
+        cat "$RUN/agg/$file".r* | LC_ALL=C sort -g | awk '
             { v[NR] = $1 }
             function rank(p) { r = int((p * NR + 99) / 100); return r < 1 ? 1 : r }
             END {
                 if (NR == 0) { print 0, "nan", "nan", "nan"; exit }
                 printf "%d %.3f %.3f %.3f\n", NR, v[rank(50)], v[rank(95)], v[rank(99)]
             }')
-    [ "$n" -gt 0 ] || die "sysbench run $key timed no event after the warm-up"
+    [ "$n" -gt 0 ] || die "no event of $key was timed after the warm-up"
     NEV[$key]=$n P50[$key]=$p50 P95[$key]=$p95 P99[$key]=$p99
-    say "$(printf '%-28s %10.1f TPS  p50 %7.3f  p95 %7.3f  p99 %7.3f ms  (%s events timed; sysbench p95 %s ms)' \
-        "$key" "$tps" "${P50[$key]}" "${P95[$key]}" "${P99[$key]}" "${NEV[$key]}" \
-        "$(grep '95th percentile:' "$logf" | tail -n 1 | awk '{print $3}')")"
-    rm -f "$lat".*
+    rm -f "$RUN/agg/$file".r*
+    say "$(printf '%-28s %10.1f TPS  p50 %7.3f  p95 %7.3f  p99 %7.3f ms  (%s events timed, %s rounds)' \
+        "$key" "${TPS[$key]}" "$p50" "$p95" "$p99" "$n" "$ROUNDS")"
 }
 
-say "runs: ${WARMUP} s warm-up + ${SECS} s measured each, clients: $CLIENTS"
+# run_pair: ROUNDS interleaved rounds of two arms, then their results.
+# Arguments: KEY_A WORKLOAD_A THREADS USER_A ARGS_A... -- KEY_B WORKLOAD_B
+# THREADS USER_B ARGS_B...
+run_pair() {
+    local a=() b=() seen=0 arg r
+    for arg in "$@"; do
+        if [ "$arg" = "--" ] && [ $seen -eq 0 ]; then seen=1; continue; fi
+        if [ $seen -eq 0 ]; then a+=("$arg"); else b+=("$arg"); fi
+    done
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ((r % 2 == 1)); then run_one "${a[@]}"; run_one "${b[@]}";
+        else run_one "${b[@]}"; run_one "${a[@]}"; fi
+    done
+    finish_key "${a[0]}"
+    finish_key "${b[0]}"
+}
+
+# run_single: ROUNDS rounds of one arm (the SELECT 1 ceiling).
+run_single() {
+    local r
+    for ((r = 1; r <= ROUNDS; r++)); do run_one "$@"; done
+    finish_key "$1"
+}
+
+say "runs: $ROUNDS interleaved rounds per arm, each ${WARMUP} s warm-up + ${SECS} s measured; clients: $CLIENTS"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RUNS_T0=$(date +%s)
 for c in $CLIENTS; do
-    run_one "get_product/c$c" get_product "$c" bench_anon --ids_file="$RUN/published.ids"
-    run_one "get_select/c$c" get_select "$c" bench_reader --ids_file="$RUN/published.ids"
+    run_pair "get_product/c$c" get_product "$c" bench_anon --ids_file="$RUN/published.ids" -- \
+        "get_select/c$c" get_select "$c" bench_reader --ids_file="$RUN/published.ids"
 done
 for sc in on off; do
     for c in $CLIENTS; do
         prefix=BENCH-$(printf '%s' "$sc" | tr a-z A-Z)-C$c
-        run_one "create_product/c$c/$sc" create_product "$c" bench_editor \
-            --categories_file="$RUN/categories.ids" --sync_commit="$sc" --sku_prefix="$prefix"
-        run_one "insert_plain/c$c/$sc" insert_plain "$c" bench_editor \
-            --categories_file="$RUN/categories.ids" --sync_commit="$sc" --sku_prefix="$prefix" \
+        run_pair "create_product/c$c/$sc" create_product "$c" bench_editor \
+            --categories_file="$RUN/categories.ids" --sync_commit="$sc" --sku_prefix="$prefix-O" -- \
+            "insert_plain/c$c/$sc" insert_plain "$c" bench_editor \
+            --categories_file="$RUN/categories.ids" --sync_commit="$sc" --sku_prefix="$prefix-B" \
             --actor=bench_editor
     done
 done
 for c in $CLIENTS; do
-    run_one "select1/c$c" select1 "$c" bench_anon
+    run_single "select1/c$c" select1 "$c" bench_anon
 done
 RUNS_T1=$(date +%s)
 
@@ -377,7 +440,7 @@ MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 FS=$(df -PT "$DIR" | awk 'NR == 2 {print $2 " on " $1}')
 SB_VER=$(sysbench --version)
 ENVS=""
-for v in CATALOG_BENCH_DIR CATALOG_BENCH_PGPORT CATALOG_BENCH_SECONDS CATALOG_BENCH_WARMUP \
+for v in CATALOG_BENCH_DIR CATALOG_BENCH_PGPORT CATALOG_BENCH_SECONDS CATALOG_BENCH_WARMUP CATALOG_BENCH_ROUNDS \
     CATALOG_BENCH_CLIENTS CATALOG_BENCH_PRODUCTS CATALOG_BENCH_SEED CATALOG_BENCH_KEEP; do
     [ -n "${!v:-}" ] && ENVS+="$v='${!v}' "
 done
@@ -410,14 +473,15 @@ echo "machine:     nproc = $NCPU ($CPU_MODEL), $MEM RAM; client (sysbench) and s
 echo "             share the same $NCPU cores, and so does anything else running on the machine"
 echo "             (load average 1/5/15 min: before the runs $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "server:      $PGVER"
-echo "             shared_buffers 1GB, max_connections 100, fsync on, autovacuum off, CHECKPOINT"
+echo "             shared_buffers 4GB (tables prewarmed), max_connections 100, fsync on, autovacuum off, CHECKPOINT"
 echo "             before each run; data on $FS"
 echo "client:      $SB_VER, pgsql driver, TCP 127.0.0.1, SCRAM; server-side prepared"
 echo "             statements in both arms"
 echo "data:        $NPROD products (ids $IDRANGE; $NPUB published), $NCAT categories, loaded by"
 echo "             test/data/sample.sql in $LOAD_SECS s; bench.product_plain is a copy"
-echo "runs:        ${WARMUP} s warm-up + ${SECS} s measured per row and arm, one sysbench run each;"
-echo "             latency = exact nearest-rank percentiles of every measured event (ms)"
+echo "runs:        $ROUNDS rounds per arm, interleaved with the other arm of the row (A B, B A, ...),"
+echo "             each ${WARMUP} s warm-up + ${SECS} s measured; TPS = events / measured seconds over all"
+echo "             rounds; latency = exact nearest-rank percentiles of every measured event (ms)"
 echo "roles:       get_product as bench_anon (catalog_anon only); hand-written SELECT as"
 echo "             bench_reader (table SELECT, BYPASSRLS); create_product and the plain INSERT"
 echo "             as bench_editor (catalog_editor); SELECT 1 as bench_anon"
