@@ -354,11 +354,11 @@ ProductFetch(int64 id, bool see_drafts, ProductRow *row)
 }
 
 /*
- * push_key
- *	  Push an object key (a static string).
+ * DocPushKey
+ *	  Push an object key (a string that outlives the parse state).
  */
-static void
-push_key(JsonbParseState **st, const char *key)
+void
+DocPushKey(JsonbParseState **st, const char *key)
 {
 	JsonbValue	k;
 
@@ -368,12 +368,16 @@ push_key(JsonbParseState **st, const char *key)
 	pushJsonbValue(st, WJB_KEY, &k);
 }
 
-static void
-push_text(JsonbParseState **st, const char *key, DocText t)
+/*
+ * DocPushText
+ *	  Push key: string, or key: null when t.p is NULL.
+ */
+void
+DocPushText(JsonbParseState **st, const char *key, DocText t)
 {
 	JsonbValue	v;
 
-	push_key(st, key);
+	DocPushKey(st, key);
 	if (t.p == NULL)
 		v.type = jbvNull;
 	else
@@ -385,21 +389,40 @@ push_text(JsonbParseState **st, const char *key, DocText t)
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
-static void
-push_int(JsonbParseState **st, const char *key, int64 n)
+/*
+ * DocPushInt
+ *	  Push key: integer.
+ */
+void
+DocPushInt(JsonbParseState **st, const char *key, int64 n)
 {
 	JsonbValue	v;
 
-	push_key(st, key);
+	DocPushKey(st, key);
 	v.type = jbvNumeric;
 	v.val.numeric = int64_to_numeric(n);
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+/*
+ * DocPushBool
+ *	  Push key: boolean.
+ */
+void
+DocPushBool(JsonbParseState **st, const char *key, bool b)
+{
+	JsonbValue	v;
+
+	DocPushKey(st, key);
+	v.type = jbvBool;
+	v.val.boolean = b;
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
 static void
 push_timestamptz(JsonbParseState **st, const char *key, TimestampTz ts)
 {
-	push_text(st, key, DocCString(JsonEncodeDateTime(NULL, TimestampTzGetDatum(ts),
+	DocPushText(st, key, DocCString(JsonEncodeDateTime(NULL, TimestampTzGetDatum(ts),
 													 TIMESTAMPTZOID, NULL)));
 }
 
@@ -421,29 +444,29 @@ ProductDocument(const ProductRow *row)
 	 * so the sort that closes each object finds them already sorted.
 	 */
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	push_int(&st, "id", row->id);
-	push_text(&st, "sku", row->sku);
-	push_text(&st, "name", row->name);
-	push_key(&st, "price");
+	DocPushInt(&st, "id", row->id);
+	DocPushText(&st, "sku", row->sku);
+	DocPushText(&st, "name", row->name);
+	DocPushKey(&st, "price");
 	v.type = jbvNumeric;
 	v.val.numeric = row->price;
 	pushJsonbValue(&st, WJB_VALUE, &v);
-	push_text(&st, "status", row->status);
-	push_int(&st, "version", row->version);
-	push_key(&st, "category");
+	DocPushText(&st, "status", row->status);
+	DocPushInt(&st, "version", row->version);
+	DocPushKey(&st, "category");
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	push_int(&st, "id", row->category_id);
-	push_text(&st, "name", row->category_name);
+	DocPushInt(&st, "id", row->category_id);
+	DocPushText(&st, "name", row->category_name);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	push_text(&st, "currency", row->currency);
-	push_key(&st, "attributes");
+	DocPushText(&st, "currency", row->currency);
+	DocPushKey(&st, "attributes");
 	v.type = jbvBinary;
 	v.val.binary.data = &row->attributes->root;
 	v.val.binary.len = VARSIZE(row->attributes) - VARHDRSZ;
 	pushJsonbValue(&st, WJB_VALUE, &v);
 	push_timestamptz(&st, "created_at", row->created_at);
 	push_timestamptz(&st, "updated_at", row->updated_at);
-	push_text(&st, "description", row->description);
+	DocPushText(&st, "description", row->description);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
 }

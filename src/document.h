@@ -40,6 +40,10 @@ typedef struct ProductRow
 
 extern DocText DocCString(const char *s);
 extern Jsonb *ProductDocument(const ProductRow *row);
+extern void DocPushKey(JsonbParseState **st, const char *key);
+extern void DocPushText(JsonbParseState **st, const char *key, DocText t);
+extern void DocPushInt(JsonbParseState **st, const char *key, int64 n);
+extern void DocPushBool(JsonbParseState **st, const char *key, bool b);
 extern bool ProductFetch(int64 id, bool see_drafts, ProductRow *row);
 extern bool CategoryFetchName(int64 id, DocText *name);
 

@@ -30,6 +30,7 @@
 #include "utils/jsonb.h"
 
 #include "api.h"
+#include "document.h"
 #include "shmem.h"
 
 #define CATALOG_LIBRARY_VERSION "1.0"
@@ -39,63 +40,6 @@ static ApiPlan plan_version = {
 	0, {InvalidOid},
 	NULL
 };
-
-/*
- * push_kv
- *	  Append key: value (a scalar JsonbValue) to the object being built.
- */
-static void
-push_kv(JsonbParseState **state, const char *key, JsonbValue *val)
-{
-	JsonbValue	k;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	pushJsonbValue(state, WJB_KEY, &k);
-	pushJsonbValue(state, WJB_VALUE, val);
-}
-
-static void
-push_string(JsonbParseState **state, const char *key, const char *s)
-{
-	JsonbValue	v;
-
-	if (s == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvString;
-		v.val.string.val = (char *) s;
-		v.val.string.len = strlen(s);
-	}
-	push_kv(state, key, &v);
-}
-
-static void
-push_bool(JsonbParseState **state, const char *key, bool b)
-{
-	JsonbValue	v;
-
-	v.type = jbvBool;
-	v.val.boolean = b;
-	push_kv(state, key, &v);
-}
-
-static void
-push_int(JsonbParseState **state, const char *key, int64 n, bool isnull)
-{
-	JsonbValue	v;
-
-	if (isnull)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = int64_to_numeric(n);
-	}
-	push_kv(state, key, &v);
-}
 
 PG_FUNCTION_INFO_V1(catalog_health);
 /*
@@ -128,17 +72,18 @@ catalog_health(PG_FUNCTION_ARGS)
 		strcmp(version, CATALOG_LIBRARY_VERSION) != 0;
 
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	push_string(&state, "status", degraded ? "degraded" : "ok");
-	push_string(&state, "version", version);
-	push_string(&state, "library_version", CATALOG_LIBRARY_VERSION);
-	push_bool(&state, "in_recovery", RecoveryInProgress());
-	push_bool(&state, "shared_memory", shared != NULL);
+	DocPushText(&state, "status", DocCString(degraded ? "degraded" : "ok"));
+	DocPushText(&state, "version", DocCString(version));
+	DocPushText(&state, "library_version", DocCString(CATALOG_LIBRARY_VERSION));
+	DocPushBool(&state, "in_recovery", RecoveryInProgress());
+	DocPushBool(&state, "shared_memory", shared != NULL);
 	if (ApiCallerHasRole("catalog_admin"))
 	{
-		push_int(&state, "server_version", PG_VERSION_NUM, false);
-		push_int(&state, "api_calls",
-				 shared ? (int64) pg_atomic_read_u64(&shared->api_calls) : 0,
-				 shared == NULL);
+		DocPushInt(&state, "server_version", PG_VERSION_NUM);
+		if (shared != NULL)
+			DocPushInt(&state, "api_calls", (int64) pg_atomic_read_u64(&shared->api_calls));
+		else
+			DocPushText(&state, "api_calls", DocCString(NULL));
 	}
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 
