@@ -194,7 +194,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-sysbench --help 2>/dev/null | grep -q 'pgsql options' || die "this sysbench has no PostgreSQL driver"
+# grep reads all of it (no -q): with pipefail, an early exit would SIGPIPE sysbench
+sysbench --help 2>/dev/null | grep 'pgsql options' >/dev/null || die "this sysbench has no PostgreSQL driver"
 
 # ---------------------------------------------------------------- build
 mkdir -p "$DIR"
