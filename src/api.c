@@ -189,8 +189,10 @@ ApiResultDatum(int row, int col, bool *isnull)
  *	  Rewrite, in place, an error that the contract says a client must never
  *	  see in its raw form: a serialization failure or deadlock (PostgREST
  *	  retries 40001 without limit) becomes PT409, and a unique violation of
- *	  the SKU or slug index (a race past the pre-check) becomes the
- *	  documented 23505 with a field-level DETAIL.  Returns false when the
+ *	  the SKU or slug index becomes the documented 23505 with a
+ *	  field-level DETAIL: the index is the one check of uniqueness, for
+ *	  creates and updates alike, and it waits for a racing insert.  The
+ *	  value itself is not repeated in the message (messages reach the log).  Returns false when the
  *	  error is left as it is.  Strings are allocated in the current context.
  */
 static bool

@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "utils/jsonb.h"
 
 #include "attributes.h"
@@ -45,11 +46,13 @@ raise_limit(const char *reason, int limit)
 
 /*
  * AttributesCanonical
- *	  Validate in and return its canonical form, or raise 22xxx.
+ *	  Validate a jsonb argument (possibly still toasted) and return its
+ *	  canonical form, or raise 22xxx.
  */
 Jsonb *
-AttributesCanonical(Jsonb *in)
+AttributesCanonical(Datum value)
 {
+	Jsonb	   *in;
 	JsonbIterator *it;
 	JsonbIteratorToken tok;
 	JsonbValue	v;
@@ -62,8 +65,10 @@ AttributesCanonical(Jsonb *in)
 	char		keybuf[ATTRIBUTES_MAX_KEY_LEN + 1];
 	char		field[sizeof("attributes.") + ATTRIBUTES_MAX_KEY_LEN + 2];
 
-	if (VARSIZE(in) > ATTRIBUTES_MAX_INPUT_BYTES)
+	/* refused before detoasting: an oversized document costs nothing */
+	if (toast_raw_datum_size(value) > ATTRIBUTES_MAX_INPUT_BYTES)
 		raise_limit("too_large", ATTRIBUTES_MAX_BYTES);
+	in = DatumGetJsonbP(value);
 	if (!JB_ROOT_IS_OBJECT(in))
 		ValidateRaiseReason("attributes", "not_object");
 

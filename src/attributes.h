@@ -18,6 +18,6 @@
 #define ATTRIBUTES_MAX_KEY_LEN		64	/* bytes */
 #define ATTRIBUTES_MAX_STRING_LEN	500 /* code points of a string value */
 
-extern Jsonb *AttributesCanonical(Jsonb *in);
+extern Jsonb *AttributesCanonical(Datum value);
 
 #endif							/* CATALOG_ATTRIBUTES_H */

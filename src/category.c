@@ -16,8 +16,7 @@
  *	- Under READ COMMITTED, once the lock is held no other structural change
  *	  is in progress and every later statement sees the committed tree, so
  *	  the walk of the new parent's ancestors and the subtree height are
- *	  exact.  The ancestors are also locked FOR SHARE so that they cannot
- *	  be renamed into inconsistency under the check.
+ *	  exact without locking the rows walked.
  *	- Under REPEATABLE READ, the UPDATE of the lock row fails with a
  *	  serialization failure when another structural change committed after
  *	  the snapshot was taken, which ApiRunWrite reports as PT409: a stale
@@ -56,7 +55,6 @@
 static ApiPlan plan_insert = {
 	"INSERT INTO catalog.category AS c (parent_id, slug, name, created_by, updated_by)"
 	" VALUES ($1, $2, $3, $4, $4)"
-	" ON CONFLICT (slug) DO NOTHING"
 	" RETURNING " CATEGORY_DOC,
 	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID},
 	NULL
@@ -65,12 +63,6 @@ static ApiPlan plan_insert = {
 static ApiPlan plan_exists = {
 	"SELECT 1 FROM catalog.category WHERE id = $1",
 	1, {INT8OID},
-	NULL
-};
-
-static ApiPlan plan_slug_taken = {
-	"SELECT 1 FROM catalog.category WHERE slug = $1 AND id <> $2",
-	2, {TEXTOID, INT8OID},
 	NULL
 };
 
@@ -120,12 +112,6 @@ static ApiPlan plan_lock_tree_row = {
 static ApiPlan plan_lock_tree = {
 	"UPDATE catalog.category_tree_lock SET changes = changes + 1",
 	0, {InvalidOid},
-	NULL
-};
-
-static ApiPlan plan_parent_locked = {
-	"SELECT parent_id FROM catalog.category WHERE id = $1 FOR SHARE",
-	1, {INT8OID},
 	NULL
 };
 
@@ -180,9 +166,8 @@ lock_tree(void)
 /*
  * check_parent
  *	  Refuse parent (none when !has_parent: a root) as the parent of node: a cycle,
- *	  a missing parent or a tree deeper than CATEGORY_MAX_DEPTH.  For a
- *	  move, ancestors are locked FOR SHARE (see the file header).  Must be
- *	  called inside SPI.
+ *	  a missing parent or a tree deeper than CATEGORY_MAX_DEPTH.  The caller
+ *	  holds the tree lock (see the file header).  Must be called inside SPI.
  */
 static void
 check_parent(int64 node, bool has_parent, int64 parent, bool is_move)
@@ -205,8 +190,7 @@ check_parent(int64 node, bool has_parent, int64 parent, bool is_move)
 
 			ValidateRaise("parent_id", &err);
 		}
-		if (ApiExecute(is_move ? &plan_parent_locked : &plan_parent,
-					   &arg, NULL, false, 1) != 1)
+		if (ApiExecute(&plan_parent, &arg, NULL, false, 1) != 1)
 		{
 			/*
 			 * A new row cannot close a cycle, and an ancestor of it may
@@ -341,10 +325,7 @@ create_category_impl(PG_FUNCTION_ARGS)
 		ApiExecute(&plan_exists, values, NULL, false, 1) != 1)
 		ValidateRaiseReason("parent_id", "not_found");
 	if (ApiExecute(&plan_insert, values, nulls, false, 0) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("a category with slug \"%s\" already exists", slug),
-				 errdetail("{\"field\":\"slug\",\"reason\":\"duplicate\"}")));
+		elog(ERROR, "category insert returned no row");
 	result = ApiResultDatum(0, 1, &isnull);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
@@ -392,8 +373,6 @@ update_category_impl(PG_FUNCTION_ARGS)
 							   CATALOG_SLUG_MAX);
 	if (to_root && !PG_ARGISNULL(4))
 		ValidateRaiseReason("to_root", "conflicts_with_parent_id");
-	if (!PG_ARGISNULL(4) && PG_GETARG_INT64(4) == id)
-		ValidateRaiseReason("parent_id", "cycle");
 	move = to_root || !PG_ARGISNULL(4);
 
 	values[0] = Int64GetDatum(id);
@@ -415,19 +394,6 @@ update_category_impl(PG_FUNCTION_ARGS)
 	 * cannot deadlock with moves.
 	 */
 	lock_tree();
-	if (slug != NULL)
-	{
-		Datum		args[2];
-
-		args[0] = values[3];
-		args[1] = values[0];
-		/* A race past this check still ends in 23505 from the index. */
-		if (ApiExecute(&plan_slug_taken, args, NULL, false, 1) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("a category with slug \"%s\" already exists", slug),
-					 errdetail("{\"field\":\"slug\",\"reason\":\"duplicate\"}")));
-	}
 	if (ApiExecute(&plan_update, values, nulls, false, 0) != 1)
 	{
 		int32		current;

@@ -14,9 +14,9 @@
  *	  transaction's row; once it commits, the claim finds a live row and
  *	  the call replays the stored response (same fingerprint) or fails
  *	  with PT422 (different fingerprint).  Exactly one product is created.
- *	- The SKU is claimed with INSERT ... ON CONFLICT (sku) DO NOTHING, so a
- *	  duplicate is reported as 23505 with a field-level DETAIL, also when
- *	  two sessions race.
+ *	- A duplicate SKU is left to the unique index, which waits for a racing
+ *	  insert and raises 23505; ApiRunWrite rewrites it into the documented
+ *	  23505 with a field-level DETAIL (one place for create and update).
  *	- update_product is one UPDATE with "version = expected_version" in its
  *	  WHERE clause; a concurrent committed update makes the re-check fail,
  *	  so the loser gets PT409 and no update is ever lost.  An update that
@@ -27,7 +27,6 @@
  */
 #include "postgres.h"
 
-#include "access/detoast.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
@@ -53,15 +52,8 @@ static ApiPlan plan_insert = {
 	" (sku, name, description, status, category_id, price, currency, attributes,"
 	"  created_by, updated_by)"
 	" VALUES ($1, $2, $3, $4::catalog.product_status, $5, $6, $7, $8, $9, $9)"
-	" ON CONFLICT (sku) DO NOTHING"
 	" RETURNING p.id, p.version, p.created_at, p.updated_at",
 	9, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, NUMERICOID, TEXTOID, JSONBOID, TEXTOID},
-	NULL
-};
-
-static ApiPlan plan_sku_taken = {
-	"SELECT 1 FROM catalog.product WHERE sku = $1 AND id <> $2",
-	2, {TEXTOID, INT8OID},
 	NULL
 };
 
@@ -220,16 +212,7 @@ read_input(FunctionCallInfo fcinfo, const int *argno, ProductInput *in)
 			ValidateRaiseReason("category_id", "not_found");
 	}
 	if (!PG_ARGISNULL(argno[7]))
-	{
-		/* refuse an oversized document before detoasting it */
-		if (toast_raw_datum_size(PG_GETARG_DATUM(argno[7])) > ATTRIBUTES_MAX_INPUT_BYTES)
-		{
-			ValidateError err = {"too_large", ATTRIBUTES_MAX_BYTES, -1};
-
-			ValidateRaise("attributes", &err);
-		}
-		in->attributes = AttributesCanonical(PG_GETARG_JSONB_P(argno[7]));
-	}
+		in->attributes = AttributesCanonical(PG_GETARG_DATUM(argno[7]));
 }
 
 /*
@@ -419,7 +402,7 @@ create_product_impl(PG_FUNCTION_ARGS)
 				memcmp(VARDATA_ANY(stored), VARDATA(fp), PG_SHA256_DIGEST_LENGTH) != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_CATALOG_IDEMPOTENCY),
-						 errmsg("idempotency key \"%s\" was already used with a different request", key),
+						 errmsg("the idempotency key was already used with a different request"),
 						 errdetail("{\"field\":\"idempotency_key\",\"reason\":\"payload_mismatch\"}"),
 						 errhint("Use a new idempotency key for a different request.")));
 			result = ApiResultDatum(0, 3, &isnull);
@@ -444,10 +427,7 @@ create_product_impl(PG_FUNCTION_ARGS)
 
 	row.category_name = category_name(in.category_id);
 	if (ApiExecute(&plan_insert, values, nulls, false, 0) != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("a product with sku \"%s\" already exists", in.sku),
-				 errdetail("{\"field\":\"sku\",\"reason\":\"duplicate\"}")));
+		elog(ERROR, "product insert returned no row");
 	row.id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	row.version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	row.created_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
@@ -545,19 +525,6 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 
 	if (in->category_given)
 		(void) category_name(in->category_id);
-	if (in->sku != NULL)
-	{
-		Datum		args[2];
-
-		args[0] = CStringGetTextDatum(in->sku);
-		args[1] = Int64GetDatum(id);
-		/* A race past this check still ends in 23505 from the index. */
-		if (ApiExecute(&plan_sku_taken, args, NULL, false, 1) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("a product with sku \"%s\" already exists", in->sku),
-					 errdetail("{\"field\":\"sku\",\"reason\":\"duplicate\"}")));
-	}
 
 	if (ApiExecute(&plan_update, values, nulls, false, 0) != 1)
 	{

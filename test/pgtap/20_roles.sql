@@ -3,7 +3,7 @@
 -- archived products are invisible to catalog_anon, through the API and
 -- through row-level security.
 BEGIN;
-SELECT plan(64);
+SELECT plan(65);
 
 SET LOCAL catalog.actor = 'pgtap-setup';
 CREATE TEMP TABLE fx AS
@@ -197,6 +197,11 @@ SELECT lives_ok($$UPDATE catalog.product SET name = 'hijack'$$,
 RESET ROLE;
 SELECT is_empty($$SELECT 1 FROM catalog.product WHERE name = 'hijack'$$,
                 'RLS: catalog_anon has no UPDATE policy, so no row changed');
+-- a key to hide: without one, the check below would pass on an empty table
+CREATE TEMP TABLE fx_key AS
+SELECT catalog_api.create_product(sku => 'TAP-K-' || pg_backend_pid(), name => 'Keyed', price => 1,
+    category_id => (SELECT cat FROM fx), idempotency_key => 'tap-key-' || pg_backend_pid()) AS doc;
+SELECT isnt_empty('SELECT 1 FROM catalog.idempotency', 'an idempotency key exists (seen by the owner)');
 GRANT USAGE ON SCHEMA catalog TO catalog_editor;
 GRANT SELECT ON catalog.idempotency TO catalog_editor;
 SET LOCAL ROLE catalog_editor;
