@@ -434,7 +434,7 @@ RUNS_T1=$(date +%s)
 # ---------------------------------------------------------------- report
 PGVER=$(val "SELECT pg_catalog.version()")
 COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo "unknown (not a git checkout)")
-DIRTY=$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | grep -v "test/bench/results/" | wc -l)
+DIRTY=$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | { grep -v "test/bench/results/" || true; } | wc -l)
 NCPU=$(nproc)
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
