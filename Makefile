@@ -20,7 +20,7 @@ OBJS = \
 	src/product.o \
 	src/category.o \
 	src/health.o \
-	src/document.o
+	src/document.o src/search.o
 
 DATA = sql/catalog--$(EXTVERSION).sql
 

@@ -133,6 +133,14 @@ CREATE TABLE catalog.product (
     created_by   text NOT NULL,
     updated_by   text NOT NULL,
     version      integer NOT NULL DEFAULT 1,
+    -- What search matches (src/search.c): name and SKU (weight A), attribute
+    -- values (B), description (C); the 'simple' configuration (no stemming,
+    -- no stop words: the last word of a query is matched as a prefix instead).
+    search_doc   tsvector NOT NULL GENERATED ALWAYS AS (
+                     pg_catalog.setweight(pg_catalog.to_tsvector('pg_catalog.simple'::regconfig, name || ' ' || sku), 'A')
+                     || pg_catalog.setweight(pg_catalog.jsonb_to_tsvector('pg_catalog.simple'::regconfig, attributes, '["string", "numeric"]'::jsonb), 'B')
+                     || pg_catalog.setweight(pg_catalog.to_tsvector('pg_catalog.simple'::regconfig, COALESCE(description, '')), 'C')
+                 ) STORED,
     CONSTRAINT product_sku_key UNIQUE (sku),
     CONSTRAINT product_sku_len CHECK (pg_catalog.length(sku) BETWEEN 1 AND 64),
     CONSTRAINT product_name_len CHECK (pg_catalog.length(name) BETWEEN 1 AND 255),
@@ -145,13 +153,24 @@ CREATE TABLE catalog.product (
                                         AND pg_catalog.length(updated_by) <= 255),
     CONSTRAINT product_version_positive CHECK (version >= 1)
 );
--- Query shapes: listing a category by price with keyset (status, category, price, id);
--- name lookups and ordering by name; the foreign key; newest first.
+-- Query shapes (src/search.c chooses among them per query):
+--   a category by price with keyset (status, category, price, id);
+--   a category newest first, which also serves the foreign key
+--   (category, status, created_at, id);
+--   the whole catalog by price, newest first, by name (each with keyset);
+--   SKU prefixes in byte order (sku COLLATE "C");
+--   words (GIN over search_doc), substrings of names and SKUs (pg_trgm).
 CREATE INDEX product_status_category_price_idx
     ON catalog.product (status, category_id, price, id);
+CREATE INDEX product_category_status_created_idx
+    ON catalog.product (category_id, status, created_at, id);
+CREATE INDEX product_status_price_idx ON catalog.product (status, price, id);
 CREATE INDEX product_name_status_idx ON catalog.product (name, status);
-CREATE INDEX product_category_idx ON catalog.product (category_id);
 CREATE INDEX product_status_created_idx ON catalog.product (status, created_at, id);
+CREATE INDEX product_sku_bytes_idx ON catalog.product (sku COLLATE "C");
+CREATE INDEX product_search_doc_idx ON catalog.product USING gin (search_doc);
+CREATE INDEX product_name_trgm_idx ON catalog.product USING gin (name gin_trgm_ops);
+CREATE INDEX product_sku_trgm_idx ON catalog.product USING gin (sku gin_trgm_ops);
 COMMENT ON TABLE catalog.product IS 'Products; every write goes through catalog_api';
 
 ------------------------------------------------------------------------------
@@ -175,6 +194,48 @@ CREATE TABLE catalog.idempotency (
     CONSTRAINT idempotency_fingerprint_len CHECK (pg_catalog.length(fingerprint) = 32)
 );
 CREATE INDEX idempotency_expires_idx ON catalog.idempotency (expires_at);
+
+------------------------------------------------------------------------------
+-- Search support.
+--
+-- search_term: the words of product names (5 to 64 characters, no digits),
+-- the dictionary typo-tolerant search corrects a query word against.  Filled
+-- by a statement trigger on catalog.product, without a unique index so that
+-- a writer never waits for another (two transactions adding the same new
+-- word may both insert it; readers use DISTINCT and
+-- catalog_api.refresh_search_terms() compacts).  Words of renamed products
+-- stay until the refresh: a stale word only costs a candidate that matches
+-- nothing.
+--
+-- signing_key: server-side secrets.  'cursor' signs search cursors
+-- (HMAC-SHA256); the newest kid signs, any listed kid verifies, so a key can
+-- be rotated by adding one and dropping the old one after the longest a
+-- client keeps a cursor.  No role but the superuser can read it: the C code
+-- reads it below the privilege system.
+------------------------------------------------------------------------------
+CREATE TABLE catalog.search_term (
+    term  text NOT NULL,
+    CONSTRAINT search_term_len CHECK (pg_catalog.length(term) BETWEEN 1 AND 64)
+);
+CREATE INDEX search_term_term_idx ON catalog.search_term (term);
+CREATE INDEX search_term_trgm_idx ON catalog.search_term USING gin (term gin_trgm_ops);
+COMMENT ON TABLE catalog.search_term IS 'Words of product names, for typo-tolerant search';
+
+CREATE TABLE catalog.signing_key (
+    purpose     text NOT NULL,
+    kid         integer NOT NULL,
+    secret      bytea NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (purpose, kid),
+    CONSTRAINT signing_key_purpose CHECK (purpose IN ('cursor')),
+    CONSTRAINT signing_key_kid CHECK (kid BETWEEN 1 AND 65535),
+    CONSTRAINT signing_key_secret_len CHECK (pg_catalog.length(secret) BETWEEN 32 AND 256)
+);
+COMMENT ON TABLE catalog.signing_key IS 'Server-side secrets (superuser only)';
+-- 32 bytes from pg_strong_random (two version 4 UUIDs carry 244 random bits).
+INSERT INTO catalog.signing_key (purpose, kid, secret)
+VALUES ('cursor', 1, pg_catalog.decode(pg_catalog.replace(
+            pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', ''), 'hex'));
 
 ------------------------------------------------------------------------------
 -- Backups: the tables of an extension are left out of pg_dump unless marked
@@ -205,6 +266,10 @@ ALTER TABLE catalog.category_tree_lock ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.category_tree_lock FORCE ROW LEVEL SECURITY;
 ALTER TABLE catalog.idempotency ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.idempotency FORCE ROW LEVEL SECURITY;
+ALTER TABLE catalog.search_term ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.search_term FORCE ROW LEVEL SECURITY;
+ALTER TABLE catalog.signing_key ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.signing_key FORCE ROW LEVEL SECURITY;
 
 CREATE POLICY product_read_published ON catalog.product
     FOR SELECT TO catalog_anon USING (status = 'published');
@@ -222,7 +287,10 @@ CREATE POLICY category_tree_lock_owner ON catalog.category_tree_lock
     FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
 CREATE POLICY idempotency_owner_all ON catalog.idempotency
     FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
--- catalog.idempotency has no policy for the API roles: they never see a row.
+CREATE POLICY search_term_owner_all ON catalog.search_term
+    FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
+-- catalog.idempotency and catalog.search_term have no policy for the API
+-- roles: they never see a row.  catalog.signing_key has no policy at all.
 
 -- What the API functions (owned by catalog_owner) need, and nothing more.
 GRANT USAGE ON SCHEMA catalog TO catalog_owner;
@@ -230,6 +298,7 @@ GRANT USAGE ON TYPE catalog.product_status TO catalog_owner;
 GRANT SELECT, INSERT, UPDATE ON catalog.product, catalog.category TO catalog_owner;
 GRANT SELECT, INSERT, UPDATE, DELETE ON catalog.idempotency TO catalog_owner;
 GRANT SELECT, UPDATE ON catalog.category_tree_lock TO catalog_owner;
+GRANT SELECT, INSERT, DELETE ON catalog.search_term TO catalog_owner;
 GRANT USAGE ON SEQUENCE catalog.product_id_seq, catalog.category_id_seq TO catalog_owner;
 
 ------------------------------------------------------------------------------
@@ -263,9 +332,55 @@ CREATE TRIGGER category_tree_guard
     BEFORE INSERT OR UPDATE OF parent_id ON catalog.category
     FOR EACH ROW EXECUTE FUNCTION catalog.category_tree_guard();
 
+-- SECURITY DEFINER (owner catalog_owner, below): whoever writes a product,
+-- the dictionary insert runs with the owner's narrow rights, so a writer
+-- needs no privilege on catalog.search_term.  row_security = on because a
+-- restore runs with it off (pg_dump's scripts set it), which would make
+-- the owner's policy an error instead of a filter.
+CREATE FUNCTION catalog.search_terms_collect()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'catalog_search_terms_collect'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
+COMMENT ON FUNCTION catalog.search_terms_collect() IS
+'Adds the new words of inserted or updated product names to catalog.search_term';
+
+-- Statement triggers with transition tables: one query per statement, so a
+-- bulk load pays once, not once per row.
+CREATE TRIGGER product_search_terms_insert
+    AFTER INSERT ON catalog.product
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.search_terms_collect();
+CREATE TRIGGER product_search_terms_update
+    AFTER UPDATE ON catalog.product
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.search_terms_collect();
+
+-- What the search of each query shape runs, with the plan PostgreSQL keeps
+-- for it (EXPLAIN, FORMAT JSON): for tests and for operators.  Superuser only.
+CREATE FUNCTION catalog.search_explain(
+    q text DEFAULT NULL,
+    category_id bigint DEFAULT NULL,
+    min_price numeric DEFAULT NULL,
+    max_price numeric DEFAULT NULL,
+    status text DEFAULT NULL,
+    sort text DEFAULT NULL,
+    page_size integer DEFAULT 20,
+    cursor text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_search_explain'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+SET pg_trgm.similarity_threshold = 0.2;
+
 REVOKE ALL ON FUNCTION catalog.canonical_text(text, text, integer, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.check_price(numeric) FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.category_tree_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.search_terms_collect() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.search_explain(text, bigint, numeric, numeric, text, text, integer, text) FROM PUBLIC;
 
 ------------------------------------------------------------------------------
 -- API (schema catalog_api).  Every function is C, SECURITY DEFINER with a
@@ -382,6 +497,60 @@ COMMENT ON FUNCTION catalog_api.health() IS
 
 Status, extension version, recovery state and shared memory state. Under PostgREST a degraded state answers HTTP 503.';
 
+-- The search functions pin the planner settings they rely on: no sequential
+-- scan (every query shape has an index path, src/search.c), no JIT (a
+-- generic plan's cost estimate must not buy a compilation per call), and
+-- the trigram similarity floor of the typo dictionary lookup.
+CREATE FUNCTION catalog_api.search_products(
+    q text DEFAULT NULL,
+    category_id bigint DEFAULT NULL,
+    min_price numeric DEFAULT NULL,
+    max_price numeric DEFAULT NULL,
+    status text DEFAULT NULL,
+    sort text DEFAULT NULL,
+    page_size integer DEFAULT 20,
+    cursor text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_search_products'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+SET pg_trgm.similarity_threshold = 0.2;
+COMMENT ON FUNCTION catalog_api.search_products(text, bigint, numeric, numeric, text, text, integer, text) IS
+'Search products
+
+Matches exact SKU, SKU prefix, words (the last as a prefix), substrings and words with typos; filters by category (with descendants), price and status; sorts by relevance, price_asc, price_desc, newest or name; pages with the signed next_cursor.';
+
+CREATE FUNCTION catalog_api.product_facets(
+    q text DEFAULT NULL,
+    category_id bigint DEFAULT NULL,
+    min_price numeric DEFAULT NULL,
+    max_price numeric DEFAULT NULL,
+    status text DEFAULT NULL,
+    top integer DEFAULT 10)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_product_facets'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET jit = off
+SET pg_trgm.similarity_threshold = 0.2;
+COMMENT ON FUNCTION catalog_api.product_facets(text, bigint, numeric, numeric, text, integer) IS
+'Facet counts of a search
+
+Exact counts by category (top N children, descendants rolled up), by status and by price bucket, for the same filters as search_products.';
+
+CREATE FUNCTION catalog_api.refresh_search_terms()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'catalog_refresh_search_terms'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.refresh_search_terms() IS
+'Rebuild the typo dictionary
+
+Replaces catalog.search_term with the distinct words of current product names; returns the number of words. Run it after bulk renames (optional: stale words only cost time).';
+
 CREATE FUNCTION catalog_api.purge_idempotency(batch_size integer DEFAULT 1000)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'catalog_purge_idempotency'
@@ -398,6 +567,8 @@ Deletes up to batch_size expired rows, skipping rows a writer holds; returns how
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA catalog_api FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION catalog_api.get_product(bigint),
+                          catalog_api.search_products(text, bigint, numeric, numeric, text, text, integer, text),
+                          catalog_api.product_facets(text, bigint, numeric, numeric, text, integer),
                           catalog_api.list_categories(),
                           catalog_api.health()
     TO catalog_anon;
@@ -407,7 +578,9 @@ GRANT EXECUTE ON FUNCTION catalog_api.create_product(text, text, numeric, bigint
                           catalog_api.create_category(text, text, bigint),
                           catalog_api.update_category(bigint, integer, text, text, bigint, boolean)
     TO catalog_editor;
-GRANT EXECUTE ON FUNCTION catalog_api.purge_idempotency(integer) TO catalog_admin;
+GRANT EXECUTE ON FUNCTION catalog_api.purge_idempotency(integer),
+                          catalog_api.refresh_search_terms()
+    TO catalog_admin;
 
 -- The API functions run as catalog_owner (see the roles section).
 DO $owner$
@@ -421,6 +594,7 @@ BEGIN
     END LOOP;
 END
 $owner$;
+ALTER FUNCTION catalog.search_terms_collect() OWNER TO catalog_owner;
 GRANT EXECUTE ON FUNCTION catalog.canonical_text(text, text, integer, integer),
                           catalog.check_price(numeric)
     TO catalog_owner;

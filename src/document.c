@@ -17,7 +17,7 @@
  * granted per role like every API function.
  *
  * Nothing is cached across calls: each call looks the tables up by name
- * under their lock (open_catalog_table), takes the primary key from the
+ * under their lock (DocOpenTable), takes the primary key from the
  * relcache and checks every column's number and type, which costs a few
  * syscache probes and stays right through ALTER, REINDEX CONCURRENTLY and
  * DROP/CREATE EXTENSION in other sessions.
@@ -112,7 +112,7 @@ attnum_of(Relation rel, const char *column, Oid type)
 }
 
 /*
- * open_catalog_table
+ * DocOpenTable
  *	  Open catalog.<name> with AccessShareLock.  The name is looked up
  *	  again after the lock is taken until no invalidation arrived in
  *	  between (the loop of RangeVarGetRelidExtended, without its schema
@@ -120,8 +120,8 @@ attnum_of(Relation rel, const char *column, Oid type)
  *	  concurrent DROP, REINDEX CONCURRENTLY or DROP EXTENSION can never
  *	  leave a stale OID in use.  Nothing is cached across calls.
  */
-static Relation
-open_catalog_table(const char *name)
+Relation
+DocOpenTable(const char *name)
 {
 	Oid			nsp = get_namespace_oid("catalog", false);
 	Oid			relid = InvalidOid;
@@ -265,7 +265,7 @@ DocCString(const char *s)
 bool
 CategoryFetchName(int64 id, DocText *name)
 {
-	Relation	heap = open_catalog_table("category");
+	Relation	heap = DocOpenTable("category");
 	Relation	index = open_primary_key(heap);
 	AttrNumber	name_att = attnum_of(heap, "name", TEXTOID);
 	TupleTableSlot *slot = table_slot_create(heap, NULL);
@@ -307,7 +307,7 @@ ProductFetch(int64 id, bool see_drafts, ProductRow *row)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pushed = true;
 	}
-	heap = open_catalog_table("product");
+	heap = DocOpenTable("product");
 	index = open_primary_key(heap);
 	for (int i = 0; i < PC_NCOLS; i++)
 		a[i] = attnum_of(heap, product_columns[i], product_types[i]);

@@ -10,6 +10,7 @@
 #define CATALOG_DOCUMENT_H
 
 #include "utils/jsonb.h"
+#include "utils/relcache.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
@@ -46,5 +47,6 @@ extern void DocPushInt(JsonbParseState **st, const char *key, int64 n);
 extern void DocPushBool(JsonbParseState **st, const char *key, bool b);
 extern bool ProductFetch(int64 id, bool see_drafts, ProductRow *row);
 extern bool CategoryFetchName(int64 id, DocText *name);
+extern Relation DocOpenTable(const char *name);
 
 #endif							/* CATALOG_DOCUMENT_H */

@@ -20,6 +20,7 @@
 char	   *catalog_actor = NULL;
 char	   *catalog_request_id = NULL;
 int			catalog_idempotency_ttl = 86400;
+int			catalog_search_timeout = 1000;
 
 /*
  * CatalogDefineGucs
@@ -55,6 +56,17 @@ CatalogDefineGucs(void)
 							30 * 86400,
 							PGC_SUSET,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("catalog.search_timeout",
+							"Longest a search_products or product_facets call may run.",
+							"A longer call fails with SQLSTATE 57014.  Only a superuser may change it.",
+							&catalog_search_timeout,
+							1000,
+							10,
+							600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000

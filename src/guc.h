@@ -11,6 +11,7 @@
 extern char *catalog_actor;
 extern char *catalog_request_id;
 extern int	catalog_idempotency_ttl;
+extern int	catalog_search_timeout;
 
 extern void CatalogDefineGucs(void);
 

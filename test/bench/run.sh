@@ -48,6 +48,35 @@
 #           the same row values (fresh unique SKUs, a random category) in
 #           both arms, once with synchronous_commit = on and once off (SET
 #           per connection).
+#   search  (test/bench/search_bench.lua; its header defines the query mix)
+#           ours:     SELECT catalog_api.search_products(q, category_id,
+#                     min_price, max_price, sort, page_size => 20, cursor)
+#                     as bench_anon (catalog_anon only);
+#           baseline: the query a PostgREST user would write for the same
+#                     inputs, as bench_reader: bench.product_plain JOIN
+#                     catalog.category, WHERE status = 'published' AND name
+#                     (or sku) ILIKE '%q%' AND category_id = ANY (the
+#                     category and its descendants, computed by the client)
+#                     AND a price range, ORDER BY similarity(name, q) DESC /
+#                     price / created_at DESC, LIMIT 20 OFFSET (page - 1) * 20;
+#                     for it, bench.product_plain gets the indexes a careful
+#                     user adds (GIN gin_trgm_ops on name and on sku, btree
+#                     (status, price, id); (status, created_at, id) is there
+#                     already), created before the search runs, prewarmed,
+#                     and dropped after them, so the create pair still
+#                     compares tables with the same indexes;
+#           the mix, per block of 100 events: 40 one common word, 15 two
+#           words, 15 a prefix of 2 to 6 characters, 10 a SKU or partial
+#           SKU, 10 one typo, 10 filters only; 50 with a category filter;
+#           20 with a price range; 60 sorted by relevance, 20 by price, 20
+#           newest first; 10 ask for a page from 11 to 15: the baseline with
+#           OFFSET, ours with the cursor of the page before, taken from a
+#           pool of deep-page queries walked once before the runs (the
+#           walk is not timed, the request for the deep page is).  Both
+#           arms run the same sequence of inputs (same seed per thread).
+#           If catalog_api.search_products does not exist, only the
+#           baseline runs (its pool is then not checked).  Run before the
+#           create pair, so both tables hold the same rows.
 #   select1 SELECT 1: the round-trip ceiling of this client and server.
 # Protocol: every statement in both arms is a server-side prepared statement
 # (sysbench con:prepare, then PQexecPrepared per event: extended protocol,
@@ -87,6 +116,9 @@
 #   CATALOG_BENCH_CLIENTS   client counts            ("1 8")
 #   CATALOG_BENCH_PRODUCTS  products to load         (1000000)
 #   CATALOG_BENCH_SEED      generator and sysbench seed (42)
+#   CATALOG_BENCH_WORKLOADS workloads to run, any of get search create select1
+#                           ("get search create select1": all of them)
+#   CATALOG_BENCH_SEARCH_POOL  deep-page queries in the search pool (200)
 #   CATALOG_BENCH_KEEP      1: keep the cluster's data directory and logs
 #
 # Bash and Perl only (a fresh Debian 12 machine has no python3).
@@ -97,6 +129,7 @@ START_EPOCH=$(date +%s)
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 BENCH=$REPO/test/bench
 LUA=$BENCH/catalog_bench.lua
+LUA_SEARCH=$BENCH/search_bench.lua
 SAMPLE=$REPO/test/data/sample.sql
 RESULTS=$BENCH/results
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -112,6 +145,8 @@ CLIENTS=${CATALOG_BENCH_CLIENTS:-1 8}
 PRODUCTS=${CATALOG_BENCH_PRODUCTS:-1000000}
 SEED=${CATALOG_BENCH_SEED:-42}
 KEEP=${CATALOG_BENCH_KEEP:-0}
+WORKLOADS=${CATALOG_BENCH_WORKLOADS:-get search create select1}
+SEARCH_POOL=${CATALOG_BENCH_SEARCH_POOL:-200}
 DB=catalog_bench
 
 export LC_ALL=C.UTF-8 LANG=C.UTF-8
@@ -120,7 +155,7 @@ unset LANGUAGE PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
-for v in PORT SECS WARMUP ROUNDS PRODUCTS SEED; do
+for v in PORT SECS WARMUP ROUNDS PRODUCTS SEED SEARCH_POOL; do
     case ${!v} in '' | *[!0-9]*) die "$v must be a non-negative integer, not '${!v}'" ;; esac
 done
 [ "$SECS" -ge 1 ] || die "CATALOG_BENCH_SECONDS must be at least 1"
@@ -130,6 +165,15 @@ for c in $CLIENTS; do
     case $c in '' | *[!0-9]* | 0) die "CATALOG_BENCH_CLIENTS must list positive integers" ;; esac
 done
 case $DIR in /*) ;; *) die "CATALOG_BENCH_DIR must be an absolute path" ;; esac
+[ "$SEARCH_POOL" -ge 1 ] || die "CATALOG_BENCH_SEARCH_POOL must be at least 1"
+for w in $WORKLOADS; do
+    case $w in get | search | create | select1) ;;
+        *) die "CATALOG_BENCH_WORKLOADS: unknown workload '$w' (get, search, create, select1)" ;;
+    esac
+done
+[ -n "${WORKLOADS// /}" ] || die "CATALOG_BENCH_WORKLOADS is empty"
+# wants W: whether workload W was asked for.
+wants() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 if [ "$(id -u)" -eq 0 ]; then
     SVC_USER=postgres
@@ -268,10 +312,22 @@ say "load: $NPROD products in ${LOAD_SECS} s"
 
 say "baseline table: bench.product_plain (LIKE catalog.product INCLUDING ALL) + FK, copy of the rows"
 t0=$(date +%s)
-sql >"$LOG/baseline.log" 2>&1 <<'EOF'
+sql >"$LOG/baseline.log" 2>&1 <<'EOF' || { tail -20 "$LOG/baseline.log"; die "copying the baseline table failed"; }
 CREATE SCHEMA bench;
 CREATE TABLE bench.product_plain (LIKE catalog.product INCLUDING ALL);
-INSERT INTO bench.product_plain SELECT * FROM catalog.product ORDER BY id;
+-- Every column but the generated ones (the copy computes those itself).
+DO $copy$
+DECLARE
+    cols text;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) INTO cols
+    FROM pg_catalog.pg_attribute
+    WHERE attrelid = 'catalog.product'::regclass AND attnum > 0 AND NOT attisdropped
+      AND attgenerated = '';
+    EXECUTE pg_catalog.format('INSERT INTO bench.product_plain (%s) SELECT %s FROM catalog.product ORDER BY id',
+                              cols, cols);
+END
+$copy$;
 ALTER TABLE bench.product_plain
     ADD CONSTRAINT product_plain_category_id_fkey FOREIGN KEY (category_id)
     REFERENCES catalog.category (id) ON DELETE RESTRICT;
@@ -316,6 +372,103 @@ NCAT=$(wc -l <"$RUN/categories.ids")
 IDRANGE=$(val "SELECT pg_catalog.min(id) || '..' || pg_catalog.max(id) FROM catalog.product")
 say "data: $NPROD products (ids $IDRANGE), $NPUB published, $NCAT categories"
 
+# ---------------------------------------------------------------- search setup
+# sysbench's connection options (the pool command of search_bench.lua).
+SB_CONN=(--db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port="$PORT" --pgsql-db="$DB")
+# The inputs of search_bench.lua besides the query mix itself.
+SEARCH_ARGS=(--seed="$SEED" --sample_file="$SAMPLE" --products_file="$RUN/search_products.txt"
+    --categories_file="$RUN/search_categories.txt" --pool_file="$RUN/search_pool.txt")
+HAVE_SEARCH=0
+SEARCH_ADDED=""
+POOL_INFO=""
+if wants search; then
+    if [ "$(val "SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc WHERE proname = 'search_products' AND pronamespace = 'catalog_api'::regnamespace")" -gt 0 ]; then
+        HAVE_SEARCH=1
+    else
+        say "search: catalog_api.search_products does not exist: only the baseline arm runs"
+    fi
+    # The products the queries are made from (one published product in
+    # 101), and every category with its depth (0 = department) and its
+    # descendants, itself included: what a PostgREST client sends as
+    # category_id=in.(...).
+    "${PSQL[@]}" -d "$DB" -c "\\copy (SELECT sku, category_id, price, name FROM catalog.product WHERE status = 'published' AND id % 101 = 7 ORDER BY id) TO '$RUN/search_products.txt'"
+    "${PSQL[@]}" -d "$DB" -c "\\copy (WITH RECURSIVE d(id, depth) AS (SELECT id, 0 FROM catalog.category WHERE parent_id IS NULL UNION ALL SELECT c.id, d.depth + 1 FROM catalog.category c JOIN d ON c.parent_id = d.id), t(root, id) AS (SELECT id, id FROM catalog.category UNION ALL SELECT t.root, c.id FROM t JOIN catalog.category c ON c.parent_id = t.id) SELECT t.root, d.depth, '{' || pg_catalog.string_agg(t.id::text, ',' ORDER BY t.id) || '}' FROM t JOIN d ON d.id = t.root GROUP BY t.root, d.depth ORDER BY t.root) TO '$RUN/search_categories.txt'"
+    [ -s "$RUN/search_products.txt" ] || die "no product to make the search mix from"
+
+    # The baseline's indexes: those a careful PostgREST user adds for these
+    # queries, each created only if bench.product_plain (a copy of
+    # catalog.product's indexes) has none like it, and dropped after the
+    # search runs.
+    say "search: indexes of the baseline on bench.product_plain"
+    t0=$(date +%s)
+    sql >"$LOG/search_setup.log" 2>&1 <<'EOF' || { tail -20 "$LOG/search_setup.log"; die "search setup failed"; }
+GRANT USAGE ON SCHEMA bench TO bench_reader;
+GRANT SELECT ON bench.product_plain TO bench_reader;
+CREATE TABLE bench.search_added_index (name text PRIMARY KEY);
+DO $idx$
+DECLARE
+    col text;
+    cols text[];
+    idx text;
+    have boolean;
+BEGIN
+    -- GIN trigram indexes for name ILIKE and sku ILIKE
+    FOREACH col IN ARRAY ARRAY['name', 'sku'] LOOP
+        SELECT EXISTS (
+            SELECT 1
+            FROM pg_catalog.pg_index i
+            JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+            JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+            JOIN pg_catalog.pg_opclass oc ON oc.oid = i.indclass[0]
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+            WHERE i.indrelid = 'bench.product_plain'::regclass AND am.amname = 'gin'
+              AND oc.opcname = 'gin_trgm_ops' AND i.indnkeyatts = 1 AND a.attname = col
+              AND i.indpred IS NULL) INTO have;
+        IF NOT have THEN
+            idx := 'product_plain_' || col || '_trgm_idx';
+            EXECUTE pg_catalog.format('CREATE INDEX %I ON bench.product_plain USING gin (%I gin_trgm_ops)', idx, col);
+            INSERT INTO bench.search_added_index VALUES (idx);
+        END IF;
+    END LOOP;
+    -- btree for the price and newest sorts without a category
+    FOREACH cols SLICE 1 IN ARRAY ARRAY[['status', 'price'], ['status', 'created_at']] LOOP
+        SELECT EXISTS (
+            SELECT 1
+            FROM pg_catalog.pg_index i
+            JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+            JOIN pg_catalog.pg_am am ON am.oid = ic.relam
+            JOIN pg_catalog.pg_attribute a0 ON a0.attrelid = i.indrelid AND a0.attnum = i.indkey[0]
+            JOIN pg_catalog.pg_attribute a1 ON a1.attrelid = i.indrelid AND a1.attnum = i.indkey[1]
+            WHERE i.indrelid = 'bench.product_plain'::regclass AND am.amname = 'btree'
+              AND i.indnkeyatts >= 2 AND a0.attname = cols[1] AND a1.attname = cols[2]
+              AND i.indpred IS NULL) INTO have;
+        IF NOT have THEN
+            idx := 'product_plain_' || cols[1] || '_' || cols[2] || '_id_search_idx';
+            EXECUTE pg_catalog.format('CREATE INDEX %I ON bench.product_plain (%I, %I, id)', idx, cols[1], cols[2]);
+            INSERT INTO bench.search_added_index VALUES (idx);
+        END IF;
+    END LOOP;
+END
+$idx$;
+ANALYZE bench.product_plain;
+SELECT c.oid::regclass, pg_prewarm(c.oid)
+FROM bench.search_added_index s
+JOIN pg_catalog.pg_class c ON c.relname = s.name AND c.relnamespace = 'bench'::regnamespace;
+EOF
+    SEARCH_ADDED=$(val "SELECT coalesce(pg_catalog.string_agg(name, ', ' ORDER BY name), '') FROM bench.search_added_index")
+    say "search: added ${SEARCH_ADDED:-no index} in $(($(date +%s) - t0)) s; index sizes: $(val "SELECT pg_catalog.string_agg(c.relname || ' ' || pg_catalog.pg_size_pretty(pg_catalog.pg_relation_size(c.oid)), ', ' ORDER BY c.relname) FROM bench.search_added_index s JOIN pg_catalog.pg_class c ON c.relname = s.name AND c.relnamespace = 'bench'::regnamespace")"
+
+    # The deep-page pool: queries of the mix with a page from 11 to 15 and,
+    # for ours, the cursor of that page (walked here, not timed).
+    t0=$(date +%s)
+    sysbench "$LUA_SEARCH" "${SB_CONN[@]}" --pgsql-user=bench_anon --pgsql-password="$PW" \
+        "${SEARCH_ARGS[@]}" --pool_size="$SEARCH_POOL" --pool_check="$HAVE_SEARCH" pool \
+        >"$LOG/search_pool.log" 2>&1 || { tail -20 "$LOG/search_pool.log"; die "building the deep-page pool failed"; }
+    POOL_INFO=$(sed -n 's/^pool: //p' "$LOG/search_pool.log")
+    [ -n "$POOL_INFO" ] || { tail -20 "$LOG/search_pool.log"; die "building the deep-page pool failed"; }
+    say "search: deep-page pool in $(($(date +%s) - t0)) s: $POOL_INFO"
+fi
+
 # ---------------------------------------------------------------- runs
 SB_COMMON=(--db-driver=pgsql --pgsql-host=127.0.0.1 --pgsql-port="$PORT" --pgsql-db="$DB"
     --time=$((WARMUP + SECS)) --report-interval=0 --percentile=95
@@ -336,7 +489,8 @@ run_one() {
     local key=$1 workload=$2 threads=$3 user=$4
     shift 4
     local file=${key//\//_}
-    local logf lat line tps nerr events arg args=()
+    local logf lat line tps nerr events arg args=() script=$LUA
+    case $workload in search*) script=$LUA_SEARCH ;; esac
     RUN_NO=$((RUN_NO + 1))
     # SKUs must be unique across the rounds of an arm: suffix the prefix.
     for arg in "$@"; do
@@ -346,7 +500,7 @@ run_one() {
     logf=$LOG/$file.r$RUN_NO.log
     lat=$RUN/agg/$file.r$RUN_NO
     sql -c "CHECKPOINT" >/dev/null
-    if ! sysbench "$LUA" "${SB_COMMON[@]}" --threads="$threads" --pgsql-user="$user" \
+    if ! sysbench "$script" "${SB_COMMON[@]}" --threads="$threads" --pgsql-user="$user" \
         --pgsql-password="$PW" --workload="$workload" --latfile="$lat" "$@" run >"$logf" 2>&1 ||
         grep -q FATAL "$logf"; then
         tail -20 "$logf"
@@ -367,6 +521,10 @@ run_one() {
 
 # finish_key KEY: TPS[KEY] over all rounds, and exact nearest-rank
 # percentiles P50/P95/P99[KEY] (ms) over every timed event of all rounds.
+# Latency files whose lines also name the kind of query and the items it
+# returned (search_bench.lua) give BREAK[KEY] as well: one line per kind,
+# "kind events share% p50 p95 p99 empty%".
+declare -A BREAK
 finish_key() {
     local key=$1 file=${1//\//_} n p50 p95 p99
     TPS[$key]=$(awk -v e="${EVT[$key]}" -v s="${SEC[$key]}" 'BEGIN { printf "%.1f", e / s }')
@@ -380,6 +538,18 @@ finish_key() {
             }')
     [ "$n" -gt 0 ] || die "no event of $key was timed after the warm-up"
     NEV[$key]=$n P50[$key]=$p50 P95[$key]=$p95 P99[$key]=$p99
+    BREAK[$key]=$(cat "$RUN/agg/$file".r* | LC_ALL=C sort -g | awk '
+        NF >= 3 { k = $2; c[k]++; v[k, c[k]] = $1; if ($3 == 0) e[k]++; t++ }
+        function at(k, p,   r) { r = int((p * c[k] + 99) / 100); return v[k, r < 1 ? 1 : r] }
+        END {
+            split("common two prefix sku typo filters deep", order, " ")
+            for (i = 1; i <= 7; i++) {
+                k = order[i]
+                if (c[k] > 0)
+                    printf "%s %d %.1f %.3f %.3f %.3f %.1f\n", k, c[k], 100 * c[k] / t,
+                        at(k, 50), at(k, 95), at(k, 99), 100 * e[k] / c[k]
+            }
+        }')
     rm -f "$RUN/agg/$file".r*
     say "$(printf '%-28s %10.1f TPS  p50 %7.3f  p95 %7.3f  p99 %7.3f ms  (%s events timed, %s rounds)' \
         "$key" "${TPS[$key]}" "$p50" "$p95" "$p99" "$n" "$ROUNDS")"
@@ -412,23 +582,54 @@ run_single() {
 say "runs: $ROUNDS interleaved rounds per arm, each ${WARMUP} s warm-up + ${SECS} s measured; clients: $CLIENTS"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RUNS_T0=$(date +%s)
-for c in $CLIENTS; do
-    run_pair "get_product/c$c" get_product "$c" bench_anon --ids_file="$RUN/published.ids" -- \
-        "get_select/c$c" get_select "$c" bench_reader --ids_file="$RUN/published.ids"
-done
-for sc in on off; do
+if wants get; then
     for c in $CLIENTS; do
-        prefix=BENCH-$(printf '%s' "$sc" | tr a-z A-Z)-C$c
-        run_pair "create_product/c$c/$sc" create_product "$c" bench_editor \
-            --categories_file="$RUN/categories.ids" --sync_commit="$sc" --sku_prefix="$prefix-O" -- \
-            "insert_plain/c$c/$sc" insert_plain "$c" bench_editor \
-            --categories_file="$RUN/categories.ids" --sync_commit="$sc" --sku_prefix="$prefix-B" \
-            --actor=bench_editor
+        run_pair "get_product/c$c" get_product "$c" bench_anon --ids_file="$RUN/published.ids" -- \
+            "get_select/c$c" get_select "$c" bench_reader --ids_file="$RUN/published.ids"
     done
-done
-for c in $CLIENTS; do
-    run_single "select1/c$c" select1 "$c" bench_anon
-done
+fi
+# Search before create: both tables hold the same rows.
+if wants search; then
+    for c in $CLIENTS; do
+        if [ "$HAVE_SEARCH" -eq 1 ]; then
+            run_pair "search_products/c$c" search "$c" bench_anon "${SEARCH_ARGS[@]}" -- \
+                "search_naive/c$c" search_naive "$c" bench_reader "${SEARCH_ARGS[@]}"
+        else
+            run_single "search_naive/c$c" search_naive "$c" bench_reader "${SEARCH_ARGS[@]}"
+        fi
+    done
+    # The baseline's search indexes go: the create pair compares tables with
+    # the same indexes.
+    sql >>"$LOG/search_setup.log" 2>&1 <<'EOF'
+DO $drop$
+DECLARE
+    idx text;
+BEGIN
+    FOR idx IN SELECT name FROM bench.search_added_index ORDER BY name LOOP
+        EXECUTE pg_catalog.format('DROP INDEX bench.%I', idx);
+    END LOOP;
+END
+$drop$;
+DROP TABLE bench.search_added_index;
+EOF
+fi
+if wants create; then
+    for sc in on off; do
+        for c in $CLIENTS; do
+            prefix=BENCH-$(printf '%s' "$sc" | tr a-z A-Z)-C$c
+            run_pair "create_product/c$c/$sc" create_product "$c" bench_editor \
+                --categories_file="$RUN/categories.ids" --sync_commit="$sc" --sku_prefix="$prefix-O" -- \
+                "insert_plain/c$c/$sc" insert_plain "$c" bench_editor \
+                --categories_file="$RUN/categories.ids" --sync_commit="$sc" --sku_prefix="$prefix-B" \
+                --actor=bench_editor
+        done
+    done
+fi
+if wants select1; then
+    for c in $CLIENTS; do
+        run_single "select1/c$c" select1 "$c" bench_anon
+    done
+fi
 RUNS_T1=$(date +%s)
 
 # ---------------------------------------------------------------- report
@@ -442,7 +643,8 @@ FS=$(df -PT "$DIR" | awk 'NR == 2 {print $2 " on " $1}')
 SB_VER=$(sysbench --version)
 ENVS=""
 for v in CATALOG_BENCH_DIR CATALOG_BENCH_PGPORT CATALOG_BENCH_SECONDS CATALOG_BENCH_WARMUP CATALOG_BENCH_ROUNDS \
-    CATALOG_BENCH_CLIENTS CATALOG_BENCH_PRODUCTS CATALOG_BENCH_SEED CATALOG_BENCH_KEEP; do
+    CATALOG_BENCH_CLIENTS CATALOG_BENCH_PRODUCTS CATALOG_BENCH_SEED CATALOG_BENCH_WORKLOADS \
+    CATALOG_BENCH_SEARCH_POOL CATALOG_BENCH_KEEP; do
     [ -n "${!v:-}" ] && ENVS+="$v='${!v}' "
 done
 
@@ -461,6 +663,46 @@ row() {   # row LABEL OURS_KEY BASE_KEY TARGET
             "${TPS[$o]}" "${P50[$o]}" "${P95[$o]}" "${P99[$o]}" - - - - - "(ceiling)"
     fi
 }
+# search_row LABEL OURS_KEY BASE_KEY CLIENTS: the targets hold at 8 clients:
+# ours >= 10x the baseline's TPS and ours' p99 <= 10 ms.
+search_row() {
+    local label=$1 o=$2 b=$3 c=$4 r v vr vp
+    if [ "$HAVE_SEARCH" -ne 1 ]; then
+        printf '%-38s | %9s %7s %7s %7s | %9.1f %7.3f %7.3f %7.3f | %5s | %s\n' "$label" \
+            - - - - "${TPS[$b]}" "${P50[$b]}" "${P95[$b]}" "${P99[$b]}" - "(no search_products)"
+        return
+    fi
+    r=$(ratio "${TPS[$o]}" "${TPS[$b]}")
+    if [ "$c" -eq 8 ]; then
+        vr=$(verdict "$r" 10)
+        vp=$(awk -v p="${P99[$o]}" 'BEGIN { print (p + 0 <= 10) ? "PASS" : "MISS" }')
+        if [ "$vr" = PASS ] && [ "$vp" = PASS ]; then
+            v="PASS (>= 10x, p99 <= 10 ms)"
+        else
+            v="MISS (>= 10x $vr, p99 <= 10 ms $vp)"
+        fi
+    else
+        v="(targets at c=8)"
+    fi
+    printf '%-38s | %9.1f %7.3f %7.3f %7.3f | %9.1f %7.3f %7.3f %7.3f | %5s | %s\n' "$label" \
+        "${TPS[$o]}" "${P50[$o]}" "${P95[$o]}" "${P99[$o]}" \
+        "${TPS[$b]}" "${P50[$b]}" "${P95[$b]}" "${P99[$b]}" "$r" "$v"
+}
+# kind_rows OURS_KEY BASE_KEY: the search latencies by kind of query.
+kind_rows() {
+    local o=$1 b=$2 k ol bl
+    for k in common two prefix sku typo filters deep; do
+        ol=$(printf '%s\n' "${BREAK[$o]:-}" | awk -v k="$k" '$1 == k')
+        bl=$(printf '%s\n' "${BREAK[$b]:-}" | awk -v k="$k" '$1 == k')
+        [ -n "$ol$bl" ] || continue
+        # shellcheck disable=SC2086
+        set -- ${ol:-- - - - - - -}
+        printf '  %-8s | %7s %5s%% %7s %7s %7s %5s%% ' "$k" "$2" "$3" "$4" "$5" "$6" "$7"
+        # shellcheck disable=SC2086
+        set -- ${bl:-- - - - - - -}
+        printf '| %7s %5s%% %8s %8s %8s %5s%%\n' "$2" "$3" "$4" "$5" "$6" "$7"
+    done
+}
 
 echo
 echo "================================================================================"
@@ -468,7 +710,12 @@ echo "catalog benchmark results"
 echo "================================================================================"
 if [ -n "${MAKELEVEL:-}" ]; then INVOKED="make bench"; else INVOKED="test/bench/run.sh"; fi
 echo "command:     cd $REPO && ${ENVS}$INVOKED    (make bench runs test/bench/run.sh)"
+echo "workloads:   $WORKLOADS"
 echo "sysbench:    sysbench test/bench/catalog_bench.lua ${SB_COMMON[*]} --threads=N --pgsql-user=ROLE --workload=W [...] run"
+if wants search; then
+    echo "             (search: test/bench/search_bench.lua, the same options plus --seed=$SEED --sample_file=test/data/sample.sql"
+    echo "             --products_file --categories_file --pool_file, files made by run.sh)"
+fi
 echo "commit:      $COMMIT$([ "$DIRTY" -gt 0 ] && echo " + $DIRTY uncommitted change(s) to tracked files")"
 echo "machine:     nproc = $NCPU ($CPU_MODEL), $MEM RAM; client (sysbench) and server (PostgreSQL)"
 echo "             share the same $NCPU cores, and so does anything else running on the machine"
@@ -480,35 +727,71 @@ echo "client:      $SB_VER, pgsql driver, TCP 127.0.0.1, SCRAM; server-side prep
 echo "             statements in both arms"
 echo "data:        $NPROD products (ids $IDRANGE; $NPUB published), $NCAT categories, loaded by"
 echo "             test/data/sample.sql in $LOAD_SECS s; bench.product_plain is a copy"
+if wants search; then
+    echo "             (for the search runs only, with ${SEARCH_ADDED:-no index} added)"
+fi
 echo "runs:        $ROUNDS rounds per arm, interleaved with the other arm of the row (A B, B A, ...),"
 echo "             each ${WARMUP} s warm-up + ${SECS} s measured; TPS = events / measured seconds over all"
 echo "             rounds; latency = exact nearest-rank percentiles of every measured event (ms)"
 echo "roles:       get_product as bench_anon (catalog_anon only); hand-written SELECT as"
 echo "             bench_reader (table SELECT, BYPASSRLS); create_product and the plain INSERT"
 echo "             as bench_editor (catalog_editor); SELECT 1 as bench_anon"
+if wants search; then
+    echo "             search_products as bench_anon; the naive search as bench_reader"
+fi
 echo
 printf '%-38s | %-33s | %-33s | %5s | %s\n' "" "ours" "baseline" "ratio" "target"
 printf '%-38s | %9s %7s %7s %7s | %9s %7s %7s %7s | %5s | %s\n' "workload x clients" \
     TPS p50 p95 p99 TPS p50 p95 p99 "TPS" ""
 printf '%s\n' "---------------------------------------+-----------------------------------+-----------------------------------+-------+---------------"
-for c in $CLIENTS; do
-    row "get_product / SELECT, c=$c" "get_product/c$c" "get_select/c$c" 1.0
-done
-for sc in on off; do
-    t=0.9
-    [ "$sc" = off ] && t=0.85
+if wants get; then
     for c in $CLIENTS; do
-        row "create_product / INSERT, c=$c, sc=$sc" "create_product/c$c/$sc" "insert_plain/c$c/$sc" "$t"
+        row "get_product / SELECT, c=$c" "get_product/c$c" "get_select/c$c" 1.0
     done
-done
-for c in $CLIENTS; do
-    row "SELECT 1, c=$c" "select1/c$c" "" ""
-done
+fi
+if wants search; then
+    for c in $CLIENTS; do
+        search_row "search_products / naive search, c=$c" "search_products/c$c" "search_naive/c$c" "$c"
+    done
+fi
+if wants create; then
+    for sc in on off; do
+        t=0.9
+        [ "$sc" = off ] && t=0.85
+        for c in $CLIENTS; do
+            row "create_product / INSERT, c=$c, sc=$sc" "create_product/c$c/$sc" "insert_plain/c$c/$sc" "$t"
+        done
+    done
+fi
+if wants select1; then
+    for c in $CLIENTS; do
+        row "SELECT 1, c=$c" "select1/c$c" "" ""
+    done
+fi
 echo
-echo "ours = catalog_api.get_product / catalog_api.create_product; baseline = the hand-written"
-echo "SELECT with join / a plain INSERT ... RETURNING * into bench.product_plain; sc ="
-echo "synchronous_commit; ratio = ours TPS / baseline TPS; latencies in ms."
-echo "targets: get_product >= 1.0x the hand-written SELECT; create_product >= 0.9x the plain"
-echo "INSERT with synchronous_commit on, >= 0.85x with it off."
+echo "ours = catalog_api.get_product / catalog_api.search_products / catalog_api.create_product;"
+echo "baseline = the hand-written SELECT with join / the naive search a PostgREST user writes"
+echo "(ILIKE '%q%' with a trigram index, ORDER BY, OFFSET) / a plain INSERT ... RETURNING * into"
+echo "bench.product_plain; sc = synchronous_commit; ratio = ours TPS / baseline TPS; latencies in ms."
+echo "targets: get_product >= 1.0x the hand-written SELECT; search_products at 8 clients >= 10x the"
+echo "naive search's TPS with p99 <= 10 ms; create_product >= 0.9x the plain INSERT with"
+echo "synchronous_commit on, >= 0.85x with it off."
+if wants search; then
+    echo
+    echo "search mix (test/bench/search_bench.lua), per block of 100 events, the same inputs in both arms:"
+    echo "  40 one common word, 15 two words, 15 prefix of 2-6 characters, 10 SKU or partial SKU,"
+    echo "  10 one typo, 10 filters only; 50 with a category (department, subcategory or leaf), 20"
+    echo "  with a price range; 60 relevance, 10 price_asc, 10 price_desc, 20 newest; 10 of the 100"
+    echo "  ask for page 11 to 15 (kind 'deep' below): ours with the cursor of the page before, the"
+    echo "  naive search with OFFSET; the walk to the cursor is not timed.  Deep-page pool: $POOL_INFO."
+    echo "  empty = share of the events that returned no item (the naive search matches the whole"
+    echo "  input as one substring: two words only when adjacent, a typo never)."
+    for c in $CLIENTS; do
+        echo
+        printf '  %-8s | %-39s | %-42s\n' "c=$c" "ours: events share  p50     p95     p99  empty" \
+            "naive: events share   p50      p95      p99  empty"
+        kind_rows "search_products/c$c" "search_naive/c$c"
+    done
+fi
 END_EPOCH=$(date +%s)
 echo "time:        load $LOAD_SECS s, runs $((RUNS_T1 - RUNS_T0)) s, total $((END_EPOCH - START_EPOCH)) s"

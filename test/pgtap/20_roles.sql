@@ -3,7 +3,7 @@
 -- archived products are invisible to catalog_anon, through the API and
 -- through row-level security.
 BEGIN;
-SELECT plan(65);
+SELECT plan(77);
 
 SET LOCAL catalog.actor = 'pgtap-setup';
 CREATE TEMP TABLE fx AS
@@ -21,6 +21,9 @@ INSERT INTO matrix VALUES
     ('catalog_api.get_product(bigint)', true, true, true),
     ('catalog_api.list_categories()', true, true, true),
     ('catalog_api.health()', true, true, true),
+    ('catalog_api.search_products(text,bigint,numeric,numeric,text,text,integer,text)', true, true, true),
+    ('catalog_api.product_facets(text,bigint,numeric,numeric,text,integer)', true, true, true),
+    ('catalog_api.refresh_search_terms()', false, false, true),
     ('catalog_api.create_product(text,text,numeric,bigint,text,text,text,jsonb,text)', false, true, true),
     ('catalog_api.update_product(bigint,integer,text,text,text,text,numeric,text,bigint,jsonb)', false, true, true),
     ('catalog_api.archive_product(bigint,integer)', false, true, true),
@@ -72,7 +75,8 @@ SELECT is_empty(
     $$SELECT p.proname FROM pg_proc p
       WHERE p.pronamespace = 'catalog_api'::regnamespace
         AND (obj_description(p.oid, 'pg_proc') IS NULL
-             OR p.provolatile <> CASE WHEN p.proname IN ('get_product', 'list_categories', 'health')
+             OR p.provolatile <> CASE WHEN p.proname IN ('get_product', 'list_categories', 'health',
+                                                          'search_products', 'product_facets')
                                       THEN 's' ELSE 'v' END)$$,
     'every API function is commented; reads STABLE, writes VOLATILE');
 
@@ -130,6 +134,13 @@ SELECT throws_ok($$SELECT catalog_api.create_category(name => 'x', slug => 'tap-
 SELECT throws_ok(format($$SELECT catalog_api.update_category(id => %s, expected_version => 1, name => 'x')$$, (SELECT cat FROM fx)),
                  '42501', NULL, 'anon: update_category is refused');
 SELECT throws_ok('SELECT catalog_api.purge_idempotency()', '42501', NULL, 'anon: purge_idempotency is refused');
+SELECT is(catalog_api.search_products(q => 'Tap', category_id => (SELECT cat FROM fx)) #>> '{items,0,name}',
+          'Tap published', 'anon: search_products finds the published product only');
+SELECT throws_ok($$SELECT catalog_api.search_products(status => 'draft')$$, '42501', NULL,
+                 'anon: searching drafts is refused');
+SELECT is((catalog_api.product_facets(category_id => (SELECT cat FROM fx)))->>'total', '1',
+          'anon: product_facets counts published products only');
+SELECT throws_ok('SELECT catalog_api.refresh_search_terms()', '42501', NULL, 'anon: refresh_search_terms is refused');
 RESET ROLE;
 
 -- Each API function as catalog_editor.
@@ -149,6 +160,11 @@ SELECT is((catalog_api.create_category(name => 'Editor cat', slug => 'tap-editor
 SELECT is((catalog_api.update_category(id => (SELECT cat FROM fx), expected_version => 1, name => 'Tap Roles 2'))->>'name',
           'Tap Roles 2', 'editor: update_category');
 SELECT throws_ok('SELECT catalog_api.purge_idempotency()', '42501', NULL, 'editor: purge_idempotency is refused');
+SELECT is(catalog_api.search_products(q => 'Tap', category_id => (SELECT cat FROM fx), status => 'archived') #>> '{items,0,status}',
+          'archived', 'editor: search_products of archived products');
+SELECT ok((catalog_api.product_facets(category_id => (SELECT cat FROM fx)))->'status' @> '[{"status": "archived"}]',
+          'editor: product_facets counts every status');
+SELECT throws_ok('SELECT catalog_api.refresh_search_terms()', '42501', NULL, 'editor: refresh_search_terms is refused');
 RESET ROLE;
 
 -- Each API function as catalog_admin.
@@ -167,6 +183,9 @@ SELECT is((catalog_api.create_category(name => 'Admin cat', slug => 'tap-admin-'
 SELECT is((catalog_api.update_category(id => (SELECT cat FROM fx), expected_version => 2, name => 'Tap Roles 3'))->>'version',
           '3', 'admin: update_category');
 SELECT cmp_ok(catalog_api.purge_idempotency(), '>=', 0::bigint, 'admin: purge_idempotency');
+SELECT ok(jsonb_typeof(catalog_api.search_products(q => 'Tap')->'items') = 'array', 'admin: search_products');
+SELECT ok((catalog_api.product_facets())->>'total' IS NOT NULL, 'admin: product_facets');
+SELECT cmp_ok(catalog_api.refresh_search_terms(), '>=', 0::bigint, 'admin: refresh_search_terms');
 RESET ROLE;
 
 -- The actor is recorded from JWT sub, else catalog.actor, else session_user.

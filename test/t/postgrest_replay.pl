@@ -97,7 +97,8 @@ my $JWT_SECRET   = 'replay-secret-' . $$ . '-0123456789abcdefghijklmnop';
 # function in the schema without an entry here fails the first assertion.
 my %COVERED = map { $_ => 1 } qw(
     archive_product create_category create_product get_product health
-    list_categories purge_idempotency update_category update_product
+    list_categories product_facets purge_idempotency refresh_search_terms
+    search_products update_category update_product
 );
 
 my $json     = JSON::PP->new->canonical(1)->allow_nonref(1);
@@ -844,6 +845,50 @@ sub scenario {
         my $l = expect_ok(rpc(method => 'GET', fn => 'list_categories'), 'GET list_categories after the changes');
         my ($mine) = grep { ref $_ eq 'HASH' && ($_->{id} // 0) == $c->{id} } @{ ref $l eq 'ARRAY' ? $l : [] };
         is($mine ? $mine->{name} : undef, "Child renamed $tag", 'list shows the new name');
+    };
+
+    subtest "$mode: search_products" => sub {
+        # GET: every argument arrives as a string (v12), the transaction is
+        # READ ONLY, the role catalog_anon.
+        my $b = expect_ok(rpc(method => 'GET', fn => 'search_products',
+                              args => { q => "Replay", category_id => $root->{id}, page_size => 1 }),
+                          'GET /rpc/search_products?q=Replay&category_id=..&page_size=1 as anon');
+        my @items = ref $b eq 'HASH' && ref $b->{items} eq 'ARRAY' ? @{ $b->{items} } : ();
+        is(scalar @items, 1, 'one item on the page');
+        is($items[0]{id}, $pub->{id}, 'anon finds the published product, never the draft') if @items;
+        ok(!defined $b->{next_cursor}, 'no next page: the draft is invisible to anon') if ref $b eq 'HASH';
+        $b = expect_ok(rpc(method => 'GET', fn => 'search_products', claims => $editor,
+                           args => { q => "Replay", category_id => $root->{id}, status => 'draft' }),
+                       'GET search_products?status=draft as editor');
+        is(ref $b eq 'HASH' ? $b->{items}[0]{id} : undef, $draft->{id}, 'the editor finds the draft');
+        expect_error(rpc(method => 'GET', fn => 'search_products', args => { status => 'draft' }),
+                     'GET search_products?status=draft as anon', 401, '42501');
+        expect_error(rpc(method => 'GET', fn => 'search_products', args => { sort => 'cheapest' }),
+                     'GET search_products?sort=cheapest', 400, '22023', { field => 'sort' });
+        expect_error(rpc(method => 'GET', fn => 'search_products', args => { cursor => 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }),
+                     'GET search_products with a forged cursor', 400, '22023', { field => 'cursor' });
+    };
+
+    subtest "$mode: product_facets" => sub {
+        my $b = expect_ok(rpc(method => 'GET', fn => 'product_facets', args => { category_id => $root->{id} }),
+                          'GET /rpc/product_facets?category_id=.. as anon');
+        is(ref $b eq 'HASH' ? $b->{total} : undef, 1, 'anon counts the published product only');
+        $b = expect_ok(rpc(method => 'POST', fn => 'product_facets', args => { category_id => 0 + $root->{id} }, claims => $editor),
+                       'POST /rpc/product_facets as editor (STABLE: READ ONLY)');
+        my %st = map { $_->{status} => $_->{count} } @{ ref $b eq 'HASH' ? $b->{status} : [] };
+        my $want = $json->decode(su_row(q{SELECT COALESCE(json_object_agg(status, n), '{}')::text AS j FROM
+                                            (SELECT status::text, count(*) AS n FROM catalog.product
+                                             WHERE category_id = $1 GROUP BY status) s}, $root->{id})->{j});
+        is_deeply(\%st, $want, 'the editor sees every status, counted as a GROUP BY counts them');
+        ok(keys %$want > 1, 'the fixtures hold more than one status');
+    };
+
+    subtest "$mode: refresh_search_terms" => sub {
+        expect_error(rpc(method => 'POST', fn => 'refresh_search_terms', args => {}, claims => $editor),
+                     'POST refresh_search_terms as editor', 403, '42501');
+        my $n = expect_ok(rpc(method => 'POST', fn => 'refresh_search_terms', args => {}, claims => $admin),
+                          'POST refresh_search_terms as admin');
+        ok(defined $n && $n >= 1, 'the dictionary holds the words of the fixtures');
     };
 
     subtest "$mode: purge_idempotency" => sub {

@@ -1,0 +1,2648 @@
+/*-------------------------------------------------------------------------
+ *
+ * search.c
+ *	  Product search: catalog_api.search_products, catalog_api.product_facets,
+ *	  the typo dictionary trigger and catalog.search_explain.
+ *
+ * Matching.  A query q is canonicalised like a product name and split into
+ * words by the 'simple' text search configuration.  A product matches in
+ * the first of these classes that applies (each product appears once):
+ *
+ *	 0 sku_exact	upper(q) is the SKU
+ *	 1 sku_prefix	the SKU starts with upper(q)
+ *	 2 name			every word in the name or SKU (the last word as a prefix)
+ *	 3 text			every word in name, SKU, attribute values or description
+ *	 4 substring	the name contains q, or the SKU contains upper(q)
+ *	 5 typo			every word, allowing 1 edit from 5 characters and 2 from
+ *					9 (Damerau-Levenshtein), in the name
+ *
+ * Relevance is the class, then the SKU for class 1 and the newest (highest
+ * id) first for the others: a deterministic order that an index can
+ * produce, so a common word never ranks every match.  The other sorts
+ * (price, newest, name) order the union of the classes.
+ *
+ * Index-aware planning.  Every query a search runs is one of a fixed set of
+ * statements ("variants"), prepared once per backend as generic plans and
+ * kept.  Each variant is written so that exactly one access path is open to
+ * the planner: the conditions it must not use for access are wrapped in
+ * "(...) IS TRUE", which no index can serve, and an order it must not take
+ * from an index is written as an expression ("p.id + 0").  The functions run
+ * with enable_seqscan = off, so no variant can fall back to a sequential
+ * scan of catalog.product.  C chooses the variant per query from the
+ * shape of q and the estimated number of matches, read from the planner's
+ * own statistics (pg_statistic: most common lexemes of search_doc, most
+ * common values of status and category_id, the histogram of name and
+ * sku): an ordered index scan that stops after a page when matches are
+ * common, a bitmap index scan and a sort of the matches when they are rare.
+ *
+ * Keyset pagination.  next_cursor carries the class and the sort key of the
+ * last row returned, signed with HMAC-SHA256 under a key of
+ * catalog.signing_key together with a fingerprint of the query, so a cursor
+ * cannot be forged, altered or replayed against another query.  The next
+ * page continues strictly after that key: no OFFSET, no duplicate, no gap,
+ * whatever other sessions insert or update in between (a row that moves
+ * behind the cursor is not shown again; one that moves ahead is shown once).
+ *
+ * Safety.  q never reaches to_tsquery raw (words are lexemes of the parser,
+ * quoted), LIKE patterns are escaped, SQL is fixed text, and each call runs
+ * under its own timer (catalog.search_timeout).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_statistic.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "commands/trigger.h"
+#include "common/base64.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "tsearch/ts_type.h"
+#include "tsearch/ts_utils.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/fmgroids.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/plancache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "api.h"
+#include "document.h"
+#include "guc.h"
+#include "validate_sql.h"
+
+/* Limits of the search input. */
+#define SEARCH_Q_MAX			200		/* code points after canonicalisation */
+#define SEARCH_MAX_WORDS		10
+#define SEARCH_WORD_MAX			64		/* bytes; longer words are skipped */
+#define SEARCH_MAX_CANDIDATES	8		/* typo corrections per word */
+#define SEARCH_PAGE_MAX			100
+#define SEARCH_CURSOR_MAX		2048	/* characters of a cursor */
+#define SEARCH_MAC_LEN			16		/* truncated HMAC-SHA256, 128 bits */
+#define SEARCH_MAX_HIGHLIGHTS	8
+#define FACET_TOP_MAX			100
+
+/* Match classes, in relevance order. */
+typedef enum SearchClass
+{
+	SC_SKU_EXACT,
+	SC_SKU_PREFIX,
+	SC_NAME,
+	SC_TEXT,
+	SC_SUBSTRING,
+	SC_TYPO,
+	SC_COUNT
+} SearchClass;
+
+static const char *const class_names[SC_COUNT] = {
+	"sku_exact", "sku_prefix", "name", "text", "substring", "typo"
+};
+
+typedef enum SearchSort
+{
+	SS_RELEVANCE,
+	SS_PRICE_ASC,
+	SS_PRICE_DESC,
+	SS_NEWEST,
+	SS_NAME,
+	SS_COUNT
+} SearchSort;
+
+static const char *const sort_names[SS_COUNT] = {
+	"relevance", "price_asc", "price_desc", "newest", "name"
+};
+
+/* Access paths of a sort over the union of the classes. */
+typedef enum SortPath
+{
+	SP_GLOBAL,					/* ordered scan of the sort's index */
+	SP_CATEGORY,				/* ordered scan of the sort's per-category index */
+	SP_BITMAP_TEXT,				/* bitmap scans of the text indexes, then sort */
+	SP_BITMAP_CATEGORY,			/* bitmap scan of the category index, then sort */
+	SP_COUNT
+} SortPath;
+
+/*
+ * Parameters shared by every variant (1-based in SQL).  One fixed vector,
+ * so that any variant can be run with the same values.
+ */
+enum
+{
+	PRM_STATUS,					/* $1  catalog.product_status */
+	PRM_MIN_PRICE,				/* $2  numeric */
+	PRM_MAX_PRICE,				/* $3  numeric */
+	PRM_CATEGORY,				/* $4  bigint: the category when it has no descendants */
+	PRM_CATEGORIES,				/* $5  bigint[]: category and descendants, or NULL */
+	PRM_SKU,					/* $6  text: exact SKU */
+	PRM_SKU_LO,					/* $7  text: SKU prefix, lower bound */
+	PRM_SKU_HI,					/* $8  text: SKU prefix, upper bound (exclusive) */
+	PRM_TSQ_NAME,				/* $9  tsquery: words in name or SKU */
+	PRM_TSQ_ALL,				/* $10 tsquery: words anywhere */
+	PRM_NAME_LIKE,				/* $11 text: ILIKE pattern for the name */
+	PRM_SKU_LIKE,				/* $12 text: LIKE pattern for the SKU */
+	PRM_TSQ_TYPO,				/* $13 tsquery: corrected words in the name */
+	PRM_KEY_PRICE,				/* $14 numeric: keyset */
+	PRM_KEY_TIME,				/* $15 timestamptz: keyset */
+	PRM_KEY_TEXT,				/* $16 text: keyset (name or SKU) */
+	PRM_KEY_ID,					/* $17 bigint: keyset */
+	PRM_LIMIT,					/* $18 bigint */
+	PRM_NO_TEXT,				/* $19 boolean: q has no text condition */
+	PRM_STATUSES,				/* $20 catalog.product_status[]: facets */
+	PRM_COUNT
+};
+
+/* A search request, validated. */
+typedef struct SearchRequest
+{
+	/* q */
+	char	   *q;				/* canonical, "" when absent */
+	int			qlen;
+	int			nwords;
+	char	   *words[SEARCH_MAX_WORDS];	/* lexemes, lower case */
+	int			wordlen[SEARCH_MAX_WORDS];
+	char	   *sku;			/* upper-cased q when it looks like a SKU */
+	bool		has_text;		/* any text condition at all */
+	bool		typo_done;		/* PRM_TSQ_TYPO computed */
+	char	   *typo_words[SEARCH_MAX_WORDS][SEARCH_MAX_CANDIDATES];
+	int			ntypo[SEARCH_MAX_WORDS];
+
+	/* filters */
+	int64		category_id;	/* -1: none */
+	ArrayType  *categories;
+	int			ncategories;
+	int64	   *category_ids;
+	Numeric		min_price;
+	Numeric		max_price;
+	bool		price_filtered;
+	char	   *status;
+	SearchSort	sort;
+	int			page_size;
+	int			top;			/* facets */
+
+	/* cursor */
+	bool		has_cursor;
+	int			cur_class;
+	int64		cur_id;
+	TimestampTz cur_time;
+	char	   *cur_price;		/* numeric text */
+	char	   *cur_text;
+
+	/* the call's memory context (outlives SPI) */
+	MemoryContext cxt;
+
+	/* parameter vector */
+	Oid			status_type;
+	Oid			status_array_type;
+	Datum		values[PRM_COUNT];
+	char		nulls[PRM_COUNT];
+} SearchRequest;
+
+/* One row of a result page. */
+typedef struct SearchRow
+{
+	int64		id;
+	char	   *sku;
+	char	   *name;
+	Numeric		price;
+	char	   *currency;
+	char	   *status;
+	int64		category_id;
+	char	   *category_name;
+	TimestampTz created_at;
+	int			klass;
+} SearchRow;
+
+/* Column numbers of a variant's result (1-based, SPI). */
+#define COL_ID			1
+#define COL_SKU			2
+#define COL_NAME		3
+#define COL_PRICE		4
+#define COL_CURRENCY	5
+#define COL_STATUS		6
+#define COL_CATEGORY	7
+#define COL_CREATED		8
+#define COL_CATNAME		9
+#define COL_CLASS		10
+
+/* A kept statement. */
+typedef struct SearchPlan
+{
+	char	   *sql;			/* in TopMemoryContext */
+	SPIPlanPtr	plan;
+} SearchPlan;
+
+/* Variant numbering: see variant_sql(). */
+#define V_SKU_EXACT			0
+#define V_SKU_PREFIX		1
+#define V_TIER_ORDERED(c)	(2 + ((c) - SC_NAME) * 2)	/* c = SC_NAME..SC_TYPO */
+#define V_TIER_BITMAP(c)	(3 + ((c) - SC_NAME) * 2)
+#define V_SORT(s, p)		(10 + ((s) - SS_PRICE_ASC) * SP_COUNT + (p))
+#define V_FACETS(t, c)		(26 + (t) * 2 + (c))
+#define V_TYPO_TERMS		30
+#define V_DESCENDANTS		31
+#define V_CATEGORIES		32
+#define V_COUNT				33
+
+static SearchPlan plans[V_COUNT];
+static Oid	plans_status_type = InvalidOid;
+
+/* EXPLAIN capture for catalog.search_explain. */
+static bool explaining = false;
+static JsonbParseState *explain_state = NULL;
+static MemoryContext explain_cxt = NULL;	/* outlives SPI */
+
+/* The per-call timer. */
+static TimeoutId search_timeout_id = MAX_TIMEOUTS;
+static volatile sig_atomic_t search_timed_out = false;
+
+PG_FUNCTION_INFO_V1(catalog_search_products);
+PG_FUNCTION_INFO_V1(catalog_product_facets);
+PG_FUNCTION_INFO_V1(catalog_search_explain);
+PG_FUNCTION_INFO_V1(catalog_search_terms_collect);
+PG_FUNCTION_INFO_V1(catalog_refresh_search_terms);
+
+/* ------------------------------------------------------------------------
+ * SQL of the variants
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Every variant returns these columns.  The category name is a scalar
+ * subquery: with a LIMIT, the planner evaluates it after the sort, for the
+ * rows returned only (make_sort_input_target), so it costs one primary key
+ * probe per row of the page.  The LIMIT is the largest page plus one, a
+ * constant so that the generic plan is costed for a page (a LIMIT
+ * parameter would be costed as 10% of the table); SPI stops the executor
+ * after the rows the page needs (SPI_execute_plan's count).
+ */
+#define SELECT_COLS \
+	"SELECT p.id, p.sku, p.name, p.price, p.currency, p.status::text AS status," \
+	" p.category_id, p.created_at," \
+	" (SELECT c.name FROM catalog.category c WHERE c.id = p.category_id) AS category_name, "
+#define SELECT_INNER SELECT_COLS "NULL::integer AS klass FROM catalog.product p WHERE "
+#define LIMIT_PAGE " LIMIT 101"
+
+/*
+ * Conditions a variant must not use to access the table are wrapped in
+ * booleq((...), true): no index can serve a function call, and the planner
+ * estimates it at a constant 1/3 instead of multiplying the default
+ * selectivities of what is inside, which would make an ordered scan look
+ * as if it had to read the whole index to fill a page.
+ */
+#define HIDE_OPEN "pg_catalog.booleq(("
+
+#define P_STATUS	"p.status = $1"
+#define P_PRICE		"p.price >= $2 AND p.price <= $3"
+#define P_CATS		"($5 IS NULL OR p.category_id = ANY ($5))"
+#define E_SKU		"p.sku = $6"
+#define E_PREFIX	"(p.sku COLLATE \"C\" >= $7 AND p.sku COLLATE \"C\" < $8)"
+#define E_NAME		"p.search_doc @@ $9"
+#define E_TEXT		"p.search_doc @@ $10"
+#define E_SUBSTR	"(p.name ILIKE $11 OR p.sku LIKE $12)"
+#define E_TYPO		"p.search_doc @@ $13"
+#define M_ANY		"(" E_SKU " OR " E_PREFIX " OR " E_TEXT " OR " E_SUBSTR " OR " E_TYPO ")"
+#define P_MATCH		"($19 OR " M_ANY ")"
+/* the class of a row of a sorted result (computed for the rows kept only) */
+#define SELECT_INNER_K SELECT_COLS \
+	"CASE WHEN $19 THEN NULL WHEN " E_SKU " THEN 0 WHEN " E_PREFIX " THEN 1" \
+	" WHEN " E_NAME " THEN 2 WHEN " E_TEXT " THEN 3 WHEN " E_SUBSTR " THEN 4" \
+	" WHEN " E_TYPO " THEN 5 END AS klass FROM catalog.product p WHERE "
+
+/* A class's condition without its driving clause: rows of earlier classes. */
+static const char *const class_exclusion[SC_COUNT] = {
+	"true",
+	"(" E_SKU ") IS NOT TRUE",
+	"(" E_SKU " OR " E_PREFIX ") IS NOT TRUE",
+	"(" E_SKU " OR " E_PREFIX " OR " E_NAME ") IS NOT TRUE",
+	"(" E_SKU " OR " E_PREFIX " OR " E_TEXT ") IS NOT TRUE",
+	"(" E_SKU " OR " E_PREFIX " OR " E_TEXT " OR " E_SUBSTR ") IS NOT TRUE"
+};
+static const char *const class_driver[SC_COUNT] = {
+	E_SKU, E_PREFIX, E_NAME, E_TEXT, E_SUBSTR, E_TYPO
+};
+
+/* Per sort: keyset condition, index order, hidden order, outer order. */
+static const char *const sort_keyset[SS_COUNT] = {
+	NULL,
+	"(p.price, p.id) > ($14, $17)",
+	"(p.price, p.id) < ($14, $17)",
+	"(p.created_at, p.id) < ($15, $17)",
+	"(p.name, p.id) > ($16, $17)"
+};
+static const char *const sort_order[SS_COUNT] = {
+	NULL,
+	"p.price, p.id",
+	"p.price DESC, p.id DESC",
+	"p.created_at DESC, p.id DESC",
+	"p.name, p.id"
+};
+static const char *const sort_hidden_order[SS_COUNT] = {
+	NULL,
+	"p.price + 0, p.id + 0",
+	"p.price + 0 DESC, p.id + 0 DESC",
+	"p.created_at + '0 s'::interval DESC, p.id + 0 DESC",
+	"p.name || '', p.id + 0"
+};
+
+#define PRICE_BUCKET \
+	"CASE WHEN p.price < 10 THEN 0 WHEN p.price < 25 THEN 1 WHEN p.price < 50 THEN 2" \
+	" WHEN p.price < 100 THEN 3 WHEN p.price < 250 THEN 4 WHEN p.price < 500 THEN 5" \
+	" WHEN p.price < 1000 THEN 6 ELSE 7 END"
+
+static const int price_bucket_bounds[] = {0, 10, 25, 50, 100, 250, 500, 1000, -1};
+
+/*
+ * trgm_schema
+ *	  The schema of pg_trgm (relocatable: not necessarily public), for its
+ *	  similarity operator.  get_extension_schema() is not exported before
+ *	  PostgreSQL 16, hence the scan of pg_extension.
+ */
+static char *
+trgm_schema(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			nsp = InvalidOid;
+	char	   *name;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("pg_trgm"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		nsp = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	name = OidIsValid(nsp) ? get_namespace_name(nsp) : NULL;
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension pg_trgm is not installed"),
+				 errhint("The catalog extension requires pg_trgm.")));
+	return name;
+}
+
+/*
+ * variant_sql
+ *	  The fixed SQL text of variant v.  Built from the constant fragments
+ *	  above only; nothing from the input.
+ */
+static char *
+variant_sql(int v)
+{
+	if (v == V_SKU_EXACT)
+		return psprintf(SELECT_INNER
+						E_SKU " AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS "), true)"
+						" ORDER BY p.id" LIMIT_PAGE);
+	if (v == V_SKU_PREFIX)
+		return psprintf(SELECT_INNER
+						E_PREFIX " AND p.sku COLLATE \"C\" > $16"
+						" AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS " AND %s), true)"
+						" ORDER BY p.sku COLLATE \"C\"" LIMIT_PAGE,
+						class_exclusion[SC_SKU_PREFIX]);
+	if (v >= V_TIER_ORDERED(SC_NAME) && v <= V_TIER_BITMAP(SC_TYPO))
+	{
+		int			c = SC_NAME + (v - 2) / 2;
+		bool		bitmap = ((v - 2) % 2) == 1;
+
+		if (!bitmap)
+			return psprintf(SELECT_INNER
+							"p.id < $17 AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
+							" AND %s AND %s), true)"
+							" ORDER BY p.id DESC" LIMIT_PAGE,
+							class_driver[c], class_exclusion[c]);
+		return psprintf(SELECT_INNER
+						"%s AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
+						" AND p.id < $17 AND %s), true)"
+						" ORDER BY p.id + 0 DESC" LIMIT_PAGE,
+						class_driver[c], class_exclusion[c]);
+	}
+	if (v >= V_SORT(SS_PRICE_ASC, 0) && v < V_SORT(SS_NAME, SP_COUNT))
+	{
+		SearchSort	s = SS_PRICE_ASC + (v - 10) / SP_COUNT;
+		SortPath	p = (v - 10) % SP_COUNT;
+
+		switch (p)
+		{
+			case SP_GLOBAL:
+				if (s == SS_PRICE_ASC || s == SS_PRICE_DESC)
+					return psprintf(SELECT_INNER_K
+									P_STATUS " AND " P_PRICE " AND %s"
+									" AND " HIDE_OPEN P_CATS " AND " P_MATCH "), true)"
+									" ORDER BY %s" LIMIT_PAGE,
+									sort_keyset[s], sort_order[s]);
+				if (s == SS_NEWEST)
+					return psprintf(SELECT_INNER_K
+									P_STATUS " AND %s"
+									" AND " HIDE_OPEN P_PRICE " AND " P_CATS " AND " P_MATCH "), true)"
+									" ORDER BY %s" LIMIT_PAGE,
+									sort_keyset[s], sort_order[s]);
+				/* name: index (name, status) */
+				return psprintf(SELECT_INNER_K
+								"%s AND " P_STATUS
+								" AND " HIDE_OPEN P_PRICE " AND " P_CATS " AND " P_MATCH "), true)"
+								" ORDER BY %s" LIMIT_PAGE,
+								sort_keyset[s], sort_order[s]);
+			case SP_CATEGORY:
+				if (s == SS_PRICE_ASC || s == SS_PRICE_DESC)
+					return psprintf(SELECT_INNER_K
+									P_STATUS " AND p.category_id = $4 AND " P_PRICE " AND %s"
+									" AND " HIDE_OPEN P_MATCH "), true)"
+									" ORDER BY %s" LIMIT_PAGE,
+									sort_keyset[s], sort_order[s]);
+				if (s == SS_NEWEST)
+					return psprintf(SELECT_INNER_K
+									"p.category_id = $4 AND " P_STATUS " AND %s"
+									" AND " HIDE_OPEN P_PRICE " AND " P_MATCH "), true)"
+									" ORDER BY %s" LIMIT_PAGE,
+									sort_keyset[s], sort_order[s]);
+				return NULL;	/* no per-category name index */
+			case SP_BITMAP_TEXT:
+				return psprintf(SELECT_INNER_K
+								M_ANY " AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
+								" AND %s), true)"
+								" ORDER BY %s" LIMIT_PAGE,
+								sort_keyset[s], sort_hidden_order[s]);
+			case SP_BITMAP_CATEGORY:
+				return psprintf(SELECT_INNER_K
+								"p.category_id = ANY ($5) AND " HIDE_OPEN P_STATUS " AND " P_PRICE
+								" AND " P_MATCH " AND %s), true)"
+								" ORDER BY %s" LIMIT_PAGE,
+								sort_keyset[s], sort_hidden_order[s]);
+			default:
+				return NULL;
+		}
+	}
+	if (v >= V_FACETS(0, 0) && v <= V_FACETS(1, 1))
+	{
+		bool		text = (v - V_FACETS(0, 0)) / 2 == 1;
+		bool		cats = (v - V_FACETS(0, 0)) % 2 == 1;
+
+		/*
+		 * GROUPING(category, bucket): 1 = per category, 2 = per bucket,
+		 * 3 = per status.
+		 */
+		return psprintf("SELECT p.status::text, p.category_id, " PRICE_BUCKET ","
+						" GROUPING(p.category_id, " PRICE_BUCKET "), pg_catalog.count(*)"
+						" FROM catalog.product p WHERE %s%s"
+						"p.status = ANY ($20) AND " P_PRICE
+						" GROUP BY GROUPING SETS ((p.status), (p.status, p.category_id),"
+						" (p.status, " PRICE_BUCKET "))",
+						text ? M_ANY " AND " : "",
+						cats ? "p.category_id = ANY ($5) AND " : "");
+	}
+	if (v == V_TYPO_TERMS)
+		return psprintf("SELECT DISTINCT t.term FROM catalog.search_term t"
+						" WHERE t.term OPERATOR(%s.%%) $1"
+						" AND pg_catalog.length(t.term) BETWEEN $2 AND $3 LIMIT 200",
+						quote_identifier(trgm_schema()));
+	if (v == V_DESCENDANTS)
+		return pstrdup("WITH RECURSIVE t (id, depth) AS ("
+					   " SELECT c.id, 0 FROM catalog.category c WHERE c.id = $1"
+					   " UNION ALL SELECT c.id, t.depth + 1 FROM catalog.category c"
+					   " JOIN t ON c.parent_id = t.id WHERE t.depth < 64)"
+					   " SELECT pg_catalog.array_agg(t.id ORDER BY t.id) FROM t");
+	if (v == V_CATEGORIES)
+		return pstrdup("SELECT c.id, c.parent_id, c.name FROM catalog.category c");
+	return NULL;
+}
+
+/* Argument types of every search variant (the shared vector). */
+static void
+variant_argtypes(const SearchRequest *r, Oid *types)
+{
+	types[PRM_STATUS] = r->status_type;
+	types[PRM_MIN_PRICE] = NUMERICOID;
+	types[PRM_MAX_PRICE] = NUMERICOID;
+	types[PRM_CATEGORY] = INT8OID;
+	types[PRM_CATEGORIES] = INT8ARRAYOID;
+	types[PRM_SKU] = TEXTOID;
+	types[PRM_SKU_LO] = TEXTOID;
+	types[PRM_SKU_HI] = TEXTOID;
+	types[PRM_TSQ_NAME] = TSQUERYOID;
+	types[PRM_TSQ_ALL] = TSQUERYOID;
+	types[PRM_NAME_LIKE] = TEXTOID;
+	types[PRM_SKU_LIKE] = TEXTOID;
+	types[PRM_TSQ_TYPO] = TSQUERYOID;
+	types[PRM_KEY_PRICE] = NUMERICOID;
+	types[PRM_KEY_TIME] = TIMESTAMPTZOID;
+	types[PRM_KEY_TEXT] = TEXTOID;
+	types[PRM_KEY_ID] = INT8OID;
+	types[PRM_LIMIT] = INT8OID;
+	types[PRM_NO_TEXT] = BOOLOID;
+	types[PRM_STATUSES] = r->status_array_type;
+}
+
+/*
+ * get_plan
+ *	  The kept generic plan of variant v.  Plans are dropped and prepared
+ *	  again when catalog.product_status has a new OID (the extension was
+ *	  dropped and created again): their parameter types name it.
+ */
+static SPIPlanPtr
+get_plan(const SearchRequest *r, int v)
+{
+	SearchPlan *sp;
+
+	if (v < 0 || v >= V_COUNT)
+		elog(ERROR, "search variant %d does not exist", v);
+	sp = &plans[v];
+	if (plans_status_type != r->status_type)
+	{
+		for (int i = 0; i < V_COUNT; i++)
+		{
+			if (plans[i].plan != NULL)
+				SPI_freeplan(plans[i].plan);
+			plans[i].plan = NULL;
+		}
+		plans_status_type = r->status_type;
+	}
+	if (sp->plan == NULL)
+	{
+		Oid			types[PRM_COUNT];
+		int			nargs = PRM_COUNT;
+		SPIPlanPtr	plan;
+
+		if (sp->sql == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			sp->sql = variant_sql(v);
+			MemoryContextSwitchTo(old);
+			if (sp->sql == NULL)
+				elog(ERROR, "search variant %d does not exist", v);
+		}
+		if (v == V_TYPO_TERMS)
+		{
+			types[0] = TEXTOID;
+			types[1] = INT4OID;
+			types[2] = INT4OID;
+			nargs = 3;
+		}
+		else if (v == V_DESCENDANTS)
+		{
+			types[0] = INT8OID;
+			nargs = 1;
+		}
+		else if (v == V_CATEGORIES)
+			nargs = 0;
+		else
+			variant_argtypes(r, types);
+
+		/* always the generic plan: its shape is what the variant forces */
+		plan = SPI_prepare_cursor(sp->sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for search variant %d: %s",
+				 v, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		sp->plan = plan;
+	}
+	return sp->plan;
+}
+
+/*
+ * explain_plan
+ *	  Append the EXPLAIN (FORMAT JSON) of variant v's kept plan to the
+ *	  capture of catalog.search_explain.
+ */
+static void
+explain_plan(const SearchRequest *r, int v, const char *label)
+{
+	CachedPlan *cplan;
+	ListCell   *lc;
+	JsonbValue	jv;
+	MemoryContext old;
+
+	cplan = SPI_plan_get_cached_plan(get_plan(r, v));
+	if (cplan == NULL)
+		elog(ERROR, "no cached plan for search variant %d", v);
+
+	old = MemoryContextSwitchTo(explain_cxt);
+	pushJsonbValue(&explain_state, WJB_BEGIN_OBJECT, NULL);
+	DocPushText(&explain_state, "query", DocCString(label));
+	DocPushInt(&explain_state, "variant", v);
+	DocPushText(&explain_state, "sql", DocCString(plans[v].sql));
+	DocPushKey(&explain_state, "plan");
+	pushJsonbValue(&explain_state, WJB_BEGIN_ARRAY, NULL);
+	foreach(lc, cplan->stmt_list)
+	{
+		PlannedStmt *pstmt = lfirst_node(PlannedStmt, lc);
+		ExplainState *es = NewExplainState();
+		Jsonb	   *plan_json;
+
+		es->format = EXPLAIN_FORMAT_JSON;
+		es->costs = true;
+		ExplainBeginOutput(es);
+#if PG_VERSION_NUM >= 170000
+		ExplainOnePlan(pstmt, NULL, es, plans[v].sql, NULL, NULL, NULL, NULL, NULL);
+#else
+		ExplainOnePlan(pstmt, NULL, es, plans[v].sql, NULL, NULL, NULL, NULL);
+#endif
+		ExplainEndOutput(es);
+		plan_json = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(es->str->data)));
+		jv.type = jbvBinary;
+		jv.val.binary.data = &plan_json->root;
+		jv.val.binary.len = VARSIZE(plan_json) - VARHDRSZ;
+		pushJsonbValue(&explain_state, WJB_ELEM, &jv);
+	}
+	pushJsonbValue(&explain_state, WJB_END_ARRAY, NULL);
+	pushJsonbValue(&explain_state, WJB_END_OBJECT, NULL);
+	MemoryContextSwitchTo(old);
+	ReleaseCachedPlan(cplan, CurrentResourceOwner);
+}
+
+/*
+ * run_variant
+ *	  Execute variant v with the request's parameters; rows in SPI_tuptable.
+ */
+static uint64
+run_variant(const SearchRequest *r, int v, const char *label, long count)
+{
+	SPIPlanPtr	plan = get_plan(r, v);
+	int			rc;
+
+	if (explaining)
+		explain_plan(r, v, label);
+	rc = SPI_execute_plan(plan, (Datum *) r->values, r->nulls, true, count);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "search variant %d failed: %s", v, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* ------------------------------------------------------------------------
+ * Statement timer
+ * ------------------------------------------------------------------------
+ */
+
+static void
+search_timeout_handler(void)
+{
+	search_timed_out = true;
+	InterruptPending = true;
+	QueryCancelPending = true;
+	SetLatch(MyLatch);
+}
+
+static void
+search_timer_start(void)
+{
+	if (search_timeout_id == MAX_TIMEOUTS)
+		search_timeout_id = RegisterTimeout(USER_TIMEOUT, search_timeout_handler);
+	search_timed_out = false;
+	enable_timeout_after(search_timeout_id, catalog_search_timeout);
+}
+
+static void
+search_timer_stop(void)
+{
+	if (search_timeout_id != MAX_TIMEOUTS)
+		disable_timeout(search_timeout_id, false);
+}
+
+/*
+ * search_timer_rethrow
+ *	  In PG_CATCH: stop the timer; a cancel the timer caused becomes the
+ *	  documented 57014 with a message that names the setting.
+ */
+static void
+search_timer_rethrow(MemoryContext cxt, const char *fn)
+{
+	ErrorData  *edata;
+
+	search_timer_stop();
+	if (!search_timed_out)
+		PG_RE_THROW();
+	search_timed_out = false;
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
+	{
+		FreeErrorData(edata);
+		PG_RE_THROW();
+	}
+	FlushErrorState();
+	ereport(ERROR,
+			(errcode(ERRCODE_QUERY_CANCELED),
+			 errmsg("%s was cancelled after catalog.search_timeout (%d ms)",
+					fn, catalog_search_timeout),
+			 errhint("Narrow the query (more words, a category or a price range).")));
+}
+
+/* ------------------------------------------------------------------------
+ * Input
+ * ------------------------------------------------------------------------
+ */
+
+static Oid
+simple_config(void)
+{
+	return get_ts_config_oid(list_make2(makeString("pg_catalog"), makeString("simple")), false);
+}
+
+static bool
+is_sku_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		c == '-' || c == '_' || c == '.';
+}
+
+/* Escape LIKE metacharacters (backslash is the default escape). */
+static char *
+like_contains(const char *s, int len)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '%');
+	for (int i = 0; i < len; i++)
+	{
+		if (s[i] == '%' || s[i] == '_' || s[i] == '\\')
+			appendStringInfoChar(&buf, '\\');
+		appendStringInfoChar(&buf, s[i]);
+	}
+	appendStringInfoChar(&buf, '%');
+	return buf.data;
+}
+
+/* Append a lexeme as a quoted to_tsquery operand. */
+static void
+append_operand(StringInfo buf, const char *w, bool prefix, bool name_only)
+{
+	appendStringInfoChar(buf, '\'');
+	for (const char *p = w; *p; p++)
+	{
+		if (*p == '\'' || *p == '\\')
+			appendStringInfoChar(buf, *p == '\'' ? '\'' : '\\');
+		appendStringInfoChar(buf, *p);
+	}
+	appendStringInfoChar(buf, '\'');
+	if (prefix || name_only)
+		appendStringInfoChar(buf, ':');
+	if (prefix)
+		appendStringInfoChar(buf, '*');
+	if (name_only)
+		appendStringInfoChar(buf, 'A');
+}
+
+static Datum
+make_tsquery(const char *text)
+{
+	return DirectFunctionCall2(to_tsquery_byid, ObjectIdGetDatum(simple_config()),
+							   CStringGetTextDatum(text));
+}
+
+/*
+ * words_tsquery
+ *	  'w1' & 'w2' & 'w3':* (name_only: every operand restricted to weight A).
+ */
+static Datum
+words_tsquery(const SearchRequest *r, bool name_only)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < r->nwords; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, " & ");
+		append_operand(&buf, r->words[i], i == r->nwords - 1, name_only);
+	}
+	return make_tsquery(buf.data);
+}
+
+/*
+ * parse_words
+ *	  Lexemes of q by the 'simple' configuration, in order, without
+ *	  duplicates; compound tokens ("wi-fi", "nw-soc-0001") are skipped
+ *	  because the parser also returns their parts.
+ */
+static void
+parse_words(SearchRequest *r)
+{
+	ParsedText	prs;
+
+	r->nwords = 0;
+	if (r->qlen == 0)
+		return;
+	prs.lenwords = 32;
+	prs.curwords = 0;
+	prs.pos = 0;
+	prs.words = (ParsedWord *) palloc(sizeof(ParsedWord) * prs.lenwords);
+	parsetext(simple_config(), &prs, r->q, r->qlen);
+
+	for (int i = 0; i < prs.curwords && r->nwords < SEARCH_MAX_WORDS; i++)
+	{
+		ParsedWord *w = &prs.words[i];
+		bool		dup = false;
+
+		if (w->len == 0 || w->len > SEARCH_WORD_MAX || memchr(w->word, '-', w->len) != NULL)
+			continue;
+		for (int j = 0; j < r->nwords; j++)
+			if (r->wordlen[j] == w->len && memcmp(r->words[j], w->word, w->len) == 0)
+				dup = true;
+		if (dup)
+			continue;
+		r->words[r->nwords] = pnstrdup(w->word, w->len);
+		r->wordlen[r->nwords] = w->len;
+		r->nwords++;
+	}
+}
+
+static int
+code_points(const char *s, int len)
+{
+	int			n = 0;
+
+	for (int i = 0; i < len; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+/* Edit distance allowed for a word of n code points. */
+static int
+typo_budget(int n)
+{
+	return n >= 9 ? 2 : (n >= 5 ? 1 : 0);
+}
+
+/*
+ * damerau_levenshtein
+ *	  Optimal string alignment distance of two byte strings, stopping early
+ *	  once every cell of a row exceeds max (returns max + 1).
+ */
+static int
+damerau_levenshtein(const char *a, int la, const char *b, int lb, int max)
+{
+	int		   *prev2,
+			   *prev,
+			   *cur;
+
+	if (abs(la - lb) > max)
+		return max + 1;
+	prev2 = palloc((lb + 1) * sizeof(int));
+	prev = palloc((lb + 1) * sizeof(int));
+	cur = palloc((lb + 1) * sizeof(int));
+	for (int j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (int i = 1; i <= la; i++)
+	{
+		int			rowmin;
+		int		   *tmp;
+
+		cur[0] = i;
+		rowmin = cur[0];
+		for (int j = 1; j <= lb; j++)
+		{
+			int			cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			int			d = Min(Min(prev[j] + 1, cur[j - 1] + 1), prev[j - 1] + cost);
+
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+				d = Min(d, prev2[j - 2] + 1);
+			cur[j] = d;
+			rowmin = Min(rowmin, d);
+		}
+		if (rowmin > max)
+		{
+			pfree(prev2);
+			pfree(prev);
+			pfree(cur);
+			return max + 1;
+		}
+		tmp = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = tmp;
+	}
+	{
+		int			d = prev[lb];
+
+		pfree(prev2);
+		pfree(prev);
+		pfree(cur);
+		return d;
+	}
+}
+
+/*
+ * compute_typo
+ *	  Corrections of each word from the dictionary (catalog.search_term),
+ *	  and the typo class's tsquery.  Must run inside SPI.  Sets
+ *	  PRM_TSQ_TYPO, or leaves it NULL when no word has a correction.
+ */
+static void
+compute_typo(SearchRequest *r)
+{
+	StringInfoData buf;
+	bool		any = false;
+
+	if (r->typo_done)
+		return;
+	r->typo_done = true;
+	r->nulls[PRM_TSQ_TYPO] = 'n';
+	if (r->nwords == 0)
+		return;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < r->nwords; i++)
+	{
+		int			n = code_points(r->words[i], r->wordlen[i]);
+		int			k = typo_budget(n);
+		bool		digits = strpbrk(r->words[i], "0123456789") != NULL;
+		bool		last = (i == r->nwords - 1);
+
+		r->ntypo[i] = 0;
+		if (k > 0 && !digits)
+		{
+			Datum		vals[3];
+			uint64		rows;
+			int			best[SEARCH_MAX_CANDIDATES];
+
+			vals[0] = CStringGetTextDatum(r->words[i]);
+			vals[1] = Int32GetDatum(n - k);
+			vals[2] = Int32GetDatum(n + k);
+			if (explaining)
+				explain_plan(r, V_TYPO_TERMS, "typo dictionary");
+			if (SPI_execute_plan(get_plan(r, V_TYPO_TERMS), vals, NULL, true, 0) != SPI_OK_SELECT)
+				elog(ERROR, "typo dictionary lookup failed");
+			rows = SPI_processed;
+			for (uint64 t = 0; t < rows; t++)
+			{
+				bool		isnull;
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[t], SPI_tuptable->tupdesc, 1, &isnull);
+				text	   *term;
+				int			dist;
+				int			slot;
+
+				if (isnull)
+					continue;
+				term = DatumGetTextPP(d);
+				if ((int) VARSIZE_ANY_EXHDR(term) == r->wordlen[i] &&
+					memcmp(VARDATA_ANY(term), r->words[i], r->wordlen[i]) == 0)
+					continue;	/* the word itself */
+				dist = damerau_levenshtein(r->words[i], r->wordlen[i],
+										   VARDATA_ANY(term), VARSIZE_ANY_EXHDR(term), k);
+				if (dist > k)
+					continue;
+				/* keep the closest SEARCH_MAX_CANDIDATES, first found on ties */
+				slot = r->ntypo[i];
+				if (slot == SEARCH_MAX_CANDIDATES)
+				{
+					int			worst = 0;
+
+					for (int c = 1; c < SEARCH_MAX_CANDIDATES; c++)
+						if (best[c] > best[worst])
+							worst = c;
+					if (best[worst] <= dist)
+						continue;
+					slot = worst;
+					pfree(r->typo_words[i][slot]);
+				}
+				else
+					r->ntypo[i]++;
+				r->typo_words[i][slot] = MemoryContextStrdup(r->cxt, text_to_cstring(term));
+				best[slot] = dist;
+				any = true;
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+
+		if (i > 0)
+			appendStringInfoString(&buf, " & ");
+		appendStringInfoChar(&buf, '(');
+		append_operand(&buf, r->words[i], last, true);
+		for (int c = 0; c < r->ntypo[i]; c++)
+		{
+			appendStringInfoString(&buf, " | ");
+			append_operand(&buf, r->typo_words[i][c], false, true);
+		}
+		appendStringInfoChar(&buf, ')');
+	}
+	if (any)
+	{
+		r->values[PRM_TSQ_TYPO] = make_tsquery(buf.data);
+		r->nulls[PRM_TSQ_TYPO] = ' ';
+	}
+}
+
+/*
+ * status_type_oid
+ *	  OID of catalog.product_status (looked up per call: the extension may
+ *	  have been dropped and created again).
+ */
+static Oid
+status_type_oid(void)
+{
+	Oid			nsp = get_namespace_oid("catalog", false);
+	Oid			typ = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+									  CStringGetDatum("product_status"),
+									  ObjectIdGetDatum(nsp));
+
+	if (!OidIsValid(typ))
+		elog(ERROR, "type catalog.product_status does not exist");
+	return typ;
+}
+
+static Datum
+status_datum(const SearchRequest *r, const char *label)
+{
+	return DirectFunctionCall2(enum_in, CStringGetDatum(label),
+							   ObjectIdGetDatum(r->status_type));
+}
+
+static Numeric
+numeric_from_cstring(const char *s)
+{
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+/*
+ * parse_price
+ *	  A price filter: NULL, or a number >= 0 with at most 2 decimals and 10
+ *	  integer digits (the range of the column).
+ */
+static Numeric
+parse_price(FunctionCallInfo fcinfo, int argno, const char *field)
+{
+	Numeric		n;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	n = PG_GETARG_NUMERIC(argno);
+	ValidatePriceArg(field, n);
+	return n;
+}
+
+/*
+ * parse_request
+ *	  Validate and canonicalise the arguments shared by search_products
+ *	  and product_facets (arguments 0 to 4), and the parameters that do not
+ *	  need SPI.
+ */
+static void
+parse_request(FunctionCallInfo fcinfo, SearchRequest *r)
+{
+	memset(r, 0, sizeof(SearchRequest));
+	for (int i = 0; i < PRM_COUNT; i++)
+	{
+		r->values[i] = (Datum) 0;
+		r->nulls[i] = 'n';
+	}
+	r->category_id = -1;
+	r->cxt = CurrentMemoryContext;
+	r->status_type = status_type_oid();
+	r->status_array_type = get_array_type(r->status_type);
+
+	/* q */
+	if (PG_ARGISNULL(0))
+	{
+		r->q = "";
+		r->qlen = 0;
+	}
+	else
+	{
+		r->q = ValidateTextArg("q", CATALOG_GETARG_RAW_TEXT(0), VT_PLAIN, 0, SEARCH_Q_MAX);
+		r->qlen = strlen(r->q);
+	}
+	parse_words(r);
+
+	/* an SKU-like q: one token of SKU characters */
+	if (r->qlen > 0 && r->qlen <= CATALOG_SKU_MAX &&
+		((r->q[0] >= '0' && r->q[0] <= '9') || (r->q[0] >= 'A' && r->q[0] <= 'Z') ||
+		 (r->q[0] >= 'a' && r->q[0] <= 'z')))
+	{
+		bool		ok = true;
+
+		for (int i = 0; i < r->qlen && ok; i++)
+			ok = is_sku_char(r->q[i]);
+		if (ok)
+		{
+			r->sku = pstrdup(r->q);
+			for (char *p = r->sku; *p; p++)
+				*p = pg_ascii_toupper((unsigned char) *p);
+		}
+	}
+
+	/* category */
+	if (!PG_ARGISNULL(1))
+	{
+		r->category_id = PG_GETARG_INT64(1);
+		if (r->category_id <= 0)
+			ValidateRaiseReason("category_id", "out_of_range");
+	}
+
+	/* prices */
+	r->min_price = parse_price(fcinfo, 2, "min_price");
+	r->max_price = parse_price(fcinfo, 3, "max_price");
+	if (r->min_price && r->max_price &&
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(r->min_price),
+										  NumericGetDatum(r->max_price))) > 0)
+		ValidateRaiseReason("max_price", "less_than_min_price");
+	r->price_filtered = r->min_price != NULL || r->max_price != NULL;
+	if (r->min_price == NULL)
+		r->min_price = int64_to_numeric(0);
+	if (r->max_price == NULL)
+		r->max_price = numeric_from_cstring("10000000000");
+
+	/* status */
+	if (PG_ARGISNULL(4))
+		r->status = "published";
+	else
+	{
+		char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(4));
+
+		if (strcmp(s, "published") != 0 && strcmp(s, "draft") != 0 &&
+			strcmp(s, "archived") != 0)
+			ValidateRaiseReason("status", "unknown_value");
+		r->status = s;
+	}
+	if (strcmp(r->status, "published") != 0 && !ApiCallerSeesDrafts())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only editors may search %s products", r->status),
+				 errdetail("{\"field\": \"status\", \"reason\": \"not_allowed\"}")));
+
+	/* parameters that need no SPI */
+	r->values[PRM_STATUS] = status_datum(r, r->status);
+	r->nulls[PRM_STATUS] = ' ';
+	r->values[PRM_MIN_PRICE] = NumericGetDatum(r->min_price);
+	r->nulls[PRM_MIN_PRICE] = ' ';
+	r->values[PRM_MAX_PRICE] = NumericGetDatum(r->max_price);
+	r->nulls[PRM_MAX_PRICE] = ' ';
+	if (r->sku)
+	{
+		int			len = strlen(r->sku);
+
+		r->values[PRM_SKU] = CStringGetTextDatum(r->sku);
+		r->nulls[PRM_SKU] = ' ';
+		if (len >= 2)
+		{
+			char	   *hi = pstrdup(r->sku);
+
+			/* SKU characters are ASCII below 0x7F: the successor is safe */
+			hi[len - 1]++;
+			r->values[PRM_SKU_LO] = CStringGetTextDatum(r->sku);
+			r->nulls[PRM_SKU_LO] = ' ';
+			r->values[PRM_SKU_HI] = CStringGetTextDatum(hi);
+			r->nulls[PRM_SKU_HI] = ' ';
+		}
+		if (len >= 3)
+		{
+			r->values[PRM_SKU_LIKE] = CStringGetTextDatum(like_contains(r->sku, len));
+			r->nulls[PRM_SKU_LIKE] = ' ';
+		}
+	}
+	if (r->nwords > 0)
+	{
+		r->values[PRM_TSQ_NAME] = words_tsquery(r, true);
+		r->nulls[PRM_TSQ_NAME] = ' ';
+		r->values[PRM_TSQ_ALL] = words_tsquery(r, false);
+		r->nulls[PRM_TSQ_ALL] = ' ';
+	}
+	/* substring: only when pg_trgm can extract a trigram from q */
+	{
+		int			run = 0,
+					best = 0;
+
+		for (int i = 0; i < r->qlen; i++)
+		{
+			unsigned char c = (unsigned char) r->q[i];
+
+			if (c >= 0x80 || isalnum(c))
+			{
+				if ((c & 0xC0) != 0x80)
+					run++;
+			}
+			else
+				run = 0;
+			best = Max(best, run);
+		}
+		if (best >= 3)
+		{
+			r->values[PRM_NAME_LIKE] = CStringGetTextDatum(like_contains(r->q, r->qlen));
+			r->nulls[PRM_NAME_LIKE] = ' ';
+		}
+	}
+	r->has_text = r->nulls[PRM_SKU] == ' ' || r->nulls[PRM_TSQ_ALL] == ' ' ||
+		r->nulls[PRM_NAME_LIKE] == ' ';
+	r->values[PRM_NO_TEXT] = BoolGetDatum(!r->has_text);
+	r->nulls[PRM_NO_TEXT] = ' ';
+}
+
+/*
+ * resolve_categories
+ *	  The category and its descendants (inside SPI); PT404 when unknown.
+ */
+static void
+resolve_categories(SearchRequest *r, MemoryContext cxt)
+{
+	Datum		arg;
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+
+	if (r->category_id < 0)
+		return;
+	arg = Int64GetDatum(r->category_id);
+	if (explaining)
+		explain_plan(r, V_DESCENDANTS, "category descendants");
+	if (SPI_execute_plan(get_plan(r, V_DESCENDANTS), &arg, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "category lookup failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		ApiRaiseNotFound("category", r->category_id);
+	old = MemoryContextSwitchTo(cxt);
+	r->categories = DatumGetArrayTypePCopy(d);
+	deconstruct_array(r->categories, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  (Datum **) &r->category_ids, NULL, &r->ncategories);
+	{
+		/* deconstruct_array gives Datums; keep int64s */
+		Datum	   *ds = (Datum *) r->category_ids;
+		int64	   *ids = palloc(sizeof(int64) * r->ncategories);
+
+		for (int i = 0; i < r->ncategories; i++)
+			ids[i] = DatumGetInt64(ds[i]);
+		r->category_ids = ids;
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+
+	r->values[PRM_CATEGORIES] = PointerGetDatum(r->categories);
+	r->nulls[PRM_CATEGORIES] = ' ';
+	r->values[PRM_CATEGORY] = Int64GetDatum(r->category_id);
+	r->nulls[PRM_CATEGORY] = ' ';
+}
+
+/* ------------------------------------------------------------------------
+ * Estimates from pg_statistic
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct SearchStats
+{
+	double		rows;			/* reltuples of catalog.product */
+	double		f_status;
+	double		f_category;
+	double		f_words;		/* words anywhere */
+	double		f_substring;
+	double		f_typo;
+} SearchStats;
+
+static bool
+attr_stats(Oid relid, const char *attname, HeapTuple *tup)
+{
+	AttrNumber	att = get_attnum(relid, attname);
+
+	*tup = NULL;
+	if (att == InvalidAttrNumber)
+		return false;
+	*tup = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(relid), Int16GetDatum(att),
+						   BoolGetDatum(false));
+	return HeapTupleIsValid(*tup);
+}
+
+/* Frequency of value among the most common values of a column, or -1. */
+static double
+mcv_freq(Oid relid, const char *attname, Datum value, Oid eqfn_type, double rows,
+		 double *other)
+{
+	HeapTuple	tup;
+	AttStatsSlot sslot;
+	double		found = -1;
+
+	*other = -1;
+	if (!attr_stats(relid, attname, &tup))
+		return -1;
+	if (get_attstatsslot(&sslot, tup, STATISTIC_KIND_MCV, InvalidOid,
+						 ATTSTATSSLOT_VALUES | ATTSTATSSLOT_NUMBERS))
+	{
+		double		sum = 0;
+
+		for (int i = 0; i < sslot.nvalues; i++)
+		{
+			sum += sslot.numbers[i];
+			if (eqfn_type == INT8OID ? DatumGetInt64(sslot.values[i]) == DatumGetInt64(value)
+				: DatumGetObjectId(sslot.values[i]) == DatumGetObjectId(value))
+				found = sslot.numbers[i];
+		}
+		{
+			double		nd = ((Form_pg_statistic) GETSTRUCT(tup))->stadistinct;
+
+			if (nd < 0)
+				nd = -nd * rows;
+			if (nd > sslot.nvalues)
+				*other = (1.0 - sum) / (nd - sslot.nvalues);
+			else
+				*other = 0;
+		}
+		free_attstatsslot(&sslot);
+	}
+	ReleaseSysCache(tup);
+	return found;
+}
+
+/* Fraction of rows whose search_doc has lexeme w (prefix: starting with w). */
+static double
+lexeme_freq(AttStatsSlot *mce, bool have, const char *w, int len, bool prefix)
+{
+	double		minfreq;
+	double		sum = 0;
+	bool		found = false;
+
+	if (!have || mce->nnumbers < mce->nvalues + 2)
+		return 0.005;			/* DEFAULT_TS_MATCH_SEL */
+	minfreq = mce->numbers[mce->nvalues];
+	for (int i = 0; i < mce->nvalues; i++)
+	{
+		text	   *t = DatumGetTextPP(mce->values[i]);
+		int			tl = VARSIZE_ANY_EXHDR(t);
+
+		if (prefix ? (tl >= len && memcmp(VARDATA_ANY(t), w, len) == 0)
+			: (tl == len && memcmp(VARDATA_ANY(t), w, len) == 0))
+		{
+			sum += mce->numbers[i];
+			found = true;
+			if (!prefix)
+				break;
+		}
+	}
+	if (!found)
+		return Min(0.005, minfreq / 2);
+	return Min(sum, 1.0);
+}
+
+/* Fraction of histogram entries of a text column containing needle. */
+static double
+histogram_contains(Oid relid, const char *attname, const char *needle, int nlen)
+{
+	HeapTuple	tup;
+	AttStatsSlot sslot;
+	double		f = 0.001;
+
+	if (!attr_stats(relid, attname, &tup))
+		return f;
+	if (get_attstatsslot(&sslot, tup, STATISTIC_KIND_HISTOGRAM, InvalidOid, ATTSTATSSLOT_VALUES) &&
+		sslot.nvalues > 0)
+	{
+		int			hits = 0;
+
+		for (int i = 0; i < sslot.nvalues; i++)
+		{
+			text	   *t = DatumGetTextPP(sslot.values[i]);
+			const char *s = VARDATA_ANY(t);
+			int			sl = VARSIZE_ANY_EXHDR(t);
+
+			for (int j = 0; j + nlen <= sl; j++)
+			{
+				if (pg_strncasecmp(s + j, needle, nlen) == 0)
+				{
+					hits++;
+					break;
+				}
+			}
+		}
+		f = hits > 0 ? (double) hits / sslot.nvalues : 0.1 / sslot.nvalues;
+		free_attstatsslot(&sslot);
+	}
+	ReleaseSysCache(tup);
+	return f;
+}
+
+static void
+estimate(SearchRequest *r, SearchStats *st)
+{
+	Relation	rel = DocOpenTable("product");
+	Oid			relid = RelationGetRelid(rel);
+	double		other;
+	double		f;
+
+	st->rows = rel->rd_rel->reltuples > 0 ? rel->rd_rel->reltuples : 1000;
+	table_close(rel, AccessShareLock);
+
+	f = mcv_freq(relid, "status", r->values[PRM_STATUS], OIDOID, st->rows, &other);
+	st->f_status = f >= 0 ? f : (other >= 0 ? other : 0.5);
+
+	st->f_category = 1.0;
+	if (r->ncategories > 0)
+	{
+		double		sum = 0;
+
+		for (int i = 0; i < r->ncategories; i++)
+		{
+			f = mcv_freq(relid, "category_id", Int64GetDatum(r->category_ids[i]), INT8OID,
+						 st->rows, &other);
+			sum += f >= 0 ? f : (other >= 0 ? other : 0.01);
+		}
+		st->f_category = Min(Max(sum, 1e-7), 1.0);
+	}
+
+	st->f_words = 0;
+	st->f_typo = 0;
+	st->f_substring = 0;
+	if (r->nwords > 0)
+	{
+		HeapTuple	tup;
+		AttStatsSlot mce;
+		bool		have = false;
+
+		if (attr_stats(relid, "search_doc", &tup))
+			have = get_attstatsslot(&mce, tup, STATISTIC_KIND_MCELEM, InvalidOid,
+									ATTSTATSSLOT_VALUES | ATTSTATSSLOT_NUMBERS);
+		st->f_words = 1.0;
+		st->f_typo = 1.0;
+		for (int i = 0; i < r->nwords; i++)
+		{
+			double		w = lexeme_freq(&mce, have, r->words[i], r->wordlen[i],
+										i == r->nwords - 1);
+
+			st->f_words *= w;
+			if (r->typo_done)
+			{
+				for (int c = 0; c < r->ntypo[i]; c++)
+					w += lexeme_freq(&mce, have, r->typo_words[i][c],
+									 strlen(r->typo_words[i][c]), false);
+				st->f_typo *= Min(w, 1.0);
+			}
+		}
+		if (have)
+			free_attstatsslot(&mce);
+		if (tup)
+			ReleaseSysCache(tup);
+	}
+	if (r->nulls[PRM_NAME_LIKE] == ' ')
+		st->f_substring = histogram_contains(relid, "name", r->q, r->qlen);
+	if (r->nulls[PRM_SKU_LIKE] == ' ')
+		st->f_substring = Max(st->f_substring,
+							  histogram_contains(relid, "sku", r->sku, strlen(r->sku)));
+}
+
+/*
+ * ordered_is_cheaper
+ *	  An ordered scan that stops after need rows visits about
+ *	  need / f_all rows; a bitmap scan visits the f_driver matches of its
+ *	  index and sorts them.
+ */
+static bool
+ordered_is_cheaper(double need, double f_all, double rows_driver)
+{
+	double		ordered = need / Max(f_all, 1e-9);
+	double		bitmap = rows_driver * 1.5 + 10;
+
+	return ordered < bitmap;
+}
+
+/* ------------------------------------------------------------------------
+ * Cursor
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct SigningKey
+{
+	int			kid;
+	bytea	   *secret;
+} SigningKey;
+
+/*
+ * load_keys
+ *	  The 'cursor' keys of catalog.signing_key, read below the privilege
+ *	  system (no API role, not even catalog_owner, may read the table).
+ */
+static List *
+load_keys(void)
+{
+	Relation	rel = DocOpenTable("signing_key");
+	TupleDesc	desc = RelationGetDescr(rel);
+	TableScanDesc scan;
+	HeapTuple	tup;
+	List	   *keys = NIL;
+	int			a_purpose = -1,
+				a_kid = -1,
+				a_secret = -1;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		if (strcmp(NameStr(att->attname), "purpose") == 0 && att->atttypid == TEXTOID)
+			a_purpose = i + 1;
+		else if (strcmp(NameStr(att->attname), "kid") == 0 && att->atttypid == INT4OID)
+			a_kid = i + 1;
+		else if (strcmp(NameStr(att->attname), "secret") == 0 && att->atttypid == BYTEAOID)
+			a_secret = i + 1;
+	}
+	if (a_purpose < 0 || a_kid < 0 || a_secret < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("catalog.signing_key does not have the expected columns"),
+				 errhint("The catalog extension's tables were altered; reinstall the extension.")));
+
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		n1,
+					n2,
+					n3;
+		Datum		purpose = heap_getattr(tup, a_purpose, desc, &n1);
+		Datum		kid = heap_getattr(tup, a_kid, desc, &n2);
+		Datum		secret = heap_getattr(tup, a_secret, desc, &n3);
+		SigningKey *k;
+
+		if (n1 || n2 || n3)
+			continue;
+		if (strcmp(TextDatumGetCString(purpose), "cursor") != 0)
+			continue;
+		k = palloc(sizeof(SigningKey));
+		k->kid = DatumGetInt32(kid);
+		k->secret = DatumGetByteaPCopy(secret);
+		keys = lappend(keys, k);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return keys;
+}
+
+static SigningKey *
+find_key(List *keys, int kid)
+{
+	ListCell   *lc;
+	SigningKey *best = NULL;
+
+	foreach(lc, keys)
+	{
+		SigningKey *k = lfirst(lc);
+
+		if (kid < 0 ? (best == NULL || k->kid > best->kid) : k->kid == kid)
+			best = k;
+	}
+	return best;
+}
+
+/* The query a cursor belongs to: every input but page_size and cursor. */
+static void
+fingerprint(const SearchRequest *r, StringInfo buf)
+{
+	appendBinaryStringInfo(buf, r->q, r->qlen + 1);
+	appendStringInfo(buf, "%lld|%s|%s|%s|%d|",
+					 (long long) r->category_id,
+					 DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(r->min_price))),
+					 DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(r->max_price))),
+					 r->status, (int) r->sort);
+}
+
+static void
+compute_mac(const SigningKey *k, const char *data, int len, uint8 *mac)
+{
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	uint8		full[PG_SHA256_DIGEST_LENGTH];
+
+	if (ctx == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	if (pg_hmac_init(ctx, (uint8 *) VARDATA_ANY(k->secret), VARSIZE_ANY_EXHDR(k->secret)) < 0 ||
+		pg_hmac_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_hmac_final(ctx, full, sizeof(full)) < 0)
+	{
+		const char *err = pg_hmac_error(ctx);
+
+		pg_hmac_free(ctx);
+		elog(ERROR, "HMAC failed: %s", err);
+	}
+	pg_hmac_free(ctx);
+	memcpy(mac, full, SEARCH_MAC_LEN);
+}
+
+static void
+put_u16(StringInfo b, int v)
+{
+	appendStringInfoChar(b, (char) ((v >> 8) & 0xFF));
+	appendStringInfoChar(b, (char) (v & 0xFF));
+}
+
+static void
+put_i64(StringInfo b, int64 v)
+{
+	for (int s = 56; s >= 0; s -= 8)
+		appendStringInfoChar(b, (char) ((uint64) v >> s & 0xFF));
+}
+
+/*
+ * encode_cursor
+ *	  base64url(kid | version | sort | class | id | created_at | price | text | mac)
+ *	  where mac = HMAC-SHA256(secret, kid .. text | fingerprint), truncated.
+ */
+static char *
+encode_cursor(const SearchRequest *r, List *keys, const SearchRow *row)
+{
+	SigningKey *k = find_key(keys, -1);
+	StringInfoData b;
+	StringInfoData signed_part;
+	uint8		mac[SEARCH_MAC_LEN];
+	char	   *price = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(row->price)));
+	const char *txt = r->sort == SS_NAME ? row->name :
+		(r->sort == SS_RELEVANCE && row->klass == SC_SKU_PREFIX ? row->sku : "");
+	char	   *out;
+	int			len;
+
+	if (k == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no cursor signing key in catalog.signing_key")));
+	initStringInfo(&b);
+	put_u16(&b, k->kid);
+	appendStringInfoChar(&b, 1);	/* version */
+	appendStringInfoChar(&b, (char) r->sort);
+	appendStringInfoChar(&b, (char) row->klass);
+	put_i64(&b, row->id);
+	put_i64(&b, row->created_at);
+	put_u16(&b, strlen(price));
+	appendStringInfoString(&b, price);
+	put_u16(&b, strlen(txt));
+	appendStringInfoString(&b, txt);
+
+	initStringInfo(&signed_part);
+	appendBinaryStringInfo(&signed_part, b.data, b.len);
+	fingerprint(r, &signed_part);
+	compute_mac(k, signed_part.data, signed_part.len, mac);
+	appendBinaryStringInfo(&b, (char *) mac, SEARCH_MAC_LEN);
+
+	out = palloc(pg_b64_enc_len(b.len) + 1);
+	len = pg_b64_encode(b.data, b.len, out, pg_b64_enc_len(b.len));
+	if (len < 0)
+		elog(ERROR, "could not encode a cursor");
+	/* URL-safe alphabet, no padding */
+	while (len > 0 && out[len - 1] == '=')
+		len--;
+	out[len] = '\0';
+	for (char *p = out; *p; p++)
+		*p = *p == '+' ? '-' : (*p == '/' ? '_' : *p);
+	return out;
+}
+
+static void
+bad_cursor(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid cursor"),
+			 errdetail("{\"field\": \"cursor\", \"reason\": \"invalid\"}"),
+			 errhint("Pass next_cursor unchanged, with the same q, filters and sort.")));
+}
+
+/*
+ * decode_cursor
+ *	  Verify a cursor's MAC against this query's fingerprint (in constant
+ *	  time), then read it; any failure is 22023.
+ */
+static void
+decode_cursor(SearchRequest *r, List *keys, text *cursor)
+{
+	int			clen = VARSIZE_ANY_EXHDR(cursor);
+	const char *c = VARDATA_ANY(cursor);
+	char	   *b64;
+	char	   *raw;
+	int			rawlen;
+	int			pos;
+	SigningKey *k;
+	StringInfoData signed_part;
+	uint8		mac[SEARCH_MAC_LEN];
+	uint8		diff = 0;
+	int			plen,
+				tlen;
+
+	if (clen < 8 || clen > SEARCH_CURSOR_MAX)
+		bad_cursor();
+	b64 = palloc(clen + 4);
+	for (int i = 0; i < clen; i++)
+	{
+		char		ch = c[i];
+
+		if (ch == '-')
+			ch = '+';
+		else if (ch == '_')
+			ch = '/';
+		else if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')))
+			bad_cursor();
+		b64[i] = ch;
+	}
+	while (clen % 4 != 0)
+		b64[clen++] = '=';
+	raw = palloc(pg_b64_dec_len(clen) + 1);
+	rawlen = pg_b64_decode(b64, clen, raw, pg_b64_dec_len(clen));
+	/* kid 2, version 1, sort 1, class 1, id 8, time 8, 2 + 2 lengths, mac */
+	if (rawlen < 2 + 3 + 16 + 4 + SEARCH_MAC_LEN)
+		bad_cursor();
+
+	k = find_key(keys, ((unsigned char) raw[0] << 8) | (unsigned char) raw[1]);
+	if (k == NULL)
+		bad_cursor();
+	initStringInfo(&signed_part);
+	appendBinaryStringInfo(&signed_part, raw, rawlen - SEARCH_MAC_LEN);
+	fingerprint(r, &signed_part);
+	compute_mac(k, signed_part.data, signed_part.len, mac);
+	for (int i = 0; i < SEARCH_MAC_LEN; i++)
+		diff |= mac[i] ^ (uint8) raw[rawlen - SEARCH_MAC_LEN + i];
+	if (diff != 0)
+		bad_cursor();
+
+	/* authentic: written by encode_cursor for this query */
+	rawlen -= SEARCH_MAC_LEN;
+	pos = 2;
+	if (raw[pos++] != 1 || raw[pos++] != (char) r->sort)
+		bad_cursor();
+	r->cur_class = (unsigned char) raw[pos++];
+	if (r->cur_class >= SC_COUNT)
+		bad_cursor();
+	r->cur_id = 0;
+	for (int i = 0; i < 8; i++)
+		r->cur_id = (int64) (((uint64) r->cur_id << 8) | (unsigned char) raw[pos++]);
+	r->cur_time = 0;
+	for (int i = 0; i < 8; i++)
+		r->cur_time = (int64) (((uint64) r->cur_time << 8) | (unsigned char) raw[pos++]);
+	plen = ((unsigned char) raw[pos] << 8) | (unsigned char) raw[pos + 1];
+	pos += 2;
+	if (plen < 1 || plen > 40 || pos + plen + 2 > rawlen)
+		bad_cursor();
+	r->cur_price = pnstrdup(raw + pos, plen);
+	pos += plen;
+	tlen = ((unsigned char) raw[pos] << 8) | (unsigned char) raw[pos + 1];
+	pos += 2;
+	if (pos + tlen != rawlen)
+		bad_cursor();
+	r->cur_text = pnstrdup(raw + pos, tlen);
+	r->has_cursor = true;
+}
+
+/*
+ * set_keyset
+ *	  Keyset parameters to continue after the cursor within class klass
+ *	  (relevance) or within the sort; from the start when no cursor applies.
+ */
+static void
+set_keyset(SearchRequest *r, bool from_cursor)
+{
+	r->nulls[PRM_KEY_PRICE] = ' ';
+	r->nulls[PRM_KEY_TIME] = ' ';
+	r->nulls[PRM_KEY_TEXT] = ' ';
+	r->nulls[PRM_KEY_ID] = ' ';
+	if (from_cursor)
+	{
+		r->values[PRM_KEY_PRICE] = NumericGetDatum(numeric_from_cstring(r->cur_price));
+		r->values[PRM_KEY_TIME] = TimestampTzGetDatum(r->cur_time);
+		r->values[PRM_KEY_TEXT] = CStringGetTextDatum(r->cur_text);
+		r->values[PRM_KEY_ID] = Int64GetDatum(r->cur_id);
+		return;
+	}
+	switch (r->sort)
+	{
+		case SS_PRICE_ASC:
+			r->values[PRM_KEY_PRICE] = NumericGetDatum(numeric_from_cstring("-1"));
+			r->values[PRM_KEY_ID] = Int64GetDatum(PG_INT64_MIN);
+			break;
+		case SS_PRICE_DESC:
+			r->values[PRM_KEY_PRICE] = NumericGetDatum(numeric_from_cstring("100000000000"));
+			r->values[PRM_KEY_ID] = Int64GetDatum(PG_INT64_MAX);
+			break;
+		default:
+			r->values[PRM_KEY_PRICE] = NumericGetDatum(numeric_from_cstring("0"));
+			r->values[PRM_KEY_ID] = Int64GetDatum(r->sort == SS_NAME ? PG_INT64_MIN : PG_INT64_MAX);
+			break;
+	}
+	{
+		TimestampTz inf;
+
+		TIMESTAMP_NOEND(inf);
+		r->values[PRM_KEY_TIME] = TimestampTzGetDatum(inf);
+	}
+	r->values[PRM_KEY_TEXT] = CStringGetTextDatum("");
+}
+
+/* ------------------------------------------------------------------------
+ * Page assembly
+ * ------------------------------------------------------------------------
+ */
+
+static char *
+spi_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* Copy the rows of SPI_tuptable into out (in cxt), tagged with klass. */
+static int
+collect_rows(SearchRow *out, int have, int want, int klass, MemoryContext cxt)
+{
+	SPITupleTable *tt = SPI_tuptable;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	for (uint64 i = 0; i < SPI_processed && have < want; i++)
+	{
+		HeapTuple	tup = tt->vals[i];
+		bool		isnull;
+		SearchRow  *row = &out[have++];
+
+		row->id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, COL_ID, &isnull));
+		row->sku = spi_text(tup, tt->tupdesc, COL_SKU);
+		row->name = spi_text(tup, tt->tupdesc, COL_NAME);
+		row->price = DatumGetNumericCopy(SPI_getbinval(tup, tt->tupdesc, COL_PRICE, &isnull));
+		row->currency = spi_text(tup, tt->tupdesc, COL_CURRENCY);
+		row->status = spi_text(tup, tt->tupdesc, COL_STATUS);
+		row->category_id = DatumGetInt64(SPI_getbinval(tup, tt->tupdesc, COL_CATEGORY, &isnull));
+		row->created_at = DatumGetTimestampTz(SPI_getbinval(tup, tt->tupdesc, COL_CREATED, &isnull));
+		row->category_name = spi_text(tup, tt->tupdesc, COL_CATNAME);
+		row->klass = klass;
+		if (klass < 0)
+		{
+			Datum		k = SPI_getbinval(tup, tt->tupdesc, COL_CLASS, &isnull);
+
+			row->klass = isnull ? -1 : DatumGetInt32(k);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(tt);
+	return have;
+}
+
+static void
+set_limit(SearchRequest *r, int64 n)
+{
+	r->values[PRM_LIMIT] = Int64GetDatum(n);
+	r->nulls[PRM_LIMIT] = ' ';
+}
+
+/* Is class c possible for this request at all? */
+static bool
+class_possible(SearchRequest *r, int c)
+{
+	switch (c)
+	{
+		case SC_SKU_EXACT:
+			return r->nulls[PRM_SKU] == ' ';
+		case SC_SKU_PREFIX:
+			return r->nulls[PRM_SKU_LO] == ' ';
+		case SC_NAME:
+		case SC_TEXT:
+			return r->nwords > 0;
+		case SC_SUBSTRING:
+			return r->nulls[PRM_NAME_LIKE] == ' ' || r->nulls[PRM_SKU_LIKE] == ' ';
+		case SC_TYPO:
+			compute_typo(r);
+			return r->nulls[PRM_TSQ_TYPO] == ' ';
+	}
+	return false;
+}
+
+static double
+class_freq(const SearchStats *st, int c)
+{
+	switch (c)
+	{
+		case SC_NAME:
+		case SC_TEXT:
+			return st->f_words;
+		case SC_SUBSTRING:
+			return st->f_substring;
+		case SC_TYPO:
+			return st->f_typo;
+	}
+	return 0;
+}
+
+/*
+ * run_relevance
+ *	  The classes in order from the cursor's, each from its keyset, until
+ *	  need rows are collected.
+ */
+static int
+run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryContext cxt)
+{
+	int			have = 0;
+	int			first = r->has_cursor ? r->cur_class : SC_SKU_EXACT;
+
+	for (int c = first; c < SC_COUNT && have < need; c++)
+	{
+		int			v;
+		bool		from_cursor = r->has_cursor && c == r->cur_class;
+
+		if (!class_possible(r, c))
+			continue;
+		if (c == SC_SKU_EXACT && from_cursor)
+			continue;			/* at most one row, already returned */
+		set_keyset(r, from_cursor);
+		set_limit(r, need - have);
+		if (c == SC_SKU_EXACT)
+			v = V_SKU_EXACT;
+		else if (c == SC_SKU_PREFIX)
+			v = V_SKU_PREFIX;
+		else
+		{
+			double		f = class_freq(st, c);
+
+			if (c == SC_TYPO)
+				estimate(r, st);	/* now that the corrections are known */
+			f = class_freq(st, c);
+			v = ordered_is_cheaper(need - have, f * st->f_status * st->f_category, f * st->rows)
+				? V_TIER_ORDERED(c) : V_TIER_BITMAP(c);
+		}
+		run_variant(r, v, class_names[c], need - have);
+		have = collect_rows(rows, have, need, c, cxt);
+	}
+	return have;
+}
+
+/*
+ * run_sorted
+ *	  One variant for price, newest and name: the cheapest of an ordered
+ *	  scan of the sort's index, of its per-category index, or a bitmap scan
+ *	  of the text or category indexes and a sort.
+ */
+static int
+run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryContext cxt)
+{
+	double		f_text = 1.0;
+	double		best;
+	SortPath	path = SP_GLOBAL;
+	double		cost;
+
+	if (r->has_text)
+	{
+		compute_typo(r);
+		estimate(r, st);
+		f_text = Max(Max(st->f_words, st->f_substring), st->f_typo);
+		if (r->nulls[PRM_SKU] == ' ')
+			f_text = Max(f_text, 1.0 / st->rows);
+	}
+	set_keyset(r, r->has_cursor);
+	set_limit(r, need);
+
+	/* ordered over the whole status: visits need / (f_cat * f_text) rows */
+	best = need / Max(st->f_category * f_text, 1e-9);
+	if (r->ncategories == 1 && r->sort != SS_NAME)
+	{
+		cost = need / Max(f_text, 1e-9);
+		if (cost < best)
+		{
+			best = cost;
+			path = SP_CATEGORY;
+		}
+	}
+	if (r->has_text)
+	{
+		cost = st->rows * f_text * 1.5 + 10;
+		if (cost < best)
+		{
+			best = cost;
+			path = SP_BITMAP_TEXT;
+		}
+	}
+	if (r->ncategories > 0)
+	{
+		cost = st->rows * st->f_category * 1.5 + 10;
+		if (cost < best)
+		{
+			best = cost;
+			path = SP_BITMAP_CATEGORY;
+		}
+	}
+	run_variant(r, V_SORT(r->sort, path), sort_names[r->sort], need);
+	return collect_rows(rows, 0, need, -1, cxt);
+}
+
+/* ------------------------------------------------------------------------
+ * Highlight
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct HlRange
+{
+	int			start;
+	int			end;
+} HlRange;
+
+static int
+hl_range_cmp(const void *a, const void *b)
+{
+	const HlRange *x = a,
+			   *y = b;
+
+	return x->start != y->start ? (x->start < y->start ? -1 : 1) : (x->end - y->end);
+}
+
+/* Occurrences of needle in name: at word starts, or anywhere. */
+static int
+find_needle(const char *name, int nlen, const char *needle, int len, bool anywhere,
+			HlRange *out, int have, int max)
+{
+	if (len == 0)
+		return have;
+	for (int i = 0; i + len <= nlen && have < max; i++)
+	{
+		if (!anywhere && i > 0 && ((unsigned char) name[i - 1] >= 0x80 ||
+								   isalnum((unsigned char) name[i - 1])))
+			continue;
+		if ((name[i] & 0xC0) == 0x80)
+			continue;
+		if (pg_strncasecmp(name + i, needle, len) == 0)
+		{
+			out[have].start = i;
+			out[have].end = i + len;
+			have++;
+			i += len - 1;
+		}
+	}
+	return have;
+}
+
+/*
+ * push_highlight
+ *	  "highlight": [{"start", "length"}...] in code points of the name: the
+ *	  query words (or their corrections, or q itself for a substring
+ *	  match), ASCII case-insensitively.
+ */
+static void
+push_highlight(JsonbParseState **st, const SearchRequest *r, const SearchRow *row)
+{
+	HlRange		rg[SEARCH_MAX_HIGHLIGHTS * 4];
+	int			n = 0;
+	int			max = lengthof(rg);
+	int			nlen = strlen(row->name);
+
+	if (row->klass == SC_SUBSTRING)
+		n = find_needle(row->name, nlen, r->q, r->qlen, true, rg, n, max);
+	else if (row->klass != SC_SKU_EXACT && row->klass != SC_SKU_PREFIX)
+	{
+		for (int i = 0; i < r->nwords; i++)
+		{
+			n = find_needle(row->name, nlen, r->words[i], r->wordlen[i], false, rg, n, max);
+			if (row->klass == SC_TYPO)
+				for (int c = 0; c < r->ntypo[i]; c++)
+					n = find_needle(row->name, nlen, r->typo_words[i][c],
+									strlen(r->typo_words[i][c]), false, rg, n, max);
+		}
+	}
+	qsort(rg, n, sizeof(HlRange), hl_range_cmp);
+
+	DocPushKey(st, "highlight");
+	pushJsonbValue(st, WJB_BEGIN_ARRAY, NULL);
+	{
+		int			out = 0;
+
+		for (int i = 0; i < n && out < SEARCH_MAX_HIGHLIGHTS; i++)
+		{
+			int			s = rg[i].start,
+						e = rg[i].end;
+
+			while (i + 1 < n && rg[i + 1].start <= e)
+				e = Max(e, rg[++i].end);
+			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+			DocPushInt(st, "start", code_points(row->name, s));
+			DocPushInt(st, "length", code_points(row->name + s, e - s));
+			pushJsonbValue(st, WJB_END_OBJECT, NULL);
+			out++;
+		}
+	}
+	pushJsonbValue(st, WJB_END_ARRAY, NULL);
+}
+
+static void
+push_item(JsonbParseState **st, const SearchRequest *r, const SearchRow *row)
+{
+	JsonbValue	v;
+
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	DocPushInt(st, "id", row->id);
+	DocPushText(st, "sku", DocCString(row->sku));
+	DocPushText(st, "name", DocCString(row->name));
+	DocPushKey(st, "price");
+	v.type = jbvNumeric;
+	v.val.numeric = row->price;
+	pushJsonbValue(st, WJB_VALUE, &v);
+	DocPushText(st, "currency", DocCString(row->currency));
+	DocPushText(st, "status", DocCString(row->status));
+	DocPushKey(st, "category");
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	DocPushInt(st, "id", row->category_id);
+	DocPushText(st, "name", DocCString(row->category_name));
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+	if (row->klass >= 0)
+		DocPushText(st, "match", DocCString(class_names[row->klass]));
+	else
+	{
+		DocPushKey(st, "match");
+		v.type = jbvNull;
+		pushJsonbValue(st, WJB_VALUE, &v);
+	}
+	push_highlight(st, r, row);
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * search_products
+ * ------------------------------------------------------------------------
+ */
+
+static Jsonb *
+search_products(FunctionCallInfo fcinfo)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SearchRequest r;
+	SearchStats st;
+	SearchRow  *rows;
+	int			need;
+	int			have;
+	List	   *keys = NIL;
+	char	   *next = NULL;
+	JsonbParseState *js = NULL;
+	JsonbValue *res;
+
+	parse_request(fcinfo, &r);
+
+	/* sort */
+	if (PG_ARGISNULL(5))
+		r.sort = r.has_text ? SS_RELEVANCE : SS_NEWEST;
+	else
+	{
+		char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(5));
+		int			i;
+
+		for (i = 0; i < SS_COUNT; i++)
+			if (strcmp(s, sort_names[i]) == 0)
+				break;
+		if (i == SS_COUNT)
+			ValidateRaiseReason("sort", "unknown_value");
+		r.sort = i;
+		if (r.sort == SS_RELEVANCE && !r.has_text)
+			r.sort = SS_NEWEST;
+	}
+
+	/* page_size */
+	r.page_size = PG_ARGISNULL(6) ? 20 : PG_GETARG_INT32(6);
+	if (r.page_size < 1 || r.page_size > SEARCH_PAGE_MAX)
+	{
+		ValidateError err = {"out_of_range", SEARCH_PAGE_MAX, -1};
+
+		ValidateRaise("page_size", &err);
+	}
+
+	if (!PG_ARGISNULL(7))
+	{
+		keys = load_keys();
+		decode_cursor(&r, keys, PG_GETARG_TEXT_PP(7));
+	}
+
+	need = r.page_size + 1;
+	rows = palloc0(sizeof(SearchRow) * need);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	resolve_categories(&r, cxt);
+	estimate(&r, &st);
+	if (r.sort == SS_RELEVANCE)
+		have = run_relevance(&r, &st, rows, need, cxt);
+	else
+		have = run_sorted(&r, &st, rows, need, cxt);
+	SPI_finish();
+
+	if (have > r.page_size)
+	{
+		have = r.page_size;
+		if (keys == NIL)
+			keys = load_keys();
+		next = encode_cursor(&r, keys, &rows[have - 1]);
+	}
+
+	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
+	DocPushKey(&js, "items");
+	pushJsonbValue(&js, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < have; i++)
+		push_item(&js, &r, &rows[i]);
+	pushJsonbValue(&js, WJB_END_ARRAY, NULL);
+	DocPushText(&js, "next_cursor", next ? DocCString(next) : (DocText) {NULL, 0});
+	DocPushText(&js, "sort", DocCString(sort_names[r.sort]));
+	DocPushInt(&js, "page_size", r.page_size);
+	res = pushJsonbValue(&js, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+Datum
+catalog_search_products(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *result = NULL;
+
+	search_timer_start();
+	PG_TRY();
+	{
+		result = search_products(fcinfo);
+	}
+	PG_CATCH();
+	{
+		search_timer_rethrow(cxt, "search_products");
+	}
+	PG_END_TRY();
+	search_timer_stop();
+	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * catalog.search_explain: the search, plus for every statement it ran the
+ * kept plan in EXPLAIN (FORMAT JSON).  Superuser only (no grant).
+ */
+Datum
+catalog_search_explain(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *result;
+	JsonbValue *res;
+	JsonbValue	jv;
+
+	explaining = true;
+	explain_state = NULL;
+	explain_cxt = CurrentMemoryContext;
+	PG_TRY();
+	{
+		pushJsonbValue(&explain_state, WJB_BEGIN_OBJECT, NULL);
+		DocPushKey(&explain_state, "queries");
+		pushJsonbValue(&explain_state, WJB_BEGIN_ARRAY, NULL);
+		result = search_products(fcinfo);
+		pushJsonbValue(&explain_state, WJB_END_ARRAY, NULL);
+		DocPushKey(&explain_state, "result");
+		jv.type = jbvBinary;
+		jv.val.binary.data = &result->root;
+		jv.val.binary.len = VARSIZE(result) - VARHDRSZ;
+		pushJsonbValue(&explain_state, WJB_VALUE, &jv);
+		res = pushJsonbValue(&explain_state, WJB_END_OBJECT, NULL);
+		result = JsonbValueToJsonb(res);
+	}
+	PG_FINALLY();
+	{
+		explaining = false;
+		explain_state = NULL;
+	}
+	PG_END_TRY();
+	PG_RETURN_JSONB_P(result);
+}
+
+/* ------------------------------------------------------------------------
+ * product_facets
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct FacetCategory
+{
+	int64		id;
+	int64		parent_id;		/* 0: root */
+	char	   *name;
+	int64		count;
+} FacetCategory;
+
+static int
+facet_id_cmp(const void *a, const void *b)
+{
+	const FacetCategory *x = a,
+			   *y = b;
+
+	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
+}
+
+static int
+facet_count_cmp(const void *a, const void *b)
+{
+	const FacetCategory *x = *(FacetCategory *const *) a,
+			   *y = *(FacetCategory *const *) b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id ? 1 : 0);
+}
+
+static FacetCategory *
+facet_find(FacetCategory *cats, int n, int64 id)
+{
+	FacetCategory key;
+
+	key.id = id;
+	return bsearch(&key, cats, n, sizeof(FacetCategory), facet_id_cmp);
+}
+
+static Jsonb *
+product_facets(FunctionCallInfo fcinfo)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SearchRequest r;
+	FacetCategory *cats;
+	int			ncats;
+	int64		status_counts[3] = {0, 0, 0};
+	static const char *const statuses[3] = {"published", "draft", "archived"};
+	int64		buckets[8] = {0};
+	int64		total = 0;
+	JsonbParseState *js = NULL;
+	JsonbValue *res;
+	FacetCategory **top;
+	int			ntop = 0;
+
+	parse_request(fcinfo, &r);
+	r.top = PG_ARGISNULL(5) ? 10 : PG_GETARG_INT32(5);
+	if (r.top < 1 || r.top > FACET_TOP_MAX)
+	{
+		ValidateError err = {"out_of_range", FACET_TOP_MAX, -1};
+
+		ValidateRaise("top", &err);
+	}
+
+	/* the statuses the caller may count */
+	{
+		Datum		sv[3];
+		int			ns = 0;
+
+		sv[ns++] = status_datum(&r, "published");
+		if (ApiCallerSeesDrafts())
+		{
+			sv[ns++] = status_datum(&r, "draft");
+			sv[ns++] = status_datum(&r, "archived");
+		}
+		r.values[PRM_STATUSES] = PointerGetDatum(construct_array(sv, ns, r.status_type, 4, true,
+																 TYPALIGN_INT));
+		r.nulls[PRM_STATUSES] = ' ';
+	}
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	resolve_categories(&r, cxt);
+	if (r.has_text)
+		compute_typo(&r);
+
+	/* the category tree */
+	if (SPI_execute_plan(get_plan(&r, V_CATEGORIES), NULL, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "category list failed");
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		ncats = (int) SPI_processed;
+		cats = palloc0(sizeof(FacetCategory) * Max(ncats, 1));
+		for (int i = 0; i < ncats; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		isnull;
+			Datum		d;
+
+			cats[i].id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+			d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+			cats[i].parent_id = isnull ? 0 : DatumGetInt64(d);
+			cats[i].name = spi_text(tup, SPI_tuptable->tupdesc, 3);
+		}
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
+		qsort(cats, ncats, sizeof(FacetCategory), facet_id_cmp);
+	}
+
+	run_variant(&r, V_FACETS(r.has_text ? 1 : 0, r.ncategories > 0 ? 1 : 0), "facets", 0);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *status = spi_text(tup, desc, 1);
+		int32		grouping = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+		int64		n = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		bool		mine = strcmp(status, r.status) == 0;
+
+		if (grouping == 3)
+		{
+			for (int s = 0; s < 3; s++)
+				if (strcmp(status, statuses[s]) == 0)
+					status_counts[s] = n;
+			if (mine)
+				total = n;
+		}
+		else if (grouping == 2 && mine)
+		{
+			int32		b = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+
+			if (b >= 0 && b < 8)
+				buckets[b] = n;
+		}
+		else if (grouping == 1 && mine)
+		{
+			int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+			FacetCategory *c = facet_find(cats, ncats, id);
+
+			/*
+			 * Roll up to the facet's level: the children of the filter
+			 * category (or the roots), or the filter category itself for
+			 * its own products.  The walk is bounded: the tree is at most
+			 * 32 deep (category_tree_guard).
+			 */
+			for (int depth = 0; c != NULL && depth < 64; depth++)
+			{
+				if (r.category_id > 0 ? (c->id == r.category_id || c->parent_id == r.category_id)
+					: c->parent_id == 0)
+				{
+					c->count += n;
+					break;
+				}
+				c = c->parent_id == 0 ? NULL : facet_find(cats, ncats, c->parent_id);
+			}
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	SPI_finish();
+
+	top = palloc(sizeof(FacetCategory *) * Max(ncats, 1));
+	for (int i = 0; i < ncats; i++)
+		if (cats[i].count > 0)
+			top[ntop++] = &cats[i];
+	qsort(top, ntop, sizeof(FacetCategory *), facet_count_cmp);
+
+	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
+	DocPushInt(&js, "total", total);
+	DocPushKey(&js, "categories");
+	pushJsonbValue(&js, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < ntop && i < r.top; i++)
+	{
+		pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
+		DocPushInt(&js, "id", top[i]->id);
+		DocPushText(&js, "name", DocCString(top[i]->name));
+		DocPushInt(&js, "count", top[i]->count);
+		pushJsonbValue(&js, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&js, WJB_END_ARRAY, NULL);
+	DocPushKey(&js, "status");
+	pushJsonbValue(&js, WJB_BEGIN_ARRAY, NULL);
+	for (int s = 0; s < 3; s++)
+	{
+		if (status_counts[s] == 0)
+			continue;
+		pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
+		DocPushText(&js, "status", DocCString(statuses[s]));
+		DocPushInt(&js, "count", status_counts[s]);
+		pushJsonbValue(&js, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&js, WJB_END_ARRAY, NULL);
+	DocPushKey(&js, "price");
+	pushJsonbValue(&js, WJB_BEGIN_ARRAY, NULL);
+	for (int b = 0; b < 8; b++)
+	{
+		JsonbValue	v;
+
+		if (buckets[b] == 0)
+			continue;
+		pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
+		DocPushInt(&js, "min", price_bucket_bounds[b]);
+		if (price_bucket_bounds[b + 1] < 0)
+		{
+			DocPushKey(&js, "max");
+			v.type = jbvNull;
+			pushJsonbValue(&js, WJB_VALUE, &v);
+		}
+		else
+			DocPushInt(&js, "max", price_bucket_bounds[b + 1]);
+		DocPushInt(&js, "count", buckets[b]);
+		pushJsonbValue(&js, WJB_END_OBJECT, NULL);
+	}
+	pushJsonbValue(&js, WJB_END_ARRAY, NULL);
+	res = pushJsonbValue(&js, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(res);
+}
+
+Datum
+catalog_product_facets(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *result = NULL;
+
+	search_timer_start();
+	PG_TRY();
+	{
+		result = product_facets(fcinfo);
+	}
+	PG_CATCH();
+	{
+		search_timer_rethrow(cxt, "product_facets");
+	}
+	PG_END_TRY();
+	search_timer_stop();
+	PG_RETURN_JSONB_P(result);
+}
+
+/* ------------------------------------------------------------------------
+ * Typo dictionary
+ * ------------------------------------------------------------------------
+ */
+
+#define TERM_FILTER \
+	"'A' = ANY (l.weights) AND pg_catalog.length(l.lexeme) BETWEEN 5 AND 64" \
+	" AND l.lexeme !~ '[-0-9]'"
+
+static SPIPlanPtr collect_plan = NULL;
+
+/*
+ * catalog_search_terms_collect
+ *	  AFTER INSERT / UPDATE statement trigger on catalog.product: add the
+ *	  name words of the new rows that the dictionary lacks.  No unique
+ *	  index, so no writer ever waits for another here.
+ */
+Datum
+catalog_search_terms_collect(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	int			rc;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) || trigdata->tg_newtable == NULL)
+		elog(ERROR, "catalog.search_terms_collect must be an AFTER statement trigger with a NEW TABLE");
+
+	/* a statement that changed no row (an UPDATE matching nothing) */
+	if (tuplestore_tuple_count(trigdata->tg_newtable) == 0)
+		return PointerGetDatum(NULL);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	if (collect_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(
+									   "INSERT INTO catalog.search_term (term)"
+									   " SELECT w.term FROM (SELECT DISTINCT l.lexeme AS term"
+									   " FROM new_rows n CROSS JOIN LATERAL"
+									   " pg_catalog.unnest(n.search_doc) AS l (lexeme, positions, weights)"
+									   " WHERE " TERM_FILTER ") w"
+									   " WHERE NOT EXISTS (SELECT 1 FROM catalog.search_term t"
+									   " WHERE t.term = w.term)", 0, NULL);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		collect_plan = plan;
+	}
+	rc = SPI_execute_plan(collect_plan, NULL, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "search term collection failed: %s", SPI_result_code_string(rc));
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+static Datum
+refresh_search_terms(PG_FUNCTION_ARGS)
+{
+	int			rc;
+	int64		n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute("DELETE FROM catalog.search_term", false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "search term refresh failed: %s", SPI_result_code_string(rc));
+	rc = SPI_execute("INSERT INTO catalog.search_term (term)"
+					 " SELECT DISTINCT l.lexeme FROM catalog.product p CROSS JOIN LATERAL"
+					 " pg_catalog.unnest(p.search_doc) AS l (lexeme, positions, weights)"
+					 " WHERE " TERM_FILTER, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "search term refresh failed: %s", SPI_result_code_string(rc));
+	n = (int64) SPI_processed;
+	SPI_finish();
+	PG_RETURN_INT64(n);
+}
+
+Datum
+catalog_refresh_search_terms(PG_FUNCTION_ARGS)
+{
+	return ApiRunWrite(refresh_search_terms, fcinfo);
+}
