@@ -81,6 +81,7 @@
 #include "utils/datetime.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
@@ -145,6 +146,8 @@ typedef enum SortPath
 	SP_CATEGORY,				/* ordered scan of the sort's per-category index */
 	SP_BITMAP_TEXT,				/* bitmap scans of the text indexes, then sort */
 	SP_BITMAP_CATEGORY,			/* bitmap scan of the category index, then sort */
+	SP_BITMAP_TEXT_CATEGORY,	/* both, ANDed, then sort */
+	SP_BITMAP_PRICE,			/* bitmap scan of the price range, then sort */
 	SP_COUNT
 } SortPath;
 
@@ -260,14 +263,24 @@ typedef struct SearchPlan
 /* Variant numbering: see variant_sql(). */
 #define V_SKU_EXACT			0
 #define V_SKU_PREFIX		1
-#define V_TIER_ORDERED(c)	(2 + ((c) - SC_NAME) * 2)	/* c = SC_NAME..SC_TYPO */
-#define V_TIER_BITMAP(c)	(3 + ((c) - SC_NAME) * 2)
-#define V_SORT(s, p)		(10 + ((s) - SS_PRICE_ASC) * SP_COUNT + (p))
-#define V_FACETS(t, c)		(26 + (t) * 2 + (c))
-#define V_TYPO_TERMS		30
-#define V_DESCENDANTS		31
-#define V_CATEGORIES		32
-#define V_COUNT				33
+/* a class's variants: ordered scan, bitmap scan, bitmap scan ANDed with the category */
+#define TIER_ORDERED		0
+#define TIER_BITMAP			1
+#define TIER_BITMAP_CAT		2
+#define TIER_BITMAP_PRICE	3	/* driven by a narrow price range */
+#define TIER_BITMAP_CATONLY	4	/* driven by a small category, words as a filter */
+#define TIER_KINDS			5
+#define V_TIER(c, k)		(2 + ((c) - SC_NAME) * TIER_KINDS + (k))	/* c = SC_NAME..SC_TYPO */
+#define V_TIER_FIRST		V_TIER(SC_NAME, 0)
+#define V_TIER_LAST			V_TIER(SC_TYPO, TIER_KINDS - 1)
+#define V_SORT_BASE			(V_TIER_LAST + 1)
+#define V_SORT(s, p)		(V_SORT_BASE + ((s) - SS_PRICE_ASC) * SP_COUNT + (p))
+#define V_SORT_LAST			V_SORT(SS_NAME, SP_COUNT - 1)
+#define V_FACETS(t, c)		(V_SORT_LAST + 1 + (t) * 2 + (c))
+#define V_TYPO_TERMS		(V_FACETS(1, 1) + 1)
+#define V_DESCENDANTS		(V_TYPO_TERMS + 1)
+#define V_CATEGORIES		(V_DESCENDANTS + 1)
+#define V_COUNT				(V_CATEGORIES + 1)
 
 static SearchPlan plans[V_COUNT];
 static Oid	plans_status_type = InvalidOid;
@@ -429,12 +442,30 @@ variant_sql(int v)
 						" AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS " AND %s), true)"
 						" ORDER BY p.sku COLLATE \"C\"" LIMIT_PAGE,
 						class_exclusion[SC_SKU_PREFIX]);
-	if (v >= V_TIER_ORDERED(SC_NAME) && v <= V_TIER_BITMAP(SC_TYPO))
+	if (v >= V_TIER_FIRST && v <= V_TIER_LAST)
 	{
-		int			c = SC_NAME + (v - 2) / 2;
-		bool		bitmap = ((v - 2) % 2) == 1;
+		int			c = SC_NAME + (v - V_TIER_FIRST) / TIER_KINDS;
+		int			k = (v - V_TIER_FIRST) % TIER_KINDS;
 
-		if (!bitmap)
+		if (k == TIER_BITMAP_CATONLY)
+			return psprintf(SELECT_INNER
+							"p.category_id = ANY ($5) AND " HIDE_OPEN P_STATUS " AND " P_PRICE
+							" AND p.id < $17 AND %s AND %s), true)"
+							" ORDER BY p.id + 0 DESC" LIMIT_PAGE,
+							class_driver[c], class_exclusion[c]);
+		if (k == TIER_BITMAP_PRICE)
+			return psprintf(SELECT_INNER
+							P_PRICE " AND " HIDE_OPEN P_STATUS " AND " P_CATS
+							" AND p.id < $17 AND %s AND %s), true)"
+							" ORDER BY p.id + 0 DESC" LIMIT_PAGE,
+							class_driver[c], class_exclusion[c]);
+		if (k == TIER_BITMAP_CAT)
+			return psprintf(SELECT_INNER
+							"%s AND p.category_id = ANY ($5) AND " HIDE_OPEN P_STATUS " AND " P_PRICE
+							" AND p.id < $17 AND %s), true)"
+							" ORDER BY p.id + 0 DESC" LIMIT_PAGE,
+							class_driver[c], class_exclusion[c]);
+		if (k == TIER_ORDERED)
 			return psprintf(SELECT_INNER
 							"p.id < $17 AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
 							" AND %s AND %s), true)"
@@ -446,24 +477,25 @@ variant_sql(int v)
 						" ORDER BY p.id + 0 DESC" LIMIT_PAGE,
 						class_driver[c], class_exclusion[c]);
 	}
-	if (v >= V_SORT(SS_PRICE_ASC, 0) && v < V_SORT(SS_NAME, SP_COUNT))
+	if (v >= V_SORT_BASE && v <= V_SORT_LAST)
 	{
-		SearchSort	s = SS_PRICE_ASC + (v - 10) / SP_COUNT;
-		SortPath	p = (v - 10) % SP_COUNT;
+		SearchSort	s = SS_PRICE_ASC + (v - V_SORT_BASE) / SP_COUNT;
+		SortPath	p = (v - V_SORT_BASE) % SP_COUNT;
 
 		switch (p)
 		{
 			case SP_GLOBAL:
+				/* status is a filter: see the indexes in catalog--1.0.sql */
 				if (s == SS_PRICE_ASC || s == SS_PRICE_DESC)
 					return psprintf(SELECT_INNER_K
-									P_STATUS " AND " P_PRICE " AND %s"
-									" AND " HIDE_OPEN P_CATS " AND " P_MATCH "), true)"
+									P_PRICE " AND %s"
+									" AND " HIDE_OPEN P_STATUS " AND " P_CATS " AND " P_MATCH "), true)"
 									" ORDER BY %s" LIMIT_PAGE,
 									sort_keyset[s], sort_order[s]);
 				if (s == SS_NEWEST)
 					return psprintf(SELECT_INNER_K
-									P_STATUS " AND %s"
-									" AND " HIDE_OPEN P_PRICE " AND " P_CATS " AND " P_MATCH "), true)"
+									"%s AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
+									" AND " P_MATCH "), true)"
 									" ORDER BY %s" LIMIT_PAGE,
 									sort_keyset[s], sort_order[s]);
 				/* name: index (name, status) */
@@ -475,14 +507,14 @@ variant_sql(int v)
 			case SP_CATEGORY:
 				if (s == SS_PRICE_ASC || s == SS_PRICE_DESC)
 					return psprintf(SELECT_INNER_K
-									P_STATUS " AND p.category_id = $4 AND " P_PRICE " AND %s"
-									" AND " HIDE_OPEN P_MATCH "), true)"
+									"p.category_id = $4 AND " P_PRICE " AND %s"
+									" AND " HIDE_OPEN P_STATUS " AND " P_MATCH "), true)"
 									" ORDER BY %s" LIMIT_PAGE,
 									sort_keyset[s], sort_order[s]);
 				if (s == SS_NEWEST)
 					return psprintf(SELECT_INNER_K
-									"p.category_id = $4 AND " P_STATUS " AND %s"
-									" AND " HIDE_OPEN P_PRICE " AND " P_MATCH "), true)"
+									"p.category_id = $4 AND %s"
+									" AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_MATCH "), true)"
 									" ORDER BY %s" LIMIT_PAGE,
 									sort_keyset[s], sort_order[s]);
 				return NULL;	/* no per-category name index */
@@ -490,6 +522,18 @@ variant_sql(int v)
 				return psprintf(SELECT_INNER_K
 								M_ANY " AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
 								" AND %s), true)"
+								" ORDER BY %s" LIMIT_PAGE,
+								sort_keyset[s], sort_hidden_order[s]);
+			case SP_BITMAP_PRICE:
+				return psprintf(SELECT_INNER_K
+								P_PRICE " AND " HIDE_OPEN P_STATUS " AND " P_CATS " AND " P_MATCH
+								" AND %s), true)"
+								" ORDER BY %s" LIMIT_PAGE,
+								sort_keyset[s], sort_hidden_order[s]);
+			case SP_BITMAP_TEXT_CATEGORY:
+				return psprintf(SELECT_INNER_K
+								M_ANY " AND p.category_id = ANY ($5) AND " HIDE_OPEN P_STATUS
+								" AND " P_PRICE " AND %s), true)"
 								" ORDER BY %s" LIMIT_PAGE,
 								sort_keyset[s], sort_hidden_order[s]);
 			case SP_BITMAP_CATEGORY:
@@ -685,17 +729,60 @@ explain_plan(const SearchRequest *r, int v, const char *label)
  * run_variant
  *	  Execute variant v with the request's parameters; rows in SPI_tuptable.
  */
+static bool
+variant_is_ordered(int v)
+{
+	if (v == V_SKU_PREFIX)
+		return true;
+	if (v >= V_TIER_FIRST && v <= V_TIER_LAST)
+		return (v - V_TIER_FIRST) % TIER_KINDS == TIER_ORDERED;
+	if (v >= V_SORT_BASE && v <= V_SORT_LAST)
+	{
+		SortPath	p = (v - V_SORT_BASE) % SP_COUNT;
+
+		return p == SP_GLOBAL || p == SP_CATEGORY;
+	}
+	return false;
+}
+
+/*
+ * run_variant
+ *	  Execute variant v with the request's parameters, stopping after count
+ *	  rows (0: all); rows in SPI_tuptable.
+ *
+ * An ordered variant is planned (and so run) with enable_bitmapscan and
+ * enable_sort off, in a GUC nest level of its own (as fmgr applies a
+ * function's SET clause): its only possible plan is then the ordered index
+ * scan that stops after a page, whatever the generic plan's estimates say
+ * (a parameterised range or a small category looks cheap to sort).  The
+ * plan cache builds a generic plan under the settings in force when it
+ * plans, and a variant always runs under the same settings, so a replan
+ * after an invalidation gives the same shape.
+ */
 static uint64
 run_variant(const SearchRequest *r, int v, const char *label, long count)
 {
-	SPIPlanPtr	plan = get_plan(r, v);
+	SPIPlanPtr	plan;
 	int			rc;
+	int			nest = -1;
 
+	if (variant_is_ordered(v))
+	{
+		nest = NewGUCNestLevel();
+		(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+
+	}
+	plan = get_plan(r, v);
 	if (explaining)
 		explain_plan(r, v, label);
 	rc = SPI_execute_plan(plan, (Datum *) r->values, r->nulls, true, count);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "search variant %d failed: %s", v, SPI_result_code_string(rc));
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
 	return SPI_processed;
 }
 
@@ -844,7 +931,9 @@ words_tsquery(const SearchRequest *r, bool name_only)
  * parse_words
  *	  Lexemes of q by the 'simple' configuration, in order, without
  *	  duplicates; compound tokens ("wi-fi", "nw-soc-0001") are skipped
- *	  because the parser also returns their parts.
+ *	  because the parser also returns their parts.  A leading '-' is no
+ *	  compound but the sign of a number ("merino-10" is "merino" and
+ *	  "-10", in q as in search_doc): kept, or q would lose the number.
  */
 static void
 parse_words(SearchRequest *r)
@@ -865,7 +954,8 @@ parse_words(SearchRequest *r)
 		ParsedWord *w = &prs.words[i];
 		bool		dup = false;
 
-		if (w->len == 0 || w->len > SEARCH_WORD_MAX || memchr(w->word, '-', w->len) != NULL)
+		if (w->len == 0 || w->len > SEARCH_WORD_MAX ||
+			memchr(w->word + 1, '-', w->len - 1) != NULL)
 			continue;
 		for (int j = 0; j < r->nwords; j++)
 			if (r->wordlen[j] == w->len && memcmp(r->words[j], w->word, w->len) == 0)
@@ -1316,6 +1406,7 @@ typedef struct SearchStats
 	double		rows;			/* reltuples of catalog.product */
 	double		f_status;
 	double		f_category;
+	double		f_price;		/* of the price range; 1 without one */
 	double		f_words;		/* words anywhere */
 	double		f_substring;
 	double		f_typo;
@@ -1334,10 +1425,9 @@ attr_stats(Oid relid, const char *attname, HeapTuple *tup)
 	return HeapTupleIsValid(*tup);
 }
 
-/* Frequency of value among the most common values of a column, or -1. */
+/* Frequency of an enum (OID) value among the most common values of a column, or -1. */
 static double
-mcv_freq(Oid relid, const char *attname, Datum value, Oid eqfn_type, double rows,
-		 double *other)
+mcv_freq(Oid relid, const char *attname, Datum value, double rows, double *other)
 {
 	HeapTuple	tup;
 	AttStatsSlot sslot;
@@ -1354,8 +1444,7 @@ mcv_freq(Oid relid, const char *attname, Datum value, Oid eqfn_type, double rows
 		for (int i = 0; i < sslot.nvalues; i++)
 		{
 			sum += sslot.numbers[i];
-			if (eqfn_type == INT8OID ? DatumGetInt64(sslot.values[i]) == DatumGetInt64(value)
-				: DatumGetObjectId(sslot.values[i]) == DatumGetObjectId(value))
+			if (DatumGetObjectId(sslot.values[i]) == DatumGetObjectId(value))
 				found = sslot.numbers[i];
 		}
 		{
@@ -1372,6 +1461,94 @@ mcv_freq(Oid relid, const char *attname, Datum value, Oid eqfn_type, double rows
 	}
 	ReleaseSysCache(tup);
 	return found;
+}
+
+/*
+ * price_fraction
+ *	  Fraction of rows with a price in [lo, hi], from the histogram of
+ *	  price (the share of its buckets inside the range).
+ */
+static double
+price_fraction(Oid relid, Numeric lo, Numeric hi)
+{
+	HeapTuple	tup;
+	AttStatsSlot sslot;
+	double		f = 0.3333;
+
+	if (!attr_stats(relid, "price", &tup))
+		return f;
+	if (get_attstatsslot(&sslot, tup, STATISTIC_KIND_HISTOGRAM, InvalidOid, ATTSTATSSLOT_VALUES) &&
+		sslot.nvalues > 1)
+	{
+		int			inside = 0;
+
+		for (int i = 0; i < sslot.nvalues; i++)
+		{
+			Datum		b = sslot.values[i];
+
+			if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, b, NumericGetDatum(lo))) >= 0 &&
+				DatumGetInt32(DirectFunctionCall2(numeric_cmp, b, NumericGetDatum(hi))) <= 0)
+				inside++;
+		}
+		/* each bound inside stands for about one bucket; half a bucket when none */
+		f = Max(inside, 0.5) / (sslot.nvalues - 1);
+		free_attstatsslot(&sslot);
+	}
+	ReleaseSysCache(tup);
+	return Min(f, 1.0);
+}
+
+/*
+ * category_fraction
+ *	  Fraction of rows in any of the categories, from the most common values
+ *	  of category_id and the number of distinct values (the planner's
+ *	  method, one statistics lookup for the whole set).
+ */
+static double
+category_fraction(Oid relid, const int64 *ids, int n, double rows)
+{
+	HeapTuple	tup;
+	AttStatsSlot sslot;
+	double		sum = 0;
+
+	if (!attr_stats(relid, "category_id", &tup))
+		return Min(1.0, n * 0.01);
+	if (get_attstatsslot(&sslot, tup, STATISTIC_KIND_MCV, InvalidOid,
+						 ATTSTATSSLOT_VALUES | ATTSTATSSLOT_NUMBERS))
+	{
+		double		mcvsum = 0;
+		double		nd = ((Form_pg_statistic) GETSTRUCT(tup))->stadistinct;
+		double		other;
+
+		for (int i = 0; i < sslot.nvalues; i++)
+			mcvsum += sslot.numbers[i];
+		if (nd < 0)
+			nd = -nd * rows;
+		other = nd > sslot.nvalues ? (1.0 - mcvsum) / (nd - sslot.nvalues) : 0;
+		for (int k = 0; k < n; k++)
+		{
+			double		f = other;
+
+			for (int i = 0; i < sslot.nvalues; i++)
+				if (DatumGetInt64(sslot.values[i]) == ids[k])
+				{
+					f = sslot.numbers[i];
+					break;
+				}
+			sum += f;
+		}
+		free_attstatsslot(&sslot);
+	}
+	else
+	{
+		double		nd = ((Form_pg_statistic) GETSTRUCT(tup))->stadistinct;
+
+		if (nd < 0)
+			nd = -nd * rows;
+		sum = nd > 0 ? n / nd : n * 0.01;
+	}
+	ReleaseSysCache(tup);
+	return Min(Max(sum, 1e-7), 1.0);
 }
 
 /* Fraction of rows whose search_doc has lexeme w (prefix: starting with w). */
@@ -1452,22 +1629,14 @@ estimate(SearchRequest *r, SearchStats *st)
 	st->rows = rel->rd_rel->reltuples > 0 ? rel->rd_rel->reltuples : 1000;
 	table_close(rel, AccessShareLock);
 
-	f = mcv_freq(relid, "status", r->values[PRM_STATUS], OIDOID, st->rows, &other);
+	f = mcv_freq(relid, "status", r->values[PRM_STATUS], st->rows, &other);
 	st->f_status = f >= 0 ? f : (other >= 0 ? other : 0.5);
 
+	st->f_price = r->price_filtered ?
+		price_fraction(relid, r->min_price, r->max_price) : 1.0;
 	st->f_category = 1.0;
 	if (r->ncategories > 0)
-	{
-		double		sum = 0;
-
-		for (int i = 0; i < r->ncategories; i++)
-		{
-			f = mcv_freq(relid, "category_id", Int64GetDatum(r->category_ids[i]), INT8OID,
-						 st->rows, &other);
-			sum += f >= 0 ? f : (other >= 0 ? other : 0.01);
-		}
-		st->f_category = Min(Max(sum, 1e-7), 1.0);
-	}
+		st->f_category = category_fraction(relid, r->category_ids, r->ncategories, st->rows);
 
 	st->f_words = 0;
 	st->f_typo = 0;
@@ -1510,18 +1679,27 @@ estimate(SearchRequest *r, SearchStats *st)
 }
 
 /*
- * ordered_is_cheaper
- *	  An ordered scan that stops after need rows visits about
- *	  need / f_all rows; a bitmap scan visits the f_driver matches of its
- *	  index and sorts them.
+ * Cost model of the variants, in microseconds of this machine's order of
+ * magnitude (what matters is the ratio): an ordered scan pays a heap visit
+ * and a filter per row it walks past until the page is full (rows arrive in
+ * index order, so the heap pages are random); a bitmap scan pays per index
+ * entry of its driving indexes, then a visit per row that survives the
+ * bitmap (in heap order) and a sort.
  */
-static bool
-ordered_is_cheaper(double need, double f_all, double rows_driver)
-{
-	double		ordered = need / Max(f_all, 1e-9);
-	double		bitmap = rows_driver * 1.5 + 10;
+#define COST_ORDERED_ROW	3.5
+#define COST_BITMAP_ENTRY	0.2
+#define COST_BITMAP_ROW		1.5
 
-	return ordered < bitmap;
+static double
+cost_ordered(double need, double f_all)
+{
+	return need / Max(f_all, 1e-9) * COST_ORDERED_ROW;
+}
+
+static double
+cost_bitmap(double rows, double f_driver, double f_survivors)
+{
+	return rows * (f_driver * COST_BITMAP_ENTRY + f_survivors * COST_BITMAP_ROW) + 20;
 }
 
 /* ------------------------------------------------------------------------
@@ -1685,7 +1863,7 @@ encode_cursor(const SearchRequest *r, List *keys, const SearchRow *row)
 	put_u16(&b, k->kid);
 	appendStringInfoChar(&b, 1);	/* version */
 	appendStringInfoChar(&b, (char) r->sort);
-	appendStringInfoChar(&b, (char) row->klass);
+	appendStringInfoChar(&b, (char) row->klass);	/* -1 (0xFF): no text condition */
 	put_i64(&b, row->id);
 	put_i64(&b, row->created_at);
 	put_u16(&b, strlen(price));
@@ -1742,6 +1920,7 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 	uint8		diff = 0;
 	int			plen,
 				tlen;
+	int			inlen;
 
 	if (clen < 8 || clen > SEARCH_CURSOR_MAX)
 		bad_cursor();
@@ -1758,6 +1937,7 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 			bad_cursor();
 		b64[i] = ch;
 	}
+	inlen = clen;
 	while (clen % 4 != 0)
 		b64[clen++] = '=';
 	raw = palloc(pg_b64_dec_len(clen) + 1);
@@ -1765,6 +1945,21 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 	/* kid 2, version 1, sort 1, class 1, id 8, time 8, 2 + 2 lengths, mac */
 	if (rawlen < 2 + 3 + 16 + 4 + SEARCH_MAC_LEN)
 		bad_cursor();
+
+	/*
+	 * Only the canonical encoding of these bytes: the last character of a
+	 * base64 text carries unused low bits, and a cursor that differs there
+	 * decodes to the same bytes.  Encode again and compare.
+	 */
+	{
+		char	   *canon = palloc(pg_b64_enc_len(rawlen) + 1);
+		int			n = pg_b64_encode(raw, rawlen, canon, pg_b64_enc_len(rawlen));
+
+		while (n > 0 && canon[n - 1] == '=')
+			n--;
+		if (n != inlen || memcmp(canon, b64, n) != 0)
+			bad_cursor();
+	}
 
 	k = find_key(keys, ((unsigned char) raw[0] << 8) | (unsigned char) raw[1]);
 	if (k == NULL)
@@ -1784,7 +1979,10 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 	if (raw[pos++] != 1 || raw[pos++] != (char) r->sort)
 		bad_cursor();
 	r->cur_class = (unsigned char) raw[pos++];
-	if (r->cur_class >= SC_COUNT)
+	/* 0xFF: the row had no class (a search without a text condition) */
+	if (r->cur_class == 0xFF && r->sort != SS_RELEVANCE)
+		r->cur_class = -1;
+	else if (r->cur_class >= SC_COUNT)
 		bad_cursor();
 	r->cur_id = 0;
 	for (int i = 0; i < 8; i++)
@@ -1828,12 +2026,17 @@ set_keyset(SearchRequest *r, bool from_cursor)
 	}
 	switch (r->sort)
 	{
+		/*
+		 * The price sorts start at the bound of the price range: btree
+		 * cannot tell which of a row comparison and a scalar bound on the
+		 * same column is tighter, so the start key must be the tight one.
+		 */
 		case SS_PRICE_ASC:
-			r->values[PRM_KEY_PRICE] = NumericGetDatum(numeric_from_cstring("-1"));
+			r->values[PRM_KEY_PRICE] = NumericGetDatum(r->min_price);
 			r->values[PRM_KEY_ID] = Int64GetDatum(PG_INT64_MIN);
 			break;
 		case SS_PRICE_DESC:
-			r->values[PRM_KEY_PRICE] = NumericGetDatum(numeric_from_cstring("100000000000"));
+			r->values[PRM_KEY_PRICE] = NumericGetDatum(r->max_price);
 			r->values[PRM_KEY_ID] = Int64GetDatum(PG_INT64_MAX);
 			break;
 		default:
@@ -1974,12 +2177,43 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 		{
 			double		f = class_freq(st, c);
 
+			double		best;
+			double		cost;
+
 			if (c == SC_TYPO)
 				estimate(r, st);	/* now that the corrections are known */
 			f = class_freq(st, c);
-			v = ordered_is_cheaper(need - have, f * st->f_status * st->f_category, f * st->rows)
-				? V_TIER_ORDERED(c) : V_TIER_BITMAP(c);
+			v = V_TIER(c, TIER_ORDERED);
+			best = cost_ordered(need - have, f * st->f_status * st->f_category * st->f_price);
+			cost = cost_bitmap(st->rows, f, f);
+			if (cost < best)
+			{
+				best = cost;
+				v = V_TIER(c, TIER_BITMAP);
+			}
+			if (r->ncategories > 0)
+			{
+				cost = cost_bitmap(st->rows, f + st->f_category, f * st->f_category);
+				if (cost < best)
+				{
+					best = cost;
+					v = V_TIER(c, TIER_BITMAP_CAT);
+				}
+				cost = cost_bitmap(st->rows, st->f_category, st->f_category);
+				if (cost < best)
+				{
+					best = cost;
+					v = V_TIER(c, TIER_BITMAP_CATONLY);
+				}
+			}
+			if (r->price_filtered)
+			{
+				cost = cost_bitmap(st->rows, st->f_price, st->f_price);
+				if (cost < best)
+					v = V_TIER(c, TIER_BITMAP_PRICE);
+			}
 		}
+		elog(DEBUG1, "search: class %s, variant %d", class_names[c], v);
 		run_variant(r, v, class_names[c], need - have);
 		have = collect_rows(rows, have, need, c, cxt);
 	}
@@ -2011,11 +2245,14 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 	set_keyset(r, r->has_cursor);
 	set_limit(r, need);
 
-	/* ordered over the whole status: visits need / (f_cat * f_text) rows */
-	best = need / Max(st->f_category * f_text, 1e-9);
+	/* ordered over the catalog: walks need / (f_status * f_cat * f_text) rows */
+	/* for the price sorts the range bounds the index scan; elsewhere it filters */
+	best = cost_ordered(need, st->f_status * st->f_category * f_text *
+						(r->sort == SS_PRICE_ASC || r->sort == SS_PRICE_DESC ? 1.0 : st->f_price));
 	if (r->ncategories == 1 && r->sort != SS_NAME)
 	{
-		cost = need / Max(f_text, 1e-9);
+		cost = cost_ordered(need, st->f_status * f_text *
+							(r->sort == SS_NEWEST ? st->f_price : 1.0));
 		if (cost < best)
 		{
 			best = cost;
@@ -2024,7 +2261,7 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 	}
 	if (r->has_text)
 	{
-		cost = st->rows * f_text * 1.5 + 10;
+		cost = cost_bitmap(st->rows, f_text, f_text);
 		if (cost < best)
 		{
 			best = cost;
@@ -2033,13 +2270,33 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 	}
 	if (r->ncategories > 0)
 	{
-		cost = st->rows * st->f_category * 1.5 + 10;
+		cost = cost_bitmap(st->rows, st->f_category, st->f_category);
 		if (cost < best)
 		{
 			best = cost;
 			path = SP_BITMAP_CATEGORY;
 		}
 	}
+	if (r->has_text && r->ncategories > 0)
+	{
+		cost = cost_bitmap(st->rows, f_text + st->f_category, f_text * st->f_category);
+		if (cost < best)
+		{
+			best = cost;
+			path = SP_BITMAP_TEXT_CATEGORY;
+		}
+	}
+	if (r->price_filtered)
+	{
+		cost = cost_bitmap(st->rows, st->f_price, st->f_price);
+		if (cost < best)
+		{
+			best = cost;
+			path = SP_BITMAP_PRICE;
+		}
+	}
+	elog(DEBUG1, "search: sort %s, rows %.0f, f_status %g, f_category %g, f_text %g: path %d (cost %.0f)",
+		 sort_names[r->sort], st->rows, st->f_status, st->f_category, f_text, (int) path, best);
 	run_variant(r, V_SORT(r->sort, path), sort_names[r->sort], need);
 	return collect_rows(rows, 0, need, -1, cxt);
 }

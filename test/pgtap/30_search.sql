@@ -1,0 +1,739 @@
+-- pgTAP: catalog_api.search_products and catalog_api.product_facets
+-- (src/search.c) on a hand-made fixture in a category subtree of its own
+-- (every search is filtered by the fixture's root or one of its nodes, so
+-- rows of other tests cannot interfere):
+--   - relevance: the exact order of the match classes, the order inside
+--     each class, the class of each item and highlight ranges;
+--   - typo tolerance: 1 edit from 5 characters, 2 from 9, none below 5;
+--   - keyset pages: walking next_cursor with page sizes 1, 2, 3 and a
+--     changing size gives exactly the unpaged result, for every sort, with
+--     and without q, with and without a price range, before and after
+--     ANALYZE (the statistics choose other access paths);
+--   - cursors: altered, truncated, extended, garbage, foreign (another
+--     signing key) or replayed against another query fail with 22023;
+--   - facets: equal to a GROUP BY over catalog.product for the same filters;
+--   - validation and pathological inputs: a documented SQLSTATE or a normal
+--     result, never an unescaped LIKE pattern or a raw tsquery.
+-- Products are inserted directly (as superuser) to control created_at;
+-- categories go through the API.
+BEGIN;
+SELECT plan(383);
+
+SET LOCAL catalog.actor = 'pgtap-search';
+
+------------------------------------------------------------------------------
+-- Fixture
+------------------------------------------------------------------------------
+-- Categories: root -> knit, root -> out -> rain; "other" is a second root.
+CREATE TEMP TABLE fxc (k text PRIMARY KEY, id bigint NOT NULL);
+INSERT INTO fxc VALUES ('root', (catalog_api.create_category(name => 'Tap Search',
+    slug => 'tap-search-' || pg_backend_pid())->>'id')::bigint);
+INSERT INTO fxc VALUES ('knit', (catalog_api.create_category(name => 'Tap Knit',
+    slug => 'tap-search-knit-' || pg_backend_pid(), parent_id => (SELECT id FROM fxc WHERE k = 'root'))->>'id')::bigint);
+INSERT INTO fxc VALUES ('out', (catalog_api.create_category(name => 'Tap Outdoor',
+    slug => 'tap-search-out-' || pg_backend_pid(), parent_id => (SELECT id FROM fxc WHERE k = 'root'))->>'id')::bigint);
+INSERT INTO fxc VALUES ('rain', (catalog_api.create_category(name => 'Tap Rain',
+    slug => 'tap-search-rain-' || pg_backend_pid(), parent_id => (SELECT id FROM fxc WHERE k = 'out'))->>'id')::bigint);
+INSERT INTO fxc VALUES ('other', (catalog_api.create_category(name => 'Tap Elsewhere',
+    slug => 'tap-search-else-' || pg_backend_pid())->>'id')::bigint);
+CREATE TEMP TABLE fxp (k text PRIMARY KEY, id bigint NOT NULL);
+GRANT SELECT ON fxc, fxp TO PUBLIC;
+
+CREATE FUNCTION pg_temp.cid(k text) RETURNS bigint LANGUAGE sql STABLE AS
+$$ SELECT id FROM fxc WHERE fxc.k = cid.k $$;
+CREATE FUNCTION pg_temp.pid(k text) RETURNS bigint LANGUAGE sql STABLE AS
+$$ SELECT id FROM fxp WHERE fxp.k = pid.k $$;
+CREATE FUNCTION pg_temp.pids(VARIADIC ks text[]) RETURNS bigint[] LANGUAGE sql STABLE AS
+$$ SELECT array_agg(pg_temp.pid(k) ORDER BY o) FROM unnest(ks) WITH ORDINALITY AS t(k, o) $$;
+
+-- One product; t is minutes after a fixed instant (equal t: equal created_at).
+CREATE FUNCTION pg_temp.mk(k text, sku text, name text, price numeric, cat text, t integer,
+                           descr text DEFAULT NULL, attrs jsonb DEFAULT '{}',
+                           status text DEFAULT 'published')
+RETURNS void LANGUAGE sql AS $$
+    WITH p AS (
+        INSERT INTO catalog.product (sku, name, description, status, category_id, price, currency,
+                                     attributes, created_at, created_by, updated_by)
+        VALUES (sku, name, descr, status::catalog.product_status, pg_temp.cid(cat), price, 'USD',
+                attrs, timestamptz '2024-01-01 00:00:00+00' + make_interval(mins => t),
+                'pgtap-search', 'pgtap-search')
+        RETURNING id)
+    INSERT INTO fxp SELECT k, id FROM p;
+$$;
+
+-- For q 'merino', one or more products per match class, in insertion order.
+SELECT pg_temp.mk('r01', 'MERINO', 'Plain Scarf', 30, 'knit', 1);                -- sku_exact
+SELECT pg_temp.mk('r02', 'MERINO-2', 'Grey Cap', 12, 'knit', 2);                 -- sku_prefix
+SELECT pg_temp.mk('r03', 'MERINO-10', 'Blue Cap', 12, 'knit', 2);                -- sku_prefix
+SELECT pg_temp.mk('r04', 'MERINOX', 'Red Cap', 12, 'knit', 3);                   -- sku_prefix
+SELECT pg_temp.mk('r05', 'TS-N1', 'Merino Socks', 9.99, 'knit', 4);              -- name
+SELECT pg_temp.mk('r06', 'TS-N2', 'Fine Merinos Shirt', 45, 'root', 5);          -- name (prefix)
+SELECT pg_temp.mk('r07', 'TS-N3', 'Socks merino', 9.99, 'knit', 5);              -- name
+SELECT pg_temp.mk('r08', 'TS-T1', 'Wool Jumper', 80, 'knit', 6,
+                  descr => 'Knitted from merino yarn');                          -- text (description)
+SELECT pg_temp.mk('r09', 'TS-T2', 'Thermal Vest', 25, 'out', 7,
+                  attrs => '{"fibre": "merino"}');                               -- text (attribute)
+SELECT pg_temp.mk('r10', 'TS-S1', 'Supermerino Blanket', 120, 'root', 8);        -- substring (name)
+SELECT pg_temp.mk('r11', 'XMERINO7', 'Green Cap', 12, 'knit', 9);                -- substring (SKU)
+SELECT pg_temp.mk('r12', 'TS-Y1', 'Merimo Gloves', 25, 'knit', 10);              -- typo (substitution)
+SELECT pg_temp.mk('r13', 'TS-Y2', 'Mernio Hat', 10, 'out', 11);                  -- typo (transposition)
+SELECT pg_temp.mk('r14', 'TS-X1', 'Merxnx Hat', 10, 'out', 11);                  -- 2 edits at 6: no match
+SELECT pg_temp.mk('r15', 'TS-D1', 'Merino Draft', 50, 'knit', 12, status => 'draft');
+SELECT pg_temp.mk('r16', 'TS-O1', 'Merino Elsewhere', 50, 'other', 12);          -- outside the subtree
+SELECT pg_temp.mk('r17', 'TS-N4', U&'Cr\00E8me Merino Wrap', 60, 'rain', 13);    -- name, non-ASCII
+-- typo rules and LIKE metacharacters
+SELECT pg_temp.mk('t01', 'TS-Y3', 'Windbreaker Shell', 95, 'rain', 14);
+SELECT pg_temp.mk('t02', 'TS-Y4', 'Rucksack Large', 70, 'out', 14);
+SELECT pg_temp.mk('t03', 'TS-Y5', 'Botas Sandals', 5, 'root', 15);
+SELECT pg_temp.mk('t04', 'TS-T3', 'Phonetic Poster', 33, 'rain', 16,
+                  descr => 'alpha bravo charlie delta echo foxtrot golf hotel india juliet');
+SELECT pg_temp.mk('p01', 'TS-P1', '50% Off_Sale Item', 5, 'root', 15);
+SELECT pg_temp.mk('p02', 'TS-P2', 'Promo 10%_Off Pack', 5, 'root', 15);
+-- Fillers for the page walks: repeated names, prices and created_at (ties
+-- broken by id), SKU prefixes for q 'cap', a few drafts and archived.
+DO $$
+BEGIN
+    FOR i IN 1..24 LOOP
+        PERFORM pg_temp.mk('w' || lpad(i::text, 2, '0'),
+            CASE WHEN i % 3 = 0 THEN 'CAP-' || lpad(i::text, 2, '0') ELSE 'TS-W' || i END,
+            (ARRAY['Walk Cap', 'Green Cap', 'Walk Tote', 'Handicap Rail'])[1 + i % 4],
+            (ARRAY[5, 12, 12, 19.5, 45, 45, 120])[1 + i % 7],
+            (ARRAY['root', 'knit', 'out', 'rain'])[1 + i % 4],
+            30 + i % 5,
+            status => CASE WHEN i % 8 = 0 THEN 'draft' WHEN i % 11 = 0 THEN 'archived'
+                           ELSE 'published' END);
+    END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- Helpers
+------------------------------------------------------------------------------
+-- The item ids of a result page, in order.
+CREATE FUNCTION pg_temp.ids(j jsonb) RETURNS bigint[] LANGUAGE sql IMMUTABLE AS
+$$ SELECT coalesce(array_agg((i->>'id')::bigint ORDER BY o), '{}')
+   FROM jsonb_array_elements(j->'items') WITH ORDINALITY AS t(i, o) $$;
+CREATE FUNCTION pg_temp.matches(j jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS
+$$ SELECT coalesce(array_agg(i->>'match' ORDER BY o), '{}')
+   FROM jsonb_array_elements(j->'items') WITH ORDINALITY AS t(i, o) $$;
+CREATE FUNCTION pg_temp.item(j jsonb, id bigint) RETURNS jsonb LANGUAGE sql IMMUTABLE AS
+$$ SELECT i FROM jsonb_array_elements(j->'items') i WHERE (i->>'id')::bigint = item.id $$;
+
+-- One call with the largest page; the fixture never fills it.
+CREATE FUNCTION pg_temp.unpaged(q text, cat bigint, minp numeric, maxp numeric, st text, srt text)
+RETURNS bigint[] LANGUAGE plpgsql AS $$
+DECLARE
+    res jsonb;
+BEGIN
+    res := catalog_api.search_products(q => q, category_id => cat, min_price => minp, max_price => maxp,
+                                       status => st, sort => srt, page_size => 100);
+    IF res->>'next_cursor' IS NOT NULL THEN
+        RAISE EXCEPTION 'a result of 100 items has a next_cursor: the fixture is too large';
+    END IF;
+    RETURN pg_temp.ids(res);
+END;
+$$;
+
+-- Follow next_cursor from the first page until it is null, the page size
+-- cycling through sizes; raises on a malformed page (too long, short with a
+-- next_cursor, an empty page after the first, a changed sort).
+CREATE FUNCTION pg_temp.walk(q text, cat bigint, minp numeric, maxp numeric, st text, srt text,
+                             sizes integer[])
+RETURNS bigint[] LANGUAGE plpgsql AS $$
+DECLARE
+    cur text;
+    res jsonb;
+    acc bigint[] := '{}';
+    ps integer;
+    n integer := 0;
+    n_items integer;
+    eff_sort text;
+BEGIN
+    LOOP
+        ps := sizes[1 + n % array_length(sizes, 1)];
+        n := n + 1;
+        IF n > 500 THEN
+            RAISE EXCEPTION 'no last page after 500 pages';
+        END IF;
+        res := catalog_api.search_products(q => q, category_id => cat, min_price => minp,
+                                           max_price => maxp, status => st, sort => srt,
+                                           page_size => ps, cursor => cur);
+        n_items := jsonb_array_length(res->'items');
+        IF (res->>'page_size')::integer <> ps THEN
+            RAISE EXCEPTION 'page %: page_size % instead of %', n, res->>'page_size', ps;
+        END IF;
+        IF n_items > ps THEN
+            RAISE EXCEPTION 'page %: % items for page_size %', n, n_items, ps;
+        END IF;
+        IF res->>'next_cursor' IS NOT NULL AND n_items < ps THEN
+            RAISE EXCEPTION 'page %: % items and a next_cursor', n, n_items;
+        END IF;
+        IF n > 1 AND n_items = 0 THEN
+            RAISE EXCEPTION 'page % is empty', n;
+        END IF;
+        IF n > 1 AND res->>'sort' <> eff_sort THEN
+            RAISE EXCEPTION 'page %: sort % after %', n, res->>'sort', eff_sort;
+        END IF;
+        eff_sort := res->>'sort';
+        acc := acc || pg_temp.ids(res);
+        cur := res->>'next_cursor';
+        EXIT WHEN cur IS NULL;
+    END LOOP;
+    RETURN acc;
+END;
+$$;
+
+CREATE FUNCTION pg_temp.subtree(cat bigint) RETURNS bigint[] LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE t (id) AS (
+        SELECT cat UNION ALL SELECT c.id FROM catalog.category c JOIN t ON c.parent_id = t.id)
+    SELECT array_agg(id) FROM t
+$$;
+
+-- Products passing the filters (category subtree, price range, status),
+-- read directly from the table.
+CREATE FUNCTION pg_temp.filtered(cat bigint, minp numeric, maxp numeric, st text)
+RETURNS bigint[] LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(p.id), '{}') FROM catalog.product p
+    WHERE (cat IS NULL OR p.category_id = ANY (pg_temp.subtree(cat)))
+      AND p.price >= coalesce(minp, 0) AND p.price <= coalesce(maxp, 1e10)
+      AND (st IS NULL OR p.status = st::catalog.product_status)
+$$;
+
+-- The order a sort gives to a set of products (relevance without text is
+-- newest), computed directly from the table.
+CREATE FUNCTION pg_temp.ordered(ids bigint[], srt text) RETURNS bigint[] LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(p.id ORDER BY
+        CASE WHEN srt = 'price_asc' THEN p.price END, CASE WHEN srt = 'price_asc' THEN p.id END,
+        CASE WHEN srt = 'price_desc' THEN p.price END DESC,
+        CASE WHEN srt = 'price_desc' THEN p.id END DESC,
+        CASE WHEN srt IN ('newest', 'relevance') THEN p.created_at END DESC,
+        CASE WHEN srt IN ('newest', 'relevance') THEN p.id END DESC,
+        CASE WHEN srt = 'name' THEN p.name END, CASE WHEN srt = 'name' THEN p.id END), '{}')
+    FROM catalog.product p WHERE p.id = ANY (ids)
+$$;
+
+CREATE FUNCTION pg_temp.sorted(a bigint[]) RETURNS bigint[] LANGUAGE sql IMMUTABLE AS
+$$ SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM unnest(a) x $$;
+
+-- 'ok', or the SQLSTATE of the error and the "field" of its JSON DETAIL.
+CREATE FUNCTION pg_temp.outcome(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    det text;
+BEGIN
+    EXECUTE sql;
+    RETURN 'ok';
+EXCEPTION WHEN others THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, det = PG_EXCEPTION_DETAIL;
+    RETURN st || CASE WHEN det LIKE '{%' THEN coalesce(' ' || (det::jsonb->>'field'), '') ELSE '' END;
+END;
+$$;
+
+------------------------------------------------------------------------------
+-- Relevance
+------------------------------------------------------------------------------
+CREATE TEMP TABLE rel AS
+SELECT catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'), page_size => 100) AS j;
+
+SELECT is(pg_temp.ids(j),
+          pg_temp.pids('r01', 'r03', 'r02', 'r04', 'r17', 'r07', 'r06', 'r05', 'r09', 'r08',
+                       'r11', 'r10', 'r13', 'r12'),
+          'relevance: exact SKU, SKU prefixes in byte order, name words, other fields, substrings, typos; id desc inside a class')
+FROM rel;
+SELECT is(pg_temp.matches(j),
+          ARRAY['sku_exact', 'sku_prefix', 'sku_prefix', 'sku_prefix', 'name', 'name', 'name', 'name',
+                'text', 'text', 'substring', 'substring', 'typo', 'typo'],
+          'relevance: the match class of each item')
+FROM rel;
+SELECT is(j->>'sort', 'relevance', 'relevance is the default sort when q has words') FROM rel;
+SELECT is(pg_temp.item(j, pg_temp.pid('r05'))->'highlight', '[{"start": 0, "length": 6}]',
+          'highlight of a name word at the start') FROM rel;
+SELECT is(pg_temp.item(j, pg_temp.pid('r06'))->'highlight', '[{"start": 5, "length": 6}]',
+          'highlight of a word matched as a prefix ("Merinos")') FROM rel;
+SELECT is(pg_temp.item(j, pg_temp.pid('r17'))->'highlight', '[{"start": 6, "length": 6}]',
+          'highlight offsets count code points, not bytes') FROM rel;
+SELECT is(pg_temp.item(j, pg_temp.pid('r10'))->'highlight', '[{"start": 5, "length": 6}]',
+          'highlight of a substring inside a word') FROM rel;
+SELECT is(pg_temp.item(j, pg_temp.pid('r13'))->'highlight', '[{"start": 0, "length": 6}]',
+          'highlight of the corrected word of a typo match') FROM rel;
+SELECT is(pg_temp.item(j, pg_temp.pid('r01'))->'highlight', '[]',
+          'a SKU match highlights nothing in the name') FROM rel;
+SELECT is(pg_temp.item(j, pg_temp.pid('r09')) - 'highlight',
+          jsonb_build_object('id', pg_temp.pid('r09'), 'sku', 'TS-T2', 'name', 'Thermal Vest',
+                             'price', 25.00, 'currency', 'USD', 'status', 'published',
+                             'category', jsonb_build_object('id', pg_temp.cid('out'), 'name', 'Tap Outdoor'),
+                             'match', 'text'),
+          'an item has exactly the documented keys') FROM rel;
+
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'socks mer', category_id => pg_temp.cid('root'))),
+          pg_temp.pids('r07', 'r05'), 'two words in any order, the last as a prefix: newest id first');
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'socks mer', category_id => pg_temp.cid('root')),
+                       pg_temp.pid('r05'))->'highlight',
+          '[{"start": 0, "length": 3}, {"start": 7, "length": 5}]',
+          'highlight of two words, in name order');
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'merino-1', category_id => pg_temp.cid('root'))),
+          ARRAY['sku_prefix'], 'a lower-case SKU prefix matches the SKU (upper(q))');
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'merino-10', category_id => pg_temp.cid('root'))),
+          ARRAY['sku_exact'], 'a lower-case exact SKU is an exact match');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'),
+                                                  status => 'draft')),
+          pg_temp.pids('r15'), 'status draft finds only the draft');
+
+------------------------------------------------------------------------------
+-- Typo tolerance: the edit budget depends on the length of the query word.
+-- The similarity preconditions show the dictionary lookup (pg_trgm, floor
+-- 0.2) does return the word, so a refusal is the edit budget's.
+------------------------------------------------------------------------------
+SELECT ok(similarity('merxnx', 'merino') >= 0.2 AND similarity('ruckzazk', 'rucksack') >= 0.2
+          AND similarity('wimdbrexkr', 'windbreaker') >= 0.2,
+          'precondition: the refused typos are trigram-similar to the dictionary word');
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'botaz', category_id => pg_temp.cid('root'))),
+          ARRAY['typo'], '5 characters, 1 edit: matches');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'bots', category_id => pg_temp.cid('root'))),
+          '{}'::bigint[], '4 characters, 1 edit (a missing letter of "botas"): no match');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'rucksazk', category_id => pg_temp.cid('root'))),
+          pg_temp.pids('t02'), '8 characters, 1 edit: matches');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'ruckzazk', category_id => pg_temp.cid('root'))),
+          '{}'::bigint[], '8 characters, 2 edits: no match');
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'wimdbreakr', category_id => pg_temp.cid('root'))),
+          ARRAY['typo'], '10 characters, 2 edits: matches');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'wimdbrexkr', category_id => pg_temp.cid('root'))),
+          '{}'::bigint[], '10 characters, 3 edits: no match');
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'wimdbreakr', category_id => pg_temp.cid('root')),
+                       pg_temp.pid('t01'))->'highlight',
+          '[{"start": 0, "length": 11}]', 'a typo match highlights the corrected word');
+
+------------------------------------------------------------------------------
+-- Page walks: every sort, with and without q, with and without a price
+-- range, a leaf category, the whole catalog, drafts and archived products.
+------------------------------------------------------------------------------
+SELECT ok((SELECT count(*) > count(DISTINCT price) AND count(*) > count(DISTINCT created_at)
+                  AND count(*) > count(DISTINCT name)
+           FROM catalog.product WHERE id = ANY (pg_temp.filtered(pg_temp.cid('root'), NULL, NULL, 'published'))),
+          'precondition: the fixture has equal prices, equal created_at and equal names');
+
+CREATE TEMP TABLE combo AS
+SELECT row_number() OVER () AS n, q, cat, minp, maxp, st, srt FROM (
+    SELECT q, pg_temp.cid('root') AS cat, minp, maxp, NULL::text AS st, srt
+    FROM unnest(ARRAY[NULL, 'merino', 'cap']) q,
+         (VALUES (NULL::numeric, NULL::numeric), (10, 45)) pr (minp, maxp),
+         unnest(ARRAY['relevance', 'price_asc', 'price_desc', 'newest', 'name']) srt
+    UNION ALL
+    SELECT q, pg_temp.cid('knit'), NULL, NULL, NULL, srt
+    FROM unnest(ARRAY[NULL, 'cap']) q,
+         unnest(ARRAY['relevance', 'price_asc', 'price_desc', 'newest', 'name']) srt
+    UNION ALL
+    SELECT 'merino', NULL, NULL, NULL, NULL, srt
+    FROM unnest(ARRAY['relevance', 'price_asc', 'price_desc', 'newest', 'name']) srt
+    UNION ALL
+    SELECT q, pg_temp.cid('root'), NULL, NULL, st, srt
+    FROM unnest(ARRAY[NULL, 'cap']) q, unnest(ARRAY['draft', 'archived']) st,
+         unnest(ARRAY['relevance', 'newest', 'price_desc']) srt
+) c;
+
+-- A walk, or the error that stopped it (shown by the test that compares).
+CREATE FUNCTION pg_temp.walk_or_error(q text, cat bigint, minp numeric, maxp numeric, st text, srt text,
+                                      sizes integer[])
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN pg_temp.walk(q, cat, minp, maxp, st, srt, sizes)::text;
+EXCEPTION WHEN others THEN
+    RETURN format('walk %s failed: %s %s', sizes, SQLSTATE, SQLERRM);
+END;
+$$;
+
+-- Run every combination; a phase is one state of the planner statistics.
+CREATE TEMP TABLE walked (phase text, n bigint, label text, q text, cat bigint, minp numeric,
+                          maxp numeric, st text, srt text,
+                          f bigint[], w1 text, w2 text, w3 text, wm text);
+CREATE FUNCTION pg_temp.walk_all(phase text) RETURNS void LANGUAGE sql AS $$
+    INSERT INTO walked
+    SELECT phase, n,
+           format('q %s, category %s, price %s..%s, status %s, sort %s',
+                  coalesce(q, 'null'), coalesce((SELECT k FROM fxc WHERE id = cat), 'null'),
+                  coalesce(minp::text, '-'), coalesce(maxp::text, '-'), coalesce(st, 'default'), srt),
+           q, cat, minp, maxp, st, srt,
+           pg_temp.unpaged(q, cat, minp, maxp, st, srt),
+           pg_temp.walk_or_error(q, cat, minp, maxp, st, srt, '{1}'),
+           pg_temp.walk_or_error(q, cat, minp, maxp, st, srt, '{2}'),
+           pg_temp.walk_or_error(q, cat, minp, maxp, st, srt, '{3}'),
+           pg_temp.walk_or_error(q, cat, minp, maxp, st, srt, '{2,1,3,100}')
+    FROM combo;
+$$;
+
+SELECT pg_temp.walk_all('no statistics');
+ANALYZE catalog.product;
+SELECT pg_temp.walk_all('analyzed');
+
+-- Walking pages of 1, 2, 3 and changing sizes gives the unpaged result:
+-- same order, no duplicate, no gap.
+SELECT is(format('%s | %s | %s | %s', w1, w2, w3, wm), format('%s | %s | %s | %s', f, f, f, f),
+          format('pages (%s): %s', phase, label))
+FROM walked ORDER BY phase DESC, n;
+
+-- The unpaged result is right: without q, the filtered rows of the table in
+-- the sort's order; with q, every sort orders the set relevance returns,
+-- which has no duplicate and passes the filters.
+SELECT CASE
+    WHEN w.q IS NULL THEN
+        is(w.f, pg_temp.ordered(pg_temp.filtered(w.cat, w.minp, w.maxp, coalesce(w.st, 'published')), w.srt),
+           format('order (%s): %s', w.phase, w.label))
+    WHEN w.srt = 'relevance' THEN
+        ok(cardinality(w.f) > 0
+           AND cardinality(w.f) = (SELECT count(DISTINCT x) FROM unnest(w.f) x)
+           AND w.f <@ pg_temp.filtered(w.cat, w.minp, w.maxp, coalesce(w.st, 'published')),
+           format('order (%s): %s: distinct, filtered, not empty', w.phase, w.label))
+    ELSE
+        is(w.f, pg_temp.ordered(coalesce(r.f, w.f), w.srt), format('order (%s): %s', w.phase, w.label))
+    END
+FROM walked w
+LEFT JOIN walked r ON r.phase = w.phase AND r.q = w.q AND r.cat IS NOT DISTINCT FROM w.cat
+    AND r.minp IS NOT DISTINCT FROM w.minp AND r.st IS NOT DISTINCT FROM w.st AND r.srt = 'relevance'
+ORDER BY w.phase DESC, w.n;
+
+SELECT is(count(*), 0::bigint, 'with q, every sort returns the same set as relevance')
+FROM walked w JOIN walked r ON r.phase = w.phase AND r.q = w.q AND r.cat IS NOT DISTINCT FROM w.cat
+    AND r.minp IS NOT DISTINCT FROM w.minp AND r.st IS NOT DISTINCT FROM w.st AND r.srt = 'relevance'
+WHERE pg_temp.sorted(w.f) <> pg_temp.sorted(r.f);
+SELECT is(count(*), 0::bigint, 'statistics change the access path, never the result')
+FROM walked a JOIN walked b ON a.n = b.n AND a.phase = 'no statistics' AND b.phase = 'analyzed'
+WHERE a.f <> b.f;
+SELECT is(catalog_api.search_products(category_id => pg_temp.cid('root'))->>'sort', 'newest',
+          'without q the default sort is newest');
+SELECT is(catalog_api.search_products(category_id => pg_temp.cid('root'), sort => 'relevance')->>'sort', 'newest',
+          'relevance without q is newest');
+SELECT is(catalog_api.search_products(category_id => pg_temp.cid('root'))#>'{items,0,match}', 'null'::jsonb,
+          'without q an item has no match class');
+
+------------------------------------------------------------------------------
+-- Cursors
+------------------------------------------------------------------------------
+CREATE TEMP TABLE cur AS
+SELECT catalog_api.search_products(q => 'cap', category_id => pg_temp.cid('root'), min_price => 10,
+                                   max_price => 45, sort => 'price_asc', page_size => 2)->>'next_cursor' AS c,
+       catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'),
+                                   page_size => 2)->>'next_cursor' AS rc;
+-- The query the cursor c belongs to, with one argument replaced.
+CREATE FUNCTION pg_temp.with_cursor(c text, q text DEFAULT 'cap', cat bigint DEFAULT pg_temp.cid('root'),
+                                    minp numeric DEFAULT 10, maxp numeric DEFAULT 45,
+                                    st text DEFAULT NULL, srt text DEFAULT 'price_asc',
+                                    ps integer DEFAULT 2)
+RETURNS text LANGUAGE sql AS $$
+    SELECT format('SELECT catalog_api.search_products(q => %L, category_id => %s, min_price => %s,'
+                  ' max_price => %s, status => %L, sort => %L, page_size => %s, cursor => %L)',
+                  q, coalesce(cat::text, 'NULL'), coalesce(minp::text, 'NULL'), coalesce(maxp::text, 'NULL'),
+                  st, srt, ps, c)
+$$;
+
+SELECT ok(c IS NOT NULL AND rc IS NOT NULL, 'precondition: the first pages have a next_cursor') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c)), 'ok', 'the cursor with its own query') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, ps => 7)), 'ok', 'the cursor with another page_size') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, st => 'published')), 'ok',
+          'the cursor with the default status written out') FROM cur;
+-- every single character replaced, the last one included (its unused low bits)
+SELECT is(count(*) FILTER (WHERE pg_temp.outcome(pg_temp.with_cursor(
+              overlay(c placing CASE WHEN substr(c, i, 1) = 'A' THEN 'B' ELSE 'A' END from i for 1)))
+              = '22023 cursor'),
+          length(c)::bigint, 'a cursor with any one character changed fails with 22023 (field cursor)')
+FROM cur, generate_series(1, length(c)) i GROUP BY c;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(left(c, -1))), '22023 cursor', 'truncated by one character') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(left(c, length(c) / 2))), '22023 cursor', 'truncated by half') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c || 'A')), '22023 cursor', 'extended by one character') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c || 'AAAA')), '22023 cursor', 'extended by four characters') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c || '=')), '22023 cursor', 'with base64 padding') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(translate(c, '-_', '+/'))), CASE WHEN c ~ '[-_]' THEN '22023 cursor' ELSE 'ok' END,
+          'in the standard base64 alphabet') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor('')), '22023 cursor', 'empty string');
+SELECT is(pg_temp.outcome(pg_temp.with_cursor('not a cursor!')), '22023 cursor', 'garbage');
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(repeat('A', 3000))), '22023 cursor', '3000 characters');
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(
+              translate(encode(decode(repeat(md5('tap'), 3), 'hex'), 'base64'), '+/=', '-_'))),
+          '22023 cursor', 'well-formed base64 of the right size, not signed');
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(rc)), '22023 cursor', 'a cursor of another query (q, sort, price)') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, q => 'caps')), '22023 cursor', 'reused with another q') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, q => NULL)), '22023 cursor', 'reused without q') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, cat => pg_temp.cid('knit'))), '22023 cursor',
+          'reused with another category') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, cat => NULL)), '22023 cursor', 'reused without category') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, st => 'draft')), '22023 cursor', 'reused with another status') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, srt => 'price_desc')), '22023 cursor', 'reused with price_desc') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, srt => 'name')), '22023 cursor', 'reused with sort name') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, minp => 11)), '22023 cursor', 'reused with another min_price') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, maxp => 44)), '22023 cursor', 'reused with another max_price') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c, maxp => NULL)), '22023 cursor', 'reused without max_price') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(rc, q => 'merino', minp => NULL, maxp => NULL, srt => 'relevance')),
+          'ok', 'the relevance cursor with its own query') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(rc, q => 'merinos', minp => NULL, maxp => NULL, srt => 'relevance')),
+          '22023 cursor', 'the relevance cursor with another q') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(rc, q => 'merino', minp => NULL, maxp => NULL, srt => 'newest')),
+          '22023 cursor', 'the relevance cursor with another sort') FROM cur;
+
+-- Key rotation: the newest key signs, every listed key verifies; a cursor
+-- of a dropped key is foreign.
+INSERT INTO catalog.signing_key (purpose, kid, secret)
+VALUES ('cursor', 2, decode(repeat(md5('tap-search-key-2'), 2), 'hex'));
+UPDATE cur SET rc = catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'),
+                                                page_size => 2)->>'next_cursor';
+SELECT is(get_byte(decode(translate(rc, '-_', '+/') || repeat('=', (4 - length(rc) % 4) % 4), 'base64'), 1), 2,
+          'after a new key is added, cursors are signed with it (kid 2)') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c)), 'ok', 'a cursor of the older key still verifies') FROM cur;
+DELETE FROM catalog.signing_key WHERE purpose = 'cursor' AND kid = 1;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(c)), '22023 cursor', 'a cursor of a dropped key fails') FROM cur;
+SELECT is(pg_temp.outcome(pg_temp.with_cursor(rc, q => 'merino', minp => NULL, maxp => NULL, srt => 'relevance')),
+          'ok', 'a cursor of the remaining key verifies') FROM cur;
+
+------------------------------------------------------------------------------
+-- Facets: equal to a GROUP BY over the table for the same filters
+------------------------------------------------------------------------------
+-- The expected product_facets of the products ids (every status; the other
+-- filters already applied), for the status st, the statuses the caller may
+-- see, the category filter cat and the top N.
+CREATE FUNCTION pg_temp.expected_facets(ids bigint[], cat bigint, st text, visible text[], top integer)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE up (start, id, parent_id) AS (
+        SELECT c.id, c.id, c.parent_id FROM catalog.category c
+        UNION ALL
+        SELECT up.start, c.id, c.parent_id FROM up JOIN catalog.category c ON c.id = up.parent_id
+    ), node AS (   -- each category's facet: a root, a child of cat, or cat itself
+        SELECT start, id FROM up
+        WHERE CASE WHEN cat IS NULL THEN parent_id IS NULL
+                   ELSE (start = cat AND id = cat) OR parent_id = cat END
+    ), m AS (
+        SELECT p.* FROM catalog.product p WHERE p.id = ANY (ids) AND p.status::text = ANY (visible)
+    ), mine AS (
+        SELECT * FROM m WHERE m.status::text = st
+    ), cats AS (
+        SELECT n.id, c.name, count(*) AS cnt FROM mine JOIN node n ON n.start = mine.category_id
+        JOIN catalog.category c ON c.id = n.id GROUP BY n.id, c.name
+    ), buckets AS (
+        SELECT b.lo, b.hi, count(*) AS cnt FROM mine
+        JOIN (VALUES (0, 10), (10, 25), (25, 50), (50, 100), (100, 250), (250, 500), (500, 1000),
+                     (1000, NULL)) b (lo, hi)
+          ON mine.price >= b.lo AND (b.hi IS NULL OR mine.price < b.hi)
+        GROUP BY b.lo, b.hi
+    )
+    SELECT jsonb_build_object(
+        'total', (SELECT count(*) FROM mine),
+        'categories', coalesce((SELECT jsonb_agg(jsonb_build_object('id', id, 'name', name, 'count', cnt)
+                                                 ORDER BY cnt DESC, id)
+                                FROM (SELECT * FROM cats ORDER BY cnt DESC, id LIMIT top) t), '[]'),
+        'status', coalesce((SELECT jsonb_agg(jsonb_build_object('status', s.status, 'count', s.cnt)
+                                             ORDER BY s.status::catalog.product_status = 'published' DESC,
+                                                      s.status::catalog.product_status)
+                            FROM (SELECT status::text AS status, count(*) AS cnt FROM m GROUP BY status) s), '[]'),
+        'price', coalesce((SELECT jsonb_agg(jsonb_build_object('min', lo, 'max', hi, 'count', cnt) ORDER BY lo)
+                           FROM buckets), '[]'))
+$$;
+
+-- The matches of q in every status (as superuser), other filters applied.
+CREATE FUNCTION pg_temp.matches_any_status(q text, cat bigint, minp numeric, maxp numeric)
+RETURNS bigint[] LANGUAGE sql AS $$
+    SELECT CASE WHEN q IS NULL THEN pg_temp.filtered(cat, minp, maxp, NULL)
+                ELSE pg_temp.unpaged(q, cat, minp, maxp, 'published', 'relevance')
+                     || pg_temp.unpaged(q, cat, minp, maxp, 'draft', 'relevance')
+                     || pg_temp.unpaged(q, cat, minp, maxp, 'archived', 'relevance') END
+$$;
+
+CREATE TEMP TABLE fcombo (n serial, q text, cat bigint, minp numeric, maxp numeric, st text, top integer);
+INSERT INTO fcombo (q, cat, minp, maxp, st, top) VALUES
+    (NULL, pg_temp.cid('root'), NULL, NULL, NULL, 10),
+    (NULL, pg_temp.cid('root'), 10, 45, NULL, 10),
+    (NULL, pg_temp.cid('root'), NULL, NULL, NULL, 1),
+    (NULL, pg_temp.cid('out'), NULL, NULL, NULL, 10),
+    (NULL, pg_temp.cid('knit'), NULL, NULL, 'draft', 10),
+    ('merino', pg_temp.cid('root'), NULL, NULL, NULL, 10),
+    ('merino', pg_temp.cid('root'), NULL, NULL, NULL, 2),
+    ('merino', NULL, NULL, NULL, NULL, 10),
+    ('cap', pg_temp.cid('root'), 10, 45, NULL, 10),
+    ('cap', pg_temp.cid('root'), NULL, NULL, 'draft', 10),
+    ('cap', pg_temp.cid('out'), NULL, NULL, 'archived', 10);
+
+SELECT is(catalog_api.product_facets(q => q, category_id => cat, min_price => minp, max_price => maxp,
+                                     status => st, top => top),
+          pg_temp.expected_facets(pg_temp.matches_any_status(q, cat, minp, maxp), cat, coalesce(st, 'published'),
+                                  ARRAY['published', 'draft', 'archived'], top),
+          format('facets (superuser) of q %s, category %s, price %s..%s, status %s, top %s',
+                 coalesce(q, 'null'), coalesce((SELECT k FROM fxc WHERE id = cat), 'null'),
+                 coalesce(minp::text, '-'), coalesce(maxp::text, '-'), coalesce(st, 'default'), top))
+FROM fcombo ORDER BY n;
+SELECT is((catalog_api.product_facets(q => q, category_id => cat, min_price => minp, max_price => maxp,
+                                      status => st)->>'total')::integer,
+          cardinality(pg_temp.walk(q, cat, minp, maxp, st, NULL, '{3}')),
+          format('facet total = items of a page walk: q %s, category %s, price %s..%s, status %s',
+                 coalesce(q, 'null'), coalesce((SELECT k FROM fxc WHERE id = cat), 'null'),
+                 coalesce(minp::text, '-'), coalesce(maxp::text, '-'), coalesce(st, 'default')))
+FROM fcombo ORDER BY n;
+SELECT ok(catalog_api.product_facets(category_id => pg_temp.cid('root'))->'categories'
+              @> jsonb_build_array(jsonb_build_object('id', pg_temp.cid('root'))),
+          'the filter category itself is a facet when it holds products directly');
+SELECT is(jsonb_array_length(catalog_api.product_facets(category_id => pg_temp.cid('root'), top => 1)->'categories'), 1,
+          'top limits the category facets');
+
+-- As catalog_anon: only published products are counted, in every facet.
+CREATE TEMP TABLE anon_facets (n integer, j jsonb);
+GRANT SELECT ON fcombo TO PUBLIC;
+GRANT INSERT ON anon_facets TO PUBLIC;
+SET LOCAL ROLE catalog_anon;
+INSERT INTO anon_facets
+SELECT n, catalog_api.product_facets(q => q, category_id => cat, min_price => minp, max_price => maxp, top => top)
+FROM fcombo WHERE st IS NULL;
+RESET ROLE;
+SELECT is(a.j,
+          pg_temp.expected_facets(pg_temp.matches_any_status(q, cat, minp, maxp), cat, 'published',
+                                  ARRAY['published'], top),
+          format('facets (anon) of q %s, category %s, price %s..%s, top %s',
+                 coalesce(q, 'null'), coalesce((SELECT k FROM fxc WHERE id = cat), 'null'),
+                 coalesce(minp::text, '-'), coalesce(maxp::text, '-'), top))
+FROM fcombo f JOIN anon_facets a USING (n) ORDER BY n;
+
+------------------------------------------------------------------------------
+-- Validation
+------------------------------------------------------------------------------
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(sort => 'best')$$), '22023 sort', 'unknown sort');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(sort => 'PRICE_ASC')$$), '22023 sort',
+          'sort names are case-sensitive');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(status => 'deleted')$$), '22023 status', 'unknown status');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(status => 'deleted')$$), '22023 status',
+          'facets: unknown status');
+-- The contract (CONTRACT.md) says 22023 for page_size; the code raises the
+-- project's "more precise" 22003 for a number out of range (README:
+-- Validation), as it does for every other out-of-range number.
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(page_size => 0)$$), '22003 page_size', 'page_size 0');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(page_size => 101)$$), '22003 page_size', 'page_size 101');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(page_size => -1)$$), '22003 page_size', 'page_size -1');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(top => 0)$$), '22003 top', 'facets: top 0');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => 20, max_price => 10)$$),
+          '22023 max_price', 'min_price above max_price');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(min_price => 20, max_price => 10)$$),
+          '22023 max_price', 'facets: min_price above max_price');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => 10, max_price => 10)$$), 'ok',
+          'min_price equal to max_price');
+SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => -1)$$), '^22... min_price$',
+               'negative min_price: a 22xxx error on min_price');
+SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(max_price => -0.01)$$), '^22... max_price$',
+               'negative max_price: a 22xxx error on max_price');
+SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => 1.001)$$), '^22... min_price$',
+               'a price with 3 decimals: a 22xxx error');
+SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(max_price => 'NaN')$$), '^22... max_price$',
+               'NaN price: a 22xxx error');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(category_id => 9223372036854775807)$$), 'PT404',
+          'unknown category_id');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(category_id => 9223372036854775807)$$), 'PT404',
+          'facets: unknown category_id');
+SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(category_id => 0)$$), '^22... category_id$',
+               'category_id 0: a 22xxx error');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', repeat('a', 201))), '22001 q',
+          'q of 201 code points');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', repeat(U&'\00E9', 201))), '22001 q',
+          'q of 201 two-byte code points');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', repeat(U&'\00E9', 200))), 'ok',
+          'q of 200 two-byte code points');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(q => '<script>alert(1)</script>')$$), '22023 q',
+          'q with markup');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(q => 'wool &lt;b&gt;')$$), '22023 q',
+          'q with encoded markup');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(q => '<b>wool</b>')$$), '22023 q', 'facets: q with markup');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', 'wool' || chr(7))), '22023 q',
+          'q with a control character');
+SET LOCAL ROLE catalog_anon;
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(status => 'draft')$$), '42501 status', 'anon: status draft');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(status => 'archived')$$), '42501 status',
+          'anon: status archived');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(status => 'draft')$$), '42501 status',
+          'anon: facets of drafts');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(status => 'published')$$), 'ok', 'anon: status published');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'merino draft', category_id => pg_temp.cid('root'))),
+          '{}'::bigint[], 'anon: a draft is not found by its name');
+SELECT throws_ok('SET LOCAL catalog.search_timeout = 10', '42501', NULL, 'anon: catalog.search_timeout cannot be set');
+RESET ROLE;
+
+------------------------------------------------------------------------------
+-- Pathological inputs: a normal result or a 22xxx error, within the search
+-- timeout (a call that ran past it would fail with 57014, not pass).
+------------------------------------------------------------------------------
+SELECT is(pg_temp.unpaged('50% Off', pg_temp.cid('root'), NULL, NULL, NULL, NULL), pg_temp.pids('p01'),
+          'q "50% Off" finds "50% Off_Sale Item"');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => '0%_Off', category_id => pg_temp.cid('root'))),
+          pg_temp.pids('p02'),
+          'q "0%_Off": % and _ are literal in the substring class ("10%_Off" matches, "50% Off" does not)');
+SELECT is(pg_temp.matches(catalog_api.search_products(q => '0%_Off', category_id => pg_temp.cid('root'))),
+          ARRAY['substring'], 'q "0%_Off" is a substring match');
+-- parse_request: a q with no word, no SKU-like token and no run of 3
+-- letters or digits has no text condition; it searches by the filters only
+-- (like an empty q), it never becomes a LIKE wildcard.
+SELECT is(pg_temp.unpaged('%', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          pg_temp.unpaged(NULL, pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          'q "%" has no text condition: the filters-only result');
+SELECT is(pg_temp.unpaged('_', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          pg_temp.unpaged(NULL, pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          'q "_" has no text condition: the filters-only result');
+SELECT is(pg_temp.unpaged('%%% ___', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          pg_temp.unpaged(NULL, pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          'q "%%% ___" has no text condition: the filters-only result');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => '%Off%', category_id => pg_temp.cid('root'))),
+          pg_temp.pids('p02', 'p01'), 'q "%Off%" matches the word off only, % is no wildcard');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'Sale Item\', category_id => pg_temp.cid('root'))),
+          pg_temp.pids('p01'), 'a trailing backslash is literal (no broken LIKE escape)');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', repeat(' ', 10000))), '22001 q',
+          '10,000 spaces: refused as too long before canonicalisation');
+SELECT is(pg_temp.unpaged(repeat(' ', 1000), pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          pg_temp.unpaged(NULL, pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          '1,000 spaces: canonically empty, the filters-only result');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', '.*(a|b)+$')), 'ok',
+          'regular expression syntax is plain text');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => '.*(merino|socks)+$', category_id => pg_temp.cid('root'))),
+          pg_temp.pids('r07', 'r05'), 'regular expression syntax: its words, all of them');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', 'wool & !sock | (a <-> b):*')), 'ok',
+          'tsquery syntax is plain text');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'merino & !socks', category_id => pg_temp.cid('root'))),
+          pg_temp.pids('r07', 'r05'), 'tsquery syntax: "!" negates nothing, both words are required');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => $$merino' | 'wool$$, category_id => pg_temp.cid('root'))),
+          pg_temp.pids('r08'), 'quotes cannot break out of a tsquery operand: both words are required');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)',
+                                 (SELECT string_agg('word' || i, ' ') FROM generate_series(1, 200) i))),
+          '22001 q', '200 words: too long');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)',
+                                 (SELECT string_agg('w' || i, ' ') FROM generate_series(1, 40) i))),
+          'ok', '40 short words under 200 characters');
+SELECT is(pg_temp.ids(catalog_api.search_products(
+              q => 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo',
+              category_id => pg_temp.cid('root'))),
+          pg_temp.pids('t04'), 'only the first 10 words are used (kilo is in no product)');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(q => 'x')$$), 'ok', 'a single character');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(q => '-')$$), 'ok', 'a single punctuation character');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', repeat('m', 200))), 'ok',
+          'one token of 200 characters');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', repeat('ab1-', 50))), 'ok',
+          'one compound token of 200 characters');
+SELECT is(pg_temp.outcome(format('SELECT catalog_api.product_facets(q => %L)', repeat('m', 200))), 'ok',
+          'facets: one token of 200 characters');
+-- Lone surrogates.  As six plain characters they are ordinary text.
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(q => '\ud800')$$), 'ok',
+          'the six characters \ud800 are plain text');
+-- As an escape, PostgreSQL's own lexer refuses it ("invalid Unicode
+-- surrogate pair", 42601 syntax error) before any function is called: a
+-- lone surrogate cannot exist in a text value.  throws_ok runs the string
+-- with EXECUTE, so the lexer's error is what it catches.
+SELECT throws_ok($$SELECT catalog_api.search_products(q => E'\uD800')$$, '42601', NULL,
+                 'E''\uD800'' is refused by the SQL lexer (42601), before the call');
+SELECT throws_ok($$SELECT catalog_api.search_products(q => U&'\D800')$$, '42601', NULL,
+                 'U&''\D800'' is refused by the SQL lexer (42601), before the call');
+-- Its UTF-8 bytes (ED A0 80) are invalid UTF-8, refused on conversion to text (22021).
+SELECT throws_ok($$SELECT catalog_api.search_products(q => convert_from('\xeda080', 'UTF8'))$$, '22021', NULL,
+                 'the UTF-8 bytes of a lone surrogate are refused before the call (22021)');
+-- In JSON (how PostgREST passes arguments) the jsonb parser refuses it (22P02).
+SELECT throws_ok($$SELECT catalog_api.search_products(q => '"\ud800"'::jsonb->>0)$$, '22P02', NULL,
+                 'a lone surrogate in JSON is refused by the jsonb parser (22P02)');
+-- NUL cannot be part of a text value at all: nothing to test.
+
+------------------------------------------------------------------------------
+-- catalog.search_timeout: a superuser setting (the deterministic timeout
+-- test is test/isolation/specs/search_timeout.spec).
+------------------------------------------------------------------------------
+SET LOCAL catalog.search_timeout = 5000;
+SELECT is(current_setting('catalog.search_timeout'), '5s', 'a superuser sets catalog.search_timeout');
+SELECT is(pg_temp.unpaged('merino', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          pg_temp.ids((SELECT j FROM rel)), 'search under a changed timeout');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,342 @@
+# search_plans.pl: with 200,000 generated products, no search shape reads
+# catalog.product with a sequential scan.
+#
+# A throw-away cluster (preloaded like test/catalog.conf) is loaded with
+# test/data/sample.sql at products=200000, vacuumed and analysed.  For each
+# query shape below, catalog.search_explain returns every statement the
+# search ran with the EXPLAIN (FORMAT JSON) of the generic plan the backend
+# keeps for it, and the test asserts, per shape:
+#
+#   - no plan node anywhere (InitPlans and SubPlans included) is a
+#     "Seq Scan" of the relation "product";
+#   - every statement that reads catalog.product uses an index of it (Index
+#     Scan, Index Only Scan or Bitmap Index Scan);
+#   - the result of search_explain is the result of search_products for the
+#     same arguments;
+#   - the result has items (a page), except for the shape that matches
+#     nothing.
+#
+# Shapes: one common word, a rare word, two words, prefixes, substrings, an
+# exact SKU (upper and lower case), partial SKUs, typos, no match, filters
+# only (none, department, subcategory, leaf, price range), every sort with
+# and without q (common and rare words, with a category), status draft, and
+# page 50 (49 next_cursor steps of 20 rows) of a common word, of filters
+# only by price_asc and of filters only by newest.
+#
+# Timings (not asserted): each shape is run through search_products in the
+# same session, its time measured with clock_timestamp() in SQL, and printed
+# with diag so slow shapes show in the log.
+#
+# Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
+# modules on the include path) and DBI/DBD::Pg for one session whose kept
+# plans every call shares, as a pooled connection's would.
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use DBI;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $root = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..', '..'));
+my $sample = "$root/test/data/sample.sql";
+my $conf = "$root/test/catalog.conf";
+my $nproducts = 200000;
+
+my $node = PostgreSQL::Test::Cluster->new('search_plans');
+$node->init;
+{
+	open(my $fh, '<', $conf) or die "cannot read $conf: $!";
+	local $/;
+	$node->append_conf('postgresql.conf', <$fh>);
+	close($fh);
+}
+# The test decides when statistics are gathered; the load's statements are
+# not worth logging.
+$node->append_conf('postgresql.conf', "autovacuum = off\nlog_statement = none\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION catalog CASCADE');
+
+my $t_load = time;
+$node->command_ok(
+	[
+		'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', "products=$nproducts",
+		'-f', $sample, '-d', $node->connstr('postgres')
+	],
+	"sample.sql loads $nproducts products");
+$node->safe_psql('postgres', 'VACUUM (ANALYZE)');
+diag(sprintf('load, vacuum and analyse: %d s', time - $t_load));
+
+my $dbh = DBI->connect('dbi:Pg:' . $node->connstr('postgres'),
+	undef, undef, { AutoCommit => 1, RaiseError => 1, PrintError => 0 })
+  or die "cannot connect: $DBI::errstr";
+
+is($dbh->selectrow_array('SELECT count(*) FROM catalog.product'),
+	$nproducts, "catalog.product has $nproducts rows");
+
+# The indexes of catalog.product, by name.
+my %product_index = map { $_->[0] => 1 } @{
+	$dbh->selectall_arrayref(
+		q{SELECT c.relname FROM pg_catalog.pg_index i
+		  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+		  WHERE i.indrelid = 'catalog.product'::regclass})
+};
+
+# Inputs taken from the generated data.
+my %cat = map { $_->[0] => $_->[1] } @{
+	$dbh->selectall_arrayref(
+		q{SELECT slug, id FROM catalog.category WHERE slug IN
+		  ('sports-outdoors', 'sports-outdoors-hiking', 'sports-outdoors-hiking-hiking-socks',
+		   'clothing-socks-hosiery-ankle-socks')})
+};
+my $dept = $cat{'sports-outdoors'} // die 'no department sports-outdoors';
+my $sub = $cat{'sports-outdoors-hiking'} // die 'no subcategory sports-outdoors-hiking';
+my $leaf = $cat{'sports-outdoors-hiking-hiking-socks'} // die 'no leaf hiking socks';
+my $leaf2 = $cat{'clothing-socks-hosiery-ankle-socks'} // die 'no leaf ankle socks';
+my $sku = $dbh->selectrow_array(
+	q{SELECT sku FROM catalog.product WHERE status = 'published' AND id >= 123456
+	  ORDER BY id LIMIT 1});
+
+# name => arguments of search_products; items => 0 when nothing may match;
+# deep => walk to page 50 first.
+my @shapes = (
+	[ 'word (common)' => { q => 'premium' } ],
+	[ 'word (rare)' => { q => 'tourmaline' } ],
+	[ 'word (leaf noun)' => { q => 'cuttlebones' } ],
+	[ 'two words' => { q => 'merino socks' } ],
+	[ 'two words (rare pair)' => { q => 'tourmaline dryer' } ],
+	[ 'three words' => { q => 'nordwind merino wool' } ],
+	[ 'prefix' => { q => 'lig' } ],
+	[ 'word and prefix' => { q => 'wool soc' } ],
+	[ 'substring ool' => { q => 'ool' } ],
+	[ 'substring ware' => { q => 'ware' } ],
+	[ 'SKU exact' => { q => $sku } ],
+	[ 'SKU exact, lower case' => { q => lc $sku } ],
+	[ 'partial SKU SOC-0001' => { q => 'SOC-0001' } ],
+	[ 'partial SKU NW-SOC' => { q => 'NW-SOC' } ],
+	[ 'typo premuim' => { q => 'premuim' } ],
+	[ 'typo lightwieght' => { q => 'lightwieght' } ],
+	[ 'typo in two words' => { q => 'merino sokcs' } ],
+	[ 'no match' => { q => 'qzxvbnm' }, items => 0 ],
+	[ 'filters only: none' => {} ],
+	[ 'filters only: department' => { category_id => $dept } ],
+	[ 'filters only: subcategory' => { category_id => $sub } ],
+	[ 'filters only: leaf' => { category_id => $leaf } ],
+	[ 'filters only: price range' => { min_price => 10, max_price => 25 } ],
+	[ 'filters only: narrow price range' => { min_price => 100, max_price => 100.5 } ],
+	[ 'filters only: leaf and price range' => { category_id => $leaf, min_price => 10, max_price => 50 } ],
+	[ 'word, department and price range' => { q => 'premium', category_id => $dept, min_price => 10, max_price => 100 } ],
+	[ 'rare word, leaf' => { q => 'merino', category_id => $leaf2 } ],
+	[ 'status draft, filters only' => { status => 'draft' } ],
+	[ 'status draft, word' => { q => 'premium', status => 'draft' } ],
+	[ 'status draft, leaf, price_asc' => { status => 'draft', category_id => $leaf, sort => 'price_asc' } ],
+);
+for my $sort (qw(relevance price_asc price_desc newest name))
+{
+	push @shapes,
+	  [ "sort $sort, no q" => { sort => $sort } ],
+	  [ "sort $sort, common word" => { q => 'premium', sort => $sort } ],
+	  [ "sort $sort, rare word" => { q => 'tourmaline', sort => $sort } ],
+	  [ "sort $sort, substring" => { q => 'ool', sort => $sort } ],
+	  [ "sort $sort, leaf" => { category_id => $leaf, sort => $sort } ],
+	  [ "sort $sort, department" => { category_id => $dept, sort => $sort } ],
+	  [ "sort $sort, word and department" => { q => 'lightweight', category_id => $dept, sort => $sort } ];
+}
+push @shapes,
+  [ 'page 50, common word' => { q => 'premium' }, deep => 1 ],
+  [ 'page 50, filters only, price_asc' => { sort => 'price_asc' }, deep => 1 ],
+  [ 'page 50, filters only, newest' => { sort => 'newest' }, deep => 1 ],
+  [ 'page 50, common word, name' => { q => 'premium', sort => 'name' }, deep => 1 ],
+  [ 'page 50, department, price_desc' => { category_id => $dept, sort => 'price_desc' }, deep => 1 ];
+
+# SQL of a call with named arguments.
+my @argorder = qw(q category_id min_price max_price status sort page_size cursor);
+sub call_sql
+{
+	my ($fn, $args) = @_;
+	my @a;
+	for my $k (@argorder)
+	{
+		next unless defined $args->{$k};
+		push @a, "$k => " . $dbh->quote($args->{$k});
+	}
+	return "$fn(" . join(', ', @a) . ')';
+}
+
+$dbh->do(
+	q{CREATE FUNCTION pg_temp.time_search(sql text, OUT ms numeric, OUT result text)
+	  LANGUAGE plpgsql AS $$
+	  DECLARE t0 timestamptz;
+	  BEGIN
+	      t0 := clock_timestamp();
+	      EXECUTE sql INTO result;
+	      ms := round(extract(epoch FROM clock_timestamp() - t0) * 1000, 2);
+	  END $$});
+
+# time_search(args): (ms, result jsonb text) of one search_products call.
+sub time_search
+{
+	my ($args) = @_;
+	my $sql = 'SELECT ' . call_sql('catalog_api.search_products', $args) . '::text';
+	return $dbh->selectrow_array('SELECT ms, result FROM pg_temp.time_search(?)', undef, $sql);
+}
+
+# Every plan node under a JSON value, in pre-order, with its depth.
+sub plan_nodes
+{
+	my ($v, $depth, $out) = @_;
+	if (ref $v eq 'HASH')
+	{
+		if (exists $v->{'Node Type'})
+		{
+			push @$out, [ $depth, $v ];
+			$depth++;
+		}
+		plan_nodes($v->{$_}, $depth, $out) for sort keys %$v;
+	}
+	elsif (ref $v eq 'ARRAY')
+	{
+		plan_nodes($_, $depth, $out) for @$v;
+	}
+	return $out;
+}
+
+sub node_text
+{
+	my ($n) = @_;
+	my $t = $n->{'Node Type'};
+	$t .= " ($n->{'Parent Relationship'})"
+	  if $n->{'Parent Relationship'} && $n->{'Parent Relationship'} =~ /^(InitPlan|SubPlan)$/;
+	$t .= " using $n->{'Index Name'}" if $n->{'Index Name'};
+	$t .= " on $n->{'Relation Name'}" if $n->{'Relation Name'};
+	return $t;
+}
+
+sub plan_text
+{
+	my ($q) = @_;
+	my $s = "  $q->{query} (variant $q->{variant}):\n";
+	$s .= ('    ' . ('  ' x $_->[0]) . node_text($_->[1]) . "\n")
+	  for @{ plan_nodes($q->{plan}, 0, []) };
+	return $s;
+}
+
+my $json = JSON::PP->new->canonical;
+my @timings;
+
+# The walk sees a scan inside a subquery: a plain EXPLAIN that must read
+# the table (no index on description) from an InitPlan.
+{
+	my ($plan) = $dbh->selectrow_array(
+		q{EXPLAIN (FORMAT JSON) SELECT (SELECT count(*) FROM catalog.product p
+		  WHERE p.description LIKE '%never%')});
+	my @nodes = map { $_->[1] } @{ plan_nodes($json->decode($plan), 0, []) };
+	ok( (grep { $_->{'Node Type'} eq 'Seq Scan' && ($_->{'Relation Name'} // '') eq 'product' } @nodes),
+		'the plan walk finds a Seq Scan of product below an InitPlan');
+}
+
+for my $shape (@shapes)
+{
+	my ($name, $args, %opt) = @$shape;
+	my $expect_items = $opt{items} // 1;
+	my %a = %$args;
+
+	if ($opt{deep})
+	{
+		# pages 1 to 49 through search_products; page 50 is explained
+		my ($walk_ms, $cursor) = (0, undef);
+		my $ok = eval {
+			for my $page (1 .. 49)
+			{
+				my ($ms, $res) = time_search({ %a, page_size => 20, cursor => $cursor });
+				$walk_ms += $ms;
+				$cursor = $json->decode($res)->{next_cursor};
+				die "page $page has no next_cursor\n" unless defined $cursor;
+			}
+			1;
+		};
+		unless (ok($ok, "$name: pages 1 to 49 of 20 rows each give a next_cursor"))
+		{
+			diag("arguments: " . $json->encode($args) . "\nwalk failed: $@");
+			next;
+		}
+		push @timings, sprintf('%-45s %9.2f ms (pages 1-49 in total)', "$name, walk", $walk_ms);
+		$a{page_size} = 20;
+		$a{cursor} = $cursor;
+	}
+
+	my $explain = eval {
+		$dbh->selectrow_array('SELECT ' . call_sql('catalog.search_explain', \%a) . '::text');
+	};
+	if (!defined $explain)
+	{
+		fail("$name: search_explain runs");
+		diag("error: " . ($@ || 'no result'));
+		next;
+	}
+	my $e = $json->decode($explain);
+	my @queries = @{ $e->{queries} };
+
+	# no sequential scan of product, anywhere
+	my (@seq, @noindex);
+	for my $q (@queries)
+	{
+		my @nodes = map { $_->[1] } @{ plan_nodes($q->{plan}, 0, []) };
+		push @seq, $q
+		  if grep { $_->{'Node Type'} eq 'Seq Scan' && ($_->{'Relation Name'} // '') eq 'product' }
+		  @nodes;
+		my $reads_product = $q->{sql} =~ /\bcatalog\.product\b(?!_)/
+		  || grep { ($_->{'Relation Name'} // '') eq 'product' } @nodes;
+		push @noindex, $q
+		  if $reads_product
+		  && !grep {
+			$_->{'Node Type'} =~ /^(Index Scan|Index Only Scan|Bitmap Index Scan)$/
+			  && $product_index{ $_->{'Index Name'} // '' }
+		  } @nodes;
+	}
+	my $all_plans = join('', map { plan_text($_) } @queries);
+	ok(!@seq && @queries, "$name: no sequential scan of catalog.product")
+	  or diag("arguments: " . $json->encode($args) . "\n"
+		  . (@queries ? "statements with a Seq Scan on product: "
+			  . join(', ', map { "$_->{query} (variant $_->{variant})" } @seq) . "\n"
+			  . join('', map { "  sql: $_->{sql}\n" } @seq)
+			  : "no statement explained\n")
+		  . "plans:\n$all_plans");
+	ok(!@noindex, "$name: every statement reading catalog.product uses one of its indexes")
+	  or diag("arguments: " . $json->encode($args) . "\nwithout an index of product: "
+		  . join(', ', map { "$_->{query} (variant $_->{variant})" } @noindex) . "\nplans:\n$all_plans");
+
+	# the same result as search_products, with items
+	my ($ms, $res, $ms2, $ms3);
+	unless (eval { ($ms, $res) = time_search(\%a); ($ms2) = time_search(\%a); ($ms3) = time_search(\%a); 1 })
+	{
+		fail("$name: search_products runs");
+		diag("error: $@");
+		next;
+	}
+	is($json->encode($e->{result}), $json->encode($json->decode($res)),
+		"$name: search_explain returns the result of search_products");
+	my $n = scalar @{ $e->{result}{items} };
+	if ($expect_items)
+	{
+		ok($n > 0, "$name: the result has items");
+	}
+	else
+	{
+		is($n, 0, "$name: the result has no item");
+	}
+	my $min = $ms2 < $ms3 ? $ms2 : $ms3;
+	push @timings,
+	  sprintf('%-45s %9.2f ms (first %.2f) %3d items, %s', $name, $min, $ms, $n,
+		join(' ', map { "$_->{query}:v$_->{variant}" } @queries));
+}
+
+diag("search_products times (best of 2 after a first call), statements and variants:\n"
+	  . join("\n", @timings));
+
+$dbh->disconnect;
+$node->stop;
+done_testing();
