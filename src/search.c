@@ -190,6 +190,7 @@ typedef struct SearchRequest
 	char	   *words[SEARCH_MAX_WORDS];	/* lexemes, lower case */
 	int			wordlen[SEARCH_MAX_WORDS];
 	char	   *sku;			/* upper-cased q when it looks like a SKU */
+	bool		sku_mode;		/* q is an identifier: SKU classes only */
 	bool		has_text;		/* any text condition at all */
 	bool		typo_done;		/* PRM_TSQ_TYPO computed */
 	char	   *typo_words[SEARCH_MAX_WORDS][SEARCH_MAX_CANDIDATES];
@@ -1239,9 +1240,31 @@ parse_request(FunctionCallInfo fcinfo, SearchRequest *r)
 			ok = is_sku_char(r->q[i]);
 		if (ok)
 		{
+			bool		digit = false;
+			bool		punct = false;
+
 			r->sku = pstrdup(r->q);
 			for (char *p = r->sku; *p; p++)
+			{
 				*p = pg_ascii_toupper((unsigned char) *p);
+				digit |= (*p >= '0' && *p <= '9');
+				punct |= (*p == '-' || *p == '_' || *p == '.');
+			}
+
+			/*
+			 * An identifier ("BM-TRI-0123457", "TRI-0123", "0123457"): a
+			 * digit, and a separator or six characters or more.  It is
+			 * searched as a SKU only (exact, prefix, substring of SKU or
+			 * name): its parts ("bm", "tri") as words would match thousands
+			 * of products by brand and kind and rank them above nothing
+			 * useful.  Short tokens with digits ("4K", "18V", "A4") stay
+			 * words.
+			 */
+			if (digit && (punct || r->qlen >= 6))
+			{
+				r->sku_mode = true;
+				r->nwords = 0;
+			}
 		}
 	}
 
@@ -1408,6 +1431,7 @@ typedef struct SearchStats
 	double		f_category;
 	double		f_price;		/* of the price range; 1 without one */
 	double		f_words;		/* words anywhere */
+	double		f_gin;			/* index entries the GIN scan of the words reads */
 	double		f_substring;
 	double		f_typo;
 } SearchStats;
@@ -1639,6 +1663,7 @@ estimate(SearchRequest *r, SearchStats *st)
 		st->f_category = category_fraction(relid, r->category_ids, r->ncategories, st->rows);
 
 	st->f_words = 0;
+	st->f_gin = 0;
 	st->f_typo = 0;
 	st->f_substring = 0;
 	if (r->nwords > 0)
@@ -1646,18 +1671,31 @@ estimate(SearchRequest *r, SearchStats *st)
 		HeapTuple	tup;
 		AttStatsSlot mce;
 		bool		have = false;
+		double		rarest = 1.0;
 
 		if (attr_stats(relid, "search_doc", &tup))
 			have = get_attstatsslot(&mce, tup, STATISTIC_KIND_MCELEM, InvalidOid,
 									ATTSTATSSLOT_VALUES | ATTSTATSSLOT_NUMBERS);
+
 		st->f_words = 1.0;
 		st->f_typo = 1.0;
+		st->f_gin = 0;
 		for (int i = 0; i < r->nwords; i++)
 		{
-			double		w = lexeme_freq(&mce, have, r->words[i], r->wordlen[i],
-										i == r->nwords - 1);
+			bool		prefix = (i == r->nwords - 1);
+			double		w = lexeme_freq(&mce, have, r->words[i], r->wordlen[i], prefix);
 
 			st->f_words *= w;
+
+			/*
+			 * GIN reads the entries of a prefix in full (into a bitmap, about
+			 * three times the cost of an exact entry here), while exact words
+			 * are intersected driven by the rarest ("fast scan").
+			 */
+			if (prefix)
+				st->f_gin += 3 * w;
+			else
+				rarest = Min(rarest, w);
 			if (r->typo_done)
 			{
 				for (int c = 0; c < r->ntypo[i]; c++)
@@ -1666,6 +1704,8 @@ estimate(SearchRequest *r, SearchStats *st)
 				st->f_typo *= Min(w, 1.0);
 			}
 		}
+		if (rarest < 1.0)
+			st->f_gin += rarest;
 		if (have)
 			free_attstatsslot(&mce);
 		if (tup)
@@ -2131,6 +2171,23 @@ class_possible(SearchRequest *r, int c)
 	return false;
 }
 
+/* Index entries a bitmap scan of class c's driving index reads. */
+static double
+class_driver_freq(const SearchStats *st, int c)
+{
+	switch (c)
+	{
+		case SC_NAME:
+		case SC_TEXT:
+			return st->f_gin;
+		case SC_SUBSTRING:
+			return 3 * st->f_substring;	/* trigram posting lists, several per pattern */
+		case SC_TYPO:
+			return 3 * st->f_typo;	/* ORs of corrections: bitmaps in full */
+	}
+	return 0;
+}
+
 static double
 class_freq(const SearchStats *st, int c)
 {
@@ -2145,6 +2202,28 @@ class_freq(const SearchStats *st, int c)
 			return st->f_typo;
 	}
 	return 0;
+}
+
+/*
+ * sku_mode_exact
+ *	  For an identifier (sku_mode): when it is exactly the SKU of a product
+ *	  that passes the filters, the result is that product and the SKUs that
+ *	  start with it, without substring matches (which for a whole SKU are
+ *	  noise, and cost a trigram scan).  Decided on every page, from the
+ *	  data, so every page of one query agrees.
+ */
+static void
+sku_mode_exact(SearchRequest *r)
+{
+	if (!r->sku_mode)
+		return;
+	set_keyset(r, false);
+	if (run_variant(r, V_SKU_EXACT, "sku_exact (identifier)", 1) > 0)
+	{
+		r->nulls[PRM_NAME_LIKE] = 'n';
+		r->nulls[PRM_SKU_LIKE] = 'n';
+	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /*
@@ -2179,13 +2258,15 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 
 			double		best;
 			double		cost;
+			double		fd;
 
 			if (c == SC_TYPO)
 				estimate(r, st);	/* now that the corrections are known */
 			f = class_freq(st, c);
 			v = V_TIER(c, TIER_ORDERED);
 			best = cost_ordered(need - have, f * st->f_status * st->f_category * st->f_price);
-			cost = cost_bitmap(st->rows, f, f);
+			fd = class_driver_freq(st, c);
+			cost = cost_bitmap(st->rows, fd, f);
 			if (cost < best)
 			{
 				best = cost;
@@ -2193,7 +2274,7 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 			}
 			if (r->ncategories > 0)
 			{
-				cost = cost_bitmap(st->rows, f + st->f_category, f * st->f_category);
+				cost = cost_bitmap(st->rows, fd + st->f_category, f * st->f_category);
 				if (cost < best)
 				{
 					best = cost;
@@ -2230,6 +2311,7 @@ static int
 run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryContext cxt)
 {
 	double		f_text = 1.0;
+	double		f_driver = 0;
 	double		best;
 	SortPath	path = SP_GLOBAL;
 	double		cost;
@@ -2261,7 +2343,8 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 	}
 	if (r->has_text)
 	{
-		cost = cost_bitmap(st->rows, f_text, f_text);
+		f_driver = st->f_gin + 3 * st->f_substring + 3 * st->f_typo;
+		cost = cost_bitmap(st->rows, f_driver, f_text);
 		if (cost < best)
 		{
 			best = cost;
@@ -2279,7 +2362,7 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 	}
 	if (r->has_text && r->ncategories > 0)
 	{
-		cost = cost_bitmap(st->rows, f_text + st->f_category, f_text * st->f_category);
+		cost = cost_bitmap(st->rows, f_driver + st->f_category, f_text * st->f_category);
 		if (cost < best)
 		{
 			best = cost;
@@ -2489,6 +2572,7 @@ search_products(FunctionCallInfo fcinfo)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	resolve_categories(&r, cxt);
+	sku_mode_exact(&r);
 	estimate(&r, &st);
 	if (r.sort == SS_RELEVANCE)
 		have = run_relevance(&r, &st, rows, need, cxt);
@@ -2661,6 +2745,7 @@ product_facets(FunctionCallInfo fcinfo)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	resolve_categories(&r, cxt);
+	sku_mode_exact(&r);
 	if (r.has_text)
 		compute_typo(&r);
 

@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(383);
+SELECT plan(389);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -275,6 +275,29 @@ SELECT is(pg_temp.matches(catalog_api.search_products(q => 'merino-1', category_
           ARRAY['sku_prefix'], 'a lower-case SKU prefix matches the SKU (upper(q))');
 SELECT is(pg_temp.matches(catalog_api.search_products(q => 'merino-10', category_id => pg_temp.cid('root'))),
           ARRAY['sku_exact'], 'a lower-case exact SKU is an exact match');
+-- Identifiers (a digit, and a separator or 6+ characters) are searched as
+-- SKUs only: exact, prefix, substring; their parts are not words.  An exact
+-- hit drops the substring class.
+SELECT pg_temp.mk('i01', 'ZQ-ID-0042', 'Identifier Lamp', 40, 'other', 50);
+SELECT pg_temp.mk('i02', 'ZQ-ID-00421', 'Identifier Lamp Large', 41, 'other', 51);
+SELECT pg_temp.mk('i03', 'XZQ-ID-0042', 'Identifier Lamp Copy', 42, 'other', 52);
+SELECT pg_temp.mk('i04', 'ZQ-LAMP-7', 'Zq Id Lamp', 43, 'other', 53);
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'zq-id-0042', category_id => pg_temp.cid('other'))),
+          pg_temp.pids('i01', 'i02'),
+          'an exact identifier: the product and the SKUs it starts, not the substring XZQ-ID-0042, not the words zq/id');
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'ZQ-ID-0042', category_id => pg_temp.cid('other'))),
+          ARRAY['sku_exact', 'sku_prefix'], 'identifier classes: exact then prefix');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'ID-0042', category_id => pg_temp.cid('other'))),
+          pg_temp.pids('i03', 'i02', 'i01'),
+          'a partial identifier: substring matches of the SKU, newest first, no word match of "id"');
+SELECT is((catalog_api.product_facets(q => 'ZQ-ID-0042', category_id => pg_temp.cid('other')))->>'total', '2',
+          'facets count an identifier as the search returns it');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'zq', category_id => pg_temp.cid('other'))),
+          pg_temp.pids('i01', 'i02', 'i04'),
+          'a token without a digit is a SKU prefix in byte order (XZQ is no prefix, 2 characters make no substring)');
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'identifier lamp', category_id => pg_temp.cid('other'))),
+          ARRAY['name', 'name', 'name'],
+          'the names of identified products are still found by their words');
 SELECT is(pg_temp.ids(catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'),
                                                   status => 'draft')),
           pg_temp.pids('r15'), 'status draft finds only the draft');
