@@ -319,7 +319,18 @@ PG_FUNCTION_INFO_V1(catalog_refresh_search_terms);
 	"SELECT p.id, p.sku, p.name, p.price, p.currency, p.status::text AS status," \
 	" p.category_id, p.created_at," \
 	" (SELECT c.name FROM catalog.category c WHERE c.id = p.category_id) AS category_name, "
-#define SELECT_INNER SELECT_COLS "NULL::integer AS klass FROM catalog.product p WHERE "
+#define KLASS_NULL "NULL::integer AS klass "
+#define SELECT_INNER SELECT_COLS KLASS_NULL "FROM catalog.product p WHERE "
+
+/*
+ * An ordered variant walks its index inside a subquery bounded by $18 rows
+ * (the walk budget, set by C from the estimate) and filters outside it, so
+ * a walk can never read more than the budget, however wrong the estimate
+ * (two words that never occur together); when it returns less than a page,
+ * C runs the bitmap variant of the same query instead.
+ */
+#define WALK_OPEN "FROM (SELECT * FROM catalog.product p WHERE "
+#define WALK_CLOSE " LIMIT $18) p WHERE "
 #define LIMIT_PAGE " LIMIT 101"
 
 /*
@@ -343,10 +354,11 @@ PG_FUNCTION_INFO_V1(catalog_refresh_search_terms);
 #define M_ANY		"(" E_SKU " OR " E_PREFIX " OR " E_TEXT " OR " E_SUBSTR " OR " E_TYPO ")"
 #define P_MATCH		"($19 OR " M_ANY ")"
 /* the class of a row of a sorted result (computed for the rows kept only) */
-#define SELECT_INNER_K SELECT_COLS \
+#define KLASS_CASE \
 	"CASE WHEN $19 THEN NULL WHEN " E_SKU " THEN 0 WHEN " E_PREFIX " THEN 1" \
 	" WHEN " E_NAME " THEN 2 WHEN " E_TEXT " THEN 3 WHEN " E_SUBSTR " THEN 4" \
-	" WHEN " E_TYPO " THEN 5 END AS klass FROM catalog.product p WHERE "
+	" WHEN " E_TYPO " THEN 5 END AS klass "
+#define SELECT_INNER_K SELECT_COLS KLASS_CASE "FROM catalog.product p WHERE "
 
 /* A class's condition without its driving clause: rows of earlier classes. */
 static const char *const class_exclusion[SC_COUNT] = {
@@ -467,8 +479,9 @@ variant_sql(int v)
 							" ORDER BY p.id + 0 DESC" LIMIT_PAGE,
 							class_driver[c], class_exclusion[c]);
 		if (k == TIER_ORDERED)
-			return psprintf(SELECT_INNER
-							"p.id < $17 AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
+			return psprintf(SELECT_COLS KLASS_NULL
+							WALK_OPEN "p.id < $17 ORDER BY p.id DESC" WALK_CLOSE
+							HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
 							" AND %s AND %s), true)"
 							" ORDER BY p.id DESC" LIMIT_PAGE,
 							class_driver[c], class_exclusion[c]);
@@ -488,36 +501,38 @@ variant_sql(int v)
 			case SP_GLOBAL:
 				/* status is a filter: see the indexes in catalog--1.0.sql */
 				if (s == SS_PRICE_ASC || s == SS_PRICE_DESC)
-					return psprintf(SELECT_INNER_K
-									P_PRICE " AND %s"
-									" AND " HIDE_OPEN P_STATUS " AND " P_CATS " AND " P_MATCH "), true)"
+					return psprintf(SELECT_COLS KLASS_CASE
+									WALK_OPEN P_PRICE " AND %s ORDER BY %s" WALK_CLOSE
+									HIDE_OPEN P_STATUS " AND " P_CATS " AND " P_MATCH "), true)"
 									" ORDER BY %s" LIMIT_PAGE,
-									sort_keyset[s], sort_order[s]);
+									sort_keyset[s], sort_order[s], sort_order[s]);
 				if (s == SS_NEWEST)
-					return psprintf(SELECT_INNER_K
-									"%s AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
+					return psprintf(SELECT_COLS KLASS_CASE
+									WALK_OPEN "%s ORDER BY %s" WALK_CLOSE
+									HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
 									" AND " P_MATCH "), true)"
 									" ORDER BY %s" LIMIT_PAGE,
-									sort_keyset[s], sort_order[s]);
+									sort_keyset[s], sort_order[s], sort_order[s]);
 				/* name: index (name, status) */
-				return psprintf(SELECT_INNER_K
-								"%s AND " P_STATUS
-								" AND " HIDE_OPEN P_PRICE " AND " P_CATS " AND " P_MATCH "), true)"
+				return psprintf(SELECT_COLS KLASS_CASE
+								WALK_OPEN "%s AND " P_STATUS " ORDER BY %s" WALK_CLOSE
+								HIDE_OPEN P_PRICE " AND " P_CATS " AND " P_MATCH "), true)"
 								" ORDER BY %s" LIMIT_PAGE,
-								sort_keyset[s], sort_order[s]);
+								sort_keyset[s], sort_order[s], sort_order[s]);
 			case SP_CATEGORY:
 				if (s == SS_PRICE_ASC || s == SS_PRICE_DESC)
-					return psprintf(SELECT_INNER_K
-									"p.category_id = $4 AND " P_PRICE " AND %s"
-									" AND " HIDE_OPEN P_STATUS " AND " P_MATCH "), true)"
+					return psprintf(SELECT_COLS KLASS_CASE
+									WALK_OPEN "p.category_id = $4 AND " P_PRICE " AND %s ORDER BY %s"
+									WALK_CLOSE
+									HIDE_OPEN P_STATUS " AND " P_MATCH "), true)"
 									" ORDER BY %s" LIMIT_PAGE,
-									sort_keyset[s], sort_order[s]);
+									sort_keyset[s], sort_order[s], sort_order[s]);
 				if (s == SS_NEWEST)
-					return psprintf(SELECT_INNER_K
-									"p.category_id = $4 AND %s"
-									" AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_MATCH "), true)"
+					return psprintf(SELECT_COLS KLASS_CASE
+									WALK_OPEN "p.category_id = $4 AND %s ORDER BY %s" WALK_CLOSE
+									HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_MATCH "), true)"
 									" ORDER BY %s" LIMIT_PAGE,
-									sort_keyset[s], sort_order[s]);
+									sort_keyset[s], sort_order[s], sort_order[s]);
 				return NULL;	/* no per-category name index */
 			case SP_BITMAP_TEXT:
 				return psprintf(SELECT_INNER_K
@@ -2142,12 +2157,6 @@ collect_rows(SearchRow *out, int have, int want, int klass, MemoryContext cxt)
 	return have;
 }
 
-static void
-set_limit(SearchRequest *r, int64 n)
-{
-	r->values[PRM_LIMIT] = Int64GetDatum(n);
-	r->nulls[PRM_LIMIT] = ' ';
-}
 
 /* Is class c possible for this request at all? */
 static bool
@@ -2231,6 +2240,50 @@ sku_mode_exact(SearchRequest *r)
  *	  The classes in order from the cursor's, each from its keyset, until
  *	  need rows are collected.
  */
+/*
+ * walk_budget
+ *	  Rows an ordered variant may walk: four times what the estimate says a
+ *	  page needs, at least 400, and no more than the cost of the bitmap
+ *	  variant that replaces it when the budget runs out, so that a wrong
+ *	  estimate costs at most about twice the better plan.
+ */
+static int64
+walk_budget(double need, double f_all, double fallback_cost)
+{
+	double		b = 4 * need / Max(f_all, 1e-9);
+
+	b = Min(b, fallback_cost / COST_ORDERED_ROW);
+	return (int64) Max(b, 400);
+}
+
+/*
+ * run_ordered
+ *	  Run an ordered variant within its walk budget.  True when it filled
+ *	  its want rows (they are in SPI_tuptable); false when the budget ran
+ *	  out first or the rows ran out (the caller then runs a bitmap variant,
+ *	  which is exact either way).
+ */
+static bool
+run_ordered(SearchRequest *r, int v, const char *label, int want, double f_all,
+			double fallback_cost)
+{
+	r->values[PRM_LIMIT] = Int64GetDatum(walk_budget(want, f_all, fallback_cost));
+	r->nulls[PRM_LIMIT] = ' ';
+	if (run_variant(r, v, label, want) >= (uint64) want)
+		return true;
+	elog(DEBUG1, "search: %s: walk budget spent, bitmap instead", label);
+	SPI_freetuptable(SPI_tuptable);
+	return false;
+}
+
+/*
+ * run_relevance
+ *	  The classes in order from the cursor's, each from its keyset, until
+ *	  need rows are collected.  Per text class, the cheapest variant by the
+ *	  cost model: an ordered walk of the primary key (newest first), or a
+ *	  bitmap scan driven by the words, the words and the category, the
+ *	  category alone or the price range, then a top-N sort.
+ */
 static int
 run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryContext cxt)
 {
@@ -2239,63 +2292,69 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 
 	for (int c = first; c < SC_COUNT && have < need; c++)
 	{
-		int			v;
 		bool		from_cursor = r->has_cursor && c == r->cur_class;
+		int			want = need - have;
+		double		f,
+					fd,
+					f_all,
+					cost,
+					best;
+		int			bitmap;
 
 		if (!class_possible(r, c))
 			continue;
 		if (c == SC_SKU_EXACT && from_cursor)
 			continue;			/* at most one row, already returned */
 		set_keyset(r, from_cursor);
-		set_limit(r, need - have);
-		if (c == SC_SKU_EXACT)
-			v = V_SKU_EXACT;
-		else if (c == SC_SKU_PREFIX)
-			v = V_SKU_PREFIX;
-		else
+		if (c == SC_SKU_EXACT || c == SC_SKU_PREFIX)
 		{
-			double		f = class_freq(st, c);
+			run_variant(r, c == SC_SKU_EXACT ? V_SKU_EXACT : V_SKU_PREFIX, class_names[c], want);
+			have = collect_rows(rows, have, need, c, cxt);
+			continue;
+		}
 
-			double		best;
-			double		cost;
-			double		fd;
+		if (c == SC_TYPO)
+			estimate(r, st);	/* now that the corrections are known */
+		f = class_freq(st, c);
+		fd = class_driver_freq(st, c);
+		f_all = f * st->f_status * st->f_category * st->f_price;
 
-			if (c == SC_TYPO)
-				estimate(r, st);	/* now that the corrections are known */
-			f = class_freq(st, c);
-			v = V_TIER(c, TIER_ORDERED);
-			best = cost_ordered(need - have, f * st->f_status * st->f_category * st->f_price);
-			fd = class_driver_freq(st, c);
-			cost = cost_bitmap(st->rows, fd, f);
+		/* the cheapest bitmap variant, the fallback of an ordered walk */
+		bitmap = TIER_BITMAP;
+		best = cost_bitmap(st->rows, fd, f);
+		if (r->ncategories > 0)
+		{
+			cost = cost_bitmap(st->rows, fd + st->f_category, f * st->f_category);
 			if (cost < best)
 			{
 				best = cost;
-				v = V_TIER(c, TIER_BITMAP);
+				bitmap = TIER_BITMAP_CAT;
 			}
-			if (r->ncategories > 0)
+			cost = cost_bitmap(st->rows, st->f_category, st->f_category);
+			if (cost < best)
 			{
-				cost = cost_bitmap(st->rows, fd + st->f_category, f * st->f_category);
-				if (cost < best)
-				{
-					best = cost;
-					v = V_TIER(c, TIER_BITMAP_CAT);
-				}
-				cost = cost_bitmap(st->rows, st->f_category, st->f_category);
-				if (cost < best)
-				{
-					best = cost;
-					v = V_TIER(c, TIER_BITMAP_CATONLY);
-				}
-			}
-			if (r->price_filtered)
-			{
-				cost = cost_bitmap(st->rows, st->f_price, st->f_price);
-				if (cost < best)
-					v = V_TIER(c, TIER_BITMAP_PRICE);
+				best = cost;
+				bitmap = TIER_BITMAP_CATONLY;
 			}
 		}
-		elog(DEBUG1, "search: class %s, variant %d", class_names[c], v);
-		run_variant(r, v, class_names[c], need - have);
+		if (r->price_filtered)
+		{
+			cost = cost_bitmap(st->rows, st->f_price, st->f_price);
+			if (cost < best)
+			{
+				best = cost;
+				bitmap = TIER_BITMAP_PRICE;
+			}
+		}
+		elog(DEBUG1, "search: class %s, f %g, ordered %.0f, bitmap %d %.0f",
+			 class_names[c], f, cost_ordered(want, f_all), bitmap, best);
+		if (cost_ordered(want, f_all) < best &&
+			run_ordered(r, V_TIER(c, TIER_ORDERED), class_names[c], want, f_all, best))
+		{
+			have = collect_rows(rows, have, need, c, cxt);
+			continue;
+		}
+		run_variant(r, V_TIER(c, bitmap), class_names[c], want);
 		have = collect_rows(rows, have, need, c, cxt);
 	}
 	return have;
@@ -2303,18 +2362,23 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 
 /*
  * run_sorted
- *	  One variant for price, newest and name: the cheapest of an ordered
- *	  scan of the sort's index, of its per-category index, or a bitmap scan
- *	  of the text or category indexes and a sort.
+ *	  One variant for price, newest and name: an ordered walk of the sort's
+ *	  index (or of its per-category index), or, when that is dearer or its
+ *	  walk budget runs out, the cheapest bitmap scan (text, category, both,
+ *	  or price range) and a sort.
  */
 static int
 run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryContext cxt)
 {
 	double		f_text = 1.0;
 	double		f_driver = 0;
-	double		best;
-	SortPath	path = SP_GLOBAL;
+	double		f_walk;
+	double		ordered;
+	double		best = 1e300;
 	double		cost;
+	SortPath	ordered_path = SP_GLOBAL;
+	SortPath	path = SP_COUNT;
+	bool		price_sort = (r->sort == SS_PRICE_ASC || r->sort == SS_PRICE_DESC);
 
 	if (r->has_text)
 	{
@@ -2323,27 +2387,29 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 		f_text = Max(Max(st->f_words, st->f_substring), st->f_typo);
 		if (r->nulls[PRM_SKU] == ' ')
 			f_text = Max(f_text, 1.0 / st->rows);
+		f_driver = st->f_gin + 3 * st->f_substring + 3 * st->f_typo;
 	}
 	set_keyset(r, r->has_cursor);
-	set_limit(r, need);
 
-	/* ordered over the catalog: walks need / (f_status * f_cat * f_text) rows */
-	/* for the price sorts the range bounds the index scan; elsewhere it filters */
-	best = cost_ordered(need, st->f_status * st->f_category * f_text *
-						(r->sort == SS_PRICE_ASC || r->sort == SS_PRICE_DESC ? 1.0 : st->f_price));
+	/* ordered over the catalog (for the price sorts the range bounds the walk) */
+	f_walk = st->f_status * st->f_category * f_text * (price_sort ? 1.0 : st->f_price);
+	ordered = cost_ordered(need, f_walk);
 	if (r->ncategories == 1 && r->sort != SS_NAME)
 	{
-		cost = cost_ordered(need, st->f_status * f_text *
-							(r->sort == SS_NEWEST ? st->f_price : 1.0));
-		if (cost < best)
+		double		f_cat_walk = st->f_status * f_text * (r->sort == SS_NEWEST ? st->f_price : 1.0);
+
+		cost = cost_ordered(need, f_cat_walk);
+		if (cost < ordered)
 		{
-			best = cost;
-			path = SP_CATEGORY;
+			ordered = cost;
+			ordered_path = SP_CATEGORY;
+			f_walk = f_cat_walk;
 		}
 	}
+
+	/* the cheapest bitmap variant */
 	if (r->has_text)
 	{
-		f_driver = st->f_gin + 3 * st->f_substring + 3 * st->f_typo;
 		cost = cost_bitmap(st->rows, f_driver, f_text);
 		if (cost < best)
 		{
@@ -2378,8 +2444,22 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 			path = SP_BITMAP_PRICE;
 		}
 	}
-	elog(DEBUG1, "search: sort %s, rows %.0f, f_status %g, f_category %g, f_text %g: path %d (cost %.0f)",
-		 sort_names[r->sort], st->rows, st->f_status, st->f_category, f_text, (int) path, best);
+	elog(DEBUG1, "search: sort %s, rows %.0f, f_status %g, f_category %g, f_price %g, f_text %g:"
+		 " ordered %d %.0f, bitmap %d %.0f",
+		 sort_names[r->sort], st->rows, st->f_status, st->f_category, st->f_price, f_text,
+		 (int) ordered_path, ordered, (int) path, best);
+
+	/* no bitmap path at all (no text, no category, no price): walk, unbounded */
+	if (path == SP_COUNT)
+	{
+		r->values[PRM_LIMIT] = Int64GetDatum(PG_INT64_MAX);
+		r->nulls[PRM_LIMIT] = ' ';
+		run_variant(r, V_SORT(r->sort, ordered_path), sort_names[r->sort], need);
+		return collect_rows(rows, 0, need, -1, cxt);
+	}
+	if (ordered < best &&
+		run_ordered(r, V_SORT(r->sort, ordered_path), sort_names[r->sort], need, f_walk, best))
+		return collect_rows(rows, 0, need, -1, cxt);
 	run_variant(r, V_SORT(r->sort, path), sort_names[r->sort], need);
 	return collect_rows(rows, 0, need, -1, cxt);
 }
