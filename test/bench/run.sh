@@ -61,22 +61,29 @@
 #                     price / created_at DESC, LIMIT 20 OFFSET (page - 1) * 20;
 #                     for it, bench.product_plain gets the indexes a careful
 #                     user adds (GIN gin_trgm_ops on name and on sku, btree
-#                     (status, price, id); (status, created_at, id) is there
-#                     already), created before the search runs, prewarmed,
-#                     and dropped after them, so the create pair still
-#                     compares tables with the same indexes;
-#           the mix, per block of 100 events: 40 one common word, 15 two
-#           words, 15 a prefix of 2 to 6 characters, 10 a SKU or partial
-#           SKU, 10 one typo, 10 filters only; 50 with a category filter;
-#           20 with a price range; 60 sorted by relevance, 20 by price, 20
-#           newest first; 10 ask for a page from 11 to 15: the baseline with
-#           OFFSET, ours with the cursor of the page before, taken from a
-#           pool of deep-page queries walked once before the runs (the
-#           walk is not timed, the request for the deep page is).  Both
-#           arms run the same sequence of inputs (same seed per thread).
-#           If catalog_api.search_products does not exist, only the
-#           baseline runs (its pool is then not checked).  Run before the
-#           create pair, so both tables hold the same rows.
+#                     (status, price, id) and (status, created_at, id)),
+#                     those its copy of catalog.product's indexes lacks
+#                     being created before the search runs, prewarmed, and
+#                     dropped after them, so the create pair still compares
+#                     tables with the same indexes;
+#           the mix, per block of 100 events, each query made from a
+#           published product of the loaded data (its words, its SKU, its
+#           category, the price range that holds its price): 40 one common
+#           word, 15 two words, 15 a prefix of 2 to 6 characters, 10 a SKU
+#           or partial SKU, 10 one typo, 10 filters only; 50 with a category
+#           filter; 20 with a price range; 60 sorted by relevance, 20 by
+#           price, 20 newest first; 10 ask for a page from 11 to 15 instead:
+#           the baseline with OFFSET, ours with the cursor of the page
+#           before, taken from a pool of deep-page queries walked once
+#           before the runs (the walk is not timed, the request for the deep
+#           page is).  Both arms run the same sequence of inputs (same seed
+#           per thread).  A call cancelled by catalog.search_timeout (57014)
+#           is a failed event, counted with the time it took and reported
+#           (any other error stops the benchmark); the report adds the
+#           latencies by kind of query.  If catalog_api.search_products does
+#           not exist, only the baseline runs (its pool is then not
+#           checked).  Search runs before the create pair, so both tables
+#           hold the same rows.
 #   select1 SELECT 1: the round-trip ceiling of this client and server.
 # Protocol: every statement in both arms is a server-side prepared statement
 # (sysbench con:prepare, then PQexecPrepared per event: extended protocol,
@@ -456,7 +463,11 @@ FROM bench.search_added_index s
 JOIN pg_catalog.pg_class c ON c.relname = s.name AND c.relnamespace = 'bench'::regnamespace;
 EOF
     SEARCH_ADDED=$(val "SELECT coalesce(pg_catalog.string_agg(name, ', ' ORDER BY name), '') FROM bench.search_added_index")
-    say "search: added ${SEARCH_ADDED:-no index} in $(($(date +%s) - t0)) s; index sizes: $(val "SELECT pg_catalog.string_agg(c.relname || ' ' || pg_catalog.pg_size_pretty(pg_catalog.pg_relation_size(c.oid)), ', ' ORDER BY c.relname) FROM bench.search_added_index s JOIN pg_catalog.pg_class c ON c.relname = s.name AND c.relnamespace = 'bench'::regnamespace")"
+    if [ -n "$SEARCH_ADDED" ]; then
+        say "search: added $(val "SELECT pg_catalog.string_agg(c.relname || ' (' || pg_catalog.pg_size_pretty(pg_catalog.pg_relation_size(c.oid)) || ')', ', ' ORDER BY c.relname) FROM bench.search_added_index s JOIN pg_catalog.pg_class c ON c.relname = s.name AND c.relnamespace = 'bench'::regnamespace") in $(($(date +%s) - t0)) s"
+    else
+        say "search: no index to add (bench.product_plain has catalog.product's: trigram on name and sku, (status, price), (status, created_at))"
+    fi
 
     # The deep-page pool: queries of the mix with a page from 11 to 15 and,
     # for ours, the cursor of that page (walked here, not timed).
@@ -500,9 +511,11 @@ run_one() {
     logf=$LOG/$file.r$RUN_NO.log
     lat=$RUN/agg/$file.r$RUN_NO
     sql -c "CHECKPOINT" >/dev/null
+    # A search cancelled by catalog.search_timeout is a failed event that
+    # search_bench.lua records (FAIL below); any other FATAL stops the benchmark.
     if ! sysbench "$script" "${SB_COMMON[@]}" --threads="$threads" --pgsql-user="$user" \
         --pgsql-password="$PW" --workload="$workload" --latfile="$lat" "$@" run >"$logf" 2>&1 ||
-        grep -q FATAL "$logf"; then
+        [ "$({ grep FATAL "$logf" || true; } | { grep -v 'cancelled after catalog.search_timeout' || true; } | wc -l)" -gt 0 ]; then
         tail -20 "$logf"
         die "sysbench run $key failed (log above)"
     fi
@@ -523,8 +536,9 @@ run_one() {
 # percentiles P50/P95/P99[KEY] (ms) over every timed event of all rounds.
 # Latency files whose lines also name the kind of query and the items it
 # returned (search_bench.lua) give BREAK[KEY] as well: one line per kind,
-# "kind events share% p50 p95 p99 empty%".
-declare -A BREAK
+# "kind events share% p50 p95 p99 empty% failed", and FAIL[KEY], the events
+# that failed (items -1: cancelled by catalog.search_timeout).
+declare -A BREAK FAIL
 finish_key() {
     local key=$1 file=${1//\//_} n p50 p95 p99
     TPS[$key]=$(awk -v e="${EVT[$key]}" -v s="${SEC[$key]}" 'BEGIN { printf "%.1f", e / s }')
@@ -539,18 +553,20 @@ finish_key() {
     [ "$n" -gt 0 ] || die "no event of $key was timed after the warm-up"
     NEV[$key]=$n P50[$key]=$p50 P95[$key]=$p95 P99[$key]=$p99
     BREAK[$key]=$(cat "$RUN/agg/$file".r* | LC_ALL=C sort -g | awk '
-        NF >= 3 { k = $2; c[k]++; v[k, c[k]] = $1; if ($3 == 0) e[k]++; t++ }
+        NF >= 3 { k = $2; c[k]++; v[k, c[k]] = $1; if ($3 == 0) e[k]++; if ($3 < 0) f[k]++; t++ }
         function at(k, p,   r) { r = int((p * c[k] + 99) / 100); return v[k, r < 1 ? 1 : r] }
         END {
             split("common two prefix sku typo filters deep", order, " ")
             for (i = 1; i <= 7; i++) {
                 k = order[i]
                 if (c[k] > 0)
-                    printf "%s %d %.1f %.3f %.3f %.3f %.1f\n", k, c[k], 100 * c[k] / t,
-                        at(k, 50), at(k, 95), at(k, 99), 100 * e[k] / c[k]
+                    printf "%s %d %.1f %.3f %.3f %.3f %.1f %d\n", k, c[k], 100 * c[k] / t,
+                        at(k, 50), at(k, 95), at(k, 99), 100 * e[k] / c[k], f[k]
             }
         }')
+    FAIL[$key]=$(cat "$RUN/agg/$file".r* | awk 'NF >= 3 && $3 < 0 { n++ } END { print n + 0 }')
     rm -f "$RUN/agg/$file".r*
+    [ "${FAIL[$key]}" -eq 0 ] || say "$key: ${FAIL[$key]} timed events failed (cancelled by catalog.search_timeout)"
     say "$(printf '%-28s %10.1f TPS  p50 %7.3f  p95 %7.3f  p99 %7.3f ms  (%s events timed, %s rounds)' \
         "$key" "${TPS[$key]}" "$p50" "$p95" "$p99" "$n" "$ROUNDS")"
 }
@@ -635,7 +651,7 @@ RUNS_T1=$(date +%s)
 # ---------------------------------------------------------------- report
 PGVER=$(val "SELECT pg_catalog.version()")
 COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo "unknown (not a git checkout)")
-DIRTY=$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | { grep -v "test/bench/results/" || true; } | wc -l)
+DIRTY=$({ git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null || true; } | { grep -v "test/bench/results/" || true; } | wc -l)
 NCPU=$(nproc)
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
@@ -676,7 +692,7 @@ search_row() {
     if [ "$c" -eq 8 ]; then
         vr=$(verdict "$r" 10)
         vp=$(awk -v p="${P99[$o]}" 'BEGIN { print (p + 0 <= 10) ? "PASS" : "MISS" }')
-        if [ "$vr" = PASS ] && [ "$vp" = PASS ]; then
+        if [ "$vr" = PASS ] && [ "$vp" = PASS ] && [ "${FAIL[$o]}" -eq 0 ]; then
             v="PASS (>= 10x, p99 <= 10 ms)"
         else
             v="MISS (>= 10x $vr, p99 <= 10 ms $vp)"
@@ -684,6 +700,7 @@ search_row() {
     else
         v="(targets at c=8)"
     fi
+    [ "${FAIL[$o]}" -eq 0 ] || v="$v ${FAIL[$o]} timeouts"
     printf '%-38s | %9.1f %7.3f %7.3f %7.3f | %9.1f %7.3f %7.3f %7.3f | %5s | %s\n' "$label" \
         "${TPS[$o]}" "${P50[$o]}" "${P95[$o]}" "${P99[$o]}" \
         "${TPS[$b]}" "${P50[$b]}" "${P95[$b]}" "${P99[$b]}" "$r" "$v"
@@ -696,11 +713,11 @@ kind_rows() {
         bl=$(printf '%s\n' "${BREAK[$b]:-}" | awk -v k="$k" '$1 == k')
         [ -n "$ol$bl" ] || continue
         # shellcheck disable=SC2086
-        set -- ${ol:-- - - - - - -}
-        printf '  %-8s | %7s %5s%% %7s %7s %7s %5s%% ' "$k" "$2" "$3" "$4" "$5" "$6" "$7"
+        set -- ${ol:-- - - - - - - -}
+        printf '  %-8s | %7s %5s%% %8s %8s %8s %5s%% %6s ' "$k" "$2" "$3" "$4" "$5" "$6" "$7" "$8"
         # shellcheck disable=SC2086
-        set -- ${bl:-- - - - - - -}
-        printf '| %7s %5s%% %8s %8s %8s %5s%%\n' "$2" "$3" "$4" "$5" "$6" "$7"
+        set -- ${bl:-- - - - - - - -}
+        printf '| %7s %5s%% %9s %9s %9s %5s%% %6s\n' "$2" "$3" "$4" "$5" "$6" "$7" "$8"
     done
 }
 
@@ -728,7 +745,12 @@ echo "             statements in both arms"
 echo "data:        $NPROD products (ids $IDRANGE; $NPUB published), $NCAT categories, loaded by"
 echo "             test/data/sample.sql in $LOAD_SECS s; bench.product_plain is a copy"
 if wants search; then
-    echo "             (for the search runs only, with ${SEARCH_ADDED:-no index} added)"
+    if [ -n "$SEARCH_ADDED" ]; then
+        printf '(for the search runs only, with %s added)\n' "$SEARCH_ADDED" | fold -s -w 86 | sed 's/^/             /'
+    else
+        echo "             (for the search runs: its copies of catalog.product's indexes serve the naive"
+        echo "             search, nothing added)"
+    fi
 fi
 echo "runs:        $ROUNDS rounds per arm, interleaved with the other arm of the row (A B, B A, ...),"
 echo "             each ${WARMUP} s warm-up + ${SECS} s measured; TPS = events / measured seconds over all"
@@ -778,18 +800,22 @@ echo "naive search's TPS with p99 <= 10 ms; create_product >= 0.9x the plain INS
 echo "synchronous_commit on, >= 0.85x with it off."
 if wants search; then
     echo
-    echo "search mix (test/bench/search_bench.lua), per block of 100 events, the same inputs in both arms:"
+    echo "search mix (test/bench/search_bench.lua), per block of 100 events, the same inputs in both arms,"
+    echo "each query made from a published product (its words, SKU, category, price range):"
     echo "  40 one common word, 15 two words, 15 prefix of 2-6 characters, 10 SKU or partial SKU,"
     echo "  10 one typo, 10 filters only; 50 with a category (department, subcategory or leaf), 20"
     echo "  with a price range; 60 relevance, 10 price_asc, 10 price_desc, 20 newest; 10 of the 100"
-    echo "  ask for page 11 to 15 (kind 'deep' below): ours with the cursor of the page before, the"
-    echo "  naive search with OFFSET; the walk to the cursor is not timed.  Deep-page pool: $POOL_INFO."
+    echo "  ask for page 11 to 15 instead (kind 'deep' below): ours with the cursor of the page before,"
+    echo "  the naive search with OFFSET; the walk to the cursor is not timed."
+    printf 'deep-page pool: %s.\n' "$POOL_INFO" | fold -s -w 94 | sed 's/^/  /'
     echo "  empty = share of the events that returned no item (the naive search matches the whole"
-    echo "  input as one substring: two words only when adjacent, a typo never)."
+    echo "  input as one substring: two words only when adjacent, a typo never); failed = calls"
+    echo "  cancelled by catalog.search_timeout (57014), counted with the time they took to fail."
     for c in $CLIENTS; do
         echo
-        printf '  %-8s | %-39s | %-42s\n' "c=$c" "ours: events share  p50     p95     p99  empty" \
-            "naive: events share   p50      p95      p99  empty"
+        printf '  %-8s | %-53s | %s\n' "c=$c" "ours" "naive search"
+        printf '  %-8s | %7s %6s %8s %8s %8s %6s %6s | %7s %6s %9s %9s %9s %6s %6s\n' kind \
+            events share p50 p95 p99 empty failed events share p50 p95 p99 empty failed
         kind_rows "search_products/c$c" "search_naive/c$c"
     done
 fi
