@@ -59,6 +59,8 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/indexing.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_collation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_statistic.h"
@@ -69,6 +71,7 @@
 #include "common/hmac.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -82,6 +85,7 @@
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
@@ -2991,53 +2995,232 @@ catalog_product_facets(PG_FUNCTION_ARGS)
 	"'A' = ANY (l.weights) AND pg_catalog.length(l.lexeme) BETWEEN 5 AND 64" \
 	" AND l.lexeme !~ '[-0-9]'"
 
-static SPIPlanPtr collect_plan = NULL;
+static SPIPlanPtr insert_terms_plan = NULL;
+
+/*
+ * dictionary_word
+ *	  Is a lexeme of weight A a dictionary word: 5 to 64 code points, no
+ *	  digit, no hyphen (the same rule as TERM_FILTER)?
+ */
+static bool
+dictionary_word(const char *w, int len)
+{
+	int			n = code_points(w, len);
+
+	if (n < 5 || n > 64)
+		return false;
+	for (int i = 0; i < len; i++)
+		if ((w[i] >= '0' && w[i] <= '9') || w[i] == '-')
+			return false;
+	return true;
+}
+
+static bool
+lexeme_has_weight_a(TSVector tsv, WordEntry *we)
+{
+	WordEntryPos *pos;
+	int			npos;
+
+	if (!we->haspos)
+		return false;
+	pos = POSDATAPTR(tsv, we);
+	npos = POSDATALEN(tsv, we);
+	for (int i = 0; i < npos; i++)
+		if (WEP_GETWEIGHT(pos[i]) == 3)	/* 'A' */
+			return true;
+	return false;
+}
+
+/*
+ * term_known
+ *	  Is word in catalog.search_term (visible to the active snapshot)?  A
+ *	  probe of its btree index in C: no SQL, no planner.
+ */
+static bool
+term_known(Relation heap, Relation index, TupleTableSlot *slot, const char *w, int len)
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
+				PointerGetDatum(cstring_to_text_with_len(w, len)));
+	key.sk_collation = DEFAULT_COLLATION_OID;
+	scan = index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	return found;
+}
+
+/* The btree index on catalog.search_term (term). */
+static Relation
+open_term_index(Relation heap)
+{
+	List	   *indexes = RelationGetIndexList(heap);
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+
+		if (index->rd_rel->relam == BTREE_AM_OID &&
+			IndexRelationGetNumberOfKeyAttributes(index) == 1 &&
+			index->rd_index->indkey.values[0] == 1 &&
+			RelationGetIndexExpressions(index) == NIL && RelationGetIndexPredicate(index) == NIL &&
+			TupleDescAttr(RelationGetDescr(heap), 0)->atttypid == TEXTOID)
+			return index;
+		index_close(index, AccessShareLock);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("catalog.search_term has no btree index on term"),
+			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
+	return NULL;				/* keep compiler quiet */
+}
 
 /*
  * catalog_search_terms_collect
  *	  AFTER INSERT / UPDATE statement trigger on catalog.product: add the
- *	  name words of the new rows that the dictionary lacks.  No unique
- *	  index, so no writer ever waits for another here.
+ *	  name words of the new rows that the dictionary lacks.
+ *
+ * The words are the weight-A lexemes of search_doc (name and SKU) that are
+ * dictionary words; each distinct word is probed in C against the term
+ * index, and only missing ones are inserted (one INSERT per statement, and
+ * none at all in the usual case: a product named with known words).  There
+ * is no unique index, so no writer ever waits for another here; two
+ * transactions adding the same new word may both insert it (readers use
+ * DISTINCT; refresh_search_terms compacts).
  */
 Datum
 catalog_search_terms_collect(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	int			rc;
+	Tuplestorestate *ts;
+	TupleDesc	desc;
+	TupleTableSlot *rowslot;
+	AttrNumber	doc_att = InvalidAttrNumber;
+	int			readptr;
+	HTAB	   *seen;
+	HASHCTL		ctl;
+	Relation	heap;
+	Relation	index;
+	TupleTableSlot *termslot;
+	Datum	   *missing = NULL;
+	int			nmissing = 0;
+	int			maxmissing = 0;
+	bool		pushed = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
 		!TRIGGER_FIRED_AFTER(trigdata->tg_event) || trigdata->tg_newtable == NULL)
 		elog(ERROR, "catalog.search_terms_collect must be an AFTER statement trigger with a NEW TABLE");
 
 	/* a statement that changed no row (an UPDATE matching nothing) */
-	if (tuplestore_tuple_count(trigdata->tg_newtable) == 0)
+	ts = trigdata->tg_newtable;
+	if (tuplestore_tuple_count(ts) == 0)
 		return PointerGetDatum(NULL);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
-		elog(ERROR, "SPI_register_trigger_data failed");
-	if (collect_plan == NULL)
+	desc = RelationGetDescr(trigdata->tg_relation);
+	for (int i = 0; i < desc->natts; i++)
 	{
-		SPIPlanPtr	plan = SPI_prepare(
-									   "INSERT INTO catalog.search_term (term)"
-									   " SELECT w.term FROM (SELECT DISTINCT l.lexeme AS term"
-									   " FROM new_rows n CROSS JOIN LATERAL"
-									   " pg_catalog.unnest(n.search_doc) AS l (lexeme, positions, weights)"
-									   " WHERE " TERM_FILTER ") w"
-									   " WHERE NOT EXISTS (SELECT 1 FROM catalog.search_term t"
-									   " WHERE t.term = w.term)", 0, NULL);
+		Form_pg_attribute att = TupleDescAttr(desc, i);
 
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		collect_plan = plan;
+		if (!att->attisdropped && strcmp(NameStr(att->attname), "search_doc") == 0 &&
+			att->atttypid == TSVECTOROID)
+			doc_att = i + 1;
 	}
-	rc = SPI_execute_plan(collect_plan, NULL, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "search term collection failed: %s", SPI_result_code_string(rc));
-	SPI_finish();
+	if (doc_att == InvalidAttrNumber)
+		elog(ERROR, "catalog.search_terms_collect: the table has no tsvector column search_doc");
+
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	heap = DocOpenTable("search_term");
+	index = open_term_index(heap);
+	termslot = table_slot_create(heap, NULL);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN * 4 + 1;	/* 64 code points of up to 4 bytes, and NUL */
+	ctl.entrysize = ctl.keysize;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("search terms of a statement", 64, &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+
+	/* our own read pointer: other triggers may read the same transition table */
+	readptr = tuplestore_alloc_read_pointer(ts, 0);
+	tuplestore_select_read_pointer(ts, readptr);
+	tuplestore_rescan(ts);
+	rowslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	while (tuplestore_gettupleslot(ts, true, false, rowslot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(rowslot, doc_att, &isnull);
+		TSVector	tsv;
+		WordEntry  *we;
+
+		if (isnull)
+			continue;
+		tsv = DatumGetTSVector(d);
+		we = ARRPTR(tsv);
+		for (int i = 0; i < tsv->size; i++, we++)
+		{
+			const char *w = STRPTR(tsv) + we->pos;
+			char		key[NAMEDATALEN * 4 + 1];
+			bool		found;
+
+			if (we->len >= sizeof(key) || !lexeme_has_weight_a(tsv, we) ||
+				!dictionary_word(w, we->len))
+				continue;
+			memset(key, 0, sizeof(key));
+			memcpy(key, w, we->len);
+			(void) hash_search(seen, key, HASH_ENTER, &found);
+			if (found || term_known(heap, index, termslot, w, we->len))
+				continue;
+			if (nmissing == maxmissing)
+			{
+				maxmissing = maxmissing == 0 ? 16 : maxmissing * 2;
+				missing = missing == NULL ? palloc(sizeof(Datum) * maxmissing)
+					: repalloc(missing, sizeof(Datum) * maxmissing);
+			}
+			missing[nmissing++] = PointerGetDatum(cstring_to_text_with_len(w, we->len));
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(rowslot);
+	ExecDropSingleTupleTableSlot(termslot);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	hash_destroy(seen);
+
+	if (nmissing > 0)
+	{
+		Datum		arg = PointerGetDatum(construct_array(missing, nmissing, TEXTOID, -1,
+														  false, TYPALIGN_INT));
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (insert_terms_plan == NULL)
+		{
+			Oid			argtype = TEXTARRAYOID;
+			SPIPlanPtr	plan = SPI_prepare("INSERT INTO catalog.search_term (term)"
+										   " SELECT pg_catalog.unnest($1)", 1, &argtype);
+
+			if (plan == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			if (SPI_keepplan(plan) != 0)
+				elog(ERROR, "SPI_keepplan failed");
+			insert_terms_plan = plan;
+		}
+		rc = SPI_execute_plan(insert_terms_plan, &arg, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "search term insert failed: %s", SPI_result_code_string(rc));
+		SPI_finish();
+	}
+	if (pushed)
+		PopActiveSnapshot();
 	return PointerGetDatum(NULL);
 }
 
