@@ -2246,18 +2246,36 @@ sku_mode_exact(SearchRequest *r)
  */
 /*
  * walk_budget
- *	  Rows an ordered variant may walk: four times what the estimate says a
- *	  page needs, at least 400, and no more than the cost of the bitmap
- *	  variant that replaces it when the budget runs out, so that a wrong
- *	  estimate costs at most about twice the better plan.
+ *	  Rows an ordered variant may walk before the bitmap variant replaces
+ *	  it: what half the bitmap variant's cost buys (so a wrong estimate
+ *	  costs at most one and a half times the bitmap plan), and at least
+ *	  three times what the estimate says a page needs (so an estimate that
+ *	  is right never falls back).
  */
 static int64
 walk_budget(double need, double f_all, double fallback_cost)
 {
-	double		b = 4 * need / Max(f_all, 1e-9);
+	double		b = Max(3 * need / Max(f_all, 1e-9), 0.5 * fallback_cost / COST_ORDERED_ROW);
 
-	b = Min(b, fallback_cost / COST_ORDERED_ROW);
-	return (int64) Max(b, 400);
+	return (int64) Min(Max(b, 400), 1e9);
+}
+
+/*
+ * ordered_wins
+ *	  Take the ordered walk only when its estimate beats the bitmap's by the
+ *	  margin the estimate deserves: a single word's frequency is measured,
+ *	  but a combination (several words, a word and a category) assumes
+ *	  independence, which a catalog breaks all the time ("signature
+ *	  recycled": two adjectives that rarely meet), and an ordered walk that
+ *	  runs out of budget pays for the bitmap scan as well.
+ */
+static bool
+ordered_wins(const SearchRequest *r, double ordered, double bitmap)
+{
+	int			factors = (r->nwords > 1 ? r->nwords - 1 : 0) + (r->ncategories > 0) +
+		(r->price_filtered ? 1 : 0);
+
+	return ordered < bitmap * (factors > 0 ? 0.5 : 1.0);
 }
 
 /*
@@ -2352,7 +2370,7 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 		}
 		elog(DEBUG1, "search: class %s, f %g, ordered %.0f, bitmap %d %.0f",
 			 class_names[c], f, cost_ordered(want, f_all), bitmap, best);
-		if (cost_ordered(want, f_all) < best &&
+		if (ordered_wins(r, cost_ordered(want, f_all), best) &&
 			run_ordered(r, V_TIER(c, TIER_ORDERED), class_names[c], want, f_all, best))
 		{
 			have = collect_rows(rows, have, need, c, cxt);
@@ -2461,7 +2479,7 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 		run_variant(r, V_SORT(r->sort, ordered_path), sort_names[r->sort], need);
 		return collect_rows(rows, 0, need, -1, cxt);
 	}
-	if (ordered < best &&
+	if (ordered_wins(r, ordered, best) &&
 		run_ordered(r, V_SORT(r->sort, ordered_path), sort_names[r->sort], need, f_walk, best))
 		return collect_rows(rows, 0, need, -1, cxt);
 	run_variant(r, V_SORT(r->sort, path), sort_names[r->sort], need);
@@ -2601,6 +2619,21 @@ push_item(JsonbParseState **st, const SearchRequest *r, const SearchRow *row)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * raise_out_of_range
+ *	  A search option out of its range: 22023 (the search contract: an
+ *	  invalid option, like an unknown sort), with the bounds in DETAIL.
+ */
+static void
+raise_out_of_range(const char *field, int min, int max)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be between %d and %d", field, min, max),
+			 errdetail("{\"field\": \"%s\", \"reason\": \"out_of_range\", \"min\": %d, \"max\": %d}",
+					   field, min, max)));
+}
+
 static Jsonb *
 search_products(FunctionCallInfo fcinfo)
 {
@@ -2638,11 +2671,7 @@ search_products(FunctionCallInfo fcinfo)
 	/* page_size */
 	r.page_size = PG_ARGISNULL(6) ? 20 : PG_GETARG_INT32(6);
 	if (r.page_size < 1 || r.page_size > SEARCH_PAGE_MAX)
-	{
-		ValidateError err = {"out_of_range", SEARCH_PAGE_MAX, -1};
-
-		ValidateRaise("page_size", &err);
-	}
+		raise_out_of_range("page_size", 1, SEARCH_PAGE_MAX);
 
 	if (!PG_ARGISNULL(7))
 	{
@@ -2685,8 +2714,12 @@ search_products(FunctionCallInfo fcinfo)
 	return JsonbValueToJsonb(res);
 }
 
-Datum
-catalog_search_products(PG_FUNCTION_ARGS)
+/*
+ * run_timed
+ *	  Run fn under the per-call timer (catalog.search_timeout).
+ */
+static Jsonb *
+run_timed(Jsonb *(*fn) (FunctionCallInfo), FunctionCallInfo fcinfo, const char *name)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Jsonb	   *result = NULL;
@@ -2694,15 +2727,21 @@ catalog_search_products(PG_FUNCTION_ARGS)
 	search_timer_start();
 	PG_TRY();
 	{
-		result = search_products(fcinfo);
+		result = fn(fcinfo);
 	}
 	PG_CATCH();
 	{
-		search_timer_rethrow(cxt, "search_products");
+		search_timer_rethrow(cxt, name);
 	}
 	PG_END_TRY();
 	search_timer_stop();
-	PG_RETURN_JSONB_P(result);
+	return result;
+}
+
+Datum
+catalog_search_products(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_JSONB_P(run_timed(search_products, fcinfo, "search_products"));
 }
 
 /*
@@ -2804,11 +2843,7 @@ product_facets(FunctionCallInfo fcinfo)
 	parse_request(fcinfo, &r);
 	r.top = PG_ARGISNULL(5) ? 10 : PG_GETARG_INT32(5);
 	if (r.top < 1 || r.top > FACET_TOP_MAX)
-	{
-		ValidateError err = {"out_of_range", FACET_TOP_MAX, -1};
-
-		ValidateRaise("top", &err);
-	}
+		raise_out_of_range("top", 1, FACET_TOP_MAX);
 
 	/* the statuses the caller may count */
 	{
@@ -2969,21 +3004,7 @@ product_facets(FunctionCallInfo fcinfo)
 Datum
 catalog_product_facets(PG_FUNCTION_ARGS)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	Jsonb	   *result = NULL;
-
-	search_timer_start();
-	PG_TRY();
-	{
-		result = product_facets(fcinfo);
-	}
-	PG_CATCH();
-	{
-		search_timer_rethrow(cxt, "product_facets");
-	}
-	PG_END_TRY();
-	search_timer_stop();
-	PG_RETURN_JSONB_P(result);
+	PG_RETURN_JSONB_P(run_timed(product_facets, fcinfo, "product_facets"));
 }
 
 /* ------------------------------------------------------------------------

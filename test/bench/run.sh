@@ -525,7 +525,13 @@ run_one() {
     events=$(printf '%s\n' "$line" | awk '{print $2}')
     nerr=$(grep 'ignored errors:' "$logf" | tail -n 1 | awk '{print $3}')
     [ -n "$tps" ] && [ -n "$events" ] || die "no TPS in $logf"
-    [ "${nerr:-0}" = 0 ] || die "sysbench run $key had $nerr ignored errors"
+    # sysbench counts a search cancelled by catalog.search_timeout as an
+    # ignored error (the only error the FATAL check above lets through); it
+    # is reported as a failed event of the search rows.  Elsewhere none.
+    case $workload in
+        search*) ;;
+        *) [ "${nerr:-0}" = 0 ] || die "sysbench run $key had $nerr ignored errors" ;;
+    esac
     EVT[$key]=$(( ${EVT[$key]:-0} + events ))
     SEC[$key]=$(awk -v a="${SEC[$key]:-0}" -v e="$events" -v t="$tps" 'BEGIN { printf "%.6f", a + e / t }')
     say "$(printf '%-28s round %s: %10.1f TPS  (sysbench p95 %s ms)' "$key" "$RUN_NO" "$tps" \
