@@ -381,6 +381,9 @@ AS 'MODULE_PATHNAME', 'catalog_search_explain'
 LANGUAGE C STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET enable_indexscan = on
+SET enable_bitmapscan = on
+SET enable_sort = on
 SET jit = off
 SET pg_trgm.similarity_threshold = 0.2;
 
@@ -506,9 +509,11 @@ COMMENT ON FUNCTION catalog_api.health() IS
 Status, extension version, recovery state and shared memory state. Under PostgREST a degraded state answers HTTP 503.';
 
 -- The search functions pin the planner settings they rely on: no sequential
--- scan (every query shape has an index path, src/search.c), no JIT (a
--- generic plan's cost estimate must not buy a compilation per call), and
--- the trigram similarity floor of the typo dictionary lookup.
+-- scan (every query shape has an index path, src/search.c), index and
+-- bitmap scans and sorts allowed whatever the session says (a plan is kept
+-- for the backend's life), no JIT (a generic plan's cost estimate must not
+-- buy a compilation per call), and the trigram similarity floor of the typo
+-- dictionary lookup.
 CREATE FUNCTION catalog_api.search_products(
     q text DEFAULT NULL,
     category_id bigint DEFAULT NULL,
@@ -523,6 +528,9 @@ AS 'MODULE_PATHNAME', 'catalog_search_products'
 LANGUAGE C STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET enable_indexscan = on
+SET enable_bitmapscan = on
+SET enable_sort = on
 SET jit = off
 SET pg_trgm.similarity_threshold = 0.2;
 COMMENT ON FUNCTION catalog_api.search_products(text, bigint, numeric, numeric, text, text, integer, text) IS
@@ -542,6 +550,9 @@ AS 'MODULE_PATHNAME', 'catalog_product_facets'
 LANGUAGE C STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
+SET enable_indexscan = on
+SET enable_bitmapscan = on
+SET enable_sort = on
 SET jit = off
 SET pg_trgm.similarity_threshold = 0.2;
 COMMENT ON FUNCTION catalog_api.product_facets(text, bigint, numeric, numeric, text, integer) IS

@@ -9,12 +9,12 @@
  * the first of these classes that applies (each product appears once):
  *
  *	 0 sku_exact	upper(q) is the SKU
- *	 1 sku_prefix	the SKU starts with upper(q)
+ *	 1 sku_prefix	the SKU starts with upper(q) (2 characters or more)
  *	 2 name			every word in the name or SKU (the last word as a prefix)
  *	 3 text			every word in name, SKU, attribute values or description
  *	 4 substring	the name contains q, or the SKU contains upper(q)
  *	 5 typo			every word, allowing 1 edit from 5 characters and 2 from
- *					9 (Damerau-Levenshtein), in the name
+ *					9 (Damerau-Levenshtein, over bytes), in the name or SKU
  *
  * Relevance is the class, then the SKU for class 1 and the newest (highest
  * id) first for the others: a deterministic order that an index can
@@ -40,8 +40,10 @@
  * catalog.signing_key together with a fingerprint of the query, so a cursor
  * cannot be forged, altered or replayed against another query.  The next
  * page continues strictly after that key: no OFFSET, no duplicate, no gap,
- * whatever other sessions insert or update in between (a row that moves
- * behind the cursor is not shown again; one that moves ahead is shown once).
+ * whatever other sessions insert or update in between, for every row whose
+ * own position does not change; a row whose sort key or class changes is
+ * shown at its new place (missed, or seen a second time), as in any keyset
+ * design.
  *
  * Safety.  q never reaches to_tsquery raw (words are lexemes of the parser,
  * quoted), LIKE patterns are escaped, SQL is fixed text, and each call runs
@@ -53,6 +55,7 @@
 
 #include <limits.h>
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -585,10 +588,16 @@ variant_sql(int v)
 						cats ? "p.category_id = ANY ($5) AND " : "");
 	}
 	if (v == V_TYPO_TERMS)
-		return psprintf("SELECT DISTINCT t.term FROM catalog.search_term t"
+	{
+		/* best first and deterministic: the same candidates on every page */
+		const char *nsp = quote_identifier(trgm_schema());
+
+		return psprintf("SELECT d.term FROM (SELECT DISTINCT t.term FROM catalog.search_term t"
 						" WHERE t.term OPERATOR(%s.%%) $1"
-						" AND pg_catalog.length(t.term) BETWEEN $2 AND $3 LIMIT 200",
-						quote_identifier(trgm_schema()));
+						" AND pg_catalog.length(t.term) BETWEEN $2 AND $3) d"
+						" ORDER BY %s.similarity(d.term, $1) DESC, d.term COLLATE \"C\" LIMIT 200",
+						nsp, nsp);
+	}
 	if (v == V_DESCENDANTS)
 		return pstrdup("WITH RECURSIVE t (id, depth) AS ("
 					   " SELECT c.id, 0 FROM catalog.category c WHERE c.id = $1"
@@ -647,6 +656,10 @@ get_plan(const SearchRequest *r, int v)
 			if (plans[i].plan != NULL)
 				SPI_freeplan(plans[i].plan);
 			plans[i].plan = NULL;
+			/* the SQL names the pg_trgm schema, which may have moved too */
+			if (plans[i].sql != NULL)
+				pfree(plans[i].sql);
+			plans[i].sql = NULL;
 		}
 		plans_status_type = r->status_type;
 	}
@@ -658,12 +671,11 @@ get_plan(const SearchRequest *r, int v)
 
 		if (sp->sql == NULL)
 		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+			char	   *sql = variant_sql(v);
 
-			sp->sql = variant_sql(v);
-			MemoryContextSwitchTo(old);
-			if (sp->sql == NULL)
+			if (sql == NULL)
 				elog(ERROR, "search variant %d does not exist", v);
+			sp->sql = MemoryContextStrdup(TopMemoryContext, sql);
 		}
 		if (v == V_TYPO_TERMS)
 		{
@@ -837,6 +849,23 @@ search_timer_stop(void)
 }
 
 /*
+ * search_timer_forget
+ *	  The timer fired but the cancel it asked for was not taken (it fired
+ *	  after the last interrupt check, or the call failed with another
+ *	  error): withdraw it, or it would cancel the caller's next step.  A
+ *	  client's own cancel arriving in that same instant is lost with it.
+ */
+static void
+search_timer_forget(void)
+{
+	if (search_timed_out)
+	{
+		search_timed_out = false;
+		QueryCancelPending = false;
+	}
+}
+
+/*
  * search_timer_rethrow
  *	  In PG_CATCH: stop the timer; a cancel the timer caused becomes the
  *	  documented 57014 with a message that names the setting.
@@ -855,6 +884,7 @@ search_timer_rethrow(MemoryContext cxt, const char *fn)
 	if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
 	{
 		FreeErrorData(edata);
+		QueryCancelPending = false; /* the timer's cancel, not taken */
 		PG_RE_THROW();
 	}
 	FlushErrorState();
@@ -1313,7 +1343,11 @@ parse_request(FunctionCallInfo fcinfo, SearchRequest *r)
 		r->status = "published";
 	else
 	{
-		char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(4));
+		char	   *s;
+
+		if (toast_raw_datum_size(PG_GETARG_DATUM(4)) > VARHDRSZ + 16)
+			ValidateRaiseReason("status", "unknown_value");
+		s = text_to_cstring(PG_GETARG_TEXT_PP(4));
 
 		if (strcmp(s, "published") != 0 && strcmp(s, "draft") != 0 &&
 			strcmp(s, "archived") != 0)
@@ -1484,7 +1518,7 @@ mcv_freq(Oid relid, const char *attname, Datum value, double rows, double *other
 	{
 		double		sum = 0;
 
-		for (int i = 0; i < sslot.nvalues; i++)
+		for (int i = 0; i < Min(sslot.nvalues, sslot.nnumbers); i++)
 		{
 			sum += sslot.numbers[i];
 			if (DatumGetObjectId(sslot.values[i]) == DatumGetObjectId(value))
@@ -1563,7 +1597,9 @@ category_fraction(Oid relid, const int64 *ids, int n, double rows)
 		double		nd = ((Form_pg_statistic) GETSTRUCT(tup))->stadistinct;
 		double		other;
 
-		for (int i = 0; i < sslot.nvalues; i++)
+		int			nv = Min(sslot.nvalues, sslot.nnumbers);
+
+		for (int i = 0; i < nv; i++)
 			mcvsum += sslot.numbers[i];
 		if (nd < 0)
 			nd = -nd * rows;
@@ -1572,7 +1608,7 @@ category_fraction(Oid relid, const int64 *ids, int n, double rows)
 		{
 			double		f = other;
 
-			for (int i = 0; i < sslot.nvalues; i++)
+			for (int i = 0; i < nv; i++)
 				if (DatumGetInt64(sslot.values[i]) == ids[k])
 				{
 					f = sslot.numbers[i];
@@ -1854,10 +1890,17 @@ static void
 fingerprint(const SearchRequest *r, StringInfo buf)
 {
 	appendBinaryStringInfo(buf, r->q, r->qlen + 1);
+	/* prices at scale 2, so that 5 and 5.0 are the same query */
 	appendStringInfo(buf, "%lld|%s|%s|%s|%d|",
 					 (long long) r->category_id,
-					 DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(r->min_price))),
-					 DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(r->max_price))),
+					 DatumGetCString(DirectFunctionCall1(numeric_out,
+														 DirectFunctionCall2(numeric_round,
+																			 NumericGetDatum(r->min_price),
+																			 Int32GetDatum(2)))),
+					 DatumGetCString(DirectFunctionCall1(numeric_out,
+														 DirectFunctionCall2(numeric_round,
+																			 NumericGetDatum(r->max_price),
+																			 Int32GetDatum(2)))),
 					 r->status, (int) r->sort);
 }
 
@@ -2655,8 +2698,12 @@ search_products(FunctionCallInfo fcinfo)
 		r.sort = r.has_text ? SS_RELEVANCE : SS_NEWEST;
 	else
 	{
-		char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(5));
+		char	   *s;
 		int			i;
+
+		if (toast_raw_datum_size(PG_GETARG_DATUM(5)) > VARHDRSZ + 16)
+			ValidateRaiseReason("sort", "unknown_value");
+		s = text_to_cstring(PG_GETARG_TEXT_PP(5));
 
 		for (i = 0; i < SS_COUNT; i++)
 			if (strcmp(s, sort_names[i]) == 0)
@@ -2676,6 +2723,8 @@ search_products(FunctionCallInfo fcinfo)
 	if (!PG_ARGISNULL(7))
 	{
 		keys = load_keys();
+		if (toast_raw_datum_size(PG_GETARG_DATUM(7)) > VARHDRSZ + SEARCH_CURSOR_MAX)
+			bad_cursor();
 		decode_cursor(&r, keys, PG_GETARG_TEXT_PP(7));
 	}
 
@@ -2735,6 +2784,7 @@ run_timed(Jsonb *(*fn) (FunctionCallInfo), FunctionCallInfo fcinfo, const char *
 	}
 	PG_END_TRY();
 	search_timer_stop();
+	search_timer_forget();
 	return result;
 }
 
@@ -3170,7 +3220,7 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	/* our own read pointer: other triggers may read the same transition table */
-	readptr = tuplestore_alloc_read_pointer(ts, 0);
+	readptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
 	tuplestore_select_read_pointer(ts, readptr);
 	tuplestore_rescan(ts);
 	rowslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
@@ -3183,7 +3233,7 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 
 		if (isnull)
 			continue;
-		tsv = DatumGetTSVector(d);
+		tsv = DatumGetTSVector(d);	/* a copy when short-header or toasted */
 		we = ARRPTR(tsv);
 		for (int i = 0; i < tsv->size; i++, we++)
 		{
@@ -3207,6 +3257,9 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 			}
 			missing[nmissing++] = PointerGetDatum(cstring_to_text_with_len(w, we->len));
 		}
+		/* a bulk statement must not keep one copy per row */
+		if ((Pointer) tsv != DatumGetPointer(d))
+			pfree(tsv);
 		CHECK_FOR_INTERRUPTS();
 	}
 	ExecDropSingleTupleTableSlot(rowslot);

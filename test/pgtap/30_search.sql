@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(389);
+SELECT plan(390);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -275,6 +275,17 @@ SELECT is(pg_temp.matches(catalog_api.search_products(q => 'merino-1', category_
           ARRAY['sku_prefix'], 'a lower-case SKU prefix matches the SKU (upper(q))');
 SELECT is(pg_temp.matches(catalog_api.search_products(q => 'merino-10', category_id => pg_temp.cid('root'))),
           ARRAY['sku_exact'], 'a lower-case exact SKU is an exact match');
+-- A cursor belongs to the query, not to how its numbers were written.
+SELECT is(catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'), min_price => 0.0,
+              max_price => 1000.00, page_size => 2,
+              cursor => catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'),
+                            min_price => 0, max_price => 1000, page_size => 2)->>'next_cursor'),
+          catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'), min_price => 0,
+              max_price => 1000, page_size => 2,
+              cursor => catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'),
+                            min_price => 0, max_price => 1000, page_size => 2)->>'next_cursor'),
+          'a cursor made with prices 0 and 1000 is valid for 0.0 and 1000.00');
+
 -- Identifiers (a digit, and a separator or 6+ characters) are searched as
 -- SKUs only: exact, prefix, substring; their parts are not words.  An exact
 -- hit drops the substring class.
