@@ -338,6 +338,7 @@ run_example() {
 run_example "select catalog_api.health();"
 run_example "select catalog_api.get_product(id => 1);"
 run_example "select jsonb_array_length(catalog_api.list_categories());"
+run_example "select jsonb_pretty(catalog_api.search_products(q => 'wool soc', page_size => 2) - 'next_cursor');"
 # A write, rolled back so that repeated runs leave the data unchanged.
 run_example "begin;
 select set_config('catalog.actor', 'demo', true);
