@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(390);
+SELECT plan(395);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -767,6 +767,28 @@ SET LOCAL catalog.search_timeout = 5000;
 SELECT is(current_setting('catalog.search_timeout'), '5s', 'a superuser sets catalog.search_timeout');
 SELECT is(pg_temp.unpaged('merino', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
           pg_temp.ids((SELECT j FROM rel)), 'search under a changed timeout');
+
+------------------------------------------------------------------------------
+-- The typo dictionary trigger: a multi-row statement adds each new word
+-- once; a rename adds the new word; a statement that changes nothing adds
+-- nothing; short words, words with digits and compound tokens stay out.
+------------------------------------------------------------------------------
+INSERT INTO catalog.product (sku, name, status, category_id, price, currency, created_by, updated_by)
+SELECT 'TS-DICT-' || g, 'Quokkaberry Quokkaberry Lamp Zx9 ' || g, 'published', pg_temp.cid('other'), 5, 'USD',
+       'pgtap-search', 'pgtap-search'
+FROM generate_series(1, 3) g;
+SELECT is((SELECT count(*) FROM catalog.search_term WHERE term = 'quokkaberry'), 1::bigint,
+          'a three-row INSERT adds its new word once');
+SELECT is((SELECT count(*) FROM catalog.search_term WHERE term IN ('lamp', 'zx9', 'ts-dict-1', 'dict')),
+          0::bigint, 'words under 5 characters, with digits, and compound SKU tokens are not dictionary words');
+UPDATE catalog.product SET name = 'Wombatfern Lamp' WHERE sku = 'TS-DICT-1';
+SELECT is((SELECT count(*) FROM catalog.search_term WHERE term = 'wombatfern'), 1::bigint,
+          'a rename adds the new word');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'wombatfren', category_id => pg_temp.cid('other'))),
+          ARRAY[(SELECT id FROM catalog.product WHERE sku = 'TS-DICT-1')],
+          'and a typo of the new word finds the renamed product');
+SELECT lives_ok($$UPDATE catalog.product SET name = name WHERE sku = 'TS-NO-SUCH-SKU'$$,
+                'an UPDATE of no row runs the trigger on an empty transition table');
 
 SELECT * FROM finish();
 ROLLBACK;
