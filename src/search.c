@@ -79,6 +79,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "tsearch/ts_type.h"
 #include "tsearch/ts_utils.h"
@@ -181,7 +182,7 @@ enum
 	PRM_KEY_TIME,				/* $15 timestamptz: keyset */
 	PRM_KEY_TEXT,				/* $16 text: keyset (name or SKU) */
 	PRM_KEY_ID,					/* $17 bigint: keyset */
-	PRM_LIMIT,					/* $18 bigint */
+	PRM_LIMIT,					/* $18 bigint: the walk budget of an ordered variant */
 	PRM_NO_TEXT,				/* $19 boolean: q has no text condition */
 	PRM_STATUSES,				/* $20 catalog.product_status[]: facets */
 	PRM_COUNT
@@ -2283,11 +2284,6 @@ sku_mode_exact(SearchRequest *r)
 }
 
 /*
- * run_relevance
- *	  The classes in order from the cursor's, each from its keyset, until
- *	  need rows are collected.
- */
-/*
  * walk_budget
  *	  Rows an ordered variant may walk before the bitmap variant replaces
  *	  it: what half the bitmap variant's cost buys (so a wrong estimate
@@ -2341,6 +2337,58 @@ run_ordered(SearchRequest *r, int v, const char *label, int want, double f_all,
 	return false;
 }
 
+/* What drives a bitmap variant. */
+typedef enum BitmapDriver
+{
+	BD_TEXT,					/* the text indexes */
+	BD_TEXT_CATEGORY,			/* the text indexes ANDed with the category index */
+	BD_CATEGORY,				/* the category index, text as a filter */
+	BD_PRICE,					/* the price range, the rest as a filter */
+	BD_NONE
+} BitmapDriver;
+
+/*
+ * cheapest_bitmap
+ *	  The cheapest bitmap driver for a text condition matching f_text of the
+ *	  rows, whose indexes read f_driver of the table's entries (has_text
+ *	  false: no text condition), and its cost in *cost (BD_NONE when there
+ *	  is nothing to drive a bitmap scan).
+ */
+static BitmapDriver
+cheapest_bitmap(const SearchRequest *r, const SearchStats *st, bool has_text,
+				double f_driver, double f_text, double *cost)
+{
+	BitmapDriver best = BD_NONE;
+	double		c;
+
+	*cost = 1e300;
+	if (has_text)
+	{
+		*cost = cost_bitmap(st->rows, f_driver, f_text);
+		best = BD_TEXT;
+	}
+	if (r->ncategories > 0)
+	{
+		if (has_text &&
+			(c = cost_bitmap(st->rows, f_driver + st->f_category, f_text * st->f_category)) < *cost)
+		{
+			*cost = c;
+			best = BD_TEXT_CATEGORY;
+		}
+		if ((c = cost_bitmap(st->rows, st->f_category, st->f_category)) < *cost)
+		{
+			*cost = c;
+			best = BD_CATEGORY;
+		}
+	}
+	if (r->price_filtered && (c = cost_bitmap(st->rows, st->f_price, st->f_price)) < *cost)
+	{
+		*cost = c;
+		best = BD_PRICE;
+	}
+	return best;
+}
+
 /*
  * run_relevance
  *	  The classes in order from the cursor's, each from its keyset, until
@@ -2362,7 +2410,6 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 		double		f,
 					fd,
 					f_all,
-					cost,
 					best;
 		int			bitmap;
 
@@ -2385,31 +2432,20 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 		f_all = f * st->f_status * st->f_category * st->f_price;
 
 		/* the cheapest bitmap variant, the fallback of an ordered walk */
-		bitmap = TIER_BITMAP;
-		best = cost_bitmap(st->rows, fd, f);
-		if (r->ncategories > 0)
+		switch (cheapest_bitmap(r, st, true, fd, f, &best))
 		{
-			cost = cost_bitmap(st->rows, fd + st->f_category, f * st->f_category);
-			if (cost < best)
-			{
-				best = cost;
+			case BD_TEXT_CATEGORY:
 				bitmap = TIER_BITMAP_CAT;
-			}
-			cost = cost_bitmap(st->rows, st->f_category, st->f_category);
-			if (cost < best)
-			{
-				best = cost;
+				break;
+			case BD_CATEGORY:
 				bitmap = TIER_BITMAP_CATONLY;
-			}
-		}
-		if (r->price_filtered)
-		{
-			cost = cost_bitmap(st->rows, st->f_price, st->f_price);
-			if (cost < best)
-			{
-				best = cost;
+				break;
+			case BD_PRICE:
 				bitmap = TIER_BITMAP_PRICE;
-			}
+				break;
+			default:
+				bitmap = TIER_BITMAP;
+				break;
 		}
 		elog(DEBUG1, "search: class %s, f %g, ordered %.0f, bitmap %d %.0f",
 			 class_names[c], f, cost_ordered(want, f_all), bitmap, best);
@@ -2473,41 +2509,23 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 	}
 
 	/* the cheapest bitmap variant */
-	if (r->has_text)
+	switch (cheapest_bitmap(r, st, r->has_text, f_driver, f_text, &best))
 	{
-		cost = cost_bitmap(st->rows, f_driver, f_text);
-		if (cost < best)
-		{
-			best = cost;
+		case BD_TEXT:
 			path = SP_BITMAP_TEXT;
-		}
-	}
-	if (r->ncategories > 0)
-	{
-		cost = cost_bitmap(st->rows, st->f_category, st->f_category);
-		if (cost < best)
-		{
-			best = cost;
-			path = SP_BITMAP_CATEGORY;
-		}
-	}
-	if (r->has_text && r->ncategories > 0)
-	{
-		cost = cost_bitmap(st->rows, f_driver + st->f_category, f_text * st->f_category);
-		if (cost < best)
-		{
-			best = cost;
+			break;
+		case BD_TEXT_CATEGORY:
 			path = SP_BITMAP_TEXT_CATEGORY;
-		}
-	}
-	if (r->price_filtered)
-	{
-		cost = cost_bitmap(st->rows, st->f_price, st->f_price);
-		if (cost < best)
-		{
-			best = cost;
+			break;
+		case BD_CATEGORY:
+			path = SP_BITMAP_CATEGORY;
+			break;
+		case BD_PRICE:
 			path = SP_BITMAP_PRICE;
-		}
+			break;
+		case BD_NONE:
+			path = SP_COUNT;
+			break;
 	}
 	elog(DEBUG1, "search: sort %s, rows %.0f, f_status %g, f_category %g, f_price %g, f_text %g:"
 		 " ordered %d %.0f, bitmap %d %.0f",
@@ -3062,16 +3080,12 @@ catalog_product_facets(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 
-#define TERM_FILTER \
-	"'A' = ANY (l.weights) AND pg_catalog.length(l.lexeme) BETWEEN 5 AND 64" \
-	" AND l.lexeme !~ '[-0-9]'"
-
 static SPIPlanPtr insert_terms_plan = NULL;
 
 /*
  * dictionary_word
  *	  Is a lexeme of weight A a dictionary word: 5 to 64 code points, no
- *	  digit, no hyphen (the same rule as TERM_FILTER)?
+ *	  digit, no hyphen?  The one rule, for the trigger and the refresh.
  */
 static bool
 dictionary_word(const char *w, int len)
@@ -3102,28 +3116,6 @@ lexeme_has_weight_a(TSVector tsv, WordEntry *we)
 	return false;
 }
 
-/*
- * term_known
- *	  Is word in catalog.search_term (visible to the active snapshot)?  A
- *	  probe of its btree index in C: no SQL, no planner.
- */
-static bool
-term_known(Relation heap, Relation index, TupleTableSlot *slot, const char *w, int len)
-{
-	ScanKeyData key;
-	IndexScanDesc scan;
-	bool		found;
-
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
-				PointerGetDatum(cstring_to_text_with_len(w, len)));
-	key.sk_collation = DEFAULT_COLLATION_OID;
-	scan = index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
-	return found;
-}
-
 /* The btree index on catalog.search_term (term). */
 static Relation
 open_term_index(Relation heap)
@@ -3150,127 +3142,132 @@ open_term_index(Relation heap)
 	return NULL;				/* keep compiler quiet */
 }
 
-/*
- * catalog_search_terms_collect
- *	  AFTER INSERT / UPDATE statement trigger on catalog.product: add the
- *	  name words of the new rows that the dictionary lacks.
- *
- * The words are the weight-A lexemes of search_doc (name and SKU) that are
- * dictionary words; each distinct word is probed in C against the term
- * index, and only missing ones are inserted (one INSERT per statement, and
- * none at all in the usual case: a product named with known words).  There
- * is no unique index, so no writer ever waits for another here; two
- * transactions adding the same new word may both insert it (readers use
- * DISTINCT; refresh_search_terms compacts).
- */
-Datum
-catalog_search_terms_collect(PG_FUNCTION_ARGS)
+/* The attribute number of product.search_doc, checked. */
+static AttrNumber
+search_doc_attnum(TupleDesc desc)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-	Tuplestorestate *ts;
-	TupleDesc	desc;
-	TupleTableSlot *rowslot;
-	AttrNumber	doc_att = InvalidAttrNumber;
-	int			readptr;
-	HTAB	   *seen;
-	HASHCTL		ctl;
-	Relation	heap;
-	Relation	index;
-	TupleTableSlot *termslot;
-	Datum	   *missing = NULL;
-	int			nmissing = 0;
-	int			maxmissing = 0;
-	bool		pushed = false;
-
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
-		!TRIGGER_FIRED_AFTER(trigdata->tg_event) || trigdata->tg_newtable == NULL)
-		elog(ERROR, "catalog.search_terms_collect must be an AFTER statement trigger with a NEW TABLE");
-
-	/* a statement that changed no row (an UPDATE matching nothing) */
-	ts = trigdata->tg_newtable;
-	if (tuplestore_tuple_count(ts) == 0)
-		return PointerGetDatum(NULL);
-
-	desc = RelationGetDescr(trigdata->tg_relation);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
 		if (!att->attisdropped && strcmp(NameStr(att->attname), "search_doc") == 0 &&
 			att->atttypid == TSVECTOROID)
-			doc_att = i + 1;
+			return i + 1;
 	}
-	if (doc_att == InvalidAttrNumber)
-		elog(ERROR, "catalog.search_terms_collect: the table has no tsvector column search_doc");
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("catalog.product has no tsvector column search_doc"),
+			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
 
-	if (!ActiveSnapshotSet())
-	{
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pushed = true;
-	}
-	heap = DocOpenTable("search_term");
-	index = open_term_index(heap);
-	termslot = table_slot_create(heap, NULL);
+/*
+ * A TermCollector gathers the distinct dictionary words of some search
+ * documents that catalog.search_term lacks, and inserts them in one
+ * statement.  With probe, each new word is looked up in the term index in
+ * C (no SQL, no planner) under the active snapshot; without (the refresh,
+ * which has just emptied the table), every distinct word is new.
+ */
+typedef struct TermCollector
+{
+	bool		probe;
+	HTAB	   *seen;
+	Relation	heap;
+	Relation	index;
+	TupleTableSlot *slot;
+	Datum	   *missing;
+	int			nmissing;
+	int			maxmissing;
+} TermCollector;
 
+#define TERM_KEY_SIZE	(NAMEDATALEN * 4 + 1)	/* 64 code points of up to 4 bytes, and NUL */
+
+static void
+terms_begin(TermCollector *tc, bool probe)
+{
+	HASHCTL		ctl;
+
+	memset(tc, 0, sizeof(TermCollector));
+	tc->probe = probe;
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = NAMEDATALEN * 4 + 1;	/* 64 code points of up to 4 bytes, and NUL */
-	ctl.entrysize = ctl.keysize;
+	ctl.keysize = TERM_KEY_SIZE;
+	ctl.entrysize = TERM_KEY_SIZE;
 	ctl.hcxt = CurrentMemoryContext;
-	seen = hash_create("search terms of a statement", 64, &ctl,
-					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-
-	/* our own read pointer: other triggers may read the same transition table */
-	readptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
-	tuplestore_select_read_pointer(ts, readptr);
-	tuplestore_rescan(ts);
-	rowslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-	while (tuplestore_gettupleslot(ts, true, false, rowslot))
+	tc->seen = hash_create("search terms", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	if (probe)
 	{
-		bool		isnull;
-		Datum		d = slot_getattr(rowslot, doc_att, &isnull);
-		TSVector	tsv;
-		WordEntry  *we;
-
-		if (isnull)
-			continue;
-		tsv = DatumGetTSVector(d);	/* a copy when short-header or toasted */
-		we = ARRPTR(tsv);
-		for (int i = 0; i < tsv->size; i++, we++)
-		{
-			const char *w = STRPTR(tsv) + we->pos;
-			char		key[NAMEDATALEN * 4 + 1];
-			bool		found;
-
-			if (we->len >= sizeof(key) || !lexeme_has_weight_a(tsv, we) ||
-				!dictionary_word(w, we->len))
-				continue;
-			memset(key, 0, sizeof(key));
-			memcpy(key, w, we->len);
-			(void) hash_search(seen, key, HASH_ENTER, &found);
-			if (found || term_known(heap, index, termslot, w, we->len))
-				continue;
-			if (nmissing == maxmissing)
-			{
-				maxmissing = maxmissing == 0 ? 16 : maxmissing * 2;
-				missing = missing == NULL ? palloc(sizeof(Datum) * maxmissing)
-					: repalloc(missing, sizeof(Datum) * maxmissing);
-			}
-			missing[nmissing++] = PointerGetDatum(cstring_to_text_with_len(w, we->len));
-		}
-		/* a bulk statement must not keep one copy per row */
-		if ((Pointer) tsv != DatumGetPointer(d))
-			pfree(tsv);
-		CHECK_FOR_INTERRUPTS();
+		tc->heap = DocOpenTable("search_term");
+		tc->index = open_term_index(tc->heap);
+		tc->slot = table_slot_create(tc->heap, NULL);
 	}
-	ExecDropSingleTupleTableSlot(rowslot);
-	ExecDropSingleTupleTableSlot(termslot);
-	index_close(index, NoLock);
-	table_close(heap, NoLock);
-	hash_destroy(seen);
+}
 
-	if (nmissing > 0)
+/* Is word in catalog.search_term (visible to the active snapshot)? */
+static bool
+term_known(TermCollector *tc, const char *w, int len)
+{
+	ScanKeyData key;
+	IndexScanDesc scan;
+	bool		found;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
+				PointerGetDatum(cstring_to_text_with_len(w, len)));
+	key.sk_collation = DEFAULT_COLLATION_OID;
+	scan = index_beginscan(tc->heap, tc->index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, tc->slot);
+	index_endscan(scan);
+	return found;
+}
+
+/* Add the dictionary words of one search document (a detoasted copy is freed). */
+static void
+terms_add(TermCollector *tc, Datum doc)
+{
+	TSVector	tsv = DatumGetTSVector(doc);
+	WordEntry  *we = ARRPTR(tsv);
+
+	for (int i = 0; i < tsv->size; i++, we++)
 	{
-		Datum		arg = PointerGetDatum(construct_array(missing, nmissing, TEXTOID, -1,
+		const char *w = STRPTR(tsv) + we->pos;
+		char		key[TERM_KEY_SIZE];
+		bool		found;
+
+		if (we->len >= sizeof(key) || !lexeme_has_weight_a(tsv, we) ||
+			!dictionary_word(w, we->len))
+			continue;
+		memset(key, 0, sizeof(key));
+		memcpy(key, w, we->len);
+		(void) hash_search(tc->seen, key, HASH_ENTER, &found);
+		if (found || (tc->probe && term_known(tc, w, we->len)))
+			continue;
+		if (tc->nmissing == tc->maxmissing)
+		{
+			tc->maxmissing = tc->maxmissing == 0 ? 16 : tc->maxmissing * 2;
+			tc->missing = tc->missing == NULL ? palloc(sizeof(Datum) * tc->maxmissing)
+				: repalloc(tc->missing, sizeof(Datum) * tc->maxmissing);
+		}
+		tc->missing[tc->nmissing++] = PointerGetDatum(cstring_to_text_with_len(w, we->len));
+	}
+	/* a bulk statement must not keep one copy per row */
+	if ((Pointer) tsv != DatumGetPointer(doc))
+		pfree(tsv);
+}
+
+/* Close the collector and insert the missing words; returns how many. */
+static int64
+terms_end(TermCollector *tc)
+{
+	if (tc->probe)
+	{
+		ExecDropSingleTupleTableSlot(tc->slot);
+		index_close(tc->index, NoLock);
+		table_close(tc->heap, NoLock);
+	}
+	hash_destroy(tc->seen);
+	if (tc->nmissing > 0)
+	{
+		Datum		arg = PointerGetDatum(construct_array(tc->missing, tc->nmissing, TEXTOID, -1,
 														  false, TYPALIGN_INT));
 		int			rc;
 
@@ -3293,30 +3290,119 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 			elog(ERROR, "search term insert failed: %s", SPI_result_code_string(rc));
 		SPI_finish();
 	}
+	return tc->nmissing;
+}
+
+/*
+ * catalog_search_terms_collect
+ *	  AFTER INSERT / UPDATE statement trigger on catalog.product: add the
+ *	  name words of the new rows that the dictionary lacks.
+ *
+ * The words are the weight-A lexemes of search_doc (name and SKU) that are
+ * dictionary words; none is inserted in the usual case (a product named
+ * with known words).  There is no unique index, so no writer ever waits for
+ * another here; two transactions adding the same new word may both insert
+ * it (readers use DISTINCT; refresh_search_terms compacts).
+ */
+Datum
+catalog_search_terms_collect(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Tuplestorestate *ts;
+	TupleTableSlot *rowslot;
+	AttrNumber	doc_att;
+	int			readptr;
+	TermCollector tc;
+	bool		pushed = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+		!TRIGGER_FIRED_AFTER(trigdata->tg_event) || trigdata->tg_newtable == NULL)
+		elog(ERROR, "catalog.search_terms_collect must be an AFTER statement trigger with a NEW TABLE");
+
+	/* a statement that changed no row (an UPDATE matching nothing) */
+	ts = trigdata->tg_newtable;
+	if (tuplestore_tuple_count(ts) == 0)
+		return PointerGetDatum(NULL);
+	doc_att = search_doc_attnum(RelationGetDescr(trigdata->tg_relation));
+
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	terms_begin(&tc, true);
+
+	/* our own read pointer: other triggers may read the same transition table */
+	readptr = tuplestore_alloc_read_pointer(ts, EXEC_FLAG_REWIND);
+	tuplestore_select_read_pointer(ts, readptr);
+	tuplestore_rescan(ts);
+	rowslot = MakeSingleTupleTableSlot(RelationGetDescr(trigdata->tg_relation), &TTSOpsMinimalTuple);
+	while (tuplestore_gettupleslot(ts, true, false, rowslot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(rowslot, doc_att, &isnull);
+
+		if (!isnull)
+			terms_add(&tc, d);
+		CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(rowslot);
+	(void) terms_end(&tc);
 	if (pushed)
 		PopActiveSnapshot();
 	return PointerGetDatum(NULL);
 }
 
+/*
+ * refresh_search_terms
+ *	  Rebuild the dictionary from the current products.  It first takes a
+ *	  SHARE lock on catalog.product: that waits for writers in flight and
+ *	  holds new ones until commit, so no writer can rely on a word ("it is
+ *	  known, I add nothing") that the refresh then deletes and does not see
+ *	  again.  Lock order: product, then search_term, as writers take them.
+ */
 static Datum
 refresh_search_terms(PG_FUNCTION_ARGS)
 {
-	int			rc;
+	Relation	product;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snap;
+	AttrNumber	doc_att;
+	TermCollector tc;
 	int64		n;
+	int			rc;
+
+	product = DocOpenTable("product");
+	LockRelationOid(RelationGetRelid(product), ShareLock);
+	doc_att = search_doc_attnum(RelationGetDescr(product));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute("DELETE FROM catalog.search_term", false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "search term refresh failed: %s", SPI_result_code_string(rc));
-	rc = SPI_execute("INSERT INTO catalog.search_term (term)"
-					 " SELECT DISTINCT l.lexeme FROM catalog.product p CROSS JOIN LATERAL"
-					 " pg_catalog.unnest(p.search_doc) AS l (lexeme, positions, weights)"
-					 " WHERE " TERM_FILTER, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "search term refresh failed: %s", SPI_result_code_string(rc));
-	n = (int64) SPI_processed;
 	SPI_finish();
+
+	/* every product committed before the lock was granted */
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	terms_begin(&tc, false);
+	slot = table_slot_create(product, NULL);
+	scan = table_beginscan(product, snap, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, doc_att, &isnull);
+
+		if (!isnull)
+			terms_add(&tc, d);
+		CHECK_FOR_INTERRUPTS();
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+	table_close(product, NoLock);
+	n = terms_end(&tc);
 	PG_RETURN_INT64(n);
 }
 

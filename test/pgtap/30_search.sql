@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(395);
+SELECT plan(397);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -789,6 +789,21 @@ SELECT is(pg_temp.ids(catalog_api.search_products(q => 'wombatfren', category_id
           'and a typo of the new word finds the renamed product');
 SELECT lives_ok($$UPDATE catalog.product SET name = name WHERE sku = 'TS-NO-SUCH-SKU'$$,
                 'an UPDATE of no row runs the trigger on an empty transition table');
+
+-- The refresh rebuilds exactly the words an independent SQL derivation
+-- gives (weight-A lexemes of 5 to 64 characters without digit or hyphen).
+SELECT is(catalog_api.refresh_search_terms(),
+          (SELECT count(DISTINCT l.lexeme) FROM catalog.product p,
+                  unnest(p.search_doc) AS l (lexeme, positions, weights)
+           WHERE 'A' = ANY (l.weights) AND length(l.lexeme) BETWEEN 5 AND 64
+             AND l.lexeme !~ '[-0-9]'),
+          'refresh_search_terms returns the number of dictionary words');
+SELECT set_eq($$SELECT term FROM catalog.search_term$$,
+              $$SELECT DISTINCT l.lexeme FROM catalog.product p,
+                       unnest(p.search_doc) AS l (lexeme, positions, weights)
+                WHERE 'A' = ANY (l.weights) AND length(l.lexeme) BETWEEN 5 AND 64
+                  AND l.lexeme !~ '[-0-9]'$$,
+              'after a refresh the dictionary is exactly the words of the products, once each');
 
 SELECT * FROM finish();
 ROLLBACK;
