@@ -335,6 +335,11 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION catalog.category_tree_guard() IS
 'Refuses a category parent that would create a cycle or a tree deeper than 32 levels';
 
+-- The statement trigger takes the tree lock before any row is locked (the
+-- API's order: tree, then rows); the row trigger checks each row.
+CREATE TRIGGER category_tree_lock_first
+    BEFORE INSERT OR UPDATE OF parent_id ON catalog.category
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.category_tree_guard();
 CREATE TRIGGER category_tree_guard
     BEFORE INSERT OR UPDATE OF parent_id ON catalog.category
     FOR EACH ROW EXECUTE FUNCTION catalog.category_tree_guard();

@@ -236,7 +236,9 @@ check_parent(int64 node, bool has_parent, int64 parent, bool is_move)
 PG_FUNCTION_INFO_V1(catalog_category_tree_guard);
 /*
  * catalog_category_tree_guard
- *	  BEFORE INSERT OR UPDATE OF parent_id trigger on catalog.category.
+ *	  BEFORE INSERT OR UPDATE OF parent_id trigger on catalog.category,
+ *	  for each statement (the tree lock) and for each row (the checks; its
+ *	  lock_tree finds the lock already held).
  */
 Datum
 catalog_category_tree_guard(PG_FUNCTION_ARGS)
@@ -251,10 +253,24 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	bool		has_parent;
 	bool		is_move;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
-		elog(ERROR, "category_tree_guard must be a BEFORE ROW trigger");
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		elog(ERROR, "category_tree_guard must be a BEFORE trigger");
+
+	/*
+	 * The statement trigger takes the tree lock before the statement locks
+	 * any category row, the order the API functions use (tree, then rows).
+	 * Taken only in the row trigger, a plain UPDATE would hold a row while
+	 * waiting for the tree, and deadlock with an API call holding the tree
+	 * and wanting that row.
+	 */
+	if (TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		lock_tree();
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
 
 	is_move = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event);
 	newtup = is_move ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
