@@ -276,27 +276,25 @@ run_installcheck() {
     fi
 }
 
-section "pg_regress"
-REGRESS_NAMES=$(make_var "$SRC" REGRESS)
-ISOLATION_NAMES=$(make_var "$SRC" ISOLATION)
-if ! $BUILD_OK; then
-    [ -z "$REGRESS_NAMES" ] || fail "pg_regress: not run (build or install failed)"
-elif [ -z "$REGRESS_NAMES" ]; then
-    say "pg_regress: REGRESS is empty, nothing to run"
-else
-    run_installcheck pg_regress "$SCRATCH/logs/regress.log" "$SRC/regression.diffs" \
-        "$REGRESS_NAMES" ISOLATION=
-fi
+# installcheck_section NAME VAR LOG DIFFS OVERRIDE: one of the two suites of
+# `make installcheck` (pg_regress or isolation), the names from the Makefile
+# variable VAR, the other suite switched off by OVERRIDE.
+installcheck_section() {
+    local name=$1 var=$2 log=$3 diffs=$4 override=$5 names
+    section "$name"
+    names=$(make_var "$SRC" "$var")
+    if ! $BUILD_OK; then
+        [ -z "$names" ] || fail "$name: not run (build or install failed)"
+    elif [ -z "$names" ]; then
+        say "$name: $var is empty, nothing to run"
+    else
+        run_installcheck "$name" "$log" "$diffs" "$names" "$override"
+    fi
+}
 
-section "isolation"
-if ! $BUILD_OK; then
-    [ -z "$ISOLATION_NAMES" ] || fail "isolation: not run (build or install failed)"
-elif [ -z "$ISOLATION_NAMES" ]; then
-    say "isolation: ISOLATION is empty, nothing to run"
-else
-    run_installcheck isolation "$SCRATCH/logs/isolation.log" "$SRC/output_iso/regression.diffs" \
-        "$ISOLATION_NAMES" REGRESS=
-fi
+installcheck_section pg_regress REGRESS "$SCRATCH/logs/regress.log" "$SRC/regression.diffs" ISOLATION=
+installcheck_section isolation ISOLATION "$SCRATCH/logs/isolation.log" \
+    "$SRC/output_iso/regression.diffs" REGRESS=
 
 # ---------------------------------------------------------------------------
 # c. pgTAP, on a throw-away cluster
