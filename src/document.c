@@ -155,18 +155,28 @@ DocOpenTable(const char *name)
 
 /*
  * open_primary_key
- *	  The primary key index of a locked table, opened with AccessShareLock.
+ *	  The primary key index of a locked table, opened with AccessShareLock,
+ *	  checked to be the index on the bigint column "id" that the lookups
+ *	  below assume (like the columns, it could have been altered).
  */
 static Relation
 open_primary_key(Relation heap)
 {
 	Oid			indexid = RelationGetPrimaryKeyIndex(heap);
+	Relation	index;
 
 	if (!OidIsValid(indexid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("catalog.%s has no primary key", RelationGetRelationName(heap))));
-	return index_open(indexid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	if (IndexRelationGetNumberOfKeyAttributes(index) != 1 ||
+		index->rd_index->indkey.values[0] != attnum_of(heap, "id", INT8OID))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the primary key of catalog.%s is not (id)", RelationGetRelationName(heap)),
+				 errhint("The catalog extension's tables were altered; reinstall the extension.")));
+	return index;
 }
 
 /*
@@ -321,6 +331,11 @@ ProductFetch(int64 id, bool see_drafts, ProductRow *row)
 
 #define COL(c) (a[c] - 1)
 		row->status = enum_label(DatumGetObjectId(v[COL(PC_STATUS)]));
+		/*
+		 * The rule of the row-level security policy product_read_published
+		 * (catalog--1.0.sql), applied here because these reads bypass RLS;
+		 * search.c applies it through its status check.  Change them together.
+		 */
 		if (!see_drafts && strcmp(row->status.p, "published") != 0)
 			found = false;
 		else
@@ -369,6 +384,17 @@ DocPushKey(JsonbParseState **st, const char *key)
 }
 
 /*
+ * DocPushValue
+ *	  Push key: value (the pair every DocPush* writes).
+ */
+void
+DocPushValue(JsonbParseState **st, const char *key, JsonbValue *v)
+{
+	DocPushKey(st, key);
+	pushJsonbValue(st, WJB_VALUE, v);
+}
+
+/*
  * DocPushText
  *	  Push key: string, or key: null when t.p is NULL.
  */
@@ -377,7 +403,6 @@ DocPushText(JsonbParseState **st, const char *key, DocText t)
 {
 	JsonbValue	v;
 
-	DocPushKey(st, key);
 	if (t.p == NULL)
 		v.type = jbvNull;
 	else
@@ -386,7 +411,21 @@ DocPushText(JsonbParseState **st, const char *key, DocText t)
 		v.val.string.val = (char *) t.p;
 		v.val.string.len = t.len;
 	}
-	pushJsonbValue(st, WJB_VALUE, &v);
+	DocPushValue(st, key, &v);
+}
+
+/*
+ * DocPushNumeric
+ *	  Push key: number.
+ */
+void
+DocPushNumeric(JsonbParseState **st, const char *key, Numeric n)
+{
+	JsonbValue	v;
+
+	v.type = jbvNumeric;
+	v.val.numeric = n;
+	DocPushValue(st, key, &v);
 }
 
 /*
@@ -396,12 +435,7 @@ DocPushText(JsonbParseState **st, const char *key, DocText t)
 void
 DocPushInt(JsonbParseState **st, const char *key, int64 n)
 {
-	JsonbValue	v;
-
-	DocPushKey(st, key);
-	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric(n);
-	pushJsonbValue(st, WJB_VALUE, &v);
+	DocPushNumeric(st, key, int64_to_numeric(n));
 }
 
 /*
@@ -413,10 +447,9 @@ DocPushBool(JsonbParseState **st, const char *key, bool b)
 {
 	JsonbValue	v;
 
-	DocPushKey(st, key);
 	v.type = jbvBool;
 	v.val.boolean = b;
-	pushJsonbValue(st, WJB_VALUE, &v);
+	DocPushValue(st, key, &v);
 }
 
 static void
@@ -447,10 +480,7 @@ ProductDocument(const ProductRow *row)
 	DocPushInt(&st, "id", row->id);
 	DocPushText(&st, "sku", row->sku);
 	DocPushText(&st, "name", row->name);
-	DocPushKey(&st, "price");
-	v.type = jbvNumeric;
-	v.val.numeric = row->price;
-	pushJsonbValue(&st, WJB_VALUE, &v);
+	DocPushNumeric(&st, "price", row->price);
 	DocPushText(&st, "status", row->status);
 	DocPushInt(&st, "version", row->version);
 	DocPushKey(&st, "category");
@@ -459,11 +489,10 @@ ProductDocument(const ProductRow *row)
 	DocPushText(&st, "name", row->category_name);
 	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	DocPushText(&st, "currency", row->currency);
-	DocPushKey(&st, "attributes");
 	v.type = jbvBinary;
 	v.val.binary.data = &row->attributes->root;
 	v.val.binary.len = VARSIZE(row->attributes) - VARHDRSZ;
-	pushJsonbValue(&st, WJB_VALUE, &v);
+	DocPushValue(&st, "attributes", &v);
 	push_timestamptz(&st, "created_at", row->created_at);
 	push_timestamptz(&st, "updated_at", row->updated_at);
 	DocPushText(&st, "description", row->description);

@@ -42,6 +42,8 @@ typedef struct ProductRow
 extern DocText DocCString(const char *s);
 extern Jsonb *ProductDocument(const ProductRow *row);
 extern void DocPushKey(JsonbParseState **st, const char *key);
+extern void DocPushValue(JsonbParseState **st, const char *key, JsonbValue *v);
+extern void DocPushNumeric(JsonbParseState **st, const char *key, Numeric n);
 extern void DocPushText(JsonbParseState **st, const char *key, DocText t);
 extern void DocPushInt(JsonbParseState **st, const char *key, int64 n);
 extern void DocPushBool(JsonbParseState **st, const char *key, bool b);

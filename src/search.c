@@ -2646,16 +2646,11 @@ push_highlight(JsonbParseState **st, const SearchRequest *r, const SearchRow *ro
 static void
 push_item(JsonbParseState **st, const SearchRequest *r, const SearchRow *row)
 {
-	JsonbValue	v;
-
 	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 	DocPushInt(st, "id", row->id);
 	DocPushText(st, "sku", DocCString(row->sku));
 	DocPushText(st, "name", DocCString(row->name));
-	DocPushKey(st, "price");
-	v.type = jbvNumeric;
-	v.val.numeric = row->price;
-	pushJsonbValue(st, WJB_VALUE, &v);
+	DocPushNumeric(st, "price", row->price);
 	DocPushText(st, "currency", DocCString(row->currency));
 	DocPushText(st, "status", DocCString(row->status));
 	DocPushKey(st, "category");
@@ -2663,14 +2658,7 @@ push_item(JsonbParseState **st, const SearchRequest *r, const SearchRow *row)
 	DocPushInt(st, "id", row->category_id);
 	DocPushText(st, "name", DocCString(row->category_name));
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
-	if (row->klass >= 0)
-		DocPushText(st, "match", DocCString(class_names[row->klass]));
-	else
-	{
-		DocPushKey(st, "match");
-		v.type = jbvNull;
-		pushJsonbValue(st, WJB_VALUE, &v);
-	}
+	DocPushText(st, "match", DocCString(row->klass >= 0 ? class_names[row->klass] : NULL));
 	push_highlight(st, r, row);
 	pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }
@@ -3047,18 +3035,12 @@ product_facets(FunctionCallInfo fcinfo)
 	pushJsonbValue(&js, WJB_BEGIN_ARRAY, NULL);
 	for (int b = 0; b < 8; b++)
 	{
-		JsonbValue	v;
-
 		if (buckets[b] == 0)
 			continue;
 		pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
 		DocPushInt(&js, "min", price_bucket_bounds[b]);
 		if (price_bucket_bounds[b + 1] < 0)
-		{
-			DocPushKey(&js, "max");
-			v.type = jbvNull;
-			pushJsonbValue(&js, WJB_VALUE, &v);
-		}
+			DocPushText(&js, "max", DocCString(NULL));
 		else
 			DocPushInt(&js, "max", price_bucket_bounds[b + 1]);
 		DocPushInt(&js, "count", buckets[b]);
