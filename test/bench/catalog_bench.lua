@@ -48,18 +48,9 @@ sysbench.cmdline.options = {
    sync_commit = {"synchronous_commit for the connection: on, off, or empty for the server default", ""}
 }
 
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } catalog_bench_timespec;
-int clock_gettime(int clk_id, catalog_bench_timespec *tp);
-]]
-local CLOCK_MONOTONIC = 1
-local ts = ffi.new("catalog_bench_timespec")
-
-local function now()
-   ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
-   return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-end
+-- The shared helpers, next to this script.
+local lib = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "bench_lib.lua")
+local now = lib.now
 
 local function read_numbers(path)
    local t = {}
@@ -193,19 +184,8 @@ end
 
 function thread_done()
    if record then
-      local f = assert(io.open(sysbench.opt.latfile .. "." .. sysbench.tid, "w"))
-      local chunk = {}
-      for i = 1, nlat do
-         chunk[#chunk + 1] = string.format("%.4f", lat[i])
-         if #chunk == 4096 then
-            f:write(table.concat(chunk, "\n"), "\n")
-            chunk = {}
-         end
-      end
-      if #chunk > 0 then
-         f:write(table.concat(chunk, "\n"), "\n")
-      end
-      f:close()
+      lib.write_lines(sysbench.opt.latfile .. "." .. sysbench.tid, nlat,
+                      function(i) return string.format("%.4f", lat[i]) end)
    end
    if stmt then
       stmt:close()
