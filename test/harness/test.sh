@@ -299,6 +299,21 @@ installcheck_section isolation ISOLATION "$SCRATCH/logs/isolation.log" \
 # ---------------------------------------------------------------------------
 # c. pgTAP, on a throw-away cluster
 # ---------------------------------------------------------------------------
+# add_tap_counts NAME RUNNER LOG RC: add the checks of a TAP log to the
+# totals; a runner that exited non-zero without a failed test counts as one
+# failure.  Sets TAP_BAD.
+add_tap_counts() {
+    local name=$1 runner=$2 log=$3 rc=$4 ok bad
+    read -r ok bad <<<"$(count_tap "$log")"
+    ok=${ok:-0} bad=${bad:-1} # no counts: the log could not be read
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+        say "$name: $runner exited $rc without a failed test"
+        bad=1
+    fi
+    add_counts "$name" "$ok" "$bad"
+    TAP_BAD=$bad
+}
+
 section "pgTAP"
 mapfile -t PGTAP_FILES < <(cd "$SRC" && find test/pgtap -maxdepth 1 -name '*.sql' -type f 2>/dev/null | LC_ALL=C sort)
 mapfile -t PERL_TAP_FILES < <(cd "$SRC" && find test/t -maxdepth 1 -name '*.pl' -type f 2>/dev/null | LC_ALL=C sort)
@@ -352,15 +367,8 @@ if $CLUSTER_OK && [ ${#PGTAP_FILES[@]} -gt 0 ]; then
     run_step "$log" as_svc_in "$SRC" env PATH="$PG_BIN:$PATH" timeout -k 30 900 \
         pg_prove --verbose -h "$SOCK" -p "$TEST_PORT" -d catalog_test -U "$SVC_USER" \
         "${PGTAP_FILES[@]}"
-    rc=$?
-    read -r ok bad <<<"$(count_tap "$log")"
-    ok=${ok:-0} bad=${bad:-1} # no counts: the log could not be read
-    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
-        say "pgTAP: pg_prove exited $rc without a failed test"
-        bad=1
-    fi
-    add_counts pgTAP "$ok" "$bad"
-    [ "$bad" -eq 0 ] || show_file "$SCRATCH/logs/pgtap-server.log" 100
+    add_tap_counts pgTAP pg_prove "$log" $?
+    [ "$TAP_BAD" -eq 0 ] || show_file "$SCRATCH/logs/pgtap-server.log" 100
 elif $CLUSTER_OK; then
     say "pgTAP: no test/pgtap/*.sql"
 fi
@@ -374,14 +382,7 @@ if $CLUSTER_OK && [ ${#PERL_TAP_FILES[@]} -gt 0 ]; then
     run_step "$log" as_svc_in "$SRC" env PATH="$PG_BIN:$PATH" PGHOST="$SOCK" PGPORT="$TEST_PORT" \
         PGDATABASE=catalog_test PGUSER="$SVC_USER" TESTDIR="$SRC" PG_REGRESS="$PG_REGRESS_BIN" \
         timeout -k 30 1200 prove -v -I "$PGXS_PERL_LIB" -I test/t "${PERL_TAP_FILES[@]}"
-    rc=$?
-    read -r ok bad <<<"$(count_tap "$log")"
-    ok=${ok:-0} bad=${bad:-1} # no counts: the log could not be read
-    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
-        say "Perl TAP: prove exited $rc without a failed test"
-        bad=1
-    fi
-    add_counts "Perl TAP" "$ok" "$bad"
+    add_tap_counts "Perl TAP" prove "$log" $?
 elif [ ${#PERL_TAP_FILES[@]} -eq 0 ]; then
     say "Perl TAP: no test/t/*.pl"
 fi
