@@ -20,7 +20,13 @@ OBJS = \
 	src/product.o \
 	src/category.o \
 	src/health.o \
-	src/document.o src/search.o
+	src/document.o \
+	src/search.o \
+	src/keys.o \
+	src/audit.o \
+	src/audit_mask.o \
+	src/audit_chain.o \
+	src/audit_read.o
 
 DATA = sql/catalog--$(EXTVERSION).sql
 

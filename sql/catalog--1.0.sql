@@ -19,6 +19,12 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'catalog_owner') THEN
         CREATE ROLE catalog_owner NOLOGIN NOINHERIT;
     END IF;
+    -- Owner of the audit tables and of the functions that manage them; the
+    -- audit trigger writes as this role, so no writer needs a privilege on
+    -- the audit tables, and catalog_owner (the API) has none at all.
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'catalog_audit_owner') THEN
+        CREATE ROLE catalog_audit_owner NOLOGIN NOINHERIT;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'catalog_anon') THEN
         CREATE ROLE catalog_anon NOLOGIN;
     END IF;
@@ -36,7 +42,8 @@ BEGIN
     FOR r IN SELECT rolname, rolsuper, rolcanlogin, rolbypassrls, rolcreaterole,
                     rolcreatedb, rolreplication
              FROM pg_catalog.pg_roles
-             WHERE rolname IN ('catalog_owner', 'catalog_anon', 'catalog_editor', 'catalog_admin')
+             WHERE rolname IN ('catalog_owner', 'catalog_audit_owner', 'catalog_anon',
+                               'catalog_editor', 'catalog_admin')
     LOOP
         IF r.rolsuper OR r.rolcanlogin OR r.rolbypassrls OR r.rolcreaterole
            OR r.rolcreatedb OR r.rolreplication THEN
@@ -45,13 +52,15 @@ BEGIN
                       HINT = 'The catalog roles must be NOLOGIN roles without SUPERUSER, BYPASSRLS, CREATEROLE, CREATEDB or REPLICATION; drop or alter the role, then retry.';
         END IF;
     END LOOP;
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-               WHERE m.roleid = 'catalog_owner'::regrole
-                  OR m.member = 'catalog_owner'::regrole) THEN
-        RAISE EXCEPTION 'role "catalog_owner" has members or memberships'
+    FOR r IN SELECT o.rolname FROM pg_catalog.pg_roles o
+             WHERE o.rolname IN ('catalog_owner', 'catalog_audit_owner')
+               AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                           WHERE m.roleid = o.oid OR m.member = o.oid)
+    LOOP
+        RAISE EXCEPTION 'role "%" has members or memberships', r.rolname
             USING ERRCODE = '42501',
-                  HINT = 'Nobody may be a member of catalog_owner: it owns the SECURITY DEFINER API functions.';
-    END IF;
+                  HINT = 'Nobody may be a member of catalog_owner or catalog_audit_owner: they own SECURITY DEFINER functions.';
+    END LOOP;
 
     IF NOT pg_catalog.pg_has_role('catalog_editor', 'catalog_anon', 'MEMBER') THEN
         GRANT catalog_anon TO catalog_editor;
@@ -234,7 +243,7 @@ CREATE TABLE catalog.signing_key (
     secret      bytea NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (purpose, kid),
-    CONSTRAINT signing_key_purpose CHECK (purpose IN ('cursor')),
+    CONSTRAINT signing_key_purpose CHECK (purpose IN ('cursor', 'audit')),
     CONSTRAINT signing_key_kid CHECK (kid BETWEEN 1 AND 65535),
     CONSTRAINT signing_key_secret_len CHECK (pg_catalog.length(secret) BETWEEN 32 AND 256)
 );
@@ -242,7 +251,201 @@ COMMENT ON TABLE catalog.signing_key IS 'Server-side secrets (superuser only)';
 -- 32 bytes from pg_strong_random (two version 4 UUIDs carry 244 random bits).
 INSERT INTO catalog.signing_key (purpose, kid, secret)
 VALUES ('cursor', 1, pg_catalog.decode(pg_catalog.replace(
+            pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', ''), 'hex')),
+       ('audit', 1, pg_catalog.decode(pg_catalog.replace(
             pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', ''), 'hex'));
+
+------------------------------------------------------------------------------
+-- Audit (src/audit.c, src/audit_mask.c, src/audit_chain.c).
+--
+-- audit_log: one row per changed row of catalog.product and
+-- catalog.category, written by the C trigger catalog.audit_trigger in the
+-- writer's own transaction (so it commits, or rolls back, with the write).
+-- Partitioned by month of occurred_at; the default partition catches a row
+-- whose month has no partition yet, so an insert never fails for lack of
+-- one, and catalog_api.audit_maintain() moves such rows into their month.
+-- Append-only: catalog.audit_guard refuses UPDATE, DELETE and TRUNCATE, and
+-- no role holds those privileges.  Retention drops whole partitions only
+-- (catalog_api.audit_drop_partitions).
+--
+-- Columns: occurred_at is the wall clock of the write (clock_timestamp),
+-- xact_at the start of its transaction, txid its top-level transaction id;
+-- actor is the JWT "sub", else catalog.actor, else session_user; role_name
+-- the role in effect (PostgREST's SET ROLE role, not the SECURITY DEFINER
+-- owner); via is 'POST /rpc/create_product' under PostgREST, else 'sql';
+-- request_id the correlation id.  old_values and new_values: for an insert
+-- new_values is the row image, for a delete old_values is; for an update
+-- both hold only the changed columns.  Values are masked before the row is
+-- built (catalog.audit_mask and the built-in patterns).  row_hash is the
+-- SHA-256 of the row's canonical content (catalog.audit_row_hash).
+--
+-- audit_seal and audit_chain: the hash chain.  catalog_api.audit_seal()
+-- appends the committed, not yet sealed audit rows to the chain
+-- (chain_hash = SHA-256 of the previous chain_hash, the seq and the
+-- row_hash), one writer at a time under the audit_chain row lock; writers
+-- never touch the chain.  See README.md (Audit) for what it proves.
+------------------------------------------------------------------------------
+CREATE SEQUENCE catalog.audit_log_id_seq AS bigint;
+
+CREATE TABLE catalog.audit_log (
+    id           bigint NOT NULL DEFAULT pg_catalog.nextval('catalog.audit_log_id_seq'::regclass),
+    occurred_at  timestamptz NOT NULL,
+    xact_at      timestamptz NOT NULL,
+    txid         xid8 NOT NULL,
+    actor        text NOT NULL,
+    role_name    text NOT NULL,
+    via          text NOT NULL,
+    request_id   text NOT NULL,
+    table_name   text NOT NULL,
+    row_id       bigint NOT NULL,
+    action       text NOT NULL,
+    old_values   jsonb,
+    new_values   jsonb,
+    row_hash     bytea NOT NULL,
+    CONSTRAINT audit_log_pkey PRIMARY KEY (id, occurred_at),
+    CONSTRAINT audit_log_action CHECK (
+        (action = 'insert' AND old_values IS NULL AND new_values IS NOT NULL)
+        OR (action = 'update' AND old_values IS NOT NULL AND new_values IS NOT NULL)
+        OR (action = 'delete' AND old_values IS NOT NULL AND new_values IS NULL)),
+    CONSTRAINT audit_log_text_len CHECK (pg_catalog.length(actor) <= 255
+                                         AND pg_catalog.length(role_name) <= 63
+                                         AND pg_catalog.length(via) <= 300
+                                         AND pg_catalog.length(request_id) <= 128
+                                         AND pg_catalog.length(table_name) <= 63),
+    CONSTRAINT audit_log_row_hash_len CHECK (pg_catalog.length(row_hash) = 32)
+) PARTITION BY RANGE (occurred_at);
+-- History of one row (keyset on id), by actor, by correlation id; txid for
+-- the sealer (rows of transactions that were in progress at its last pass).
+CREATE INDEX audit_log_row_idx ON catalog.audit_log (table_name, row_id, id);
+CREATE INDEX audit_log_actor_idx ON catalog.audit_log (actor, id);
+CREATE INDEX audit_log_request_idx ON catalog.audit_log (request_id, id);
+CREATE INDEX audit_log_txid_idx ON catalog.audit_log (txid);
+CREATE TABLE catalog.audit_log_default PARTITION OF catalog.audit_log DEFAULT;
+COMMENT ON TABLE catalog.audit_log IS 'Audit rows of product and category writes (append-only, partitioned by month)';
+
+CREATE TABLE catalog.audit_seal (
+    seq          bigint PRIMARY KEY,
+    audit_id     bigint NOT NULL,
+    occurred_at  timestamptz NOT NULL,
+    row_hash     bytea NOT NULL,
+    chain_hash   bytea NOT NULL,
+    sealed_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT audit_seal_audit_id_key UNIQUE (audit_id),
+    CONSTRAINT audit_seal_seq_positive CHECK (seq >= 1),
+    CONSTRAINT audit_seal_hash_len CHECK (pg_catalog.length(row_hash) = 32
+                                          AND pg_catalog.length(chain_hash) = 32)
+);
+COMMENT ON TABLE catalog.audit_seal IS 'Hash chain over sealed audit rows, in sealing order (append-only)';
+
+-- The sealer's bookkeeping and lock, one row (the head of the chain is the
+-- last row of audit_seal).  last_id is the highest audit id the last pass
+-- saw and pending the transactions that were in progress then: the next
+-- pass looks only at audit rows above last_id or written by a pending
+-- transaction.  Not dumped: after a restore the first pass starts from 0
+-- and finds the unsealed rows by their missing seal.
+CREATE TABLE catalog.audit_chain (
+    id         boolean PRIMARY KEY DEFAULT true CHECK (id),
+    last_id    bigint NOT NULL DEFAULT 0,
+    pending    xid8[] NOT NULL DEFAULT '{}',
+    sealed_at  timestamptz
+);
+INSERT INTO catalog.audit_chain DEFAULT VALUES;
+COMMENT ON TABLE catalog.audit_chain IS 'Bookkeeping and lock of the audit sealer';
+
+-- Declared masking policy: a column of an audited table, or a key (at any
+-- depth) of one of its jsonb columns, is masked by 'redact' (the value is
+-- replaced by "[redacted]") or 'hash' (by a keyed HMAC-SHA256, so equal
+-- values stay equal).  Managed with catalog_api.audit_mask_set/drop.
+CREATE TABLE catalog.audit_mask (
+    table_name     text NOT NULL,
+    column_name    text NOT NULL,
+    attribute_key  text NOT NULL DEFAULT '',
+    method         text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_by     text NOT NULL,
+    PRIMARY KEY (table_name, column_name, attribute_key),
+    CONSTRAINT audit_mask_table CHECK (table_name IN ('product', 'category')),
+    CONSTRAINT audit_mask_method CHECK (method IN ('redact', 'hash')),
+    CONSTRAINT audit_mask_len CHECK (pg_catalog.length(column_name) BETWEEN 1 AND 63
+                                     AND pg_catalog.length(attribute_key) <= 128
+                                     AND pg_catalog.length(created_by) <= 255)
+);
+COMMENT ON TABLE catalog.audit_mask IS 'Declared audit masking policy';
+
+CREATE FUNCTION catalog.audit_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'catalog_audit_trigger'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog.audit_trigger() IS
+'Writes the audit row of an inserted, updated or deleted row (masked, hashed)';
+
+CREATE FUNCTION catalog.audit_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'catalog_audit_guard'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog.audit_guard() IS
+'Refuses UPDATE, DELETE and TRUNCATE of audit rows, and TRUNCATE of audited tables';
+
+CREATE FUNCTION catalog.audit_mask_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'catalog_audit_mask_changed'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog.audit_mask_changed() IS
+'Tells every backend that the declared masking policy changed';
+
+CREATE FUNCTION catalog.audit_row_hash(row catalog.audit_log)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'catalog_audit_row_hash'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION catalog.audit_row_hash(catalog.audit_log) IS
+'SHA-256 of the canonical content of an audit row (every column but row_hash)';
+
+-- Plain triggers, not SECURITY DEFINER: the C code switches to
+-- catalog_audit_owner only around its own insert (as core's foreign-key
+-- triggers switch to the table owner), so the actor and role it records
+-- are the caller's.
+CREATE TRIGGER product_audit
+    AFTER INSERT OR UPDATE OR DELETE ON catalog.product
+    FOR EACH ROW EXECUTE FUNCTION catalog.audit_trigger();
+CREATE TRIGGER category_audit
+    AFTER INSERT OR UPDATE OR DELETE ON catalog.category
+    FOR EACH ROW EXECUTE FUNCTION catalog.audit_trigger();
+CREATE TRIGGER product_no_truncate
+    BEFORE TRUNCATE ON catalog.product
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER category_no_truncate
+    BEFORE TRUNCATE ON catalog.category
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_guard();
+-- Row triggers on a partitioned table are cloned to every partition, now
+-- and future; TRUNCATE triggers are not, so audit_maintain() adds one to
+-- each partition it creates.
+CREATE TRIGGER audit_log_append_only
+    BEFORE UPDATE OR DELETE ON catalog.audit_log
+    FOR EACH ROW EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER audit_log_no_truncate
+    BEFORE TRUNCATE ON catalog.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER audit_log_default_no_truncate
+    BEFORE TRUNCATE ON catalog.audit_log_default
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER audit_seal_append_only
+    BEFORE UPDATE OR DELETE ON catalog.audit_seal
+    FOR EACH ROW EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER audit_seal_no_truncate
+    BEFORE TRUNCATE ON catalog.audit_seal
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER audit_chain_guard
+    BEFORE UPDATE OR DELETE ON catalog.audit_chain
+    FOR EACH ROW EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER audit_chain_no_truncate
+    BEFORE TRUNCATE ON catalog.audit_chain
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER audit_mask_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog.audit_mask
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_mask_changed();
 
 ------------------------------------------------------------------------------
 -- Backups: the tables of an extension are left out of pg_dump unless marked
@@ -255,6 +458,10 @@ SELECT pg_catalog.pg_extension_config_dump('catalog.product', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.idempotency', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.category_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.product_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.audit_seal', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.audit_mask', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.audit_log_id_seq', '');
 
 ------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC, nothing on tables for the API roles.
@@ -307,6 +514,49 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON catalog.idempotency TO catalog_owner;
 GRANT SELECT, UPDATE ON catalog.category_tree_lock TO catalog_owner;
 GRANT SELECT, INSERT, DELETE ON catalog.search_term TO catalog_owner;
 GRANT USAGE ON SEQUENCE catalog.product_id_seq, catalog.category_id_seq TO catalog_owner;
+
+-- Audit tables: owned by catalog_audit_owner, which keeps only what the
+-- trigger, the sealer and the maintenance functions need.  UPDATE, DELETE
+-- and TRUNCATE are revoked even from the owner; the one exception is
+-- DELETE on the default partition, which audit_maintain() uses to move
+-- rows into a partition created after them (the guard trigger lets only
+-- that C code through).
+ALTER TABLE catalog.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_log FORCE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_log_default ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_log_default FORCE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_seal ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_seal FORCE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_chain ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_chain FORCE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_mask ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_mask FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_log_owner ON catalog.audit_log
+    FOR ALL TO catalog_audit_owner USING (true) WITH CHECK (true);
+CREATE POLICY audit_log_default_owner ON catalog.audit_log_default
+    FOR ALL TO catalog_audit_owner USING (true) WITH CHECK (true);
+CREATE POLICY audit_seal_owner ON catalog.audit_seal
+    FOR ALL TO catalog_audit_owner USING (true) WITH CHECK (true);
+CREATE POLICY audit_chain_owner ON catalog.audit_chain
+    FOR ALL TO catalog_audit_owner USING (true) WITH CHECK (true);
+CREATE POLICY audit_mask_owner ON catalog.audit_mask
+    FOR ALL TO catalog_audit_owner USING (true) WITH CHECK (true);
+ALTER TABLE catalog.audit_log OWNER TO catalog_audit_owner;
+ALTER TABLE catalog.audit_log_default OWNER TO catalog_audit_owner;
+ALTER TABLE catalog.audit_seal OWNER TO catalog_audit_owner;
+ALTER TABLE catalog.audit_chain OWNER TO catalog_audit_owner;
+ALTER TABLE catalog.audit_mask OWNER TO catalog_audit_owner;
+ALTER SEQUENCE catalog.audit_log_id_seq OWNER TO catalog_audit_owner;
+REVOKE ALL ON catalog.audit_log, catalog.audit_log_default, catalog.audit_seal,
+              catalog.audit_chain, catalog.audit_mask FROM PUBLIC;
+REVOKE ALL ON SEQUENCE catalog.audit_log_id_seq FROM PUBLIC;
+REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
+    ON catalog.audit_log, catalog.audit_log_default, catalog.audit_seal
+    FROM catalog_audit_owner;
+REVOKE DELETE, TRUNCATE, REFERENCES, TRIGGER ON catalog.audit_chain FROM catalog_audit_owner;
+GRANT DELETE ON catalog.audit_log_default TO catalog_audit_owner;
+-- Partitions are created by audit_maintain(), which runs as the owner.
+GRANT USAGE, CREATE ON SCHEMA catalog TO catalog_audit_owner;
 
 ------------------------------------------------------------------------------
 -- Internal C functions (schema catalog; no grant to any API role).
@@ -397,6 +647,10 @@ REVOKE ALL ON FUNCTION catalog.check_price(numeric) FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.category_tree_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.search_terms_collect() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.search_explain(text, bigint, numeric, numeric, text, text, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.audit_trigger() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.audit_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.audit_mask_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.audit_row_hash(catalog.audit_log) FROM PUBLIC;
 
 ------------------------------------------------------------------------------
 -- API (schema catalog_api).  Every function is C, SECURITY DEFINER with a
@@ -586,6 +840,151 @@ COMMENT ON FUNCTION catalog_api.purge_idempotency(integer) IS
 Deletes up to batch_size expired rows, skipping rows a writer holds; returns how many were deleted. Schedule it (pg_cron or any job runner).';
 
 ------------------------------------------------------------------------------
+-- Audit API.  Owned by catalog_audit_owner (see the end of this script).
+-- Reading a row's history: editors and admins; everything else: admins.
+------------------------------------------------------------------------------
+CREATE FUNCTION catalog_api.product_history(
+    id bigint,
+    page_size integer DEFAULT 20,
+    cursor bigint DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_product_history'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.product_history(bigint, integer, bigint) IS
+'Audit history of a product
+
+Newest first: {items: [{audit_id, occurred_at, action, actor, role, via, request_id, old, new, seq}], next_cursor}. Pass next_cursor as cursor for the next page.';
+
+CREATE FUNCTION catalog_api.category_history(
+    id bigint,
+    page_size integer DEFAULT 20,
+    cursor bigint DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_category_history'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.category_history(bigint, integer, bigint) IS
+'Audit history of a category
+
+Same shape and paging as product_history.';
+
+CREATE FUNCTION catalog_api.audit_by_actor(
+    actor text,
+    page_size integer DEFAULT 20,
+    cursor bigint DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_audit_by_actor'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_by_actor(text, integer, bigint) IS
+'Audit rows written by one actor
+
+Newest first, with table and row key; same paging as product_history. An actor masked as an e-mail address is found by its unmasked value.';
+
+CREATE FUNCTION catalog_api.audit_by_request(
+    request_id text,
+    page_size integer DEFAULT 20,
+    cursor bigint DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_audit_by_request'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_by_request(text, integer, bigint) IS
+'Audit rows of one request (correlation id)
+
+Newest first; same paging as product_history.';
+
+CREATE FUNCTION catalog_api.audit_seal(max_rows integer DEFAULT 10000)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_audit_seal'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_seal(integer) IS
+'Seal committed audit rows into the hash chain
+
+Appends up to max_rows committed, unsealed audit rows to the chain; returns {sealed, seq, head}. The extension''s background worker runs it every catalog.audit_seal_interval.';
+
+CREATE FUNCTION catalog_api.audit_verify(
+    anchor_seq bigint DEFAULT NULL,
+    anchor_hash text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_audit_verify'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_verify(bigint, text) IS
+'Verify the audit hash chain
+
+Recomputes every sealed row''s hash and the chain; returns {ok, checked, first_broken: {seq, audit_id, reason} or null, head, unsealed}. With an exported anchor (audit_head), also proves the chain still passes through it.';
+
+CREATE FUNCTION catalog_api.audit_head()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_audit_head'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_head() IS
+'Head of the audit hash chain
+
+{seq, hash, sealed_at}: export it regularly (to another system) as an anchor for audit_verify.';
+
+CREATE FUNCTION catalog_api.audit_maintain(months_ahead integer DEFAULT 3)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_audit_maintain'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_maintain(integer) IS
+'Create the monthly audit partitions ahead
+
+Creates the partitions from the current month to months_ahead months ahead and moves any row of the default partition into its month; returns {created, moved}. The background worker runs it hourly.';
+
+CREATE FUNCTION catalog_api.audit_drop_partitions(older_than timestamptz)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_audit_drop_partitions'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_drop_partitions(timestamptz) IS
+'Retention: drop whole audit partitions
+
+Drops every monthly partition that ends at or before older_than and whose rows are all sealed; returns {dropped}. Never deletes single rows.';
+
+CREATE FUNCTION catalog_api.audit_mask_set(
+    table_name text,
+    column_name text,
+    attribute_key text DEFAULT NULL,
+    method text DEFAULT 'hash')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_audit_mask_set'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_mask_set(text, text, text, text) IS
+'Declare a masked column or jsonb key
+
+Masks column_name of table_name (product or category), or with attribute_key that key of a jsonb column, in every later audit row: method redact or hash (keyed HMAC, equal values stay equal).';
+
+CREATE FUNCTION catalog_api.audit_mask_drop(
+    table_name text,
+    column_name text,
+    attribute_key text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'catalog_audit_mask_drop'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_mask_drop(text, text, text) IS
+'Remove a declared mask
+
+Returns whether a mask was removed.';
+
+CREATE FUNCTION catalog_api.audit_masks()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_audit_masks'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.audit_masks() IS
+'The audit masking policy
+
+{declared: [...], builtin_keys: [...], builtin_values: [...], method}.';
+
+------------------------------------------------------------------------------
 -- Grants on the API: PUBLIC gets nothing; each role exactly its functions.
 ------------------------------------------------------------------------------
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA catalog_api FROM PUBLIC;
@@ -605,16 +1004,36 @@ GRANT EXECUTE ON FUNCTION catalog_api.create_product(text, text, numeric, bigint
 GRANT EXECUTE ON FUNCTION catalog_api.purge_idempotency(integer),
                           catalog_api.refresh_search_terms()
     TO catalog_admin;
+GRANT EXECUTE ON FUNCTION catalog_api.product_history(bigint, integer, bigint),
+                          catalog_api.category_history(bigint, integer, bigint)
+    TO catalog_editor;
+GRANT EXECUTE ON FUNCTION catalog_api.audit_by_actor(text, integer, bigint),
+                          catalog_api.audit_by_request(text, integer, bigint),
+                          catalog_api.audit_seal(integer),
+                          catalog_api.audit_verify(bigint, text),
+                          catalog_api.audit_head(),
+                          catalog_api.audit_maintain(integer),
+                          catalog_api.audit_drop_partitions(timestamptz),
+                          catalog_api.audit_mask_set(text, text, text, text),
+                          catalog_api.audit_mask_drop(text, text, text),
+                          catalog_api.audit_masks()
+    TO catalog_admin;
 
 -- The API functions run as catalog_owner (see the roles section).
 DO $owner$
 DECLARE
     f regprocedure;
+    o name;
 BEGIN
-    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-             WHERE p.pronamespace = 'catalog_api'::regnamespace
+    -- The audit functions run as catalog_audit_owner, the others as
+    -- catalog_owner: neither can touch the other's tables.
+    FOR f, o IN SELECT p.oid::regprocedure,
+                       CASE WHEN p.proname LIKE 'audit\_%' OR p.proname LIKE '%\_history'
+                            THEN 'catalog_audit_owner' ELSE 'catalog_owner' END
+                FROM pg_catalog.pg_proc p
+                WHERE p.pronamespace = 'catalog_api'::regnamespace
     LOOP
-        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO catalog_owner', f);
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO %I', f, o);
     END LOOP;
 END
 $owner$;
@@ -626,6 +1045,10 @@ ALTER FUNCTION catalog.search_explain(text, bigint, numeric, numeric, text, text
 GRANT EXECUTE ON FUNCTION catalog.canonical_text(text, text, integer, integer),
                           catalog.check_price(numeric)
     TO catalog_owner;
+
+-- The monthly audit partitions from this month on (the default partition
+-- already guarantees that no insert fails for lack of one).
+SELECT catalog_api.audit_maintain(3);
 
 -- Tell a running PostgREST to reload its schema cache.
 NOTIFY pgrst, 'reload schema';

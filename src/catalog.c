@@ -2,7 +2,8 @@
  *
  * catalog.c
  *	  Module entry point of the catalog extension: module magic and
- *	  _PG_init, which only defines settings and installs hooks.
+ *	  _PG_init, which only defines settings, installs hooks and registers
+ *	  the audit sealer's background worker.
  *
  * Everything else lives in one file per concern (see README.md).  When
  * the library is loaded without shared_preload_libraries, the data
@@ -16,6 +17,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "audit.h"
 #include "guc.h"
 #include "shmem.h"
 
@@ -34,5 +36,8 @@ _PG_init(void)
 	CatalogDefineGucs();
 
 	if (process_shared_preload_libraries_in_progress)
+	{
 		ShmemInstallHooks();
+		AuditRegisterWorker();
+	}
 }

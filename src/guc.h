@@ -13,6 +13,19 @@ extern char *catalog_request_id;
 extern int	catalog_idempotency_ttl;
 extern int	catalog_search_timeout;
 
+/* catalog.audit_mask_method: how built-in patterns are masked */
+typedef enum AuditMaskMethod
+{
+	AUDIT_MASK_HASH,
+	AUDIT_MASK_REDACT
+} AuditMaskMethod;
+
+extern int	catalog_audit_mask_method;
+extern int	catalog_audit_seal_interval;
+extern char *catalog_audit_seal_database;
+extern int	catalog_audit_seal_batch;
+extern int	catalog_audit_months_ahead;
+
 extern void CatalogDefineGucs(void);
 
 #endif							/* CATALOG_GUC_H */
