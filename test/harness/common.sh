@@ -11,7 +11,10 @@
 #   - invoked as a normal user: servers run as that user, and the steps that
 #     need root (apt-get, make install, setfacl) go through sudo.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# CATALOG_PG_BIN points the harness at another copy of the PostgreSQL 15
+# binaries (a developer running two checkouts side by side installs each
+# into its own copy); the default is the Debian package.
+PG_BIN=${CATALOG_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PG_BIN/pg_config
 export PG_CONFIG
 

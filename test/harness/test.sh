@@ -29,8 +29,8 @@ set -uo pipefail
 
 TEST_PORT=${CATALOG_TEST_PGPORT:-54330}
 case $TEST_PORT in '' | *[!0-9]*) die "CATALOG_TEST_PGPORT must be a number" ;; esac
-PGXS_PERL_LIB=/usr/lib/postgresql/15/lib/pgxs/src/test/perl
-PG_REGRESS_BIN=/usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress
+PGXS_PERL_LIB=$(dirname "$PG_BIN")/lib/pgxs/src/test/perl
+PG_REGRESS_BIN=$(dirname "$PG_BIN")/lib/pgxs/src/test/regress/pg_regress
 
 PASSED=0
 FAILED=0
