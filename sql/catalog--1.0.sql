@@ -396,7 +396,7 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION catalog.audit_mask_changed() IS
 'Tells every backend that the declared masking policy changed';
 
-CREATE FUNCTION catalog.audit_row_hash(row catalog.audit_log)
+CREATE FUNCTION catalog.audit_row_hash(entry catalog.audit_log)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'catalog_audit_row_hash'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
