@@ -226,7 +226,9 @@ CREATE INDEX idempotency_expires_idx ON catalog.idempotency (expires_at);
 -- signing_key: server-side secrets.  'cursor' signs search cursors
 -- (HMAC-SHA256); the newest kid signs, any listed kid verifies, so a key can
 -- be rotated by adding one and dropping the old one after the longest a
--- client keeps a cursor.  No role but the superuser can read it: the C code
+-- client keeps a cursor.  'audit' keys the masking HMAC of audit rows
+-- (src/audit_mask.c; the newest kid masks, so after a rotation equal values
+-- masked before and after differ).  No role but the superuser can read it: the C code
 -- reads it below the privilege system.
 ------------------------------------------------------------------------------
 CREATE TABLE catalog.search_term (
@@ -458,7 +460,11 @@ SELECT pg_catalog.pg_extension_config_dump('catalog.product', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.idempotency', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.category_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.product_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('catalog.audit_log', '');
+-- Audit: the monthly partitions are created after the install by
+-- catalog_api.audit_maintain() (the background worker runs it at start and
+-- hourly), so they are ordinary tables that pg_dump dumps whole, rows and
+-- attachment included; only the default partition belongs to the extension.
+SELECT pg_catalog.pg_extension_config_dump('catalog.audit_log_default', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_seal', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_mask', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_log_id_seq', '');
@@ -1045,10 +1051,6 @@ ALTER FUNCTION catalog.search_explain(text, bigint, numeric, numeric, text, text
 GRANT EXECUTE ON FUNCTION catalog.canonical_text(text, text, integer, integer),
                           catalog.check_price(numeric)
     TO catalog_owner;
-
--- The monthly audit partitions from this month on (the default partition
--- already guarantees that no insert fails for lack of one).
-SELECT catalog_api.audit_maintain(3);
 
 -- Tell a running PostgREST to reload its schema cache.
 NOTIFY pgrst, 'reload schema';
