@@ -28,6 +28,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
@@ -186,11 +187,16 @@ ApiRequestId(void)
 	if (generated_for != lxid || generated_request_id[0] == '\0')
 	{
 		uint8		b[16];
+		uint64		r1 = pg_prng_uint64(&pg_global_prng_state);
+		uint64		r2 = pg_prng_uint64(&pg_global_prng_state);
 
-		if (!pg_strong_random(b, sizeof(b)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate a random correlation id")));
+		/*
+		 * A correlation id must be unique, not secret: the backend's PRNG
+		 * (seeded from the strong source at backend start) is enough, and
+		 * costs nothing next to a strong random read per transaction.
+		 */
+		memcpy(b, &r1, 8);
+		memcpy(b + 8, &r2, 8);
 		b[6] = (b[6] & 0x0F) | 0x40;
 		b[8] = (b[8] & 0x3F) | 0x80;
 		snprintf(generated_request_id, sizeof(generated_request_id),
