@@ -14,7 +14,8 @@
  *	   declared for this column or matches a built-in key pattern becomes
  *	   the mask (the whole sub-value, object and array included; JSON null
  *	   stays null, it carries nothing); every other string, and every
- *	   object key, is scanned for built-in value patterns.
+ *	   object key, is scanned for built-in value patterns (JSON numbers
+ *	   are not: they are quantities and codes, not contact data).
  *	3. Text-like values (text, varchar, char, any type shown through its
  *	   output function): scanned for built-in value patterns; only the
  *	   matched parts are replaced.  Enum labels, numbers, booleans and
@@ -45,7 +46,8 @@
  * hyphens and minus to "-", the other spaces to " ", and invisible format
  * characters (zero-width spaces and joiners, bidirectional controls, soft
  * hyphen, BOM) are skipped, so none of them hides a match; a match
- * replaces the original bytes it spans.  "Letter" means an ASCII letter or
+ * replaces the original bytes it spans (overlapping matches of different
+ * patterns are joined into one).  "Letter" means an ASCII letter or
  * any code point from U+00C0 up that is not in a punctuation, symbol or
  * space block.
  *
@@ -61,9 +63,13 @@
  * kept until a relcache invalidation of catalog.audit_mask arrives: the
  * statement trigger catalog.audit_mask_changed sends one with every change
  * (delivered to every backend at commit, and to this one at once), so the
- * next write of any session uses the new policy.  The table is read with a
- * heap scan below the privilege system (it holds no secret; writers need
- * no privilege on it), under a snapshot taken after the invalidations
+ * next write of any session uses the new policy.  Who reads it does not
+ * matter: the trigger calls this file as the writer (not yet switched to
+ * catalog_audit_owner, who owns the table under forced row-level
+ * security), and the table is read with a heap scan below the privilege
+ * system and row-level security, like the signing keys (it holds no
+ * secret, and a writer must not need any privilege on it), under a
+ * snapshot taken after the invalidations
  * received so far (GetLatestSnapshot): an invalidation is sent only once
  * its transaction is visible, so a cache read after it sees the change; an
  * invalidation that arrives while the cache is being read makes it read

@@ -12,16 +12,21 @@
  * is null when the page is the last one: each query fetches one row more
  * than the page to know.
  *
- * Index use.  Each query is fixed text with typed parameters, prepared
- * once per backend and kept; its condition is an equality prefix of one
- * index of catalog.audit_log ((table_name, row_id, id), (actor, id),
- * (request_id, id)) plus "id < cursor", in id order, so every partition is
- * read by a backward index scan and Merge Append stops after page_size + 1
- * rows.  The seal of an item is read by a subquery on the unique index of
- * audit_seal (audit_id) for the returned rows only.  The queries run with
- * sequential scans, bitmap scans and sorts disabled, so the planner cannot
- * trade the ordered scans for a scan of a whole partition, whatever the
- * statistics of a young partition say.
+ * Index use.  The writers maintain only two indexes on catalog.audit_log
+ * (the primary key (id, occurred_at) and txid); the lookup keys are copied
+ * to audit_seal by the sealer and indexed there ((table_name, row_id,
+ * audit_id), (actor, audit_id), (request_id, audit_id)).  So a page is the
+ * sealed rows of the key, read backwards on audit_seal's index from the
+ * cursor, merged with the rows the sealer has not reached yet, found the
+ * way the sealer finds them (above its last_id, or written by a
+ * transaction pending at its last pass); see PAGE_QUERY.  Each query is
+ * fixed text with typed parameters, prepared once per backend and kept,
+ * and runs with sequential and bitmap scans disabled, so the planner
+ * cannot trade the ordered index scans that stop after page_size + 1 rows
+ * for a scan of a whole partition, whatever the statistics of a young
+ * partition say.  The unsealed rows are the last second's with the
+ * background worker; with sealing switched off they are every row since
+ * the last seal, and the second branch reads them all.
  *
  * Access.  The functions are SECURITY DEFINER, owned by
  * catalog_audit_owner, whose row-level security policy is the only one on
@@ -67,14 +72,65 @@ typedef enum AuditReadKind
 	AR_NKINDS
 } AuditReadKind;
 
-/* Columns of an item, in this order (1-based in the result). */
-#define ITEM_SELECT \
+/*
+ * The query of a page.  The keys of the page's rows come from three
+ * branches:
+ *	 sealed:	audit_seal's index on (key..., audit_id), in id order, cut
+ *				to the limit;
+ *	 unsealed, above the sealer's last_id: the primary keys of audit_log
+ *				(id leads), rows of this key not sealed, in id order, cut
+ *				to the limit;
+ *	 unsealed, of a transaction pending at the sealer's last pass: the txid
+ *				index, rows at or below last_id not sealed (the writes
+ *				that were in flight at that pass: a handful).
+ * The sealer's bookkeeping (audit_chain) and its seals are read under the
+ * same snapshot, so every visible row is in exactly one branch.  The rows
+ * themselves are then read by primary key (id, occurred_at), which prunes
+ * the partitions at run time.  SEAL and LOG are the key conditions on
+ * audit_seal (alias s) and audit_log (alias u); L the limit parameter;
+ * CS and CU the cursor conditions ("" without a cursor).
+ */
+#define PAGE_QUERY(SEAL, SEAL_ORDER, LOG, L, CS, CU) \
 	"SELECT a.id, a.occurred_at, a.txid::pg_catalog.text, a.action, a.actor," \
 	" a.role_name, a.via, a.request_id, a.table_name, a.row_id," \
-	" a.old_values, a.new_values," \
-	" (SELECT s.seq FROM catalog.audit_seal s WHERE s.audit_id = a.id)" \
-	" FROM catalog.audit_log a WHERE "
-#define ITEM_ORDER " ORDER BY a.id DESC LIMIT "
+	" a.old_values, a.new_values, k.seq" \
+	" FROM ((SELECT s.audit_id, s.occurred_at, s.seq FROM catalog.audit_seal s" \
+	"        WHERE " SEAL CS " ORDER BY " SEAL_ORDER " LIMIT " L ")" \
+	"       UNION ALL" \
+	"       (SELECT u.id, u.occurred_at, NULL::pg_catalog.int8 FROM catalog.audit_log u" \
+	"        WHERE " LOG CU \
+	"          AND u.id > COALESCE((SELECT c.last_id FROM catalog.audit_chain c WHERE c.id), 0)" \
+	"          AND NOT EXISTS (SELECT FROM catalog.audit_seal x WHERE x.audit_id = u.id)" \
+	"        ORDER BY u.id DESC LIMIT " L ")" \
+	"       UNION ALL" \
+	"       (SELECT u.id, u.occurred_at, NULL::pg_catalog.int8 FROM catalog.audit_log u" \
+	"        WHERE " LOG CU \
+	"          AND u.txid = ANY ((SELECT c.pending FROM catalog.audit_chain c WHERE c.id)::pg_catalog.xid8[])" \
+	"          AND u.id <= COALESCE((SELECT c.last_id FROM catalog.audit_chain c WHERE c.id), 0)" \
+	"          AND NOT EXISTS (SELECT FROM catalog.audit_seal x WHERE x.audit_id = u.id))" \
+	"      ) k (id, occurred_at, seq)" \
+	" JOIN catalog.audit_log a ON a.id = k.id AND a.occurred_at = k.occurred_at" \
+	" ORDER BY k.id DESC LIMIT " L
+
+/*
+ * The sealed branch must read the key's own index of audit_seal backwards,
+ * whatever the planner estimates for a generic plan (which knows nothing
+ * of the key: with a few frequent actors it would rather read the whole
+ * audit_id index backwards and filter, which never ends for a rare one).
+ * So the leading text key is compared with ">= $1 AND <= $1" (the same as
+ * "= $1" under a deterministic collation, but not a constant to the
+ * planner) and the order is the index's own order: no other path gives it
+ * without sorting every row of the key.
+ */
+#define ROW_SEAL	"s.table_name >= $1 AND s.table_name <= $1 AND s.row_id = $2"
+#define ROW_ORDER	"s.table_name DESC, s.row_id DESC, s.audit_id DESC"
+#define ROW_LOG		"u.table_name = $1 AND u.row_id = $2"
+#define ACTOR_SEAL	"s.actor >= $1 AND s.actor <= $1"
+#define ACTOR_ORDER	"s.actor DESC, s.audit_id DESC"
+#define ACTOR_LOG	"u.actor = $1"
+#define REQ_SEAL	"s.request_id >= $1 AND s.request_id <= $1"
+#define REQ_ORDER	"s.request_id DESC, s.audit_id DESC"
+#define REQ_LOG		"u.request_id = $1"
 
 /*
  * The queries, [kind][cursor given].  Parameters: the key ($1, or $1 and
@@ -82,21 +138,21 @@ typedef enum AuditReadKind
  */
 static ApiPlan read_plans[AR_NKINDS][2] = {
 	{
-		{ITEM_SELECT "a.table_name = $1 AND a.row_id = $2" ITEM_ORDER "$3",
+		{PAGE_QUERY(ROW_SEAL, ROW_ORDER, ROW_LOG, "$3", "", ""),
 		3, {TEXTOID, INT8OID, INT8OID}, NULL},
-		{ITEM_SELECT "a.table_name = $1 AND a.row_id = $2 AND a.id < $4" ITEM_ORDER "$3",
+		{PAGE_QUERY(ROW_SEAL, ROW_ORDER, ROW_LOG, "$3", " AND s.audit_id < $4", " AND u.id < $4"),
 		4, {TEXTOID, INT8OID, INT8OID, INT8OID}, NULL},
 	},
 	{
-		{ITEM_SELECT "a.actor = $1" ITEM_ORDER "$2",
+		{PAGE_QUERY(ACTOR_SEAL, ACTOR_ORDER, ACTOR_LOG, "$2", "", ""),
 		2, {TEXTOID, INT8OID}, NULL},
-		{ITEM_SELECT "a.actor = $1 AND a.id < $3" ITEM_ORDER "$2",
+		{PAGE_QUERY(ACTOR_SEAL, ACTOR_ORDER, ACTOR_LOG, "$2", " AND s.audit_id < $3", " AND u.id < $3"),
 		3, {TEXTOID, INT8OID, INT8OID}, NULL},
 	},
 	{
-		{ITEM_SELECT "a.request_id = $1" ITEM_ORDER "$2",
+		{PAGE_QUERY(REQ_SEAL, REQ_ORDER, REQ_LOG, "$2", "", ""),
 		2, {TEXTOID, INT8OID}, NULL},
-		{ITEM_SELECT "a.request_id = $1 AND a.id < $3" ITEM_ORDER "$2",
+		{PAGE_QUERY(REQ_SEAL, REQ_ORDER, REQ_LOG, "$2", " AND s.audit_id < $3", " AND u.id < $3"),
 		3, {TEXTOID, INT8OID, INT8OID}, NULL},
 	},
 };
@@ -227,8 +283,6 @@ read_page(FunctionCallInfo fcinfo, AuditReadKind kind, Datum *key, int nkeys)
 	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	n = ApiExecute(&read_plans[kind][has_cursor ? 1 : 0], values, NULL, true, 0);
 	AtEOXact_GUC(true, nest);
