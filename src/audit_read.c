@@ -367,34 +367,22 @@ catalog_audit_by_actor(PG_FUNCTION_ARGS)
 /*
  * catalog_api.audit_by_request(request_id, page_size, cursor) -> jsonb
  *	  The argument is sanitized as the trigger stores a correlation id
- *	  (the rule of api.c's sanitize_request_id: cut to
- *	  CATALOG_REQUEST_ID_MAX bytes, every byte outside
- *	  [A-Za-z0-9._:@/+=-] replaced by '_'), so the raw header value finds
- *	  its rows.
+ *	  (ApiSanitizeRequestId), so the raw header value finds its rows.
  */
 Datum
 catalog_audit_by_request(PG_FUNCTION_ARGS)
 {
-	text	   *raw;
 	char	   *id;
-	int			len;
 	Datum		key[1];
 
 	ApiRequireArg(fcinfo, 0, "request_id");
-	raw = PG_GETARG_TEXT_P_SLICE(0, 0, CATALOG_REQUEST_ID_MAX);
-	len = Min(VARSIZE_ANY_EXHDR(raw), CATALOG_REQUEST_ID_MAX);
-	if (len == 0)
+	id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (id[0] == '\0')
 		ValidateRaiseReason("request_id", "required");
-	id = palloc(len + 1);
-	for (int i = 0; i < len; i++)
-	{
-		unsigned char c = (unsigned char) VARDATA_ANY(raw)[i];
-
-		id[i] = ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-				 (c >= '0' && c <= '9') || (c != '\0' && strchr("._:@/+=-", c) != NULL)) ?
-			(char) c : '_';
-	}
-	id[len] = '\0';
+	id = ApiSanitizeRequestId(id);
+	/* nothing usable: the trigger never stores such an id */
+	if (id == NULL)
+		id = pstrdup("_");
 	key[0] = CStringGetTextDatum(id);
 	PG_RETURN_JSONB_P(read_page(fcinfo, AR_REQUEST, key, 1));
 }
