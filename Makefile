@@ -26,6 +26,7 @@ OBJS = \
 	src/audit.o \
 	src/audit_mask.o \
 	src/audit_chain.o \
+	src/audit_part.o \
 	src/audit_read.o
 
 DATA = sql/catalog--$(EXTVERSION).sql

@@ -1,0 +1,1271 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_chain.c
+ *	  The audit hash chain: sealing committed audit rows into it
+ *	  (catalog_audit_seal, and the background worker "catalog audit
+ *	  sealer"), verifying it (catalog_audit_verify) and reading its head
+ *	  (catalog_audit_head).
+ *
+ * catalog.audit_seal holds one row per sealed audit row, in sealing order:
+ * seq 1, 2, ..., the audit row's id and occurred_at (its key), its row_hash
+ * and chain_hash = AuditChainHash(seq, chain_hash(seq - 1), row_hash).
+ * Writers never touch the chain: a pass of the sealer appends the audit
+ * rows committed since the previous pass.
+ *
+ * A pass (seal_pass), one at a time:
+ *	 a. lock the one row of catalog.audit_chain (FOR UPDATE): passes
+ *		serialise there, and each sees every seal of the one before;
+ *	 b. take one snapshot S after the lock, and under it read the head and
+ *		the candidates: rows with id > last_id or written by a transaction
+ *		in pending, without a seal, in id order, at most max_rows;
+ *	 c. append them to the chain;
+ *	 d. record last_id and pending (below) for the next pass.
+ * Why no committed row is ever skipped: ids come from a CACHE 1 sequence
+ * that the trigger calls after its transaction has an xid.  A row R not
+ * visible in S belongs to a transaction T that is not committed for S.
+ * Either T's xid was assigned before S was taken: then it is below the
+ * next xid N read just after S, and it is either in S's xip (below S's
+ * xmax) or in [xmax, N), since xmax is one past the latest completed xid
+ * (core leaves running xids at or above xmax out of xip); pending keeps
+ * both sets.  Or T got its xid after S: then R's id was drawn after S,
+ * above the id of every row visible in S.  So after a pass, every row
+ * with id <= last_id is sealed or belongs to a pending transaction.
+ * last_id: when the candidates were not cut at max_rows, the greatest of
+ * last_id and the highest candidate id; when they were, the highest sealed
+ * id (the candidates above it stay above last_id).  pending: S's
+ * in-progress transactions as above.  An old pending transaction that is
+ * no longer running is visible in S, so its rows up to the new last_id
+ * were candidates and are sealed now: it need not be kept.
+ * Why no row is sealed twice: passes serialise on the row lock, the
+ * snapshot is taken after it (the previous pass is committed and visible),
+ * candidates are DISTINCT ON id and exclude sealed ids; the unique index
+ * on audit_seal.audit_id backs it up.  Writers never wait: they do not
+ * touch audit_chain or audit_seal, and reads do not block inserts.
+ * READ COMMITTED only: a transaction snapshot from before the lock would
+ * not see the previous pass.
+ *
+ * Verification walks the seals in seq order (a cursor, one memory context
+ * reset per batch) and recomputes every row hash and chain link; then it
+ * looks for audit rows that appeared inside the sealed history (id at or
+ * below last_id, not pending, no seal; or a second row with a sealed id).
+ * A seal whose row is gone is "pruned" when no partition covers its time
+ * any more (retention dropped the month, see audit_part.c), else the row
+ * was deleted: "missing_row".
+ *
+ * The worker seals every catalog.audit_seal_interval in
+ * catalog.audit_seal_database, as the owner of the audit tables, at once
+ * again while a pass is full, and runs the partition maintenance when it
+ * starts and hourly (also with the interval at 0, which only stops the
+ * sealing).  Each in its own transaction.  Like core's worker_spi, any
+ * error ends it and the postmaster starts it again (after 10 s).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "common/cryptohash.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+#include "utils/xid8.h"
+
+#include "api.h"
+#include "audit.h"
+#include "audit_part.h"
+#include "document.h"
+#include "guc.h"
+#include "validate_sql.h"
+
+/* Rows per INSERT while sealing, and per fetch while verifying. */
+#define SEAL_BATCH				1000
+#define VERIFY_BATCH			1000
+
+/* Most in-progress transactions one pass records (see snapshot_pending). */
+#define PENDING_MAX				1000000
+
+/* The worker: maintenance period, and its wake-up when sealing is off. */
+#define WORKER_MAINTAIN_MS		(3600 * 1000)
+#define WORKER_IDLE_MS			(60 * 1000)
+
+static const uint8 zero_hash[AUDIT_HASH_LEN];
+
+static ApiPlan plan_chain_lock = {
+	"SELECT last_id, pending FROM catalog.audit_chain FOR UPDATE",
+	0, {InvalidOid},
+	NULL
+};
+
+static ApiPlan plan_head = {
+	"SELECT seq, chain_hash, audit_id, sealed_at FROM catalog.audit_seal"
+	" ORDER BY seq DESC LIMIT 1",
+	0, {InvalidOid},
+	NULL
+};
+
+/* Prepared with CURSOR_OPT_CUSTOM_PLAN: planned for the actual last_id. */
+static ApiPlan plan_candidates = {
+	"SELECT DISTINCT ON (a.id) a.id, a.occurred_at, a.row_hash"
+	"  FROM catalog.audit_log a"
+	" WHERE (a.id > $1 OR a.txid = ANY ($2))"
+	"   AND NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id)"
+	" ORDER BY a.id, a.occurred_at"
+	" LIMIT $3",
+	3, {INT8OID, XID8ARRAYOID, INT8OID},
+	NULL
+};
+
+static ApiPlan plan_seal_insert = {
+	"INSERT INTO catalog.audit_seal (seq, audit_id, occurred_at, row_hash, chain_hash)"
+	" SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+	"   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))",
+	5, {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID},
+	NULL
+};
+
+static ApiPlan plan_chain_update = {
+	"UPDATE catalog.audit_chain SET last_id = $1, pending = $2, sealed_at = pg_catalog.now()",
+	2, {INT8OID, XID8ARRAYOID},
+	NULL
+};
+
+/* Column numbers of plan_walk. */
+enum
+{
+	W_SEQ = 1, W_AUDIT_ID, W_S_OCCURRED_AT, W_S_ROW_HASH, W_CHAIN_HASH,
+	W_ID, W_OCCURRED_AT, W_XACT_AT, W_TXID, W_ACTOR, W_ROLE_NAME, W_VIA,
+	W_REQUEST_ID, W_TABLE_NAME, W_ROW_ID, W_ACTION, W_OLD_VALUES,
+	W_NEW_VALUES, W_ROW_HASH
+};
+
+static ApiPlan plan_walk = {
+	"SELECT s.seq, s.audit_id, s.occurred_at, s.row_hash, s.chain_hash,"
+	"       a.id, a.occurred_at, a.xact_at, a.txid, a.actor, a.role_name, a.via,"
+	"       a.request_id, a.table_name, a.row_id, a.action, a.old_values,"
+	"       a.new_values, a.row_hash"
+	"  FROM catalog.audit_seal s"
+	"  LEFT JOIN catalog.audit_log a ON a.id = s.audit_id AND a.occurred_at = s.occurred_at"
+	" ORDER BY s.seq",
+	0, {InvalidOid},
+	NULL
+};
+
+/*
+ * Audit rows without the seal of that very row: how many, and the lowest
+ * id of those that appeared inside the sealed history (their id is sealed
+ * already, or at most last_id while their transaction is not pending).
+ */
+static ApiPlan plan_unsealed = {
+	"SELECT count(*),"
+	"       min(a.id) FILTER (WHERE EXISTS (SELECT 1 FROM catalog.audit_seal d"
+	"                                        WHERE d.audit_id = a.id)"
+	"                            OR (a.id <= c.last_id AND a.txid <> ALL (c.pending)))"
+	"  FROM catalog.audit_log a CROSS JOIN catalog.audit_chain c"
+	" WHERE NOT EXISTS (SELECT 1 FROM catalog.audit_seal s"
+	"                    WHERE s.audit_id = a.id AND s.occurred_at = a.occurred_at)",
+	0, {InvalidOid},
+	NULL
+};
+
+static ApiPlan plan_first_seal_after = {
+	"SELECT seq FROM catalog.audit_seal WHERE audit_id > $1 ORDER BY seq LIMIT 1",
+	1, {INT8OID},
+	NULL
+};
+
+/* Outcome of one sealing pass. */
+typedef struct SealResult
+{
+	int64		sealed;
+	int64		seq;			/* head after the pass (0: empty chain) */
+	uint8		head[AUDIT_HASH_LEN];
+} SealResult;
+
+/* Where and why verification stopped. */
+typedef struct VerifyBreak
+{
+	int64		seq;
+	bool		seq_null;
+	int64		audit_id;
+	bool		audit_id_null;
+	const char *reason;
+} VerifyBreak;
+
+PGDLLEXPORT void catalog_audit_sealer_main(Datum main_arg);
+
+
+/* ---------------------------------------------------------------------
+ * Shared checks and small helpers
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * AuditRaiseOutOfRange
+ *	  22023 for an integer argument outside [min, max], with the bounds in
+ *	  a field-level DETAIL.
+ */
+void
+AuditRaiseOutOfRange(const char *field, int64 min, int64 max)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s must be between " INT64_FORMAT " and " INT64_FORMAT, field, min, max),
+			 errdetail_internal("{\"field\": \"%s\", \"reason\": \"out_of_range\", \"min\": "
+								INT64_FORMAT ", \"max\": " INT64_FORMAT "}", field, min, max)));
+}
+
+/*
+ * AuditCheckWritable
+ *	  Refuse a writing audit function in a read-only transaction or on a
+ *	  standby (25006) and, when it needs a fresh snapshot per statement,
+ *	  under REPEATABLE READ or SERIALIZABLE (0A000).
+ */
+void
+AuditCheckWritable(const char *function, bool fresh_snapshots)
+{
+	if (RecoveryInProgress() || XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s cannot run in a read-only transaction", function),
+				 errhint("It writes: call it on the primary server (with POST under PostgREST).")));
+	if (fresh_snapshots && IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s requires the READ COMMITTED isolation level", function),
+				 errdetail("It must see every row committed before it took its lock; a transaction snapshot taken earlier would not."),
+				 errhint("Call it in a READ COMMITTED transaction (the default).")));
+}
+
+/*
+ * AuditChainHash
+ *	  out = SHA-256("catalog.chain.v1" || seq (8 bytes big-endian) || prev
+ *	  || row_hash); prev NULL means 32 zero bytes (before seq 1).
+ */
+void
+AuditChainHash(int64 seq, const uint8 *prev, const uint8 *row_hash, uint8 *out)
+{
+	pg_cryptohash_ctx *ctx;
+	uint8		be[8];
+	int			i;
+
+	for (i = 0; i < 8; i++)
+		be[i] = (uint8) ((uint64) seq >> (56 - 8 * i));
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) "catalog.chain.v1", 16) < 0 ||
+		pg_cryptohash_update(ctx, be, 8) < 0 ||
+		pg_cryptohash_update(ctx, prev ? prev : zero_hash, AUDIT_HASH_LEN) < 0 ||
+		pg_cryptohash_update(ctx, row_hash, AUDIT_HASH_LEN) < 0 ||
+		pg_cryptohash_final(ctx, out, AUDIT_HASH_LEN) < 0)
+	{
+		const char *msg = pg_cryptohash_error(ctx);
+
+		pg_cryptohash_free(ctx);
+		elog(ERROR, "could not compute SHA-256: %s", msg);
+	}
+	pg_cryptohash_free(ctx);
+}
+
+/*
+ * hash_hex
+ *	  32 bytes as 64 lower-case hex digits, palloc'd.
+ */
+static char *
+hash_hex(const uint8 *h)
+{
+	static const char digits[] = "0123456789abcdef";
+	char	   *s = palloc(AUDIT_HASH_LEN * 2 + 1);
+	int			i;
+
+	for (i = 0; i < AUDIT_HASH_LEN; i++)
+	{
+		s[2 * i] = digits[h[i] >> 4];
+		s[2 * i + 1] = digits[h[i] & 15];
+	}
+	s[AUDIT_HASH_LEN * 2] = '\0';
+	return s;
+}
+
+/* The value of one hex digit, or -1. */
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * hash_of
+ *	  A bytea column of the current SPI row as a 32-byte hash: false when it
+ *	  is NULL or of another length.  Points into the (detoasted) value.
+ */
+static bool
+hash_of(HeapTuple tup, TupleDesc desc, int col, const uint8 **out)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(d);
+	if (VARSIZE_ANY_EXHDR(b) != AUDIT_HASH_LEN)
+		return false;
+	*out = (const uint8 *) VARDATA_ANY(b);
+	return true;
+}
+
+/*
+ * hash_datum
+ *	  A palloc'd bytea holding h.
+ */
+static Datum
+hash_datum(const uint8 *h)
+{
+	bytea	   *b = palloc(VARHDRSZ + AUDIT_HASH_LEN);
+
+	SET_VARSIZE(b, VARHDRSZ + AUDIT_HASH_LEN);
+	memcpy(VARDATA(b), h, AUDIT_HASH_LEN);
+	return PointerGetDatum(b);
+}
+
+/*
+ * custom_plan
+ *	  Like ApiGetPlan, but always planned for the actual parameter values
+ *	  (a generic plan would not know how selective "id > last_id" is).
+ */
+static SPIPlanPtr
+custom_plan(ApiPlan *p)
+{
+	if (p->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes,
+											  CURSOR_OPT_CUSTOM_PLAN);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s",
+				 p->sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		p->plan = plan;
+	}
+	return p->plan;
+}
+
+/*
+ * read_head
+ *	  The last seal (under the active snapshot when read_only): seq and
+ *	  chain hash, plus audit_id and sealed_at when asked.  An empty chain
+ *	  gives seq 0 and zeros, and false.  Connected to SPI.
+ */
+static bool
+read_head(bool read_only, int64 *seq, uint8 *hash, int64 *audit_id, TimestampTz *sealed_at)
+{
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	const uint8 *h;
+
+	*seq = 0;
+	memset(hash, 0, AUDIT_HASH_LEN);
+	if (ApiExecute(&plan_head, NULL, NULL, read_only, 1) == 0)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return false;
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	*seq = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	if (!hash_of(tup, desc, 2, &h))
+		elog(ERROR, "the last seal has a chain hash of the wrong length");
+	memcpy(hash, h, AUDIT_HASH_LEN);
+	if (audit_id)
+		*audit_id = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	if (sealed_at)
+		*sealed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
+/*
+ * push_head
+ *	  Push key: {"seq": n, "hash": hex}.
+ */
+static void
+push_head(JsonbParseState **st, const char *key, int64 seq, const uint8 *hash)
+{
+	DocPushKey(st, key);
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	DocPushInt(st, "seq", seq);
+	DocPushText(st, "hash", DocCString(hash_hex(hash)));
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Sealing
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * widen_xid
+ *	  The FullTransactionId of xid, a transaction id of a snapshot taken
+ *	  before next was read (as xid8funcs.c's widen_snapshot_xid).
+ */
+static FullTransactionId
+widen_xid(TransactionId xid, FullTransactionId next)
+{
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	if (!TransactionIdIsNormal(xid))
+		return FullTransactionIdFromEpochAndXid(0, xid);
+	if (xid > XidFromFullTransactionId(next))
+		epoch--;
+	return FullTransactionIdFromEpochAndXid(epoch, xid);
+}
+
+/* qsort comparator for FullTransactionIds. */
+static int
+fxid_cmp(const void *a, const void *b)
+{
+	uint64		x = U64FromFullTransactionId(*(const FullTransactionId *) a);
+	uint64		y = U64FromFullTransactionId(*(const FullTransactionId *) b);
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * snapshot_pending
+ *	  The top-level transactions that snap does not see as completed and
+ *	  that may have drawn an audit id before snap was taken, as an xid8[]
+ *	  datum (sorted): its xip, and every xid from its xmax up to the next
+ *	  xid read now (see the file header).  Call right after taking snap.
+ */
+static Datum
+snapshot_pending(Snapshot snap)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	uint64		from = U64FromFullTransactionId(widen_xid(snap->xmax, next));
+	uint64		to = U64FromFullTransactionId(next);
+	uint64		span = to > from ? to - from : 0;
+	FullTransactionId *ids;
+	Datum	   *elems;
+	int			n = 0;
+	int			m = 0;
+	int			i;
+	uint64		u;
+
+	if (span > PENDING_MAX || (uint64) snap->xcnt + span > PENDING_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many transactions in progress to seal the audit log"),
+				 errdetail("%u in progress and " UINT64_FORMAT " more not yet completed; the limit is %d.",
+						   snap->xcnt, span, PENDING_MAX),
+				 errhint("Retry when fewer transactions are open.")));
+
+	ids = palloc(sizeof(FullTransactionId) * Max(snap->xcnt + span, 1));
+	for (i = 0; i < (int) snap->xcnt; i++)
+		if (TransactionIdIsNormal(snap->xip[i]))
+			ids[n++] = widen_xid(snap->xip[i], next);
+	for (u = from; u < to; u++)
+	{
+		FullTransactionId f = FullTransactionIdFromU64(u);
+
+		if (TransactionIdIsNormal(XidFromFullTransactionId(f)))
+			ids[n++] = f;
+	}
+	qsort(ids, n, sizeof(FullTransactionId), fxid_cmp);
+
+	elems = palloc(sizeof(Datum) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		if (i == 0 || !FullTransactionIdEquals(ids[i], ids[i - 1]))
+			elems[m++] = FullTransactionIdGetDatum(ids[i]);
+	return PointerGetDatum(construct_array(elems, m, XID8OID, sizeof(FullTransactionId),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * seal_batch
+ *	  Chain and insert the rows of the current SPI tuptable (candidates in
+ *	  id order), from *seq + 1 on after prev.  Advances *seq and prev, and
+ *	  *max_id.  Allocates in the current memory context (the caller resets
+ *	  it per batch).
+ */
+static void
+seal_batch(int64 *seq, uint8 *prev, int64 *max_id)
+{
+	uint64		n = SPI_processed;
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	Datum	   *seqs = palloc(sizeof(Datum) * n);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *times = palloc(sizeof(Datum) * n);
+	Datum	   *rows = palloc(sizeof(Datum) * n);
+	Datum	   *chains = palloc(sizeof(Datum) * n);
+	Datum		args[5];
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		const uint8 *row_hash;
+		uint8		chain[AUDIT_HASH_LEN];
+
+		if (!hash_of(tup, desc, 3, &row_hash))
+			elog(ERROR, "audit row %lld has a row hash of the wrong length", (long long) id);
+		(*seq)++;
+		AuditChainHash(*seq, prev, row_hash, chain);
+		memcpy(prev, chain, AUDIT_HASH_LEN);
+		*max_id = Max(*max_id, id);
+
+		seqs[i] = Int64GetDatum(*seq);
+		ids[i] = Int64GetDatum(id);
+		times[i] = TimestampTzGetDatum(DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull)));
+		rows[i] = hash_datum(row_hash);
+		chains[i] = hash_datum(chain);
+	}
+	args[0] = PointerGetDatum(construct_array(seqs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(times, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(rows, n, BYTEAOID, -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_array(chains, n, BYTEAOID, -1, false, TYPALIGN_INT));
+	SPI_freetuptable(SPI_tuptable);
+	if (ApiExecute(&plan_seal_insert, args, NULL, false, 0) != (int) n)
+		elog(ERROR, "sealing inserted fewer rows than it chained");
+}
+
+/*
+ * seal_pass
+ *	  One pass of the sealer (see the file header): seal up to max_rows
+ *	  committed, unsealed audit rows.  The caller has checked that the
+ *	  transaction is read-write and READ COMMITTED, and runs as the owner
+ *	  of the audit tables.
+ */
+static void
+seal_pass(int max_rows, SealResult *res)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext batch_cxt;
+	int64		last_id;
+	int64		max_id = 0;
+	Datum		old_pending;
+	Datum		new_pending;
+	Datum		args[3];
+	bool		isnull;
+	Portal		portal;
+	bool		prev_internal;
+	volatile int updated = 0;
+	int			nest = AuditGucBegin(false);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* a. one pass at a time */
+	if (ApiExecute(&plan_chain_lock, NULL, NULL, false, 0) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the bookkeeping row of catalog.audit_chain is missing"),
+				 errhint("Restore it: INSERT INTO catalog.audit_chain DEFAULT VALUES (the next pass then looks at every unsealed row).")));
+	last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+										  1, &isnull));
+	old_pending = ApiResultDatum(0, 2, &isnull);
+	if (isnull)
+		old_pending = PointerGetDatum(construct_empty_array(XID8OID));
+	SPI_freetuptable(SPI_tuptable);
+
+	/* b. one snapshot, taken after the lock, for every read of the pass */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	new_pending = snapshot_pending(GetActiveSnapshot());
+	read_head(true, &res->seq, res->head, NULL, NULL);
+
+	/* c. append the candidates, a batch at a time */
+	res->sealed = 0;
+	batch_cxt = AllocSetContextCreate(cxt, "audit seal batch", ALLOCSET_DEFAULT_SIZES);
+	args[0] = Int64GetDatum(last_id);
+	args[1] = old_pending;
+	args[2] = Int64GetDatum((int64) max_rows);
+	portal = SPI_cursor_open(NULL, custom_plan(&plan_candidates), args, NULL, true);
+	for (;;)
+	{
+		MemoryContext old;
+		uint64		n;
+
+		SPI_cursor_fetch(portal, true, SEAL_BATCH);
+		n = SPI_processed;
+		if (n == 0)
+		{
+			SPI_freetuptable(SPI_tuptable);
+			break;
+		}
+		MemoryContextReset(batch_cxt);
+		old = MemoryContextSwitchTo(batch_cxt);
+		seal_batch(&res->seq, res->head, &max_id);
+		MemoryContextSwitchTo(old);
+		res->sealed += n;
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(batch_cxt);
+
+	/* d. what the next pass looks at */
+	if (res->sealed < max_rows)
+		last_id = Max(last_id, max_id);
+	else
+		last_id = max_id;
+	args[0] = Int64GetDatum(last_id);
+	args[1] = new_pending;
+	prev_internal = AuditSetInternalWrite(true);
+	PG_TRY();
+	{
+		updated = ApiExecute(&plan_chain_update, args, NULL, false, 0);
+	}
+	PG_CATCH();
+	{
+		AuditSetInternalWrite(prev_internal);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	AuditSetInternalWrite(prev_internal);
+	if (updated != 1)
+		elog(ERROR, "catalog.audit_chain was not updated");
+
+	PopActiveSnapshot();
+	SPI_finish();
+	AuditGucEnd(nest);
+}
+
+/*
+ * seal_result_jsonb
+ *	  {"sealed": n, "seq": head seq, "head": hex}.
+ */
+static Jsonb *
+seal_result_jsonb(const SealResult *res)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *v;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	DocPushInt(&st, "sealed", res->sealed);
+	DocPushInt(&st, "seq", res->seq);
+	DocPushText(&st, "head", DocCString(hash_hex(res->head)));
+	v = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbValueToJsonb(v);
+}
+
+/*
+ * catalog_audit_seal
+ *	  SQL: catalog_api.audit_seal(max_rows integer DEFAULT 10000) -> jsonb.
+ *	  Seals up to max_rows (1 to 1,000,000) committed audit rows; returns
+ *	  {"sealed": n, "seq": head seq, "head": head hash as hex}.
+ */
+PG_FUNCTION_INFO_V1(catalog_audit_seal);
+Datum
+catalog_audit_seal(PG_FUNCTION_ARGS)
+{
+	SealResult	res;
+	int32		max_rows;
+
+	if (PG_ARGISNULL(0))
+		ValidateRaiseReason("max_rows", "required");
+	max_rows = PG_GETARG_INT32(0);
+	if (max_rows < 1 || max_rows > 1000000)
+		AuditRaiseOutOfRange("max_rows", 1, 1000000);
+	AuditCheckWritable("audit_seal", true);
+
+	seal_pass(max_rows, &res);
+	PG_RETURN_JSONB_P(seal_result_jsonb(&res));
+}
+
+/* ---------------------------------------------------------------------
+ * Verification
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * text_col
+ *	  A text column of an SPI row as a C string (NULL for SQL NULL).
+ */
+static char *
+text_col(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * jsonb_col
+ *	  A jsonb column of an SPI row, detoasted (NULL for SQL NULL).
+ */
+static Jsonb *
+jsonb_col(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : DatumGetJsonbP(d);
+}
+
+/*
+ * walk_row_hash
+ *	  AuditRowHash of the audit row in the columns of a plan_walk row.
+ *	  false when a NOT NULL column is NULL (cannot match any seal then).
+ */
+static bool
+walk_row_hash(HeapTuple tup, TupleDesc desc, uint8 *out)
+{
+	AuditRow	r;
+	bool		n1,
+				n2,
+				n3,
+				n4,
+				n5;
+
+	r.id = DatumGetInt64(SPI_getbinval(tup, desc, W_ID, &n1));
+	r.occurred_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, W_OCCURRED_AT, &n2));
+	r.xact_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, W_XACT_AT, &n3));
+	r.txid = DatumGetFullTransactionId(SPI_getbinval(tup, desc, W_TXID, &n4));
+	r.row_id = DatumGetInt64(SPI_getbinval(tup, desc, W_ROW_ID, &n5));
+	r.actor = text_col(tup, desc, W_ACTOR);
+	r.role_name = text_col(tup, desc, W_ROLE_NAME);
+	r.via = text_col(tup, desc, W_VIA);
+	r.request_id = text_col(tup, desc, W_REQUEST_ID);
+	r.table_name = text_col(tup, desc, W_TABLE_NAME);
+	r.action = text_col(tup, desc, W_ACTION);
+	r.old_values = jsonb_col(tup, desc, W_OLD_VALUES);
+	r.new_values = jsonb_col(tup, desc, W_NEW_VALUES);
+	if (n1 || n2 || n3 || n4 || n5 || r.actor == NULL || r.role_name == NULL ||
+		r.via == NULL || r.request_id == NULL || r.table_name == NULL || r.action == NULL)
+		return false;
+	AuditRowHash(&r, out);
+	return true;
+}
+
+/* State of a walk over the seals. */
+typedef struct VerifyWalk
+{
+	AuditPartitionList *parts;
+	int64		expect;			/* next seq */
+	uint8		prev[AUDIT_HASH_LEN];
+	int64		checked;
+	int64		pruned;
+	bool		has_anchor;
+	int64		anchor_seq;
+	uint8		anchor[AUDIT_HASH_LEN];
+	VerifyBreak brk;			/* reason NULL while intact */
+} VerifyWalk;
+
+/*
+ * verify_one
+ *	  Check one seal (a plan_walk row) against its predecessor and its
+ *	  audit row; on a break fill w->brk and return false.
+ */
+static bool
+verify_one(VerifyWalk *w, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	int64		seq = DatumGetInt64(SPI_getbinval(tup, desc, W_SEQ, &isnull));
+	int64		audit_id = DatumGetInt64(SPI_getbinval(tup, desc, W_AUDIT_ID, &isnull));
+	TimestampTz occurred_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, W_S_OCCURRED_AT, &isnull));
+	const uint8 *seal_row_hash;
+	const uint8 *seal_chain_hash;
+	uint8		chain[AUDIT_HASH_LEN];
+	const char *reason = NULL;
+
+	if (seq != w->expect)
+		reason = "sequence";
+	else if (!hash_of(tup, desc, W_S_ROW_HASH, &seal_row_hash) ||
+			 !hash_of(tup, desc, W_CHAIN_HASH, &seal_chain_hash))
+		reason = "chain_mismatch";
+	else
+	{
+		(void) SPI_getbinval(tup, desc, W_ID, &isnull);
+		if (isnull)
+		{
+			if (AuditRowHasHome(w->parts, occurred_at))
+				reason = "missing_row";
+			else
+				w->pruned++;
+		}
+		else
+		{
+			uint8		row_hash[AUDIT_HASH_LEN];
+			const uint8 *stored;
+
+			if (!walk_row_hash(tup, desc, row_hash) ||
+				memcmp(row_hash, seal_row_hash, AUDIT_HASH_LEN) != 0)
+				reason = "row_modified";
+			else if (!hash_of(tup, desc, W_ROW_HASH, &stored) ||
+					 memcmp(stored, row_hash, AUDIT_HASH_LEN) != 0)
+				reason = "row_hash_mismatch";
+		}
+		if (reason == NULL)
+		{
+			AuditChainHash(seq, w->prev, seal_row_hash, chain);
+			if (memcmp(chain, seal_chain_hash, AUDIT_HASH_LEN) != 0)
+				reason = "chain_mismatch";
+			else if (w->has_anchor && seq == w->anchor_seq &&
+					 memcmp(seal_chain_hash, w->anchor, AUDIT_HASH_LEN) != 0)
+				reason = "anchor_mismatch";
+		}
+	}
+
+	if (reason != NULL)
+	{
+		w->brk.seq = seq;
+		w->brk.audit_id = audit_id;
+		w->brk.audit_id_null = false;
+		w->brk.reason = reason;
+		return false;
+	}
+	memcpy(w->prev, seal_chain_hash, AUDIT_HASH_LEN);
+	w->expect++;
+	w->checked++;
+	return true;
+}
+
+/*
+ * parse_anchor
+ *	  Read the optional anchor arguments into w: both or neither (22023
+ *	  "required" for the missing one), seq >= 0, hash 64 hex digits.
+ */
+static void
+parse_anchor(FunctionCallInfo fcinfo, VerifyWalk *w)
+{
+	text	   *t;
+	const char *p;
+	int			i;
+
+	if (PG_ARGISNULL(0) && PG_ARGISNULL(1))
+		return;
+	if (PG_ARGISNULL(1))
+		ValidateRaiseReason("anchor_hash", "required");
+	if (PG_ARGISNULL(0))
+		ValidateRaiseReason("anchor_seq", "required");
+	w->anchor_seq = PG_GETARG_INT64(0);
+	if (w->anchor_seq < 0)
+		AuditRaiseOutOfRange("anchor_seq", 0, PG_INT64_MAX);
+	t = PG_GETARG_TEXT_PP(1);
+	if (VARSIZE_ANY_EXHDR(t) != AUDIT_HASH_LEN * 2)
+		ValidateRaiseReason("anchor_hash", "invalid_format");
+	p = VARDATA_ANY(t);
+	for (i = 0; i < AUDIT_HASH_LEN; i++)
+	{
+		int			hi = hex_digit(p[2 * i]);
+		int			lo = hex_digit(p[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			ValidateRaiseReason("anchor_hash", "invalid_format");
+		w->anchor[i] = (uint8) (hi << 4 | lo);
+	}
+	w->has_anchor = true;
+}
+
+/*
+ * find_forged
+ *	  Count the audit rows without their seal (*unsealed) and, among them,
+ *	  find the lowest id that appeared inside the sealed history; fills brk
+ *	  and returns true if there is one.
+ */
+static bool
+find_forged(int64 *unsealed, VerifyBreak *brk)
+{
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	int64		id;
+	Datum		arg;
+
+	if (ApiExecute(&plan_unsealed, NULL, NULL, true, 1) != 1)
+		elog(ERROR, "count returned no row");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	*unsealed = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	if (isnull)
+		return false;
+
+	brk->reason = "unsealed_in_sealed_range";
+	brk->audit_id = id;
+	brk->audit_id_null = false;
+	brk->seq = 0;
+	brk->seq_null = true;
+	arg = Int64GetDatum(id);
+	if (ApiExecute(&plan_first_seal_after, &arg, NULL, true, 1) == 1)
+	{
+		brk->seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+		brk->seq_null = false;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
+/*
+ * catalog_audit_verify
+ *	  SQL: catalog_api.audit_verify(anchor_seq bigint DEFAULT NULL,
+ *	  anchor_hash text DEFAULT NULL) -> jsonb.  Walks the chain and stops at
+ *	  the first broken link; see the file header.  Returns {"ok", "checked"
+ *	  (seals walked without a break, pruned ones included), "pruned",
+ *	  "unsealed", "first_broken": {"seq", "audit_id", "reason"} or null,
+ *	  "head": {"seq", "hash"}}.  Reasons: sequence, missing_row,
+ *	  row_modified, row_hash_mismatch, chain_mismatch, anchor_mismatch,
+ *	  truncated (seq: the first missing one, audit_id null),
+ *	  unsealed_in_sealed_range (seq: the first seal of a higher audit id,
+ *	  null if none).
+ *	  Everything is read under the statement's snapshot.
+ */
+PG_FUNCTION_INFO_V1(catalog_audit_verify);
+Datum
+catalog_audit_verify(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext batch_cxt;
+	VerifyWalk	w;
+	Portal		portal;
+	bool		intact = true;
+	int64		unsealed = 0;
+	int64		head_seq;
+	uint8		head[AUDIT_HASH_LEN];
+	JsonbParseState *st = NULL;
+	JsonbValue *v;
+	int			nest;
+
+	memset(&w, 0, sizeof(w));
+	parse_anchor(fcinfo, &w);
+	w.expect = 1;
+
+	nest = AuditGucBegin(false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	w.parts = AuditPartitionsLoad(AccessShareLock);
+
+	/* seq 0 is the empty chain, whose hash is all zeros */
+	if (w.has_anchor && w.anchor_seq == 0 &&
+		memcmp(w.anchor, zero_hash, AUDIT_HASH_LEN) != 0)
+	{
+		w.brk.seq = 0;
+		w.brk.audit_id_null = true;
+		w.brk.reason = "anchor_mismatch";
+		intact = false;
+	}
+
+	batch_cxt = AllocSetContextCreate(cxt, "audit verify batch", ALLOCSET_DEFAULT_SIZES);
+	portal = SPI_cursor_open(NULL, ApiGetPlan(&plan_walk), NULL, NULL, true);
+	while (intact)
+	{
+		MemoryContext old;
+		SPITupleTable *batch;
+		uint64		n;
+		uint64		i;
+
+		/* kept apart: verify_one may run a query of its own */
+		SPI_cursor_fetch(portal, true, VERIFY_BATCH);
+		batch = SPI_tuptable;
+		n = SPI_processed;
+		if (n == 0)
+		{
+			SPI_freetuptable(batch);
+			break;
+		}
+		MemoryContextReset(batch_cxt);
+		old = MemoryContextSwitchTo(batch_cxt);
+		for (i = 0; i < n && intact; i++)
+			intact = verify_one(&w, batch->vals[i], batch->tupdesc);
+		MemoryContextSwitchTo(old);
+		SPI_freetuptable(batch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(batch_cxt);
+
+	if (intact && w.has_anchor && w.anchor_seq >= w.expect)
+	{
+		w.brk.seq = w.expect;
+		w.brk.audit_id_null = true;
+		w.brk.reason = "truncated";
+		intact = false;
+	}
+	{
+		VerifyBreak forged;
+
+		if (find_forged(&unsealed, &forged) && intact)
+		{
+			w.brk = forged;
+			intact = false;
+		}
+	}
+	read_head(true, &head_seq, head, NULL, NULL);
+	SPI_finish();
+	AuditGucEnd(nest);
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	DocPushBool(&st, "ok", intact);
+	DocPushInt(&st, "checked", w.checked);
+	DocPushInt(&st, "pruned", w.pruned);
+	DocPushInt(&st, "unsealed", unsealed);
+	DocPushKey(&st, "first_broken");
+	if (intact)
+	{
+		JsonbValue	null;
+
+		null.type = jbvNull;
+		pushJsonbValue(&st, WJB_VALUE, &null);
+	}
+	else
+	{
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		if (w.brk.seq_null)
+			DocPushText(&st, "seq", DocCString(NULL));
+		else
+			DocPushInt(&st, "seq", w.brk.seq);
+		if (w.brk.audit_id_null)
+			DocPushText(&st, "audit_id", DocCString(NULL));
+		else
+			DocPushInt(&st, "audit_id", w.brk.audit_id);
+		DocPushText(&st, "reason", DocCString(w.brk.reason));
+		pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	}
+	push_head(&st, "head", head_seq, head);
+	v = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(v));
+}
+
+/*
+ * catalog_audit_head
+ *	  SQL: catalog_api.audit_head() -> jsonb.  {"seq", "hash" (hex),
+ *	  "audit_id", "sealed_at"} of the last seal; seq 0, 64 zeros and nulls
+ *	  for an empty chain.
+ */
+PG_FUNCTION_INFO_V1(catalog_audit_head);
+Datum
+catalog_audit_head(PG_FUNCTION_ARGS)
+{
+	int64		seq;
+	uint8		hash[AUDIT_HASH_LEN];
+	int64		audit_id = 0;
+	TimestampTz sealed_at = 0;
+	bool		found;
+	int			nest;
+	JsonbParseState *st = NULL;
+	JsonbValue *v;
+
+	nest = AuditGucBegin(false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	found = read_head(true, &seq, hash, &audit_id, &sealed_at);
+	SPI_finish();
+	AuditGucEnd(nest);
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	DocPushInt(&st, "seq", seq);
+	DocPushText(&st, "hash", DocCString(hash_hex(hash)));
+	if (found)
+	{
+		int			utc = 0;
+
+		DocPushInt(&st, "audit_id", audit_id);
+		DocPushText(&st, "sealed_at",
+					DocCString(JsonEncodeDateTime(NULL, TimestampTzGetDatum(sealed_at),
+												  TIMESTAMPTZOID, &utc)));
+	}
+	else
+	{
+		DocPushText(&st, "audit_id", DocCString(NULL));
+		DocPushText(&st, "sealed_at", DocCString(NULL));
+	}
+	v = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(v));
+}
+
+/* ---------------------------------------------------------------------
+ * Background worker
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * AuditRegisterWorker
+ *	  Register the sealer; called from _PG_init while preloading.  It
+ *	  starts once recovery is over, so never on a hot standby.
+ */
+void
+AuditRegisterWorker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "catalog");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "catalog_audit_sealer_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "catalog audit sealer");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "catalog audit sealer");
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * worker_pass
+ *	  One transaction of the worker, as the owner of the audit tables: a
+ *	  seal pass, or the partition maintenance when maintain.  Returns
+ *	  whether the seal pass was full (more rows may be waiting); *installed
+ *	  says whether the extension is there (if not, it says so once at LOG
+ *	  and does nothing).  Errors propagate: they end the worker.
+ */
+static bool
+worker_pass(bool maintain, bool *installed)
+{
+	static bool said_missing = false;
+	bool		full = false;
+	Oid			owner;
+	Oid			save_user;
+	int			save_sec;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING,
+						   maintain ? "catalog audit partition maintenance" : "catalog audit seal");
+
+	owner = get_role_oid(AUDIT_OWNER_ROLE, true);
+	*installed = OidIsValid(get_extension_oid("catalog", true)) && OidIsValid(owner);
+	if (!*installed)
+	{
+		if (!said_missing)
+			ereport(LOG,
+					(errmsg("catalog audit sealer: extension \"catalog\" is not installed in database \"%s\"; nothing to seal",
+							get_database_name(MyDatabaseId)),
+					 errhint("Run CREATE EXTENSION catalog there, or set catalog.audit_seal_database.")));
+		said_missing = true;
+	}
+	else
+	{
+		said_missing = false;
+		GetUserIdAndSecContext(&save_user, &save_sec);
+		SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		if (maintain)
+			(void) AuditMaintain(catalog_audit_months_ahead);
+		else
+		{
+			SealResult	res;
+
+			seal_pass(catalog_audit_seal_batch, &res);
+			full = (res.sealed >= catalog_audit_seal_batch);
+			if (res.sealed > 0)
+				elog(DEBUG1, "catalog audit sealer: sealed " INT64_FORMAT " rows, head " INT64_FORMAT,
+					 res.sealed, res.seq);
+		}
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return full;
+}
+
+/*
+ * catalog_audit_sealer_main
+ *	  Entry point of the worker.  SIGTERM (die) ends it through
+ *	  CHECK_FOR_INTERRUPTS; SIGHUP rereads the configuration, and a change
+ *	  of catalog.audit_seal_database makes it exit with 1 so that the
+ *	  postmaster starts it again, connected to the new database.
+ */
+void
+catalog_audit_sealer_main(Datum main_arg)
+{
+	char	   *dbname;
+	TimestampTz last_maintain = 0;
+	bool		maintained = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	dbname = MemoryContextStrdup(TopMemoryContext,
+								 catalog_audit_seal_database ? catalog_audit_seal_database : "postgres");
+	BackgroundWorkerInitializeConnection(dbname, NULL, 0);
+
+	/*
+	 * Whatever the server's defaults: fully qualified names only, and a
+	 * read-write READ COMMITTED transaction per pass (seal_pass needs it).
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	pgstat_report_appname("catalog audit sealer");
+
+	for (;;)
+	{
+		bool		full = false;
+		bool		installed;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (catalog_audit_seal_database == NULL ||
+				strcmp(catalog_audit_seal_database, dbname) != 0)
+			{
+				ereport(LOG,
+						(errmsg("catalog audit sealer: catalog.audit_seal_database changed, restarting")));
+				proc_exit(1);
+			}
+		}
+
+		if (catalog_audit_seal_interval > 0)
+			full = worker_pass(false, &installed);
+		if (!maintained ||
+			TimestampDifferenceExceeds(last_maintain, GetCurrentTimestamp(), WORKER_MAINTAIN_MS))
+		{
+			(void) worker_pass(true, &installed);
+			if (installed)
+			{
+				maintained = true;
+				last_maintain = GetCurrentTimestamp();
+			}
+		}
+		if (full)
+			continue;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 catalog_audit_seal_interval > 0 ? catalog_audit_seal_interval : WORKER_IDLE_MS,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
