@@ -662,6 +662,9 @@ REVOKE ALL ON FUNCTION catalog.audit_trigger() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_mask_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_row_hash(catalog.audit_log) FROM PUBLIC;
+-- audit_maintain (running as catalog_audit_owner) puts the guard on each
+-- partition it creates, which needs EXECUTE on the guard.
+GRANT EXECUTE ON FUNCTION catalog.audit_guard() TO catalog_audit_owner;
 
 ------------------------------------------------------------------------------
 -- API (schema catalog_api).  Every function is C, SECURITY DEFINER with a
@@ -861,7 +864,8 @@ CREATE FUNCTION catalog_api.product_history(
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_product_history'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.product_history(bigint, integer, bigint) IS
 'Audit history of a product
 
@@ -874,7 +878,8 @@ CREATE FUNCTION catalog_api.category_history(
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_category_history'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.category_history(bigint, integer, bigint) IS
 'Audit history of a category
 
@@ -887,7 +892,8 @@ CREATE FUNCTION catalog_api.audit_by_actor(
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_audit_by_actor'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_by_actor(text, integer, bigint) IS
 'Audit rows written by one actor
 
@@ -900,7 +906,8 @@ CREATE FUNCTION catalog_api.audit_by_request(
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_audit_by_request'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_by_request(text, integer, bigint) IS
 'Audit rows of one request (correlation id)
 
@@ -966,7 +973,8 @@ CREATE FUNCTION catalog_api.audit_mask_set(
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_audit_mask_set'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_mask_set(text, text, text, text) IS
 'Declare a masked column or jsonb key
 
@@ -979,7 +987,8 @@ CREATE FUNCTION catalog_api.audit_mask_drop(
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'catalog_audit_mask_drop'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_mask_drop(text, text, text) IS
 'Remove a declared mask
 
@@ -989,7 +998,8 @@ CREATE FUNCTION catalog_api.audit_masks()
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_audit_masks'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_masks() IS
 'The audit masking policy
 

@@ -39,7 +39,9 @@
  *	  exactly as core's foreign-key triggers switch to the table owner, so
  *	  a writer needs no privilege on the audit tables and catalog_owner (the
  *	  API) has none.  SECURITY_RESTRICTED_OPERATION forbids anything but the
- *	  insert while switched.
+ *	  insert while switched; SECURITY_NOFORCE_RLS lets the owner insert
+ *	  whatever row_security says (pg_dump's scripts turn it off, and a
+ *	  forced policy would then make the insert an error).
  *	- No lock beyond the row insert: ids come from a sequence (CACHE 1, so
  *	  they follow the order of the writes), the hash chain is built later by
  *	  the sealer (audit_chain.c).  Writers never wait for each other here.
@@ -703,7 +705,7 @@ catalog_audit_trigger(PG_FUNCTION_ARGS)
 	owner = audit_owner();
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+						   SECURITY_RESTRICTED_OPERATION | SECURITY_NOFORCE_RLS);
 
 	row.id = DatumGetInt64(DirectFunctionCall1(nextval_oid,
 											   ObjectIdGetDatum(audit_sequence())));

@@ -136,10 +136,20 @@ static ApiPlan plan_candidates = {
 	NULL
 };
 
+/*
+ * The seal row also carries the audit row's lookup keys (table_name,
+ * row_id, actor, request_id), whose indexes live on audit_seal so that the
+ * writers maintain none of them; they are copied here from the row itself.
+ */
 static ApiPlan plan_seal_insert = {
-	"INSERT INTO catalog.audit_seal (seq, audit_id, occurred_at, row_hash, chain_hash)"
-	" SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-	"   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))",
+	"INSERT INTO catalog.audit_seal (seq, audit_id, occurred_at, row_hash, chain_hash,"
+	"                                table_name, row_id, actor, request_id)"
+	" SELECT u.seq, u.audit_id, u.occurred_at, u.row_hash, u.chain_hash,"
+	"        a.table_name, a.row_id, a.actor, a.request_id"
+	"   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+	"   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
+	"        AS u (seq, audit_id, occurred_at, row_hash, chain_hash)"
+	"   JOIN catalog.audit_log a ON a.id = u.audit_id AND a.occurred_at = u.occurred_at",
 	5, {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID},
 	NULL
 };
@@ -156,14 +166,16 @@ enum
 	W_SEQ = 1, W_AUDIT_ID, W_S_OCCURRED_AT, W_S_ROW_HASH, W_CHAIN_HASH,
 	W_ID, W_OCCURRED_AT, W_XACT_AT, W_TXID, W_ACTOR, W_ROLE_NAME, W_VIA,
 	W_REQUEST_ID, W_TABLE_NAME, W_ROW_ID, W_ACTION, W_OLD_VALUES,
-	W_NEW_VALUES, W_ROW_HASH
+	W_NEW_VALUES, W_ROW_HASH, W_KEYS_MATCH
 };
 
 static ApiPlan plan_walk = {
 	"SELECT s.seq, s.audit_id, s.occurred_at, s.row_hash, s.chain_hash,"
 	"       a.id, a.occurred_at, a.xact_at, a.txid, a.actor, a.role_name, a.via,"
 	"       a.request_id, a.table_name, a.row_id, a.action, a.old_values,"
-	"       a.new_values, a.row_hash"
+	"       a.new_values, a.row_hash,"
+	"       (s.table_name = a.table_name AND s.row_id = a.row_id"
+	"        AND s.actor = a.actor AND s.request_id = a.request_id)"
 	"  FROM catalog.audit_seal s"
 	"  LEFT JOIN catalog.audit_log a ON a.id = s.audit_id AND a.occurred_at = s.occurred_at"
 	" ORDER BY s.seq",
@@ -828,6 +840,14 @@ verify_one(VerifyWalk *w, HeapTuple tup, TupleDesc desc)
 			else if (!hash_of(tup, desc, W_ROW_HASH, &stored) ||
 					 memcmp(stored, row_hash, AUDIT_HASH_LEN) != 0)
 				reason = "row_hash_mismatch";
+			else
+			{
+				/* the seal's copy of the lookup keys (history, by actor) */
+				Datum		keys = SPI_getbinval(tup, desc, W_KEYS_MATCH, &isnull);
+
+				if (isnull || !DatumGetBool(keys))
+					reason = "lookup_mismatch";
+			}
 		}
 		if (reason == NULL)
 		{
@@ -940,7 +960,7 @@ find_forged(int64 *unsealed, VerifyBreak *brk)
  *	  (seals walked without a break, pruned ones included), "pruned",
  *	  "unsealed", "first_broken": {"seq", "audit_id", "reason"} or null,
  *	  "head": {"seq", "hash"}}.  Reasons: sequence, missing_row,
- *	  row_modified, row_hash_mismatch, chain_mismatch, anchor_mismatch,
+ *	  row_modified, row_hash_mismatch, lookup_mismatch, chain_mismatch, anchor_mismatch,
  *	  truncated (seq: the first missing one, audit_id null),
  *	  unsealed_in_sealed_range (seq: the first seal of a higher audit id,
  *	  null if none).
