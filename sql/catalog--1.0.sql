@@ -307,17 +307,24 @@ CREATE TABLE catalog.audit_log (
     action       text NOT NULL,
     old_values   jsonb,
     new_values   jsonb,
-    row_hash     bytea NOT NULL,
-    CONSTRAINT audit_log_pkey PRIMARY KEY (id, occurred_at)
+    row_hash     bytea NOT NULL
 ) PARTITION BY RANGE (occurred_at);
 -- The write path maintains two indexes only, both on ever-increasing keys
--- (so each insert lands on the rightmost leaf): the primary key and txid
--- (for the sealer: rows of transactions that were in progress at its last
--- pass).  The lookups by row, actor and correlation id are indexed on
+-- (so each insert lands on the rightmost leaf): the primary key (id) and
+-- txid (for the sealer: rows of transactions that were in progress at its
+-- last pass).  The lookups by row, actor and correlation id are indexed on
 -- audit_seal, filled by the sealer off the write path; rows not sealed yet
 -- (the last second, with the background worker) are found by id and txid.
-CREATE INDEX audit_log_txid_idx ON catalog.audit_log (txid);
+--
+-- Each partition carries its own two indexes (audit_maintain creates them
+-- with the partition); the parent has none.  A partitioned index on the
+-- parent would make the monthly partitions, which do not belong to the
+-- extension, impossible to restore from pg_dump: their ATTACH would create
+-- the index before the dump's own ADD CONSTRAINT.  id is unique by its
+-- sequence; the per-partition key enforces it within a month.
 CREATE TABLE catalog.audit_log_default PARTITION OF catalog.audit_log DEFAULT;
+ALTER TABLE catalog.audit_log_default ADD CONSTRAINT audit_log_default_pkey PRIMARY KEY (id);
+CREATE INDEX audit_log_default_txid_idx ON catalog.audit_log_default (txid);
 COMMENT ON TABLE catalog.audit_log IS 'Audit rows of product and category writes (append-only, partitioned by month)';
 
 -- Besides the chain, a seal row carries the audit row's lookup keys
@@ -463,6 +470,7 @@ CREATE TRIGGER audit_mask_changed
 SELECT pg_catalog.pg_extension_config_dump('catalog.category', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.product', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.idempotency', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.search_term', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.category_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.product_id_seq', '');
 -- Audit: the monthly partitions are created after the install by

@@ -525,6 +525,18 @@ create_partition(int m, bool move, char *name)
 				 (long long) moved, name, (long long) deleted);
 	}
 
+	/*
+	 * Each partition has its own indexes, not partitions of indexes on
+	 * catalog.audit_log (see sql/catalog--1.0.sql: pg_dump could not restore
+	 * those under a parent that belongs to the extension).  Built after the
+	 * copy, before the ATTACH.
+	 */
+	snprintf(sql, sizeof(sql),
+			 "ALTER TABLE catalog.%s ADD CONSTRAINT %s_pkey PRIMARY KEY (id)", name, name);
+	run_ddl(sql);
+	snprintf(sql, sizeof(sql), "CREATE INDEX %s_txid_idx ON catalog.%s (txid)", name, name);
+	run_ddl(sql);
+
 	snprintf(sql, sizeof(sql),
 			 "ALTER TABLE catalog.audit_log ATTACH PARTITION catalog.%s"
 			 " FOR VALUES FROM ('%s') TO ('%s')", name, lo, hi);

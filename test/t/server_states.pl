@@ -11,7 +11,10 @@
 #  4. pg_dump and restore: the catalog's tables are configuration tables of
 #     the extension, so their rows (and sequence positions) are in a plain
 #     pg_dump, and the dump restores with psql even when a parent category
-#     lies physically after its children.
+#     lies physically after its children.  The audit history comes along
+#     whole (monthly partitions, default partition, seals) and still
+#     verifies; the restore runs with session_replication_role = replica,
+#     as README.md says, so loading the rows writes no new audit rows.
 #
 # Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
 # modules on the include path).
@@ -119,13 +122,35 @@ $primary->safe_psql(
 	SELECT catalog_api.update_category(id => (SELECT id FROM catalog.category WHERE slug = 'tap'),
 	       expected_version => 1, name => 'Tap renamed') IS NOT NULL;
 });
+# Audit history to carry: monthly partitions, sealed rows and one unsealed.
+$primary->safe_psql(
+	'postgres', q{
+	SELECT catalog_api.audit_maintain(2) IS NOT NULL;
+	SELECT catalog_api.audit_seal() IS NOT NULL;
+	SELECT catalog_api.update_category(id => (SELECT id FROM catalog.category WHERE slug = 'tap-child'),
+	       expected_version => 1, name => 'Tap child renamed') IS NOT NULL;
+});
 my $dump = $PostgreSQL::Test::Utils::tmp_check . '/catalog_dump.sql';
 $primary->command_ok([ 'pg_dump', '-f', $dump, '-d', $primary->connstr('postgres') ],
 	'pg_dump of a database with the extension');
 $primary->safe_psql('postgres', 'CREATE DATABASE restored');
-$primary->command_ok(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $dump, '-d', $primary->connstr('restored') ],
-	'the dump restores with psql');
+{
+	local $ENV{PGOPTIONS} = '-c session_replication_role=replica';
+	$primary->command_ok(
+		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $dump, '-d', $primary->connstr('restored') ],
+		'the dump restores with psql');
+}
+my $audit_rows = q{
+	SELECT string_agg(id || ':' || table_name || ':' || row_id || ':' || action || ':' || encode(row_hash, 'hex'), ',' ORDER BY id)
+	    || '|' || (SELECT string_agg(seq || ':' || audit_id || ':' || encode(chain_hash, 'hex'), ',' ORDER BY seq) FROM catalog.audit_seal)
+	  FROM catalog.audit_log
+};
+is($primary->safe_psql('restored', $audit_rows), $primary->safe_psql('postgres', $audit_rows),
+	'the restored audit rows and seals equal the original, and the restore wrote none');
+is($primary->safe_psql('restored', q{SELECT catalog_api.audit_seal()->>'sealed'}), '1',
+	'after the restore, the unsealed row seals');
+is($primary->safe_psql('restored', q{SELECT (catalog_api.audit_verify()->>'ok')}), 'true',
+	'after the restore, the audit chain verifies');
 my $snapshot = q{
 	SELECT (SELECT string_agg(id || ':' || coalesce(parent_id::text, '-') || ':' || name, ',' ORDER BY id) FROM catalog.category)
 	    || '|' || (SELECT string_agg(sku || ':' || price || ':' || version, ',' ORDER BY id) FROM catalog.product)
