@@ -9,7 +9,33 @@
 --                   columns, published only, by primary key           (baseline)
 --   create_product  SELECT catalog_api.create_product(...)            (ours)
 --   insert_plain    INSERT INTO bench.product_plain ... RETURNING *   (baseline)
+--   update_product  SELECT catalog_api.update_product(id, expected_version,
+--                   price) of a random product of --id_min..--id_max  (audit)
 --   select1         SELECT 1                                          (round-trip ceiling)
+--
+-- update_product (the audit workload of run.sh: its three arms run this same
+-- script on the same table, only the triggers differ).  Each event changes
+-- the price of one product drawn uniformly from --id_min..--id_max, so
+-- every call is a real change (an update that changes nothing writes
+-- neither the row nor an audit row).  The statement reads the product's
+-- current version and price itself, in the same round trip:
+--   SELECT catalog_api.update_product(id => p.id,
+--              expected_version => p.version,
+--              price => p.price - d or p.price + d)
+--   FROM catalog.product p, (SELECT $1::numeric AS d) d WHERE p.id = $2
+-- with d from 0.01 to 9.99 (drawn by the client), subtracted when the price
+-- is at least d and added otherwise: never the current price, never
+-- negative.  The read needs SELECT (id, price, version) on catalog.product,
+-- which run.sh grants to bench_editor for this purpose only; it is one
+-- primary-key lookup, the same in every arm, and saves the client a second
+-- round trip per update (a client that just read the product knows its
+-- version, as this one does).  Another thread may commit an update of the
+-- same product between this read and update_product's own UPDATE: the call
+-- then fails with PT409 (stale version) and the event retries the same
+-- statement, which reads the fresh version, until it succeeds (at most
+-- --max_retries times); the event's latency includes its retries.  Each
+-- thread prints, when it ends, one line "bench_retries <tid> <measured>
+-- <all>": the retries of its measured events and of all its events.
 --
 -- Protocol: every statement, in both arms, is a server-side prepared
 -- statement (sysbench con:prepare + bind_param: PQprepare once per
@@ -36,12 +62,13 @@
 -- Every event must return exactly one row; anything else stops the run.
 
 sysbench.cmdline.options = {
-   workload = {"get_product | get_select | create_product | insert_plain | select1", "select1"},
+   workload = {"get_product | get_select | create_product | insert_plain | update_product | select1", "select1"},
    warmup = {"seconds at the start of each thread whose events are not recorded", 0},
    latfile = {"prefix of the per-thread latency files (empty: do not record)", ""},
    ids_file = {"file with the product ids to read, one a line", ""},
-   id_min = {"lowest product id to read when ids_file is empty", 1},
-   id_max = {"highest product id to read when ids_file is empty", 1},
+   id_min = {"lowest product id to read (ids_file empty) or update", 1},
+   id_max = {"highest product id to read (ids_file empty) or update", 1},
+   max_retries = {"update_product: most PT409 retries of one event before the run stops", 1000},
    categories_file = {"file with the category ids to use, one a line", ""},
    sku_prefix = {"prefix of the SKUs created by this run (unique per run)", "BENCH"},
    actor = {"created_by / updated_by of insert_plain (create_product records session_user)", "bench_editor"},
@@ -85,6 +112,10 @@ local SQL = {
       "  created_by, updated_by)" ..
       " VALUES (?, ?, ?::numeric, ?, ?, ?::catalog.product_status, ?, ?::jsonb, ?, ?)" ..
       " RETURNING *",
+   update_product =
+      "SELECT catalog_api.update_product(id => p.id, expected_version => p.version," ..
+      " price => CASE WHEN p.price >= d.v THEN p.price - d.v ELSE p.price + d.v END)" ..
+      " FROM catalog.product p, (SELECT ?::numeric AS v) d WHERE p.id = ?",
    select1 = "SELECT 1"
 }
 
@@ -99,6 +130,7 @@ local workload, record
 local lat, nlat = {}, 0
 local t_first, t_record
 local counter = 0
+local retries, retries_measured = 0, 0
 
 function thread_init()
    workload = sysbench.opt.workload
@@ -140,6 +172,12 @@ function thread_init()
       params[6]:set("published")
       params[7]:set("EUR")
       params[8]:set(ATTRIBUTES)
+   elseif workload == "update_product" then
+      assert(sysbench.opt.id_max >= sysbench.opt.id_min, "id_max < id_min")
+      params = {
+         stmt:bind_create(T.VARCHAR, 16),   -- price difference
+         stmt:bind_create(T.BIGINT)         -- id
+      }
    else
       params = {}
    end
@@ -153,6 +191,10 @@ local function set_params()
       params[1]:set(ids[sysbench.rand.uniform(1, #ids)])
    elseif workload == "get_product" or workload == "get_select" then
       params[1]:set(sysbench.rand.uniform(sysbench.opt.id_min, sysbench.opt.id_max))
+   elseif workload == "update_product" then
+      params[1]:set(string.format("%d.%02d", sysbench.rand.uniform(0, 9),
+                                  sysbench.rand.uniform(1, 99)))
+      params[2]:set(sysbench.rand.uniform(sysbench.opt.id_min, sysbench.opt.id_max))
    elseif categories then
       counter = counter + 1
       params[1]:set(string.format("%s-T%d-%d", sysbench.opt.sku_prefix,
@@ -164,6 +206,30 @@ local function set_params()
    end
 end
 
+-- Execute the update, again while it fails with PT409 (a concurrent update
+-- of the same product committed after the statement read its version);
+-- any other error stops the run.  t0: when the event started.
+local function execute_retrying(t0)
+   local n = 0
+   while true do
+      local ok, rs = pcall(stmt.execute, stmt)
+      if ok then
+         return rs
+      end
+      if tostring(rs):match("state = '(%w+)'") ~= "PT409" then
+         error(rs, 0)
+      end
+      n = n + 1
+      retries = retries + 1
+      if t0 >= t_record then
+         retries_measured = retries_measured + 1
+      end
+      if n > sysbench.opt.max_retries then
+         error(string.format("update_product: still PT409 after %d retries", n - 1), 0)
+      end
+   end
+end
+
 function event()
    local t0 = now()
    if t_first == nil then
@@ -171,7 +237,12 @@ function event()
       t_record = t0 + sysbench.opt.warmup
    end
    set_params()
-   local rs = stmt:execute()
+   local rs
+   if workload == "update_product" then
+      rs = execute_retrying(t0)
+   else
+      rs = stmt:execute()
+   end
    if rs == nil or rs.nrows ~= 1 then
       error(string.format("%s: expected one row, got %s", workload,
                           rs == nil and "no result set" or tostring(rs.nrows)))
@@ -183,6 +254,12 @@ function event()
 end
 
 function thread_done()
+   if workload == "update_product" then
+      -- one write per line: the threads share stdout
+      io.stdout:write(string.format("bench_retries %d %d %d\n", sysbench.tid,
+                                    retries_measured, retries))
+      io.stdout:flush()
+   end
    if record then
       lib.write_lines(sysbench.opt.latfile .. "." .. sysbench.tid, nlat,
                       function(i) return string.format("%.4f", lat[i]) end)

@@ -11,13 +11,17 @@
 #      server refuses root) or as the calling user otherwise, with
 #      shared_preload_libraries = 'catalog', shared_buffers = 4GB,
 #      max_connections = 100; sysbench logs in over TCP with SCRAM passwords;
-#   3. loads $CATALOG_BENCH_PRODUCTS (default 1,000,000) products with the
-#      project's generator test/data/sample.sql, copies them into the
-#      baseline table bench.product_plain, then VACUUM ANALYZE;
+#   3. loads $CATALOG_BENCH_PRODUCTS (default 1,000,000; 100,000 when the
+#      audit workload runs without get, search and create) products with the
+#      project's generator test/data/sample.sql, with the audit triggers
+#      disabled for the load (a fixture is not history: its 1,000,000 audit
+#      rows would slow the load and keep the sealer busy during the runs),
+#      copies them into the baseline table bench.product_plain (for search
+#      and create), then VACUUM ANALYZE;
 #   4. runs each workload pair side by side, ours then the baseline, at each
 #      client count of $CATALOG_BENCH_CLIENTS (default "1 8" = sysbench
-#      --threads), each run $CATALOG_BENCH_WARMUP s of warm-up (default 5)
-#      plus $CATALOG_BENCH_SECONDS s measured (default 20), with a CHECKPOINT
+#      --threads), each run $CATALOG_BENCH_WARMUP s of warm-up (default 3)
+#      plus $CATALOG_BENCH_SECONDS s measured (default 10), with a CHECKPOINT
 #      before every run;
 #   5. prints one table (also written to test/bench/results/latest.txt) and
 #      stops the cluster on exit, removing its data unless
@@ -84,6 +88,55 @@
 #           not exist, only the baseline runs (its pool is then not
 #           checked).  Search runs before the create pair, so both tables
 #           hold the same rows.
+#   audit   the cost of the audit trail on writes, in three arms on the same
+#           table catalog.product, at $CATALOG_BENCH_AUDIT_CLIENTS clients
+#           (default 8), with synchronous_commit on and off (SET per
+#           connection), for two operations, each as bench_editor:
+#             create_product  the create workload above (fresh unique SKUs,
+#                             a random category);
+#             update_product  catalog_api.update_product(id,
+#                             expected_version, price) of a random product of
+#                             the loaded range, a real change every time, the
+#                             version and price read by the same statement,
+#                             PT409 (a concurrent update of the same product)
+#                             retried (catalog_bench.lua's header has the
+#                             details; the retries are counted and reported);
+#           the arms, switched by the superuser between runs (no client is
+#           connected then):
+#             on       the extension's C trigger product_audit, as installed;
+#             off      ALTER TABLE catalog.product DISABLE TRIGGER
+#                      product_audit (enabled again after the workload);
+#             plpgsql  the classic design: audit off, plus an AFTER INSERT
+#                      OR UPDATE OR DELETE FOR EACH ROW PL/pgSQL trigger
+#                      (created before each of its runs, dropped after)
+#                      inserting into bench.audit_plpgsql (id bigserial
+#                      PRIMARY KEY, at timestamptz DEFAULT now(), txid
+#                      bigint DEFAULT txid_current(), actor, table_name,
+#                      action, old_row jsonb, new_row jsonb) the row
+#                      to_jsonb(OLD), to_jsonb(NEW) and the actor (JWT
+#                      claim sub of request.jwt.claims, else session_user);
+#                      the function is neither SECURITY DEFINER nor given a
+#                      SET clause (INSERT on the table is granted to PUBLIC
+#                      instead), the cheapest form of the design, so the
+#                      comparison does not flatter ours;
+#           the same inputs in every arm (same seed, same statement); the
+#           arms rotate their order from round to round (on off plpgsql,
+#           off plpgsql on, plpgsql on off, ...).  The report gives each
+#           arm's TPS and p50/p95/p99, the cost of audit (1 - TPS on / TPS
+#           off), the cost of the PL/pgSQL design (1 - TPS plpgsql / TPS
+#           off) and their ratio, with the targets: with synchronous_commit
+#           off, audit costs at most 10% of the throughput, and at most half
+#           of what the PL/pgSQL design costs in the same run.
+#           The sealer: the server runs the extension's background worker
+#           at its default catalog.audit_seal_interval (1 s) on the bench
+#           database (catalog.audit_seal_database = 'catalog_bench'),
+#           chaining the audit rows while the clients write, because that is
+#           how production runs: its work is part of what audit costs.  The
+#           report says how many audit rows it had sealed when the runs
+#           ended.  The monthly partitions of catalog.audit_log are created
+#           at CREATE EXTENSION (catalog_api.audit_maintain); the script
+#           checks that one holds the current month (and says so in the
+#           report if the rows go to the default partition instead).
 #   select1 SELECT 1: the round-trip ceiling of this client and server.
 # Protocol: every statement in both arms is a server-side prepared statement
 # (sysbench con:prepare, then PQexecPrepared per event: extended protocol,
@@ -121,12 +174,16 @@
 #   CATALOG_BENCH_WARMUP    warm-up seconds per round (3)
 #   CATALOG_BENCH_ROUNDS    rounds per arm, interleaved (3)
 #   CATALOG_BENCH_CLIENTS   client counts            ("1 8")
-#   CATALOG_BENCH_PRODUCTS  products to load         (1000000)
+#   CATALOG_BENCH_PRODUCTS  products to load         (1000000; 100000 when only
+#                           audit and select1 run)
 #   CATALOG_BENCH_SEED      generator and sysbench seed (42)
-#   CATALOG_BENCH_WORKLOADS workloads to run, any of get search create select1
-#                           ("get search create select1": all of them)
+#   CATALOG_BENCH_WORKLOADS workloads to run, any of get search create audit
+#                           select1 ("get search create audit select1": all)
+#   CATALOG_BENCH_AUDIT_CLIENTS  clients of the audit workload (8)
 #   CATALOG_BENCH_SEARCH_POOL  deep-page queries in the search pool (200)
 #   CATALOG_BENCH_KEEP      1: keep the cluster's data directory and logs
+#   CATALOG_PG_BIN          the PostgreSQL 15 binaries to build against and run
+#                           (/usr/lib/postgresql/15/bin), as in the test harness
 #
 # Bash and Perl only (a fresh Debian 12 machine has no python3).
 
@@ -139,7 +196,10 @@ LUA=$BENCH/catalog_bench.lua
 LUA_SEARCH=$BENCH/search_bench.lua
 SAMPLE=$REPO/test/data/sample.sql
 RESULTS=$BENCH/results
-PG_BIN=/usr/lib/postgresql/15/bin
+# CATALOG_PG_BIN points the benchmark at another copy of the PostgreSQL 15
+# binaries, as in the test harness (test/harness/common.sh); the default is
+# the Debian package.
+PG_BIN=${CATALOG_PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PG_BIN/pg_config
 export PG_CONFIG
 
@@ -149,11 +209,11 @@ SECS=${CATALOG_BENCH_SECONDS:-10}
 WARMUP=${CATALOG_BENCH_WARMUP:-3}
 ROUNDS=${CATALOG_BENCH_ROUNDS:-3}
 CLIENTS=${CATALOG_BENCH_CLIENTS:-1 8}
-PRODUCTS=${CATALOG_BENCH_PRODUCTS:-1000000}
 SEED=${CATALOG_BENCH_SEED:-42}
 KEEP=${CATALOG_BENCH_KEEP:-0}
-WORKLOADS=${CATALOG_BENCH_WORKLOADS:-get search create select1}
+WORKLOADS=${CATALOG_BENCH_WORKLOADS:-get search create audit select1}
 SEARCH_POOL=${CATALOG_BENCH_SEARCH_POOL:-200}
+AUDIT_CLIENTS=${CATALOG_BENCH_AUDIT_CLIENTS:-8}
 DB=catalog_bench
 
 export LC_ALL=C.UTF-8 LANG=C.UTF-8
@@ -162,7 +222,23 @@ unset LANGUAGE PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD PGSERVICE PGOPTIONS
 say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
-for v in PORT SECS WARMUP ROUNDS PRODUCTS SEED SEARCH_POOL; do
+for w in $WORKLOADS; do
+    case $w in get | search | create | audit | select1) ;;
+        *) die "CATALOG_BENCH_WORKLOADS: unknown workload '$w' (get, search, create, audit, select1)" ;;
+    esac
+done
+[ -n "${WORKLOADS// /}" ] || die "CATALOG_BENCH_WORKLOADS is empty"
+# wants W: whether workload W was asked for.
+wants() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
+# The audit workload needs no million products: alone (or with select1) it
+# loads 100,000 unless told otherwise.
+if wants get || wants search || wants create; then
+    PRODUCTS=${CATALOG_BENCH_PRODUCTS:-1000000}
+else
+    PRODUCTS=${CATALOG_BENCH_PRODUCTS:-100000}
+fi
+
+for v in PORT SECS WARMUP ROUNDS PRODUCTS SEED SEARCH_POOL AUDIT_CLIENTS; do
     case ${!v} in '' | *[!0-9]*) die "$v must be a non-negative integer, not '${!v}'" ;; esac
 done
 [ "$SECS" -ge 1 ] || die "CATALOG_BENCH_SECONDS must be at least 1"
@@ -173,14 +249,9 @@ for c in $CLIENTS; do
 done
 case $DIR in /*) ;; *) die "CATALOG_BENCH_DIR must be an absolute path" ;; esac
 [ "$SEARCH_POOL" -ge 1 ] || die "CATALOG_BENCH_SEARCH_POOL must be at least 1"
-for w in $WORKLOADS; do
-    case $w in get | search | create | select1) ;;
-        *) die "CATALOG_BENCH_WORKLOADS: unknown workload '$w' (get, search, create, select1)" ;;
-    esac
-done
-[ -n "${WORKLOADS// /}" ] || die "CATALOG_BENCH_WORKLOADS is empty"
-# wants W: whether workload W was asked for.
-wants() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
+[ "$AUDIT_CLIENTS" -ge 1 ] || die "CATALOG_BENCH_AUDIT_CLIENTS must be at least 1"
+# (Without CATALOG_PG_BIN, the Debian package is installed below if missing.)
+[ -z "${CATALOG_PG_BIN:-}" ] || [ -x "$PG_BIN/postgres" ] || die "CATALOG_PG_BIN: no postgres binary in $PG_BIN"
 
 if [ "$(id -u)" -eq 0 ]; then
     SVC_USER=postgres
@@ -293,13 +364,16 @@ password_encryption = 'scram-sha-256'
 max_wal_size = 16GB
 checkpoint_timeout = 1h
 autovacuum = off
+# The audit sealer (background worker) chains this database's audit rows at
+# its default interval, as in production (see the audit workload above).
+catalog.audit_seal_database = '$DB'
 EOF
 as_svc "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG/server.log" -w -t 120 start >/dev/null ||
     { tail -20 "$LOG/server.log"; die "the server did not start"; }
 STARTED=1
 
 # psql as the superuser over the Unix socket.
-PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres)
+PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$PORT" -U postgres)
 sql() { "${PSQL[@]}" -d "$DB" "$@"; }
 val() { "${PSQL[@]}" -d "$DB" -A -t -c "$1"; }
 
@@ -307,20 +381,34 @@ val() { "${PSQL[@]}" -d "$DB" -A -t -c "$1"; }
 sql -c "CREATE EXTENSION catalog CASCADE"
 
 # ---------------------------------------------------------------- data
-say "load: $PRODUCTS products with test/data/sample.sql (seed $SEED)"
+say "load: $PRODUCTS products with test/data/sample.sql (seed $SEED), audit triggers disabled"
 t0=$(date +%s)
-sql -v products="$PRODUCTS" -v seed="$SEED" -f "$SAMPLE" >"$LOG/load.log" 2>&1 ||
+# The fixture is not history: no audit row for it (see the header).
+sql -c "ALTER TABLE catalog.product DISABLE TRIGGER product_audit" \
+    -c "ALTER TABLE catalog.category DISABLE TRIGGER category_audit" >"$LOG/load.log" 2>&1 ||
+    { tail -20 "$LOG/load.log"; die "disabling the audit triggers failed"; }
+sql -v products="$PRODUCTS" -v seed="$SEED" -f "$SAMPLE" >>"$LOG/load.log" 2>&1 ||
     { tail -20 "$LOG/load.log"; die "test/data/sample.sql failed"; }
+sql -c "ALTER TABLE catalog.product ENABLE TRIGGER product_audit" \
+    -c "ALTER TABLE catalog.category ENABLE TRIGGER category_audit" >>"$LOG/load.log" 2>&1 ||
+    { tail -20 "$LOG/load.log"; die "enabling the audit triggers failed"; }
 t1=$(date +%s)
 LOAD_SECS=$((t1 - t0))
 NPROD=$(val "SELECT count(*) FROM catalog.product")
 [ "$NPROD" -ge 1 ] || die "the generator loaded no product"
 say "load: $NPROD products in ${LOAD_SECS} s"
 
-say "baseline table: bench.product_plain (LIKE catalog.product INCLUDING ALL) + FK, copy of the rows"
+sql -c "CREATE SCHEMA bench" >"$LOG/baseline.log" 2>&1
+# The baseline table serves search and create only.
+HAVE_PLAIN=0
+if wants search || wants create; then
+    HAVE_PLAIN=1
+    say "baseline table: bench.product_plain (LIKE catalog.product INCLUDING ALL) + FK, copy of the rows"
+else
+    say "baseline table: not needed (neither search nor create runs)"
+fi
 t0=$(date +%s)
-sql >"$LOG/baseline.log" 2>&1 <<'EOF' || { tail -20 "$LOG/baseline.log"; die "copying the baseline table failed"; }
-CREATE SCHEMA bench;
+[ "$HAVE_PLAIN" -eq 0 ] || sql >>"$LOG/baseline.log" 2>&1 <<'EOF' || { tail -20 "$LOG/baseline.log"; die "copying the baseline table failed"; }
 CREATE TABLE bench.product_plain (LIKE catalog.product INCLUDING ALL);
 -- Every column but the generated ones (the copy computes those itself).
 DO $copy$
@@ -344,7 +432,27 @@ EOF
 VACUUM_T0=$(date +%s)
 sql -c "VACUUM ANALYZE" >>"$LOG/baseline.log" 2>&1
 t1=$(date +%s)
-say "baseline table copied in $((VACUUM_T0 - t0)) s; VACUUM ANALYZE in $((t1 - VACUUM_T0)) s"
+if [ "$HAVE_PLAIN" -eq 1 ]; then
+    say "baseline table copied in $((VACUUM_T0 - t0)) s; VACUUM ANALYZE in $((t1 - VACUUM_T0)) s"
+else
+    say "VACUUM ANALYZE in $((t1 - VACUUM_T0)) s"
+fi
+
+# The audit rows of the runs go to the partition of the current month,
+# which CREATE EXTENSION creates (catalog_api.audit_maintain); without it
+# they would land in catalog.audit_log_default, and the report says so.
+AUDIT_PART=$(val "SELECT coalesce(pg_catalog.string_agg(c.relname, ', '), '')
+    FROM pg_catalog.pg_inherits i
+    JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid,
+    LATERAL pg_catalog.regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+        'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)') AS b(m)
+    WHERE i.inhparent = 'catalog.audit_log'::regclass
+      AND pg_catalog.now() >= b.m[1]::timestamptz AND pg_catalog.now() < b.m[2]::timestamptz")
+if [ -n "$AUDIT_PART" ]; then
+    say "audit: the current month's partition is $AUDIT_PART"
+else
+    say "audit: warning: no partition of catalog.audit_log holds the current month: audit rows go to catalog.audit_log_default"
+fi
 
 # Load both arms' tables and indexes into shared buffers, so that neither arm
 # pays for warming the cache of the other (the first run would otherwise).
@@ -366,8 +474,8 @@ CREATE ROLE bench_reader LOGIN PASSWORD :'pw' BYPASSRLS;
 GRANT USAGE ON SCHEMA catalog TO bench_reader, bench_editor;
 GRANT SELECT ON catalog.product, catalog.category TO bench_reader;
 GRANT USAGE ON SCHEMA bench TO bench_editor;
-GRANT SELECT, INSERT ON bench.product_plain TO bench_editor;
 EOF
+[ "$HAVE_PLAIN" -eq 0 ] || sql -c "GRANT SELECT, INSERT ON bench.product_plain TO bench_editor" >>"$LOG/baseline.log" 2>&1
 
 # Ids to read (published products of the loaded range) and categories to use.
 "${PSQL[@]}" -d "$DB" -c "\\copy (SELECT id FROM catalog.product WHERE status = 'published' ORDER BY id) TO '$RUN/published.ids'"
@@ -378,6 +486,49 @@ NCAT=$(wc -l <"$RUN/categories.ids")
 [ "$NCAT" -ge 1 ] || die "no category"
 IDRANGE=$(val "SELECT pg_catalog.min(id) || '..' || pg_catalog.max(id) FROM catalog.product")
 say "data: $NPROD products (ids $IDRANGE), $NPUB published, $NCAT categories"
+
+# ---------------------------------------------------------------- audit setup
+# update_product reads the version and price of the product it updates in
+# the same statement (catalog_bench.lua), hence the column grant, for the
+# benchmark only.  The classic PL/pgSQL design's table and function stay for
+# the whole workload; its trigger exists only during its own runs
+# (audit_arm).  The function is not SECURITY DEFINER: the rows are written
+# as whichever role writes catalog.product (catalog_api's owner), so PUBLIC
+# may insert into the table.
+ID_MIN=${IDRANGE%%..*}
+ID_MAX=${IDRANGE##*..}
+if wants audit; then
+    sql >"$LOG/audit_setup.log" 2>&1 <<'EOF' || { tail -20 "$LOG/audit_setup.log"; die "audit setup failed"; }
+GRANT SELECT (id, price, version) ON catalog.product TO bench_editor;
+CREATE TABLE bench.audit_plpgsql (
+    id          bigserial PRIMARY KEY,
+    at          timestamptz NOT NULL DEFAULT now(),
+    txid        bigint NOT NULL DEFAULT txid_current(),
+    actor       text NOT NULL,
+    table_name  text NOT NULL,
+    action      text NOT NULL,
+    old_row     jsonb,
+    new_row     jsonb
+);
+GRANT USAGE ON SCHEMA bench TO PUBLIC;
+GRANT INSERT ON bench.audit_plpgsql TO PUBLIC;
+GRANT USAGE ON SEQUENCE bench.audit_plpgsql_id_seq TO PUBLIC;
+CREATE FUNCTION bench.audit_plpgsql_trigger()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $fn$
+BEGIN
+    INSERT INTO bench.audit_plpgsql (actor, table_name, action, old_row, new_row)
+    VALUES (coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub',
+                     session_user),
+            TG_TABLE_NAME, lower(TG_OP),
+            CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END,
+            CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
+    RETURN NULL;
+END
+$fn$;
+EOF
+fi
 
 # ---------------------------------------------------------------- search setup
 # sysbench's connection options (the pool command of search_bench.lua).
@@ -494,13 +645,14 @@ RUN_NO=0
 # run_one KEY WORKLOAD THREADS USER [EXTRA...]: one sysbench run (one round
 # of an arm); adds its events and measured seconds to EVT[KEY] and
 # SEC[KEY] and keeps its per-event latencies under $RUN/agg/ for finish_key.
-declare -A EVT SEC
+# RETRY[KEY]: update_product's PT409 retries in the measured events.
+declare -A EVT SEC RETRY
 mkdir -p "$RUN/agg"
 run_one() {
     local key=$1 workload=$2 threads=$3 user=$4
     shift 4
     local file=${key//\//_}
-    local logf lat line tps nerr events arg args=() script=$LUA
+    local logf lat line tps nerr events arg args=() script=$LUA rmeasured rall
     case $workload in search*) script=$LUA_SEARCH ;; esac
     RUN_NO=$((RUN_NO + 1))
     # SKUs must be unique across the rounds of an arm: suffix the prefix.
@@ -512,10 +664,14 @@ run_one() {
     lat=$RUN/agg/$file.r$RUN_NO
     sql -c "CHECKPOINT" >/dev/null
     # A search cancelled by catalog.search_timeout is a failed event that
-    # search_bench.lua records (FAIL below); any other FATAL stops the benchmark.
+    # search_bench.lua records (FAIL below), and a PT409 of update_product is
+    # retried by catalog_bench.lua (RETRY below); sysbench logs both as
+    # FATAL.  Any other FATAL stops the benchmark.
     if ! sysbench "$script" "${SB_COMMON[@]}" --threads="$threads" --pgsql-user="$user" \
         --pgsql-password="$PW" --workload="$workload" --latfile="$lat" "$@" run >"$logf" 2>&1 ||
-        [ "$({ grep FATAL "$logf" || true; } | { grep -v 'cancelled after catalog.search_timeout' || true; } | wc -l)" -gt 0 ]; then
+        [ "$({ grep FATAL "$logf" || true; } |
+            { grep -v -e 'cancelled after catalog.search_timeout' -e 'product [0-9]* was modified concurrently' || true; } |
+            wc -l)" -gt 0 ]; then
         tail -20 "$logf"
         die "sysbench run $key failed (log above)"
     fi
@@ -525,14 +681,21 @@ run_one() {
     events=$(printf '%s\n' "$line" | awk '{print $2}')
     nerr=$(grep 'ignored errors:' "$logf" | tail -n 1 | awk '{print $3}')
     [ -n "$tps" ] && [ -n "$events" ] || die "no TPS in $logf"
-    # sysbench counts a search cancelled by catalog.search_timeout as an
-    # ignored error (the only error the FATAL check above lets through); it
-    # is reported as a failed event of the search rows.  Elsewhere none.
+    # sysbench counts the errors the FATAL check above lets through as
+    # ignored errors: a search cancelled by catalog.search_timeout, reported
+    # as a failed event of the search rows, and a PT409 that update_product
+    # retried (no more than the retries catalog_bench.lua counted).
+    # Elsewhere none.
+    read -r rmeasured rall < <({ grep -o 'bench_retries [0-9]* [0-9]* [0-9]*' "$logf" || true; } |
+        awk '{ m += $3; a += $4 } END { print m + 0, a + 0 }')
     case $workload in
         search*) ;;
+        update_product)
+            [ "${nerr:-0}" -le "$rall" ] || die "sysbench run $key had $nerr ignored errors, more than its $rall PT409 retries" ;;
         *) [ "${nerr:-0}" = 0 ] || die "sysbench run $key had $nerr ignored errors" ;;
     esac
     EVT[$key]=$(( ${EVT[$key]:-0} + events ))
+    RETRY[$key]=$(( ${RETRY[$key]:-0} + rmeasured ))
     SEC[$key]=$(awk -v a="${SEC[$key]:-0}" -v e="$events" -v t="$tps" 'BEGIN { printf "%.6f", a + e / t }')
     say "$(printf '%-28s round %s: %10.1f TPS  (sysbench p95 %s ms)' "$key" "$RUN_NO" "$tps" \
         "$(grep '95th percentile:' "$logf" | tail -n 1 | awk '{print $3}')")"
@@ -601,7 +764,93 @@ run_single() {
     finish_key "$1"
 }
 
-say "runs: $ROUNDS interleaved rounds per arm, each ${WARMUP} s warm-up + ${SECS} s measured; clients: $CLIENTS"
+# ---------------------------------------------------------------- audit runs
+# audit_arm ARM: set catalog.product's triggers for the arm (on, off,
+# plpgsql), as the superuser, while no client is connected.
+audit_arm() {
+    case $1 in
+        on) sql -c "ALTER TABLE catalog.product ENABLE TRIGGER product_audit" ;;
+        off) sql -c "ALTER TABLE catalog.product DISABLE TRIGGER product_audit" ;;
+        plpgsql)
+            sql -c "ALTER TABLE catalog.product DISABLE TRIGGER product_audit" \
+                -c "CREATE TRIGGER product_audit_plpgsql AFTER INSERT OR UPDATE OR DELETE ON catalog.product
+                    FOR EACH ROW EXECUTE FUNCTION bench.audit_plpgsql_trigger()" ;;
+    esac >>"$LOG/audit_arms.log" 2>&1 || { tail -20 "$LOG/audit_arms.log"; die "switching to the audit arm $1 failed"; }
+}
+# audit_arm_done ARM: undo what only this arm has (the PL/pgSQL trigger).
+audit_arm_done() {
+    [ "$1" = plpgsql ] || return 0
+    sql -c "DROP TRIGGER product_audit_plpgsql ON catalog.product" >>"$LOG/audit_arms.log" 2>&1 ||
+        { tail -20 "$LOG/audit_arms.log"; die "dropping the PL/pgSQL audit trigger failed"; }
+}
+
+# The sealer's backlog: audit rows not yet in the chain.
+audit_backlog() {
+    val "SELECT (SELECT pg_catalog.count(*) FROM catalog.audit_log) - (SELECT pg_catalog.count(*) FROM catalog.audit_seal)"
+}
+# seal_wait: before the first audit run and after each run of the arm "on",
+# record the sealer's backlog, then wait until it has sealed it, so that its
+# work does not fall into the next arm's run; give up when it makes no
+# progress for 5 s (the sealer is not running, or is disabled).
+SEAL_BACKLOG_MAX=0 SEAL_WAIT_SECS=0 SEAL_STALLED=0
+seal_wait() {
+    local n prev still=0 t0
+    t0=$(date +%s)
+    n=$(audit_backlog)
+    [ "$n" -le "$SEAL_BACKLOG_MAX" ] || SEAL_BACKLOG_MAX=$n
+    # A sealer that never sealed a row is not running: wait for it once.
+    if [ "$SEAL_STALLED" -eq 1 ] && [ "$(val "SELECT pg_catalog.count(*) FROM catalog.audit_seal")" -eq 0 ]; then
+        return 0
+    fi
+    while [ "$n" -gt 0 ]; do
+        sleep 0.5
+        prev=$n
+        n=$(audit_backlog)
+        if [ "$n" -lt "$prev" ]; then still=0; else still=$((still + 1)); fi
+        if [ "$still" -ge 10 ]; then
+            SEAL_STALLED=1
+            break
+        fi
+    done
+    SEAL_WAIT_SECS=$((SEAL_WAIT_SECS + $(date +%s) - t0))
+}
+
+# run_audit: for each synchronous_commit and operation, ROUNDS rounds of
+# the three arms, their order rotating from round to round, then each arm's
+# results.  Keys: audit_<op>/<arm>/<sc>.
+AUDIT_ARMS=(on off plpgsql)
+run_audit() {
+    local sc op r i arm key
+    # Start with the chain caught up (the create workload writes audit rows too).
+    seal_wait
+    for sc in on off; do
+        for op in create update; do
+            for ((r = 1; r <= ROUNDS; r++)); do
+                for ((i = 0; i < 3; i++)); do
+                    arm=${AUDIT_ARMS[$(((r - 1 + i) % 3))]}
+                    key=audit_$op/$arm/$sc
+                    audit_arm "$arm"
+                    if [ "$op" = create ]; then
+                        run_one "$key" create_product "$AUDIT_CLIENTS" bench_editor \
+                            --categories_file="$RUN/categories.ids" --sync_commit="$sc" \
+                            --sku_prefix="AUDIT-$(printf '%s-%s' "$sc" "$arm" | tr a-z A-Z)"
+                    else
+                        run_one "$key" update_product "$AUDIT_CLIENTS" bench_editor \
+                            --id_min="$ID_MIN" --id_max="$ID_MAX" --sync_commit="$sc"
+                    fi
+                    audit_arm_done "$arm"
+                    [ "$arm" != on ] || seal_wait
+                done
+            done
+            for arm in "${AUDIT_ARMS[@]}"; do
+                finish_key "audit_$op/$arm/$sc"
+            done
+        done
+    done
+    audit_arm on
+}
+
+say "runs: $ROUNDS interleaved rounds per arm, each ${WARMUP} s warm-up + ${SECS} s measured; clients: $CLIENTS$(wants audit && echo " (audit: $AUDIT_CLIENTS)")"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RUNS_T0=$(date +%s)
 if wants get; then
@@ -647,6 +896,9 @@ if wants create; then
         done
     done
 fi
+if wants audit; then
+    run_audit
+fi
 if wants select1; then
     for c in $CLIENTS; do
         run_single "select1/c$c" select1 "$c" bench_anon
@@ -666,7 +918,7 @@ SB_VER=$(sysbench --version)
 ENVS=""
 for v in CATALOG_BENCH_DIR CATALOG_BENCH_PGPORT CATALOG_BENCH_SECONDS CATALOG_BENCH_WARMUP CATALOG_BENCH_ROUNDS \
     CATALOG_BENCH_CLIENTS CATALOG_BENCH_PRODUCTS CATALOG_BENCH_SEED CATALOG_BENCH_WORKLOADS \
-    CATALOG_BENCH_SEARCH_POOL CATALOG_BENCH_KEEP; do
+    CATALOG_BENCH_SEARCH_POOL CATALOG_BENCH_AUDIT_CLIENTS CATALOG_BENCH_KEEP CATALOG_PG_BIN; do
     [ -n "${!v:-}" ] && ENVS+="$v='${!v}' "
 done
 
@@ -727,6 +979,98 @@ kind_rows() {
     done
 }
 
+# cost A B: how much lower A is than B, in percent: 100 * (1 - A / B).
+cost() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", 100 * (1 - a / b); else print "nan" }'; }
+# audit_report: the audit workload's section of the report (the server is
+# still up: it also reads what the runs wrote).
+audit_report() {
+    local sc op arm k con cpl r v line rows bytes sealed deflt prows pbytes sbytes bgw
+    local sep="-----------------------+-----------------------------------+-----------------------------------+-----------------------------------"
+    echo
+    echo "audit: the cost of the audit trail on writes, $AUDIT_CLIENTS clients; client (sysbench) and server"
+    echo "(PostgreSQL) share the same $NCPU cores (see machine above)."
+    echo "on = the C trigger product_audit, as installed; off = product_audit disabled; PL/pgSQL = off"
+    echo "plus the classic AFTER ROW trigger writing to_jsonb(OLD), to_jsonb(NEW), actor, time and txid"
+    echo "to bench.audit_plpgsql.  The same inputs in every arm; sc = synchronous_commit; ms."
+    echo
+    printf '%-22s | %-33s | %-33s | %-33s\n' "" "audit on" "audit off" "PL/pgSQL classic"
+    printf '%-22s | %9s %7s %7s %7s | %9s %7s %7s %7s | %9s %7s %7s %7s\n' "operation, sc" \
+        TPS p50 p95 p99 TPS p50 p95 p99 TPS p50 p95 p99
+    printf '%s\n' "$sep"
+    for sc in on off; do
+        for op in create update; do
+            line=$(printf '%-22s' "${op}_product, sc=$sc")
+            for arm in "${AUDIT_ARMS[@]}"; do
+                k=audit_$op/$arm/$sc
+                line+=$(printf ' | %9.1f %7.3f %7.3f %7.3f' "${TPS[$k]}" "${P50[$k]}" "${P95[$k]}" "${P99[$k]}")
+            done
+            printf '%s\n' "$line"
+        done
+    done
+    echo
+    echo "cost = 1 - TPS / TPS of audit off; targets with synchronous_commit off: audit costs at most"
+    echo "10% of the throughput, and at most half of what the PL/pgSQL design costs in the same run."
+    echo
+    printf '%-22s | %8s | %8s | %8s | %s\n' "" "cost of" "cost of" "audit /" ""
+    printf '%-22s | %8s | %8s | %8s | %s\n' "operation, sc" "audit" "PL/pgSQL" "PL/pgSQL" "targets"
+    printf '%s\n' "-----------------------+----------+----------+----------+--------------------------------------------"
+    for sc in on off; do
+        for op in create update; do
+            con=$(cost "${TPS[audit_$op/on/$sc]}" "${TPS[audit_$op/off/$sc]}")
+            cpl=$(cost "${TPS[audit_$op/plpgsql/$sc]}" "${TPS[audit_$op/off/$sc]}")
+            r=$(awk -v a="$con" -v b="$cpl" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+            if [ "$sc" = off ]; then
+                v=$(awk -v a="$con" -v b="$cpl" 'BEGIN {
+                    printf "%s (<= 10%%), %s (<= half of PL/pgSQL)",
+                        (a <= 10) ? "met" : "MISSED", (a <= b / 2) ? "met" : "MISSED" }')
+            else
+                v="(targets with sc=off)"
+            fi
+            printf '%-22s | %7s%% | %7s%% | %8s | %s\n' "${op}_product, sc=$sc" "$con" "$cpl" "$r" "$v"
+        done
+    done
+    echo
+    echo "update_product retries after PT409 (a concurrent update of the same product), measured events:"
+    for sc in on off; do
+        line="  sc=$sc:"
+        for arm in "${AUDIT_ARMS[@]}"; do
+            k=audit_update/$arm/$sc
+            line+=" $arm ${RETRY[$k]:-0} of ${NEV[$k]},"
+        done
+        printf '%s\n' "${line%,}"
+    done
+    rows=$(val "SELECT pg_catalog.count(*) FROM catalog.audit_log")
+    bytes=$(val "SELECT coalesce(pg_catalog.sum(pg_catalog.pg_total_relation_size(relid)), 0) FROM pg_catalog.pg_partition_tree('catalog.audit_log') WHERE isleaf")
+    deflt=$(val "SELECT pg_catalog.count(*) FROM catalog.audit_log_default")
+    sealed=$(val "SELECT pg_catalog.count(*) FROM catalog.audit_seal")
+    sbytes=$(val "SELECT pg_catalog.pg_total_relation_size('catalog.audit_seal')")
+    prows=$(val "SELECT pg_catalog.count(*) FROM bench.audit_plpgsql")
+    pbytes=$(val "SELECT pg_catalog.pg_total_relation_size('bench.audit_plpgsql')")
+    bgw=$(val "SELECT coalesce(pg_catalog.string_agg(DISTINCT backend_type, ', '), '') FROM pg_catalog.pg_stat_activity
+               WHERE backend_type NOT IN ('client backend', 'autovacuum launcher', 'autovacuum worker',
+                   'logical replication launcher', 'background writer', 'checkpointer', 'walwriter',
+                   'archiver', 'walsender', 'walreceiver', 'startup')")
+    per_row() { awk -v b="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.0f", b / n; else print "-" }'; }
+    echo
+    echo "audit rows: catalog.audit_log $rows rows (all workloads of this run), $(per_row "$bytes" "$rows") bytes per row"
+    echo "  with its indexes (plus $(per_row "$sbytes" "$sealed") bytes per sealed row in catalog.audit_seal);"
+    echo "  bench.audit_plpgsql $prows rows, $(per_row "$pbytes" "$prows") bytes per row with its index."
+    if [ -n "$AUDIT_PART" ]; then
+        echo "  partition of the month: $AUDIT_PART ($deflt rows in catalog.audit_log_default)."
+    else
+        echo "  no partition held the current month: every audit row went to catalog.audit_log_default."
+    fi
+    echo "sealer: catalog.audit_seal_interval = $(val "SHOW catalog.audit_seal_interval") on database"
+    echo "  $(val "SHOW catalog.audit_seal_database"), left running during the measurements (the production setting);"
+    echo "  background workers seen at the end: ${bgw:-none}."
+    if [ "$sealed" -eq 0 ] && [ "$rows" -gt 0 ]; then
+        echo "  NOTE: the sealer sealed nothing: it did not run, and these figures do not include its cost."
+    fi
+    echo "  $sealed of $rows audit rows sealed at the end; backlog before the first audit run and after"
+    echo "  each audit-on run: at most $SEAL_BACKLOG_MAX rows; the script waited $SEAL_WAIT_SECS s in all for the sealer"
+    echo "  to catch up before the next run$([ "$SEAL_STALLED" -eq 1 ] && echo ", and gave up when it made no progress for 5 s")."
+}
+
 echo
 echo "================================================================================"
 echo "catalog benchmark results"
@@ -749,7 +1093,11 @@ echo "             before each run; data on $FS"
 echo "client:      $SB_VER, pgsql driver, TCP 127.0.0.1, SCRAM; server-side prepared"
 echo "             statements in both arms"
 echo "data:        $NPROD products (ids $IDRANGE; $NPUB published), $NCAT categories, loaded by"
-echo "             test/data/sample.sql in $LOAD_SECS s; bench.product_plain is a copy"
+if [ "$HAVE_PLAIN" -eq 1 ]; then
+    echo "             test/data/sample.sql in $LOAD_SECS s (audit triggers disabled); bench.product_plain is a copy"
+else
+    echo "             test/data/sample.sql in $LOAD_SECS s (audit triggers disabled)"
+fi
 if wants search; then
     if [ -n "$SEARCH_ADDED" ]; then
         printf '(for the search runs only, with %s added)\n' "$SEARCH_ADDED" | fold -s -w 86 | sed 's/^/             /'
@@ -758,15 +1106,31 @@ if wants search; then
         echo "             search, nothing added)"
     fi
 fi
-echo "runs:        $ROUNDS rounds per arm, interleaved with the other arm of the row (A B, B A, ...),"
+echo "runs:        $ROUNDS rounds per arm, interleaved with the other arm(s) of the row (A B, B A, ...;"
+echo "             audit: A B C, B C A, C A B, ...),"
 echo "             each ${WARMUP} s warm-up + ${SECS} s measured; TPS = events / measured seconds over all"
 echo "             rounds; latency = exact nearest-rank percentiles of every measured event (ms)"
-echo "roles:       get_product as bench_anon (catalog_anon only); hand-written SELECT as"
-echo "             bench_reader (table SELECT, BYPASSRLS); create_product and the plain INSERT"
-echo "             as bench_editor (catalog_editor); SELECT 1 as bench_anon"
-if wants search; then
-    echo "             search_products as bench_anon; the naive search as bench_reader"
+ROLES=()
+if wants get; then
+    ROLES+=("get_product as bench_anon (catalog_anon only); hand-written SELECT as"
+        "bench_reader (table SELECT, BYPASSRLS)")
 fi
+if wants search; then
+    ROLES+=("search_products as bench_anon; the naive search as bench_reader")
+fi
+if wants create; then
+    ROLES+=("create_product and the plain INSERT as bench_editor (catalog_editor)")
+fi
+if wants audit; then
+    ROLES+=("audit workload as bench_editor (catalog_editor), plus SELECT (id, price,"
+        "version) on catalog.product for update_product's read of the current version")
+fi
+if wants select1; then
+    ROLES+=("SELECT 1 as bench_anon")
+fi
+printf 'roles:       %s\n' "${ROLES[0]}"
+[ ${#ROLES[@]} -lt 2 ] || printf '             %s\n' "${ROLES[@]:1}"
+if wants get || wants search || wants create || wants select1; then
 echo
 printf '%-38s | %-33s | %-33s | %5s | %s\n' "" "ours" "baseline" "ratio" "target"
 printf '%-38s | %9s %7s %7s %7s | %9s %7s %7s %7s | %5s | %s\n' "workload x clients" \
@@ -803,7 +1167,12 @@ echo "(ILIKE '%q%' with a trigram index, ORDER BY, OFFSET) / a plain INSERT ... 
 echo "bench.product_plain; sc = synchronous_commit; ratio = ours TPS / baseline TPS; latencies in ms."
 echo "targets: get_product >= 1.0x the hand-written SELECT; search_products at 8 clients >= 10x the"
 echo "naive search's TPS with p99 <= 10 ms; create_product >= 0.9x the plain INSERT with"
-echo "synchronous_commit on, >= 0.85x with it off."
+echo "synchronous_commit on, >= 0.85x with it off.  create_product writes its audit row (the"
+echo "trigger product_audit, as installed); the plain INSERT writes none."
+fi
+if wants audit; then
+    audit_report
+fi
 if wants search; then
     echo
     echo "search mix (test/bench/search_bench.lua), per block of 100 events, the same inputs in both arms,"
