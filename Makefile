@@ -25,6 +25,7 @@ OBJS = \
 	src/keys.o \
 	src/audit.o \
 	src/audit_mask.o \
+	src/audit_scan.o \
 	src/audit_chain.o \
 	src/audit_part.o \
 	src/audit_read.o

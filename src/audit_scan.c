@@ -1,0 +1,694 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_scan.c
+ *	  The scanners of audit masking: which keys are sensitive and where the
+ *	  sensitive values (e-mail addresses, payment card numbers, phone
+ *	  numbers) are inside a string.  Pure functions.
+ *
+ * Nothing here touches server state (no catalog access, no GUCs, no
+ * ereport, not even the database encoding, which the caller passes as
+ * utf8), so the file also builds with -DFRONTEND against libpgcommon for
+ * fuzzing, like validate.c.  All memory comes from palloc; in the backend
+ * it is the caller's current memory context.  Every function frees what it
+ * allocated before it returns, except the spans it hands back.
+ * audit_mask.c decides what a match becomes (the mask) and where the
+ * scanners run.
+ *
+ * Built-in key patterns: a key (or column name) reduced to its ASCII
+ * letters and digits, lower-cased (fullwidth forms folded to ASCII), that
+ * contains password, passwd, secret, token, apikey, authorization, email,
+ * phone, cardnumber or creditcard.
+ *
+ * Built-in value patterns, found by hand-written scanners in linear time
+ * (no regular expressions: a hostile value cannot make them backtrack):
+ *	- e-mail address: a local part of [A-Za-z0-9._%+-] and letters, "@", a
+ *	  domain of two or more labels of [A-Za-z0-9-] and letters, the last
+ *	  one at least two characters with a letter;
+ *	- payment card number: 13 to 19 digits, in groups separated by single
+ *	  spaces or dashes, passing the Luhn check (any run of whole groups of
+ *	  a longer sequence qualifies, longest first);
+ *	- phone number: an optional "+" or "(", then 10 to 15 digits in groups
+ *	  separated by runs of at most 3 of space, "-", ".", "(", ")", the whole
+ *	  sequence neither preceded nor followed by a letter or a digit, nor
+ *	  followed by ":" and a digit (a date and time, "2026-11-26 12:00").  A
+ *	  sequence of more than 15 digits is not a phone number.
+ * Before scanning, a string is decoded into code points: fullwidth forms
+ * (U+FF01..U+FF5E) and the ideographic space fold to ASCII, the Unicode
+ * hyphens and minus to "-", the other spaces to " ", and invisible format
+ * characters (zero-width spaces and joiners, bidirectional controls, soft
+ * hyphen, BOM) are skipped, so none of them hides a match; a match
+ * covers the original bytes it spans (overlapping matches of different
+ * patterns are joined into one).  "Letter" means an ASCII letter or
+ * any code point from U+00C0 up that is not in a punctuation, symbol or
+ * space block.  In a database that is not UTF-8 (utf8 false) every byte
+ * from 0x80 up stands for a non-letter, so only ASCII matches there.
+ *
+ * The input is expected to be valid in its encoding (the server checks
+ * every text value); on any other input the scanners still read nothing
+ * outside it.  A string may be up to 1 GB long: the code point arrays are
+ * huge allocations.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifdef FRONTEND
+#include "postgres_fe.h"
+#else
+#include "postgres.h"
+#endif
+
+#include <string.h>
+
+#include "mb/pg_wchar.h"
+
+#include "audit_scan.h"
+
+#ifdef FRONTEND
+/* libpgcommon's frontend allocator has no 1 GB limit to lift. */
+#define repalloc_huge(p, size)	repalloc((p), (size))
+#endif
+
+/* Built-in key patterns (normalised: lower-case ASCII letters and digits). */
+static const char *const builtin_keys[] = {
+	"password", "passwd", "secret", "token", "apikey", "authorization",
+	"email", "phone", "cardnumber", "creditcard"
+};
+
+/* Names of the built-in value patterns, as audit_masks() lists them. */
+static const char *const builtin_values[] = {"email", "card_number", "phone"};
+
+/* ------------------------------------------------------------------------
+ * Code points
+ * ------------------------------------------------------------------------
+ */
+
+/* A string decoded for the scanners: n folded code points and their bytes. */
+typedef struct Decoded
+{
+	int			n;
+	pg_wchar   *c;				/* folded code point */
+	int		   *start;			/* first byte */
+	int		   *end;			/* one past the last byte */
+} Decoded;
+
+/* Code points that are not letters: punctuation, symbols, spaces. */
+static bool
+is_letter(pg_wchar c)
+{
+	if (c < 0x80)
+		return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+	if (c < 0xC0 || c == 0xD7 || c == 0xF7)
+		return false;
+	if ((c >= 0x2000 && c <= 0x2BFF) ||	/* punctuation, symbols, arrows */
+		(c >= 0x3000 && c <= 0x303F) ||	/* CJK symbols and punctuation */
+		(c >= 0xFE10 && c <= 0xFE1F) ||	/* vertical forms */
+		(c >= 0xFE30 && c <= 0xFE6F) ||	/* CJK compatibility, small forms */
+		(c >= 0xFF00 && c <= 0xFF20) ||	/* fullwidth punctuation */
+		(c >= 0xFF3B && c <= 0xFF40) ||
+		(c >= 0xFF5B && c <= 0xFF65) ||
+		(c >= 0xFFF0 && c <= 0xFFFF) ||	/* specials */
+		(c >= 0x1F000 && c <= 0x1FAFF) ||	/* symbols and pictographs */
+		(c >= 0xE0000 && c <= 0xE007F))	/* tags */
+		return false;
+	return true;
+}
+
+static inline bool
+is_digit(pg_wchar c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline bool
+is_word(pg_wchar c)
+{
+	return is_digit(c) || is_letter(c);
+}
+
+/* Invisible format characters, skipped by the scanners. */
+static bool
+is_invisible(pg_wchar c)
+{
+	return c == 0xAD ||			/* soft hyphen */
+		(c >= 0x200B && c <= 0x200F) ||	/* zero-width, LRM, RLM */
+		(c >= 0x202A && c <= 0x202E) ||	/* bidirectional embeddings */
+		(c >= 0x2060 && c <= 0x2064) ||	/* word joiner, invisible operators */
+		(c >= 0x2066 && c <= 0x2069) ||	/* bidirectional isolates */
+		c == 0xFEFF;			/* BOM, zero-width no-break space */
+}
+
+/* Fold look-alikes of the characters the scanners look for to ASCII. */
+static pg_wchar
+fold(pg_wchar c)
+{
+	if (c < 0x80)
+		return c;
+	if (c >= 0xFF01 && c <= 0xFF5E)	/* fullwidth ASCII */
+		return c - 0xFEE0;
+	if (c == 0x3000 || c == 0xA0 || (c >= 0x2000 && c <= 0x200A) ||
+		c == 0x202F || c == 0x205F)
+		return ' ';
+	if ((c >= 0x2010 && c <= 0x2015) || c == 0x2212 || c == 0xFE63)
+		return '-';
+	return c;
+}
+
+/*
+ * decode_utf8_at
+ *	  The code point at s[i] (valid UTF-8 is expected: the server checked
+ *	  it; a truncated sequence is taken as one non-letter byte) and its
+ *	  length in *l.
+ */
+static pg_wchar
+decode_utf8_at(const unsigned char *s, int len, int i, int *l)
+{
+	unsigned char b = s[i];
+	int			need;
+	pg_wchar	c;
+
+	if (b < 0x80)
+	{
+		*l = 1;
+		return b;
+	}
+	if ((b & 0xE0) == 0xC0)
+	{
+		need = 2;
+		c = b & 0x1F;
+	}
+	else if ((b & 0xF0) == 0xE0)
+	{
+		need = 3;
+		c = b & 0x0F;
+	}
+	else if ((b & 0xF8) == 0xF0)
+	{
+		need = 4;
+		c = b & 0x07;
+	}
+	else
+	{
+		*l = 1;
+		return 0x80;
+	}
+	if (need > len - i)
+	{
+		*l = 1;
+		return 0x80;
+	}
+	for (int k = 1; k < need; k++)
+		c = (c << 6) | (s[i + k] & 0x3F);
+	*l = need;
+	return c;
+}
+
+/*
+ * decode
+ *	  Decode len bytes of s for the scanners.  When utf8 is false (a
+ *	  database that is not UTF-8) every byte from 0x80 up stands for a
+ *	  non-letter (the scanners match ASCII only there).
+ */
+static void
+decode(const char *s, int len, bool utf8, Decoded *d)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	int			i = 0;
+
+	d->n = 0;
+	d->c = palloc_extended(sizeof(pg_wchar) * ((Size) len + 1), MCXT_ALLOC_HUGE);
+	d->start = palloc_extended(sizeof(int) * ((Size) len + 1), MCXT_ALLOC_HUGE);
+	d->end = palloc_extended(sizeof(int) * ((Size) len + 1), MCXT_ALLOC_HUGE);
+	while (i < len)
+	{
+		int			l = 1;
+		pg_wchar	c = utf8 ? decode_utf8_at(u, len, i, &l) : (u[i] < 0x80 ? u[i] : 0x80);
+
+		if (!is_invisible(c))
+		{
+			d->c[d->n] = fold(c);
+			d->start[d->n] = i;
+			d->end[d->n] = i + l;
+			d->n++;
+		}
+		i += l;
+	}
+}
+
+/*
+ * AuditScanMayMatch
+ *	  A cheap test on the bytes: false when no value pattern can match (no
+ *	  "@" and fewer than 10 digits, ASCII or fullwidth), which is the case
+ *	  of most values, so they are not decoded at all.
+ */
+bool
+AuditScanMayMatch(const char *s, int len)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	int			digits = 0;
+
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char b = u[i];
+
+		if (b == '@')
+			return true;
+		if (b >= '0' && b <= '9')
+			digits++;
+		else if (b == 0xEF && i + 2 < len && u[i + 1] == 0xBC &&
+				 ((u[i + 2] >= 0x90 && u[i + 2] <= 0x99) || u[i + 2] == 0xA0))
+		{
+			if (u[i + 2] == 0xA0)
+				return true;	/* fullwidth commercial at */
+			digits++;
+		}
+		if (digits >= 10)
+			return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Value scanners.  Each appends the code point ranges [start, end) it
+ * finds, in increasing order and without overlap, to an AuditScanSpans
+ * (AuditScanFind turns them into byte ranges at the end).
+ * ------------------------------------------------------------------------
+ */
+
+static void
+span_add(AuditScanSpans *l, int start, int end)
+{
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap == 0 ? 8 : l->cap * 2;
+		l->s = l->s == NULL ? palloc(sizeof(AuditScanSpan) * l->cap) :
+			repalloc_huge(l->s, sizeof(AuditScanSpan) * l->cap);
+	}
+	l->s[l->n].start = start;
+	l->s[l->n].end = end;
+	l->n++;
+}
+
+static inline bool
+is_local_char(pg_wchar c)
+{
+	return is_digit(c) || is_letter(c) || c == '.' || c == '_' || c == '%' ||
+		c == '+' || c == '-';
+}
+
+static inline bool
+is_label_char(pg_wchar c)
+{
+	return is_digit(c) || is_letter(c) || c == '-';
+}
+
+/*
+ * scan_emails
+ *	  E-mail addresses.  Linear: from each "@" the local part is read
+ *	  leftwards and the domain rightwards, and neither crosses an "@", so
+ *	  every code point is read at most twice.
+ */
+static void
+scan_emails(const Decoded *d, AuditScanSpans *out)
+{
+	const pg_wchar *c = d->c;
+	int			n = d->n;
+	int			floor = 0;
+
+	for (int at = 0; at < n; at++)
+	{
+		int			ls,
+					j,
+					end = -1;
+		int			labels = 0;
+
+		if (c[at] != '@')
+			continue;
+		ls = at;
+		while (ls > floor && is_local_char(c[ls - 1]))
+			ls--;
+		while (ls < at && c[ls] == '.')
+			ls++;
+		if (ls == at)
+			continue;
+
+		j = at + 1;
+		for (;;)
+		{
+			int			lstart = j;
+			bool		letter = false;
+
+			while (j < n && is_label_char(c[j]))
+			{
+				letter |= is_letter(c[j]);
+				j++;
+			}
+			if (j == lstart)
+				break;
+			labels++;
+			if (labels >= 2 && j - lstart >= 2 && letter &&
+				c[lstart] != '-' && c[j - 1] != '-')
+				end = j;
+			if (j + 1 < n && c[j] == '.' && is_label_char(c[j + 1]))
+				j++;
+			else
+				break;
+		}
+		if (end < 0)
+			continue;
+		span_add(out, ls, end);
+		floor = end;
+		at = end - 1;
+	}
+}
+
+/* A digit's contribution to the Luhn sum when it is doubled. */
+static inline int
+luhn_doubled(int v)
+{
+	return v < 5 ? 2 * v : 2 * v - 9;
+}
+
+/*
+ * scan_cards
+ *	  Payment card numbers.  A sequence is a maximal run of digit groups
+ *	  joined by single spaces or dashes; inside it, from the leftmost group,
+ *	  the longest run of whole groups with 13 to 19 digits that passes the
+ *	  Luhn check is a card, and the search goes on after it.  Linear: the
+ *	  Luhn sums of the runs from one group are kept as the run grows, so
+ *	  at most 19 digits are read per group.
+ */
+static void
+scan_cards(const Decoded *d, AuditScanSpans *out)
+{
+	const pg_wchar *c = d->c;
+	int			n = d->n;
+	int			i = 0;
+	int			cap = 0;
+	int		   *gs = NULL;		/* group start */
+	int		   *ge = NULL;		/* group end */
+
+	while (i < n)
+	{
+		int			ng = 0;
+		int			j = i;
+
+		if (!is_digit(c[i]))
+		{
+			i++;
+			continue;
+		}
+		for (;;)
+		{
+			int			s = j;
+
+			while (j < n && is_digit(c[j]))
+				j++;
+			if (ng == cap)
+			{
+				cap = cap == 0 ? 16 : cap * 2;
+				gs = gs == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(gs, sizeof(int) * cap);
+				ge = ge == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(ge, sizeof(int) * cap);
+			}
+			gs[ng] = s;
+			ge[ng] = j;
+			ng++;
+			if (j + 1 < n && (c[j] == ' ' || c[j] == '-') && is_digit(c[j + 1]))
+				j++;
+			else
+				break;
+		}
+
+		for (int a = 0; a < ng;)
+		{
+			int			digits = 0;
+			int			best = -1;
+
+			/*
+			 * The Luhn sum of the run a..b, kept for both parities of its
+			 * last digit while b grows: sum_even is right when the last
+			 * digit has an even index in the run (the digits of even index
+			 * are then the undoubled ones), sum_odd otherwise.
+			 */
+			int			sum_even = 0;
+			int			sum_odd = 0;
+
+			for (int b = a; b < ng; b++)
+			{
+				if (digits + ge[b] - gs[b] > 19)
+					break;
+				for (int k = gs[b]; k < ge[b]; k++, digits++)
+				{
+					int			v = c[k] - '0';
+
+					if (digits % 2 == 0)
+					{
+						sum_even += v;
+						sum_odd += luhn_doubled(v);
+					}
+					else
+					{
+						sum_even += luhn_doubled(v);
+						sum_odd += v;
+					}
+				}
+				if (digits >= 13 && ((digits - 1) % 2 == 0 ? sum_even : sum_odd) % 10 == 0)
+					best = b;
+			}
+			if (best >= 0)
+			{
+				span_add(out, gs[a], ge[best]);
+				a = best + 1;
+			}
+			else
+				a++;
+		}
+		i = j;
+	}
+	if (gs != NULL)
+	{
+		pfree(gs);
+		pfree(ge);
+	}
+}
+
+static inline bool
+is_phone_sep(pg_wchar c)
+{
+	return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')';
+}
+
+/*
+ * scan_phones
+ *	  Phone numbers.  Each maximal sequence of digit groups and separator
+ *	  runs is read once and the scan goes on after it: linear.
+ */
+static void
+scan_phones(const Decoded *d, AuditScanSpans *out)
+{
+	const pg_wchar *c = d->c;
+	int			n = d->n;
+	int			i = 0;
+
+	while (i < n)
+	{
+		int			start = -1;
+		int			j;
+		int			digits = 0;
+		int			last_end;
+
+		if (is_digit(c[i]))
+			start = i;
+		else if ((c[i] == '+' || c[i] == '(') && i + 1 < n && is_digit(c[i + 1]))
+			start = i;
+		else if (c[i] == '+' && i + 2 < n && c[i + 1] == '(' && is_digit(c[i + 2]))
+			start = i;
+		if (start < 0)
+		{
+			i++;
+			continue;
+		}
+		j = start;
+		while (!is_digit(c[j]))
+			j++;
+		for (;;)
+		{
+			int			k;
+
+			while (j < n && is_digit(c[j]))
+			{
+				digits++;
+				j++;
+			}
+			last_end = j;
+			k = j;
+			while (k < n && k - j < 3 && is_phone_sep(c[k]))
+				k++;
+			if (k > j && k < n && is_digit(c[k]))
+				j = k;
+			else
+				break;
+		}
+		if (digits >= 10 && digits <= 15 &&
+			(start == 0 || !is_word(c[start - 1])) &&
+			(last_end == n || !is_word(c[last_end])) &&
+			!(last_end + 1 < n && c[last_end] == ':' && is_digit(c[last_end + 1])))
+			span_add(out, start, last_end);
+		i = last_end;
+	}
+}
+
+/*
+ * find_spans
+ *	  Every match of a value pattern in d, merged: sorted by start, the
+ *	  overlapping ones joined.
+ */
+static void
+find_spans(const Decoded *d, AuditScanSpans *merged)
+{
+	AuditScanSpans l[3] = {{NULL, 0, 0}, {NULL, 0, 0}, {NULL, 0, 0}};
+	int			pos[3] = {0, 0, 0};
+
+	scan_emails(d, &l[0]);
+	scan_cards(d, &l[1]);
+	scan_phones(d, &l[2]);
+
+	for (;;)
+	{
+		int			pick = -1;
+		AuditScanSpan s;
+
+		for (int k = 0; k < 3; k++)
+			if (pos[k] < l[k].n &&
+				(pick < 0 || l[k].s[pos[k]].start < l[pick].s[pos[pick]].start))
+				pick = k;
+		if (pick < 0)
+			break;
+		s = l[pick].s[pos[pick]++];
+		if (merged->n > 0 && s.start < merged->s[merged->n - 1].end)
+		{
+			if (s.end > merged->s[merged->n - 1].end)
+				merged->s[merged->n - 1].end = s.end;
+		}
+		else
+			span_add(merged, s.start, s.end);
+	}
+	for (int k = 0; k < 3; k++)
+		if (l[k].s != NULL)
+			pfree(l[k].s);
+}
+
+/*
+ * free_decoded
+ *	  Release the arrays of d.
+ */
+static void
+free_decoded(Decoded *d)
+{
+	pfree(d->c);
+	pfree(d->start);
+	pfree(d->end);
+}
+
+/*
+ * AuditScanFind
+ *	  Append to out, which must be empty, the byte ranges of every match of
+ *	  a value pattern in len bytes of s, sorted and disjoint (overlapping
+ *	  matches joined).  A range runs from the first byte of the match's
+ *	  first code point to the last byte of its last one.
+ */
+void
+AuditScanFind(const char *s, int len, bool utf8, AuditScanSpans *out)
+{
+	Decoded		d;
+
+	Assert(out->n == 0);
+	decode(s, len, utf8, &d);
+	find_spans(&d, out);
+	for (int k = 0; k < out->n; k++)
+	{
+		out->s[k].start = d.start[out->s[k].start];
+		out->s[k].end = d.end[out->s[k].end - 1];
+	}
+	free_decoded(&d);
+}
+
+/*
+ * AuditScanHasEmail
+ *	  True when len bytes of s hold an e-mail address.
+ */
+bool
+AuditScanHasEmail(const char *s, int len, bool utf8)
+{
+	Decoded		d;
+	AuditScanSpans spans = {NULL, 0, 0};
+	bool		found;
+
+	decode(s, len, utf8, &d);
+	scan_emails(&d, &spans);
+	found = spans.n > 0;
+	if (spans.s != NULL)
+		pfree(spans.s);
+	free_decoded(&d);
+	return found;
+}
+
+/* ------------------------------------------------------------------------
+ * Key patterns
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * AuditScanKeyIsSensitive
+ *	  True when the key (len bytes), reduced to its ASCII letters and
+ *	  digits (fullwidth forms folded) in lower case, contains a built-in
+ *	  key pattern.
+ */
+bool
+AuditScanKeyIsSensitive(const char *key, int len, bool utf8)
+{
+	char		local[128];
+	char	   *norm = len < (int) sizeof(local) ? local :
+		palloc_extended((Size) len + 1, MCXT_ALLOC_HUGE);
+	const unsigned char *u = (const unsigned char *) key;
+	int			n = 0;
+	bool		found = false;
+
+	for (int i = 0; i < len;)
+	{
+		int			l = 1;
+		pg_wchar	c = utf8 ? decode_utf8_at(u, len, i, &l) : (u[i] < 0x80 ? u[i] : 0x80);
+
+		c = fold(c);
+		if (c >= 'A' && c <= 'Z')
+			norm[n++] = (char) (c - 'A' + 'a');
+		else if ((c >= 'a' && c <= 'z') || is_digit(c))
+			norm[n++] = (char) c;
+		i += l;
+	}
+	norm[n] = '\0';
+	for (int k = 0; k < (int) lengthof(builtin_keys) && !found; k++)
+		found = strstr(norm, builtin_keys[k]) != NULL;
+	if (norm != local)
+		pfree(norm);
+	return found;
+}
+
+/*
+ * AuditScanKeyPattern
+ *	  The i-th built-in key pattern (from 0), or NULL past the last one.
+ */
+const char *
+AuditScanKeyPattern(int i)
+{
+	return i >= 0 && i < (int) lengthof(builtin_keys) ? builtin_keys[i] : NULL;
+}
+
+/*
+ * AuditScanValuePattern
+ *	  The name of the i-th built-in value pattern (from 0), or NULL past
+ *	  the last one.
+ */
+const char *
+AuditScanValuePattern(int i)
+{
+	return i >= 0 && i < (int) lengthof(builtin_values) ? builtin_values[i] : NULL;
+}
