@@ -19,7 +19,9 @@
  *	3. Text-like values (text, varchar, char, any type shown through its
  *	   output function): scanned for built-in value patterns; only the
  *	   matched parts are replaced.  Enum labels, numbers, booleans and
- *	   date/time values are not scanned (fixed vocabularies and formats).
+ *	   date/time values are not scanned (fixed vocabularies and formats),
+ *	   nor the identifier columns sku, slug and currency (allow-listed
+ *	   on input; a SKU of digits and dashes is not a phone number).
  * A declared mask uses its own method, the built-in patterns the setting
  * catalog.audit_mask_method.
  *
@@ -353,6 +355,22 @@ timestamp_text(Datum ts)
 }
 
 /*
+ * is_identifier_column
+ *	  Columns of the audited tables whose values are the catalog's own
+ *	  identifiers, checked by an allow-list on input (src/validate.c): a
+ *	  SKU such as "B-123456789-3" or "978-3-16-148410-0" is not a phone
+ *	  number, and masking it would hide what the record is about.  They are
+ *	  not scanned for value patterns (a declared mask still applies).
+ */
+static bool
+is_identifier_column(const char *column)
+{
+	return strcmp(column, "sku") == 0 ||
+		strcmp(column, "slug") == 0 ||
+		strcmp(column, "currency") == 0;
+}
+
+/*
  * scalar_of
  *	  The jsonb scalar that stands for a non-jsonb value of type typid (a
  *	  base type); *scan is set when it is a string of free text, to be
@@ -617,6 +635,10 @@ AuditMaskPush(AuditMaskPolicy *policy, JsonbParseState **state,
 	}
 	else
 		scalar_of(base, value, &v, &scan);
+
+	/* identifiers of the catalog itself carry no contact data */
+	if (scan && is_identifier_column(column))
+		scan = false;
 
 	if (method != MASK_NO_METHOD)
 		push_masked(state, WJB_VALUE, method, &v);
