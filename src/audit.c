@@ -76,6 +76,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -719,6 +720,61 @@ insert_direct(Oid relid, uint64 generation, Datum *values, const char *nulls)
 }
 
 /*
+ * The request context of the current statement: who, as which role, how,
+ * under which correlation id.  It cannot change between the rows of one
+ * statement (the settings it reads are changed by statements, and the
+ * trigger runs inside one), so it is computed once per (transaction,
+ * command) and kept in TopTransactionContext, which outlives every row of
+ * the transaction; the transaction key means a stale pointer is never
+ * followed.
+ */
+typedef struct RequestContext
+{
+	LocalTransactionId lxid;
+	CommandId	cid;
+	Oid			outer_user;
+	char	   *actor;
+	char	   *role_name;
+	char	   *via;
+	char	   *request_id;
+} RequestContext;
+
+static RequestContext request_cache = {InvalidLocalTransactionId, 0, InvalidOid, NULL, NULL, NULL, NULL};
+
+static void
+request_context(AuditRow *row)
+{
+#if PG_VERSION_NUM >= 170000
+	LocalTransactionId lxid = MyProc->vxid.lxid;
+#else
+	LocalTransactionId lxid = MyProc->lxid;
+#endif
+	CommandId	cid = GetCurrentCommandId(false);
+	Oid			outer_user = GetOuterUserId();
+
+	if (request_cache.lxid != lxid || request_cache.cid != cid ||
+		request_cache.outer_user != outer_user || request_cache.actor == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+		RequestContext fresh;
+
+		fresh.lxid = lxid;
+		fresh.cid = cid;
+		fresh.outer_user = outer_user;
+		fresh.actor = AuditMaskActor(ApiActor());
+		fresh.role_name = GetUserNameFromId(outer_user, false);
+		fresh.via = ApiVia();
+		fresh.request_id = pstrdup(ApiRequestId());
+		MemoryContextSwitchTo(old);
+		request_cache = fresh;
+	}
+	row->actor = request_cache.actor;
+	row->role_name = request_cache.role_name;
+	row->via = request_cache.via;
+	row->request_id = request_cache.request_id;
+}
+
+/*
  * catalog.audit_trigger()
  *	  AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW.
  */
@@ -783,10 +839,7 @@ catalog_audit_trigger(PG_FUNCTION_ARGS)
 	row.occurred_at = GetCurrentTimestamp();
 	row.xact_at = GetCurrentTransactionStartTimestamp();
 	row.txid = GetTopFullTransactionId();
-	row.actor = AuditMaskActor(ApiActor());
-	row.role_name = GetUserNameFromId(GetOuterUserId(), false);
-	row.via = ApiVia();
-	row.request_id = ApiRequestId();
+	request_context(&row);
 
 	/* everything below runs as the audit tables' owner, and nothing else */
 	owner = audit_owner();
