@@ -28,7 +28,9 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "common/pg_prng.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -94,6 +96,145 @@ ApiActor(void)
 					  &out, &outlen, &err))
 		ValidateRaise("actor", &err);
 	return out;
+}
+
+/*
+ * header_value
+ *	  The string value of key in the JSON object setting name (such as
+ *	  request.headers), or NULL.  A setting that is not a JSON object is
+ *	  ignored here: request.headers is PostgREST's, not the caller's.
+ */
+static char *
+header_value(const char *name, const char *key)
+{
+	const char *json = GetConfigOption(name, true, false);
+	Jsonb	   *jb;
+	JsonbValue *v;
+
+	if (json == NULL || json[0] != '{')
+		return NULL;
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * sanitize_request_id
+ *	  s cut to CATALOG_REQUEST_ID_MAX bytes with every byte outside
+ *	  [A-Za-z0-9._:@/+=-] replaced by '_' (a correlation id reaches logs and
+ *	  audit rows: it must not carry control characters or markup).  NULL
+ *	  when nothing usable remains.
+ */
+static char *
+sanitize_request_id(const char *s)
+{
+	size_t		len;
+	char	   *out;
+	bool		useful = false;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	if (len > CATALOG_REQUEST_ID_MAX)
+		len = CATALOG_REQUEST_ID_MAX;
+	out = palloc(len + 1);
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			strchr("._:@/+=-", c) != NULL)
+		{
+			out[i] = (char) c;
+			useful = true;
+		}
+		else
+			out[i] = '_';
+	}
+	out[len] = '\0';
+	return useful ? out : NULL;
+}
+
+/* The generated correlation id of the current transaction. */
+static char generated_request_id[37];
+static LocalTransactionId generated_for = InvalidLocalTransactionId;
+
+/*
+ * ApiRequestId
+ *	  The correlation id of the current request: the x-request-id header
+ *	  (PostgREST), else catalog.request_id, else a version 4 UUID generated
+ *	  once per transaction.  Sanitized (sanitize_request_id).
+ */
+const char *
+ApiRequestId(void)
+{
+	char	   *id = sanitize_request_id(header_value("request.headers", "x-request-id"));
+#if PG_VERSION_NUM >= 170000
+	LocalTransactionId lxid = MyProc->vxid.lxid;
+#else
+	LocalTransactionId lxid = MyProc->lxid;
+#endif
+
+	if (id == NULL)
+		id = sanitize_request_id(catalog_request_id);
+	if (id != NULL)
+		return id;
+
+	if (generated_for != lxid || generated_request_id[0] == '\0')
+	{
+		uint8		b[16];
+		uint64		r1 = pg_prng_uint64(&pg_global_prng_state);
+		uint64		r2 = pg_prng_uint64(&pg_global_prng_state);
+
+		/*
+		 * A correlation id must be unique, not secret: the backend's PRNG
+		 * (seeded from the strong source at backend start) is enough, and
+		 * costs nothing next to a strong random read per transaction.
+		 */
+		memcpy(b, &r1, 8);
+		memcpy(b + 8, &r2, 8);
+		b[6] = (b[6] & 0x0F) | 0x40;
+		b[8] = (b[8] & 0x3F) | 0x80;
+		snprintf(generated_request_id, sizeof(generated_request_id),
+				 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+				 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+				 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+		generated_for = lxid;
+	}
+	return pstrdup(generated_request_id);
+}
+
+/*
+ * ApiVia
+ *	  How the request came: "<method> <path>" under PostgREST (request.method
+ *	  set), else "sql".  The method keeps only A-Z, the path only printable
+ *	  ASCII (other bytes become '?'), and the whole is cut to
+ *	  CATALOG_VIA_MAX bytes.
+ */
+char *
+ApiVia(void)
+{
+	const char *method = GetConfigOption("request.method", true, false);
+	const char *path = GetConfigOption("request.path", true, false);
+	StringInfoData buf;
+
+	if (method == NULL || method[0] == '\0')
+		return pstrdup("sql");
+	initStringInfo(&buf);
+	for (const char *m = method; *m && buf.len < 16; m++)
+		appendStringInfoChar(&buf, (*m >= 'A' && *m <= 'Z') ? *m : '?');
+	appendStringInfoChar(&buf, ' ');
+	for (const char *p = path ? path : ""; *p && buf.len < CATALOG_VIA_MAX; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		appendStringInfoChar(&buf, (c > 0x20 && c < 0x7F) ? (char) c : '?');
+	}
+	return buf.data;
 }
 
 /*

@@ -19,6 +19,9 @@
 
 /* Maximum length of an actor in code points. */
 #define CATALOG_ACTOR_MAX		255
+/* Maximum length of a correlation id, and of "<method> <path>". */
+#define CATALOG_REQUEST_ID_MAX	128
+#define CATALOG_VIA_MAX			300
 
 /* A statement prepared once per backend and kept (SPI_keepplan). */
 typedef struct ApiPlan
@@ -30,6 +33,8 @@ typedef struct ApiPlan
 } ApiPlan;
 
 extern char *ApiActor(void);
+extern const char *ApiRequestId(void);
+extern char *ApiVia(void);
 extern bool ApiCallerHasRole(const char *role);
 extern bool ApiCallerSeesDrafts(void);
 extern SPIPlanPtr ApiGetPlan(ApiPlan *p);
