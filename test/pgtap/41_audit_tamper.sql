@@ -82,9 +82,9 @@ CREATE TEMP TABLE fx (k text PRIMARY KEY, id bigint NOT NULL);
 BEGIN;
 SET LOCAL catalog.actor = 'pgtap-tamper';
 INSERT INTO fx VALUES ('cat', (catalog_api.create_category(name => 'Tap Tamper', slug => 'tap-tamper-' || :'sfx')->>'id')::bigint);
-INSERT INTO fx VALUES ('p1', (catalog_api.create_product(sku => 'TAP-TA1-' || upper(:'sfx'), name => 'Tamper one', price => 1,
+INSERT INTO fx VALUES ('p1', ((catalog_api.create_product(sku => 'TAP-TA1-' || upper(:'sfx'), name => 'Tamper one', price => 1,
     category_id => (SELECT id FROM fx WHERE k = 'cat')))->>'id')::bigint);
-INSERT INTO fx VALUES ('p2', (catalog_api.create_product(sku => 'TAP-TA2-' || upper(:'sfx'), name => 'Tamper two', price => 2,
+INSERT INTO fx VALUES ('p2', ((catalog_api.create_product(sku => 'TAP-TA2-' || upper(:'sfx'), name => 'Tamper two', price => 2,
     category_id => (SELECT id FROM fx WHERE k = 'cat'), attributes => '{"colour": "green"}'))->>'id')::bigint);
 COMMIT;
 -- A rolled-back write: its audit id is never used, a gap in the sealed range.
