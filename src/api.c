@@ -123,14 +123,14 @@ header_value(const char *name, const char *key)
 }
 
 /*
- * sanitize_request_id
+ * ApiSanitizeRequestId
  *	  s cut to CATALOG_REQUEST_ID_MAX bytes with every byte outside
  *	  [A-Za-z0-9._:@/+=-] replaced by '_' (a correlation id reaches logs and
  *	  audit rows: it must not carry control characters or markup).  NULL
  *	  when nothing usable remains.
  */
-static char *
-sanitize_request_id(const char *s)
+char *
+ApiSanitizeRequestId(const char *s)
 {
 	size_t		len;
 	char	   *out;
@@ -167,12 +167,12 @@ static LocalTransactionId generated_for = InvalidLocalTransactionId;
  * ApiRequestId
  *	  The correlation id of the current request: the x-request-id header
  *	  (PostgREST), else catalog.request_id, else a version 4 UUID generated
- *	  once per transaction.  Sanitized (sanitize_request_id).
+ *	  once per transaction.  Sanitized (ApiSanitizeRequestId).
  */
 const char *
 ApiRequestId(void)
 {
-	char	   *id = sanitize_request_id(header_value("request.headers", "x-request-id"));
+	char	   *id = ApiSanitizeRequestId(header_value("request.headers", "x-request-id"));
 #if PG_VERSION_NUM >= 170000
 	LocalTransactionId lxid = MyProc->vxid.lxid;
 #else
@@ -180,7 +180,7 @@ ApiRequestId(void)
 #endif
 
 	if (id == NULL)
-		id = sanitize_request_id(catalog_request_id);
+		id = ApiSanitizeRequestId(catalog_request_id);
 	if (id != NULL)
 		return id;
 

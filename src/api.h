@@ -34,6 +34,7 @@ typedef struct ApiPlan
 
 extern char *ApiActor(void);
 extern const char *ApiRequestId(void);
+extern char *ApiSanitizeRequestId(const char *s);
 extern char *ApiVia(void);
 extern bool ApiCallerHasRole(const char *role);
 extern bool ApiCallerSeesDrafts(void);

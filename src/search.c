@@ -71,8 +71,6 @@
 #include "commands/explain.h"
 #include "commands/trigger.h"
 #include "common/base64.h"
-#include "common/hmac.h"
-#include "common/sha2.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
@@ -104,6 +102,7 @@
 #include "api.h"
 #include "document.h"
 #include "guc.h"
+#include "keys.h"
 #include "validate_sql.h"
 
 /* Limits of the search input. */
@@ -1803,89 +1802,6 @@ cost_bitmap(double rows, double f_driver, double f_survivors)
  * ------------------------------------------------------------------------
  */
 
-typedef struct SigningKey
-{
-	int			kid;
-	bytea	   *secret;
-} SigningKey;
-
-/*
- * load_keys
- *	  The 'cursor' keys of catalog.signing_key, read below the privilege
- *	  system (no API role, not even catalog_owner, may read the table).
- */
-static List *
-load_keys(void)
-{
-	Relation	rel = DocOpenTable("signing_key");
-	TupleDesc	desc = RelationGetDescr(rel);
-	TableScanDesc scan;
-	HeapTuple	tup;
-	List	   *keys = NIL;
-	int			a_purpose = -1,
-				a_kid = -1,
-				a_secret = -1;
-
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (att->attisdropped)
-			continue;
-		if (strcmp(NameStr(att->attname), "purpose") == 0 && att->atttypid == TEXTOID)
-			a_purpose = i + 1;
-		else if (strcmp(NameStr(att->attname), "kid") == 0 && att->atttypid == INT4OID)
-			a_kid = i + 1;
-		else if (strcmp(NameStr(att->attname), "secret") == 0 && att->atttypid == BYTEAOID)
-			a_secret = i + 1;
-	}
-	if (a_purpose < 0 || a_kid < 0 || a_secret < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("catalog.signing_key does not have the expected columns"),
-				 errhint("The catalog extension's tables were altered; reinstall the extension.")));
-
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-	{
-		bool		n1,
-					n2,
-					n3;
-		Datum		purpose = heap_getattr(tup, a_purpose, desc, &n1);
-		Datum		kid = heap_getattr(tup, a_kid, desc, &n2);
-		Datum		secret = heap_getattr(tup, a_secret, desc, &n3);
-		SigningKey *k;
-
-		if (n1 || n2 || n3)
-			continue;
-		if (strcmp(TextDatumGetCString(purpose), "cursor") != 0)
-			continue;
-		k = palloc(sizeof(SigningKey));
-		k->kid = DatumGetInt32(kid);
-		k->secret = DatumGetByteaPCopy(secret);
-		keys = lappend(keys, k);
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return keys;
-}
-
-static SigningKey *
-find_key(List *keys, int kid)
-{
-	ListCell   *lc;
-	SigningKey *best = NULL;
-
-	foreach(lc, keys)
-	{
-		SigningKey *k = lfirst(lc);
-
-		if (kid < 0 ? (best == NULL || k->kid > best->kid) : k->kid == kid)
-			best = k;
-	}
-	return best;
-}
-
 /* The query a cursor belongs to: every input but page_size and cursor. */
 static void
 fingerprint(const SearchRequest *r, StringInfo buf)
@@ -1905,24 +1821,16 @@ fingerprint(const SearchRequest *r, StringInfo buf)
 					 r->status, (int) r->sort);
 }
 
+/*
+ * compute_mac
+ *	  The cursor MAC: HMAC-SHA256 of data under k, truncated.
+ */
 static void
 compute_mac(const SigningKey *k, const char *data, int len, uint8 *mac)
 {
-	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
-	uint8		full[PG_SHA256_DIGEST_LENGTH];
+	uint8		full[SIGNING_MAC_LEN];
 
-	if (ctx == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	if (pg_hmac_init(ctx, (uint8 *) VARDATA_ANY(k->secret), VARSIZE_ANY_EXHDR(k->secret)) < 0 ||
-		pg_hmac_update(ctx, (const uint8 *) data, len) < 0 ||
-		pg_hmac_final(ctx, full, sizeof(full)) < 0)
-	{
-		const char *err = pg_hmac_error(ctx);
-
-		pg_hmac_free(ctx);
-		elog(ERROR, "HMAC failed: %s", err);
-	}
-	pg_hmac_free(ctx);
+	SigningKeyHmac(k, data, len, full);
 	memcpy(mac, full, SEARCH_MAC_LEN);
 }
 
@@ -1948,7 +1856,7 @@ put_i64(StringInfo b, int64 v)
 static char *
 encode_cursor(const SearchRequest *r, List *keys, const SearchRow *row)
 {
-	SigningKey *k = find_key(keys, -1);
+	SigningKey *k = SigningKeyFind(keys, -1);
 	StringInfoData b;
 	StringInfoData signed_part;
 	uint8		mac[SEARCH_MAC_LEN];
@@ -2064,7 +1972,7 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 			bad_cursor();
 	}
 
-	k = find_key(keys, ((unsigned char) raw[0] << 8) | (unsigned char) raw[1]);
+	k = SigningKeyFind(keys, ((unsigned char) raw[0] << 8) | (unsigned char) raw[1]);
 	if (k == NULL)
 		bad_cursor();
 	initStringInfo(&signed_part);
@@ -2728,7 +2636,7 @@ search_products(FunctionCallInfo fcinfo)
 
 	if (!PG_ARGISNULL(7))
 	{
-		keys = load_keys();
+		keys = SigningKeysLoad("cursor");
 		if (toast_raw_datum_size(PG_GETARG_DATUM(7)) > VARHDRSZ + SEARCH_CURSOR_MAX)
 			bad_cursor();
 		decode_cursor(&r, keys, PG_GETARG_TEXT_PP(7));
@@ -2752,7 +2660,7 @@ search_products(FunctionCallInfo fcinfo)
 	{
 		have = r.page_size;
 		if (keys == NIL)
-			keys = load_keys();
+			keys = SigningKeysLoad("cursor");
 		next = encode_cursor(&r, keys, &rows[have - 1]);
 	}
 

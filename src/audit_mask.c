@@ -1,0 +1,1710 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_mask.c
+ *	  Masking of audit values: every value of an audit row image goes
+ *	  through AuditMaskPush before the row exists, so nothing unmasked is
+ *	  ever written.  Also the declared policy's API (audit_mask_set, _drop,
+ *	  audit_masks) and its cache.
+ *
+ * Rules, in order, for one column value:
+ *	1. The column is declared (catalog.audit_mask with attribute_key '') or
+ *	   its name matches a built-in key pattern: the whole value becomes the
+ *	   mask.
+ *	2. jsonb: walked; the value of any object key, at any depth, that is
+ *	   declared for this column or matches a built-in key pattern becomes
+ *	   the mask (the whole sub-value, object and array included; JSON null
+ *	   stays null, it carries nothing); every other string, and every
+ *	   object key, is scanned for built-in value patterns (JSON numbers
+ *	   are not: they are quantities and codes, not contact data).
+ *	3. Text-like values (text, varchar, char, any type shown through its
+ *	   output function): scanned for built-in value patterns; only the
+ *	   matched parts are replaced.  Enum labels, numbers, booleans and
+ *	   date/time values are not scanned (fixed vocabularies and formats).
+ * A declared mask uses its own method, the built-in patterns the setting
+ * catalog.audit_mask_method.
+ *
+ * Built-in key patterns: a key (or column name) reduced to its ASCII
+ * letters and digits, lower-cased (fullwidth forms folded to ASCII), that
+ * contains password, passwd, secret, token, apikey, authorization, email,
+ * phone, cardnumber or creditcard.
+ *
+ * Built-in value patterns, found by hand-written scanners in linear time
+ * (no regular expressions: a hostile value cannot make them backtrack):
+ *	- e-mail address: a local part of [A-Za-z0-9._%+-] and letters, "@", a
+ *	  domain of two or more labels of [A-Za-z0-9-] and letters, the last
+ *	  one at least two characters with a letter;
+ *	- payment card number: 13 to 19 digits, in groups separated by single
+ *	  spaces or dashes, passing the Luhn check (any run of whole groups of
+ *	  a longer sequence qualifies, longest first);
+ *	- phone number: an optional "+" or "(", then 10 to 15 digits in groups
+ *	  separated by runs of at most 3 of space, "-", ".", "(", ")", the whole
+ *	  sequence neither preceded nor followed by a letter or a digit, nor
+ *	  followed by ":" and a digit (a date and time, "2026-11-26 12:00").  A
+ *	  sequence of more than 15 digits is not a phone number.
+ * Before scanning, a string is decoded into code points: fullwidth forms
+ * (U+FF01..U+FF5E) and the ideographic space fold to ASCII, the Unicode
+ * hyphens and minus to "-", the other spaces to " ", and invisible format
+ * characters (zero-width spaces and joiners, bidirectional controls, soft
+ * hyphen, BOM) are skipped, so none of them hides a match; a match
+ * replaces the original bytes it spans (overlapping matches of different
+ * patterns are joined into one).  "Letter" means an ASCII letter or
+ * any code point from U+00C0 up that is not in a punctuation, symbol or
+ * space block.
+ *
+ * The mask: "[redacted]", or "[hmac:" + the first 16 bytes of
+ * HMAC-SHA256(audit key, text) as 32 lowercase hex digits + "]", where the
+ * audit key is the newest 'audit' kid of catalog.signing_key and text is
+ * the matched text as written, or for a whole value its string (a JSON
+ * string's content, unquoted) or, for any other value, its jsonb text form.
+ * Equal values get equal masks, so masked values can still be joined.
+ *
+ * Policy cache.  The declared masks are read once per backend into a
+ * memory context under TopMemoryContext ("catalog audit mask policy") and
+ * kept until a relcache invalidation of catalog.audit_mask arrives: the
+ * statement trigger catalog.audit_mask_changed sends one with every change
+ * (delivered to every backend at commit, and to this one at once), so the
+ * next write of any session uses the new policy.  Who reads it does not
+ * matter: the trigger calls this file as the writer (not yet switched to
+ * catalog_audit_owner, who owns the table under forced row-level
+ * security), and the table is read with a heap scan below the privilege
+ * system and row-level security, like the signing keys (it holds no
+ * secret, and a writer must not need any privilege on it), under a
+ * snapshot taken after the invalidations
+ * received so far (GetLatestSnapshot): an invalidation is sent only once
+ * its transaction is visible, so a cache read after it sees the change; an
+ * invalidation that arrives while the cache is being read makes it read
+ * again.  The callback only marks the cache stale: a stale generation is
+ * moved under TopTransactionContext when the next one is built, so a
+ * policy pointer stays valid until the end of the transaction that got it.
+ *
+ * The audit key is read (SigningKeysLoad) at most once per transaction and
+ * only when a value is hashed; a rotated key applies from the next
+ * transaction.  Without an 'audit' key, hashing fails (55000): values are
+ * never written unmasked.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "api.h"
+#include "audit.h"
+#include "document.h"
+#include "guc.h"
+#include "keys.h"
+#include "validate_sql.h"
+
+PG_FUNCTION_INFO_V1(catalog_audit_mask_changed);
+PG_FUNCTION_INFO_V1(catalog_audit_mask_set);
+PG_FUNCTION_INFO_V1(catalog_audit_mask_drop);
+PG_FUNCTION_INFO_V1(catalog_audit_masks);
+
+#define MASK_REDACTED			"[redacted]"
+#define MASK_HMAC_BYTES			16
+#define MASK_ATTRIBUTE_KEY_MAX	128
+#define MASK_NO_METHOD			(-1)
+
+/* Built-in key patterns (normalised: lower-case ASCII letters and digits). */
+static const char *const builtin_keys[] = {
+	"password", "passwd", "secret", "token", "apikey", "authorization",
+	"email", "phone", "cardnumber", "creditcard"
+};
+
+/* Names of the built-in value patterns, as audit_masks() lists them. */
+static const char *const builtin_values[] = {"email", "card_number", "phone"};
+
+/* One declared mask. */
+typedef struct MaskRule
+{
+	char	   *column;
+	char	   *attribute_key;	/* "" for the whole column */
+	int			method;			/* AUDIT_MASK_HASH or AUDIT_MASK_REDACT */
+} MaskRule;
+
+/* The declared masks of one table. */
+struct AuditMaskPolicy
+{
+	char	   *table_name;
+	int			nrules;
+	MaskRule   *rules;
+};
+
+/* The cache: one policy per table that has declared masks. */
+static MemoryContext policy_cxt = NULL;
+static AuditMaskPolicy *policy_tables = NULL;
+static int	policy_ntables = 0;
+static bool policy_valid = false;
+static uint64 policy_generation = 0;
+static Oid	policy_relid = InvalidOid;
+static bool policy_callback_registered = false;
+
+/* A table without declared masks: the built-in patterns only. */
+static AuditMaskPolicy empty_policy = {NULL, 0, NULL};
+
+/* The audit key, read once per transaction (audit_key_lxid). */
+static MemoryContext key_cxt = NULL;
+static SigningKey *audit_key = NULL;
+static LocalTransactionId audit_key_lxid = InvalidLocalTransactionId;
+
+/* ------------------------------------------------------------------------
+ * The mask
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * current_audit_key
+ *	  The newest 'audit' key, read at most once per transaction into
+ *	  key_cxt (the previous copy is wiped first).
+ */
+static const SigningKey *
+current_audit_key(void)
+{
+	List	   *keys;
+	SigningKey *newest;
+	MemoryContext old;
+
+#if PG_VERSION_NUM >= 170000
+	LocalTransactionId lxid = MyProc->vxid.lxid;
+#else
+	LocalTransactionId lxid = MyProc->lxid;
+#endif
+
+	if (audit_key != NULL && audit_key_lxid == lxid)
+		return audit_key;
+
+	if (key_cxt == NULL)
+		key_cxt = AllocSetContextCreate(TopMemoryContext, "catalog audit key",
+										ALLOCSET_SMALL_SIZES);
+	if (audit_key != NULL)
+		explicit_bzero(VARDATA_ANY(audit_key->secret), VARSIZE_ANY_EXHDR(audit_key->secret));
+	audit_key = NULL;
+	MemoryContextReset(key_cxt);
+
+	keys = SigningKeysLoad("audit");
+	newest = SigningKeyFind(keys, -1);
+	if (newest == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no audit key in catalog.signing_key"),
+				 errdetail("Audit values are masked with a keyed hash before they are written."),
+				 errhint("Insert a row with purpose 'audit' into catalog.signing_key, or set catalog.audit_mask_method to 'redact'.")));
+	old = MemoryContextSwitchTo(key_cxt);
+	audit_key = palloc(sizeof(SigningKey));
+	audit_key->kid = newest->kid;
+	audit_key->secret = (bytea *) palloc(VARSIZE_ANY(newest->secret));
+	memcpy(audit_key->secret, newest->secret, VARSIZE_ANY(newest->secret));
+	MemoryContextSwitchTo(old);
+	audit_key_lxid = lxid;
+
+	/* wipe the loaded copies */
+	{
+		ListCell   *lc;
+
+		foreach(lc, keys)
+		{
+			SigningKey *k = lfirst(lc);
+
+			explicit_bzero(VARDATA_ANY(k->secret), VARSIZE_ANY_EXHDR(k->secret));
+		}
+	}
+	return audit_key;
+}
+
+/*
+ * append_mask
+ *	  Append to out the mask of len bytes of data under method.
+ */
+static void
+append_mask(StringInfo out, int method, const char *data, size_t len)
+{
+	uint8		mac[SIGNING_MAC_LEN];
+	char		hex[MASK_HMAC_BYTES * 2];
+
+	if (method == AUDIT_MASK_REDACT)
+	{
+		appendStringInfoString(out, MASK_REDACTED);
+		return;
+	}
+	SigningKeyHmac(current_audit_key(), data, len, mac);
+	hex_encode((const char *) mac, MASK_HMAC_BYTES, hex);
+	appendStringInfoString(out, "[hmac:");
+	appendBinaryStringInfo(out, hex, sizeof(hex));
+	appendStringInfoChar(out, ']');
+}
+
+/*
+ * mask_string
+ *	  The mask of len bytes of data as a palloc'd C string.
+ */
+static char *
+mask_string(int method, const char *data, size_t len)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	append_mask(&out, method, data, len);
+	return out.data;
+}
+
+/* ------------------------------------------------------------------------
+ * Code points
+ * ------------------------------------------------------------------------
+ */
+
+/* A string decoded for the scanners: n folded code points and their bytes. */
+typedef struct Decoded
+{
+	int			n;
+	pg_wchar   *c;				/* folded code point */
+	int		   *start;			/* first byte */
+	int		   *end;			/* one past the last byte */
+} Decoded;
+
+/* Code points that are not letters: punctuation, symbols, spaces. */
+static bool
+is_letter(pg_wchar c)
+{
+	if (c < 0x80)
+		return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+	if (c < 0xC0 || c == 0xD7 || c == 0xF7)
+		return false;
+	if ((c >= 0x2000 && c <= 0x2BFF) ||	/* punctuation, symbols, arrows */
+		(c >= 0x3000 && c <= 0x303F) ||	/* CJK symbols and punctuation */
+		(c >= 0xFE10 && c <= 0xFE1F) ||	/* vertical forms */
+		(c >= 0xFE30 && c <= 0xFE6F) ||	/* CJK compatibility, small forms */
+		(c >= 0xFF00 && c <= 0xFF20) ||	/* fullwidth punctuation */
+		(c >= 0xFF3B && c <= 0xFF40) ||
+		(c >= 0xFF5B && c <= 0xFF65) ||
+		(c >= 0xFFF0 && c <= 0xFFFF) ||	/* specials */
+		(c >= 0x1F000 && c <= 0x1FAFF) ||	/* symbols and pictographs */
+		(c >= 0xE0000 && c <= 0xE007F))	/* tags */
+		return false;
+	return true;
+}
+
+static inline bool
+is_digit(pg_wchar c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline bool
+is_word(pg_wchar c)
+{
+	return is_digit(c) || is_letter(c);
+}
+
+/* Invisible format characters, skipped by the scanners. */
+static bool
+is_invisible(pg_wchar c)
+{
+	return c == 0xAD ||			/* soft hyphen */
+		(c >= 0x200B && c <= 0x200F) ||	/* zero-width, LRM, RLM */
+		(c >= 0x202A && c <= 0x202E) ||	/* bidirectional embeddings */
+		(c >= 0x2060 && c <= 0x2064) ||	/* word joiner, invisible operators */
+		(c >= 0x2066 && c <= 0x2069) ||	/* bidirectional isolates */
+		c == 0xFEFF;			/* BOM, zero-width no-break space */
+}
+
+/* Fold look-alikes of the characters the scanners look for to ASCII. */
+static pg_wchar
+fold(pg_wchar c)
+{
+	if (c < 0x80)
+		return c;
+	if (c >= 0xFF01 && c <= 0xFF5E)	/* fullwidth ASCII */
+		return c - 0xFEE0;
+	if (c == 0x3000 || c == 0xA0 || (c >= 0x2000 && c <= 0x200A) ||
+		c == 0x202F || c == 0x205F)
+		return ' ';
+	if ((c >= 0x2010 && c <= 0x2015) || c == 0x2212 || c == 0xFE63)
+		return '-';
+	return c;
+}
+
+/*
+ * decode_utf8_at
+ *	  The code point at s[i] (valid UTF-8 is expected: the server checked
+ *	  it; a truncated sequence is taken as one non-letter byte) and its
+ *	  length in *l.
+ */
+static pg_wchar
+decode_utf8_at(const unsigned char *s, int len, int i, int *l)
+{
+	unsigned char b = s[i];
+	int			need;
+	pg_wchar	c;
+
+	if (b < 0x80)
+	{
+		*l = 1;
+		return b;
+	}
+	if ((b & 0xE0) == 0xC0)
+	{
+		need = 2;
+		c = b & 0x1F;
+	}
+	else if ((b & 0xF0) == 0xE0)
+	{
+		need = 3;
+		c = b & 0x0F;
+	}
+	else if ((b & 0xF8) == 0xF0)
+	{
+		need = 4;
+		c = b & 0x07;
+	}
+	else
+	{
+		*l = 1;
+		return 0x80;
+	}
+	if (need > len - i)
+	{
+		*l = 1;
+		return 0x80;
+	}
+	for (int k = 1; k < need; k++)
+		c = (c << 6) | (s[i + k] & 0x3F);
+	*l = need;
+	return c;
+}
+
+/*
+ * decode
+ *	  Decode len bytes of s for the scanners.  In a database that is not
+ *	  UTF-8 every byte from 0x80 up stands for a non-letter (the scanners
+ *	  match ASCII only there).
+ */
+static void
+decode(const char *s, int len, Decoded *d)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	int			i = 0;
+
+	d->n = 0;
+	d->c = palloc_extended(sizeof(pg_wchar) * ((Size) len + 1), MCXT_ALLOC_HUGE);
+	d->start = palloc_extended(sizeof(int) * ((Size) len + 1), MCXT_ALLOC_HUGE);
+	d->end = palloc_extended(sizeof(int) * ((Size) len + 1), MCXT_ALLOC_HUGE);
+	while (i < len)
+	{
+		int			l = 1;
+		pg_wchar	c = utf8 ? decode_utf8_at(u, len, i, &l) : (u[i] < 0x80 ? u[i] : 0x80);
+
+		if (!is_invisible(c))
+		{
+			d->c[d->n] = fold(c);
+			d->start[d->n] = i;
+			d->end[d->n] = i + l;
+			d->n++;
+		}
+		i += l;
+	}
+}
+
+/*
+ * may_match
+ *	  A cheap test on the bytes: false when no value pattern can match (no
+ *	  "@" and fewer than 10 digits, ASCII or fullwidth), which is the case
+ *	  of most values, so they are not decoded at all.
+ */
+static bool
+may_match(const char *s, int len)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	int			digits = 0;
+
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char b = u[i];
+
+		if (b == '@')
+			return true;
+		if (b >= '0' && b <= '9')
+			digits++;
+		else if (b == 0xEF && i + 2 < len && u[i + 1] == 0xBC &&
+				 ((u[i + 2] >= 0x90 && u[i + 2] <= 0x99) || u[i + 2] == 0xA0))
+		{
+			if (u[i + 2] == 0xA0)
+				return true;	/* fullwidth commercial at */
+			digits++;
+		}
+		if (digits >= 10)
+			return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Value scanners.  Each appends the code point ranges [start, end) it
+ * finds, in increasing order and without overlap, to a SpanList.
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct Span
+{
+	int			start;
+	int			end;
+} Span;
+
+typedef struct SpanList
+{
+	Span	   *s;
+	int			n;
+	int			cap;
+} SpanList;
+
+static void
+span_add(SpanList *l, int start, int end)
+{
+	if (l->n == l->cap)
+	{
+		l->cap = l->cap == 0 ? 8 : l->cap * 2;
+		l->s = l->s == NULL ? palloc(sizeof(Span) * l->cap) :
+			repalloc_huge(l->s, sizeof(Span) * l->cap);
+	}
+	l->s[l->n].start = start;
+	l->s[l->n].end = end;
+	l->n++;
+}
+
+static inline bool
+is_local_char(pg_wchar c)
+{
+	return is_digit(c) || is_letter(c) || c == '.' || c == '_' || c == '%' ||
+		c == '+' || c == '-';
+}
+
+static inline bool
+is_label_char(pg_wchar c)
+{
+	return is_digit(c) || is_letter(c) || c == '-';
+}
+
+/*
+ * scan_emails
+ *	  E-mail addresses.  Linear: from each "@" the local part is read
+ *	  leftwards and the domain rightwards, and neither crosses an "@", so
+ *	  every code point is read at most twice.
+ */
+static void
+scan_emails(const Decoded *d, SpanList *out)
+{
+	const pg_wchar *c = d->c;
+	int			n = d->n;
+	int			floor = 0;
+
+	for (int at = 0; at < n; at++)
+	{
+		int			ls,
+					j,
+					end = -1;
+		int			labels = 0;
+
+		if (c[at] != '@')
+			continue;
+		ls = at;
+		while (ls > floor && is_local_char(c[ls - 1]))
+			ls--;
+		while (ls < at && c[ls] == '.')
+			ls++;
+		if (ls == at)
+			continue;
+
+		j = at + 1;
+		for (;;)
+		{
+			int			lstart = j;
+			bool		letter = false;
+
+			while (j < n && is_label_char(c[j]))
+			{
+				letter |= is_letter(c[j]);
+				j++;
+			}
+			if (j == lstart)
+				break;
+			labels++;
+			if (labels >= 2 && j - lstart >= 2 && letter &&
+				c[lstart] != '-' && c[j - 1] != '-')
+				end = j;
+			if (j + 1 < n && c[j] == '.' && is_label_char(c[j + 1]))
+				j++;
+			else
+				break;
+		}
+		if (end < 0)
+			continue;
+		span_add(out, ls, end);
+		floor = end;
+		at = end - 1;
+	}
+}
+
+/* A digit's contribution to the Luhn sum when it is doubled. */
+static inline int
+luhn_doubled(int v)
+{
+	return v < 5 ? 2 * v : 2 * v - 9;
+}
+
+/*
+ * scan_cards
+ *	  Payment card numbers.  A sequence is a maximal run of digit groups
+ *	  joined by single spaces or dashes; inside it, from the leftmost group,
+ *	  the longest run of whole groups with 13 to 19 digits that passes the
+ *	  Luhn check is a card, and the search goes on after it.  Linear: the
+ *	  Luhn sums of the runs from one group are kept as the run grows, so
+ *	  at most 19 digits are read per group.
+ */
+static void
+scan_cards(const Decoded *d, SpanList *out)
+{
+	const pg_wchar *c = d->c;
+	int			n = d->n;
+	int			i = 0;
+	int			cap = 0;
+	int		   *gs = NULL;		/* group start */
+	int		   *ge = NULL;		/* group end */
+
+	while (i < n)
+	{
+		int			ng = 0;
+		int			j = i;
+
+		if (!is_digit(c[i]))
+		{
+			i++;
+			continue;
+		}
+		for (;;)
+		{
+			int			s = j;
+
+			while (j < n && is_digit(c[j]))
+				j++;
+			if (ng == cap)
+			{
+				cap = cap == 0 ? 16 : cap * 2;
+				gs = gs == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(gs, sizeof(int) * cap);
+				ge = ge == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(ge, sizeof(int) * cap);
+			}
+			gs[ng] = s;
+			ge[ng] = j;
+			ng++;
+			if (j + 1 < n && (c[j] == ' ' || c[j] == '-') && is_digit(c[j + 1]))
+				j++;
+			else
+				break;
+		}
+
+		for (int a = 0; a < ng;)
+		{
+			int			digits = 0;
+			int			best = -1;
+
+			/*
+			 * The Luhn sum of the run a..b, kept for both parities of its
+			 * last digit while b grows: sum_even is right when the last
+			 * digit has an even index in the run (the digits of even index
+			 * are then the undoubled ones), sum_odd otherwise.
+			 */
+			int			sum_even = 0;
+			int			sum_odd = 0;
+
+			for (int b = a; b < ng; b++)
+			{
+				if (digits + ge[b] - gs[b] > 19)
+					break;
+				for (int k = gs[b]; k < ge[b]; k++, digits++)
+				{
+					int			v = c[k] - '0';
+
+					if (digits % 2 == 0)
+					{
+						sum_even += v;
+						sum_odd += luhn_doubled(v);
+					}
+					else
+					{
+						sum_even += luhn_doubled(v);
+						sum_odd += v;
+					}
+				}
+				if (digits >= 13 && ((digits - 1) % 2 == 0 ? sum_even : sum_odd) % 10 == 0)
+					best = b;
+			}
+			if (best >= 0)
+			{
+				span_add(out, gs[a], ge[best]);
+				a = best + 1;
+			}
+			else
+				a++;
+		}
+		i = j;
+	}
+}
+
+static inline bool
+is_phone_sep(pg_wchar c)
+{
+	return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')';
+}
+
+/*
+ * scan_phones
+ *	  Phone numbers.  Each maximal sequence of digit groups and separator
+ *	  runs is read once and the scan goes on after it: linear.
+ */
+static void
+scan_phones(const Decoded *d, SpanList *out)
+{
+	const pg_wchar *c = d->c;
+	int			n = d->n;
+	int			i = 0;
+
+	while (i < n)
+	{
+		int			start = -1;
+		int			j;
+		int			digits = 0;
+		int			last_end;
+
+		if (is_digit(c[i]))
+			start = i;
+		else if ((c[i] == '+' || c[i] == '(') && i + 1 < n && is_digit(c[i + 1]))
+			start = i;
+		else if (c[i] == '+' && i + 2 < n && c[i + 1] == '(' && is_digit(c[i + 2]))
+			start = i;
+		if (start < 0)
+		{
+			i++;
+			continue;
+		}
+		j = start;
+		while (!is_digit(c[j]))
+			j++;
+		for (;;)
+		{
+			int			k;
+
+			while (j < n && is_digit(c[j]))
+			{
+				digits++;
+				j++;
+			}
+			last_end = j;
+			k = j;
+			while (k < n && k - j < 3 && is_phone_sep(c[k]))
+				k++;
+			if (k > j && k < n && is_digit(c[k]))
+				j = k;
+			else
+				break;
+		}
+		if (digits >= 10 && digits <= 15 &&
+			(start == 0 || !is_word(c[start - 1])) &&
+			(last_end == n || !is_word(c[last_end])) &&
+			!(last_end + 1 < n && c[last_end] == ':' && is_digit(c[last_end + 1])))
+			span_add(out, start, last_end);
+		i = last_end;
+	}
+}
+
+/*
+ * find_spans
+ *	  Every match of a value pattern in d, merged: sorted by start, the
+ *	  overlapping ones joined.
+ */
+static void
+find_spans(const Decoded *d, SpanList *merged)
+{
+	SpanList	l[3] = {{NULL, 0, 0}, {NULL, 0, 0}, {NULL, 0, 0}};
+	int			pos[3] = {0, 0, 0};
+
+	scan_emails(d, &l[0]);
+	scan_cards(d, &l[1]);
+	scan_phones(d, &l[2]);
+
+	for (;;)
+	{
+		int			pick = -1;
+		Span		s;
+
+		for (int k = 0; k < 3; k++)
+			if (pos[k] < l[k].n &&
+				(pick < 0 || l[k].s[pos[k]].start < l[pick].s[pos[pick]].start))
+				pick = k;
+		if (pick < 0)
+			break;
+		s = l[pick].s[pos[pick]++];
+		if (merged->n > 0 && s.start < merged->s[merged->n - 1].end)
+		{
+			if (s.end > merged->s[merged->n - 1].end)
+				merged->s[merged->n - 1].end = s.end;
+		}
+		else
+			span_add(merged, s.start, s.end);
+	}
+}
+
+/*
+ * mask_values_in
+ *	  s with every match of a value pattern replaced by its mask (method
+ *	  catalog.audit_mask_method); NULL when nothing matched.  *outlen is
+ *	  the result's length.
+ */
+static char *
+mask_values_in(const char *s, int len, int *outlen)
+{
+	Decoded		d;
+	SpanList	spans = {NULL, 0, 0};
+	StringInfoData out;
+	int			pos = 0;
+
+	if (!may_match(s, len))
+		return NULL;
+	decode(s, len, &d);
+	find_spans(&d, &spans);
+	if (spans.n == 0)
+		return NULL;
+
+	initStringInfo(&out);
+	for (int k = 0; k < spans.n; k++)
+	{
+		int			b0 = d.start[spans.s[k].start];
+		int			b1 = d.end[spans.s[k].end - 1];
+
+		appendBinaryStringInfo(&out, s + pos, b0 - pos);
+		append_mask(&out, catalog_audit_mask_method, s + b0, b1 - b0);
+		pos = b1;
+	}
+	appendBinaryStringInfo(&out, s + pos, len - pos);
+	*outlen = out.len;
+	return out.data;
+}
+
+/*
+ * contains_email
+ *	  True when s holds an e-mail address.
+ */
+static bool
+contains_email(const char *s, int len)
+{
+	Decoded		d;
+	SpanList	spans = {NULL, 0, 0};
+
+	if (!may_match(s, len))
+		return false;
+	decode(s, len, &d);
+	scan_emails(&d, &spans);
+	return spans.n > 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Key patterns and declared masks
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * builtin_key_match
+ *	  True when the key (len bytes), reduced to its ASCII letters and
+ *	  digits (fullwidth forms folded) in lower case, contains a built-in
+ *	  key pattern.
+ */
+static bool
+builtin_key_match(const char *key, int len)
+{
+	char		local[128];
+	char	   *norm = len < (int) sizeof(local) ? local :
+		palloc_extended((Size) len + 1, MCXT_ALLOC_HUGE);
+	const unsigned char *u = (const unsigned char *) key;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	int			n = 0;
+	bool		found = false;
+
+	for (int i = 0; i < len;)
+	{
+		int			l = 1;
+		pg_wchar	c = utf8 ? decode_utf8_at(u, len, i, &l) : (u[i] < 0x80 ? u[i] : 0x80);
+
+		c = fold(c);
+		if (c >= 'A' && c <= 'Z')
+			norm[n++] = (char) (c - 'A' + 'a');
+		else if ((c >= 'a' && c <= 'z') || is_digit(c))
+			norm[n++] = (char) c;
+		i += l;
+	}
+	norm[n] = '\0';
+	for (int k = 0; k < (int) lengthof(builtin_keys) && !found; k++)
+		found = strstr(norm, builtin_keys[k]) != NULL;
+	if (norm != local)
+		pfree(norm);
+	return found;
+}
+
+/*
+ * column_method
+ *	  The method that masks the whole value of column, or MASK_NO_METHOD.
+ */
+static int
+column_method(const AuditMaskPolicy *policy, const char *column)
+{
+	for (int k = 0; k < policy->nrules; k++)
+		if (policy->rules[k].attribute_key[0] == '\0' &&
+			strcmp(policy->rules[k].column, column) == 0)
+			return policy->rules[k].method;
+	if (builtin_key_match(column, strlen(column)))
+		return catalog_audit_mask_method;
+	return MASK_NO_METHOD;
+}
+
+/*
+ * key_method
+ *	  The method that masks the value of object key (len bytes) inside
+ *	  jsonb column, or MASK_NO_METHOD.
+ */
+static int
+key_method(const AuditMaskPolicy *policy, const char *column, const char *key, int len)
+{
+	for (int k = 0; k < policy->nrules; k++)
+	{
+		const MaskRule *r = &policy->rules[k];
+
+		if (r->attribute_key[0] != '\0' && strcmp(r->column, column) == 0 &&
+			strlen(r->attribute_key) == (size_t) len &&
+			memcmp(r->attribute_key, key, len) == 0)
+			return r->method;
+	}
+	if (builtin_key_match(key, len))
+		return catalog_audit_mask_method;
+	return MASK_NO_METHOD;
+}
+
+/* ------------------------------------------------------------------------
+ * Pushing values
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * timestamp_text
+ *	  A timestamptz in the ISO 8601 form of to_jsonb, in UTC.
+ */
+static char *
+timestamp_text(Datum ts)
+{
+	const int	utc = 0;
+
+	return JsonEncodeDateTime(NULL, ts, TIMESTAMPTZOID, &utc);
+}
+
+/*
+ * scalar_of
+ *	  The jsonb scalar that stands for a non-jsonb value of type typid (a
+ *	  base type); *scan is set when it is a string of free text, to be
+ *	  scanned for value patterns.
+ */
+static void
+scalar_of(Oid typid, Datum value, JsonbValue *jv, bool *scan)
+{
+	*scan = false;
+	switch (typid)
+	{
+		case INT2OID:
+			jv->type = jbvNumeric;
+			jv->val.numeric = int64_to_numeric(DatumGetInt16(value));
+			return;
+		case INT4OID:
+			jv->type = jbvNumeric;
+			jv->val.numeric = int64_to_numeric(DatumGetInt32(value));
+			return;
+		case INT8OID:
+			jv->type = jbvNumeric;
+			jv->val.numeric = int64_to_numeric(DatumGetInt64(value));
+			return;
+		case NUMERICOID:
+			{
+				Numeric		n = DatumGetNumeric(value);
+
+				if (!numeric_is_nan(n) && !numeric_is_inf(n))
+				{
+					jv->type = jbvNumeric;
+					jv->val.numeric = n;
+					return;
+				}
+				break;			/* NaN and infinities: their text */
+			}
+		case BOOLOID:
+			jv->type = jbvBool;
+			jv->val.boolean = DatumGetBool(value);
+			return;
+		case TIMESTAMPTZOID:
+			jv->type = jbvString;
+			jv->val.string.val = timestamp_text(value);
+			jv->val.string.len = strlen(jv->val.string.val);
+			return;
+		case TIMESTAMPOID:
+		case DATEOID:
+		case TIMEOID:
+		case TIMETZOID:
+			jv->type = jbvString;
+			jv->val.string.val = JsonEncodeDateTime(NULL, value, typid, NULL);
+			jv->val.string.len = strlen(jv->val.string.val);
+			return;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+			{
+				text	   *t = DatumGetTextPP(value);
+
+				jv->type = jbvString;
+				jv->val.string.val = VARDATA_ANY(t);
+				jv->val.string.len = VARSIZE_ANY_EXHDR(t);
+				*scan = true;
+				return;
+			}
+		default:
+			*scan = !type_is_enum(typid);
+			break;
+	}
+	{
+		Oid			out;
+		bool		varlena;
+
+		getTypeOutputInfo(typid, &out, &varlena);
+		jv->type = jbvString;
+		jv->val.string.val = OidOutputFunctionCall(out, value);
+		jv->val.string.len = strlen(jv->val.string.val);
+	}
+}
+
+/*
+ * value_text
+ *	  The text a whole-value mask hashes: a string's content, the jsonb
+ *	  text form of anything else.
+ */
+static void
+value_text(const JsonbValue *v, StringInfo out)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			appendBinaryStringInfo(out, v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
+																			NumericGetDatum(v->val.numeric))));
+			break;
+		case jbvBool:
+			appendStringInfoString(out, v->val.boolean ? "true" : "false");
+			break;
+		case jbvNull:
+			appendStringInfoString(out, "null");
+			break;
+		case jbvBinary:
+			(void) JsonbToCString(out, v->val.binary.data, v->val.binary.len);
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+}
+
+/*
+ * push_masked
+ *	  Push (as token tok) the mask of the whole value v; JSON null stays
+ *	  null.
+ */
+static void
+push_masked(JsonbParseState **st, JsonbIteratorToken tok, int method, const JsonbValue *v)
+{
+	JsonbValue	m;
+	StringInfoData text;
+
+	if (v->type == jbvNull)
+	{
+		pushJsonbValue(st, tok, (JsonbValue *) v);
+		return;
+	}
+	initStringInfo(&text);
+	value_text(v, &text);
+	m.type = jbvString;
+	m.val.string.val = mask_string(method, text.data, text.len);
+	m.val.string.len = strlen(m.val.string.val);
+	pfree(text.data);
+	pushJsonbValue(st, tok, &m);
+}
+
+/*
+ * push_string
+ *	  Push (as token tok) a string with its value patterns masked.
+ */
+static void
+push_string(JsonbParseState **st, JsonbIteratorToken tok, const char *s, int len)
+{
+	JsonbValue	v;
+	int			outlen;
+	char	   *masked = mask_values_in(s, len, &outlen);
+
+	v.type = jbvString;
+	v.val.string.val = masked ? masked : (char *) s;
+	v.val.string.len = masked ? outlen : len;
+	pushJsonbValue(st, tok, &v);
+}
+
+static void walk_container(const AuditMaskPolicy *policy, const char *column,
+						   JsonbParseState **st, JsonbContainer *c);
+
+/*
+ * push_member
+ *	  Push one value or element of a container (token tok), masked whole
+ *	  when method says so, else walked or scanned.
+ */
+static void
+push_member(const AuditMaskPolicy *policy, const char *column, JsonbParseState **st,
+			JsonbIteratorToken tok, JsonbValue *v, int method)
+{
+	if (method != MASK_NO_METHOD)
+		push_masked(st, tok, method, v);
+	else if (v->type == jbvBinary)
+		walk_container(policy, column, st, v->val.binary.data);
+	else if (v->type == jbvString)
+		push_string(st, tok, v->val.string.val, v->val.string.len);
+	else
+		pushJsonbValue(st, tok, v);
+}
+
+/*
+ * walk_container
+ *	  Push a (non-scalar) jsonb container token by token, masking as the
+ *	  rules say.  Recursion follows the nesting of the value, which jsonb
+ *	  input already bounds by the stack depth check.
+ */
+static void
+walk_container(const AuditMaskPolicy *policy, const char *column,
+			   JsonbParseState **st, JsonbContainer *c)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			pending = MASK_NO_METHOD;
+
+	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_OBJECT:
+			case WJB_BEGIN_ARRAY:
+			case WJB_END_OBJECT:
+			case WJB_END_ARRAY:
+				pushJsonbValue(st, tok, NULL);
+				break;
+			case WJB_KEY:
+				pending = key_method(policy, column, v.val.string.val, v.val.string.len);
+				push_string(st, WJB_KEY, v.val.string.val, v.val.string.len);
+				break;
+			case WJB_VALUE:
+				push_member(policy, column, st, tok, &v, pending);
+				pending = MASK_NO_METHOD;
+				break;
+			case WJB_ELEM:
+				push_member(policy, column, st, tok, &v, MASK_NO_METHOD);
+				break;
+			default:
+				elog(ERROR, "unexpected jsonb iterator token %d", (int) tok);
+		}
+	}
+}
+
+/*
+ * AuditMaskPush
+ *	  Push the value of column (not NULL, of type typid) of a row of the
+ *	  policy's table as the value of the key the caller has just pushed,
+ *	  masked.  Allocates in the current memory context; the pushed strings
+ *	  must outlive the parse state, and do.
+ */
+void
+AuditMaskPush(AuditMaskPolicy *policy, JsonbParseState **state,
+			  const char *column, Oid typid, Datum value)
+{
+	Oid			base = getBaseType(typid);
+	int			method;
+	JsonbValue	v;
+	bool		scan;
+
+	if (policy == NULL)
+		policy = &empty_policy;
+	method = column_method(policy, column);
+
+	if (base == JSONBOID)
+	{
+		Jsonb	   *jb = DatumGetJsonbP(value);
+
+		if (JB_ROOT_IS_SCALAR(jb))
+		{
+			if (!JsonbExtractScalar(&jb->root, &v))
+				elog(ERROR, "could not read a scalar jsonb value");
+			scan = v.type == jbvString;
+		}
+		else
+		{
+			v.type = jbvBinary;
+			v.val.binary.data = &jb->root;
+			v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
+			if (method == MASK_NO_METHOD)
+			{
+				walk_container(policy, column, state, &jb->root);
+				return;
+			}
+			scan = false;
+		}
+	}
+	else
+		scalar_of(base, value, &v, &scan);
+
+	if (method != MASK_NO_METHOD)
+		push_masked(state, WJB_VALUE, method, &v);
+	else if (scan)
+		push_string(state, WJB_VALUE, v.val.string.val, v.val.string.len);
+	else
+		pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/*
+ * AuditMaskActor
+ *	  The actor as an audit row stores it: the whole value masked (method
+ *	  catalog.audit_mask_method) when it contains an e-mail address, else
+ *	  unchanged.  A palloc'd copy either way.
+ */
+char *
+AuditMaskActor(const char *actor)
+{
+	int			len = strlen(actor);
+
+	if (contains_email(actor, len))
+		return mask_string(catalog_audit_mask_method, actor, len);
+	return pstrdup(actor);
+}
+
+/* ------------------------------------------------------------------------
+ * Policy cache
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * policy_invalidate
+ *	  Relcache callback: a change of catalog.audit_mask (or a reset of every
+ *	  cache) makes the cache stale.  Frees nothing (see the file header).
+ */
+static void
+policy_invalidate(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == policy_relid)
+	{
+		policy_valid = false;
+		policy_generation++;
+	}
+}
+
+/* The text column name of rel, checked to exist with type text. */
+static AttrNumber
+text_attnum(Relation rel, const char *name)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->atttypid == TEXTOID &&
+			strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("catalog.audit_mask does not have the expected columns"),
+			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+/*
+ * policy_read
+ *	  Read every row of catalog.audit_mask (rel) under snapshot into
+ *	  policies allocated in cxt; returns the number of tables.
+ */
+static int
+policy_read(Relation rel, Snapshot snapshot, MemoryContext cxt, AuditMaskPolicy **out)
+{
+	AttrNumber	a_table = text_attnum(rel, "table_name");
+	AttrNumber	a_column = text_attnum(rel, "column_name");
+	AttrNumber	a_key = text_attnum(rel, "attribute_key");
+	AttrNumber	a_method = text_attnum(rel, "method");
+	TupleDesc	desc = RelationGetDescr(rel);
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	AuditMaskPolicy *tables = NULL;
+	int			ntables = 0;
+	int			captables = 0;
+
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		n1,
+					n2,
+					n3,
+					n4;
+		Datum		d_table = heap_getattr(tup, a_table, desc, &n1);
+		Datum		d_column = heap_getattr(tup, a_column, desc, &n2);
+		Datum		d_key = heap_getattr(tup, a_key, desc, &n3);
+		Datum		d_method = heap_getattr(tup, a_method, desc, &n4);
+		char	   *table;
+		char	   *column;
+		char	   *key;
+		char	   *method;
+		AuditMaskPolicy *p = NULL;
+
+		if (n1 || n2 || n3 || n4)
+			continue;			/* NOT NULL columns */
+		table = TextDatumGetCString(d_table);
+		column = TextDatumGetCString(d_column);
+		key = TextDatumGetCString(d_key);
+		method = TextDatumGetCString(d_method);
+
+		for (int k = 0; k < ntables; k++)
+			if (strcmp(tables[k].table_name, table) == 0)
+				p = &tables[k];
+		if (p == NULL)
+		{
+			if (ntables == captables)
+			{
+				captables = captables == 0 ? 4 : captables * 2;
+				tables = tables == NULL ? palloc(sizeof(AuditMaskPolicy) * captables) :
+					repalloc(tables, sizeof(AuditMaskPolicy) * captables);
+			}
+			p = &tables[ntables++];
+			p->table_name = table;
+			p->nrules = 0;
+			p->rules = NULL;
+		}
+		p->rules = p->rules == NULL ? palloc(sizeof(MaskRule)) :
+			repalloc(p->rules, sizeof(MaskRule) * (p->nrules + 1));
+		p->rules[p->nrules].column = column;
+		p->rules[p->nrules].attribute_key = key;
+		/* the CHECK constraint allows only these two; anything else: hash */
+		p->rules[p->nrules].method = strcmp(method, "redact") == 0 ?
+			AUDIT_MASK_REDACT : AUDIT_MASK_HASH;
+		p->nrules++;
+	}
+	table_endscan(scan);
+	MemoryContextSwitchTo(old);
+	*out = tables;
+	return ntables;
+}
+
+/*
+ * policy_build
+ *	  Read the declared masks into a new cache generation.  Built under
+ *	  the caller's context and moved under TopMemoryContext only when
+ *	  complete, so an error leaks nothing; the previous generation goes
+ *	  under TopTransactionContext (pointers handed out in this transaction
+ *	  stay valid until its end).
+ */
+static void
+policy_build(void)
+{
+	MemoryContext cxt;
+	Relation	rel;
+	AuditMaskPolicy *tables;
+	int			ntables;
+
+	if (!policy_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(policy_invalidate, (Datum) 0);
+		policy_callback_registered = true;
+	}
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "catalog audit mask policy",
+								ALLOCSET_SMALL_SIZES);
+	rel = DocOpenTable("audit_mask");
+	for (;;)
+	{
+		uint64		generation;
+		Snapshot	snapshot;
+
+		policy_relid = RelationGetRelid(rel);
+		generation = policy_generation;
+		snapshot = RegisterSnapshot(GetLatestSnapshot());
+		ntables = policy_read(rel, snapshot, cxt, &tables);
+		UnregisterSnapshot(snapshot);
+		if (generation == policy_generation)
+			break;
+		MemoryContextReset(cxt);
+	}
+	table_close(rel, NoLock);
+
+	if (policy_cxt != NULL)
+		MemoryContextSetParent(policy_cxt, TopTransactionContext);
+	MemoryContextSetParent(cxt, TopMemoryContext);
+	policy_cxt = cxt;
+	policy_tables = tables;
+	policy_ntables = ntables;
+	policy_valid = true;
+}
+
+/*
+ * AuditMaskPolicyFor
+ *	  The masking policy of an audited table (never NULL: a table without
+ *	  declared masks still has the built-in patterns).  Valid until the end
+ *	  of the current transaction.
+ */
+AuditMaskPolicy *
+AuditMaskPolicyFor(const char *table_name)
+{
+	if (!policy_valid)
+		policy_build();
+	for (int k = 0; k < policy_ntables; k++)
+		if (strcmp(policy_tables[k].table_name, table_name) == 0)
+			return &policy_tables[k];
+	return &empty_policy;
+}
+
+/*
+ * catalog.audit_mask_changed()
+ *	  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT on
+ *	  catalog.audit_mask: invalidate its relcache entry, which every
+ *	  backend's policy cache listens to (this backend at the next command,
+ *	  the others when this transaction commits).
+ */
+Datum
+catalog_audit_mask_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("catalog.audit_mask_changed() must be called as a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * API: audit_mask_set, audit_mask_drop, audit_masks
+ * ------------------------------------------------------------------------
+ */
+
+static ApiPlan upsert_plan = {
+	"INSERT INTO catalog.audit_mask AS m"
+	" (table_name, column_name, attribute_key, method, created_by)"
+	" VALUES ($1, $2, $3, $4, $5)"
+	" ON CONFLICT (table_name, column_name, attribute_key) DO UPDATE"
+	" SET method = EXCLUDED.method, created_at = pg_catalog.now(),"
+	" created_by = EXCLUDED.created_by"
+	" RETURNING m.table_name, m.column_name, m.attribute_key, m.method,"
+	" m.created_at, m.created_by",
+	5,
+	{TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+	NULL
+};
+
+static ApiPlan delete_plan = {
+	"DELETE FROM catalog.audit_mask"
+	" WHERE table_name = $1 AND column_name = $2 AND attribute_key = $3",
+	3,
+	{TEXTOID, TEXTOID, TEXTOID},
+	NULL
+};
+
+static ApiPlan list_plan = {
+	"SELECT table_name, column_name, attribute_key, method, created_at, created_by"
+	" FROM catalog.audit_mask ORDER BY table_name, column_name, attribute_key",
+	0,
+	{InvalidOid},
+	NULL
+};
+
+/*
+ * short_text_arg
+ *	  Argument argno as a C string, or NULL when it is longer than max
+ *	  bytes (checked before detoasting).  NULL arguments are the caller's.
+ */
+static char *
+short_text_arg(FunctionCallInfo fcinfo, int argno, int max)
+{
+	if (toast_raw_datum_size(PG_GETARG_DATUM(argno)) > (Size) (VARHDRSZ + max))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * table_arg
+ *	  The audited table named by argument 0: "product" or "category".
+ */
+static const char *
+table_arg(FunctionCallInfo fcinfo)
+{
+	char	   *t;
+
+	ApiRequireArg(fcinfo, 0, "table_name");
+	t = short_text_arg(fcinfo, 0, NAMEDATALEN);
+	if (t != NULL && strcmp(t, "product") == 0)
+		return "product";
+	if (t != NULL && strcmp(t, "category") == 0)
+		return "category";
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("table_name must be \"product\" or \"category\""),
+			 errdetail("{\"field\":\"table_name\",\"reason\":\"unknown_value\"}")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * column_arg
+ *	  Argument 1, a column name of at most NAMEDATALEN - 1 bytes (the
+ *	  syscache compares names in NAMEDATALEN bytes, so a longer one must
+ *	  never reach it); NULL when it is longer or empty (no column has
+ *	  such a name).
+ */
+static char *
+column_arg(FunctionCallInfo fcinfo)
+{
+	char	   *c;
+
+	ApiRequireArg(fcinfo, 1, "column_name");
+	c = short_text_arg(fcinfo, 1, NAMEDATALEN - 1);
+	return (c != NULL && c[0] != '\0') ? c : NULL;
+}
+
+/*
+ * attribute_key_arg
+ *	  Argument 2 canonicalised like plain text, 1 to 128 characters; ""
+ *	  (the whole column) when NULL.
+ */
+static char *
+attribute_key_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(2))
+		return "";
+	return ValidateTextArg("attribute_key", CATALOG_GETARG_RAW_TEXT(2), VT_PLAIN,
+						   1, MASK_ATTRIBUTE_KEY_MAX);
+}
+
+/*
+ * push_mask_row
+ *	  Push the mask in columns 1..6 of row of the last SPI result as an
+ *	  object; returns what closing the object returned (the whole value
+ *	  when the object is the outermost one).
+ */
+static JsonbValue *
+push_mask_row(JsonbParseState **st, int row)
+{
+	HeapTuple	tup = SPI_tuptable->vals[row];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	char	   *key = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+	Datum		created_at = SPI_getbinval(tup, desc, 5, &isnull);
+
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	DocPushText(st, "table_name",
+				DocCString(TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull))));
+	DocPushText(st, "column_name",
+				DocCString(TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull))));
+	DocPushText(st, "attribute_key", DocCString(key[0] == '\0' ? NULL : key));
+	DocPushText(st, "method",
+				DocCString(TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull))));
+	DocPushText(st, "created_at", DocCString(timestamp_text(created_at)));
+	DocPushText(st, "created_by",
+				DocCString(TextDatumGetCString(SPI_getbinval(tup, desc, 6, &isnull))));
+	return pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * mask_set
+ *	  catalog_api.audit_mask_set, under ApiRunWrite.
+ */
+static Datum
+mask_set(PG_FUNCTION_ARGS)
+{
+	const char *table = table_arg(fcinfo);
+	char	   *column = column_arg(fcinfo);
+	char	   *key = attribute_key_arg(fcinfo);
+	char	   *method;
+	Oid			relid;
+	AttrNumber	attnum = InvalidAttrNumber;
+	Datum		values[5];
+	MemoryContext cxt = CurrentMemoryContext;
+	JsonbParseState *st = NULL;
+	Jsonb	   *result;
+
+	ApiRequireArg(fcinfo, 3, "method");
+	method = short_text_arg(fcinfo, 3, 16);
+	if (method == NULL || (strcmp(method, "hash") != 0 && strcmp(method, "redact") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("method must be \"hash\" or \"redact\""),
+				 errdetail("{\"field\":\"method\",\"reason\":\"unknown_value\"}")));
+
+	/* the column, from the system catalog */
+	relid = get_relname_relid(table, get_namespace_oid("catalog", false));
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation catalog.%s does not exist", table),
+				 errhint("Run CREATE EXTENSION catalog in this database.")));
+	if (column != NULL)
+		attnum = get_attnum(relid, column);
+	if (attnum <= 0)			/* missing, dropped or a system column */
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column_name is not a column of catalog.%s", table),
+				 errdetail("{\"field\":\"column_name\",\"reason\":\"unknown_column\"}")));
+	if (strcmp(column, "id") == 0 || get_attgenerated(relid, attnum) != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of catalog.%s cannot be masked", column, table),
+				 errdetail("{\"field\":\"column_name\",\"reason\":\"not_maskable\"}"),
+				 errhint("The row key is recorded apart from the values, and generated columns are not recorded at all.")));
+	if (key[0] != '\0' && getBaseType(get_atttype(relid, attnum)) != JSONBOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("attribute_key applies only to a jsonb column"),
+				 errdetail("{\"field\":\"attribute_key\",\"reason\":\"not_jsonb\"}"),
+				 errhint("Omit attribute_key to mask the whole column.")));
+
+	values[0] = CStringGetTextDatum(table);
+	values[1] = CStringGetTextDatum(column);
+	values[2] = CStringGetTextDatum(key);
+	values[3] = CStringGetTextDatum(method);
+	values[4] = CStringGetTextDatum(AuditMaskActor(ApiActor()));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ApiExecute(&upsert_plan, values, NULL, false, 0) != 1)
+		elog(ERROR, "audit mask upsert did not return one row");
+	/* the document outlives SPI_finish */
+	MemoryContextSwitchTo(cxt);
+	result = JsonbValueToJsonb(push_mask_row(&st, 0));
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}
+
+Datum
+catalog_audit_mask_set(PG_FUNCTION_ARGS)
+{
+	return ApiRunWrite(mask_set, fcinfo);
+}
+
+/*
+ * mask_drop
+ *	  catalog_api.audit_mask_drop, under ApiRunWrite.  The column need not
+ *	  exist any more: a mask of a dropped column can be dropped too.
+ */
+static Datum
+mask_drop(PG_FUNCTION_ARGS)
+{
+	const char *table = table_arg(fcinfo);
+	char	   *column = column_arg(fcinfo);
+	char	   *key = attribute_key_arg(fcinfo);
+	Datum		values[3];
+	int			n;
+
+	if (column == NULL)
+		PG_RETURN_BOOL(false);	/* no column has such a name */
+	values[0] = CStringGetTextDatum(table);
+	values[1] = CStringGetTextDatum(column);
+	values[2] = CStringGetTextDatum(key);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	n = ApiExecute(&delete_plan, values, NULL, false, 0);
+	SPI_finish();
+	PG_RETURN_BOOL(n > 0);
+}
+
+Datum
+catalog_audit_mask_drop(PG_FUNCTION_ARGS)
+{
+	return ApiRunWrite(mask_drop, fcinfo);
+}
+
+/*
+ * catalog_api.audit_masks() -> jsonb
+ *	  {"declared": [mask, ...] (by table, column, key), "builtin_keys":
+ *	  [...], "builtin_values": [...], "method": the built-in patterns'
+ *	  method}.
+ */
+Datum
+catalog_audit_masks(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	Jsonb	   *result;
+	int			n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	n = ApiExecute(&list_plan, NULL, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	DocPushKey(&st, "declared");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < n; i++)
+		(void) push_mask_row(&st, i);
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	DocPushKey(&st, "builtin_keys");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (int k = 0; k < (int) lengthof(builtin_keys); k++)
+	{
+		JsonbValue	v;
+
+		v.type = jbvString;
+		v.val.string.val = (char *) builtin_keys[k];
+		v.val.string.len = strlen(builtin_keys[k]);
+		pushJsonbValue(&st, WJB_ELEM, &v);
+	}
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	DocPushKey(&st, "builtin_values");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (int k = 0; k < (int) lengthof(builtin_values); k++)
+	{
+		JsonbValue	v;
+
+		v.type = jbvString;
+		v.val.string.val = (char *) builtin_values[k];
+		v.val.string.len = strlen(builtin_values[k]);
+		pushJsonbValue(&st, WJB_ELEM, &v);
+	}
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	DocPushText(&st, "method",
+				DocCString(catalog_audit_mask_method == AUDIT_MASK_REDACT ? "redact" : "hash"));
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	result = JsonbValueToJsonb(res);
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}

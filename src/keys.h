@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * keys.h
+ *	  Server-side secrets of catalog.signing_key, by purpose.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CATALOG_KEYS_H
+#define CATALOG_KEYS_H
+
+#include "common/sha2.h"
+#include "nodes/pg_list.h"
+
+/* Length of SigningKeyHmac's output: a full HMAC-SHA256. */
+#define SIGNING_MAC_LEN		PG_SHA256_DIGEST_LENGTH
+
+/* One row of catalog.signing_key. */
+typedef struct SigningKey
+{
+	int			kid;
+	bytea	   *secret;
+} SigningKey;
+
+extern List *SigningKeysLoad(const char *purpose);
+extern SigningKey *SigningKeyFind(List *keys, int kid);
+extern void SigningKeyHmac(const SigningKey *key, const void *data, size_t len,
+						   uint8 *mac);
+
+#endif							/* CATALOG_KEYS_H */
