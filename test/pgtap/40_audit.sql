@@ -670,11 +670,24 @@ BEGIN
     RETURN jsonb_build_object('items', items, 'pages', pages);
 END $$;
 
+-- Before the seal: the history is found among the unsealed rows.
+SET ROLE catalog_editor;
+SELECT is(pg_temp.strip(catalog_api.product_history(pg_temp.id('p1'))->'items'), pg_temp.expected_items('product', pg_temp.id('p1')),
+          'editor: product_history of rows not sealed yet equals the audit rows newest first');
+RESET ROLE;
+-- Sealed, then one more write (not sealed): the pages mix both.
 SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
+BEGIN;
+SET LOCAL catalog.actor = 'pgtap-audit-2';
+UPDATE catalog.product SET price = 17 WHERE id = pg_temp.id('p1');
+COMMIT;
 
 SET ROLE catalog_editor;
 SELECT is(pg_temp.strip(catalog_api.product_history(pg_temp.id('p1'))->'items'), pg_temp.expected_items('product', pg_temp.id('p1')),
-          'editor: product_history equals the audit rows newest first, with their seal seq');
+          'editor: product_history equals the audit rows newest first, with their seal seq (null for the newest)');
+SELECT is((SELECT count(*) FILTER (WHERE i->'seq' = 'null') || '/' || count(*)
+           FROM jsonb_array_elements(catalog_api.product_history(pg_temp.id('p1'))->'items') i), '1/5',
+          'four sealed rows and one not sealed');
 SELECT is(pg_temp.keys(catalog_api.product_history(pg_temp.id('p1'))->'items'->0),
           ARRAY['action', 'actor', 'audit_id', 'new', 'occurred_at', 'old', 'request_id', 'role', 'row_id', 'seq', 'table',
                 'txid', 'via'],
@@ -682,13 +695,13 @@ SELECT is(pg_temp.keys(catalog_api.product_history(pg_temp.id('p1'))->'items'->0
 SELECT is((SELECT jsonb_agg((i->>'occurred_at')::timestamptz ORDER BY o) FROM jsonb_array_elements(catalog_api.product_history(pg_temp.id('p1'))->'items') WITH ORDINALITY x(i, o)),
           pg_temp.direct(format($$SELECT jsonb_agg(occurred_at ORDER BY id DESC) FROM catalog.audit_log WHERE table_name = 'product' AND row_id = %s$$, pg_temp.id('p1'))),
           'history items carry occurred_at');
--- p1 has four rows: insert, two price updates, the archive.
+-- p1 has five rows: insert, two price updates, the archive, the plain UPDATE.
 SELECT results_eq(
-    format($$SELECT n, w->'pages', pg_temp.strip(w->'items') FROM (VALUES (1), (2), (3), (4), (5)) v(n), pg_temp.walk('product_history', %L, n) w ORDER BY n$$,
+    format($$SELECT n, w->'pages', pg_temp.strip(w->'items') FROM (VALUES (1), (2), (3), (4), (5), (6)) v(n), pg_temp.walk('product_history', %L, n) w ORDER BY n$$,
            pg_temp.id('p1')),
-    format($$SELECT n, to_jsonb(p), pg_temp.expected_items('product', %s) FROM (VALUES (1, 4), (2, 2), (3, 2), (4, 1), (5, 1)) v(n, p) ORDER BY n$$,
+    format($$SELECT n, to_jsonb(p), pg_temp.expected_items('product', %s) FROM (VALUES (1, 5), (2, 3), (3, 2), (4, 2), (5, 1), (6, 1)) v(n, p) ORDER BY n$$,
            pg_temp.id('p1')),
-    'product_history walked with next_cursor in pages of 1 to 5: always the whole history, and no empty last page');
+    'product_history walked with next_cursor in pages of 1 to 6: always the whole history, and no empty last page');
 SELECT is(pg_temp.strip(catalog_api.category_history(pg_temp.id('cat'))->'items'), pg_temp.expected_items('category', pg_temp.id('cat')),
           'editor: category_history equals the audit rows newest first');
 SELECT is(catalog_api.product_history(pg_temp.id('pdel'))->'items'->0->>'action', 'delete',
