@@ -1,6 +1,7 @@
 --
 -- roles: privileges of catalog_anon, catalog_editor, catalog_admin,
--- row-level security and the recorded actor (pg_regress).
+-- catalog_owner and catalog_audit_owner, row-level security and the
+-- recorded actor (pg_regress).
 --
 \set SHOW_CONTEXT never
 SET catalog.actor = 'regress-setup';
@@ -66,11 +67,35 @@ SELECT r.rolname, c.relname,
        has_table_privilege(r.rolname, c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER') AS any_privilege
 FROM pg_class c CROSS JOIN (VALUES ('catalog_anon'), ('catalog_editor'), ('catalog_admin')) r(rolname)
 WHERE c.relnamespace = 'catalog'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND (NOT c.relispartition OR c.relname = 'audit_log_default')
 ORDER BY 1, 2;
 SELECT r.rolname, count(*) FILTER (WHERE has_function_privilege(r.rolname, p.oid, 'EXECUTE')) AS executable
 FROM pg_proc p CROSS JOIN (VALUES ('catalog_anon'), ('catalog_editor'), ('catalog_admin')) r(rolname)
 WHERE p.pronamespace = 'catalog'::regnamespace
 GROUP BY 1 ORDER BY 1;
+
+-- the audit tables: owned by catalog_audit_owner, which may only append
+-- (DELETE on the default partition for audit_maintain, UPDATE on
+-- audit_chain for the sealer); catalog_owner has no privilege on them
+SELECT c.relname, c.relkind, pg_get_userbyid(c.relowner) AS owner,
+       array_to_string(ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p
+                             WHERE has_table_privilege('catalog_audit_owner', c.oid, p)), ',') AS owner_privileges,
+       has_table_privilege('catalog_owner', c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER') AS catalog_owner_any,
+       c.relrowsecurity AND c.relforcerowsecurity AS rls
+FROM pg_class c
+WHERE c.relnamespace = 'catalog'::regnamespace AND c.relname LIKE 'audit\_%' AND c.relkind IN ('r', 'p')
+  AND (NOT c.relispartition OR c.relname = 'audit_log_default')
+ORDER BY 1;
+SELECT pg_get_userbyid(relowner) AS owner,
+       has_sequence_privilege('catalog_owner', oid, 'USAGE,SELECT,UPDATE') AS catalog_owner_any
+FROM pg_class WHERE oid = 'catalog.audit_log_id_seq'::regclass;
+-- the audit API: admins all of it, editors the histories, anonymous nothing
+SELECT p.proname, has_function_privilege('catalog_anon', p.oid, 'EXECUTE') AS anon,
+       has_function_privilege('catalog_editor', p.oid, 'EXECUTE') AS editor,
+       has_function_privilege('catalog_admin', p.oid, 'EXECUTE') AS admin
+FROM pg_proc p
+WHERE p.pronamespace = 'catalog_api'::regnamespace AND (p.proname LIKE 'audit\_%' OR p.proname LIKE '%\_history')
+ORDER BY 1;
 
 -- row-level security holds even if a privilege is granted by mistake
 BEGIN;
@@ -86,7 +111,8 @@ SET LOCAL ROLE catalog_editor;
 SELECT count(*) AS idempotency_rows_visible FROM catalog.idempotency;
 ROLLBACK;
 
--- every API function: SECURITY DEFINER, pinned search_path, owned by catalog_owner, commented
+-- every API function: SECURITY DEFINER, pinned search_path, owned by catalog_owner
+-- (the audit ones by catalog_audit_owner), commented
 SELECT p.proname, p.prosecdef, p.proconfig, pg_get_userbyid(p.proowner) AS owner,
        p.provolatile, obj_description(p.oid, 'pg_proc') IS NOT NULL AS commented
 FROM pg_proc p WHERE p.pronamespace = 'catalog_api'::regnamespace ORDER BY p.proname;
@@ -116,4 +142,17 @@ GRANT catalog_owner TO regress_intruder;
 CREATE EXTENSION catalog;
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
-SELECT rolcanlogin FROM pg_roles WHERE rolname = 'catalog_owner';
+BEGIN;
+DROP EXTENSION catalog;
+ALTER ROLE catalog_audit_owner LOGIN;
+CREATE EXTENSION catalog;
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+DROP EXTENSION catalog;
+CREATE ROLE regress_intruder;
+GRANT catalog_audit_owner TO regress_intruder;
+CREATE EXTENSION catalog;
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('catalog_owner', 'catalog_audit_owner') ORDER BY 1;

@@ -1,9 +1,15 @@
 -- pgTAP: every API function called as each role (allowed, or 42501 as
 -- designed); no role can read or write catalog tables directly; drafts and
 -- archived products are invisible to catalog_anon, through the API and
--- through row-level security.
+-- through row-level security.  The audit tables and functions belong to
+-- catalog_audit_owner; catalog_owner (the rest of the API) has no
+-- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(77);
+SELECT plan(128);
+
+-- The monthly audit partitions (created by the worker in a deployment) are
+-- checked like every other audit table.
+SELECT catalog_api.audit_maintain() IS NOT NULL AS partitions_created;
 
 SET LOCAL catalog.actor = 'pgtap-setup';
 CREATE TEMP TABLE fx AS
@@ -29,7 +35,19 @@ INSERT INTO matrix VALUES
     ('catalog_api.archive_product(bigint,integer)', false, true, true),
     ('catalog_api.create_category(text,text,bigint)', false, true, true),
     ('catalog_api.update_category(bigint,integer,text,text,bigint,boolean)', false, true, true),
-    ('catalog_api.purge_idempotency(integer)', false, false, true);
+    ('catalog_api.purge_idempotency(integer)', false, false, true),
+    ('catalog_api.product_history(bigint,integer,bigint)', false, true, true),
+    ('catalog_api.category_history(bigint,integer,bigint)', false, true, true),
+    ('catalog_api.audit_by_actor(text,integer,bigint)', false, false, true),
+    ('catalog_api.audit_by_request(text,integer,bigint)', false, false, true),
+    ('catalog_api.audit_seal(integer)', false, false, true),
+    ('catalog_api.audit_verify(bigint,text)', false, false, true),
+    ('catalog_api.audit_head()', false, false, true),
+    ('catalog_api.audit_maintain(integer)', false, false, true),
+    ('catalog_api.audit_drop_partitions(timestamptz)', false, false, true),
+    ('catalog_api.audit_mask_set(text,text,text,text)', false, false, true),
+    ('catalog_api.audit_mask_drop(text,text,text)', false, false, true),
+    ('catalog_api.audit_masks()', false, false, true);
 
 SELECT set_eq(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'catalog_api'::regnamespace$$,
@@ -43,6 +61,18 @@ SELECT results_eq(
       FROM matrix ORDER BY fn$$,
     $$SELECT fn, anon, editor, admin FROM matrix ORDER BY fn$$,
     'EXECUTE privileges match the matrix exactly');
+SELECT results_eq(
+    $$SELECT r, array_agg(p.proname::text ORDER BY p.proname)
+      FROM pg_proc p, unnest(ARRAY['catalog_anon', 'catalog_editor', 'catalog_admin']) r
+      WHERE p.pronamespace = 'catalog_api'::regnamespace
+        AND (p.proname LIKE 'audit\_%' OR p.proname LIKE '%\_history')
+        AND has_function_privilege(r, p.oid, 'EXECUTE')
+      GROUP BY r ORDER BY r$$,
+    $$VALUES ('catalog_admin', ARRAY['audit_by_actor', 'audit_by_request', 'audit_drop_partitions', 'audit_head',
+                                     'audit_maintain', 'audit_mask_drop', 'audit_mask_set', 'audit_masks', 'audit_seal',
+                                     'audit_verify', 'category_history', 'product_history']),
+             ('catalog_editor', ARRAY['category_history', 'product_history'])$$,
+    'audit functions: anon none, editor the two histories, admin all of them');
 
 SELECT is_empty(
     $$SELECT p.proname FROM pg_proc p, aclexplode(p.proacl) a
@@ -65,11 +95,24 @@ SELECT set_eq(
 SELECT is_empty(
     $$SELECT p.proname FROM pg_proc p
       WHERE p.pronamespace = 'catalog_api'::regnamespace
-        AND pg_get_userbyid(p.proowner) <> 'catalog_owner'$$,
-    'every API function runs as catalog_owner, never as a superuser');
+        AND pg_get_userbyid(p.proowner) <> CASE WHEN p.proname LIKE 'audit\_%' OR p.proname LIKE '%\_history'
+                                                THEN 'catalog_audit_owner' ELSE 'catalog_owner' END$$,
+    'every API function runs as catalog_owner, the audit ones as catalog_audit_owner, never as a superuser');
+SELECT set_eq(
+    $$SELECT p.proname::text FROM pg_proc p
+      WHERE p.pronamespace = 'catalog_api'::regnamespace AND pg_get_userbyid(p.proowner) = 'catalog_audit_owner'$$,
+    ARRAY['audit_by_actor', 'audit_by_request', 'audit_drop_partitions', 'audit_head', 'audit_maintain', 'audit_mask_drop',
+          'audit_mask_set', 'audit_masks', 'audit_seal', 'audit_verify', 'category_history', 'product_history'],
+    'catalog_audit_owner owns exactly the audit functions');
 
-SELECT ok(NOT rolsuper AND NOT rolcanlogin AND NOT rolbypassrls, 'catalog_owner is an unprivileged NOLOGIN role')
-FROM pg_roles WHERE rolname = 'catalog_owner';
+SELECT ok(NOT rolsuper AND NOT rolcanlogin AND NOT rolbypassrls AND NOT rolcreaterole AND NOT rolcreatedb
+          AND NOT rolreplication AND NOT rolinherit,
+          rolname || ' is an unprivileged NOLOGIN NOINHERIT role')
+FROM pg_roles WHERE rolname IN ('catalog_owner', 'catalog_audit_owner') ORDER BY rolname;
+SELECT is_empty(
+    $$SELECT o.rolname FROM pg_roles o, pg_auth_members m
+      WHERE o.rolname IN ('catalog_owner', 'catalog_audit_owner') AND (m.roleid = o.oid OR m.member = o.oid)$$,
+    'catalog_owner and catalog_audit_owner have no members and belong to no role');
 
 SELECT is_empty(
     $$SELECT p.proname FROM pg_proc p
@@ -77,6 +120,9 @@ SELECT is_empty(
         AND (obj_description(p.oid, 'pg_proc') IS NULL
              OR p.provolatile <> CASE WHEN p.proname IN ('get_product', 'list_categories', 'health',
                                                           'search_products', 'product_facets')
+                                                          'product_history', 'category_history',
+                                                          'audit_by_actor', 'audit_by_request', 'audit_verify',
+                                                          'audit_head', 'audit_masks')
                                       THEN 's' ELSE 'v' END)$$,
     'every API function is commented; reads STABLE, writes VOLATILE');
 
@@ -97,9 +143,48 @@ SELECT ok(NOT has_schema_privilege(r, 'catalog', 'USAGE') AND NOT has_schema_pri
           r || ' has no privilege on schema catalog')
 FROM unnest(ARRAY['catalog_anon', 'catalog_editor', 'catalog_admin']) r;
 SELECT ok(NOT has_schema_privilege('public', 'catalog_api', 'USAGE'), 'PUBLIC cannot even see catalog_api');
+SELECT is_empty(
+    $$SELECT c.relname FROM pg_class c, aclexplode(c.relacl) a
+      WHERE c.relnamespace = 'catalog'::regnamespace AND a.grantee = 0$$,
+    'PUBLIC has no privilege on any table or sequence of catalog');
 
-SELECT ok(relrowsecurity AND relforcerowsecurity, relname || ' has row-level security enabled and forced')
-FROM pg_class WHERE relnamespace = 'catalog'::regnamespace AND relkind = 'r' ORDER BY relname;
+SELECT is_empty(
+    $$SELECT relname FROM pg_class
+      WHERE relnamespace = 'catalog'::regnamespace AND relkind IN ('r', 'p')
+        AND NOT (relrowsecurity AND relforcerowsecurity)$$,
+    'every catalog table, audit partitions included, has row-level security enabled and forced');
+SELECT cmp_ok((SELECT count(*) FROM pg_partition_tree('catalog.audit_log') WHERE isleaf), '>=', 5::bigint,
+              'the audit log has its default partition and the monthly ones');
+
+-- Audit tables: owned by catalog_audit_owner, which may only append (the
+-- default partition also DELETE, for audit_maintain, and audit_chain
+-- UPDATE, for the sealer; audit_mask is its own policy table); catalog_owner
+-- has no privilege at all on them.
+CREATE TEMP TABLE audit_rels AS
+SELECT c.oid, c.relname, c.relkind FROM pg_class c
+WHERE c.relnamespace = 'catalog'::regnamespace AND c.relkind IN ('r', 'p', 'S')
+  AND (c.relname LIKE 'audit\_%' OR c.oid IN (SELECT relid FROM pg_partition_tree('catalog.audit_log')));
+SELECT is_empty(
+    $$SELECT relname, pg_get_userbyid(c.relowner) FROM audit_rels JOIN pg_class c USING (oid)
+      WHERE pg_get_userbyid(c.relowner) <> 'catalog_audit_owner'$$,
+    'catalog_audit_owner owns every audit table, partition and sequence');
+SELECT is_empty(
+    $$SELECT relname FROM audit_rels
+      WHERE CASE WHEN relkind = 'S' THEN has_sequence_privilege('catalog_owner', oid, 'USAGE,SELECT,UPDATE')
+                 ELSE has_table_privilege('catalog_owner', oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER') END$$,
+    'catalog_owner has no privilege at all on the audit tables and sequence');
+SELECT is_empty(
+    $$SELECT relname, privs FROM (
+          SELECT relname, relkind, array_agg(p ORDER BY o) FILTER (WHERE has_table_privilege('catalog_audit_owner', oid, p)) AS privs
+          FROM audit_rels, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) WITH ORDINALITY x(p, o)
+          WHERE relkind IN ('r', 'p')
+          GROUP BY relname, relkind) t
+      WHERE privs IS DISTINCT FROM CASE relname
+                WHEN 'audit_log_default' THEN ARRAY['SELECT', 'INSERT', 'DELETE']
+                WHEN 'audit_chain' THEN ARRAY['SELECT', 'INSERT', 'UPDATE']
+                WHEN 'audit_mask' THEN ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']
+                ELSE ARRAY['SELECT', 'INSERT'] END$$,
+    'catalog_audit_owner holds exactly its privileges: SELECT and INSERT on the log, its partitions and the seals');
 
 -- Direct table access fails for each role.
 SET LOCAL ROLE catalog_anon;
@@ -116,6 +201,23 @@ SET LOCAL ROLE catalog_admin;
 SELECT throws_ok('DELETE FROM catalog.product', '42501', NULL, 'catalog_admin cannot delete from catalog.product');
 SELECT throws_ok('SELECT * FROM catalog.idempotency', '42501', NULL, 'catalog_admin cannot read catalog.idempotency');
 RESET ROLE;
+
+-- One call of each audit function (rolled back with the rest).
+CREATE TEMP TABLE audit_calls (c text PRIMARY KEY, editor boolean NOT NULL);
+INSERT INTO audit_calls VALUES
+    (format('SELECT catalog_api.product_history(%s)', (SELECT pub FROM fx)), true),
+    (format('SELECT catalog_api.category_history(%s)', (SELECT cat FROM fx)), true),
+    ('SELECT catalog_api.audit_by_actor(''pgtap-setup'')', false),
+    ('SELECT catalog_api.audit_by_request(''no-such-request'')', false),
+    ('SELECT catalog_api.audit_seal()', false),
+    ('SELECT catalog_api.audit_verify()', false),
+    ('SELECT catalog_api.audit_head()', false),
+    ('SELECT catalog_api.audit_maintain()', false),
+    ('SELECT catalog_api.audit_drop_partitions(''1990-01-01 00:00:00+00'')', false),
+    ('SELECT catalog_api.audit_mask_set(table_name => ''product'', column_name => ''name'', method => ''redact'')', false),
+    ('SELECT catalog_api.audit_mask_drop(table_name => ''product'', column_name => ''name'')', false),
+    ('SELECT catalog_api.audit_masks()', false);
+GRANT SELECT ON audit_calls TO PUBLIC;
 
 -- Each API function as catalog_anon.
 SET LOCAL ROLE catalog_anon;
@@ -142,6 +244,7 @@ SELECT is((catalog_api.product_facets(category_id => (SELECT cat FROM fx)))->'st
           '[{"count": 1, "status": "published"}]'::jsonb,
           'anon: product_facets counts published products only, and shows no other status');
 SELECT throws_ok('SELECT catalog_api.refresh_search_terms()', '42501', NULL, 'anon: refresh_search_terms is refused');
+SELECT throws_ok(c, '42501', NULL, 'anon: ' || c || ' is refused') FROM audit_calls ORDER BY c;
 RESET ROLE;
 
 -- Each API function as catalog_editor.
@@ -166,6 +269,8 @@ SELECT is(catalog_api.search_products(q => 'Tap', category_id => (SELECT cat FRO
 SELECT ok((catalog_api.product_facets(category_id => (SELECT cat FROM fx)))->'status' @> '[{"status": "archived"}]',
           'editor: product_facets counts every status');
 SELECT throws_ok('SELECT catalog_api.refresh_search_terms()', '42501', NULL, 'editor: refresh_search_terms is refused');
+SELECT lives_ok(c, 'editor: ' || c) FROM audit_calls WHERE editor ORDER BY c;
+SELECT throws_ok(c, '42501', NULL, 'editor: ' || c || ' is refused') FROM audit_calls WHERE NOT editor ORDER BY c;
 RESET ROLE;
 
 -- Each API function as catalog_admin.
@@ -190,6 +295,7 @@ SELECT ok(catalog_api.search_products(q => 'Tap', category_id => (SELECT cat FRO
 SELECT ok((catalog_api.product_facets(category_id => (SELECT cat FROM fx)))->'status' @> '[{"status": "archived"}]',
           'admin: product_facets counts every status');
 SELECT set_config('tap.refreshed', catalog_api.refresh_search_terms()::text, true) IS NOT NULL AS refreshed;
+SELECT lives_ok(c, 'admin: ' || c) FROM audit_calls ORDER BY c;
 RESET ROLE;
 SELECT is(current_setting('tap.refreshed')::bigint, (SELECT count(*) FROM catalog.search_term),
           'admin: refresh_search_terms returns the number of words it stored');

@@ -1,0 +1,382 @@
+-- pgTAP: the audit hash chain (src/audit_chain.c) detects tampering.
+--
+-- A chain is built (writes through the API, one of them rolled back so
+-- that the audit ids have a gap, a row of a month without partition, then
+-- catalog_api.audit_seal()), and recomputed here in SQL from the encodings
+-- written in src/audit.h, so both catalog.audit_row_hash and the chain
+-- hashes are checked against the documented bytes.  Then, as a superuser
+-- with session_replication_role = replica (which silences the append-only
+-- guard, as an attacker with superuser access could), each attack runs in
+-- its own savepoint:
+--   a sealed row modified, modified with its row_hash recomputed, or only
+--   its row_hash changed; deleted; two rows' contents swapped; a forged row
+--   in a gap of the sealed range; a second row with a sealed id; a seal's
+--   chain_hash or row_hash changed; a seal row deleted in the middle; the
+--   last seal row deleted (without an anchor, and against one); a row and
+--   every later hash rewritten consistently (only an anchor tells); the
+--   sealed row of a month without partition deleted from the default
+--   partition; this month's partition dropped by hand.
+-- audit_verify() must answer ok = false and name the first broken link
+-- (seq, audit_id, reason), and after each rollback it passes again.  The
+-- verify answers are captured with \gset inside the savepoint and asserted
+-- after the rollback.
+SET client_min_messages = warning;
+SELECT plan(37);
+
+SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
+                 '0123456789', 'ghijklmnop') AS sfx \gset
+
+------------------------------------------------------------------------------
+-- The documented encodings (src/audit.h), in SQL
+------------------------------------------------------------------------------
+-- microseconds since 2000-01-01 UTC, 8 bytes big-endian
+CREATE FUNCTION pg_temp.us(t timestamptz) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT int8send(((extract(epoch FROM t) - 946684800) * 1000000)::bigint) $$;
+-- 4-byte big-endian byte length, then the UTF-8 bytes
+CREATE FUNCTION pg_temp.lt(s text) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT int4send(octet_length(convert_to(s, 'UTF8'))) || convert_to(s, 'UTF8') $$;
+-- a jsonb: its text form as above, or the length 0xFFFFFFFF alone for NULL
+CREATE FUNCTION pg_temp.lj(j jsonb) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE WHEN j IS NULL THEN '\xffffffff'::bytea ELSE pg_temp.lt(j::text) END $$;
+CREATE FUNCTION pg_temp.row_hash(a catalog.audit_log) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+    SELECT sha256(convert_to('catalog.audit.v1', 'UTF8')
+                  || int8send(a.id) || pg_temp.us(a.occurred_at) || pg_temp.us(a.xact_at)
+                  || int8send(a.txid::text::numeric::bigint)
+                  || pg_temp.lt(a.actor) || pg_temp.lt(a.role_name) || pg_temp.lt(a.via)
+                  || pg_temp.lt(a.request_id) || pg_temp.lt(a.table_name)
+                  || int8send(a.row_id) || pg_temp.lt(a.action)
+                  || pg_temp.lj(a.old_values) || pg_temp.lj(a.new_values))
+$$;
+CREATE FUNCTION pg_temp.chain_step(seq bigint, prev bytea, row_hash bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT sha256(convert_to('catalog.chain.v1', 'UTF8') || int8send(seq) || prev || row_hash) $$;
+-- The chain recomputed from seq 1 to the head: the seqs whose stored
+-- chain_hash differs from the recomputed one.
+CREATE FUNCTION pg_temp.chain_breaks() RETURNS SETOF bigint LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE c AS (
+        SELECT s.seq, pg_temp.chain_step(s.seq, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, s.row_hash) AS h
+        FROM catalog.audit_seal s WHERE s.seq = 1
+        UNION ALL
+        SELECT s.seq, pg_temp.chain_step(s.seq, c.h, s.row_hash)
+        FROM c JOIN catalog.audit_seal s ON s.seq = c.seq + 1)
+    SELECT s.seq FROM catalog.audit_seal s LEFT JOIN c USING (seq)
+    WHERE c.h IS DISTINCT FROM s.chain_hash
+$$;
+-- An attacker's rewrite: every chain hash from seq "first" to the head
+-- recomputed, so the stored chain is consistent again.
+CREATE FUNCTION pg_temp.rechain(first bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    prev bytea;
+    s record;
+BEGIN
+    SELECT chain_hash INTO prev FROM catalog.audit_seal WHERE seq = first - 1;
+    prev := coalesce(prev, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea);
+    FOR s IN SELECT seq, row_hash FROM catalog.audit_seal WHERE seq >= first ORDER BY seq LOOP
+        prev := pg_temp.chain_step(s.seq, prev, s.row_hash);
+        UPDATE catalog.audit_seal SET chain_hash = prev WHERE seq = s.seq;
+    END LOOP;
+END $$;
+CREATE FUNCTION pg_temp.broken(seq bigint, audit_id bigint, reason text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS
+$$ SELECT jsonb_build_object('seq', seq, 'audit_id', audit_id, 'reason', reason) $$;
+
+------------------------------------------------------------------------------
+-- The chain
+------------------------------------------------------------------------------
+-- This month's partition (the worker's job in a deployment).
+SELECT catalog_api.audit_maintain() IS NOT NULL AS maintained;
+CREATE TEMP TABLE fx (k text PRIMARY KEY, id bigint NOT NULL);
+BEGIN;
+SET LOCAL catalog.actor = 'pgtap-tamper';
+INSERT INTO fx VALUES ('cat', (catalog_api.create_category(name => 'Tap Tamper', slug => 'tap-tamper-' || :'sfx')->>'id')::bigint);
+INSERT INTO fx VALUES ('p1', ((catalog_api.create_product(sku => 'TAP-TA1-' || upper(:'sfx'), name => 'Tamper one', price => 1,
+    category_id => (SELECT id FROM fx WHERE k = 'cat')))->>'id')::bigint);
+INSERT INTO fx VALUES ('p2', ((catalog_api.create_product(sku => 'TAP-TA2-' || upper(:'sfx'), name => 'Tamper two', price => 2,
+    category_id => (SELECT id FROM fx WHERE k = 'cat'), attributes => '{"colour": "green"}'))->>'id')::bigint);
+COMMIT;
+-- A rolled-back write: its audit id is never used, a gap in the sealed range.
+BEGIN;
+SET LOCAL catalog.actor = 'pgtap-tamper';
+SELECT catalog_api.update_product(id => (SELECT id FROM fx WHERE k = 'p1'), expected_version => 1, price => 50) IS NOT NULL AS updated;
+SELECT max(id) AS gap_id FROM catalog.audit_log \gset
+ROLLBACK;
+BEGIN;
+SET LOCAL catalog.actor = 'pgtap-tamper-2';
+SELECT catalog_api.update_product(id => (SELECT id FROM fx WHERE k = 'p1'), expected_version => 1, price => 1.5) IS NOT NULL AS updated;
+SELECT catalog_api.update_product(id => (SELECT id FROM fx WHERE k = 'p2'), expected_version => 1, name => 'Tamper two b') IS NOT NULL AS updated;
+COMMIT;
+BEGIN;
+SET LOCAL catalog.actor = 'pgtap-tamper';
+SELECT catalog_api.archive_product(id => (SELECT id FROM fx WHERE k = 'p2'), expected_version => 2) IS NOT NULL AS archived;
+COMMIT;
+-- A row of a month without a partition (a month of its own, picked at
+-- random so that a rerun does not share it), written as the trigger would:
+-- it waits in the default partition.
+CREATE FUNCTION pg_temp.old_row(at timestamptz) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    r catalog.audit_log;
+BEGIN
+    r.id := nextval('catalog.audit_log_id_seq');
+    r.occurred_at := at;
+    r.xact_at := at;
+    r.txid := pg_current_xact_id();
+    r.actor := 'pgtap-tamper';
+    r.role_name := session_user;
+    r.via := 'sql';
+    r.request_id := 'tap-tamper-old';
+    r.table_name := 'product';
+    r.row_id := 0;
+    r.action := 'insert';
+    r.new_values := '{"note": "old"}';
+    r.row_hash := catalog.audit_row_hash(r);
+    INSERT INTO catalog.audit_log SELECT r.*;
+    RETURN r.id;
+END $$;
+BEGIN;
+SELECT pg_temp.old_row(timestamptz '1950-01-15 12:00:00+00' + make_interval(months => floor(random() * 600)::integer)) AS old_id \gset
+COMMIT;
+SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
+SELECT seq AS old_seq FROM catalog.audit_seal WHERE audit_id = :old_id \gset
+
+-- Victims: the insert of p1 (v1) and the update of p2 (v2); the last seal.
+SELECT s.seq AS v1_seq, a.id AS v1_id FROM catalog.audit_log a JOIN catalog.audit_seal s ON s.audit_id = a.id
+WHERE a.table_name = 'product' AND a.row_id = (SELECT id FROM fx WHERE k = 'p1') AND a.action = 'insert' \gset
+SELECT s.seq AS v2_seq, a.id AS v2_id FROM catalog.audit_log a JOIN catalog.audit_seal s ON s.audit_id = a.id
+WHERE a.table_name = 'product' AND a.row_id = (SELECT id FROM fx WHERE k = 'p2') AND a.action = 'update'
+ORDER BY a.id LIMIT 1 \gset
+SELECT max(seq) AS head_seq FROM catalog.audit_seal \gset
+SELECT audit_id AS head_id FROM catalog.audit_seal WHERE seq = :head_seq \gset
+SELECT catalog_api.audit_head()::text AS anchor \gset
+
+SELECT ok(:v1_seq < :v2_seq AND :v2_seq < :head_seq AND :gap_id > :v1_id AND :gap_id < :v2_id,
+          'the chain: v1 before the gap before v2 before the head');
+SELECT is((SELECT tableoid::regclass::text FROM catalog.audit_log WHERE id = :old_id), 'catalog.audit_log_default',
+          'the row of a month without partition is sealed in the default partition');
+SELECT is((SELECT count(*) FROM catalog.audit_seal s JOIN catalog.audit_log a ON a.id = s.audit_id
+           WHERE a.table_name = 'product' AND a.row_id IN (SELECT id FROM fx WHERE k LIKE 'p%')), 6::bigint,
+          'the six product rows (two inserts, three updates, an archive) are sealed');
+SELECT is_empty($$SELECT a.id FROM catalog.audit_log a WHERE a.row_hash IS DISTINCT FROM pg_temp.row_hash(a)$$,
+                'every audit row_hash equals SHA-256 over the documented encoding (src/audit.h)');
+SELECT is_empty($$SELECT s.seq FROM catalog.audit_seal s JOIN catalog.audit_log a ON a.id = s.audit_id
+                  WHERE s.row_hash <> a.row_hash OR s.occurred_at <> a.occurred_at$$,
+                'each seal carries the row_hash and occurred_at of its row');
+SELECT is_empty($$SELECT * FROM pg_temp.chain_breaks()$$,
+                'every chain_hash equals SHA-256 over the documented chain encoding, from seq 1 to the head');
+SELECT results_eq($$SELECT min(seq), max(seq), count(*) FROM catalog.audit_seal$$,
+                  $$SELECT 1::bigint, max(seq), max(seq) FROM catalog.audit_seal$$,
+                  'seqs run from 1 without a gap');
+SELECT is((:'anchor'::jsonb)->>'seq', :'head_seq', 'audit_head names the last seq');
+SELECT is((:'anchor'::jsonb)->>'hash', (SELECT encode(chain_hash, 'hex') FROM catalog.audit_seal WHERE seq = :head_seq),
+          'audit_head names its chain hash (hex)');
+SELECT is(catalog_api.audit_verify()->>'ok', 'true', 'the intact chain verifies');
+SELECT is(catalog_api.audit_verify()->'first_broken', 'null'::jsonb, 'the intact chain has no first broken link');
+SELECT is(catalog_api.audit_verify(anchor_seq => (:'anchor'::jsonb->>'seq')::bigint, anchor_hash => :'anchor'::jsonb->>'hash')->>'ok', 'true',
+          'the intact chain verifies against its anchor');
+
+------------------------------------------------------------------------------
+-- Attacks
+------------------------------------------------------------------------------
+-- The seal after a given audit id (where verify places an unsealed row).
+SELECT min(seq) AS gap_next_seq FROM catalog.audit_seal WHERE audit_id > :gap_id \gset
+SELECT min(seq) AS v1_next_seq FROM catalog.audit_seal WHERE audit_id > :v1_id \gset
+SELECT audit_id AS v1_after_id FROM catalog.audit_seal WHERE seq = :v1_seq + 1 \gset
+BEGIN;
+SET LOCAL session_replication_role = replica;
+
+-- 1. a sealed row's content changed
+SAVEPOINT attack;
+UPDATE catalog.audit_log SET new_values = new_values || '{"price": 0.01}' WHERE id = :v1_id;
+SELECT catalog_api.audit_verify()::text AS r_modify \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_modify_after \gset
+
+-- 2. changed, and its row_hash recomputed to match
+SAVEPOINT attack;
+UPDATE catalog.audit_log SET new_values = new_values || '{"price": 0.01}' WHERE id = :v1_id;
+UPDATE catalog.audit_log a SET row_hash = catalog.audit_row_hash(a) WHERE id = :v1_id;
+SELECT catalog_api.audit_verify()::text AS r_rehash \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_rehash_after \gset
+
+-- 3. only its stored row_hash changed
+SAVEPOINT attack;
+UPDATE catalog.audit_log SET row_hash = sha256('forged') WHERE id = :v1_id;
+SELECT catalog_api.audit_verify()::text AS r_rowhash \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_rowhash_after \gset
+
+-- 4. deleted
+SAVEPOINT attack;
+DELETE FROM catalog.audit_log WHERE id = :v1_id;
+SELECT catalog_api.audit_verify()::text AS r_delete \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_delete_after \gset
+
+-- 5. two rows' contents swapped (everything but the key)
+SAVEPOINT attack;
+UPDATE catalog.audit_log a
+   SET (xact_at, txid, actor, role_name, via, request_id, table_name, row_id, action, old_values, new_values, row_hash) =
+       (SELECT b.xact_at, b.txid, b.actor, b.role_name, b.via, b.request_id, b.table_name, b.row_id, b.action,
+               b.old_values, b.new_values, b.row_hash
+        FROM catalog.audit_log b WHERE b.id = CASE WHEN a.id = :v1_id THEN :v2_id ELSE :v1_id END)
+ WHERE a.id IN (:v1_id, :v2_id);
+SELECT catalog_api.audit_verify()::text AS r_swap \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_swap_after \gset
+
+-- 6. a forged row in the gap, with a correct row_hash and the txid of a
+-- committed, sealed transaction
+SAVEPOINT attack;
+INSERT INTO catalog.audit_log
+SELECT :gap_id, a.occurred_at, a.xact_at, a.txid, a.actor, a.role_name, a.via, a.request_id, a.table_name, a.row_id,
+       'update', '{"price": 1.00}', '{"price": 0.01}', '\x00'
+FROM catalog.audit_log a WHERE a.id = :v1_id;
+UPDATE catalog.audit_log a SET row_hash = catalog.audit_row_hash(a) WHERE id = :gap_id;
+SELECT catalog_api.audit_verify()::text AS r_forge \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_forge_after \gset
+
+-- 7. a second row with a sealed id (the key is (id, occurred_at))
+SAVEPOINT attack;
+INSERT INTO catalog.audit_log
+SELECT a.id, a.occurred_at + interval '1 microsecond', a.xact_at, a.txid, a.actor, a.role_name, a.via, a.request_id,
+       a.table_name, a.row_id, a.action, a.old_values, a.new_values, a.row_hash
+FROM catalog.audit_log a WHERE a.id = :v1_id;
+SELECT catalog_api.audit_verify()::text AS r_dup \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_dup_after \gset
+
+-- 8. a seal's chain_hash changed
+SAVEPOINT attack;
+UPDATE catalog.audit_seal SET chain_hash = sha256('forged') WHERE seq = :v1_seq;
+SELECT catalog_api.audit_verify()::text AS r_chain \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_chain_after \gset
+
+-- 9. a seal's row_hash changed
+SAVEPOINT attack;
+UPDATE catalog.audit_seal SET row_hash = sha256('forged') WHERE seq = :v1_seq;
+SELECT catalog_api.audit_verify()::text AS r_sealhash \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_sealhash_after \gset
+
+-- 10. a seal row in the middle deleted
+SAVEPOINT attack;
+DELETE FROM catalog.audit_seal WHERE seq = :v1_seq;
+SELECT catalog_api.audit_verify()::text AS r_gap \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_gap_after \gset
+
+-- 11. the last seal row deleted: its row is left unsealed below the
+-- sealer's mark, and an exported anchor knows the chain was longer
+SAVEPOINT attack;
+DELETE FROM catalog.audit_seal WHERE seq = :head_seq;
+SELECT catalog_api.audit_verify()::text AS r_trunc_plain \gset
+SELECT catalog_api.audit_verify(anchor_seq => (:'anchor'::jsonb->>'seq')::bigint, anchor_hash => :'anchor'::jsonb->>'hash')::text AS r_trunc \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_trunc_after \gset
+
+-- 12. a row rewritten and every hash after it recomputed: consistent
+-- without the anchor, broken against it
+SAVEPOINT attack;
+UPDATE catalog.audit_log SET new_values = new_values || '{"price": 0.01}' WHERE id = :v1_id;
+UPDATE catalog.audit_log a SET row_hash = catalog.audit_row_hash(a) WHERE id = :v1_id;
+UPDATE catalog.audit_seal s SET row_hash = a.row_hash FROM catalog.audit_log a WHERE a.id = s.audit_id AND s.seq = :v1_seq;
+SELECT pg_temp.rechain(:v1_seq);
+SELECT catalog_api.audit_verify()::text AS r_rewrite_plain \gset
+SELECT catalog_api.audit_verify(anchor_seq => (:'anchor'::jsonb->>'seq')::bigint, anchor_hash => :'anchor'::jsonb->>'hash')::text AS r_rewrite \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_rewrite_after \gset
+
+-- 13. the sealed row of a month without a partition deleted from the
+-- default partition (retention never deletes from it)
+SAVEPOINT attack;
+DELETE FROM catalog.audit_log_default WHERE id = :old_id;
+SELECT catalog_api.audit_verify()::text AS r_default \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_default_after \gset
+
+-- 14. this month's partition dropped (retention drops only ended months,
+-- and only through audit_drop_partitions)
+SAVEPOINT attack;
+SELECT format('DROP TABLE %s', tableoid::regclass) AS drop_month FROM catalog.audit_log WHERE id = :v1_id \gset
+:drop_month;
+SELECT catalog_api.audit_verify()::text AS r_dropped \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_dropped_after \gset
+ROLLBACK;
+
+SELECT is((:'r_modify'::jsonb)->>'ok', 'false', 'modified row: not ok');
+SELECT is((:'r_modify'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'row_modified'),
+          'modified row: the first broken link is its seq, its id, row_modified');
+SELECT is(:'r_modify_after', 'true', 'modified row: verifies again after the rollback');
+
+SELECT is((:'r_rehash'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'row_modified'),
+          'modified row with a recomputed row_hash: it no longer matches its seal (row_modified)');
+SELECT is(:'r_rehash_after', 'true', 'recomputed row_hash: verifies again after the rollback');
+
+SELECT is((:'r_rowhash'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'row_hash_mismatch'),
+          'stored row_hash changed, content intact: row_hash_mismatch');
+SELECT is(:'r_rowhash_after', 'true', 'stored row_hash changed: verifies again after the rollback');
+
+SELECT is((:'r_delete'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'missing_row'),
+          'deleted row: missing_row at its seq');
+SELECT is(:'r_delete_after', 'true', 'deleted row: verifies again after the rollback');
+
+SELECT is((:'r_swap'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'row_modified'),
+          'swapped rows: the first of them is row_modified');
+SELECT is(:'r_swap_after', 'true', 'swapped rows: verifies again after the rollback');
+
+SELECT is((:'r_forge'::jsonb)->'first_broken', pg_temp.broken(:gap_next_seq, :gap_id, 'unsealed_in_sealed_range'),
+          'forged row in a gap of the sealed range: unsealed_in_sealed_range, its id, the seq after it');
+SELECT is(:'r_forge_after', 'true', 'forged row: verifies again after the rollback');
+
+SELECT is((:'r_dup'::jsonb)->'first_broken', pg_temp.broken(:v1_next_seq, :v1_id, 'unsealed_in_sealed_range'),
+          'a second row with a sealed id: unsealed_in_sealed_range');
+SELECT is(:'r_dup_after', 'true', 'second row with a sealed id: verifies again after the rollback');
+
+SELECT is((:'r_chain'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'chain_mismatch'),
+          'changed chain_hash: chain_mismatch at that seq');
+SELECT is(:'r_chain_after', 'true', 'changed chain_hash: verifies again after the rollback');
+
+SELECT is((:'r_sealhash'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'row_modified'),
+          'changed seal row_hash: the row no longer matches its seal (row_modified)');
+SELECT is(:'r_sealhash_after', 'true', 'changed seal row_hash: verifies again after the rollback');
+
+SELECT is((:'r_gap'::jsonb)->'first_broken', pg_temp.broken(:v1_seq + 1, :v1_after_id, 'sequence'),
+          'deleted seal row: the next seal is out of sequence');
+SELECT is(:'r_gap_after', 'true', 'deleted seal row: verifies again after the rollback');
+
+SELECT is((:'r_trunc_plain'::jsonb)->'first_broken', pg_temp.broken(NULL, :head_id, 'unsealed_in_sealed_range'),
+          'deleted last seal row, without an anchor: its row is unsealed inside the sealed range');
+SELECT is((:'r_trunc'::jsonb)->'first_broken', pg_temp.broken(:head_seq, NULL, 'truncated'),
+          'deleted last seal row, against the anchor: truncated at the anchor seq');
+SELECT is(:'r_trunc_after', 'true', 'deleted last seal row: verifies again after the rollback');
+
+SELECT is((:'r_rewrite_plain'::jsonb)->>'ok', 'true',
+          'a consistent rewrite of the chain is invisible without an anchor (why audit_head must be exported)');
+SELECT is((:'r_rewrite'::jsonb)->'first_broken', pg_temp.broken(:head_seq, :head_id, 'anchor_mismatch'),
+          'a consistent rewrite fails against the anchor: anchor_mismatch at the anchor seq');
+SELECT is(:'r_rewrite_after', 'true', 'consistent rewrite: verifies again after the rollback');
+
+SELECT is((:'r_default'::jsonb)->'first_broken', pg_temp.broken(:old_seq, :old_id, 'missing_row'),
+          'the one sealed row of a month without partition deleted from the default partition: missing_row, not pruned');
+SELECT is(:'r_default_after', 'true', 'deleted from the default partition: verifies again after the rollback');
+
+SELECT is((:'r_dropped'::jsonb)->>'ok', 'false', 'this month''s partition dropped by hand: not ok');
+SELECT is((:'r_dropped'::jsonb)->'first_broken'->>'reason', 'missing_row',
+          'this month''s partition dropped by hand: missing_row, not pruned');
+SELECT is(:'r_dropped_after', 'true', 'dropped partition: verifies again after the rollback');
+
+------------------------------------------------------------------------------
+-- Anchors that do not fit
+------------------------------------------------------------------------------
+SELECT is(catalog_api.audit_verify(anchor_seq => :head_seq, anchor_hash => encode(sha256('forged'), 'hex'))->'first_broken'->>'reason',
+          'anchor_mismatch', 'an anchor hash that is not the chain''s: anchor_mismatch');
+SELECT is(catalog_api.audit_verify(anchor_seq => :head_seq + 1000000, anchor_hash => :'anchor'::jsonb->>'hash')->'first_broken'->>'reason',
+          'truncated', 'an anchor beyond the head: truncated');
+SELECT throws_ok(format('SELECT catalog_api.audit_verify(anchor_seq => %s)', :head_seq), '22023', NULL,
+                 'an anchor seq without its hash is refused with 22023');
+SELECT throws_ok(format('SELECT catalog_api.audit_verify(anchor_seq => %s, anchor_hash => %L)', :head_seq, 'not hex'), '22023', NULL,
+                 'an anchor hash that is not 64 hex digits is refused with 22023');
+
+SELECT is(catalog_api.audit_verify()->>'ok', 'true', 'after every attack was rolled back, the chain verifies');
+SELECT * FROM finish();
