@@ -36,6 +36,20 @@
 #   Access mode: GET always READ ONLY; POST READ WRITE for VOLATILE functions,
 #     READ ONLY for STABLE and IMMUTABLE ones.
 #
+# Audit (section 4.5): an editor's create_product and update_product are
+# replayed with an x-request-id header and the bearer token in
+# Authorization; their audit rows, read as superuser, must carry the JWT
+# sub as actor, the JWT role, "POST /rpc/<fn>" and the header value, and
+# no audit row may hold the token.  The audit API is then replayed: the
+# STABLE readers (product_history, category_history, audit_by_actor,
+# audit_by_request, audit_verify, audit_head, audit_masks) on GET, READ
+# ONLY, and the VOLATILE ones (audit_seal, audit_maintain,
+# audit_drop_partitions, audit_mask_set, audit_mask_drop) refused on GET
+# (25006, 405) and run on POST; editors may call only the two history
+# functions.  A mask declared by the test is dropped again, and
+# audit_drop_partitions is called with a date before every partition, so
+# the shared database keeps its policy and its audit history.
+#
 # Prepared versus unprepared (db-prepared-statements), both runs share the
 # same scenario:
 #   "prepared"   pg_server_prepare=1, pg_switch_prepared=1: every statement
@@ -99,6 +113,9 @@ my %COVERED = map { $_ => 1 } qw(
     archive_product create_category create_product get_product health
     list_categories product_facets purge_idempotency refresh_search_terms
     search_products update_category update_product
+    product_history category_history audit_by_actor audit_by_request
+    audit_seal audit_verify audit_head audit_maintain audit_drop_partitions
+    audit_mask_set audit_mask_drop audit_masks
 );
 
 my $json     = JSON::PP->new->canonical(1)->allow_nonref(1);
@@ -363,9 +380,14 @@ sub next_conn {
     return $dbh;
 }
 
-# rpc(method => GET|POST, fn => name, args => {..}, claims => {..} | undef)
-# Returns { status, headers, body, attempts, request }, plus sqlstate and
-# stage (begin, set_config, main, commit) for errors.
+# rpc(method => GET|POST, fn => name, args => {..}, claims => {..} | undef,
+#     headers => {..})
+# headers are extra client request headers (names lower-cased, as PostgREST
+# passes them), replacing the defaults of the same name (x-request-id).
+# Returns { status, headers, body, attempts, request, access (READ ONLY or
+# READ WRITE), request_headers (as sent in request.headers), token (the
+# bearer token, if any) }, plus sqlstate and stage (begin, set_config, main,
+# commit) for errors.
 sub rpc {
     my (%r) = @_;
     my $method = $r{method};
@@ -428,6 +450,7 @@ sub rpc {
         'accept'       => 'application/json',
         'x-request-id' => "replay-$$-$request_no",
     );
+    $headers{ lc $_ } = $r{headers}{$_} for keys %{ $r{headers} // {} };
     $headers{authorization} = "Bearer $token" if defined $token;
     if ($method eq 'POST') {
         $headers{'content-type'} = 'application/json';
@@ -546,6 +569,9 @@ sub rpc {
         }
     }
     $res->{attempts} = $attempts;
+    $res->{access} = $access;
+    $res->{request_headers} = \%headers;
+    $res->{token} = $token;
     $res->{request} = "$method $path" . ($method eq 'GET' && defined $body_json ? " (query $body_json)"
                                          : defined $raw_body ? " $raw_body" : '') . " as $role";
     return $res;
@@ -599,6 +625,11 @@ sub check_product_doc {
 sub su_row {
     my ($sql, @bind) = @_;
     return $su->selectrow_hashref($sql, undef, @bind);
+}
+
+sub su_rows {
+    my ($sql, @bind) = @_;
+    return $su->selectall_arrayref($sql, { Slice => {} }, @bind);
 }
 
 # Fixtures are made over the superuser connection with the API itself,
@@ -908,6 +939,504 @@ sub scenario {
         expect_error(rpc(method => 'POST', fn => 'purge_idempotency', args => { batch_size => 0 }, claims => $admin),
                      'POST purge_idempotency batch_size 0 as admin', 400, '22003',
                      { field => 'batch_size', reason => 'out_of_range' });
+    };
+
+    # -----------------------------------------------------------------------
+    # Audit: the trail of writes made through the envelope, then every
+    # function of the audit API (editors read a row's history; the rest is
+    # for admins).
+    # -----------------------------------------------------------------------
+    (my $key_tag = lc $tag) =~ s/-/_/g;
+    my %rid = (create => "rp-$tag-create", update => "rp-$tag-update");
+    my $audited = {};            # the product created and updated below
+    my @audit_ids;               # its audit ids, oldest first (superuser read)
+
+    subtest "$mode: audit trail of create_product and update_product" => sub {
+        my $res = rpc(method => 'POST', fn => 'create_product', claims => $editor,
+                      headers => { 'X-Request-Id' => $rid{create} },
+                      args => { sku => "$SKU-AUD", name => "Audited $tag", price => 20,
+                                category_id => 0 + $root->{id}, description => 'Audit trail fixture.' });
+        $audited = expect_ok($res, 'POST /rpc/create_product as editor with x-request-id');
+        $audited = {} unless ref $audited eq 'HASH';
+        is($res->{access}, 'READ WRITE', 'create_product ran READ WRITE');
+        is($res->{request_headers}{'x-request-id'}, $rid{create}, 'request.headers carried the client x-request-id');
+        like($res->{request_headers}{authorization} // '', qr/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/,
+             'request.headers carried the Authorization bearer token');
+        my @tokens_sent = ($res->{token});
+        my $id = 0 + ($audited->{id} // 0);
+
+        $res = rpc(method => 'POST', fn => 'update_product', claims => $editor,
+                   headers => { 'x-request-id' => $rid{update} },
+                   args => { id => $id, expected_version => 1, name => "Audited renamed $tag", price => 21.5 });
+        my $u = expect_ok($res, 'POST /rpc/update_product as editor with x-request-id');
+        is(ref $u eq 'HASH' ? $u->{version} : undef, 2, 'version 2');
+        push @tokens_sent, $res->{token};
+
+        my $rows = su_rows(q{SELECT id, actor, role_name, via, request_id, table_name, row_id, action,
+                                    old_values::text AS old_values, new_values::text AS new_values,
+                                    row_to_json(a)::text AS whole
+                             FROM catalog.audit_log a
+                             WHERE table_name = 'product' AND row_id = $1 ORDER BY id}, $id);
+        is(scalar @$rows, 2, 'two audit rows for the product (read as superuser)')
+            or diag($json->encode($rows));
+        @audit_ids = map { $_->{id} } @$rows;
+        my ($ins, $upd) = map { $_ // {} } @$rows[0, 1];
+        is($ins->{action}, 'insert', 'first row: insert');
+        is($upd->{action}, 'update', 'second row: update');
+        for my $c ([ $ins, 'insert', 'create_product', $rid{create} ],
+                   [ $upd, 'update', 'update_product', $rid{update} ]) {
+            my ($row, $what, $fn, $want_rid) = @$c;
+            is($row->{actor}, $editor_sub, "$what: actor is the JWT sub");
+            is($row->{role_name}, 'catalog_editor', "$what: role_name is the JWT role");
+            is($row->{via}, "POST /rpc/$fn", "$what: via is 'POST /rpc/$fn'");
+            is($row->{request_id}, $want_rid, "$what: request_id is the x-request-id header");
+        }
+        my $new = eval { $json->decode($ins->{new_values} // 'null') };
+        is(ref $new eq 'HASH' ? $new->{sku} : undef, "$SKU-AUD", 'insert: new_values is the row image');
+        ok(!defined $ins->{old_values}, 'insert: old_values is null');
+        my $o = eval { $json->decode($upd->{old_values} // 'null') };
+        my $n = eval { $json->decode($upd->{new_values} // 'null') };
+        $o = {} unless ref $o eq 'HASH';
+        $n = {} unless ref $n eq 'HASH';
+        is($o->{name}, "Audited $tag", 'update: old_values.name');
+        is($n->{name}, "Audited renamed $tag", 'update: new_values.name');
+        cmp_ok($n->{price} // -1, '==', 21.5, 'update: new_values.price');
+        ok(!exists $n->{sku} && !exists $n->{description} && !exists $o->{sku},
+           'update: unchanged columns are not in the diff') or diag($upd->{old_values} . ' -> ' . $upd->{new_values});
+
+        # The bearer token (whole, or its signature) and "Bearer " appear in
+        # no column of these rows, nor of any audit row.
+        my @needles = ((map { my @p = split /\./, $_ // ''; ($_ // (), $p[2] // ()) } @tokens_sent), 'Bearer ');
+        is(scalar @needles, 5, 'two tokens and their signatures to look for');
+        for my $r ($ins, $upd) {
+            ok(index($r->{whole} // '', $r->{request_id} // "\0") >= 0, "$r->{action} row: control, its text holds its request id");
+            ok(!grep({ index($r->{whole} // '', $_) >= 0 } @needles),
+               "$r->{action} row: no column holds the bearer token");
+        }
+        my $holding = q{SELECT count(*) AS n FROM catalog.audit_log a
+                        WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS t(needle)
+                                      WHERE position(t.needle in row_to_json(a)::text) > 0)};
+        is(su_row($holding, [ $rid{create}, $rid{update} ])->{n}, 2,
+           'control: the search finds the two rows by their request ids');
+        is(su_row($holding, \@needles)->{n}, 0, 'no audit row holds either bearer token, its signature or "Bearer "');
+    };
+
+    # Items of a page, and its item keys.
+    my @ITEM_KEYS = sort qw(audit_id occurred_at txid action actor role via request_id table row_id old new seq);
+    my $items = sub { my ($b) = @_; return ref $b eq 'HASH' && ref $b->{items} eq 'ARRAY' ? @{ $b->{items} } : () };
+
+    subtest "$mode: product_history" => sub {
+        my $id = 0 + ($audited->{id} // 0);
+        my $res = rpc(method => 'GET', fn => 'product_history', claims => $editor, args => { id => $id });
+        my $b = expect_ok($res, 'GET /rpc/product_history?id=.. as editor');
+        is($res->{access}, 'READ ONLY', 'GET ran READ ONLY (STABLE function)');
+        my @it = $items->($b);
+        is(scalar @it, 2, 'two items');
+        is_deeply([ sort keys %{ $it[0] // {} } ], \@ITEM_KEYS, 'item keys');
+        is_deeply([ map { $_->{audit_id} } @it ], [ reverse @audit_ids ], 'the audit rows of the product, newest first');
+        is_deeply([ map { $_->{action} } @it ], [qw(update insert)], 'update, then insert');
+        is_deeply([ map { $_->{request_id} } @it ], [ $rid{update}, $rid{create} ], 'the request ids of the two requests');
+        is_deeply([ map { $_->{actor} } @it ], [ $editor_sub, $editor_sub ], 'actor: the JWT sub');
+        is_deeply([ map { $_->{role} } @it ], [qw(catalog_editor catalog_editor)], 'role: the JWT role');
+        is_deeply([ map { $_->{via} } @it ], [ 'POST /rpc/update_product', 'POST /rpc/create_product' ], 'via');
+        is($it[0]{new}{name}, "Audited renamed $tag", 'the update item carries the new name') if @it;
+        ok(ref $b eq 'HASH' && exists $b->{next_cursor} && !defined $b->{next_cursor}, 'one page: next_cursor null');
+
+        # Keyset paging through GET: page_size 1, then the cursor.
+        my $p1 = expect_ok(rpc(method => 'GET', fn => 'product_history', claims => $editor,
+                               args => { id => $id, page_size => 1 }),
+                           'GET product_history?page_size=1');
+        my @p1 = $items->($p1);
+        is_deeply([ map { $_->{request_id} } @p1 ], [ $rid{update} ], 'first page: the update');
+        is(ref $p1 eq 'HASH' ? $p1->{next_cursor} : undef, $audit_ids[1], 'next_cursor: the audit id of the last item');
+        my $p2 = expect_ok(rpc(method => 'GET', fn => 'product_history', claims => $editor,
+                               args => { id => $id, page_size => 1, cursor => $p1->{next_cursor} // 1 }),
+                           'GET product_history?page_size=1&cursor=..');
+        is_deeply([ map { $_->{request_id} } $items->($p2) ], [ $rid{create} ], 'second page: the insert');
+        ok(ref $p2 eq 'HASH' && !defined $p2->{next_cursor}, 'last page: next_cursor null');
+
+        # POST runs READ ONLY; admins inherit the editor's grant.
+        $res = rpc(method => 'POST', fn => 'product_history', claims => $admin, args => { id => $id, page_size => 5 });
+        $b = expect_ok($res, 'POST /rpc/product_history as admin (STABLE: READ ONLY)');
+        is($res->{access}, 'READ ONLY', 'POST ran READ ONLY');
+        is_deeply([ map { $_->{audit_id} } $items->($b) ], [ reverse @audit_ids ], 'same items');
+        $b = expect_ok(rpc(method => 'GET', fn => 'product_history', claims => $editor, args => { id => -1 }),
+                       'GET product_history of a product without audit rows');
+        is_deeply($b, { items => [], next_cursor => undef }, 'no items, next_cursor null');
+
+        expect_error(rpc(method => 'GET', fn => 'product_history', args => { id => $id }),
+                     'GET product_history as anon', 401, '42501');
+        expect_error(rpc(method => 'GET', fn => 'product_history', claims => $anon_with_token, args => { id => $id }),
+                     'GET product_history as anon with a token', 401, '42501');
+        expect_error(rpc(method => 'GET', fn => 'product_history', claims => $editor, args => { id => $id, page_size => 0 }),
+                     'GET product_history?page_size=0', 400, '22023',
+                     { field => 'page_size', reason => 'out_of_range', min => 1, max => 100 });
+        expect_error(rpc(method => 'POST', fn => 'product_history', claims => $editor, args => { id => $id, page_size => 101 }),
+                     'POST product_history page_size 101', 400, '22023',
+                     { field => 'page_size', reason => 'out_of_range', max => 100 });
+        expect_error(rpc(method => 'GET', fn => 'product_history', claims => $editor, args => { id => $id, cursor => 0 }),
+                     'GET product_history?cursor=0', 400, '22023', { field => 'cursor', reason => 'out_of_range', min => 1 });
+        expect_error(rpc(method => 'POST', fn => 'product_history', claims => $editor, args => { id => undef }),
+                     'POST product_history {"id":null}', 400, '22023', { field => 'id', reason => 'required' });
+        expect_error(rpc(method => 'GET', fn => 'product_history', claims => $editor, args => { id => 'abc' }),
+                     'GET product_history?id=abc (json_to_record cannot cast)', 400, '22P02');
+        my $r = rpc(method => 'GET', fn => 'product_history', claims => $editor, args => { page_size => 5 });
+        is($r->{status}, 404, 'GET product_history without id: 404');
+        is($r->{body}{code}, 'PGRST202', 'without id: PGRST202 (no database work)');
+    };
+
+    subtest "$mode: category_history" => sub {
+        # The root was created by the fixture over SQL: via 'sql', the actor
+        # from catalog.actor, the role the session's.
+        my $res = rpc(method => 'GET', fn => 'category_history', claims => $editor, args => { id => $root->{id} });
+        my $b = expect_ok($res, 'GET /rpc/category_history?id=<root> as editor');
+        is($res->{access}, 'READ ONLY', 'GET ran READ ONLY');
+        my @it = $items->($b);
+        is_deeply([ map { $_->{audit_id} } @it ],
+                  [ map { $_->{id} } @{ su_rows(q{SELECT id FROM catalog.audit_log WHERE table_name = 'category'
+                                                  AND row_id = $1 ORDER BY id DESC}, $root->{id}) } ],
+                  'the audit rows of the root, newest first');
+        is(scalar @it, 1, 'one item: the refused move of the root wrote nothing');
+        is($it[0]{action}, 'insert', 'insert') if @it;
+        is($it[0]{via}, 'sql', 'via sql (written outside PostgREST)') if @it;
+        is($it[0]{actor}, 'replay-fixture', 'actor from catalog.actor') if @it;
+        is($it[0]{role}, scalar $su->selectrow_array(q{SELECT session_user}), 'role: the session user') if @it;
+        is($it[0]{table}, 'category', 'table category') if @it;
+
+        # The child category was written through PostgREST by the editor.
+        my $child = su_row(q{SELECT id FROM catalog.category WHERE slug = $1}, "$slug-child")->{id} // -1;
+        $b = expect_ok(rpc(method => 'POST', fn => 'category_history', claims => $admin, args => { id => 0 + $child }),
+                       'POST /rpc/category_history?id=<child> as admin (STABLE: READ ONLY)');
+        @it = $items->($b);
+        is_deeply([ map { $_->{via} } @it ],
+                  [ 'POST /rpc/update_category', 'POST /rpc/update_category', 'POST /rpc/create_category' ],
+                  'create and two updates, newest first');
+        ok(!grep({ ($_->{actor} // '') ne $editor_sub || ($_->{role} // '') ne 'catalog_editor' } @it),
+           'every item: the editor\'s sub and role');
+        my %rids = map { $_->{request_id} => 1 } @it;
+        is(scalar keys %rids, 3, 'three requests, three request ids');
+
+        expect_error(rpc(method => 'GET', fn => 'category_history', args => { id => $root->{id} }),
+                     'GET category_history as anon', 401, '42501');
+        expect_error(rpc(method => 'GET', fn => 'category_history', claims => $editor,
+                         args => { id => $root->{id}, page_size => 0 }),
+                     'GET category_history?page_size=0', 400, '22023',
+                     { field => 'page_size', reason => 'out_of_range', min => 1, max => 100 });
+    };
+
+    subtest "$mode: audit_by_actor" => sub {
+        my @want = map { $_->{id} } @{ su_rows(q{SELECT id FROM catalog.audit_log WHERE actor = $1 ORDER BY id DESC},
+                                               $editor_sub) };
+        cmp_ok(scalar @want, '>=', 8, "the editor wrote audit rows in this run: " . scalar @want);
+        # Every page through GET, 3 items a page, following next_cursor.
+        my ($cursor, @got, @tables) = (undef);
+        my $pages = 0;
+        while ($pages < 100) {
+            my %args = (actor => $editor_sub, page_size => 3);
+            $args{cursor} = $cursor if defined $cursor;
+            my $res = rpc(method => 'GET', fn => 'audit_by_actor', claims => $admin, args => \%args);
+            $pages++;
+            unless ($res->{status} == 200 && ref $res->{body} eq 'HASH') {
+                fail("GET audit_by_actor page $pages") or diag(show($res));
+                last;
+            }
+            push @got, map { $_->{audit_id} } $items->($res->{body});
+            push @tables, map { $_->{table} } $items->($res->{body});
+            ok(!grep({ ($_->{actor} // '') ne $editor_sub } $items->($res->{body})), "page $pages: only the editor's rows");
+            $cursor = $res->{body}{next_cursor};
+            last unless defined $cursor;
+        }
+        is_deeply(\@got, \@want, 'the pages hold every row of the actor once, newest first');
+        is($pages, int((@want + 2) / 3), 'page count');
+        my %t = map { $_ => 1 } @tables;
+        is_deeply([ sort keys %t ], [qw(category product)], 'rows of both tables');
+
+        my $res = rpc(method => 'POST', fn => 'audit_by_actor', claims => $admin, args => { actor => $editor_sub });
+        my $b = expect_ok($res, 'POST /rpc/audit_by_actor as admin (STABLE: READ ONLY)');
+        is($res->{access}, 'READ ONLY', 'POST ran READ ONLY');
+        is(($items->($b))[0]{audit_id}, $want[0], 'newest first') if @want;
+        $b = expect_ok(rpc(method => 'GET', fn => 'audit_by_actor', claims => $admin, args => { actor => "nobody-$tag" }),
+                       'GET audit_by_actor of an actor without rows');
+        is_deeply($b, { items => [], next_cursor => undef }, 'no items');
+
+        expect_error(rpc(method => 'GET', fn => 'audit_by_actor', claims => $editor, args => { actor => $editor_sub }),
+                     'GET audit_by_actor as editor', 403, '42501');
+        expect_error(rpc(method => 'GET', fn => 'audit_by_actor', args => { actor => $editor_sub }),
+                     'GET audit_by_actor as anon', 401, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_by_actor', claims => $admin, args => { actor => '' }),
+                     'POST audit_by_actor {"actor":""}', 400, '22023', { field => 'actor' });
+        expect_error(rpc(method => 'GET', fn => 'audit_by_actor', claims => $admin, args => { actor => $editor_sub, page_size => 500 }),
+                     'GET audit_by_actor?page_size=500', 400, '22023',
+                     { field => 'page_size', reason => 'out_of_range', min => 1, max => 100 });
+    };
+
+    subtest "$mode: audit_by_request" => sub {
+        my $id = 0 + ($audited->{id} // 0);
+        for my $what (qw(create update)) {
+            my $res = rpc(method => 'GET', fn => 'audit_by_request', claims => $admin, args => { request_id => $rid{$what} });
+            my $b = expect_ok($res, "GET /rpc/audit_by_request?request_id=$rid{$what} as admin");
+            is($res->{access}, 'READ ONLY', 'GET ran READ ONLY');
+            my @it = $items->($b);
+            is(scalar @it, 1, "one row for the $what request");
+            is($it[0]{row_id}, $id, 'the audited product') if @it;
+            is($it[0]{table}, 'product', 'table product') if @it;
+            is($it[0]{action}, $what eq 'create' ? 'insert' : 'update', 'action') if @it;
+            is($it[0]{request_id}, $rid{$what}, 'request_id') if @it;
+            is($it[0]{actor}, $editor_sub, 'actor') if @it;
+        }
+
+        # A header with characters outside [A-Za-z0-9._:@/+=-] is stored
+        # sanitized; audit_by_request finds it by the raw header value.
+        my $raw = "rp $tag <raw>";
+        (my $clean = $raw) =~ s{[^A-Za-z0-9._:\@/+=-]}{_}g;
+        my $p = expect_ok(rpc(method => 'POST', fn => 'create_product', claims => $editor, headers => { 'x-request-id' => $raw },
+                              args => { sku => "$SKU-RID", name => "Raw id $tag", price => 1, category_id => 0 + $root->{id} }),
+                          'POST create_product with an x-request-id holding spaces and markup');
+        is(su_row(q{SELECT request_id FROM catalog.audit_log WHERE table_name = 'product' AND row_id = $1},
+                  ref $p eq 'HASH' ? $p->{id} : -1)->{request_id}, $clean, 'stored sanitized');
+        my $b = expect_ok(rpc(method => 'POST', fn => 'audit_by_request', claims => $admin, args => { request_id => $raw }),
+                          'POST /rpc/audit_by_request with the raw header value (STABLE: READ ONLY)');
+        is_deeply([ map { $_->{request_id} } $items->($b) ], [$clean], 'found by the raw value');
+
+        expect_error(rpc(method => 'GET', fn => 'audit_by_request', claims => $editor, args => { request_id => $rid{create} }),
+                     'GET audit_by_request as editor', 403, '42501');
+        expect_error(rpc(method => 'GET', fn => 'audit_by_request', args => { request_id => $rid{create} }),
+                     'GET audit_by_request as anon', 401, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_by_request', claims => $admin, args => { request_id => '' }),
+                     'POST audit_by_request {"request_id":""}', 400, '22023', { field => 'request_id', reason => 'required' });
+        expect_error(rpc(method => 'GET', fn => 'audit_by_request', claims => $admin,
+                         args => { request_id => $rid{create}, cursor => -5 }),
+                     'GET audit_by_request?cursor=-5', 400, '22023', { field => 'cursor', reason => 'out_of_range' });
+    };
+
+    subtest "$mode: audit_mask_set, audit_masks, audit_mask_drop" => sub {
+        my $akey = "rp_note_$key_tag";       # matches no built-in key pattern
+        my %mask = (table_name => 'product', column_name => 'attributes', attribute_key => $akey, method => 'redact');
+
+        my $get = rpc(method => 'GET', fn => 'audit_mask_set', claims => $admin, args => \%mask);
+        expect_error($get, 'GET /rpc/audit_mask_set as admin (READ ONLY transaction)', 405, '25006');
+        like($get->{body}{message} // '', qr/read-only transaction/, 'message names the read-only transaction');
+        expect_error(rpc(method => 'POST', fn => 'audit_mask_set', claims => $editor, args => \%mask),
+                     'POST audit_mask_set as editor', 403, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_mask_set', args => \%mask),
+                     'POST audit_mask_set as anon', 401, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_mask_set', claims => $admin, args => { %mask, method => 'rot13' }),
+                     'POST audit_mask_set method rot13', 400, '22023', { field => 'method', reason => 'unknown_value' });
+        expect_error(rpc(method => 'POST', fn => 'audit_mask_set', claims => $admin, args => { %mask, table_name => 'audit_log' }),
+                     'POST audit_mask_set table audit_log', 400, '22023', { field => 'table_name', reason => 'unknown_value' });
+        expect_error(rpc(method => 'POST', fn => 'audit_mask_set', claims => $admin,
+                         args => { table_name => 'product', column_name => 'id' }),
+                     'POST audit_mask_set column id', 400, '22023', { field => 'column_name', reason => 'not_maskable' });
+        expect_error(rpc(method => 'POST', fn => 'audit_mask_set', claims => $admin,
+                         args => { table_name => 'product', column_name => "no_such_$key_tag" }),
+                     'POST audit_mask_set unknown column', 400, '22023', { field => 'column_name', reason => 'unknown_column' });
+        expect_error(rpc(method => 'POST', fn => 'audit_mask_set', claims => $admin,
+                         args => { table_name => 'product', column_name => 'name', attribute_key => 'x' }),
+                     'POST audit_mask_set attribute_key of a text column', 400, '22023',
+                     { field => 'attribute_key', reason => 'not_jsonb' });
+        is(su_row(q{SELECT count(*) AS n FROM catalog.audit_mask WHERE attribute_key = $1}, $akey)->{n}, 0,
+           'nothing declared by the refused calls');
+
+        my $res = rpc(method => 'POST', fn => 'audit_mask_set', claims => $admin, args => \%mask);
+        my $m = expect_ok($res, 'POST /rpc/audit_mask_set as admin');
+        is($res->{access}, 'READ WRITE', 'POST ran READ WRITE (VOLATILE function)');
+        $m = {} unless ref $m eq 'HASH';
+        is_deeply([ sort keys %$m ], [ sort qw(table_name column_name attribute_key method created_at created_by) ], 'mask keys');
+        is_deeply({ map { $_ => $m->{$_} } keys %mask }, \%mask, 'the declared mask');
+        is($m->{created_by}, $admin_sub, 'created_by: the JWT sub');
+
+        $res = rpc(method => 'GET', fn => 'audit_masks', claims => $admin);
+        my $all = expect_ok($res, 'GET /rpc/audit_masks as admin');
+        is($res->{access}, 'READ ONLY', 'GET ran READ ONLY');
+        $all = {} unless ref $all eq 'HASH';
+        is_deeply([ sort keys %$all ], [qw(builtin_keys builtin_values declared method)], 'audit_masks keys');
+        ok(grep({ ref $_ eq 'HASH' && ($_->{attribute_key} // '') eq $akey && $_->{method} eq 'redact' } @{ $all->{declared} // [] }),
+           'the mask is declared');
+        ok(grep({ $_ eq 'authorization' } @{ $all->{builtin_keys} // [] }), 'authorization is a built-in key');
+        like($all->{method} // '', qr/^(?:hash|redact)$/, 'method of the built-in patterns');
+        expect_ok(rpc(method => 'POST', fn => 'audit_masks', claims => $admin, args => {}),
+                  'POST /rpc/audit_masks {} as admin (STABLE: READ ONLY)');
+        expect_error(rpc(method => 'GET', fn => 'audit_masks', claims => $editor), 'GET audit_masks as editor', 403, '42501');
+        expect_error(rpc(method => 'GET', fn => 'audit_masks'), 'GET audit_masks as anon', 401, '42501');
+
+        # A write through PostgREST on another pooled connection uses it.
+        my $p = expect_ok(rpc(method => 'POST', fn => 'create_product', claims => $editor,
+                              args => { sku => "$SKU-MASK", name => "Masked $tag", price => 2, category_id => 0 + $root->{id},
+                                        attributes => { $akey => 'first note', colour => 'blue' } }),
+                          'POST create_product with the masked attribute');
+        my $pid = ref $p eq 'HASH' ? 0 + $p->{id} : -1;
+        my $row = su_row(q{SELECT new_values->'attributes' AS a FROM catalog.audit_log
+                           WHERE table_name = 'product' AND row_id = $1 AND action = 'insert'}, $pid);
+        is_deeply(eval { $json->decode($row->{a} // 'null') }, { $akey => '[redacted]', colour => 'blue' },
+                  'the audit row holds the attribute redacted, the others as they are');
+        is(ref $p eq 'HASH' ? $p->{attributes}{$akey} : undef, 'first note', 'the product keeps the value');
+
+        expect_error(rpc(method => 'GET', fn => 'audit_mask_drop', claims => $admin,
+                         args => { table_name => 'product', column_name => 'attributes', attribute_key => $akey }),
+                     'GET /rpc/audit_mask_drop as admin (READ ONLY transaction)', 405, '25006');
+        expect_error(rpc(method => 'POST', fn => 'audit_mask_drop', claims => $editor,
+                         args => { table_name => 'product', column_name => 'attributes', attribute_key => $akey }),
+                     'POST audit_mask_drop as editor', 403, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_mask_drop', claims => $admin,
+                         args => { table_name => 'orders', column_name => 'attributes' }),
+                     'POST audit_mask_drop table orders', 400, '22023', { field => 'table_name', reason => 'unknown_value' });
+        $res = rpc(method => 'POST', fn => 'audit_mask_drop', claims => $admin,
+                   args => { table_name => 'product', column_name => 'attributes', attribute_key => $akey });
+        is(expect_ok($res, 'POST /rpc/audit_mask_drop as admin'), JSON::PP::true, 'true: the mask was removed');
+        is($res->{access}, 'READ WRITE', 'POST ran READ WRITE');
+        $res = rpc(method => 'POST', fn => 'audit_mask_drop', claims => $admin,
+                   args => { table_name => 'product', column_name => 'attributes', attribute_key => $akey });
+        is(expect_ok($res, 'POST audit_mask_drop again'), JSON::PP::false, 'false: nothing left to remove');
+        $all = expect_ok(rpc(method => 'GET', fn => 'audit_masks', claims => $admin), 'GET audit_masks after the drop');
+        ok(!grep({ ref $_ eq 'HASH' && ($_->{attribute_key} // '') eq $akey } @{ ref $all eq 'HASH' ? $all->{declared} : [] }),
+           'the mask is gone');
+
+        # The next write records the attribute as it is.
+        expect_ok(rpc(method => 'POST', fn => 'update_product', claims => $editor,
+                      args => { id => $pid, expected_version => 1, attributes => { $akey => 'second note', colour => 'blue' } }),
+                  'POST update_product of the attribute after the drop');
+        $row = su_row(q{SELECT new_values->'attributes' AS a FROM catalog.audit_log
+                        WHERE table_name = 'product' AND row_id = $1 AND action = 'update'}, $pid);
+        is_deeply(eval { $json->decode($row->{a} // 'null') }, { $akey => 'second note', colour => 'blue' },
+                  'unmasked once the mask is dropped');
+    };
+
+    subtest "$mode: audit_seal, audit_head, audit_verify" => sub {
+        my $get = rpc(method => 'GET', fn => 'audit_seal', claims => $admin);
+        expect_error($get, 'GET /rpc/audit_seal as admin (READ ONLY transaction)', 405, '25006');
+        is($get->{stage}, 'main', 'the 25006 comes from the main query');
+        expect_error(rpc(method => 'POST', fn => 'audit_seal', claims => $editor, args => {}),
+                     'POST audit_seal as editor', 403, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_seal', args => {}), 'POST audit_seal as anon', 401, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_seal', claims => $admin, args => { max_rows => 0 }),
+                     'POST audit_seal max_rows 0', 400, '22023',
+                     { field => 'max_rows', reason => 'out_of_range', min => 1, max => 1000000 });
+        expect_error(rpc(method => 'POST', fn => 'audit_seal', claims => $admin, args => { max_rows => undef }),
+                     'POST audit_seal {"max_rows":null}', 400, '22023', { field => 'max_rows', reason => 'required' });
+
+        # Seal everything committed, batch after batch.
+        my ($seal, $calls) = ({}, 0);
+        while ($calls < 100) {
+            my $res = rpc(method => 'POST', fn => 'audit_seal', claims => $admin, args => { max_rows => 10000 });
+            $calls++;
+            $seal = $res->{body};
+            unless ($res->{status} == 200 && ref $seal eq 'HASH') {
+                fail('POST /rpc/audit_seal as admin') or diag(show($res));
+                $seal = {};
+                last;
+            }
+            if ($calls == 1) {
+                is($res->{access}, 'READ WRITE', 'POST audit_seal ran READ WRITE');
+                is_deeply([ sort keys %$seal ], [qw(head sealed seq)], 'audit_seal keys');
+            }
+            last if ($seal->{sealed} // 0) < 10000;
+        }
+        pass("POST /rpc/audit_seal {\"max_rows\":10000} as admin, $calls call(s)");
+        like($seal->{head} // '', qr/^[0-9a-f]{64}$/, 'head: 64 hex digits');
+        cmp_ok($seal->{seq} // 0, '>=', 2, 'seq: the chain holds rows');
+        is(su_row(q{SELECT count(*) AS n FROM catalog.audit_log a
+                    WHERE NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id)})->{n}, 0,
+           'every audit row is sealed');
+        my $b = expect_ok(rpc(method => 'GET', fn => 'product_history', claims => $editor, args => { id => 0 + ($audited->{id} // 0) }),
+                          'GET product_history after the seal');
+        my @seq = map { $_->{seq} } $items->($b);
+        is(scalar(grep { defined && /^[0-9]+$/ } @seq), 2, 'both items carry their chain position') or diag($json->encode(\@seq));
+
+        my $res = rpc(method => 'GET', fn => 'audit_head', claims => $admin);
+        my $head = expect_ok($res, 'GET /rpc/audit_head as admin');
+        is($res->{access}, 'READ ONLY', 'GET ran READ ONLY');
+        $head = {} unless ref $head eq 'HASH';
+        is_deeply([ sort keys %$head ], [ sort qw(audit_id hash seq sealed_at) ], 'audit_head keys');
+        cmp_ok($head->{seq} // 0, '>=', $seal->{seq} // 0, 'head seq: at least the sealed one');
+        is($head->{hash}, $seal->{head}, 'head hash: the sealed one') if ($head->{seq} // -1) == ($seal->{seq} // -2);
+        is_deeply(expect_ok(rpc(method => 'POST', fn => 'audit_head', claims => $admin, args => {}),
+                            'POST /rpc/audit_head {} as admin (STABLE: READ ONLY)'),
+                  $head, 'POST returns the same head');
+        expect_error(rpc(method => 'GET', fn => 'audit_head', claims => $editor), 'GET audit_head as editor', 403, '42501');
+        expect_error(rpc(method => 'GET', fn => 'audit_head'), 'GET audit_head as anon', 401, '42501');
+
+        $res = rpc(method => 'GET', fn => 'audit_verify', claims => $admin);
+        my $v = expect_ok($res, 'GET /rpc/audit_verify as admin');
+        is($res->{access}, 'READ ONLY', 'GET ran READ ONLY');
+        $v = {} unless ref $v eq 'HASH';
+        ok(JSON::PP::is_bool($v->{ok}) && $v->{ok}, 'ok: JSON true') or diag($json->encode($v));
+        ok(exists $v->{first_broken} && !defined $v->{first_broken}, 'first_broken: null');
+        cmp_ok($v->{checked} // -1, '>=', $head->{seq} // 0, 'checked: every seal up to the head');
+        is_deeply([ sort keys %{ $v->{head} // {} } ], [qw(hash seq)], 'head: {seq, hash}');
+
+        # With the exported anchor (GET sends its values as strings).
+        $v = expect_ok(rpc(method => 'GET', fn => 'audit_verify', claims => $admin,
+                           args => { anchor_seq => $head->{seq} // 0, anchor_hash => $head->{hash} // '' }),
+                       'GET audit_verify?anchor_seq=..&anchor_hash=.. (the head)');
+        ok(ref $v eq 'HASH' && $v->{ok}, 'ok with the anchor') or diag($json->encode($v));
+        $v = expect_ok(rpc(method => 'POST', fn => 'audit_verify', claims => $admin,
+                           args => { anchor_seq => 0 + ($head->{seq} // 0), anchor_hash => 'ab' x 32 }),
+                       'POST audit_verify with a wrong anchor hash (STABLE: READ ONLY)');
+        ok(ref $v eq 'HASH' && JSON::PP::is_bool($v->{ok}) && !$v->{ok}, 'ok: JSON false') or diag($json->encode($v));
+        is(ref $v eq 'HASH' && ref $v->{first_broken} eq 'HASH' ? $v->{first_broken}{reason} : undef, 'anchor_mismatch',
+           'first_broken.reason: anchor_mismatch');
+
+        expect_error(rpc(method => 'GET', fn => 'audit_verify', claims => $admin, args => { anchor_seq => 1, anchor_hash => 'xyz' }),
+                     'GET audit_verify?anchor_hash=xyz', 400, '22023', { field => 'anchor_hash', reason => 'invalid_format' });
+        expect_error(rpc(method => 'GET', fn => 'audit_verify', claims => $admin, args => { anchor_seq => 1 }),
+                     'GET audit_verify?anchor_seq=1 without the hash', 400, '22023', { field => 'anchor_hash', reason => 'required' });
+        expect_error(rpc(method => 'GET', fn => 'audit_verify', claims => $admin, args => { anchor_seq => -1, anchor_hash => '0' x 64 }),
+                     'GET audit_verify?anchor_seq=-1', 400, '22023', { field => 'anchor_seq', reason => 'out_of_range', min => 0 });
+        expect_error(rpc(method => 'GET', fn => 'audit_verify', claims => $editor), 'GET audit_verify as editor', 403, '42501');
+        expect_error(rpc(method => 'GET', fn => 'audit_verify'), 'GET audit_verify as anon', 401, '42501');
+    };
+
+    subtest "$mode: audit_maintain and audit_drop_partitions" => sub {
+        my $count_parts = sub {
+            return su_row(q{SELECT count(*) AS n FROM pg_catalog.pg_inherits
+                            WHERE inhparent = 'catalog.audit_log'::regclass})->{n};
+        };
+        my $get = rpc(method => 'GET', fn => 'audit_maintain', claims => $admin);
+        expect_error($get, 'GET /rpc/audit_maintain as admin (READ ONLY transaction)', 405, '25006');
+        like($get->{body}{message} // '', qr/read-only transaction/, 'message names the read-only transaction');
+        expect_error(rpc(method => 'POST', fn => 'audit_maintain', claims => $editor, args => {}),
+                     'POST audit_maintain as editor', 403, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_maintain', args => {}), 'POST audit_maintain as anon', 401, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_maintain', claims => $admin, args => { months_ahead => 0 }),
+                     'POST audit_maintain months_ahead 0', 400, '22023',
+                     { field => 'months_ahead', reason => 'out_of_range', min => 1, max => 36 });
+        expect_error(rpc(method => 'POST', fn => 'audit_maintain', claims => $admin, args => { months_ahead => 37 }),
+                     'POST audit_maintain months_ahead 37', 400, '22023', { field => 'months_ahead', reason => 'out_of_range' });
+
+        my $res = rpc(method => 'POST', fn => 'audit_maintain', claims => $admin, args => {});
+        my $m = expect_ok($res, 'POST /rpc/audit_maintain {} as admin');
+        is($res->{access}, 'READ WRITE', 'POST ran READ WRITE');
+        $m = {} unless ref $m eq 'HASH';
+        is_deeply([ sort keys %$m ], [qw(created moved)], 'audit_maintain keys');
+        is(ref $m->{created}, 'ARRAY', 'created: an array');
+        ok(defined $m->{moved} && $m->{moved} =~ /^[0-9]+$/, 'moved: a count');
+        my $parts = $count_parts->();
+        cmp_ok($parts, '>=', 5, "the default and at least four monthly partitions: $parts");
+        $m = expect_ok(rpc(method => 'POST', fn => 'audit_maintain', claims => $admin, args => { months_ahead => 3 }),
+                       'POST audit_maintain {"months_ahead":3} again');
+        is_deeply($m, { created => [], moved => 0 }, 'nothing to do the second time');
+
+        $get = rpc(method => 'GET', fn => 'audit_drop_partitions', claims => $admin,
+                   args => { older_than => '2000-01-01T00:00:00Z' });
+        expect_error($get, 'GET /rpc/audit_drop_partitions as admin (READ ONLY transaction)', 405, '25006');
+        expect_error(rpc(method => 'POST', fn => 'audit_drop_partitions', claims => $editor,
+                         args => { older_than => '2000-01-01T00:00:00Z' }),
+                     'POST audit_drop_partitions as editor', 403, '42501');
+        expect_error(rpc(method => 'POST', fn => 'audit_drop_partitions', claims => $admin, args => { older_than => undef }),
+                     'POST audit_drop_partitions {"older_than":null}', 400, '22023',
+                     { field => 'older_than', reason => 'required' });
+        expect_error(rpc(method => 'POST', fn => 'audit_drop_partitions', claims => $admin, args => { older_than => 'last tuesday' }),
+                     'POST audit_drop_partitions older_than "last tuesday" (json_to_record cannot cast)', 400, '22007');
+        my $r = rpc(method => 'POST', fn => 'audit_drop_partitions', claims => $admin, args => {});
+        is($r->{status}, 404, 'POST audit_drop_partitions {}: 404 (older_than has no default)');
+        is($r->{body}{code}, 'PGRST202', '{}: PGRST202');
+
+        $res = rpc(method => 'POST', fn => 'audit_drop_partitions', claims => $admin,
+                   args => { older_than => '2000-01-01T00:00:00Z' });
+        is_deeply(expect_ok($res, 'POST /rpc/audit_drop_partitions {"older_than":"2000-01-01T00:00:00Z"} as admin'),
+                  { dropped => [], kept => [] }, 'no partition ends before 2000');
+        is($res->{access}, 'READ WRITE', 'POST ran READ WRITE');
+        is($count_parts->(), $parts, 'every partition still there');
     };
 
     subtest "$mode: every function was replayed" => sub {
