@@ -864,6 +864,9 @@ Deletes up to batch_size expired rows, skipping rows a writer holds; returns how
 ------------------------------------------------------------------------------
 -- Audit API.  Owned by catalog_audit_owner (see the end of this script).
 -- Reading a row's history: editors and admins; everything else: admins.
+-- row_security = on: the audit tables force row-level security, and a
+-- session with it off (pg_dump's scripts set that) would otherwise turn
+-- every query of these functions into an error.
 ------------------------------------------------------------------------------
 CREATE FUNCTION catalog_api.product_history(
     id bigint,
@@ -925,7 +928,8 @@ CREATE FUNCTION catalog_api.audit_seal(max_rows integer DEFAULT 10000)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_audit_seal'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_seal(integer) IS
 'Seal committed audit rows into the hash chain
 
@@ -937,7 +941,8 @@ CREATE FUNCTION catalog_api.audit_verify(
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_audit_verify'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_verify(bigint, text) IS
 'Verify the audit hash chain
 
@@ -947,7 +952,8 @@ CREATE FUNCTION catalog_api.audit_head()
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_audit_head'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_head() IS
 'Head of the audit hash chain
 
@@ -957,7 +963,8 @@ CREATE FUNCTION catalog_api.audit_maintain(months_ahead integer DEFAULT 3)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_audit_maintain'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_maintain(integer) IS
 'Create the monthly audit partitions ahead
 
@@ -967,7 +974,8 @@ CREATE FUNCTION catalog_api.audit_drop_partitions(older_than timestamptz)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_audit_drop_partitions'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
+SET search_path = pg_catalog, pg_temp
+SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_drop_partitions(timestamptz) IS
 'Retention: drop whole audit partitions
 
