@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(203);
+SELECT plan(169);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -756,16 +756,16 @@ END $$;
 -- default partition, and the trigger writes the next ones into the month's
 -- partition directly.
 SELECT catalog_api.audit_maintain() IS NOT NULL AS maintained;
-SELECT is((SELECT count(*) FROM catalog.audit_log_default
-           WHERE occurred_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'), 0::bigint,
-          'audit_maintain moved this month''s rows out of the default partition');
+SELECT is((SELECT count(*) FROM catalog.audit_log_default), 0::bigint,
+          'audit_maintain moved every row out of the default partition');
 BEGIN;
 SET LOCAL catalog.actor = 'pgtap-audit';
 SELECT catalog_api.update_product(id => pg_temp.id('psp'), expected_version => 3, price => 3.5) IS NOT NULL AS updated;
 COMMIT;
-SELECT is((SELECT tableoid::regclass::text FROM catalog.audit_log WHERE table_name = 'product' AND row_id = pg_temp.id('psp')
-           ORDER BY id DESC LIMIT 1),
-          'catalog.audit_log_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM'),
+SELECT is((SELECT tableoid::regclass::text || ' ' || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYYMM')
+           FROM catalog.audit_log WHERE table_name = 'product' AND row_id = pg_temp.id('psp') ORDER BY id DESC LIMIT 1),
+          (SELECT 'catalog.audit_log_p' || m || ' ' || m FROM (SELECT to_char(max(occurred_at) AT TIME ZONE 'UTC', 'YYYYMM') AS m
+           FROM catalog.audit_log WHERE table_name = 'product' AND row_id = pg_temp.id('psp')) x),
           'a write after audit_maintain lands in the partition of its month (catalog.audit_log_pYYYYMM)');
 SELECT is((pg_temp.alast('product', pg_temp.id('psp'))).new_values,
           jsonb_build_object('price', 3.50, 'version', 4, 'updated_at', pg_temp.pimage(pg_temp.id('psp'))->'updated_at'),
@@ -854,18 +854,22 @@ SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
 SELECT catalog_api.audit_maintain() IS NOT NULL AS maintained;
 SELECT catalog_api.audit_drop_partitions('2001-06-01 00:00:00+00') IS NOT NULL AS dropped;
 
+-- The old year, picked at random between 1950 and 1999 so that a rerun on
+-- the same database does not bring back a month an earlier run pruned.
+SELECT (1950 + floor(random() * 50))::integer AS yr \gset
 CREATE TEMP TABLE ret (k text, id bigint, month text);
+GRANT SELECT ON ret TO PUBLIC;
 BEGIN;
-INSERT INTO ret SELECT 'jan', pg_temp.old_row(t, 'january ' || n), '2001-01'
-FROM (VALUES (1, timestamptz '2001-01-01 00:00:00+00'), (2, '2001-01-15 12:00:00+00'), (3, '2001-01-31 23:59:59.999999+00')) v(n, t);
+INSERT INTO ret SELECT 'jan', pg_temp.old_row((:yr || t)::timestamptz, 'january ' || n), :yr || '-01'
+FROM (VALUES (1, '-01-01 00:00:00+00'), (2, '-01-15 12:00:00+00'), (3, '-01-31 23:59:59.999999+00')) v(n, t);
 COMMIT;
 SELECT is((SELECT array_agg(DISTINCT pg_temp.holder(id)::regclass::text) FROM ret), ARRAY['catalog.audit_log_default'],
           'rows of a month without a partition land in the default partition');
 SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
 -- March: written after the seal, so still unsealed at the first drop.
 BEGIN;
-INSERT INTO ret SELECT 'mar', pg_temp.old_row(t, 'march ' || n), '2001-03'
-FROM (VALUES (1, timestamptz '2001-03-01 00:00:00+00'), (2, '2001-03-20 08:00:00+00')) v(n, t);
+INSERT INTO ret SELECT 'mar', pg_temp.old_row((:yr || t)::timestamptz, 'march ' || n), :yr || '-03'
+FROM (VALUES (1, '-03-01 00:00:00+00'), (2, '-03-20 08:00:00+00')) v(n, t);
 COMMIT;
 SET ROLE catalog_audit_owner;
 SELECT is(pg_temp.try(format('DELETE FROM catalog.audit_log_default WHERE id = %s', (SELECT min(id) FROM ret))),
@@ -880,37 +884,39 @@ SELECT is((SELECT count(*) FROM catalog.audit_log_default a JOIN ret USING (id))
 SELECT is((SELECT count(DISTINCT pg_temp.holder(id)) FROM ret), 2::bigint, 'into one partition per month');
 SELECT is((SELECT array_agg(pg_get_expr(c.relpartbound, c.oid) ORDER BY x.m)
            FROM (SELECT DISTINCT month AS m, pg_temp.holder(id) AS p FROM ret) x JOIN pg_class c ON c.oid = x.p),
-          (SELECT array_agg(format('FOR VALUES FROM (%L) TO (%L)', (m || '-01 00:00:00+00')::timestamptz,
-                                   (m || '-01 00:00:00+00')::timestamptz + interval '1 month') ORDER BY m)
-           FROM (VALUES ('2001-01'), ('2001-03')) v(m)),
+          (SELECT array_agg(format('FOR VALUES FROM (%L) TO (%L)', (m || '-01')::date::timestamp AT TIME ZONE 'UTC',
+                                   ((m || '-01')::date + interval '1 month') AT TIME ZONE 'UTC') ORDER BY m)
+           FROM (VALUES (:yr || '-01'), (:yr || '-03')) v(m)),
           'each partition spans exactly its calendar month in UTC');
 SELECT results_eq($$SELECT a.* FROM catalog.audit_log a JOIN ret USING (id) ORDER BY id$$,
                   $$SELECT * FROM ret_copy ORDER BY id$$,
                   'the moved rows are unchanged (same id, content and row_hash)');
-SELECT is((catalog_api.audit_verify())->>'ok', 'true', 'the chain verifies after the move');
+SELECT is(catalog_api.audit_verify()->'first_broken', 'null'::jsonb, 'the chain verifies after the move');
 
-CREATE TEMP TABLE parts AS SELECT k, pg_temp.holder(min(id)) AS part FROM ret GROUP BY k;
+CREATE TEMP TABLE parts AS SELECT k, pg_temp.holder(min(id)) AS part, (SELECT relname::text FROM pg_class WHERE oid = pg_temp.holder(min(id))) AS name FROM ret GROUP BY k;
 CREATE TEMP TABLE parts_before AS SELECT p FROM pg_temp.partitions() p;
-CREATE TEMP TABLE rows_before AS SELECT id, tableoid FROM catalog.audit_log;
-SELECT catalog_api.audit_drop_partitions('2001-02-01 00:00:00+00')::text AS dropped_jan \gset
-SELECT ok(:'dropped_jan' LIKE '%' || (SELECT relname FROM pg_class WHERE oid = (SELECT part FROM parts WHERE k = 'jan')) || '%',
-          'audit_drop_partitions names the partition it drops');
+CREATE TEMP TABLE rows_before AS SELECT id, tableoid AS part FROM catalog.audit_log;
+SELECT catalog_api.audit_drop_partitions((:yr || '-02-01 00:00:00+00')::timestamptz)::text AS dropped_jan \gset
+SELECT is(:'dropped_jan'::jsonb, jsonb_build_object('dropped', jsonb_build_array((SELECT name FROM parts WHERE k = 'jan')), 'kept', '[]'::jsonb),
+          'audit_drop_partitions names the partition it drops, and keeps none older');
 SELECT set_eq($$SELECT p FROM pg_temp.partitions() p$$,
               $$SELECT p FROM parts_before WHERE p <> (SELECT part FROM parts WHERE k = 'jan')$$,
-              'audit_drop_partitions(start of February 2001) drops exactly the January partition');
+              'audit_drop_partitions(start of February) drops exactly the January partition');
 SELECT set_eq($$SELECT id FROM catalog.audit_log$$,
-              $$SELECT id FROM rows_before WHERE tableoid <> (SELECT part FROM parts WHERE k = 'jan')$$,
+              $$SELECT id FROM rows_before WHERE part <> (SELECT part FROM parts WHERE k = 'jan')$$,
               'every row of every other partition is still there');
 SELECT is(catalog_api.audit_verify()->>'ok', 'true', 'the chain verifies after the drop');
 SELECT cmp_ok((catalog_api.audit_verify()->>'pruned')::bigint, '>=', 3::bigint,
               'audit_verify counts the dropped rows as pruned');
 
-SELECT catalog_api.audit_drop_partitions('2001-04-01 00:00:00+00') IS NOT NULL AS dropped;
+SELECT catalog_api.audit_drop_partitions((:yr || '-04-01 00:00:00+00')::timestamptz)::text AS kept_mar \gset
+SELECT is(:'kept_mar'::jsonb -> 'dropped', '[]'::jsonb, 'a partition with unsealed rows is not dropped');
+SELECT is(:'kept_mar'::jsonb #>> '{kept,0,partition}', (SELECT name FROM parts WHERE k = 'mar'), 'it is listed as kept');
 SELECT ok((SELECT part FROM parts WHERE k = 'mar') IN (SELECT p FROM pg_temp.partitions() p)
           AND (SELECT count(*) FROM catalog.audit_log a JOIN ret USING (id) WHERE ret.k = 'mar') = 2,
           'a partition with unsealed rows is kept, with its rows');
 SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
-SELECT catalog_api.audit_drop_partitions('2001-04-01 00:00:00+00') IS NOT NULL AS dropped;
+SELECT catalog_api.audit_drop_partitions((:yr || '-04-01 00:00:00+00')::timestamptz) IS NOT NULL AS dropped;
 SELECT ok((SELECT part FROM parts WHERE k = 'mar') NOT IN (SELECT p FROM pg_temp.partitions() p),
           'once sealed, it is dropped');
 SELECT is(catalog_api.audit_verify()->>'ok', 'true', 'the chain still verifies');
@@ -922,9 +928,10 @@ BEGIN;
 SET LOCAL catalog.actor = 'pgtap-audit';
 SELECT catalog_api.update_product(id => pg_temp.id('psp'), expected_version => 4, price => 4.5) IS NOT NULL AS updated;
 COMMIT;
-SELECT is((SELECT tableoid::regclass::text FROM catalog.audit_log WHERE table_name = 'product' AND row_id = pg_temp.id('psp')
-           ORDER BY id DESC LIMIT 1),
-          'catalog.audit_log_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM'),
+SELECT is((SELECT tableoid::regclass::text || ' ' || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYYMM')
+           FROM catalog.audit_log WHERE table_name = 'product' AND row_id = pg_temp.id('psp') ORDER BY id DESC LIMIT 1),
+          (SELECT 'catalog.audit_log_p' || m || ' ' || m FROM (SELECT to_char(max(occurred_at) AT TIME ZONE 'UTC', 'YYYYMM') AS m
+           FROM catalog.audit_log WHERE table_name = 'product' AND row_id = pg_temp.id('psp')) x),
           'after the partition changes, a write still lands in its month''s partition');
 SELECT is_empty($$SELECT id FROM catalog.audit_log a WHERE row_hash IS DISTINCT FROM catalog.audit_row_hash(a)$$,
                 'every audit row''s row_hash is catalog.audit_row_hash of its content');

@@ -102,7 +102,8 @@ my $w = start_writers();
 ok($node->poll_query_until($db, q{SELECT count(*) >= 40 FROM catalog.product WHERE sku LIKE 'CR%'}),
 	'the writers are writing');
 my $victim = $node->safe_psql($db,
-	q{SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'pgbench'
+	q{SELECT pid FROM pg_stat_activity
+	  WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
 	  ORDER BY state = 'active' DESC, pid LIMIT 1});
 ok($victim =~ /^\d+$/, "a pgbench backend to kill ($victim)");
 my $before_kill = products();
@@ -119,6 +120,11 @@ $w = start_writers();
 ok( $node->poll_query_until(
 		$db, "SELECT count(*) >= $after_kill + 40 FROM catalog.product WHERE sku LIKE 'CR%'"),
 	'writes resume after the crash');
+# the worker seals while the writers write, so the stop hits a chain in progress
+ok( $node->poll_query_until(
+		$db, "SELECT count(*) > 0 FROM catalog.audit_seal s JOIN catalog.audit_log a ON a.id = s.audit_id
+		      WHERE a.table_name = 'product' AND a.row_id > (SELECT max(id) FROM catalog.product) - 20"),
+	'the worker seals recent writes while the writers run');
 $node->stop('immediate');
 $w->{h}->finish;
 $node->start;
