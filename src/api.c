@@ -101,8 +101,10 @@ ApiActor(void)
 /*
  * header_value
  *	  The string value of key in the JSON object setting name (such as
- *	  request.headers), or NULL.  A setting that is not a JSON object is
- *	  ignored here: request.headers is PostgREST's, not the caller's.
+ *	  request.headers), or NULL.  A setting that is empty or does not start
+ *	  with '{' is ignored; one that starts like an object but is not valid
+ *	  JSON fails with 22P02 (PostgREST always sends valid JSON, so that is
+ *	  a deployment error, reported like invalid JWT claims).
  */
 static char *
 header_value(const char *name, const char *key)

@@ -67,6 +67,9 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "nodes/parsenodes.h"
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#endif
 #include "utils/syscache.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -84,6 +87,7 @@
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
@@ -484,29 +488,32 @@ static const char *const audit_columns[AUDIT_NCOLUMNS] = {
 };
 
 /*
- * The partition of the month last written, per backend (or InvalidOid when
- * that month has none).  Reset by any relcache invalidation of that
- * partition or of catalog.audit_log (a drop, an attach or detach, an ALTER),
- * and by a global one, so a stale OID is never used: part_generation also tells
- * a lookup that raced with an invalidation to go the ordinary way.
+ * The partition of the month last written, per backend.  part_relid is the
+ * table named for the month (a lookup by name, or InvalidOid when there is
+ * none); part_valid says that, checked under its lock, it is a partition of
+ * catalog.audit_log with the month's bounds (part_lo, part_hi) and exactly
+ * the audit columns, so a row can go straight in.  Any relcache
+ * invalidation of that table or of catalog.audit_log (a drop, an attach or
+ * detach, an ALTER), and a global one, forgets everything, so a check made
+ * before the invalidation is never trusted after it.
  */
 static bool part_callback_registered = false;
 static Oid	part_relid = InvalidOid;
 static Oid	part_parent = InvalidOid;
 static int	part_month = -1;
-static TimestampTz part_lo;		/* the partition's bounds, as attached */
+static bool part_valid = false;
+static TimestampTz part_lo;
 static TimestampTz part_hi;
-static uint64 part_generation = 0;
+static int	part_map[AUDIT_NCOLUMNS];	/* attribute index of each column */
 
 static void
 part_inval_callback(Datum arg, Oid relid)
 {
-	/* an ATTACH or DETACH invalidates the parent */
 	if (!OidIsValid(relid) || relid == part_relid || relid == part_parent)
 	{
 		part_relid = InvalidOid;
 		part_month = -1;
-		part_generation++;
+		part_valid = false;
 	}
 }
 
@@ -567,11 +574,9 @@ partition_bounds(Oid relid, TimestampTz *lo, TimestampTz *hi)
 
 /*
  * month_partition
- *	  OID of catalog.audit_log_pYYYYMM for the UTC month of ts when it is a
- *	  partition of catalog.audit_log whose bounds hold ts, else InvalidOid.
- *	  The bounds are read from the catalog once per month and backend, so
- *	  insert_direct can check the row against them without the executor's
- *	  partition constraint (an expression compiled per call).
+ *	  OID of the table named catalog.audit_log_pYYYYMM for the UTC month of
+ *	  ts, or InvalidOid.  Only a name lookup: insert_direct checks the
+ *	  table once it holds its lock.
  */
 static Oid
 month_partition(TimestampTz ts)
@@ -581,10 +586,6 @@ month_partition(TimestampTz ts)
 	int			month;
 	char		name[NAMEDATALEN];
 	Oid			nsp;
-	Oid			parent;
-	Oid			relid;
-	TimestampTz lo = 0;
-	TimestampTz hi = 0;
 
 	if (!part_callback_registered)
 	{
@@ -596,34 +597,71 @@ month_partition(TimestampTz ts)
 		return InvalidOid;
 	month = tm.tm_year * 100 + tm.tm_mon;
 	if (month == part_month)
-		return (OidIsValid(part_relid) && ts >= part_lo && ts < part_hi) ? part_relid : InvalidOid;
+		return part_relid;
 
 	snprintf(name, sizeof(name), "audit_log_p%04d%02d", tm.tm_year, tm.tm_mon);
 	nsp = get_namespace_oid("catalog", false);
-	parent = get_relname_relid("audit_log", nsp);
-	relid = get_relname_relid(name, nsp);
-	if (OidIsValid(relid) &&
-		(!get_rel_relispartition(relid) || get_partition_parent(relid, true) != parent ||
-		 !partition_bounds(relid, &lo, &hi)))
-		relid = InvalidOid;
-	part_relid = relid;
-	part_parent = parent;
+	part_parent = get_relname_relid("audit_log", nsp);
+	part_relid = get_relname_relid(name, nsp);
 	part_month = month;
-	part_lo = lo;
-	part_hi = hi;
-	return (OidIsValid(relid) && ts >= lo && ts < hi) ? relid : InvalidOid;
+	part_valid = false;
+	return part_relid;
+}
+
+/*
+ * partition_fit
+ *	  Check rel (locked) as the target of direct inserts: a plain table
+ *	  that is a partition of catalog.audit_log, with one-column range
+ *	  bounds, no insert trigger, no generated column, and exactly the
+ *	  audit columns (a column added later, with a default, takes the
+ *	  ordinary path, which applies defaults).  Fills part_lo, part_hi and
+ *	  part_map.  Under the lock no DETACH or DROP can complete, so what is
+ *	  checked stays true until the insert.
+ */
+static bool
+partition_fit(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			found = 0;
+
+	if (!rel->rd_rel->relispartition || rel->rd_rel->relkind != RELKIND_RELATION ||
+		get_partition_parent(RelationGetRelid(rel), true) != part_parent ||
+		!partition_bounds(RelationGetRelid(rel), &part_lo, &part_hi))
+		return false;
+	if (rel->trigdesc != NULL &&
+		(rel->trigdesc->trig_insert_before_row || rel->trigdesc->trig_insert_after_row ||
+		 rel->trigdesc->trig_insert_instead_row || rel->trigdesc->trig_insert_new_table ||
+		 rel->trigdesc->trig_insert_before_statement || rel->trigdesc->trig_insert_after_statement))
+		return false;
+	if (desc->constr != NULL && desc->constr->has_generated_stored)
+		return false;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		int			c;
+
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < AUDIT_NCOLUMNS; c++)
+			if (strcmp(NameStr(att->attname), audit_columns[c]) == 0)
+				break;
+		if (c == AUDIT_NCOLUMNS)
+			return false;
+		part_map[c] = i;
+		found++;
+	}
+	return found == AUDIT_NCOLUMNS;
 }
 
 /*
  * insert_direct
  *	  Insert the row into partition relid without a plan.  Returns false,
- *	  having written nothing, when the partition is not fit for it (it
- *	  changed meanwhile, or has insert triggers); the caller then takes the
- *	  ordinary path.  month_partition has checked the row's time against
- *	  the partition's bounds, so a row never lands in the wrong place.
+ *	  having written nothing, when the table is not fit for it (see
+ *	  partition_fit) or its bounds do not hold the row; the caller then
+ *	  takes the ordinary path.
  */
 static bool
-insert_direct(Oid relid, uint64 generation, Datum *values, const char *nulls)
+insert_direct(Oid relid, TimestampTz occurred_at, Datum *values, const char *nulls)
 {
 	Relation	rel = try_relation_open(relid, RowExclusiveLock);
 	TupleDesc	desc;
@@ -631,22 +669,31 @@ insert_direct(Oid relid, uint64 generation, Datum *values, const char *nulls)
 	RangeTblEntry *rte;
 	ResultRelInfo *rri;
 	TupleTableSlot *slot;
-	int			found = 0;
 
 	/* dropped since it was looked up */
 	if (rel == NULL)
 		return false;
-	desc = RelationGetDescr(rel);
-	/* opening took a lock, and processed any invalidation that came first */
-	if (generation != part_generation || !rel->rd_rel->relispartition ||
-		rel->rd_rel->relkind != RELKIND_RELATION ||
-		(rel->trigdesc != NULL &&
-		 (rel->trigdesc->trig_insert_before_row || rel->trigdesc->trig_insert_after_row ||
-		  rel->trigdesc->trig_insert_instead_row || rel->trigdesc->trig_insert_new_table)))
+
+	/*
+	 * Opening took the lock and processed the invalidations that came
+	 * before it: the table is what it is until the end of the transaction.
+	 * Check it unless it was checked since the last invalidation.
+	 */
+	if (relid != part_relid || !part_valid)
+	{
+		part_valid = (relid == part_relid) && partition_fit(rel);
+		if (!part_valid)
+		{
+			relation_close(rel, RowExclusiveLock);
+			return false;
+		}
+	}
+	if (occurred_at < part_lo || occurred_at >= part_hi)
 	{
 		relation_close(rel, RowExclusiveLock);
 		return false;
 	}
+	desc = RelationGetDescr(rel);
 
 	estate = CreateExecutorState();
 	rte = makeNode(RangeTblEntry);
@@ -655,7 +702,13 @@ insert_direct(Oid relid, uint64 generation, Datum *values, const char *nulls)
 	rte->relkind = rel->rd_rel->relkind;
 	rte->rellockmode = RowExclusiveLock;
 #if PG_VERSION_NUM >= 160000
-	ExecInitRangeTable(estate, list_make1(rte), NIL);
+	{
+		List	   *perminfos = NIL;
+
+		/* as logical replication's apply worker: an error detail needs it */
+		addRTEPermissionInfo(&perminfos, rte);
+		ExecInitRangeTable(estate, list_make1(rte), perminfos);
+	}
 #else
 	ExecInitRangeTable(estate, list_make1(rte));
 #endif
@@ -668,34 +721,20 @@ insert_direct(Oid relid, uint64 generation, Datum *values, const char *nulls)
 	ExecClearTuple(slot);
 	for (int i = 0; i < desc->natts; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		int			c;
-
 		slot->tts_values[i] = (Datum) 0;
 		slot->tts_isnull[i] = true;
-		if (att->attisdropped)
-			continue;
-		for (c = 0; c < AUDIT_NCOLUMNS; c++)
-			if (strcmp(NameStr(att->attname), audit_columns[c]) == 0)
-				break;
-		if (c == AUDIT_NCOLUMNS)
-			continue;			/* a column added later: its default is NULL here */
-		slot->tts_values[i] = values[c];
-		slot->tts_isnull[i] = (nulls[c] == 'n');
-		found++;
 	}
-	if (found != AUDIT_NCOLUMNS)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("audit partition \"%s\" does not have the audit columns",
-						RelationGetRelationName(rel)),
-				 errhint("Reinstall the catalog extension or recreate the partition with catalog_api.audit_maintain().")));
+	for (int c = 0; c < AUDIT_NCOLUMNS; c++)
+	{
+		slot->tts_values[part_map[c]] = values[c];
+		slot->tts_isnull[part_map[c]] = (nulls[c] == 'n');
+	}
 	ExecStoreVirtualTuple(slot);
 
 	/*
 	 * What ExecSimpleRelationInsert does, minus the partition constraint,
-	 * which month_partition has checked against the attached bounds:
-	 * NOT NULL (and any constraint added later), heap, indexes.
+	 * which the bounds check above replaces: NOT NULL (and any constraint
+	 * added later), heap, indexes.
 	 */
 	if (rel->rd_att->constr != NULL)
 		ExecConstraints(rri, slot, estate);
@@ -724,22 +763,27 @@ insert_direct(Oid relid, uint64 generation, Datum *values, const char *nulls)
  * under which correlation id.  It cannot change between the rows of one
  * statement (the settings it reads are changed by statements, and the
  * trigger runs inside one), so it is computed once per (transaction,
- * command) and kept in TopTransactionContext, which outlives every row of
- * the transaction; the transaction key means a stale pointer is never
- * followed.
+ * command, outer user); the four strings are kept in their own small
+ * context under TopTransactionContext, reset at each refresh, so a
+ * transaction of many statements holds one copy, not one per statement.
+ * The transaction key means a pointer from an earlier transaction (whose
+ * context is gone) is never followed.  Everything the computation itself
+ * allocates (parsed claims and headers) goes to the caller's per-row
+ * context.
  */
 typedef struct RequestContext
 {
 	LocalTransactionId lxid;
 	CommandId	cid;
 	Oid			outer_user;
+	MemoryContext cxt;
 	char	   *actor;
 	char	   *role_name;
 	char	   *via;
 	char	   *request_id;
 } RequestContext;
 
-static RequestContext request_cache = {InvalidLocalTransactionId, 0, InvalidOid, NULL, NULL, NULL, NULL};
+static RequestContext request_cache = {InvalidLocalTransactionId, 0, InvalidOid, NULL, NULL, NULL, NULL, NULL};
 
 static void
 request_context(AuditRow *row)
@@ -755,18 +799,28 @@ request_context(AuditRow *row)
 	if (request_cache.lxid != lxid || request_cache.cid != cid ||
 		request_cache.outer_user != outer_user || request_cache.actor == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-		RequestContext fresh;
+		char	   *actor = AuditMaskActor(ApiActor());
+		char	   *role_name = GetUserNameFromId(outer_user, false);
+		char	   *via = ApiVia();
+		const char *request_id = ApiRequestId();
+		MemoryContext old;
 
-		fresh.lxid = lxid;
-		fresh.cid = cid;
-		fresh.outer_user = outer_user;
-		fresh.actor = AuditMaskActor(ApiActor());
-		fresh.role_name = GetUserNameFromId(outer_user, false);
-		fresh.via = ApiVia();
-		fresh.request_id = pstrdup(ApiRequestId());
+		/* a new transaction: the previous context went with the old one */
+		if (request_cache.lxid != lxid || request_cache.cxt == NULL)
+			request_cache.cxt = AllocSetContextCreate(TopTransactionContext,
+													  "catalog audit request context",
+													  ALLOCSET_SMALL_SIZES);
+		else
+			MemoryContextReset(request_cache.cxt);
+		old = MemoryContextSwitchTo(request_cache.cxt);
+		request_cache.actor = pstrdup(actor);
+		request_cache.role_name = pstrdup(role_name);
+		request_cache.via = pstrdup(via);
+		request_cache.request_id = pstrdup(request_id);
 		MemoryContextSwitchTo(old);
-		request_cache = fresh;
+		request_cache.lxid = lxid;
+		request_cache.cid = cid;
+		request_cache.outer_user = outer_user;
 	}
 	row->actor = request_cache.actor;
 	row->role_name = request_cache.role_name;
@@ -874,9 +928,8 @@ catalog_audit_trigger(PG_FUNCTION_ARGS)
 
 	{
 		Oid			part = month_partition(row.occurred_at);
-		uint64		generation = part_generation;
 
-		if (!OidIsValid(part) || !insert_direct(part, generation, values, nulls))
+		if (!OidIsValid(part) || !insert_direct(part, row.occurred_at, values, nulls))
 		{
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");

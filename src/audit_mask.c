@@ -251,12 +251,11 @@ db_utf8(void)
 
 /*
  * mask_values_in
- *	  s with every match of a value pattern replaced by its mask (method
- *	  catalog.audit_mask_method); NULL when nothing matched.  *outlen is
- *	  the result's length.
+ *	  s with every match of a value pattern replaced by its mask (by
+ *	  method); NULL when nothing matched.  *outlen is the result's length.
  */
 static char *
-mask_values_in(const char *s, int len, int *outlen)
+mask_values_in(const char *s, int len, int method, int *outlen)
 {
 	AuditScanSpans spans = {NULL, 0, 0};
 	StringInfoData out;
@@ -275,7 +274,7 @@ mask_values_in(const char *s, int len, int *outlen)
 		int			b1 = spans.s[k].end;
 
 		appendBinaryStringInfo(&out, s + pos, b0 - pos);
-		append_mask(&out, catalog_audit_mask_method, s + b0, b1 - b0);
+		append_mask(&out, method, s + b0, b1 - b0);
 		pos = b1;
 	}
 	appendBinaryStringInfo(&out, s + pos, len - pos);
@@ -515,7 +514,14 @@ push_string(JsonbParseState **st, JsonbIteratorToken tok, const char *s, int len
 {
 	JsonbValue	v;
 	int			outlen;
-	char	   *masked = mask_values_in(s, len, &outlen);
+	/*
+	 * An object key is always masked by hash, whatever the method: two
+	 * keys redacted alike would collapse into one and jsonb would keep only
+	 * the last pair, silently dropping a value from the image.
+	 */
+	char	   *masked = mask_values_in(s, len,
+										tok == WJB_KEY ? AUDIT_MASK_HASH : catalog_audit_mask_method,
+										&outlen);
 
 	v.type = jbvString;
 	v.val.string.val = masked ? masked : (char *) s;

@@ -636,8 +636,17 @@ maintain_body(int months_ahead, MemoryContext cxt, List **created, int64 *moved)
 	/*
 	 * ATTACH will need the default partition in ACCESS EXCLUSIVE: take it
 	 * now, then look again, so that no row of a month being created can
-	 * arrive there between the copy and the ATTACH.
+	 * arrive there between the copy and the ATTACH.  Before it, SHARE ROW
+	 * EXCLUSIVE on catalog.audit_log: a writer that routes through the
+	 * parent (the audit trigger's ordinary path) would otherwise have
+	 * chosen the default partition when its statement started and, once
+	 * let through after the ATTACH, fail the default partition's new
+	 * constraint (23514); holding the parent makes it wait, then route to
+	 * the new partition.  Direct inserts into a month's partition and
+	 * readers do not lock the parent in a conflicting mode.
 	 */
+	LockRelationOid(get_relname_relid("audit_log", get_namespace_oid("catalog", false)),
+					ShareRowExclusiveLock);
 	LockRelationOid(def->relid, AccessExclusiveLock);
 	n = default_months(&months, n_ahead, &cap);
 
