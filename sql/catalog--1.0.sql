@@ -366,6 +366,20 @@ CREATE TABLE catalog.audit_chain (
 INSERT INTO catalog.audit_chain DEFAULT VALUES;
 COMMENT ON TABLE catalog.audit_chain IS 'Bookkeeping and lock of the audit sealer';
 
+-- Retention's record: every month audit_drop_partitions dropped, written in
+-- the same transaction as the DROP.  audit_verify counts a sealed row
+-- whose audit row is gone as pruned only when its month is recorded here;
+-- any other missing row (a DELETE, a partition dropped by hand) is broken.
+CREATE TABLE catalog.audit_retention (
+    month_start  timestamptz PRIMARY KEY,
+    month_end    timestamptz NOT NULL,
+    partition    text NOT NULL,
+    dropped_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    dropped_by   text NOT NULL,
+    CONSTRAINT audit_retention_range CHECK (month_start < month_end)
+);
+COMMENT ON TABLE catalog.audit_retention IS 'Months dropped by audit retention (append-only)';
+
 -- Declared masking policy: a column of an audited table, or a key (at any
 -- depth) of one of its jsonb columns, is masked by 'redact' (the value is
 -- replaced by "[redacted]") or 'hash' (by a keyed HMAC-SHA256, so equal
@@ -451,6 +465,12 @@ CREATE TRIGGER audit_seal_append_only
 CREATE TRIGGER audit_seal_no_truncate
     BEFORE TRUNCATE ON catalog.audit_seal
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER audit_retention_append_only
+    BEFORE UPDATE OR DELETE ON catalog.audit_retention
+    FOR EACH ROW EXECUTE FUNCTION catalog.audit_guard();
+CREATE TRIGGER audit_retention_no_truncate
+    BEFORE TRUNCATE ON catalog.audit_retention
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_guard();
 CREATE TRIGGER audit_chain_guard
     BEFORE UPDATE OR DELETE ON catalog.audit_chain
     FOR EACH ROW EXECUTE FUNCTION catalog.audit_guard();
@@ -479,6 +499,7 @@ SELECT pg_catalog.pg_extension_config_dump('catalog.product_id_seq', '');
 -- attachment included; only the default partition belongs to the extension.
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_log_default', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_seal', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.audit_retention', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_mask', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_log_id_seq', '');
 
@@ -548,6 +569,11 @@ ALTER TABLE catalog.audit_seal ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.audit_seal FORCE ROW LEVEL SECURITY;
 ALTER TABLE catalog.audit_chain ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.audit_chain FORCE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_retention ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.audit_retention FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_retention_owner ON catalog.audit_retention
+    FOR ALL TO catalog_audit_owner USING (true) WITH CHECK (true);
+ALTER TABLE catalog.audit_retention OWNER TO catalog_audit_owner;
 ALTER TABLE catalog.audit_mask ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.audit_mask FORCE ROW LEVEL SECURITY;
 CREATE POLICY audit_log_owner ON catalog.audit_log
@@ -567,10 +593,10 @@ ALTER TABLE catalog.audit_chain OWNER TO catalog_audit_owner;
 ALTER TABLE catalog.audit_mask OWNER TO catalog_audit_owner;
 ALTER SEQUENCE catalog.audit_log_id_seq OWNER TO catalog_audit_owner;
 REVOKE ALL ON catalog.audit_log, catalog.audit_log_default, catalog.audit_seal,
-              catalog.audit_chain, catalog.audit_mask FROM PUBLIC;
+              catalog.audit_chain, catalog.audit_mask, catalog.audit_retention FROM PUBLIC;
 REVOKE ALL ON SEQUENCE catalog.audit_log_id_seq FROM PUBLIC;
 REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
-    ON catalog.audit_log, catalog.audit_log_default, catalog.audit_seal
+    ON catalog.audit_log, catalog.audit_log_default, catalog.audit_seal, catalog.audit_retention
     FROM catalog_audit_owner;
 REVOKE DELETE, TRUNCATE, REFERENCES, TRIGGER ON catalog.audit_chain FROM catalog_audit_owner;
 GRANT DELETE ON catalog.audit_log_default TO catalog_audit_owner;

@@ -824,10 +824,10 @@ verify_one(VerifyWalk *w, HeapTuple tup, TupleDesc desc)
 		(void) SPI_getbinval(tup, desc, W_ID, &isnull);
 		if (isnull)
 		{
-			if (AuditRowHasHome(w->parts, occurred_at))
-				reason = "missing_row";
-			else
+			if (AuditRowPruned(w->parts, occurred_at))
 				w->pruned++;
+			else
+				reason = "missing_row";
 		}
 		else
 		{

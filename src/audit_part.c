@@ -92,10 +92,18 @@
 /* "audit_log_p" + YYYYMM, NUL */
 #define AUDIT_PART_NAME_LEN		18
 
-static ApiPlan plan_default_has_month = {
-	"SELECT EXISTS (SELECT 1 FROM catalog.audit_log_default"
-	" WHERE occurred_at >= $1 AND occurred_at < $2)",
-	2, {TIMESTAMPTZOID, TIMESTAMPTZOID},
+/* Whether retention dropped the month holding $1 (catalog.audit_retention). */
+static ApiPlan plan_retained_month = {
+	"SELECT EXISTS (SELECT 1 FROM catalog.audit_retention"
+	" WHERE month_start <= $1 AND month_end > $1)",
+	1, {TIMESTAMPTZOID},
+	NULL
+};
+
+static ApiPlan plan_retention_insert = {
+	"INSERT INTO catalog.audit_retention (month_start, month_end, partition, dropped_by)"
+	" VALUES ($1, $2, $3, $4)",
+	4, {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID},
 	NULL
 };
 
@@ -287,31 +295,29 @@ month_of(TimestampTz ts, int *m)
 }
 
 /*
- * AuditRowHasHome
- *	  Whether a partition still covers ts, so that an audit row of that
- *	  instant cannot have gone with a dropped partition: a monthly partition
- *	  covers it, or the default partition holds rows of its month (it has
- *	  no partition yet).  Otherwise the month's partition was dropped by
- *	  retention.  The caller is connected to SPI; the default partition is
- *	  read under the active snapshot, once per month in a row.
+ * AuditRowPruned
+ *	  Whether retention dropped the month of ts: audit_drop_partitions
+ *	  records every month it drops in catalog.audit_retention (append-only,
+ *	  in the same transaction as the DROP), and only those months count as
+ *	  pruned.  A row missing from any other month (a DELETE, a partition
+ *	  dropped by hand, rows of the default partition) is missing.  The
+ *	  caller is connected to SPI; read under the active snapshot, once per
+ *	  month in a row.
  */
 bool
-AuditRowHasHome(AuditPartitionList *parts, TimestampTz ts)
+AuditRowPruned(AuditPartitionList *parts, TimestampTz ts)
 {
 	int			m;
-	Datum		args[2];
+	Datum		args[1];
 	bool		isnull;
 
-	if (partition_covering(parts, ts) != NULL)
-		return true;
 	if (!month_of(ts, &m))
 		return false;
 	if (m == parts->cached_month)
 		return parts->cached_home;
 
-	args[0] = TimestampTzGetDatum(month_start(m));
-	args[1] = TimestampTzGetDatum(month_start(m + 1));
-	if (ApiExecute(&plan_default_has_month, args, NULL, true, 1) != 1)
+	args[0] = TimestampTzGetDatum(ts);
+	if (ApiExecute(&plan_retained_month, args, NULL, true, 1) != 1)
 		elog(ERROR, "EXISTS returned no row");
 	parts->cached_home = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 													SPI_tuptable->tupdesc, 1,
@@ -828,7 +834,18 @@ drop_body(TimestampTz older_than, MemoryContext cxt, List **dropped, List **kept
 				k->unsealed = unsealed;
 			}
 			else
+			{
+				Datum		rargs[4];
+
+				/* the record that makes verify count its rows as pruned */
+				rargs[0] = TimestampTzGetDatum(p->lower);
+				rargs[1] = TimestampTzGetDatum(p->upper);
+				rargs[2] = CStringGetTextDatum(p->name);
+				rargs[3] = CStringGetTextDatum(AuditMaskActor(ApiActor()));
+				if (ApiExecute(&plan_retention_insert, rargs, NULL, false, 0) != 1)
+					elog(ERROR, "retention record not written");
 				to_drop = lappend(to_drop, pstrdup(p->name));
+			}
 		}
 		if (k != NULL)
 		{
