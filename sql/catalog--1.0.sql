@@ -906,7 +906,7 @@ SET row_security = on;
 COMMENT ON FUNCTION catalog_api.product_history(bigint, integer, bigint) IS
 'Audit history of a product
 
-Newest first: {items: [{audit_id, occurred_at, action, actor, role, via, request_id, old, new, seq}], next_cursor}. Pass next_cursor as cursor for the next page.';
+Newest first: {items: [{audit_id, occurred_at, txid, action, actor, role, via, request_id, table, row_id, old, new, seq}], next_cursor}; seq is null until the row is sealed. Pass next_cursor as cursor for the next page.';
 
 CREATE FUNCTION catalog_api.category_history(
     id bigint,
