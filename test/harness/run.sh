@@ -120,6 +120,9 @@ unix_socket_permissions = 0700
 password_encryption = 'scram-sha-256'
 # The extension's shared memory (rate limiter, metrics) needs preloading.
 shared_preload_libraries = 'catalog'
+# The audit sealer (a background worker) seals and keeps the monthly
+# partitions of the database that has the extension.
+catalog.audit_seal_database = 'catalog'
 # PgBouncer opens at most 80 server connections; the rest is for direct use.
 max_connections = 200
 # Sized for the project's 2-core, 24 GB machines and a 1,000,000-product sample.
