@@ -94,6 +94,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "document.h"
 
 PG_FUNCTION_INFO_V1(catalog_audit_trigger);
 PG_FUNCTION_INFO_V1(catalog_audit_guard);
@@ -356,12 +357,8 @@ push_column(JsonbParseState **st, AuditMaskPolicy *policy, Form_pg_attribute att
 	const char *name = NameStr(att->attname);
 	bool		isnull;
 	Datum		d = heap_getattr(tuple, i + 1, desc, &isnull);
-	JsonbValue	key;
 
-	key.type = jbvString;
-	key.val.string.val = (char *) name;
-	key.val.string.len = strlen(name);
-	pushJsonbValue(st, WJB_KEY, &key);
+	DocPushKey(st, name);
 	if (isnull)
 	{
 		JsonbValue	null;

@@ -248,6 +248,24 @@ AuditRaiseOutOfRange(const char *field, int64 min, int64 max)
 }
 
 /*
+ * AuditIntArg
+ *	  Integer argument argno, required (22023 "required" when NULL) and in
+ *	  [min, max] (AuditRaiseOutOfRange).
+ */
+int32
+AuditIntArg(FunctionCallInfo fcinfo, int argno, const char *field, int32 min, int32 max)
+{
+	int32		v;
+
+	if (PG_ARGISNULL(argno))
+		ValidateRaiseReason(field, "required");
+	v = PG_GETARG_INT32(argno);
+	if (v < min || v > max)
+		AuditRaiseOutOfRange(field, min, max);
+	return v;
+}
+
+/*
  * AuditCheckWritable
  *	  Refuse a writing audit function in a read-only transaction or on a
  *	  standby (25006) and, when it needs a fresh snapshot per statement,
@@ -706,11 +724,7 @@ catalog_audit_seal(PG_FUNCTION_ARGS)
 	SealResult	res;
 	int32		max_rows;
 
-	if (PG_ARGISNULL(0))
-		ValidateRaiseReason("max_rows", "required");
-	max_rows = PG_GETARG_INT32(0);
-	if (max_rows < 1 || max_rows > 1000000)
-		AuditRaiseOutOfRange("max_rows", 1, 1000000);
+	max_rows = AuditIntArg(fcinfo, 0, "max_rows", 1, 1000000);
 	AuditCheckWritable("audit_seal", true);
 
 	seal_pass(max_rows, &res);

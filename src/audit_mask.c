@@ -1111,21 +1111,6 @@ catalog_audit_mask_drop(PG_FUNCTION_ARGS)
 }
 
 /*
- * push_name
- *	  Push a static string as an array element.
- */
-static void
-push_name(JsonbParseState **st, const char *name)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) name;
-	v.val.string.len = strlen(name);
-	pushJsonbValue(st, WJB_ELEM, &v);
-}
-
-/*
  * catalog_api.audit_masks() -> jsonb
  *	  {"declared": [mask, ...] (by table, column, key), "builtin_keys":
  *	  [...], "builtin_values": [...], "method": the built-in patterns'
@@ -1154,12 +1139,12 @@ catalog_audit_masks(PG_FUNCTION_ARGS)
 	DocPushKey(&st, "builtin_keys");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int k = 0; (name = AuditScanKeyPattern(k)) != NULL; k++)
-		push_name(&st, name);
+		DocPushElem(&st, name);
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	DocPushKey(&st, "builtin_values");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int k = 0; (name = AuditScanValuePattern(k)) != NULL; k++)
-		push_name(&st, name);
+		DocPushElem(&st, name);
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	DocPushText(&st, "method",
 				DocCString(catalog_audit_mask_method == AUDIT_MASK_REDACT ? "redact" : "hash"));

@@ -405,21 +405,6 @@ run_ddl(const char *sql)
 }
 
 /*
- * push_string_elem
- *	  Append a string element to the open jsonb array.
- */
-static void
-push_string_elem(JsonbParseState **st, const char *s)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = (char *) s;
-	v.val.string.len = strlen(s);
-	pushJsonbValue(st, WJB_ELEM, &v);
-}
-
-/*
  * delete_from_default
  *	  Delete the rows of [args[0], args[1]) from the default partition, as
  *	  the guard trigger allows only under AuditSetInternalWrite; returns how
@@ -719,7 +704,7 @@ AuditMaintain(int months_ahead)
 	DocPushKey(&st, "created");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	foreach(lc, created)
-		push_string_elem(&st, lfirst(lc));
+		DocPushElem(&st, lfirst(lc));
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	DocPushInt(&st, "moved", moved);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
@@ -737,11 +722,7 @@ catalog_audit_maintain(PG_FUNCTION_ARGS)
 {
 	int32		months_ahead;
 
-	if (PG_ARGISNULL(0))
-		ValidateRaiseReason("months_ahead", "required");
-	months_ahead = PG_GETARG_INT32(0);
-	if (months_ahead < 1 || months_ahead > 36)
-		AuditRaiseOutOfRange("months_ahead", 1, 36);
+	months_ahead = AuditIntArg(fcinfo, 0, "months_ahead", 1, 36);
 	AuditCheckWritable("audit_maintain", false);
 	PG_RETURN_JSONB_P(AuditMaintain(months_ahead));
 }
@@ -914,7 +895,7 @@ catalog_audit_drop_partitions(PG_FUNCTION_ARGS)
 	DocPushKey(&st, "dropped");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	foreach(lc, dropped)
-		push_string_elem(&st, lfirst(lc));
+		DocPushElem(&st, lfirst(lc));
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	DocPushKey(&st, "kept");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);

@@ -44,6 +44,8 @@ extern void AuditGucEnd(int nest);
 
 /* audit_chain.c: argument and transaction checks of the audit functions */
 extern void AuditRaiseOutOfRange(const char *field, int64 min, int64 max) pg_attribute_noreturn();
+extern int32 AuditIntArg(FunctionCallInfo fcinfo, int argno, const char *field,
+						 int32 min, int32 max);
 extern void AuditCheckWritable(const char *function, bool fresh_snapshots);
 
 #endif							/* CATALOG_AUDIT_PART_H */

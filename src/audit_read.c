@@ -52,6 +52,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "audit_part.h"
 #include "document.h"
 #include "validate_sql.h"
 
@@ -158,20 +159,6 @@ static ApiPlan read_plans[AR_NKINDS][2] = {
 };
 
 /*
- * raise_out_of_range
- *	  22023 for an argument outside [min, max].
- */
-static void
-raise_out_of_range(const char *field, int64 min, int64 max)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s must be between " INT64_FORMAT " and " INT64_FORMAT, field, min, max),
-			 errdetail("{\"field\":\"%s\",\"reason\":\"out_of_range\",\"min\":" INT64_FORMAT
-					   ",\"max\":" INT64_FORMAT "}", field, min, max)));
-}
-
-/*
  * push_iso_time
  *	  Push key: a timestamptz in ISO 8601, in UTC (as audit row images
  *	  show them).
@@ -266,9 +253,9 @@ read_page(FunctionCallInfo fcinfo, AuditReadKind kind, Datum *key, int nkeys)
 	Jsonb	   *result;
 
 	if (page_size < 1 || page_size > AUDIT_PAGE_MAX)
-		raise_out_of_range("page_size", 1, AUDIT_PAGE_MAX);
+		AuditRaiseOutOfRange("page_size", 1, AUDIT_PAGE_MAX);
 	if (has_cursor && PG_GETARG_INT64(2) < 1)
-		raise_out_of_range("cursor", 1, PG_INT64_MAX);
+		AuditRaiseOutOfRange("cursor", 1, PG_INT64_MAX);
 
 	for (int i = 0; i < nkeys; i++)
 		values[i] = key[i];

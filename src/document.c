@@ -384,6 +384,22 @@ DocPushKey(JsonbParseState **st, const char *key)
 }
 
 /*
+ * DocPushElem
+ *	  Push a string element into the open array (a string that outlives
+ *	  the parse state).
+ */
+void
+DocPushElem(JsonbParseState **st, const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(st, WJB_ELEM, &v);
+}
+
+/*
  * DocPushValue
  *	  Push key: value (the pair every DocPush* writes).
  */

@@ -42,6 +42,7 @@ typedef struct ProductRow
 extern DocText DocCString(const char *s);
 extern Jsonb *ProductDocument(const ProductRow *row);
 extern void DocPushKey(JsonbParseState **st, const char *key);
+extern void DocPushElem(JsonbParseState **st, const char *s);
 extern void DocPushValue(JsonbParseState **st, const char *key, JsonbValue *v);
 extern void DocPushNumeric(JsonbParseState **st, const char *key, Numeric n);
 extern void DocPushText(JsonbParseState **st, const char *key, DocText t);
