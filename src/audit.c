@@ -59,6 +59,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/xact.h"
@@ -371,6 +372,32 @@ push_column(JsonbParseState **st, AuditMaskPolicy *policy, Form_pg_attribute att
 }
 
 /*
+ * same_image
+ *	  Whether two stored values of att are the same bytes.  An unchanged
+ *	  out-of-line value keeps its TOAST pointer through an UPDATE, so two
+ *	  on-disk pointers to the same value id in the same TOAST table are
+ *	  equal without fetching either (datum_image_eq would fetch and
+ *	  decompress both).
+ */
+static bool
+same_image(Datum d1, Datum d2, Form_pg_attribute att)
+{
+	if (att->attlen == -1 &&
+		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(d1)) &&
+		VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(d2)))
+	{
+		struct varatt_external e1;
+		struct varatt_external e2;
+
+		VARATT_EXTERNAL_GET_POINTER(e1, DatumGetPointer(d1));
+		VARATT_EXTERNAL_GET_POINTER(e2, DatumGetPointer(d2));
+		if (e1.va_valueid == e2.va_valueid && e1.va_toastrelid == e2.va_toastrelid)
+			return true;
+	}
+	return datum_image_eq(d1, d2, att->attbyval, att->attlen);
+}
+
+/*
  * build_images
  *	  The old and new values of one row change.  Returns false for an
  *	  update that changed nothing but bookkeeping columns.
@@ -402,7 +429,7 @@ build_images(AuditMaskPolicy *policy, TupleDesc desc, HeapTuple oldtup, HeapTupl
 			d1 = heap_getattr(oldtup, i + 1, desc, &n1);
 			d2 = heap_getattr(newtup, i + 1, desc, &n2);
 			if (n1 != n2 ||
-				(!n1 && !datum_image_eq(d1, d2, att->attbyval, att->attlen)))
+				(!n1 && !same_image(d1, d2, att)))
 			{
 				changed[i] = true;
 				if (!is_bookkeeping(NameStr(att->attname)))
