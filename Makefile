@@ -5,6 +5,7 @@
 #   make stop   stop what `make run` started
 #   make test   bootstrap, then every suite against throw-away servers
 #   make bench  benchmarks (not part of the test pass/fail)
+#   make fuzz   libFuzzer targets of test/fuzz for FUZZ_SECONDS each (clang)
 
 EXTENSION = catalog
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" catalog.control)
@@ -46,7 +47,8 @@ PG_CPPFLAGS = -I$(srcdir)/src
 # SQL-callable function, used or not (core does not build with -Wextra at all).
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 
-EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out output_iso
+EXTRA_CLEAN = tmp_check tmp_check_iso results regression.diffs regression.out output_iso \
+	.tmp/fuzz
 
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
@@ -63,3 +65,39 @@ test:
 	test/harness/test.sh
 bench:
 	test/bench/run.sh
+
+# libFuzzer targets (test/fuzz): the pure files built outside the server
+# with -DFRONTEND against libpgcommon and libpgport, by clang with ASan and
+# UBSan.  `make fuzz` runs each target for FUZZ_SECONDS from the seed
+# corpus test/data/fuzz_seed; new inputs go to $(FUZZ_DIR)/corpus-<target>
+# and a crash reproducer (or an input that runs longer than 25 s) to
+# $(FUZZ_DIR)/<target>-crash-* (or -timeout-*, -leak-*, -oom-*).
+# FUZZ_FLAGS adds libFuzzer options.  -Wno-ignored-attributes: Debian built
+# pg_config.h with gcc, whose printf archetype gnu_printf clang does not know.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_DIR ?= .tmp/fuzz
+FUZZ_FLAGS ?=
+FUZZ_TARGETS = fuzz_validate fuzz_audit_scan
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-Wall -Wextra -Werror -Wno-ignored-attributes -DFRONTEND -I$(srcdir)/src -I$(includedir_server) -I$(includedir_internal)
+FUZZ_LIBS = -L$(pkglibdir) -lpgcommon -lpgport -lm
+
+$(FUZZ_DIR)/fuzz_validate: test/fuzz/fuzz_validate.c src/validate.c src/validate.h
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_validate.c src/validate.c $(FUZZ_LIBS)
+
+$(FUZZ_DIR)/fuzz_audit_scan: test/fuzz/fuzz_audit_scan.c src/audit_scan.c src/audit_scan.h
+	@mkdir -p $(FUZZ_DIR)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_audit_scan.c src/audit_scan.c $(FUZZ_LIBS)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_DIR)/corpus-$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		$(FUZZ_DIR)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -max_len=8192 -timeout=25 \
+			-artifact_prefix=$(FUZZ_DIR)/$$t- $(FUZZ_FLAGS) \
+			$(FUZZ_DIR)/corpus-$$t test/data/fuzz_seed; \
+	done

@@ -26,12 +26,14 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 # Debian packages the harness needs.  pg_trgm ships in postgresql-15 on
 # Debian 12 (/usr/lib/postgresql/15/lib/pg_trgm.so); postgresql-contrib is
 # the metapackage that depends on it.  C.UTF-8 is built into glibc 2.36, so
-# `locales` is not needed.
+# `locales` is not needed.  clang builds the libFuzzer targets (`make fuzz`);
+# their runtime (libclang_rt.fuzzer, asan, ubsan) is libclang-rt-14-dev, only
+# a Recommends of clang-14, which apt-get here does not install.
 CATALOG_PACKAGES=(
     postgresql-15 postgresql-server-dev-15 postgresql-contrib
     postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
     pgbouncer libdbd-pg-perl libipc-run-perl
-    make gcc libc6-dev acl sysbench perl
+    make gcc libc6-dev clang libclang-rt-14-dev acl sysbench perl
 )
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -17,7 +17,11 @@
 #      authenticator and regress_app; pg_prove --verbose test/pgtap/*.sql,
 #      one check per TAP line, one failure per file whose plan failed;
 #   d. Perl TAP tests test/t/*.pl (when any) with prove -v against the same
-#      cluster (PGHOST, PGPORT, PGDATABASE=catalog_test, PGUSER exported).
+#      cluster (PGHOST, PGPORT, PGDATABASE=catalog_test, PGUSER exported);
+#   e. libFuzzer: `make fuzz` for each target of test/fuzz, for
+#      $CATALOG_TEST_FUZZ_SECONDS (default 60) each, one check per target; a
+#      crash, sanitizer report or broken invariant fails it and the
+#      reproducer stays in the scratch directory.
 #
 # Every suite runs even when an earlier one failed; a suite that cannot start
 # counts as a failure.  The cluster is stopped on exit; the scratch directory
@@ -29,6 +33,9 @@ set -uo pipefail
 
 TEST_PORT=${CATALOG_TEST_PGPORT:-54330}
 case $TEST_PORT in '' | *[!0-9]*) die "CATALOG_TEST_PGPORT must be a number" ;; esac
+FUZZ_SECONDS=${CATALOG_TEST_FUZZ_SECONDS:-60}
+# (0 would be no limit at all for libFuzzer)
+case $FUZZ_SECONDS in '' | 0* | *[!0-9]*) die "CATALOG_TEST_FUZZ_SECONDS must be a positive number" ;; esac
 PGXS_PERL_LIB=$(dirname "$PG_BIN")/lib/pgxs/src/test/perl
 PG_REGRESS_BIN=$(dirname "$PG_BIN")/lib/pgxs/src/test/regress/pg_regress
 
@@ -386,5 +393,28 @@ if $CLUSTER_OK && [ ${#PERL_TAP_FILES[@]} -gt 0 ]; then
 elif [ ${#PERL_TAP_FILES[@]} -eq 0 ]; then
     say "Perl TAP: no test/t/*.pl"
 fi
+
+# ---------------------------------------------------------------------------
+# e. libFuzzer targets (clang, outside the server)
+# ---------------------------------------------------------------------------
+section "fuzz"
+cleanup # the cluster is not needed any more
+for target in $(make_var "$SRC" FUZZ_TARGETS); do
+    log=$SCRATCH/logs/$target.log
+    # The full libFuzzer output (one line per new input) stays in the log.
+    run_step "$log" as_svc_in "$SRC" timeout -k 30 $((FUZZ_SECONDS + 300)) \
+        make fuzz PG_CONFIG="$PG_CONFIG" FUZZ_TARGETS="$target" \
+        FUZZ_SECONDS="$FUZZ_SECONDS" FUZZ_DIR="$SCRATCH/fuzz" >/dev/null
+    rc=$?
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done [0-9]+ runs|^stat::' "$log"
+    if [ "$rc" -eq 0 ]; then
+        pass "fuzz: $target, $FUZZ_SECONDS s without a crash, sanitizer report or broken invariant"
+    else
+        grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' "$log" | tail -n 80
+        find "$SCRATCH/fuzz" -maxdepth 1 -name "$target-*" -type f 2>/dev/null |
+            while read -r f; do say "reproducer: $f"; done
+        fail "fuzz: $target (make fuzz exited $rc; log $log)"
+    fi
+done
 
 summary
