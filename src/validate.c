@@ -66,7 +66,8 @@
  *	  "empty" when the value is empty, else "too_short" (limit min_len);
  *	  more than max_len is "too_long" (limit max_len).
  *
- * 6. VT_PLAIN and VT_LONGTEXT only: markup and active content.  The checks
+ * 6. VT_PLAIN, VT_LONGTEXT and (after its allow-list, step 7) VT_TOKEN:
+ *	  markup and active content.  The checks
  *	  run on a decoded view of the canonical value (the stored value itself
  *	  is never decoded or escaped).  The view decodes, repeatedly up to four
  *	  levels deep so that "&amp;lt;" is seen as "<":
@@ -116,7 +117,9 @@
  *		not an active ISO 4217 currency code (table below) is
  *		"unknown_currency".
  *	  - VT_TOKEN: printable ASCII U+0021-U+007E only (no white space
- *		inside; the ends are trimmed by step 4).
+ *		inside; the ends are trimmed by step 4), then the markup rules of
+ *		step 6: a token is stored (idempotency keys) and may be shown back,
+ *		so "<script>" or "javascript:" is no more a key than a name.
  *
  * The input is bounded by step 1, so every array below holds at most 16 Mi
  * code points and no size computation can overflow.
@@ -1157,7 +1160,12 @@ ValidateText(const char *in, size_t len, ValidateTextKind kind,
 	else if (kind == VT_PLAIN || kind == VT_LONGTEXT)
 		ok = check_markup(canon, n, err);
 	else
+	{
 		ok = check_format(canon, n, kind, err);
+		/* a token is free printable ASCII: it gets the markup rules too */
+		if (ok && kind == VT_TOKEN)
+			ok = check_markup(canon, n, err);
+	}
 
 	if (!ok)
 	{

@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(205);
+SELECT plan(208);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -447,6 +447,11 @@ SELECT throws_ok($$SELECT catalog.canonical_text('token', 'two words')$$,
                  '22023', NULL, 'token: no space inside');
 SELECT is(pg_temp.refusal('token', U&'caf\00E9'),
           '22023 {"field":"token","reason":"invalid_format","position":4}', 'token: ASCII only');
+SELECT is((pg_temp.refusal('token', '<script>alert(1)</script>') LIKE '22023 {"field":"token","reason":"markup"%'),
+          true, 'token: a tag is refused like in a name (an idempotency key is stored)');
+SELECT is((pg_temp.refusal('token', 'javascript:alert(1)') LIKE '22023 {"field":"token","reason":"active_content"%'),
+          true, 'token: a script URL is refused');
+SELECT is(catalog.canonical_text('token', 'a<3:b=c'), 'a<3:b=c', 'token: "<" not starting a tag and ":" / "=" elsewhere stay allowed');
 SELECT is(pg_temp.refusal('token', E'a\tb'),
           '22023 {"field":"token","reason":"control_character","position":2}', 'token: TAB is a control character');
 
