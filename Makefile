@@ -69,7 +69,10 @@ bench:
 # libFuzzer targets (test/fuzz): the pure files built outside the server
 # with -DFRONTEND against libpgcommon and libpgport, by clang with ASan and
 # UBSan.  `make fuzz` runs each target for FUZZ_SECONDS from the seed
-# corpus test/data/fuzz_seed; new inputs go to $(FUZZ_DIR)/corpus-<target>
+# corpus test/data/fuzz_seed (one hex line per seed, NAME.hex, so that no
+# raw byte sequence - control bytes, invalid UTF-8, invisible joiners - sits
+# in the repository; decoded into $(FUZZ_DIR)/seed by perl before a run);
+# new inputs go to $(FUZZ_DIR)/corpus-<target>
 # and a crash reproducer (or an input that runs longer than 25 s) to
 # $(FUZZ_DIR)/<target>-crash-* (or -timeout-*, -leak-*, -oom-*).
 # FUZZ_FLAGS adds libFuzzer options.  -Wno-ignored-attributes: Debian built
@@ -91,13 +94,19 @@ $(FUZZ_DIR)/fuzz_audit_scan: test/fuzz/fuzz_audit_scan.c src/audit_scan.c src/au
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_audit_scan.c src/audit_scan.c $(FUZZ_LIBS)
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-seed
 fuzz-build: $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
-fuzz: fuzz-build
+fuzz-seed:
+	@rm -rf $(FUZZ_DIR)/seed && mkdir -p $(FUZZ_DIR)/seed
+	@for f in test/data/fuzz_seed/*.hex; do \
+		perl -ne 'chomp; die "not hex: $$ARGV\n" if /[^0-9a-fA-F]/ || length($$_) % 2; print pack("H*", $$_)' \
+			"$$f" > $(FUZZ_DIR)/seed/$$(basename "$$f" .hex) || exit 1; \
+	done
+fuzz: fuzz-build fuzz-seed
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(FUZZ_DIR)/corpus-$$t; \
 		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 		$(FUZZ_DIR)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -max_len=8192 -timeout=25 \
 			-artifact_prefix=$(FUZZ_DIR)/$$t- $(FUZZ_FLAGS) \
-			$(FUZZ_DIR)/corpus-$$t test/data/fuzz_seed; \
+			$(FUZZ_DIR)/corpus-$$t $(FUZZ_DIR)/seed; \
 	done

@@ -16,7 +16,8 @@
 # "The repository's files" are `git ls-files --cached --others
 # --exclude-standard` (tracked files plus new files not yet added, never
 # ignored ones) in a git checkout, else every file except build and run
-# directories.  Files containing a NUL byte are binary and not scanned.
+# directories.  Every file is scanned, binary ones too (decoded as UTF-8
+# with replacement): a NUL byte must not hide an emoji.
 # This file itself contains no emoji: the self-test builds them with \x{...}.
 
 use strict;
@@ -100,14 +101,13 @@ sub scan_text {
     return @found;
 }
 
-# scan_file(PATH, LABEL): findings in one file; binary files are skipped.
+# scan_file(PATH, LABEL): findings in one file, binary or not.
 sub scan_file {
     my ($path, $label) = @_;
     open(my $fh, '<:raw', $path) or return ("$label: cannot read: $!");
     local $/;
     my $bytes = <$fh> // '';
     close $fh;
-    return () if index($bytes, "\0") >= 0;
     return scan_text($label, $bytes);
 }
 
@@ -198,6 +198,15 @@ sub cmd_selftest {
     my $heart = $write->('heart.md', "ok\nlove \x{2764}\x{FE0F} it\n");
     @f = scan_file($heart, 'heart.md');
     push @fail, "U+2764 U+FE0F not both found (got: @f)" unless @f == 2;
+
+    # a binary file (a NUL byte first) is scanned too
+    my $bin = "$dir/seed.bin";
+    open(my $bh, '>:raw', $bin) or die "check_repo: cannot write $bin: $!\n";
+    print $bh "\0a" . encode('UTF-8', "\x{200D}") . "b";
+    close $bh or die "check_repo: cannot write $bin: $!\n";
+    @f = scan_file($bin, 'seed.bin');
+    push @fail, "U+200D in a binary file not found (got: @f)"
+        unless @f == 1 && $f[0] =~ /U\+200D /;
 
     my $good = $write->('good.txt', "caf\x{E9} \x{2192} \x{2500}\x{2502} \x{65E5}\x{672C} \x{2014} \x{00A9}\n");
     @f = scan_file($good, 'good.txt');
