@@ -284,13 +284,22 @@ mask_values_in(const char *s, int len, int method, int *outlen)
 }
 
 /*
- * contains_email
- *	  True when s holds an e-mail address.
+ * contains_value_pattern
+ *	  True when s holds an e-mail address, a card number or a phone number.
  */
 static bool
-contains_email(const char *s, int len)
+contains_value_pattern(const char *s, int len)
 {
-	return AuditScanMayMatch(s, len) && AuditScanHasEmail(s, len, db_utf8());
+	AuditScanSpans spans = {NULL, 0, 0};
+	bool		found;
+
+	if (!AuditScanMayMatch(s, len))
+		return false;
+	AuditScanFind(s, len, db_utf8(), &spans);
+	found = spans.n > 0;
+	if (spans.s != NULL)
+		pfree(spans.s);
+	return found;
 }
 
 /* ------------------------------------------------------------------------
@@ -657,15 +666,17 @@ AuditMaskPush(AuditMaskPolicy *policy, JsonbParseState **state,
 /*
  * AuditMaskActor
  *	  The actor as an audit row stores it: the whole value masked (method
- *	  catalog.audit_mask_method) when it contains an e-mail address, else
- *	  unchanged.  A palloc'd copy either way.
+ *	  catalog.audit_mask_method) when it contains a value pattern (an
+ *	  e-mail address, a card or phone number), else unchanged; the same
+ *	  value in created_by / updated_by is masked by the same scanners.  A
+ *	  palloc'd copy either way.
  */
 char *
 AuditMaskActor(const char *actor)
 {
 	int			len = strlen(actor);
 
-	if (contains_email(actor, len))
+	if (contains_value_pattern(actor, len))
 		return mask_string(catalog_audit_mask_method, actor, len);
 	return pstrdup(actor);
 }
@@ -844,6 +855,13 @@ policy_build(void)
 AuditMaskPolicy *
 AuditMaskPolicyFor(const char *table_name)
 {
+	/*
+	 * A transaction that already holds its locks takes in no invalidation
+	 * by itself: take them in here, so a policy change committed by another
+	 * session applies to this session's next write, not its next
+	 * transaction.
+	 */
+	AcceptInvalidationMessages();
 	if (!policy_valid)
 		policy_build();
 	for (int k = 0; k < policy_ntables; k++)

@@ -8,7 +8,10 @@
  * newest first (audit id descending).  Paging is keyset: the cursor is the
  * audit id of the last item of the previous page and the next page holds
  * the rows with a lower id, so a page costs the same at any depth and rows
- * written meanwhile (always with higher ids) never shift it.  next_cursor
+ * written meanwhile never shift it.  Ids are taken when a row is written,
+ * not when it commits: a transaction still open while a page is read can
+ * commit a row with a lower id later, which pages already read do not show
+ * (sealed history, older than every open transaction, is complete).  next_cursor
  * is null when the page is the last one: each query fetches one row more
  * than the page to know.
  *
@@ -347,7 +350,11 @@ catalog_audit_by_actor(PG_FUNCTION_ARGS)
 	ApiRequireArg(fcinfo, 0, "actor");
 	actor = ValidateTextArg("actor", CATALOG_GETARG_RAW_TEXT(0), VT_PLAIN, 1,
 							CATALOG_ACTOR_MAX);
-	key[0] = CStringGetTextDatum(AuditMaskActor(actor));
+	actor = AuditMaskActor(actor);
+	/* under redact every masked actor is stored alike: no lookup can tell them apart */
+	if (strcmp(actor, "[redacted]") == 0)
+		ValidateRaiseReason("actor", "masked_by_redact");
+	key[0] = CStringGetTextDatum(actor);
 	PG_RETURN_JSONB_P(read_page(fcinfo, AR_ACTOR, key, 1));
 }
 
