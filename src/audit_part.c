@@ -23,8 +23,10 @@
  * other nor with readers (which lock the parent, then the partitions):
  *	 1. catalog.audit_log in SHARE UPDATE EXCLUSIVE: one maintenance or
  *		retention call at a time; readers and writers are not blocked;
- *	 2. maintenance: the default partition in ACCESS EXCLUSIVE, only when a
- *		partition is to be created (ATTACH checks the default partition);
+ *	 2. maintenance, only when a partition is to be created: the parent
+ *		raised to SHARE ROW EXCLUSIVE (writers routed through the parent
+ *		wait rather than fail the default partition's new constraint), then
+ *		the default partition in ACCESS EXCLUSIVE (ATTACH checks it);
  *		this blocks readers of audit_log and writers whose row would go to
  *		the default partition, never the others (tuple routing locks only
  *		the partition a row goes to);
@@ -102,7 +104,7 @@ static ApiPlan plan_retained_month = {
 
 static ApiPlan plan_retention_insert = {
 	"INSERT INTO catalog.audit_retention (month_start, month_end, partition, dropped_by)"
-	" VALUES ($1, $2, $3, $4)",
+	" VALUES ($1, $2, $3, $4) ON CONFLICT (month_start) DO NOTHING",
 	4, {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID},
 	NULL
 };
@@ -299,8 +301,9 @@ month_of(TimestampTz ts, int *m)
  *	  Whether retention dropped the month of ts: audit_drop_partitions
  *	  records every month it drops in catalog.audit_retention (append-only,
  *	  in the same transaction as the DROP), and only those months count as
- *	  pruned.  A row missing from any other month (a DELETE, a partition
- *	  dropped by hand, rows of the default partition) is missing.  The
+ *	  pruned, and only while no partition covers the month again.  A row
+ *	  missing from any other month (a DELETE, a partition dropped by hand,
+ *	  rows of the default partition) is missing.  The
  *	  caller is connected to SPI; read under the active snapshot, once per
  *	  month in a row.
  */
@@ -311,6 +314,9 @@ AuditRowPruned(AuditPartitionList *parts, TimestampTz ts)
 	Datum		args[1];
 	bool		isnull;
 
+	/* a month that still has a partition was not dropped, whatever the record says */
+	if (partition_covering(parts, ts) != NULL)
+		return false;
 	if (!month_of(ts, &m))
 		return false;
 	if (m == parts->cached_month)
@@ -823,8 +829,8 @@ drop_body(TimestampTz older_than, MemoryContext cxt, List **dropped, List **kept
 				rargs[1] = TimestampTzGetDatum(p->upper);
 				rargs[2] = CStringGetTextDatum(p->name);
 				rargs[3] = CStringGetTextDatum(AuditMaskActor(ApiActor()));
-				if (ApiExecute(&plan_retention_insert, rargs, NULL, false, 0) != 1)
-					elog(ERROR, "retention record not written");
+				/* a month dropped before (its partition came back for a late row) is recorded once */
+				(void) ApiExecute(&plan_retention_insert, rargs, NULL, false, 0);
 				to_drop = lappend(to_drop, pstrdup(p->name));
 			}
 		}

@@ -387,5 +387,6 @@ SELECT catalog_api.audit_maintain() IS NOT NULL AS maintained;
 SELECT is(catalog_api.audit_drop_partitions('2000-01-01 00:00:00+00')->'dropped',
           jsonb_build_array('audit_log_p' || to_char((SELECT occurred_at FROM catalog.audit_seal WHERE seq = :old_seq) AT TIME ZONE 'UTC', 'YYYYMM')),
           'the old row''s month is dropped by retention once it has a partition');
-SELECT is(catalog_api.audit_verify()->'first_broken', 'null'::jsonb, 'and the chain still verifies, that row pruned');
+SELECT is(catalog_api.audit_verify() - 'checked' - 'pruned' - 'unsealed' - 'head',
+          '{"ok": true, "first_broken": null}'::jsonb, 'and the chain still verifies, that row pruned');
 SELECT * FROM finish();
