@@ -29,7 +29,9 @@ OBJS = \
 	src/audit_scan.o \
 	src/audit_chain.o \
 	src/audit_part.o \
-	src/audit_read.o
+	src/audit_read.o \
+	src/ratelimit.o \
+	src/token.o
 
 DATA = sql/catalog--$(EXTVERSION).sql
 

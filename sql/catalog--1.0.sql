@@ -228,7 +228,9 @@ CREATE INDEX idempotency_expires_idx ON catalog.idempotency (expires_at);
 -- be rotated by adding one and dropping the old one after the longest a
 -- client keeps a cursor.  'audit' keys the masking HMAC of audit rows
 -- (src/audit_mask.c; the newest kid masks, so after a rotation equal values
--- masked before and after differ).  No role but the superuser can read it: the C code
+-- masked before and after differ).  'csrf' signs CSRF tokens (src/token.c;
+-- the newest kid signs, any listed kid verifies: dropping a kid revokes
+-- every token it signed).  No role but the superuser can read it: the C code
 -- reads it below the privilege system.
 ------------------------------------------------------------------------------
 CREATE TABLE catalog.search_term (
@@ -245,7 +247,7 @@ CREATE TABLE catalog.signing_key (
     secret      bytea NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (purpose, kid),
-    CONSTRAINT signing_key_purpose CHECK (purpose IN ('cursor', 'audit')),
+    CONSTRAINT signing_key_purpose CHECK (purpose IN ('cursor', 'audit', 'csrf')),
     CONSTRAINT signing_key_kid CHECK (kid BETWEEN 1 AND 65535),
     CONSTRAINT signing_key_secret_len CHECK (pg_catalog.length(secret) BETWEEN 32 AND 256)
 );
@@ -255,7 +257,61 @@ INSERT INTO catalog.signing_key (purpose, kid, secret)
 VALUES ('cursor', 1, pg_catalog.decode(pg_catalog.replace(
             pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', ''), 'hex')),
        ('audit', 1, pg_catalog.decode(pg_catalog.replace(
+            pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', ''), 'hex')),
+       ('csrf', 1, pg_catalog.decode(pg_catalog.replace(
             pg_catalog.gen_random_uuid()::text || pg_catalog.gen_random_uuid()::text, '-', ''), 'hex'));
+
+------------------------------------------------------------------------------
+-- Rate limits (src/ratelimit.c).  A row overrides, for one caller class, the
+-- default limit (settings catalog.rate_limit_read_rate/_burst and
+-- catalog.rate_limit_write_rate/_burst) of an action class ('read',
+-- 'write') or of one API function; rate NULL means no limit.  Every backend
+-- caches the table and drops its cache on the table's relcache
+-- invalidation (statement trigger below), on the primary and on standbys.
+-- Managed with catalog_api.rate_limit_set/drop.
+------------------------------------------------------------------------------
+CREATE TABLE catalog.rate_limit (
+    caller_class  text NOT NULL,
+    action        text NOT NULL,
+    rate          double precision,
+    burst         integer NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_by    text NOT NULL,
+    PRIMARY KEY (caller_class, action),
+    CONSTRAINT rate_limit_class CHECK (caller_class IN ('anonymous', 'editor', 'admin')),
+    CONSTRAINT rate_limit_action CHECK (action ~ '^[a-z_]{1,63}$'),
+    CONSTRAINT rate_limit_rate CHECK (rate IS NULL OR (rate >= 0.001 AND rate <= 1000000)),
+    CONSTRAINT rate_limit_burst CHECK (burst BETWEEN 1 AND 1000000),
+    CONSTRAINT rate_limit_by_len CHECK (pg_catalog.length(updated_by) <= 255)
+);
+COMMENT ON TABLE catalog.rate_limit IS 'Rate limits per caller class and action, over the defaults';
+
+CREATE FUNCTION catalog.rate_limit_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'catalog_rate_limit_changed'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog.rate_limit_changed() IS
+'Tells every backend that the rate limits changed';
+CREATE TRIGGER rate_limit_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog.rate_limit
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.rate_limit_changed();
+
+CREATE FUNCTION catalog.rate_limit_functions(OUT function_name text, OUT action text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'catalog_rate_limit_functions'
+LANGUAGE C STABLE STRICT
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog.rate_limit_functions() IS
+'The rate limiter''s action class of each catalog_api function (read, write or exempt)';
+
+CREATE FUNCTION catalog.rate_limit_partition(scope text, sub text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'catalog_rate_limit_partition'
+LANGUAGE C VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog.rate_limit_partition(text, text) IS
+'Lock partition of the bucket of a JWT subject in a scope (for tests; superuser only)';
 
 ------------------------------------------------------------------------------
 -- Audit (src/audit.c, src/audit_mask.c, src/audit_chain.c).
@@ -501,6 +557,7 @@ SELECT pg_catalog.pg_extension_config_dump('catalog.audit_log_default', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_seal', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_retention', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_mask', '');
+SELECT pg_catalog.pg_extension_config_dump('catalog.rate_limit', '');
 SELECT pg_catalog.pg_extension_config_dump('catalog.audit_log_id_seq', '');
 
 ------------------------------------------------------------------------------
@@ -524,24 +581,47 @@ ALTER TABLE catalog.search_term ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.search_term FORCE ROW LEVEL SECURITY;
 ALTER TABLE catalog.signing_key ENABLE ROW LEVEL SECURITY;
 ALTER TABLE catalog.signing_key FORCE ROW LEVEL SECURITY;
+ALTER TABLE catalog.rate_limit ENABLE ROW LEVEL SECURITY;
+ALTER TABLE catalog.rate_limit FORCE ROW LEVEL SECURITY;
 
 CREATE POLICY product_read_published ON catalog.product
     FOR SELECT TO catalog_anon USING (status = 'published');
-CREATE POLICY product_editor_all ON catalog.product
-    FOR ALL TO catalog_editor USING (true) WITH CHECK (true);
+-- Editors read, insert and update; nobody deletes products or categories
+-- (they are archived), so no policy allows DELETE even if a privilege is
+-- granted by mistake.
+CREATE POLICY product_editor_read ON catalog.product
+    FOR SELECT TO catalog_editor USING (true);
+CREATE POLICY product_editor_insert ON catalog.product
+    FOR INSERT TO catalog_editor WITH CHECK (true);
+CREATE POLICY product_editor_update ON catalog.product
+    FOR UPDATE TO catalog_editor USING (true) WITH CHECK (true);
 CREATE POLICY category_read_all ON catalog.category
     FOR SELECT TO catalog_anon USING (true);
-CREATE POLICY category_editor_all ON catalog.category
-    FOR ALL TO catalog_editor USING (true) WITH CHECK (true);
-CREATE POLICY product_owner_all ON catalog.product
-    FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
-CREATE POLICY category_owner_all ON catalog.category
-    FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
+CREATE POLICY category_editor_read ON catalog.category
+    FOR SELECT TO catalog_editor USING (true);
+CREATE POLICY category_editor_insert ON catalog.category
+    FOR INSERT TO catalog_editor WITH CHECK (true);
+CREATE POLICY category_editor_update ON catalog.category
+    FOR UPDATE TO catalog_editor USING (true) WITH CHECK (true);
+CREATE POLICY product_owner_read ON catalog.product
+    FOR SELECT TO catalog_owner USING (true);
+CREATE POLICY product_owner_insert ON catalog.product
+    FOR INSERT TO catalog_owner WITH CHECK (true);
+CREATE POLICY product_owner_update ON catalog.product
+    FOR UPDATE TO catalog_owner USING (true) WITH CHECK (true);
+CREATE POLICY category_owner_read ON catalog.category
+    FOR SELECT TO catalog_owner USING (true);
+CREATE POLICY category_owner_insert ON catalog.category
+    FOR INSERT TO catalog_owner WITH CHECK (true);
+CREATE POLICY category_owner_update ON catalog.category
+    FOR UPDATE TO catalog_owner USING (true) WITH CHECK (true);
 CREATE POLICY category_tree_lock_owner ON catalog.category_tree_lock
     FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
 CREATE POLICY idempotency_owner_all ON catalog.idempotency
     FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
 CREATE POLICY search_term_owner_all ON catalog.search_term
+    FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
+CREATE POLICY rate_limit_owner_all ON catalog.rate_limit
     FOR ALL TO catalog_owner USING (true) WITH CHECK (true);
 -- catalog.idempotency and catalog.search_term have no policy for the API
 -- roles: they never see a row.  catalog.signing_key has no policy at all.
@@ -553,6 +633,7 @@ GRANT SELECT, INSERT, UPDATE ON catalog.product, catalog.category TO catalog_own
 GRANT SELECT, INSERT, UPDATE, DELETE ON catalog.idempotency TO catalog_owner;
 GRANT SELECT, UPDATE ON catalog.category_tree_lock TO catalog_owner;
 GRANT SELECT, INSERT, DELETE ON catalog.search_term TO catalog_owner;
+GRANT SELECT, INSERT, UPDATE, DELETE ON catalog.rate_limit TO catalog_owner;
 GRANT USAGE ON SEQUENCE catalog.product_id_seq, catalog.category_id_seq TO catalog_owner;
 
 -- Audit tables: owned by catalog_audit_owner, which keeps only what the
@@ -599,6 +680,11 @@ REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
     ON catalog.audit_log, catalog.audit_log_default, catalog.audit_seal, catalog.audit_retention
     FROM catalog_audit_owner;
 REVOKE DELETE, TRUNCATE, REFERENCES, TRIGGER ON catalog.audit_chain FROM catalog_audit_owner;
+-- the masking policy is upserted and deleted by audit_mask_set/drop: never truncated
+REVOKE TRUNCATE, REFERENCES, TRIGGER ON catalog.audit_mask FROM catalog_audit_owner;
+-- nextval needs USAGE only; UPDATE would allow setval, and rewinding the
+-- sequence could repeat an audit id in another month's partition
+REVOKE SELECT, UPDATE ON SEQUENCE catalog.audit_log_id_seq FROM catalog_audit_owner;
 GRANT DELETE ON catalog.audit_log_default TO catalog_audit_owner;
 -- Partitions are created by audit_maintain(), which runs as the owner.
 GRANT USAGE, CREATE ON SCHEMA catalog TO catalog_audit_owner;
@@ -696,6 +782,9 @@ REVOKE ALL ON FUNCTION catalog.audit_trigger() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_mask_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_row_hash(catalog.audit_log) FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.rate_limit_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.rate_limit_functions() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.rate_limit_partition(text, text) FROM PUBLIC;
 -- audit_maintain (running as catalog_audit_owner) puts the guard on each
 -- partition it creates, which needs EXECUTE on the guard.
 GRANT EXECUTE ON FUNCTION catalog.audit_guard() TO catalog_audit_owner;
@@ -1047,6 +1136,64 @@ COMMENT ON FUNCTION catalog_api.audit_masks() IS
 
 {declared: [...], builtin_keys: [...], builtin_values: [...], method}.';
 
+-- Security (src/ratelimit.c, src/token.c).  pre_request is PostgREST's
+-- db-pre-request (db-pre-request = "catalog_api.pre_request"): it counts the
+-- request against its rate limit and checks the CSRF token.  Every API role
+-- runs it (PostgREST calls it after SET ROLE).
+CREATE FUNCTION catalog_api.pre_request()
+RETURNS void
+AS 'MODULE_PATHNAME', 'catalog_pre_request'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.pre_request() IS
+'PostgREST pre-request check
+
+Counts the request against its rate limit (429 with Retry-After when limited) and checks the CSRF token of cookie-authenticated writes (403).';
+
+CREATE FUNCTION catalog_api.csrf_token()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_csrf_token'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.csrf_token() IS
+'A CSRF token for the current session
+
+{token, header, cookie}: send the token in that header and that cookie with every cookie-authenticated write. Under PostgREST the cookie is set too.';
+
+CREATE FUNCTION catalog_api.rate_limit_set(
+    caller_class text,
+    action text,
+    rate double precision DEFAULT NULL,
+    burst integer DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_rate_limit_set'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.rate_limit_set(text, text, double precision, integer) IS
+'Set a rate limit
+
+For caller_class (anonymous, editor, admin) and action (read, write, or one limited function): rate in requests per second (null: no limit) and burst.';
+
+CREATE FUNCTION catalog_api.rate_limit_drop(
+    caller_class text,
+    action text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'catalog_rate_limit_drop'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.rate_limit_drop(text, text) IS
+'Drop a rate limit (back to the defaults)';
+
+CREATE FUNCTION catalog_api.rate_limits()
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'catalog_rate_limits'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog_api.rate_limits() IS
+'The rate limits in force
+
+{enabled, defaults: {read, write}, limits: [...], functions: {name: action}, trusted_proxies}.';
+
 ------------------------------------------------------------------------------
 -- Grants on the API: PUBLIC gets nothing; each role exactly its functions.
 ------------------------------------------------------------------------------
@@ -1056,7 +1203,9 @@ GRANT EXECUTE ON FUNCTION catalog_api.get_product(bigint),
                           catalog_api.search_products(text, bigint, numeric, numeric, text, text, integer, text),
                           catalog_api.product_facets(text, bigint, numeric, numeric, text, integer),
                           catalog_api.list_categories(),
-                          catalog_api.health()
+                          catalog_api.health(),
+                          catalog_api.pre_request(),
+                          catalog_api.csrf_token()
     TO catalog_anon;
 GRANT EXECUTE ON FUNCTION catalog_api.create_product(text, text, numeric, bigint, text, text, text, jsonb, text),
                           catalog_api.update_product(bigint, integer, text, text, text, text, numeric, text, bigint, jsonb),
@@ -1079,7 +1228,10 @@ GRANT EXECUTE ON FUNCTION catalog_api.audit_by_actor(text, integer, bigint),
                           catalog_api.audit_drop_partitions(timestamptz),
                           catalog_api.audit_mask_set(text, text, text, text),
                           catalog_api.audit_mask_drop(text, text, text),
-                          catalog_api.audit_masks()
+                          catalog_api.audit_masks(),
+                          catalog_api.rate_limit_set(text, text, double precision, integer),
+                          catalog_api.rate_limit_drop(text, text),
+                          catalog_api.rate_limits()
     TO catalog_admin;
 
 -- The API functions run as catalog_owner (see the roles section).
@@ -1105,9 +1257,6 @@ ALTER FUNCTION catalog.search_terms_collect() OWNER TO catalog_owner;
 -- row-level security (EXECUTE stays with superusers).
 ALTER FUNCTION catalog.search_explain(text, bigint, numeric, numeric, text, text, integer, text)
     OWNER TO catalog_owner;
-GRANT EXECUTE ON FUNCTION catalog.canonical_text(text, text, integer, integer),
-                          catalog.check_price(numeric)
-    TO catalog_owner;
 
 -- Tell a running PostgREST to reload its schema cache.
 NOTIFY pgrst, 'reload schema';

@@ -43,12 +43,12 @@
 #include "validate_sql.h"
 
 /*
- * claims_subject
- *	  The "sub" claim of request.jwt.claims as text, or NULL when the
- *	  setting is empty or has no usable "sub".
+ * ApiClaim
+ *	  The claim key of request.jwt.claims as text (a string, or a number
+ *	  printed), or NULL when the setting is empty or has no such claim.
  */
-static char *
-claims_subject(void)
+char *
+ApiClaim(const char *key)
 {
 	const char *claims = GetConfigOption("request.jwt.claims", true, false);
 	Jsonb	   *jb;
@@ -61,7 +61,7 @@ claims_subject(void)
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
 	if (!JB_ROOT_IS_OBJECT(jb))
 		return NULL;
-	v = getKeyJsonValueFromContainer(&jb->root, "sub", 3, NULL);
+	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
 	if (v == NULL)
 		return NULL;
 	if (v->type == jbvString)
@@ -80,7 +80,7 @@ claims_subject(void)
 char *
 ApiActor(void)
 {
-	char	   *raw = claims_subject();
+	char	   *raw = ApiClaim("sub");
 	char	   *out;
 	size_t		outlen;
 	ValidateError err;
@@ -99,15 +99,15 @@ ApiActor(void)
 }
 
 /*
- * header_value
+ * ApiJsonSetting
  *	  The string value of key in the JSON object setting name (such as
  *	  request.headers), or NULL.  A setting that is empty or does not start
  *	  with '{' is ignored; one that starts like an object but is not valid
  *	  JSON fails with 22P02 (PostgREST always sends valid JSON, so that is
  *	  a deployment error, reported like invalid JWT claims).
  */
-static char *
-header_value(const char *name, const char *key)
+char *
+ApiJsonSetting(const char *name, const char *key)
 {
 	const char *json = GetConfigOption(name, true, false);
 	Jsonb	   *jb;
@@ -174,7 +174,7 @@ static LocalTransactionId generated_for = InvalidLocalTransactionId;
 const char *
 ApiRequestId(void)
 {
-	char	   *id = ApiSanitizeRequestId(header_value("request.headers", "x-request-id"));
+	char	   *id = ApiSanitizeRequestId(ApiJsonSetting("request.headers", "x-request-id"));
 #if PG_VERSION_NUM >= 170000
 	LocalTransactionId lxid = MyProc->vxid.lxid;
 #else

@@ -32,6 +32,8 @@ typedef struct ApiPlan
 	SPIPlanPtr	plan;
 } ApiPlan;
 
+extern char *ApiClaim(const char *key);
+extern char *ApiJsonSetting(const char *name, const char *key);
 extern char *ApiActor(void);
 extern const char *ApiRequestId(void);
 extern char *ApiSanitizeRequestId(const char *s);

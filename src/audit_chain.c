@@ -97,6 +97,7 @@
 #include "document.h"
 #include "guc.h"
 #include "validate_sql.h"
+#include "ratelimit.h"
 
 /* Rows per INSERT while sealing, and per fetch while verifying. */
 #define SEAL_BATCH				1000
@@ -724,6 +725,7 @@ catalog_audit_seal(PG_FUNCTION_ARGS)
 	SealResult	res;
 	int32		max_rows;
 
+	RateLimitEnter(RLF_AUDIT_SEAL);
 	max_rows = AuditIntArg(fcinfo, 0, "max_rows", 1, 1000000);
 	AuditCheckWritable("audit_seal", true);
 
@@ -996,6 +998,7 @@ catalog_audit_verify(PG_FUNCTION_ARGS)
 	JsonbValue *v;
 	int			nest;
 
+	RateLimitEnter(RLF_AUDIT_VERIFY);
 	memset(&w, 0, sizeof(w));
 	parse_anchor(fcinfo, &w);
 	w.expect = 1;
@@ -1115,6 +1118,7 @@ catalog_audit_head(PG_FUNCTION_ARGS)
 	JsonbParseState *st = NULL;
 	JsonbValue *v;
 
+	RateLimitEnter(RLF_AUDIT_HEAD);
 	nest = AuditGucBegin(false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

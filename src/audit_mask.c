@@ -95,6 +95,7 @@
 #include "guc.h"
 #include "keys.h"
 #include "validate_sql.h"
+#include "ratelimit.h"
 
 PG_FUNCTION_INFO_V1(catalog_audit_mask_changed);
 PG_FUNCTION_INFO_V1(catalog_audit_mask_set);
@@ -1093,6 +1094,7 @@ mask_set(PG_FUNCTION_ARGS)
 Datum
 catalog_audit_mask_set(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_AUDIT_MASK_SET);
 	return ApiRunWrite(mask_set, fcinfo);
 }
 
@@ -1125,6 +1127,7 @@ mask_drop(PG_FUNCTION_ARGS)
 Datum
 catalog_audit_mask_drop(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_AUDIT_MASK_DROP);
 	return ApiRunWrite(mask_drop, fcinfo);
 }
 
@@ -1144,6 +1147,7 @@ catalog_audit_masks(PG_FUNCTION_ARGS)
 	const char *name;
 	int			n;
 
+	RateLimitEnter(RLF_AUDIT_MASKS);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	n = ApiExecute(&list_plan, NULL, NULL, true, 0);

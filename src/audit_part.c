@@ -83,6 +83,7 @@
 #include "audit_part.h"
 #include "document.h"
 #include "validate_sql.h"
+#include "ratelimit.h"
 
 /* The longest any DDL of this file waits for a lock. */
 #define AUDIT_DDL_LOCK_TIMEOUT_MS	5000
@@ -728,6 +729,7 @@ catalog_audit_maintain(PG_FUNCTION_ARGS)
 {
 	int32		months_ahead;
 
+	RateLimitEnter(RLF_AUDIT_MAINTAIN);
 	months_ahead = AuditIntArg(fcinfo, 0, "months_ahead", 1, 36);
 	AuditCheckWritable("audit_maintain", false);
 	PG_RETURN_JSONB_P(AuditMaintain(months_ahead));
@@ -877,6 +879,7 @@ catalog_audit_drop_partitions(PG_FUNCTION_ARGS)
 	JsonbValue *res;
 	ListCell   *lc;
 
+	RateLimitEnter(RLF_AUDIT_DROP_PARTITIONS);
 	if (PG_ARGISNULL(0))
 		ValidateRaiseReason("older_than", "required");
 	older_than = PG_GETARG_TIMESTAMPTZ(0);

@@ -58,6 +58,7 @@
 #include "audit_part.h"
 #include "document.h"
 #include "validate_sql.h"
+#include "ratelimit.h"
 
 PG_FUNCTION_INFO_V1(catalog_product_history);
 PG_FUNCTION_INFO_V1(catalog_category_history);
@@ -323,6 +324,7 @@ row_history(FunctionCallInfo fcinfo, const char *table)
 Datum
 catalog_product_history(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_PRODUCT_HISTORY);
 	PG_RETURN_JSONB_P(row_history(fcinfo, "product"));
 }
 
@@ -332,6 +334,7 @@ catalog_product_history(PG_FUNCTION_ARGS)
 Datum
 catalog_category_history(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_CATEGORY_HISTORY);
 	PG_RETURN_JSONB_P(row_history(fcinfo, "category"));
 }
 
@@ -347,6 +350,7 @@ catalog_audit_by_actor(PG_FUNCTION_ARGS)
 	char	   *actor;
 	Datum		key[1];
 
+	RateLimitEnter(RLF_AUDIT_BY_ACTOR);
 	ApiRequireArg(fcinfo, 0, "actor");
 	actor = ValidateTextArg("actor", CATALOG_GETARG_RAW_TEXT(0), VT_PLAIN, 1,
 							CATALOG_ACTOR_MAX);
@@ -369,6 +373,7 @@ catalog_audit_by_request(PG_FUNCTION_ARGS)
 	char	   *id;
 	Datum		key[1];
 
+	RateLimitEnter(RLF_AUDIT_BY_REQUEST);
 	ApiRequireArg(fcinfo, 0, "request_id");
 	id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (id[0] == '\0')

@@ -45,6 +45,7 @@
 #include "api.h"
 #include "shmem.h"
 #include "validate_sql.h"
+#include "ratelimit.h"
 
 #define CATEGORY_MAX_DEPTH		32
 
@@ -355,6 +356,7 @@ PG_FUNCTION_INFO_V1(catalog_create_category);
 Datum
 catalog_create_category(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_CREATE_CATEGORY);
 	ShmemCountCall();
 	return ApiRunWrite(create_category_impl, fcinfo);
 }
@@ -438,6 +440,7 @@ PG_FUNCTION_INFO_V1(catalog_update_category);
 Datum
 catalog_update_category(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_UPDATE_CATEGORY);
 	ShmemCountCall();
 	return ApiRunWrite(update_category_impl, fcinfo);
 }
@@ -454,6 +457,7 @@ catalog_list_categories(PG_FUNCTION_ARGS)
 	Datum		result;
 	bool		isnull;
 
+	RateLimitEnter(RLF_LIST_CATEGORIES);
 	ShmemCountCall();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

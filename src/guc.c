@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "guc.h"
@@ -26,6 +27,17 @@ int			catalog_audit_seal_interval = 1000;
 char	   *catalog_audit_seal_database = NULL;
 int			catalog_audit_seal_batch = 10000;
 int			catalog_audit_months_ahead = 3;
+bool		catalog_rate_limit = true;
+double		catalog_rate_limit_read_rate = 100;
+int			catalog_rate_limit_read_burst = 200;
+double		catalog_rate_limit_write_rate = 20;
+int			catalog_rate_limit_write_burst = 40;
+int			catalog_rate_limit_keys = 65536;
+int			catalog_rate_limit_trusted_proxies = 0;
+int			catalog_debug_rate_limit_hold = 0;
+char	   *catalog_csrf_session_cookie = NULL;
+char	   *catalog_csrf_cookie = NULL;
+char	   *catalog_csrf_header = NULL;
 
 static const struct config_enum_entry audit_mask_method_options[] = {
 	{"hash", AUDIT_MASK_HASH, false},
@@ -132,6 +144,125 @@ CatalogDefineGucs(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("catalog.rate_limit",
+							 "Whether API requests are rate limited.",
+							 "Only a superuser may change it (ALTER SYSTEM, ALTER ROLE ... SET).",
+							 &catalog_rate_limit,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomRealVariable("catalog.rate_limit_read_rate",
+							 "Default rate of read requests per key, in requests per second (0: no limit).",
+							 "A row of catalog.rate_limit (catalog_api.rate_limit_set) overrides it per caller class.",
+							 &catalog_rate_limit_read_rate,
+							 100,
+							 0,
+							 1000000,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("catalog.rate_limit_read_burst",
+							"Default burst of read requests per key (requests allowed at once).",
+							NULL,
+							&catalog_rate_limit_read_burst,
+							200,
+							1,
+							1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("catalog.rate_limit_write_rate",
+							 "Default rate of write requests per key, in requests per second (0: no limit).",
+							 "A row of catalog.rate_limit (catalog_api.rate_limit_set) overrides it per caller class.",
+							 &catalog_rate_limit_write_rate,
+							 20,
+							 0,
+							 1000000,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("catalog.rate_limit_write_burst",
+							"Default burst of write requests per key (requests allowed at once).",
+							NULL,
+							&catalog_rate_limit_write_burst,
+							40,
+							1,
+							1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	/*
+	 * A PGC_POSTMASTER setting can only be defined while the postmaster
+	 * loads the library; a backend that loads it later (no preload) has no
+	 * limiter anyway.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("catalog.rate_limit_keys",
+								"Capacity of the rate limiter: keys held in shared memory.",
+								"About 120 bytes each.  When every entry of a partition is limited, a new key is refused.",
+								&catalog_rate_limit_keys,
+								65536,
+								64,
+								16 * 1024 * 1024,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
+	DefineCustomIntVariable("catalog.rate_limit_trusted_proxies",
+							"Number of reverse proxies in front of PostgREST whose x-forwarded-for entries are trusted.",
+							"0: forwarded addresses are ignored and a request without JWT sub is keyed by session user.",
+							&catalog_rate_limit_trusted_proxies,
+							0,
+							0,
+							16,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("catalog.debug_rate_limit_hold",
+							"Developer option: hold a rate limiter partition lock this long per request.",
+							"For the test that proves unrelated keys never wait; never set it in production.",
+							&catalog_debug_rate_limit_hold,
+							0,
+							0,
+							60000,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("catalog.csrf_session_cookie",
+							   "Cookie that carries the session of cookie-authenticated requests.",
+							   "A state-changing request that carries it must present a CSRF token.",
+							   &catalog_csrf_session_cookie,
+							   "session",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("catalog.csrf_cookie",
+							   "Cookie of the double-submitted CSRF token.",
+							   NULL,
+							   &catalog_csrf_cookie,
+							   "__Host-csrf",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("catalog.csrf_header",
+							   "Request header (lower case) of the double-submitted CSRF token.",
+							   NULL,
+							   &catalog_csrf_header,
+							   "x-csrf-token",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("catalog");

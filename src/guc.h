@@ -26,6 +26,18 @@ extern char *catalog_audit_seal_database;
 extern int	catalog_audit_seal_batch;
 extern int	catalog_audit_months_ahead;
 
+extern bool catalog_rate_limit;
+extern double catalog_rate_limit_read_rate;
+extern int	catalog_rate_limit_read_burst;
+extern double catalog_rate_limit_write_rate;
+extern int	catalog_rate_limit_write_burst;
+extern int	catalog_rate_limit_keys;
+extern int	catalog_rate_limit_trusted_proxies;
+extern int	catalog_debug_rate_limit_hold;
+extern char *catalog_csrf_session_cookie;
+extern char *catalog_csrf_cookie;
+extern char *catalog_csrf_header;
+
 extern void CatalogDefineGucs(void);
 
 #endif							/* CATALOG_GUC_H */

@@ -14,6 +14,9 @@
  *	server_version	server_version_num (catalog_admin only)
  *	api_calls		API calls since server start (catalog_admin only; null
  *					without shared memory)
+ *	rate_limiter	the limiter's state (catalog_admin only): "ok", "full"
+ *					(a request was refused for lack of an entry within the
+ *					last minute) or "unavailable", capacity, use, counters
  * The last two are left out for other callers: an anonymous probe learns
  * nothing about the server's version or traffic.
  * Under PostgREST (request.method set), a degraded answer also sets
@@ -31,6 +34,7 @@
 
 #include "api.h"
 #include "document.h"
+#include "ratelimit.h"
 #include "shmem.h"
 
 #define CATALOG_LIBRARY_VERSION "1.0"
@@ -84,6 +88,7 @@ catalog_health(PG_FUNCTION_ARGS)
 			DocPushInt(&state, "api_calls", (int64) pg_atomic_read_u64(&shared->api_calls));
 		else
 			DocPushText(&state, "api_calls", DocCString(NULL));
+		RateLimitPushHealth(&state);
 	}
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 

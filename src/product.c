@@ -41,6 +41,7 @@
 #include "guc.h"
 #include "shmem.h"
 #include "validate_sql.h"
+#include "ratelimit.h"
 
 /* Columns of a product row as row_from_spi() reads them, in this order. */
 #define PRODUCT_COLS \
@@ -466,6 +467,7 @@ PG_FUNCTION_INFO_V1(catalog_create_product);
 Datum
 catalog_create_product(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_CREATE_PRODUCT);
 	ShmemCountCall();
 	return ApiRunWrite(create_product_impl, fcinfo);
 }
@@ -483,6 +485,7 @@ catalog_get_product(PG_FUNCTION_ARGS)
 	int64		id = PG_GETARG_INT64(0);
 	ProductRow	row;
 
+	RateLimitEnter(RLF_GET_PRODUCT);
 	ShmemCountCall();
 	if (!ProductFetch(id, ApiCallerSeesDrafts(), &row))
 		ApiRaiseNotFound("product", id);
@@ -570,6 +573,7 @@ PG_FUNCTION_INFO_V1(catalog_update_product);
 Datum
 catalog_update_product(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_UPDATE_PRODUCT);
 	ShmemCountCall();
 	return ApiRunWrite(update_product_impl, fcinfo);
 }
@@ -598,6 +602,7 @@ PG_FUNCTION_INFO_V1(catalog_archive_product);
 Datum
 catalog_archive_product(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_ARCHIVE_PRODUCT);
 	ShmemCountCall();
 	return ApiRunWrite(archive_product_impl, fcinfo);
 }
@@ -636,6 +641,7 @@ PG_FUNCTION_INFO_V1(catalog_purge_idempotency);
 Datum
 catalog_purge_idempotency(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_PURGE_IDEMPOTENCY);
 	ShmemCountCall();
 	return ApiRunWrite(purge_idempotency_impl, fcinfo);
 }

@@ -104,6 +104,7 @@
 #include "guc.h"
 #include "keys.h"
 #include "validate_sql.h"
+#include "ratelimit.h"
 
 /* Limits of the search input. */
 #define SEARCH_Q_MAX			200		/* code points after canonicalisation */
@@ -2705,6 +2706,7 @@ run_timed(Jsonb *(*fn) (FunctionCallInfo), FunctionCallInfo fcinfo, const char *
 Datum
 catalog_search_products(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_SEARCH_PRODUCTS);
 	PG_RETURN_JSONB_P(run_timed(search_products, fcinfo, "search_products"));
 }
 
@@ -2962,6 +2964,7 @@ product_facets(FunctionCallInfo fcinfo)
 Datum
 catalog_product_facets(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_PRODUCT_FACETS);
 	PG_RETURN_JSONB_P(run_timed(product_facets, fcinfo, "product_facets"));
 }
 
@@ -3299,5 +3302,6 @@ refresh_search_terms(PG_FUNCTION_ARGS)
 Datum
 catalog_refresh_search_terms(PG_FUNCTION_ARGS)
 {
+	RateLimitEnter(RLF_REFRESH_SEARCH_TERMS);
 	return ApiRunWrite(refresh_search_terms, fcinfo);
 }

@@ -26,6 +26,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "ratelimit.h"
 #include "shmem.h"
 
 static CatalogSharedState *catalog_state = NULL;
@@ -42,7 +43,9 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size
 shmem_size(void)
 {
-	return MAXALIGN(sizeof(CatalogSharedState));
+	/* two structures, each cache-line aligned by ShmemInitStruct */
+	return add_size(add_size(MAXALIGN(sizeof(CatalogSharedState)), RateLimitShmemSize()),
+					2 * PG_CACHE_LINE_SIZE);
 }
 
 /*
@@ -57,7 +60,7 @@ catalog_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(shmem_size());
-	RequestNamedLWLockTranche("catalog", 1);
+	RequestNamedLWLockTranche("catalog", 1 + RATELIMIT_PARTITIONS);
 }
 
 /*
@@ -69,18 +72,21 @@ catalog_shmem_startup(void)
 {
 	bool		found;
 	CatalogSharedState *state;
+	LWLockPadded *locks;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	state = ShmemInitStruct("catalog", shmem_size(), &found);
+	state = ShmemInitStruct("catalog", MAXALIGN(sizeof(CatalogSharedState)), &found);
+	locks = GetNamedLWLockTranche("catalog");
 	if (!found)
 	{
-		state->lock = &(GetNamedLWLockTranche("catalog"))->lock;
+		state->lock = &locks[0].lock;
 		state->started_at = GetCurrentTimestamp();
 		pg_atomic_init_u64(&state->api_calls, 0);
 	}
+	RateLimitShmemInit(locks + 1, found);
 	LWLockRelease(AddinShmemInitLock);
 	catalog_state = state;
 }

@@ -47,7 +47,12 @@ INSERT INTO matrix VALUES
     ('catalog_api.audit_drop_partitions(timestamptz)', false, false, true),
     ('catalog_api.audit_mask_set(text,text,text,text)', false, false, true),
     ('catalog_api.audit_mask_drop(text,text,text)', false, false, true),
-    ('catalog_api.audit_masks()', false, false, true);
+    ('catalog_api.audit_masks()', false, false, true),
+    ('catalog_api.pre_request()', true, true, true),
+    ('catalog_api.csrf_token()', true, true, true),
+    ('catalog_api.rate_limit_set(text,text,double precision,integer)', false, false, true),
+    ('catalog_api.rate_limit_drop(text,text)', false, false, true),
+    ('catalog_api.rate_limits()', false, false, true);
 
 SELECT set_eq(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'catalog_api'::regnamespace$$,
@@ -122,7 +127,7 @@ SELECT is_empty(
                                                           'search_products', 'product_facets',
                                                           'product_history', 'category_history',
                                                           'audit_by_actor', 'audit_by_request', 'audit_verify',
-                                                          'audit_head', 'audit_masks')
+                                                          'audit_head', 'audit_masks', 'rate_limits')
                                       THEN 's' ELSE 'v' END)$$,
     'every API function is commented; reads STABLE, writes VOLATILE');
 
@@ -182,7 +187,7 @@ SELECT is_empty(
       WHERE privs IS DISTINCT FROM CASE relname
                 WHEN 'audit_log_default' THEN ARRAY['SELECT', 'INSERT', 'DELETE']
                 WHEN 'audit_chain' THEN ARRAY['SELECT', 'INSERT', 'UPDATE']
-                WHEN 'audit_mask' THEN ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']
+                WHEN 'audit_mask' THEN ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']
                 ELSE ARRAY['SELECT', 'INSERT'] END$$,
     'catalog_audit_owner holds exactly its privileges: SELECT and INSERT on the log, its partitions and the seals');
 

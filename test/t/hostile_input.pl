@@ -294,6 +294,8 @@ my %fixture_by_function = (
 	audit_mask_set => { table_name => q{'product'}, column_name => q{'attributes'} },
 	audit_mask_drop => { table_name => q{'product'}, column_name => q{'attributes'} },
 	audit_verify => { anchor_seq => '1' },
+	rate_limit_set => { caller_class => q{'admin'}, action => q{'read'}, rate => 'NULL', burst => '1' },
+	rate_limit_drop => { caller_class => q{'admin'}, action => q{'read'} },
 );
 my %fixture_by_name = (product_id => $prod_id, category_id => $cat_id);
 
@@ -354,6 +356,13 @@ my %readback = (
 	},
 	# A drop stores nothing; a successful call returns whether a mask went.
 	audit_mask_drop => { table_name => undef, column_name => undef, attribute_key => undef },
+	# caller_class and action are enumerations, matched exactly
+	# (src/ratelimit.c): a value that is stored is the input.
+	rate_limit_set => {
+		caller_class => [ "SELECT caller_class FROM catalog.rate_limit WHERE xmin = pg_current_xact_id()::xid", 'exact' ],
+		action => [ "SELECT action FROM catalog.rate_limit WHERE xmin = pg_current_xact_id()::xid", 'exact' ],
+	},
+	rate_limit_drop => { caller_class => undef, action => undef },
 );
 
 my $functions = $dbh->selectall_arrayref(

@@ -105,6 +105,9 @@ my @EXTRA_PATH   = ('public');          # db-extra-search-path default
 my $ANON_ROLE    = 'catalog_anon';      # db-anon-role
 my $AUTHENTICATOR = 'authenticator';
 my $MAX_ATTEMPTS = 5;                   # bound on the 40001 retry loop
+# db-pre-request = "catalog_api.pre_request", as the README deploys it:
+# every replayed request goes through the rate limiter and the CSRF check.
+my $PRE_REQUEST  = qq{"$SCHEMA"."pre_request"};
 my $JWT_SECRET   = 'replay-secret-' . $$ . '-0123456789abcdefghijklmnop';
 
 # Every function of catalog_api and the replay cases that call it.  A new
@@ -116,6 +119,7 @@ my %COVERED = map { $_ => 1 } qw(
     product_history category_history audit_by_actor audit_by_request
     audit_seal audit_verify audit_head audit_maintain audit_drop_partitions
     audit_mask_set audit_mask_drop audit_masks
+    pre_request csrf_token rate_limit_set rate_limit_drop rate_limits
 );
 
 my $json     = JSON::PP->new->canonical(1)->allow_nonref(1);
@@ -474,7 +478,8 @@ sub rpc {
     my $set_sql = set_config_sql(scalar @rs, scalar @hoisted);
     my @set_values = (join(', ', map { qi($_) } $SCHEMA, @EXTRA_PATH),
                       (map { @$_ } @rs),
-                      $role, $claims_json, $method, $path, $json->encode(\%headers), '{}',
+                      $role, $claims_json, $method, $path, $json->encode(\%headers),
+                      $json->encode($r{cookies} // {}),
                       (map { @$_ } @hoisted));
 
     my $main_sql = main_query_sql($fname, \@sent);
@@ -497,8 +502,25 @@ sub rpc {
         }
         $stage = 'set_config';
         $sth = $dbh->prepare_cached($set_sql);
+        my $pre_ok = 0;
         if ($sth && $sth->execute(@set_values)) {
             $sth->finish;
+            # 1.3: the pre-request, in the same transaction
+            $stage = 'pre_request';
+            my $p = $dbh->prepare_cached("select $PRE_REQUEST()");
+            if ($p && $p->execute) {
+                $p->fetchall_arrayref;
+                $called{$MODE}{pre_request}++;
+                $pre_ok = 1;
+            }
+            else {
+                $fail->();
+            }
+        }
+        else {
+            $fail->();
+        }
+        if ($pre_ok) {
             $stage = 'main';
             $sth = $dbh->prepare_cached($main_sql);
             my $ok = $sth;
@@ -515,9 +537,6 @@ sub rpc {
             else {
                 $fail->();
             }
-        }
-        else {
-            $fail->();
         }
         if ($err && $err->{stage} ne 'commit') {
             my $a = $dbh->prepare_cached('ABORT');
@@ -1438,6 +1457,68 @@ sub scenario {
                   { dropped => [], kept => [] }, 'no partition ends before 2000');
         is($res->{access}, 'READ WRITE', 'POST ran READ WRITE');
         is($count_parts->(), $parts, 'every partition still there');
+    };
+
+    subtest "$mode: rate limit (db-pre-request) and CSRF" => sub {
+        # An editor limited to 2 list_categories calls per 2000 s.
+        my $set = expect_ok(rpc(method => 'POST', fn => 'rate_limit_set', claims => $admin,
+                                args => { caller_class => 'editor', action => 'list_categories', rate => 0.001, burst => 2 }),
+                            'POST rate_limit_set as admin');
+        is($set->{burst}, 2, 'the limit is stored');
+        expect_error(rpc(method => 'POST', fn => 'rate_limit_set', claims => $editor,
+                         args => { caller_class => 'editor', action => 'read', rate => 1, burst => 1 }),
+                     'POST rate_limit_set as editor', 403, '42501');
+        my $limits = expect_ok(rpc(method => 'GET', fn => 'rate_limits', claims => $admin), 'GET rate_limits as admin');
+        ok((grep { $_->{action} eq 'list_categories' && $_->{caller_class} eq 'editor' } @{ $limits->{limits} // [] }),
+           'rate_limits lists it');
+        my $limited = { %$editor, sub => "replay-limited-$tag" };
+        expect_ok(rpc(method => 'GET', fn => 'list_categories', claims => $limited), 'GET list_categories 1 of 2');
+        expect_ok(rpc(method => 'GET', fn => 'list_categories', claims => $limited), 'GET list_categories 2 of 2');
+        my $r = rpc(method => 'GET', fn => 'list_categories', claims => $limited);
+        is($r->{status}, 429, 'the third: HTTP 429') or diag(show($r));
+        is($r->{stage}, 'pre_request', 'refused by the pre-request, before the function ran');
+        is($r->{body}{code}, 'PT429', 'body code PT429');
+        like($r->{headers}{'Retry-After'} // '', qr/^(?:99[89]|1000)$/, 'Retry-After header: the wait in seconds');
+        is($r->{headers}{'RateLimit-Limit'}, '2', 'RateLimit-Limit header');
+        is($r->{headers}{'RateLimit-Remaining'}, '0', 'RateLimit-Remaining header');
+        ok(defined $r->{headers}{'RateLimit-Reset'}, 'RateLimit-Reset header');
+        expect_ok(rpc(method => 'GET', fn => 'list_categories', claims => { %$editor, sub => "replay-other-$tag" }),
+                  'another subject is not limited');
+        expect_ok(rpc(method => 'GET', fn => 'search_products', claims => $limited, args => { q => 'replay' }),
+                  'the limited subject may still search (another scope)');
+        is(expect_ok(rpc(method => 'POST', fn => 'rate_limit_drop', claims => $admin,
+                         args => { caller_class => 'editor', action => 'list_categories' }),
+                     'POST rate_limit_drop as admin'), JSON::PP::true, 'the limit is dropped');
+        expect_ok(rpc(method => 'GET', fn => 'list_categories', claims => $limited),
+                  'back on the defaults, the subject is served again');
+
+        # CSRF: a cookie session (the proxy turned the cookie into the JWT).
+        my $session = { session => "replay-session-$tag" };
+        my $t = rpc(method => 'POST', fn => 'csrf_token', claims => $editor, cookies => $session, args => {});
+        my $tok = expect_ok($t, 'POST csrf_token with a session cookie');
+        like($tok->{token} // '', qr/^v1\.[0-9]+\.[0-9a-f]{32}\.[0-9a-f]{64}$/, 'a signed token');
+        my $cookie_name = $tok->{cookie} // '';
+        like($t->{headers}{'Set-Cookie'} // '', qr/^\Q$cookie_name\E=\Q$tok->{token}\E; Path=\/; Secure; HttpOnly; SameSite=Strict$/,
+             'Set-Cookie response header');
+        my %with_token = (cookies => { %$session, $cookie_name => $tok->{token} },
+                          headers => { $tok->{header} => $tok->{token} });
+        expect_ok(rpc(method => 'POST', fn => 'create_category', claims => $editor, %with_token,
+                      args => { name => "Csrf $tag", slug => "$slug-csrf" }),
+                  'a cookie-session write with the token');
+        my $e = rpc(method => 'POST', fn => 'create_category', claims => $editor, cookies => $session,
+                    args => { name => "Csrf2 $tag", slug => "$slug-csrf2" });
+        expect_error($e, 'a cookie-session write without the token', 403, 'PT403', { reason => 'csrf_missing' });
+        unlike($json->encode($e), qr/\Q$tok->{token}\E/, 'the refusal does not echo a token');
+        expect_error(rpc(method => 'POST', fn => 'create_category', claims => $editor,
+                         cookies => { session => "replay-session-other-$tag", $cookie_name => $tok->{token} },
+                         headers => { $tok->{header} => $tok->{token} },
+                         args => { name => "Csrf3 $tag", slug => "$slug-csrf3" }),
+                     'the token with another session', 403, 'PT403', { reason => 'csrf_invalid' });
+        expect_ok(rpc(method => 'POST', fn => 'create_category', claims => $editor,
+                      args => { name => "Csrf4 $tag", slug => "$slug-csrf4" }),
+                  'a bearer write without a session cookie needs no token');
+        expect_ok(rpc(method => 'GET', fn => 'list_categories', claims => $editor, cookies => $session),
+                  'a GET with the session cookie needs no token');
     };
 
     subtest "$mode: every function was replayed" => sub {

@@ -47,6 +47,14 @@ my $doc = $primary->safe_psql(
 });
 like($doc, qr/TAP-1$/, 'without preloading, create_product works');
 
+# The rate limiter cannot count without shared memory: the API functions
+# stay usable for plain SQL, but PostgREST's pre-request fails closed.
+my ($rc, $out, $err) = $primary->psql('postgres', 'SELECT catalog_api.pre_request()');
+isnt($rc, 0, 'without preloading, pre_request() fails (fail closed)');
+like($err, qr/rate limiter needs shared memory/, '... saying that the limiter needs shared memory');
+is($primary->safe_psql('postgres', "SELECT catalog_api.list_categories() IS NOT NULL"), 't',
+	'without preloading, a plain SQL read is served');
+
 is( $primary->safe_psql(
 		'postgres', q{
 	BEGIN;

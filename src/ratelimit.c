@@ -1,0 +1,1366 @@
+/*-------------------------------------------------------------------------
+ *
+ * ratelimit.c
+ *	  Rate limiter: GCRA (the generic cell rate algorithm) buckets in
+ *	  shared memory, one per key and scope.
+ *
+ * What is counted.  Every call of a catalog_api function but health() and
+ * pre_request() is one request of its action class (read or write, see
+ * function_table).  catalog_api.pre_request(), PostgREST's db-pre-request,
+ * counts the request the transaction serves (the function is taken from
+ * request.path) and marks the transaction; the next API function called in
+ * the marked transaction (PostgREST's main query) takes the mark instead
+ * of counting again.  Without pre_request (plain SQL clients), each API
+ * function call counts itself.  So a request is counted exactly once
+ * either way.
+ *
+ * Who is counted (the key).  The JWT claim "sub"; else, when
+ * catalog.rate_limit_trusted_proxies is N > 0, the client address from
+ * x-forwarded-for (the N-th entry from the right: the address the
+ * outermost trusted proxy saw), else from x-real-ip; else the session
+ * user.  IPv6 addresses are keyed by their /64 (one subscriber's usual
+ * allocation).  A header that does not hold a valid address is ignored,
+ * so the request falls back to the session user's bucket (which is
+ * shared and therefore never more lenient).
+ *
+ * How much.  The limit is chosen by caller class (anonymous, editor,
+ * admin: from the roles of the request's role) and scope: a row of
+ * catalog.rate_limit for (class, function) when there is one, else for
+ * (class, action class), else the defaults catalog.rate_limit_<action>_rate
+ * and _burst.  A rate of NULL (row) or 0 (default) means no limit.  The
+ * bucket is per (scope, key).
+ *
+ * GCRA.  A bucket is one number, its theoretical arrival time TAT.  With
+ * emission interval T = 1/rate and tolerance tau = burst * T, a request
+ * at now is allowed when max(TAT, now) + T - tau <= now, and then sets
+ * TAT = max(TAT, now) + T.  From rest, over a window D, exactly
+ * floor(rate * D) + burst requests are allowed.  A bucket whose TAT is
+ * not after now is at rest: it behaves exactly like a missing bucket.
+ * A TAT beyond now + tau (left by a stricter limit that has since been
+ * relaxed) is cut to now + tau: the bucket is empty, and the new limit
+ * applies from the next emission interval on.
+ *
+ * The table.  RATELIMIT_PARTITIONS partitions, each with its own LWLock
+ * (tranche "catalog"), a fixed array of entries, hash chains and a free
+ * list; the key's hash (seeded per server start from the strong random
+ * source, so nobody can aim keys at one partition) picks the partition.
+ * Unrelated keys in different partitions never wait on each other; the
+ * lock is held only for the lookup and the update of one bucket.
+ * Capacity is fixed (catalog.rate_limit_keys).  A new key takes a free
+ * entry, else an entry at rest (losing nothing, see above), found by a
+ * clock hand; when every entry of its partition is limited, the request
+ * is refused (fail closed) and counted, and health() says so.  After a
+ * failed scan the partition remembers the earliest time an entry can
+ * come to rest, so a flood of new keys costs O(1) each until then.
+ *
+ * Keys are stored whole (scope, kind and identity, at most
+ * RATELIMIT_KEY_MAX bytes; a longer identity is replaced by its SHA-256),
+ * so two keys never share a bucket.
+ *
+ * Refusal.  SQLSTATE PGRST with PostgREST's JSON message and a DETAIL
+ * giving status 429 and the headers Retry-After, RateLimit-Limit,
+ * RateLimit-Remaining and RateLimit-Reset (seconds).  Nothing here writes
+ * to a table, so it works in read-only transactions and on hot standbys.
+ *
+ * Without shared_preload_libraries, the API functions are not limited
+ * (the data functions keep working, DESIGN.md), but pre_request() fails
+ * with 55000: a PostgREST deployment fails closed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+
+#include "access/heapam.h"
+#include "access/detoast.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "common/cryptohash.h"
+#include "common/hashfn.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "api.h"
+#include "document.h"
+#include "guc.h"
+#include "ratelimit.h"
+#include "validate_sql.h"
+
+/* Longest key stored (scope, separator, kind and identity). */
+#define RATELIMIT_KEY_MAX		96
+/* A partition was full within this many seconds: health() says "full". */
+#define RATELIMIT_FULL_RECENT	60
+
+#define ERRCODE_PGRST	MAKE_SQLSTATE('P','G','R','S','T')
+
+typedef enum RateLimitAction
+{
+	RLA_READ,
+	RLA_WRITE,
+	RLA_EXEMPT
+} RateLimitAction;
+
+static const char *const action_names[] = {"read", "write", "exempt"};
+
+/* Caller classes. */
+#define RLC_ANONYMOUS	0
+#define RLC_EDITOR		1
+#define RLC_ADMIN		2
+#define RLC_COUNT		3
+static const char *const class_names[RLC_COUNT] = {"anonymous", "editor", "admin"};
+
+typedef struct FunctionInfo
+{
+	const char *name;
+	RateLimitAction action;
+} FunctionInfo;
+
+/*
+ * Indexed by RateLimitFunction, then health and pre_request.  Exempt:
+ * health (a load balancer's probe), pre_request (it is the counter) and
+ * the functions that manage the limiter (an operator must be able to act
+ * while the limiter is full or limits the operator).
+ */
+static const FunctionInfo function_table[] = {
+	[RLF_GET_PRODUCT] = {"get_product", RLA_READ},
+	[RLF_SEARCH_PRODUCTS] = {"search_products", RLA_READ},
+	[RLF_PRODUCT_FACETS] = {"product_facets", RLA_READ},
+	[RLF_LIST_CATEGORIES] = {"list_categories", RLA_READ},
+	[RLF_CSRF_TOKEN] = {"csrf_token", RLA_READ},
+	[RLF_PRODUCT_HISTORY] = {"product_history", RLA_READ},
+	[RLF_CATEGORY_HISTORY] = {"category_history", RLA_READ},
+	[RLF_AUDIT_BY_ACTOR] = {"audit_by_actor", RLA_READ},
+	[RLF_AUDIT_BY_REQUEST] = {"audit_by_request", RLA_READ},
+	[RLF_AUDIT_VERIFY] = {"audit_verify", RLA_READ},
+	[RLF_AUDIT_HEAD] = {"audit_head", RLA_READ},
+	[RLF_AUDIT_MASKS] = {"audit_masks", RLA_READ},
+	[RLF_RATE_LIMITS] = {"rate_limits", RLA_EXEMPT},
+	[RLF_CREATE_PRODUCT] = {"create_product", RLA_WRITE},
+	[RLF_UPDATE_PRODUCT] = {"update_product", RLA_WRITE},
+	[RLF_ARCHIVE_PRODUCT] = {"archive_product", RLA_WRITE},
+	[RLF_CREATE_CATEGORY] = {"create_category", RLA_WRITE},
+	[RLF_UPDATE_CATEGORY] = {"update_category", RLA_WRITE},
+	[RLF_PURGE_IDEMPOTENCY] = {"purge_idempotency", RLA_WRITE},
+	[RLF_REFRESH_SEARCH_TERMS] = {"refresh_search_terms", RLA_WRITE},
+	[RLF_AUDIT_SEAL] = {"audit_seal", RLA_WRITE},
+	[RLF_AUDIT_MAINTAIN] = {"audit_maintain", RLA_WRITE},
+	[RLF_AUDIT_DROP_PARTITIONS] = {"audit_drop_partitions", RLA_WRITE},
+	[RLF_AUDIT_MASK_SET] = {"audit_mask_set", RLA_WRITE},
+	[RLF_AUDIT_MASK_DROP] = {"audit_mask_drop", RLA_WRITE},
+	[RLF_RATE_LIMIT_SET] = {"rate_limit_set", RLA_EXEMPT},
+	[RLF_RATE_LIMIT_DROP] = {"rate_limit_drop", RLA_EXEMPT},
+	[RLF_COUNT] = {"health", RLA_EXEMPT},
+	[RLF_COUNT + 1] = {"pre_request", RLA_EXEMPT},
+};
+
+#define FUNCTION_TABLE_LEN	(RLF_COUNT + 2)
+StaticAssertDecl(lengthof(function_table) == FUNCTION_TABLE_LEN,
+				 "function_table must list every RateLimitFunction");
+
+/* Scopes: a function (0 .. RLF_COUNT - 1) or an action class. */
+#define SCOPE_READ		RLF_COUNT
+#define SCOPE_WRITE		(RLF_COUNT + 1)
+#define SCOPE_COUNT		(RLF_COUNT + 2)
+
+/* ------------------------------------------------------------------------
+ * Shared memory
+ * ------------------------------------------------------------------------
+ */
+typedef struct RateLimitEntry
+{
+	uint64		hash;			/* full hash of the key */
+	TimestampTz tat;			/* theoretical arrival time; <= now: at rest */
+	int32		next;			/* next entry of the chain or free list, -1 */
+	uint16		keylen;
+	char		key[RATELIMIT_KEY_MAX];
+} RateLimitEntry;
+
+typedef struct RateLimitPartition
+{
+	LWLock	   *lock;
+	int32		free_head;		/* free list, -1 when empty */
+	int32		used;			/* entries in use */
+	int32		hand;			/* clock hand of the eviction scan */
+	TimestampTz no_idle_before; /* after a failed scan: no entry at rest
+								 * before this time */
+	TimestampTz last_full;		/* last refusal for lack of an entry, or 0 */
+	uint64		allowed;
+	uint64		refused_rate;
+	uint64		refused_full;
+	uint64		evicted;
+} RateLimitPartition;
+
+/* A partition on its own cache lines (its lock is hot). */
+typedef union RateLimitPartitionPadded
+{
+	RateLimitPartition p;
+	char		pad[2 * PG_CACHE_LINE_SIZE];
+} RateLimitPartitionPadded;
+
+StaticAssertDecl(sizeof(RateLimitPartition) <= 2 * PG_CACHE_LINE_SIZE,
+				 "RateLimitPartition must fit its padding");
+
+typedef struct RateLimitShared
+{
+	uint64		seed;			/* hash seed, from the strong random source */
+	int32		per_partition;	/* entries per partition */
+	int32		nbuckets;		/* chain heads per partition, a power of 2 */
+	RateLimitPartitionPadded part[RATELIMIT_PARTITIONS];
+	/* followed by int32 buckets[P * nbuckets] and the entries */
+} RateLimitShared;
+
+static RateLimitShared *rl_shared = NULL;
+static int32 *rl_buckets = NULL;
+static RateLimitEntry *rl_entries = NULL;
+
+/* Entries per partition and chain heads per partition, from the setting. */
+static void
+table_geometry(int32 *per_partition, int32 *nbuckets)
+{
+	int32		per = (catalog_rate_limit_keys + RATELIMIT_PARTITIONS - 1) / RATELIMIT_PARTITIONS;
+	int32		nb = 1;
+
+	while (nb < per)
+		nb <<= 1;
+	*per_partition = per;
+	*nbuckets = nb;
+}
+
+/*
+ * RateLimitShmemSize
+ *	  Bytes of the limiter's table.
+ */
+Size
+RateLimitShmemSize(void)
+{
+	int32		per,
+				nb;
+	Size		size;
+
+	table_geometry(&per, &nb);
+	size = MAXALIGN(sizeof(RateLimitShared));
+	size = add_size(size, MAXALIGN(mul_size(sizeof(int32), mul_size(RATELIMIT_PARTITIONS, nb))));
+	size = add_size(size, mul_size(sizeof(RateLimitEntry), mul_size(RATELIMIT_PARTITIONS, per)));
+	return size;
+}
+
+/*
+ * RateLimitShmemInit
+ *	  Attach to the table (under AddinShmemInitLock); found: it was
+ *	  already initialised.  locks: RATELIMIT_PARTITIONS LWLocks.
+ */
+void
+RateLimitShmemInit(LWLockPadded *locks, bool found)
+{
+	bool		found_here;
+	int32		per,
+				nb;
+	RateLimitShared *s;
+
+	table_geometry(&per, &nb);
+	s = ShmemInitStruct("catalog rate limiter", RateLimitShmemSize(), &found_here);
+	rl_buckets = (int32 *) ((char *) s + MAXALIGN(sizeof(RateLimitShared)));
+	rl_entries = (RateLimitEntry *) ((char *) rl_buckets +
+									 MAXALIGN(sizeof(int32) * (Size) RATELIMIT_PARTITIONS * nb));
+	if (!found_here)
+	{
+		if (!pg_strong_random(&s->seed, sizeof(s->seed)))
+			ereport(FATAL,
+					(errmsg("could not generate the rate limiter's hash seed")));
+		s->per_partition = per;
+		s->nbuckets = nb;
+		for (int p = 0; p < RATELIMIT_PARTITIONS; p++)
+		{
+			RateLimitPartition *part = &s->part[p].p;
+			RateLimitEntry *e = rl_entries + (Size) p * per;
+
+			memset(part, 0, sizeof(*part));
+			part->lock = &locks[p].lock;
+			for (int i = 0; i < per; i++)
+				e[i].next = (i + 1 < per) ? i + 1 : -1;
+			part->free_head = 0;
+			part->used = 0;
+			part->hand = 0;
+			for (int b = 0; b < nb; b++)
+				rl_buckets[(Size) p * nb + b] = -1;
+		}
+	}
+	rl_shared = s;
+}
+
+/*
+ * RateLimitAvailable
+ *	  Whether the limiter's shared memory exists (library preloaded).
+ */
+bool
+RateLimitAvailable(void)
+{
+	return rl_shared != NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The bucket
+ * ------------------------------------------------------------------------
+ */
+typedef struct Verdict
+{
+	bool		allowed;
+	bool		full;			/* refused: no entry could be had */
+	int64		retry_us;		/* refused: when a request would be allowed */
+	int64		reset_us;		/* when the bucket is at rest (full burst) */
+	int64		remaining;		/* allowed: requests left in the burst */
+} Verdict;
+
+/* Unlink entry idx of partition p from its hash chain. */
+static void
+chain_unlink(int p, int32 idx)
+{
+	RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
+	int32	   *head = &rl_buckets[(Size) p * rl_shared->nbuckets +
+								   ((base[idx].hash >> 8) & (rl_shared->nbuckets - 1))];
+
+	while (*head >= 0)
+	{
+		if (*head == idx)
+		{
+			*head = base[idx].next;
+			return;
+		}
+		head = &base[*head].next;
+	}
+	elog(PANIC, "rate limiter entry %d is not in its chain", idx);
+}
+
+/*
+ * take_entry
+ *	  A free entry of partition p, else one at rest (evicted), else -1.
+ *	  Caller holds the partition's lock exclusively.
+ */
+static int32
+take_entry(int p, TimestampTz now)
+{
+	RateLimitPartition *part = &rl_shared->part[p].p;
+	RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
+	int32		per = rl_shared->per_partition;
+	TimestampTz min_tat = PG_INT64_MAX;
+
+	if (part->free_head >= 0)
+	{
+		int32		idx = part->free_head;
+
+		part->free_head = base[idx].next;
+		part->used++;
+		return idx;
+	}
+	if (now < part->no_idle_before)
+		return -1;
+	for (int32 n = 0; n < per; n++)
+	{
+		int32		idx = part->hand;
+
+		part->hand = (part->hand + 1 == per) ? 0 : part->hand + 1;
+		if (base[idx].tat <= now)
+		{
+			chain_unlink(p, idx);
+			part->evicted++;
+			return idx;
+		}
+		if (base[idx].tat < min_tat)
+			min_tat = base[idx].tat;
+	}
+	/*
+	 * TATs only grow (consume() lowers the bound when it lowers one) and no
+	 * entry changes hands meanwhile: a valid bound.
+	 */
+	part->no_idle_before = min_tat;
+	return -1;
+}
+
+/* Emission interval (microseconds) of a rate in requests per second. */
+static int64
+emission_interval(double rate)
+{
+	double		t = rint(1000000.0 / rate);
+
+	return t < 1.0 ? 1 : (int64) t;
+}
+
+/*
+ * consume
+ *	  One request of key (len bytes) against rate/burst.
+ */
+static void
+consume(const char *key, int len, double rate, int burst, Verdict *v)
+{
+	uint64		h = hash_bytes_extended((const unsigned char *) key, len, rl_shared->seed);
+	int			p = (int) (h & (RATELIMIT_PARTITIONS - 1));
+	RateLimitPartition *part = &rl_shared->part[p].p;
+	RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
+	int32	   *head = &rl_buckets[(Size) p * rl_shared->nbuckets + ((h >> 8) & (rl_shared->nbuckets - 1))];
+	int64		t = emission_interval(rate);
+	int64		tau = t * (int64) burst;
+	TimestampTz now;
+	TimestampTz tat;
+	int32		idx;
+
+	memset(v, 0, sizeof(*v));
+	LWLockAcquire(part->lock, LW_EXCLUSIVE);
+	now = GetCurrentTimestamp();
+	for (idx = *head; idx >= 0; idx = base[idx].next)
+		if (base[idx].hash == h && base[idx].keylen == len &&
+			memcmp(base[idx].key, key, len) == 0)
+			break;
+	if (idx < 0)
+	{
+		idx = take_entry(p, now);
+		if (idx < 0)
+		{
+			part->refused_full++;
+			part->last_full = now;
+			LWLockRelease(part->lock);
+			v->full = true;
+			v->retry_us = 1000000;
+			return;
+		}
+		base[idx].hash = h;
+		base[idx].tat = now;
+		base[idx].keylen = (uint16) len;
+		memcpy(base[idx].key, key, len);
+		base[idx].next = *head;
+		*head = idx;
+	}
+
+	tat = Max(base[idx].tat, now);
+	if (tat > now + tau)
+	{
+		/*
+		 * Set under a stricter limit (the limit was relaxed since, or the
+		 * same key's scope serves another caller class): under this limit
+		 * the bucket is merely empty.  Never reached while the limit stays
+		 * the same (an allowed request leaves TAT <= now + tau), so the
+		 * count stays exact.  A lower TAT may rest sooner than the
+		 * partition's bound says: lower the bound with it.
+		 */
+		tat = now + tau;
+		base[idx].tat = tat;
+		if (tat < part->no_idle_before)
+			part->no_idle_before = tat;
+	}
+	if (tat + t - tau > now)
+	{
+		part->refused_rate++;
+		v->retry_us = tat + t - tau - now;
+		v->reset_us = tat - now;
+	}
+	else
+	{
+		base[idx].tat = tat + t;
+		part->allowed++;
+		v->allowed = true;
+		v->reset_us = tat + t - now;
+		v->remaining = (tau - (tat + t - now)) / t;
+	}
+
+	/* developer option: hold the partition, to prove others do not wait */
+	if (catalog_debug_rate_limit_hold > 0)
+		pg_usleep((long) catalog_debug_rate_limit_hold * 1000L);
+	LWLockRelease(part->lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Configured limits: catalog.rate_limit, cached per backend
+ * ------------------------------------------------------------------------
+ */
+typedef struct LimitRule
+{
+	bool		set;
+	bool		unlimited;
+	double		rate;
+	int			burst;
+} LimitRule;
+
+static LimitRule rules[RLC_COUNT][SCOPE_COUNT];
+static bool rules_valid = false;
+static bool rules_callback_registered = false;
+static Oid	rules_relid = InvalidOid;
+static uint64 rules_generation = 0;
+
+static void
+rules_invalidate(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == rules_relid)
+	{
+		rules_valid = false;
+		rules_generation++;
+	}
+}
+
+/* The scope index of a name (a function or read/write), or -1. */
+static int
+scope_index(const char *name)
+{
+	if (strcmp(name, "read") == 0)
+		return SCOPE_READ;
+	if (strcmp(name, "write") == 0)
+		return SCOPE_WRITE;
+	for (int f = 0; f < RLF_COUNT; f++)
+		if (function_table[f].action != RLA_EXEMPT &&
+			strcmp(function_table[f].name, name) == 0)
+			return f;
+	return -1;
+}
+
+static const char *
+scope_name(int scope)
+{
+	if (scope == SCOPE_READ)
+		return "read";
+	if (scope == SCOPE_WRITE)
+		return "write";
+	return function_table[scope].name;
+}
+
+static int
+class_index(const char *name)
+{
+	for (int c = 0; c < RLC_COUNT; c++)
+		if (strcmp(class_names[c], name) == 0)
+			return c;
+	return -1;
+}
+
+/* Attribute number of column name with type typid in rel. */
+static AttrNumber
+column_attnum(Relation rel, const char *name, Oid typid)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->atttypid == typid &&
+			strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("catalog.rate_limit does not have the expected columns"),
+			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+/*
+ * rules_build
+ *	  Read catalog.rate_limit into rules.  Read again when an invalidation
+ *	  arrived during the scan (the generation moved).
+ */
+static void
+rules_build(void)
+{
+	Relation	rel;
+
+	if (!rules_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(rules_invalidate, (Datum) 0);
+		rules_callback_registered = true;
+	}
+	rel = DocOpenTable("rate_limit");
+	rules_relid = RelationGetRelid(rel);
+	for (;;)
+	{
+		uint64		generation = rules_generation;
+		AttrNumber	a_class = column_attnum(rel, "caller_class", TEXTOID);
+		AttrNumber	a_action = column_attnum(rel, "action", TEXTOID);
+		AttrNumber	a_rate = column_attnum(rel, "rate", FLOAT8OID);
+		AttrNumber	a_burst = column_attnum(rel, "burst", INT4OID);
+		TupleDesc	desc = RelationGetDescr(rel);
+		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+		HeapTuple	tup;
+
+		memset(rules, 0, sizeof(rules));
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			bool		n1,
+						n2,
+						n3,
+						n4;
+			Datum		d_class = heap_getattr(tup, a_class, desc, &n1);
+			Datum		d_action = heap_getattr(tup, a_action, desc, &n2);
+			Datum		d_rate = heap_getattr(tup, a_rate, desc, &n3);
+			Datum		d_burst = heap_getattr(tup, a_burst, desc, &n4);
+			int			c,
+						s;
+			LimitRule  *r;
+
+			if (n1 || n2 || n4)
+				continue;
+			c = class_index(TextDatumGetCString(d_class));
+			s = scope_index(TextDatumGetCString(d_action));
+			if (c < 0 || s < 0)
+				continue;		/* the CHECK constraints allow neither */
+			r = &rules[c][s];
+			r->set = true;
+			r->unlimited = n3;
+			r->rate = n3 ? 0 : DatumGetFloat8(d_rate);
+			r->burst = DatumGetInt32(d_burst);
+			if (!r->unlimited && (!(r->rate > 0) || r->burst < 1))
+				r->unlimited = true;	/* likewise impossible */
+		}
+		table_endscan(scan);
+		UnregisterSnapshot(snapshot);
+		if (generation == rules_generation)
+			break;
+	}
+	table_close(rel, NoLock);
+	rules_valid = true;
+}
+
+/*
+ * effective_limit
+ *	  The limit of function fn (or, for fn < 0, of action class action) for
+ *	  caller class c: fills rate and burst and returns the scope the
+ *	  bucket belongs to, or -1 when there is no limit.
+ */
+static int
+effective_limit(int c, int fn, RateLimitAction action, double *rate, int *burst)
+{
+	int			scope = action == RLA_READ ? SCOPE_READ : SCOPE_WRITE;
+	LimitRule  *r = NULL;
+
+	AcceptInvalidationMessages();
+	if (!rules_valid)
+		rules_build();
+	if (fn >= 0 && rules[c][fn].set)
+	{
+		r = &rules[c][fn];
+		scope = fn;
+	}
+	else if (rules[c][scope].set)
+		r = &rules[c][scope];
+
+	if (r != NULL)
+	{
+		if (r->unlimited)
+			return -1;
+		*rate = r->rate;
+		*burst = r->burst;
+		return scope;
+	}
+	*rate = action == RLA_READ ? catalog_rate_limit_read_rate : catalog_rate_limit_write_rate;
+	*burst = action == RLA_READ ? catalog_rate_limit_read_burst : catalog_rate_limit_write_burst;
+	return *rate > 0 ? scope : -1;
+}
+
+/* ------------------------------------------------------------------------
+ * The key
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * parse_address
+ *	  The canonical text of the address in s (len bytes): IPv4 (an optional
+ *	  ":port" is dropped), or IPv6 (optionally "[...]" with a port) cut to
+ *	  its /64; an IPv4-mapped IPv6 address is its IPv4 address.  False
+ *	  when s is not an address.
+ */
+static bool
+parse_address(const char *s, int len, char *out, size_t outlen)
+{
+	char		buf[64];
+	unsigned char addr[16];
+
+	while (len > 0 && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len <= 0 || len >= (int) sizeof(buf))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+
+	if (buf[0] == '[')
+	{
+		char	   *close = strchr(buf, ']');
+
+		if (close == NULL)
+			return false;
+		*close = '\0';
+		memmove(buf, buf + 1, strlen(buf + 1) + 1);
+	}
+	else
+	{
+		char	   *colon = strchr(buf, ':');
+
+		/* "a.b.c.d:port": exactly one colon, after a dotted quad */
+		if (colon != NULL && strchr(colon + 1, ':') == NULL && memchr(buf, '.', colon - buf) != NULL)
+			*colon = '\0';
+	}
+
+	if (inet_pton(AF_INET, buf, addr) == 1)
+		return inet_ntop(AF_INET, addr, out, outlen) != NULL;
+	if (inet_pton(AF_INET6, buf, addr) == 1)
+	{
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+		if (memcmp(addr, mapped, 12) == 0)
+			return inet_ntop(AF_INET, addr + 12, out, outlen) != NULL;
+		memset(addr + 8, 0, 8);
+		if (inet_ntop(AF_INET6, addr, out, outlen) == NULL)
+			return false;
+		strlcat(out, "/64", outlen);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * client_address
+ *	  The client address from the headers set by trusted proxies, into out;
+ *	  false when no proxy is trusted or no usable address is there.
+ */
+static bool
+client_address(char *out, size_t outlen)
+{
+	int			hops = catalog_rate_limit_trusted_proxies;
+	char	   *xff;
+	char	   *real;
+
+	if (hops <= 0)
+		return false;
+	xff = ApiJsonSetting("request.headers", "x-forwarded-for");
+	if (xff != NULL)
+	{
+		int			n = 1;
+		int			want;
+		const char *start = xff;
+
+		for (const char *c = xff; *c; c++)
+			if (*c == ',')
+				n++;
+		/* the N-th entry from the right; the leftmost when there are fewer */
+		want = n - hops < 0 ? 0 : n - hops;
+		for (int i = 0; i < want; i++)
+			start = strchr(start, ',') + 1;
+		{
+			const char *end = strchr(start, ',');
+
+			return parse_address(start, end ? (int) (end - start) : (int) strlen(start),
+								 out, outlen);
+		}
+	}
+	real = ApiJsonSetting("request.headers", "x-real-ip");
+	if (real != NULL)
+		return parse_address(real, strlen(real), out, outlen);
+	return false;
+}
+
+/*
+ * build_key
+ *	  The bucket key of scope for the current caller into key
+ *	  (RATELIMIT_KEY_MAX bytes); returns its length.  Layout:
+ *	  "<scope>\x1f<database oid>\x1f<kind>:<identity>", kind s (JWT sub),
+ *	  a (address) or u (session user oid); "h:<sha256 hex>" of
+ *	  "<kind>:<identity>" instead when the whole would be longer.  The
+ *	  database is part of the key because each database has its own
+ *	  limits (catalog.rate_limit) while the buckets are shared.
+ */
+static int
+build_key(int scope, char *key)
+{
+	char	   *sub = ApiClaim("sub");
+	char		addr[INET6_ADDRSTRLEN + 8];
+	StringInfoData ident;
+	const char *sname = scope_name(scope);
+	int			len;
+
+	initStringInfo(&ident);
+	if (sub != NULL && sub[0] != '\0')
+		appendStringInfo(&ident, "s:%s", sub);
+	else if (client_address(addr, sizeof(addr)))
+		appendStringInfo(&ident, "a:%s", addr);
+	else
+		appendStringInfo(&ident, "u:%u", GetSessionUserId());
+
+	len = snprintf(key, RATELIMIT_KEY_MAX, "%s\x1f%u\x1f", sname, MyDatabaseId);
+	if (len + ident.len <= RATELIMIT_KEY_MAX)
+	{
+		memcpy(key + len, ident.data, ident.len);
+		return len + ident.len;
+	}
+	else
+	{
+		uint8		digest[PG_SHA256_DIGEST_LENGTH];
+		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+		char		hex[2 * PG_SHA256_DIGEST_LENGTH + 1];
+
+		if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+			pg_cryptohash_update(ctx, (uint8 *) ident.data, ident.len) < 0 ||
+			pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+			elog(ERROR, "SHA-256 of a rate limiter key failed");
+		pg_cryptohash_free(ctx);
+		for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+			snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+		len += snprintf(key + len, RATELIMIT_KEY_MAX - len, "h:%s", hex);
+		return Min(len, RATELIMIT_KEY_MAX - 1);
+	}
+}
+
+/* The caller class of the request's role. */
+static int
+caller_class(void)
+{
+	if (ApiCallerHasRole("catalog_admin"))
+		return RLC_ADMIN;
+	if (ApiCallerHasRole("catalog_editor"))
+		return RLC_EDITOR;
+	return RLC_ANONYMOUS;
+}
+
+/* ------------------------------------------------------------------------
+ * Counting a request
+ * ------------------------------------------------------------------------
+ */
+
+/* The transaction whose request pre_request() already counted. */
+static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
+
+static LocalTransactionId
+current_lxid(void)
+{
+#if PG_VERSION_NUM >= 170000
+	return MyProc->vxid.lxid;
+#else
+	return MyProc->lxid;
+#endif
+}
+
+/*
+ * raise_refusal
+ *	  The PGRST error PostgREST turns into 429 with headers.
+ */
+static void
+raise_refusal(const Verdict *v, int burst)
+{
+	int64		retry = (v->retry_us + 999999) / 1000000;
+	int64		reset = (v->reset_us + 999999) / 1000000;
+
+	if (retry < 1)
+		retry = 1;
+	if (v->full)
+		ereport(ERROR,
+				(errcode(ERRCODE_PGRST),
+				 errmsg_internal("{\"code\":\"PT429\",\"message\":\"rate limiter is full\","
+								 "\"details\":\"limiter_full\","
+								 "\"hint\":\"Retry after %lld seconds.\"}", (long long) retry),
+				 errdetail_internal("{\"status\":429,\"status_text\":\"Too Many Requests\","
+									"\"headers\":{\"Retry-After\":\"%lld\"}}", (long long) retry),
+				 errhidestmt(true)));
+	ereport(ERROR,
+			(errcode(ERRCODE_PGRST),
+			 errmsg_internal("{\"code\":\"PT429\",\"message\":\"rate limit exceeded\","
+							 "\"details\":\"rate_limited\","
+							 "\"hint\":\"Retry after %lld seconds.\"}", (long long) retry),
+			 errdetail_internal("{\"status\":429,\"status_text\":\"Too Many Requests\","
+								"\"headers\":{\"Retry-After\":\"%lld\",\"RateLimit-Limit\":\"%d\","
+								"\"RateLimit-Remaining\":\"0\",\"RateLimit-Reset\":\"%lld\"}}",
+								(long long) retry, burst, (long long) reset),
+			 errhidestmt(true)));
+}
+
+/*
+ * count_request
+ *	  Count one request of function fn (or, for fn < 0, of an unknown
+ *	  function of class action); raise the refusal when it is limited.
+ */
+static void
+count_request(int fn, RateLimitAction action)
+{
+	double		rate;
+	int			burst;
+	int			scope;
+	char		key[RATELIMIT_KEY_MAX];
+	int			len;
+	Verdict		v;
+
+	scope = effective_limit(caller_class(), fn, action, &rate, &burst);
+	if (scope < 0)
+		return;
+	len = build_key(scope, key);
+	consume(key, len, rate, burst, &v);
+	if (!v.allowed)
+		raise_refusal(&v, burst);
+}
+
+/*
+ * RateLimitEnter
+ *	  Called first by every limited API function: counts the call, unless
+ *	  pre_request() counted it (the first call after pre_request() in the
+ *	  same transaction).
+ */
+void
+RateLimitEnter(RateLimitFunction fn)
+{
+	if (!catalog_rate_limit || rl_shared == NULL ||
+		function_table[fn].action == RLA_EXEMPT)
+		return;
+	if (counted_lxid == current_lxid())
+	{
+		/* the call pre_request() counted: covered once, not again */
+		counted_lxid = InvalidLocalTransactionId;
+		return;
+	}
+	count_request((int) fn, function_table[fn].action);
+}
+
+/*
+ * function_from_path
+ *	  The limited function named by request.path "/rpc/<name>", or -1.
+ */
+static int
+function_from_path(void)
+{
+	const char *path = GetConfigOption("request.path", true, false);
+
+	if (path == NULL || strncmp(path, "/rpc/", 5) != 0)
+		return -1;
+	for (int f = 0; f < RLF_COUNT; f++)
+		if (strcmp(path + 5, function_table[f].name) == 0)
+			return f;
+	return -1;
+}
+
+/*
+ * RateLimitPreRequest
+ *	  pre_request()'s part: count the transaction's request (by the
+ *	  function of request.path, else by method: GET and HEAD, or a
+ *	  read-only transaction, read; anything else write) and mark the
+ *	  transaction counted.  Fails with 55000 without shared memory.
+ */
+void
+RateLimitPreRequest(void)
+{
+	const char *path = GetConfigOption("request.path", true, false);
+	const char *method = GetConfigOption("request.method", true, false);
+	int			fn;
+	RateLimitAction action;
+
+	if (!catalog_rate_limit)
+		return;
+	if (rl_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the catalog rate limiter needs shared memory"),
+				 errhint("Add catalog to shared_preload_libraries and restart the server.")));
+	/* health() and the limiter's own management are never limited */
+	if (path != NULL && strcmp(path, "/rpc/health") == 0)
+		return;
+	fn = function_from_path();
+	if (fn >= 0 && function_table[fn].action == RLA_EXEMPT)
+		return;
+	if (fn >= 0)
+		action = function_table[fn].action;
+	else if (XactReadOnly || (method != NULL &&
+							  (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)))
+		action = RLA_READ;
+	else
+		action = RLA_WRITE;
+	count_request(fn, action);
+	counted_lxid = current_lxid();
+}
+
+/*
+ * RateLimitPushHealth
+ *	  health()'s "rate_limiter" object (for admins): whether it is on,
+ *	  capacity and use, counters since start, and "full" when a request
+ *	  was refused for lack of an entry in the last RATELIMIT_FULL_RECENT
+ *	  seconds.
+ */
+void
+RateLimitPushHealth(JsonbParseState **state)
+{
+	uint64		allowed = 0,
+				refused_rate = 0,
+				refused_full = 0,
+				evicted = 0;
+	int64		used = 0;
+	TimestampTz last_full = 0;
+
+	DocPushKey(state, "rate_limiter");
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	DocPushBool(state, "enabled", catalog_rate_limit && rl_shared != NULL);
+	if (rl_shared != NULL)
+	{
+		for (int p = 0; p < RATELIMIT_PARTITIONS; p++)
+		{
+			RateLimitPartition *part = &rl_shared->part[p].p;
+
+			LWLockAcquire(part->lock, LW_SHARED);
+			used += part->used;
+			allowed += part->allowed;
+			refused_rate += part->refused_rate;
+			refused_full += part->refused_full;
+			evicted += part->evicted;
+			if (part->last_full > last_full)
+				last_full = part->last_full;
+			LWLockRelease(part->lock);
+		}
+		DocPushText(state, "state",
+					DocCString(last_full != 0 &&
+							   !TimestampDifferenceExceeds(last_full, GetCurrentTimestamp(),
+														   RATELIMIT_FULL_RECENT * 1000)
+							   ? "full" : "ok"));
+		DocPushInt(state, "capacity", (int64) rl_shared->per_partition * RATELIMIT_PARTITIONS);
+		DocPushInt(state, "in_use", used);
+		DocPushInt(state, "allowed", (int64) allowed);
+		DocPushInt(state, "refused_rate", (int64) refused_rate);
+		DocPushInt(state, "refused_full", (int64) refused_full);
+		DocPushInt(state, "evicted", (int64) evicted);
+		if (last_full != 0)
+			DocPushText(state, "last_full_at", DocCString(timestamptz_to_str(last_full)));
+		else
+			DocPushText(state, "last_full_at", DocCString(NULL));
+	}
+	else
+		DocPushText(state, "state", DocCString("unavailable"));
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * SQL functions
+ * ------------------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(catalog_rate_limit_changed);
+PG_FUNCTION_INFO_V1(catalog_rate_limit_functions);
+PG_FUNCTION_INFO_V1(catalog_rate_limit_partition);
+PG_FUNCTION_INFO_V1(catalog_rate_limit_set);
+PG_FUNCTION_INFO_V1(catalog_rate_limit_drop);
+PG_FUNCTION_INFO_V1(catalog_rate_limits);
+
+/*
+ * catalog.rate_limit_changed()
+ *	  AFTER ... FOR EACH STATEMENT on catalog.rate_limit: every backend's
+ *	  cache of limits listens to the table's relcache invalidation (this
+ *	  backend at its next command, the others, and hot standbys, when the
+ *	  transaction commits).
+ */
+Datum
+catalog_rate_limit_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("catalog.rate_limit_changed() must be called as a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * catalog.rate_limit_functions() -> setof (function_name, action)
+ *	  The limiter's table of catalog_api functions and their action class
+ *	  (read, write or exempt).
+ */
+Datum
+catalog_rate_limit_functions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int f = 0; f < FUNCTION_TABLE_LEN; f++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(function_table[f].name);
+		values[1] = CStringGetTextDatum(action_names[function_table[f].action]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * catalog.rate_limit_partition(scope text, sub text) -> integer
+ *	  The lock partition of the bucket of JWT subject sub in scope (read,
+ *	  write or a function name): lets a test pick keys that share, or do
+ *	  not share, a partition.  Superuser only (REVOKEd from PUBLIC).
+ */
+Datum
+catalog_rate_limit_partition(PG_FUNCTION_ARGS)
+{
+	char	   *scope = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *sub = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int			s = scope_index(scope);
+	char		key[RATELIMIT_KEY_MAX];
+	int			len;
+	uint64		h;
+
+	if (rl_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the catalog rate limiter needs shared memory"),
+				 errhint("Add catalog to shared_preload_libraries and restart the server.")));
+	if (s < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown rate limit scope")));
+	len = snprintf(key, sizeof(key), "%s\x1f%u\x1fs:%s", scope, MyDatabaseId, sub);
+	if (len >= (int) sizeof(key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("subject too long")));
+	h = hash_bytes_extended((const unsigned char *) key, len, rl_shared->seed);
+	PG_RETURN_INT32((int32) (h & (RATELIMIT_PARTITIONS - 1)));
+}
+
+static ApiPlan upsert_plan = {
+	"INSERT INTO catalog.rate_limit AS r (caller_class, action, rate, burst, updated_by)"
+	" VALUES ($1, $2, $3, $4, $5)"
+	" ON CONFLICT (caller_class, action) DO UPDATE"
+	" SET rate = EXCLUDED.rate, burst = EXCLUDED.burst,"
+	" updated_at = pg_catalog.now(), updated_by = EXCLUDED.updated_by"
+	" RETURNING r.caller_class, r.action, r.rate, r.burst, r.updated_at, r.updated_by",
+	5,
+	{TEXTOID, TEXTOID, FLOAT8OID, INT4OID, TEXTOID},
+	NULL
+};
+
+static ApiPlan delete_plan = {
+	"DELETE FROM catalog.rate_limit WHERE caller_class = $1 AND action = $2",
+	2,
+	{TEXTOID, TEXTOID},
+	NULL
+};
+
+static ApiPlan list_plan = {
+	"SELECT caller_class, action, rate, burst, updated_at, updated_by"
+	" FROM catalog.rate_limit ORDER BY caller_class, action",
+	0,
+	{InvalidOid},
+	NULL
+};
+
+/* Argument argno as a short string (at most 64 bytes) or NULL. */
+static char *
+short_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno) ||
+		toast_raw_datum_size(PG_GETARG_DATUM(argno)) > (Size) (VARHDRSZ + 64))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/* Validated caller_class (argument 0) and action (argument 1). */
+static void
+class_and_action_args(FunctionCallInfo fcinfo, char **cls, char **action)
+{
+	ApiRequireArg(fcinfo, 0, "caller_class");
+	ApiRequireArg(fcinfo, 1, "action");
+	*cls = short_arg(fcinfo, 0);
+	if (*cls == NULL || class_index(*cls) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("caller_class must be \"anonymous\", \"editor\" or \"admin\""),
+				 errdetail("{\"field\":\"caller_class\",\"reason\":\"unknown_value\"}")));
+	*action = short_arg(fcinfo, 1);
+	if (*action == NULL || scope_index(*action) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("action must be \"read\", \"write\" or the name of a limited catalog_api function"),
+				 errdetail("{\"field\":\"action\",\"reason\":\"unknown_value\"}")));
+}
+
+/* Push row of the last SPI result (columns as list_plan) as an object. */
+static JsonbValue *
+push_rule_row(JsonbParseState **st, int row)
+{
+	HeapTuple	tup = SPI_tuptable->vals[row];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		rate;
+
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	DocPushText(st, "caller_class", DocCString(SPI_getvalue(tup, desc, 1)));
+	DocPushText(st, "action", DocCString(SPI_getvalue(tup, desc, 2)));
+	rate = SPI_getbinval(tup, desc, 3, &isnull);
+	if (isnull)
+		DocPushText(st, "rate", DocCString(NULL));
+	else
+		DocPushNumeric(st, "rate",
+					   DatumGetNumeric(DirectFunctionCall1(float8_numeric, rate)));
+	DocPushInt(st, "burst", DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull)));
+	DocPushText(st, "updated_at", DocCString(SPI_getvalue(tup, desc, 5)));
+	DocPushText(st, "updated_by", DocCString(SPI_getvalue(tup, desc, 6)));
+	return pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * rate_limit_set
+ *	  catalog_api.rate_limit_set(caller_class, action, rate, burst) under
+ *	  ApiRunWrite: rate in requests per second (NULL: no limit), burst the
+ *	  requests allowed at once.
+ */
+static Datum
+rate_limit_set(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *cls;
+	char	   *action;
+	double		rate = 0;
+	int32		burst;
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	JsonbParseState *st = NULL;
+	Jsonb	   *result;
+
+	RateLimitEnter(RLF_RATE_LIMIT_SET);
+	class_and_action_args(fcinfo, &cls, &action);
+	if (!PG_ARGISNULL(2))
+	{
+		rate = PG_GETARG_FLOAT8(2);
+		if (!(rate >= 0.001 && rate <= 1000000.0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("rate must be between 0.001 and 1000000 requests per second, or null for no limit"),
+					 errdetail("{\"field\":\"rate\",\"reason\":\"out_of_range\",\"min\":0.001,\"max\":1000000}")));
+	}
+	ApiRequireArg(fcinfo, 3, "burst");
+	burst = PG_GETARG_INT32(3);
+	if (burst < 1 || burst > 1000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("burst must be between 1 and 1000000"),
+				 errdetail("{\"field\":\"burst\",\"reason\":\"out_of_range\",\"min\":1,\"max\":1000000}")));
+
+	values[0] = CStringGetTextDatum(cls);
+	values[1] = CStringGetTextDatum(action);
+	values[2] = Float8GetDatum(rate);
+	if (PG_ARGISNULL(2))
+		nulls[2] = 'n';
+	values[3] = Int32GetDatum(burst);
+	values[4] = CStringGetTextDatum(ApiActor());
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ApiExecute(&upsert_plan, values, nulls, false, 0) != 1)
+		elog(ERROR, "rate limit upsert did not return one row");
+	MemoryContextSwitchTo(cxt);
+	result = JsonbValueToJsonb(push_rule_row(&st, 0));
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}
+
+Datum
+catalog_rate_limit_set(PG_FUNCTION_ARGS)
+{
+	return ApiRunWrite(rate_limit_set, fcinfo);
+}
+
+/*
+ * rate_limit_drop
+ *	  catalog_api.rate_limit_drop(caller_class, action): back to the
+ *	  defaults; true when a row was removed.
+ */
+static Datum
+rate_limit_drop(PG_FUNCTION_ARGS)
+{
+	char	   *cls;
+	char	   *action;
+	Datum		values[2];
+	int			n;
+
+	RateLimitEnter(RLF_RATE_LIMIT_DROP);
+	class_and_action_args(fcinfo, &cls, &action);
+	values[0] = CStringGetTextDatum(cls);
+	values[1] = CStringGetTextDatum(action);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	n = ApiExecute(&delete_plan, values, NULL, false, 0);
+	SPI_finish();
+	PG_RETURN_BOOL(n > 0);
+}
+
+Datum
+catalog_rate_limit_drop(PG_FUNCTION_ARGS)
+{
+	return ApiRunWrite(rate_limit_drop, fcinfo);
+}
+
+/* Push {"rate": r or null, "burst": b} for a default. */
+static void
+push_default(JsonbParseState **st, const char *name, double rate, int burst)
+{
+	DocPushKey(st, name);
+	pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
+	if (rate > 0)
+		DocPushNumeric(st, "rate",
+					   DatumGetNumeric(DirectFunctionCall1(float8_numeric, Float8GetDatum(rate))));
+	else
+		DocPushText(st, "rate", DocCString(NULL));
+	DocPushInt(st, "burst", burst);
+	pushJsonbValue(st, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * catalog_api.rate_limits() -> jsonb
+ *	  {"enabled", "defaults": {"read": {rate, burst}, "write": ...},
+ *	  "limits": [row, ...], "functions": {name: action, ...},
+ *	  "trusted_proxies"}.
+ */
+Datum
+catalog_rate_limits(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	Jsonb	   *result;
+	int			n;
+
+	RateLimitEnter(RLF_RATE_LIMITS);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	n = ApiExecute(&list_plan, NULL, NULL, true, 0);
+	MemoryContextSwitchTo(cxt);
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	DocPushBool(&st, "enabled", catalog_rate_limit && rl_shared != NULL);
+	DocPushKey(&st, "defaults");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	push_default(&st, "read", catalog_rate_limit_read_rate, catalog_rate_limit_read_burst);
+	push_default(&st, "write", catalog_rate_limit_write_rate, catalog_rate_limit_write_burst);
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	DocPushKey(&st, "limits");
+	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < n; i++)
+		(void) push_rule_row(&st, i);
+	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+	DocPushKey(&st, "functions");
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int f = 0; f < FUNCTION_TABLE_LEN; f++)
+		DocPushText(&st, function_table[f].name,
+					DocCString(action_names[function_table[f].action]));
+	pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	DocPushInt(&st, "trusted_proxies", catalog_rate_limit_trusted_proxies);
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	result = JsonbValueToJsonb(res);
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}

@@ -1,0 +1,328 @@
+/*-------------------------------------------------------------------------
+ *
+ * token.c
+ *	  CSRF protection: HMAC-signed double-submit tokens bound to the
+ *	  session (the OWASP "signed double-submit cookie" pattern), and
+ *	  catalog_api.pre_request(), PostgREST's db-pre-request.
+ *
+ * The session.  The JWT claim "sid" when present, else the value of the
+ * session cookie (catalog.csrf_session_cookie, default "session").  A
+ * token is valid only for the session it was issued to: a new session
+ * (after expiry or a new login) or another user's session needs a new
+ * token.
+ *
+ * The token.  "v1.<kid>.<nonce>.<mac>": kid the catalog.signing_key row
+ * (purpose 'csrf') that signed it, nonce 16 random bytes in hex, mac the
+ * HMAC-SHA256, in hex, of "catalog-csrf-v1" NUL kid NUL nonce NUL
+ * session.  Keys rotate like the other signing keys: the newest kid
+ * signs, every kid still in the table verifies, and a token of a dropped
+ * kid is refused.  catalog_api.csrf_token() issues one, returns it and,
+ * under PostgREST, sets it as a cookie (catalog.csrf_cookie, default
+ * "__Host-csrf"; Secure, HttpOnly, SameSite=Strict, Path=/).
+ *
+ * The check (pre_request).  A request that can change state (any method
+ * but GET, HEAD and OPTIONS, in a read-write transaction) and that
+ * carries the session cookie must carry the token twice: in the header
+ * catalog.csrf_header (default "x-csrf-token") and in the token cookie.
+ * The two must be equal, well formed, signed by a current key and bound
+ * to this session.  Comparisons of secret-derived bytes run in constant
+ * time.  A request without the session cookie authenticates by bearer
+ * token, which a browser never attaches on its own, and is exempt, as
+ * OWASP allows.  A refusal is PT403; neither the token nor the session
+ * ever appears in a message, a log line or an audit row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+
+#include "api.h"
+#include "document.h"
+#include "guc.h"
+#include "keys.h"
+#include "ratelimit.h"
+#include "token.h"
+
+#define ERRCODE_CATALOG_CSRF	MAKE_SQLSTATE('P','T','4','0','3')
+
+#define CSRF_NONCE_LEN		16
+#define CSRF_PREFIX			"v1."
+/* "v1." + at most 5 kid digits + "." + 32 + "." + 64 */
+#define CSRF_TOKEN_MAX		(3 + 5 + 1 + 2 * CSRF_NONCE_LEN + 1 + 2 * SIGNING_MAC_LEN)
+
+/*
+ * session_id
+ *	  "j:<sid>" or "c:<session cookie>", or NULL when the request has no
+ *	  session.
+ */
+static char *
+session_id(void)
+{
+	char	   *sid = ApiClaim("sid");
+	char	   *cookie;
+
+	if (sid != NULL && sid[0] != '\0')
+		return psprintf("j:%s", sid);
+	if (catalog_csrf_session_cookie == NULL || catalog_csrf_session_cookie[0] == '\0')
+		return NULL;
+	cookie = ApiJsonSetting("request.cookies", catalog_csrf_session_cookie);
+	if (cookie != NULL && cookie[0] != '\0')
+		return psprintf("c:%s", cookie);
+	return NULL;
+}
+
+/* HMAC of a token's content under key into mac. */
+static void
+token_mac(const SigningKey *key, const uint8 *nonce, const char *session, uint8 *mac)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "catalog-csrf-v1");
+	appendStringInfoChar(&buf, '\0');
+	appendStringInfo(&buf, "%d", key->kid);
+	appendStringInfoChar(&buf, '\0');
+	appendBinaryStringInfo(&buf, (const char *) nonce, CSRF_NONCE_LEN);
+	appendStringInfoChar(&buf, '\0');
+	appendStringInfoString(&buf, session);
+	SigningKeyHmac(key, buf.data, buf.len, mac);
+	pfree(buf.data);
+}
+
+static void
+hex_encode_lower(const uint8 *in, int len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < len; i++)
+	{
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0F];
+	}
+	out[2 * len] = '\0';
+}
+
+/* Decode exactly 2 * len lower-case hex digits; false on anything else. */
+static bool
+hex_decode_lower(const char *in, int len, uint8 *out)
+{
+	for (int i = 0; i < 2 * len; i++)
+	{
+		char		c = in[i];
+		int			v;
+
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else
+			return false;
+		if (i % 2 == 0)
+			out[i / 2] = (uint8) (v << 4);
+		else
+			out[i / 2] |= (uint8) v;
+	}
+	return true;
+}
+
+/* Constant-time equality of len bytes. */
+static bool
+equal_ct(const void *a, const void *b, size_t len)
+{
+	const volatile unsigned char *x = a;
+	const volatile unsigned char *y = b;
+	unsigned char d = 0;
+
+	for (size_t i = 0; i < len; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}
+
+/*
+ * token_valid
+ *	  Whether token is well formed, signed by a current 'csrf' key and
+ *	  bound to session.
+ */
+static bool
+token_valid(const char *token, const char *session)
+{
+	size_t		len = strlen(token);
+	const char *p;
+	int			kid = 0;
+	int			digits = 0;
+	uint8		nonce[CSRF_NONCE_LEN];
+	uint8		mac[SIGNING_MAC_LEN];
+	uint8		expected[SIGNING_MAC_LEN];
+	SigningKey *key;
+
+	if (len > CSRF_TOKEN_MAX || strncmp(token, CSRF_PREFIX, 3) != 0)
+		return false;
+	p = token + 3;
+	while (*p >= '0' && *p <= '9' && digits < 5)
+	{
+		kid = kid * 10 + (*p - '0');
+		p++, digits++;
+	}
+	if (digits == 0 || (digits > 1 && token[3] == '0') || kid < 1 || kid > 65535 || *p != '.')
+		return false;
+	p++;
+	if (strlen(p) != 2 * CSRF_NONCE_LEN + 1 + 2 * SIGNING_MAC_LEN ||
+		p[2 * CSRF_NONCE_LEN] != '.' ||
+		!hex_decode_lower(p, CSRF_NONCE_LEN, nonce) ||
+		!hex_decode_lower(p + 2 * CSRF_NONCE_LEN + 1, SIGNING_MAC_LEN, mac))
+		return false;
+	key = SigningKeyFind(SigningKeysLoad("csrf"), kid);
+	if (key == NULL)
+		return false;
+	token_mac(key, nonce, session, expected);
+	return equal_ct(mac, expected, SIGNING_MAC_LEN);
+}
+
+static void
+refuse(const char *reason) pg_attribute_noreturn();
+
+static void
+refuse(const char *reason)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CATALOG_CSRF),
+			 errmsg("CSRF token missing or invalid"),
+			 errdetail("{\"reason\":\"%s\"}", reason),
+			 errhint("Call catalog_api.csrf_token() and send the token in the %s header and the %s cookie.",
+					 catalog_csrf_header, catalog_csrf_cookie)));
+}
+
+/*
+ * CsrfCheck
+ *	  The pre-request check (see the file header).
+ */
+void
+CsrfCheck(void)
+{
+	const char *method = GetConfigOption("request.method", true, false);
+	const char *path = GetConfigOption("request.path", true, false);
+	char	   *session;
+	char	   *in_header;
+	char	   *in_cookie;
+	size_t		len;
+
+	/* not PostgREST: a plain SQL client has no cookies */
+	if (method == NULL || method[0] == '\0')
+		return;
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+		strcmp(method, "OPTIONS") == 0 || XactReadOnly)
+		return;
+	/* issuing a token must not need one */
+	if (path != NULL && strcmp(path, "/rpc/csrf_token") == 0)
+		return;
+	/* authenticated by bearer token (or not at all): exempt */
+	if (catalog_csrf_session_cookie == NULL || catalog_csrf_session_cookie[0] == '\0')
+		return;
+	in_cookie = ApiJsonSetting("request.cookies", catalog_csrf_session_cookie);
+	if (in_cookie == NULL || in_cookie[0] == '\0')
+		return;
+
+	session = session_id();
+	in_header = ApiJsonSetting("request.headers", catalog_csrf_header);
+	in_cookie = ApiJsonSetting("request.cookies", catalog_csrf_cookie);
+	if (in_header == NULL || in_header[0] == '\0' || in_cookie == NULL || in_cookie[0] == '\0')
+		refuse("csrf_missing");
+	len = strlen(in_header);
+	if (len != strlen(in_cookie) || len > CSRF_TOKEN_MAX ||
+		!equal_ct(in_header, in_cookie, len))
+		refuse("csrf_mismatch");
+	if (session == NULL || !token_valid(in_header, session))
+		refuse("csrf_invalid");
+}
+
+PG_FUNCTION_INFO_V1(catalog_csrf_token);
+PG_FUNCTION_INFO_V1(catalog_pre_request);
+
+/*
+ * catalog_api.csrf_token() -> jsonb
+ *	  {"token", "header", "cookie"}: a new token for the request's
+ *	  session; under PostgREST the token cookie is set too.
+ */
+Datum
+catalog_csrf_token(PG_FUNCTION_ARGS)
+{
+	char	   *session;
+	SigningKey *key;
+	uint8		nonce[CSRF_NONCE_LEN];
+	uint8		mac[SIGNING_MAC_LEN];
+	char		nonce_hex[2 * CSRF_NONCE_LEN + 1];
+	char		mac_hex[2 * SIGNING_MAC_LEN + 1];
+	char	   *token;
+	const char *method;
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+
+	RateLimitEnter(RLF_CSRF_TOKEN);
+	session = session_id();
+	if (session == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the request has no session to bind a CSRF token to"),
+				 errdetail("{\"field\":\"session\",\"reason\":\"missing\"}"),
+				 errhint("A CSRF token is needed only by cookie sessions: a JWT claim \"sid\" or the %s cookie.",
+						 catalog_csrf_session_cookie)));
+	key = SigningKeyFind(SigningKeysLoad("csrf"), -1);
+	if (key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no CSRF signing key"),
+				 errhint("A superuser adds one to catalog.signing_key with purpose 'csrf'.")));
+	if (!pg_strong_random(nonce, sizeof(nonce)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes for a CSRF token")));
+	token_mac(key, nonce, session, mac);
+	hex_encode_lower(nonce, CSRF_NONCE_LEN, nonce_hex);
+	hex_encode_lower(mac, SIGNING_MAC_LEN, mac_hex);
+	token = psprintf(CSRF_PREFIX "%d.%s.%s", key->kid, nonce_hex, mac_hex);
+
+	method = GetConfigOption("request.method", true, false);
+	if (method != NULL && method[0] != '\0')
+	{
+		/* the cookie name comes from a superuser's setting: quote it as JSON */
+		StringInfoData hdr;
+		StringInfoData cookie;
+
+		initStringInfo(&cookie);
+		appendStringInfo(&cookie, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
+						 catalog_csrf_cookie, token);
+		initStringInfo(&hdr);
+		appendStringInfoString(&hdr, "[{\"Set-Cookie\":");
+		escape_json(&hdr, cookie.data);
+		appendStringInfoString(&hdr, "}]");
+		(void) set_config_option("response.headers", hdr.data,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_LOCAL, true, 0, false);
+	}
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	DocPushText(&st, "token", DocCString(token));
+	DocPushText(&st, "header", DocCString(catalog_csrf_header));
+	DocPushText(&st, "cookie", DocCString(catalog_csrf_cookie));
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
+}
+
+/*
+ * catalog_api.pre_request() -> void
+ *	  PostgREST's db-pre-request: count the request against its rate limit
+ *	  (ratelimit.c), then check the CSRF token.  The limit comes first, so
+ *	  forged requests are limited too.
+ */
+Datum
+catalog_pre_request(PG_FUNCTION_ARGS)
+{
+	RateLimitPreRequest();
+	CsrfCheck();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,300 @@
+-- pgTAP: the rate limiter (src/ratelimit.c) and CSRF tokens (src/token.c)
+-- in one session: what is counted and when, the refusal PostgREST turns
+-- into 429, limits per caller class and function, the admin functions, and
+-- every CSRF case (valid, missing, altered, mismatched, expired session,
+-- other session, rotated key, bearer and safe methods exempt).
+-- Concurrency, capacity, forwarded addresses and the hot standby are in
+-- test/t/ratelimit.pl.
+--
+-- Buckets live in shared memory and outlive this transaction: every key
+-- used here carries a per-run suffix, and every limit is so slow (one
+-- request per 1000 s) that no bucket refills while the test runs.
+BEGIN;
+SELECT plan(86);
+
+CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
+GRANT SELECT ON run TO PUBLIC;
+
+-- One request as PostgREST sends it: the settings, then pre_request().
+-- Returns 'ok', or the SQLSTATE, message and detail of the refusal.  The
+-- settings are cleared again so that the calls after it are plain SQL.
+CREATE FUNCTION pg_temp.req(method text, path text, claims text DEFAULT '',
+                            headers text DEFAULT '', cookies text DEFAULT '')
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text;
+BEGIN
+    PERFORM set_config('request.method', method, true), set_config('request.path', path, true),
+            set_config('request.jwt.claims', claims, true), set_config('request.headers', headers, true),
+            set_config('request.cookies', cookies, true);
+    BEGIN
+        PERFORM catalog_api.pre_request();
+        st := 'ok';
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+    END;
+    PERFORM set_config('request.method', '', true), set_config('request.path', '', true),
+            set_config('request.jwt.claims', '', true), set_config('request.headers', '', true),
+            set_config('request.cookies', '', true);
+    RETURN jsonb_build_object('state', st, 'message', msg, 'detail', det);
+END $$;
+
+-- A plain SQL call of get_product(-1) by subject sub: 'PT404' when counted
+-- and allowed (the product does not exist), 'PGRST' when limited.
+CREATE FUNCTION pg_temp.get_missing(sub text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+BEGIN
+    PERFORM set_config('request.jwt.claims', json_build_object('sub', sub)::text, true);
+    BEGIN
+        PERFORM catalog_api.get_product(-1);
+        st := 'ok';
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+    END;
+    PERFORM set_config('request.jwt.claims', '', true);
+    RETURN st;
+END $$;
+
+CREATE FUNCTION pg_temp.sub(name text) RETURNS text LANGUAGE sql AS $$
+    SELECT json_build_object('sub', name || '-' || (SELECT tag FROM run))::text $$;
+
+------------------------------------------------------------------------------
+-- The limiter's table of functions is complete and consistent.
+------------------------------------------------------------------------------
+SELECT set_eq(
+    $$SELECT proname::text FROM pg_proc WHERE pronamespace = 'catalog_api'::regnamespace$$,
+    $$SELECT function_name FROM catalog.rate_limit_functions()$$,
+    'every catalog_api function has a decided rate limit class, and no other name has one');
+SELECT set_eq(
+    $$SELECT function_name, action FROM catalog.rate_limit_functions()$$,
+    $$SELECT p.proname::text,
+             CASE WHEN p.proname IN ('health', 'pre_request', 'rate_limit_set', 'rate_limit_drop', 'rate_limits')
+                  THEN 'exempt'
+                  WHEN p.provolatile = 's' OR p.proname = 'csrf_token' THEN 'read'
+                  ELSE 'write' END
+      FROM pg_proc p WHERE p.pronamespace = 'catalog_api'::regnamespace$$,
+    'reads (STABLE, and csrf_token) count as read, writes as write; health, pre_request and the limiter''s management are exempt');
+
+------------------------------------------------------------------------------
+-- Administration.
+------------------------------------------------------------------------------
+SELECT throws_ok($$SELECT catalog_api.rate_limit_set('robot', 'read', 1, 1)$$, '22023', NULL,
+                 'an unknown caller class is refused');
+SELECT throws_ok($$SELECT catalog_api.rate_limit_set('admin', 'health', 1, 1)$$, '22023', NULL,
+                 'an exempt function cannot be limited');
+SELECT throws_ok($$SELECT catalog_api.rate_limit_set('admin', 'drop table', 1, 1)$$, '22023', NULL,
+                 'an unknown action is refused');
+SELECT throws_ok($$SELECT catalog_api.rate_limit_set('admin', 'read', 0, 1)$$, '22023', NULL,
+                 'a rate of 0 is refused (null means no limit)');
+SELECT throws_ok($$SELECT catalog_api.rate_limit_set('admin', 'read', 'NaN'::float8, 1)$$, '22023', NULL,
+                 'a NaN rate is refused');
+SELECT throws_ok($$SELECT catalog_api.rate_limit_set('admin', 'read', 1, 0)$$, '22023', NULL,
+                 'a burst of 0 is refused');
+SELECT throws_ok($$SELECT catalog_api.rate_limit_set('admin', 'read', 1)$$, '22023', NULL,
+                 'burst is required');
+
+SELECT throws_ok($$SELECT catalog_api.rate_limit_set('admin', 'rate_limit_set', 1, 1)$$, '22023', NULL,
+                 'the limiter''s own management cannot be limited');
+SELECT is(catalog_api.rate_limit_set('admin', 'read', 0.001, 2) - 'updated_at' - 'updated_by',
+          '{"caller_class": "admin", "action": "read", "rate": 0.001, "burst": 2}'::jsonb,
+          'rate_limit_set returns the limit');
+SELECT is(catalog_api.rate_limit_set('anonymous', 'read', 0.001, 1) ->> 'burst', '1',
+          'a limit per caller class');
+SELECT is(catalog_api.rate_limit_set('admin', 'get_product', 0.001, 2) ->> 'action', 'get_product',
+          'a limit per function');
+SELECT is(catalog_api.rate_limit_set('admin', 'write', NULL, 1) ->> 'rate', NULL,
+          'a null rate: no limit');
+-- (the CSRF part below calls these freely)
+SELECT ok(catalog_api.rate_limit_set('admin', 'csrf_token', NULL, 1) IS NOT NULL
+          AND catalog_api.rate_limit_set('admin', 'product_facets', NULL, 1) IS NOT NULL,
+          'no limit on two functions');
+SELECT is(jsonb_array_length(catalog_api.rate_limits() -> 'limits'), 6, 'rate_limits lists the six limits');
+SELECT is(catalog_api.rate_limits() #>> '{functions,create_product}', 'write', 'rate_limits shows the classes');
+SELECT ok(catalog_api.rate_limit_set('editor', 'read', 5, 5) IS NOT NULL
+          AND catalog_api.rate_limit_drop('editor', 'read')
+          AND NOT catalog_api.rate_limit_drop('editor', 'read'),
+          'rate_limit_drop removes a limit once');
+
+------------------------------------------------------------------------------
+-- pre_request: the refusal PostgREST maps to 429 with headers.
+------------------------------------------------------------------------------
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('a')) ->> 'state', 'ok', 'first read allowed');
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('a')) ->> 'state', 'ok', 'second read allowed (burst 2)');
+CREATE TEMP TABLE refusal AS SELECT pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('a')) AS r;
+SELECT is(r ->> 'state', 'PGRST', 'third read refused with SQLSTATE PGRST') FROM refusal;
+SELECT is((r ->> 'message')::jsonb - 'hint',
+          '{"code": "PT429", "message": "rate limit exceeded", "details": "rate_limited"}'::jsonb,
+          'the message is PostgREST''s error JSON') FROM refusal;
+SELECT is((r ->> 'detail')::jsonb - 'headers',
+          '{"status": 429, "status_text": "Too Many Requests"}'::jsonb,
+          'the detail carries status 429') FROM refusal;
+SELECT ok(((r ->> 'detail')::jsonb #>> '{headers,Retry-After}')::int BETWEEN 998 AND 1000,
+          'Retry-After is the wait for the next token (one per 1000 s)') FROM refusal;
+SELECT is((r ->> 'detail')::jsonb #>> '{headers,RateLimit-Limit}', '2', 'RateLimit-Limit is the burst') FROM refusal;
+SELECT is((r ->> 'detail')::jsonb #>> '{headers,RateLimit-Remaining}', '0', 'RateLimit-Remaining is 0') FROM refusal;
+SELECT ok(((r ->> 'detail')::jsonb #>> '{headers,RateLimit-Reset}')::int BETWEEN 1999 AND 2000,
+          'RateLimit-Reset is when the bucket is full again') FROM refusal;
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('b')) ->> 'state', 'ok',
+          'another subject has its own bucket');
+SELECT is(pg_temp.req('HEAD', '/rpc/unknown_thing', pg_temp.sub('a')) ->> 'state', 'PGRST',
+          'an unknown path counts by method: HEAD is a read');
+SELECT is(pg_temp.req('POST', '/rpc/unknown_thing', pg_temp.sub('a')) ->> 'state', 'ok',
+          'POST to an unknown path is a write (no limit for admin writes here)');
+SELECT is(pg_temp.req('POST', '/rpc/create_category', pg_temp.sub('a')) ->> 'state', 'ok',
+          'writes are a separate scope');
+SELECT is(pg_temp.req('GET', '/rpc/health', pg_temp.sub('a')) ->> 'state', 'ok',
+          'health is never limited');
+
+-- A limit per function is its own bucket, apart from the class's.
+SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('c')) ->> 'state', 'ok', 'get_product: first');
+SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('c')) ->> 'state', 'ok', 'get_product: second');
+SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('c')) ->> 'state', 'PGRST', 'get_product: third refused');
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('c')) ->> 'state', 'ok',
+          'the same subject may still search (the read scope is another bucket)');
+
+-- The caller class comes from the request's role.
+SET LOCAL ROLE catalog_anon;
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('d')) ->> 'state', 'ok', 'anonymous: first read');
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('d')) ->> 'state', 'PGRST',
+          'anonymous: the second read is refused (its class has burst 1)');
+SELECT ok(NOT (catalog_api.health() ? 'rate_limiter'), 'health hides the limiter from anonymous callers');
+RESET ROLE;
+
+------------------------------------------------------------------------------
+-- Counted exactly once: pre_request covers the call that follows it; a
+-- plain SQL call counts itself.
+------------------------------------------------------------------------------
+-- (a successful pre_request above left its mark: this call takes it)
+SELECT is(pg_temp.get_missing('flush-' || (SELECT tag FROM run)), 'PT404', 'the mark of the last pre_request is taken');
+SELECT is(pg_temp.get_missing('e-' || (SELECT tag FROM run)), 'PT404', 'plain SQL call 1 of get_product: counted, allowed');
+SELECT is(pg_temp.get_missing('e-' || (SELECT tag FROM run)), 'PT404', 'plain SQL call 2: allowed');
+SELECT is(pg_temp.get_missing('e-' || (SELECT tag FROM run)), 'PGRST', 'plain SQL call 3: refused (burst 2)');
+
+SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('f')) ->> 'state', 'ok', 'pre_request counts request 1');
+SELECT is(pg_temp.get_missing('f-' || (SELECT tag FROM run)), 'PT404',
+          'the call pre_request counted is not counted again');
+SELECT is(pg_temp.get_missing('f-' || (SELECT tag FROM run)), 'PT404', 'the next plain call is request 2');
+SELECT is(pg_temp.get_missing('f-' || (SELECT tag FROM run)), 'PGRST', 'and the one after it is refused');
+
+-- Unlimited: admin writes (rate null).
+SELECT is(count(*) FILTER (WHERE pg_temp.req('POST', '/rpc/create_product', pg_temp.sub('g')) ->> 'state' = 'ok'), 20::bigint,
+          'a null rate never refuses') FROM generate_series(1, 20);
+
+SELECT ok((catalog_api.health() #>> '{rate_limiter,refused_rate}')::bigint >= 6
+          AND (catalog_api.health() #>> '{rate_limiter,in_use}')::bigint >= 6
+          AND catalog_api.health() #>> '{rate_limiter,state}' IN ('ok', 'full'),
+          'health reports the limiter''s counters to admins');
+
+------------------------------------------------------------------------------
+-- CSRF.
+------------------------------------------------------------------------------
+CREATE FUNCTION pg_temp.token(cookies text, claims text DEFAULT '') RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    t jsonb;
+BEGIN
+    PERFORM set_config('request.method', 'POST', true), set_config('request.path', '/rpc/csrf_token', true),
+            set_config('request.cookies', cookies, true), set_config('request.jwt.claims', claims, true);
+    t := catalog_api.csrf_token() || jsonb_build_object('set', current_setting('response.headers'));
+    PERFORM set_config('request.method', '', true), set_config('request.path', '', true),
+            set_config('request.cookies', '', true), set_config('request.jwt.claims', '', true),
+            set_config('response.headers', '', true);
+    RETURN t;
+END $$;
+
+-- A cookie-authenticated POST with token tok in header and cookie.
+CREATE FUNCTION pg_temp.post(session text, in_header text, in_cookie text, claims text DEFAULT '')
+RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(r ->> 'detail', r ->> 'state') FROM (SELECT pg_temp.req(
+        'POST', '/rpc/create_category', claims,
+        CASE WHEN in_header IS NULL THEN '{}' ELSE json_build_object('x-csrf-token', in_header)::text END,
+        json_strip_nulls(json_build_object('session', session, '__Host-csrf', in_cookie))::text) AS r) x $$;
+
+CREATE TEMP TABLE tok AS SELECT pg_temp.token('{"session":"s1"}') AS t;
+SELECT matches(t ->> 'token', '^v1\.1\.[0-9a-f]{32}\.[0-9a-f]{64}$', 'csrf_token issues a v1 token of kid 1') FROM tok;
+SELECT is(t - 'token' - 'set', '{"header": "x-csrf-token", "cookie": "__Host-csrf"}'::jsonb,
+          'csrf_token names the header and cookie') FROM tok;
+SELECT is((t ->> 'set')::jsonb, jsonb_build_array(jsonb_build_object('Set-Cookie',
+          '__Host-csrf=' || (t ->> 'token') || '; Path=/; Secure; HttpOnly; SameSite=Strict')),
+          'under PostgREST the token cookie is set (Secure, HttpOnly, SameSite=Strict)') FROM tok;
+SELECT isnt((SELECT t ->> 'token' FROM tok), (pg_temp.token('{"session":"s1"}') ->> 'token'),
+            'each token is new (random nonce)');
+SELECT throws_ok($$SELECT catalog_api.csrf_token()$$, '22023', NULL, 'no session: no token');
+
+SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), 'ok', 'valid token in header and cookie: accepted') FROM tok;
+SELECT is(pg_temp.post('s1', NULL, t ->> 'token'), '{"reason":"csrf_missing"}', 'no header token: PT403') FROM tok;
+SELECT is(pg_temp.post('s1', t ->> 'token', NULL), '{"reason":"csrf_missing"}', 'no cookie token: PT403') FROM tok;
+SELECT is((pg_temp.req('POST', '/rpc/create_category', '', '{}', '{"session":"s1"}')) ->> 'state', 'PT403',
+          'the refusal is SQLSTATE PT403 (HTTP 403)');
+SELECT is(pg_temp.post('s1', t ->> 'token', (SELECT t ->> 'token' FROM (SELECT pg_temp.token('{"session":"s1"}') AS t) y)),
+          '{"reason":"csrf_mismatch"}', 'header and cookie differ: refused') FROM tok;
+SELECT is(pg_temp.post('s1', x, x), '{"reason":"csrf_invalid"}', 'a token with one digit of its MAC changed: refused')
+FROM (SELECT overlay(t ->> 'token' placing CASE WHEN right(t ->> 'token', 1) = '0' THEN '1' ELSE '0' END
+                     from length(t ->> 'token') for 1) AS x FROM tok) y;
+SELECT is(pg_temp.post('s1', x, x), '{"reason":"csrf_invalid"}', 'a token with its nonce changed: refused')
+FROM (SELECT overlay(t ->> 'token' placing CASE WHEN substr(t ->> 'token', 6, 1) = 'a' THEN 'b' ELSE 'a' END
+                     from 6 for 1) AS x FROM tok) y;
+SELECT is(pg_temp.post('s1', x, x), '{"reason":"csrf_invalid"}', 'a token claiming another kid: refused')
+FROM (SELECT replace(t ->> 'token', 'v1.1.', 'v1.2.') AS x FROM tok) y;
+SELECT is(pg_temp.post('s1', x, x), '{"reason":"csrf_invalid"}', 'upper-case hex is not the token: refused')
+FROM (SELECT upper(t ->> 'token') AS x FROM tok) y;
+SELECT is(pg_temp.post('s1', 'v1.1.x', 'v1.1.x'), '{"reason":"csrf_invalid"}', 'a malformed token: refused');
+SELECT is(pg_temp.post('s1', repeat('a', 5000), repeat('a', 5000)), '{"reason":"csrf_mismatch"}',
+          'a huge token: refused without parsing');
+SELECT is(pg_temp.post('s2', t ->> 'token', t ->> 'token'), '{"reason":"csrf_invalid"}',
+          'the token of an expired session, sent with the new session: refused') FROM tok;
+
+-- Bound to the JWT sid when there is one.
+CREATE TEMP TABLE tok_sid AS SELECT pg_temp.token('{"session":"s9"}', '{"sid":"sid-A"}') AS t;
+SELECT is(pg_temp.post('s9', t ->> 'token', t ->> 'token', '{"sid":"sid-A"}'), 'ok', 'bound to JWT sid A: accepted') FROM tok_sid;
+SELECT is(pg_temp.post('s9', t ->> 'token', t ->> 'token', '{"sid":"sid-B"}'), '{"reason":"csrf_invalid"}',
+          'another session''s token (sid B): refused') FROM tok_sid;
+
+-- Exempt: no session cookie (bearer), safe methods, read-only, issuance.
+SELECT is(pg_temp.req('POST', '/rpc/create_category', '{"sub":"x","sid":"sid-A"}',
+                      '{"authorization":"Bearer abc"}', '{}') ->> 'state', 'ok',
+          'a bearer-authenticated POST without cookie needs no token');
+SELECT is(pg_temp.req('GET', '/rpc/product_facets', '', '{}', '{"session":"s1"}') ->> 'state', 'ok',
+          'a GET with the session cookie needs no token');
+SELECT is(pg_temp.req('POST', '/rpc/product_facets', '', '{}', '{"session":"s1"}') ->> 'state', 'PT403',
+          'a POST with the session cookie needs one, even to a read function');
+SELECT is(pg_temp.req('POST', '/rpc/csrf_token', '', '{}', '{"session":"s1"}') ->> 'state', 'ok',
+          'fetching a token needs no token');
+
+-- Rotation: a new kid signs; the old kid verifies until it is dropped.
+INSERT INTO catalog.signing_key (purpose, kid, secret) VALUES ('csrf', 2, gen_random_uuid()::text::bytea);
+CREATE TEMP TABLE tok2 AS SELECT pg_temp.token('{"session":"s1"}') AS t;
+SELECT matches(t ->> 'token', '^v1\.2\.', 'after a rotation the newest kid signs') FROM tok2;
+SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), 'ok', 'the new kid verifies') FROM tok2;
+SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), 'ok', 'the old kid still verifies') FROM tok;
+DELETE FROM catalog.signing_key WHERE purpose = 'csrf' AND kid = 1;
+SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), '{"reason":"csrf_invalid"}',
+          'after the old kid is dropped, its tokens are refused') FROM tok;
+SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), 'ok', 'the new kid still verifies') FROM tok2;
+
+-- Tokens never reach an audit row.
+SELECT pg_temp.req('POST', '/rpc/create_category', '', json_build_object('x-csrf-token', t ->> 'token')::text,
+                   json_build_object('session', 's1', '__Host-csrf', t ->> 'token')::text) FROM tok2;
+SELECT set_config('request.headers', json_build_object('x-csrf-token', t ->> 'token')::text, true),
+       set_config('request.cookies', json_build_object('session', 's1', '__Host-csrf', t ->> 'token')::text, true)
+FROM tok2;
+SELECT ok(catalog_api.create_category(name => 'Csrf Audit', slug => 'csrf-audit-' || (SELECT tag FROM run)) IS NOT NULL,
+          'a write with the token in its request');
+SELECT is_empty(format($$SELECT 1 FROM catalog.audit_log a WHERE a.txid = pg_current_xact_id()
+                        AND a::text LIKE '%%%s%%'$$,
+                       (SELECT substr(t ->> 'token', 6) FROM tok2)),
+                'no audit row holds the token');
+SELECT set_config('request.headers', '', true), set_config('request.cookies', '', true);
+
+-- Secrets: superuser only.
+SELECT ok(NOT has_table_privilege(r, 'catalog.signing_key', 'SELECT'), r || ' cannot read the signing keys')
+FROM unnest(ARRAY['catalog_anon', 'catalog_editor', 'catalog_admin', 'catalog_owner']) r;
+
+-- A read-only transaction: the limiter still answers (and counts).
+SET LOCAL transaction_read_only = on;
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('h')) ->> 'state', 'ok', 'read-only: allowed');
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('h')) ->> 'state', 'ok', 'read-only: allowed again');
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('h')) ->> 'state', 'PGRST', 'read-only: refused past the burst');
+
+SELECT * FROM finish();
+ROLLBACK;

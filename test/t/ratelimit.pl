@@ -1,0 +1,269 @@
+# ratelimit.pl: the rate limiter (src/ratelimit.c) under concurrency, at
+# capacity, behind proxies and on a hot standby.
+#
+# A throw-away primary (preloaded like test/catalog.conf, but with a table
+# of 64 keys: 32 partitions of 2 entries, and one trusted proxy) and a
+# streaming standby.  Requests are made as PostgREST makes them: the
+# request settings, then catalog_api.pre_request(), from PL/pgSQL loops
+# that catch the refusal (a caught error is not logged).
+#   1. 8 sessions hammer one key limited to R = 50/s with burst B = 20 for
+#      T = 10 s: R*T + B requests are allowed in total, within one (no lost
+#      update of the bucket).
+#   2. A session holding one partition's lock (the developer option
+#      catalog.debug_rate_limit_hold) makes a key of the same partition
+#      wait (pg_stat_activity shows the LWLock wait) while a key of another
+#      partition is served at once.
+#   3. Keys from x-forwarded-for: one trusted hop, spoofed entries to the
+#      left ignored, IPv6 by /64, x-real-ip, garbage ignored.
+#   4. Eviction: 500 new keys whose buckets come to rest at once all get an
+#      entry (idle entries are reused); then, with the table full of
+#      limited keys, a flood of 500 new keys is refused (fail closed,
+#      counted in health()) and every limited key stays limited.
+#   5. On the standby: the limiter answers in recovery, and a limit changed
+#      on the primary reaches the standby's backends.
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $root = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..', '..'));
+my $conf = "$root/test/catalog.conf";
+my $db = 'ratelimit';
+
+my $node = PostgreSQL::Test::Cluster->new('ratelimit_primary');
+$node->init(allows_streaming => 1);
+{
+	open(my $fh, '<', $conf) or die "cannot read $conf: $!";
+	local $/;
+	$node->append_conf('postgresql.conf', <$fh>);
+	close($fh);
+}
+$node->append_conf(
+	'postgresql.conf', q{
+catalog.rate_limit_keys = 64
+catalog.rate_limit_trusted_proxies = 1
+catalog.audit_seal_interval = 0
+});
+$node->start;
+$node->safe_psql('postgres', "CREATE DATABASE $db");
+$node->safe_psql($db, q{
+CREATE EXTENSION catalog CASCADE;
+CREATE SCHEMA t;
+-- One PostgREST request: settings, then the pre-request.  'ok', or the
+-- refusal's details ("rate_limited", "limiter_full") or SQLSTATE.
+CREATE FUNCTION t.req(claims text, headers text DEFAULT '{}', path text DEFAULT '/rpc/search_products')
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text;
+BEGIN
+    PERFORM set_config('request.method', 'GET', true), set_config('request.path', path, true),
+            set_config('request.jwt.claims', claims, true), set_config('request.headers', headers, true);
+    BEGIN
+        PERFORM catalog_api.pre_request();
+        RETURN 'ok';
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        RETURN CASE WHEN st = 'PGRST' THEN msg::jsonb ->> 'details' ELSE st END;
+    END;
+END $$;
+-- Requests by subject sub from start_at until end_at; the number allowed.
+CREATE FUNCTION t.hammer(sub text, start_at timestamptz, end_at timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    n integer := 0;
+    claims text := json_build_object('sub', sub)::text;
+BEGIN
+    WHILE clock_timestamp() < start_at LOOP
+        PERFORM pg_sleep(0.001);
+    END LOOP;
+    WHILE clock_timestamp() < end_at LOOP
+        IF t.req(claims, '{}', '/rpc/list_categories') = 'ok' THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END $$;
+});
+
+sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
+
+# ---------------------------------------------------------------------------
+# 1. 8 sessions, one key, R = 50/s, B = 20, T = 10 s
+# ---------------------------------------------------------------------------
+{
+	my ($rate, $burst, $seconds, $sessions) = (50, 20, 10, 8);
+	sql("SELECT catalog_api.rate_limit_set('admin', 'list_categories', $rate, $burst)");
+	my $start = sql(q{SELECT (clock_timestamp() + interval '3 seconds')::text});
+	my (@h, @out);
+	for my $i (0 .. $sessions - 1)
+	{
+		$out[$i] = '';
+		push @h, IPC::Run::start(
+			[ 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr($db), '-c',
+			  "SELECT t.hammer('hammer', '$start', '$start'::timestamptz + interval '$seconds seconds')" ],
+			'>', \$out[$i], '2>', \$out[$i]);
+	}
+	$_->finish for @h;
+	my $total = 0;
+	for my $i (0 .. $sessions - 1)
+	{
+		chomp $out[$i];
+		like($out[$i], qr/^[0-9]+$/, "session $i counted its allowed requests") or diag($out[$i]);
+		$total += $out[$i] =~ /^([0-9]+)$/ ? $1 : 0;
+	}
+	my $expected = $rate * $seconds + $burst;
+	cmp_ok(abs($total - $expected), '<=', 1,
+		"$sessions sessions, $seconds s at $rate/s with burst $burst: $total allowed, R*T+B = $expected (within one)");
+	my $each = join(', ', @out);
+	ok((grep { /^[0-9]+$/ && $_ > 0 } @out) >= 2, "more than one session was served ($each)");
+}
+
+# ---------------------------------------------------------------------------
+# 2. Partitioned locks: a held partition delays its own keys only
+# ---------------------------------------------------------------------------
+{
+	my ($pb, $pc) = split /\|/, sql(q{
+		WITH k AS (SELECT 'key-' || i AS sub, catalog.rate_limit_partition('read', 'key-' || i) AS p,
+		                  catalog.rate_limit_partition('read', 'holder') AS ph
+		           FROM generate_series(0, 999) i)
+		SELECT (SELECT min(sub) FROM k WHERE p <> ph), (SELECT min(sub) FROM k WHERE p = ph)});
+	ok(defined $pb && defined $pc, 'found keys in the holder\'s partition and in another');
+
+	my ($out_a, $out_c) = ('', '');
+	my $ha = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-At', '-d', $node->connstr($db), '-c',
+		  q{SET application_name = 'rl_holder'; SET catalog.debug_rate_limit_hold = 6000; }
+		  . q{SELECT t.req('{"sub":"holder"}')} ],
+		'>', \$out_a, '2>', \$out_a);
+	# the holder is in its sleep, holding the lock: a same-partition key waits
+	ok($node->poll_query_until($db,
+			q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'rl_holder' AND state = 'active'}),
+		'the holder runs');
+	my $hc = IPC::Run::start(
+		[ 'psql', '-X', '-q', '-At', '-d', $node->connstr($db), '-c',
+		  qq{SET application_name = 'rl_same'; SELECT t.req('{"sub":"$pc"}')} ],
+		'>', \$out_c, '2>', \$out_c);
+	ok($node->poll_query_until($db,
+			q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'rl_same'
+			  AND wait_event_type = 'LWLock' AND wait_event = 'catalog'}),
+		'a key of the same partition waits on the partition lock');
+	my $b = sql(qq{SELECT t.req('{"sub":"$pb"}')});
+	is($b, 'ok', 'a key of another partition is served');
+	is(sql(q{SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('rl_holder', 'rl_same')
+	       AND state = 'active'}), '2',
+		'... while the holder still holds its partition and the other key still waits');
+	$ha->finish;
+	$hc->finish;
+	chomp($out_a, $out_c);
+	is($out_a, 'ok', 'the holder was served');
+	is($out_c, 'ok', 'the waiting key was served after it');
+}
+
+# ---------------------------------------------------------------------------
+# 4. Capacity: idle entries are reused; limited ones never are
+# ---------------------------------------------------------------------------
+{
+	my $health = sub { return sql(q{SELECT catalog_api.health() -> 'rate_limiter'}) };
+	my $num = sub { my ($k) = @_; return sql("SELECT (catalog_api.health() #>> '{rate_limiter,$k}')::bigint") };
+	is(sql(q{SELECT (catalog_api.health() #>> '{rate_limiter,capacity}')}), '64', 'capacity 64 keys');
+
+	# Buckets that rest 1 us after their request: the table turns over.
+	sql(q{SELECT catalog_api.rate_limit_set('admin', 'product_facets', 1000000, 1)});
+	my $full_before = $num->('refused_full');
+	is(sql(q{SELECT count(*) FILTER (WHERE t.req(json_build_object('sub', 'idle-' || i)::text, '{}', '/rpc/product_facets') = 'ok')
+	       FROM generate_series(1, 500) i}), '500', '500 new keys at rest: every one is served');
+	is($num->('refused_full'), $full_before, 'no refusal for lack of an entry');
+	cmp_ok($num->('evicted'), '>=', 500 - 64, 'idle entries were evicted to make room');
+
+	# Buckets limited for 1000 s: fill the table.
+	sql(q{SELECT catalog_api.rate_limit_set('admin', 'get_product', 0.001, 1)});
+	sql(q{CREATE TABLE t.flood AS
+	    SELECT i, t.req(json_build_object('sub', 'limited-' || i)::text, '{}', '/rpc/get_product') AS r
+	    FROM generate_series(1, 500) i});
+	my $admitted = sql(q{SELECT count(*) FROM t.flood WHERE r = 'ok'});
+	my $refused = sql(q{SELECT count(*) FROM t.flood WHERE r = 'limiter_full'});
+	is($admitted + $refused, 500, 'each flooding key was served or refused for lack of an entry');
+	is($admitted, 64, 'exactly the capacity was admitted: the table is full of limited keys');
+	is(sql(q{SELECT catalog_api.health() #>> '{rate_limiter,state}'}), 'full', 'health() says the limiter is full');
+	my $full_mid = $num->('refused_full');
+	is($full_mid - $full_before, $refused, 'every refusal for lack of an entry is counted');
+
+	# A second flood of new keys frees nothing.
+	is(sql(q{SELECT count(*) FILTER (WHERE t.req(json_build_object('sub', 'flood2-' || i)::text, '{}', '/rpc/get_product') = 'limiter_full')
+	       FROM generate_series(1, 500) i}), '500', 'a second flood of 500 new keys: every one refused (fail closed)');
+	is($num->('refused_full') - $full_mid, 500, 'and counted');
+	is(sql(q{SELECT count(*) FROM t.flood
+	       WHERE r = 'ok' AND t.req(json_build_object('sub', 'limited-' || i)::text, '{}', '/rpc/get_product') = 'rate_limited'}),
+		'64', 'every admitted key is still limited: no flood reset its bucket');
+}
+
+# ---------------------------------------------------------------------------
+# 5. The hot standby (and 3.)
+# ---------------------------------------------------------------------------
+{
+	sql(q{SELECT catalog_api.rate_limit_set('admin', 'search_products', 0.001, 2)});
+	sql(q{SELECT catalog_api.rate_limit_set('admin', 'read', 0.001, 1)});
+	$node->backup('rl_backup');
+	my $standby = PostgreSQL::Test::Cluster->new('ratelimit_standby');
+	$standby->init_from_backup($node, 'rl_backup', has_streaming => 1);
+	# the standby's own table: room enough for the few keys used here
+	$standby->append_conf('postgresql.conf', 'catalog.rate_limit_keys = 65536');
+	$standby->start;
+	$node->wait_for_catchup($standby, 'replay');
+	my $sq = sub { return $standby->safe_psql($db, $_[0]) };
+	is($sq->('SELECT pg_is_in_recovery()'), 't', 'the standby is in recovery');
+	is($sq->(q{SELECT catalog_api.health() #>> '{rate_limiter,enabled}'}), 'true', 'the limiter is on there');
+	is($sq->(q{SELECT t.req('{"sub":"standby-user"}')}), 'ok', 'standby: first search');
+	is($sq->(q{SELECT t.req('{"sub":"standby-user"}')}), 'ok', 'standby: second search');
+	is($sq->(q{SELECT t.req('{"sub":"standby-user"}')}), 'rate_limited', 'standby: the third is refused (burst 2)');
+	is($sq->(q{BEGIN READ ONLY; SELECT t.req('{"sub":"standby-user-2"}'); COMMIT;}), 'ok',
+		'standby: a read-only transaction is served');
+
+	# A limit dropped on the primary reaches the standby's cached limits.
+	sql(q{SELECT catalog_api.rate_limit_drop('admin', 'search_products')});
+	$node->wait_for_catchup($standby, 'replay');
+	# (a subject whose partition holds neither limited key above: never full)
+	my $probe = $sq->(q{
+		SELECT min(sub) FROM (SELECT 'probe-' || i AS sub FROM generate_series(0, 999) i) k
+		WHERE catalog.rate_limit_partition('read', sub) NOT IN
+		      (catalog.rate_limit_partition('search_products', 'standby-user'),
+		       catalog.rate_limit_partition('search_products', 'standby-user-2'))});
+	my $after = $sq->(qq{SELECT t.req('{"sub":"$probe"}') || ',' || t.req('{"sub":"$probe"}')});
+	is($after, 'ok,rate_limited', 'standby: after the drop on the primary, search counts under admin read (burst 1)');
+
+	# ---------------------------------------------------------------------------
+	# 3. Keys from forwarded addresses (one trusted proxy), on the standby,
+	#    whose table is its own (the primary's is full of limited keys by now)
+	# ---------------------------------------------------------------------------
+	{
+		my $xff = sub { return qq{'{"x-forwarded-for":"$_[0]"}', '/rpc/category_history'} };
+		is($sq->("SELECT t.req('', " . $xff->('6.6.6.6, 192.0.2.9') . ")"), 'ok', 'client 192.0.2.9: first request');
+		is($sq->("SELECT t.req('', " . $xff->('7.7.7.7, 192.0.2.9') . ")"), 'rate_limited',
+			'a different spoofed entry on the left does not make a new client');
+		is($sq->("SELECT t.req('', " . $xff->('192.0.2.9') . ")"), 'rate_limited', 'the same client without a spoofed entry');
+		is($sq->("SELECT t.req('', " . $xff->('192.0.2.9:4711') . ")"), 'rate_limited', 'an IPv4 address with a port is the same client');
+		is($sq->("SELECT t.req('', " . $xff->('6.6.6.6, 192.0.2.10') . ")"), 'ok', 'client 192.0.2.10 is another bucket');
+		is($sq->("SELECT t.req('', " . $xff->('2001:db8:1:2::1') . ")"), 'ok', 'IPv6 client: first request');
+		is($sq->("SELECT t.req('', " . $xff->('[2001:db8:1:2:ffff::9]:443') . ")"), 'rate_limited', 'the same /64 is the same client');
+		is($sq->("SELECT t.req('', " . $xff->('::ffff:192.0.2.10') . ")"), 'rate_limited', 'an IPv4-mapped address is its IPv4 client');
+		is($sq->("SELECT t.req('', " . $xff->('2001:db8:1:3::1') . ")"), 'ok', 'another /64 is another client');
+		is($sq->(q{SELECT t.req('', '{"x-real-ip":"198.51.100.7"}', '/rpc/category_history')}), 'ok', 'x-real-ip without x-forwarded-for');
+		is($sq->(q{SELECT t.req('', '{"x-real-ip":"198.51.100.7"}', '/rpc/category_history')}), 'rate_limited', 'x-real-ip keys the client');
+		is($sq->(q{SELECT t.req('', '{"x-forwarded-for":"not an address"}', '/rpc/category_history')}), 'ok',
+			'garbage: the session user\'s bucket (first request)');
+		is($sq->(q{SELECT t.req('', '{"x-forwarded-for":"still not one"}', '/rpc/category_history')}), 'rate_limited',
+			'garbage from another "client" shares the session user\'s bucket (never more lenient)');
+		is($sq->(q{SELECT t.req('{"sub":"jwt-user"}', '{"x-forwarded-for":"192.0.2.9"}', '/rpc/category_history')}), 'ok',
+			'a JWT subject takes precedence over the address');
+	}
+
+	$standby->stop;
+}
+
+$node->stop;
+done_testing();
