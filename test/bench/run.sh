@@ -138,6 +138,17 @@
 #           checks that one holds the current month (and says so in the
 #           report if the rows go to the default partition instead).
 #   select1 SELECT 1: the round-trip ceiling of this client and server.
+#   ratelimit  the cost of the rate limiter on get_product at 8 clients:
+#           the get workload's get_product as bench_anon (limiter on, as
+#           every other workload runs it) against the same as
+#           bench_anon_nolimit, a login with the same membership and
+#           ALTER ROLE ... SET catalog.rate_limit = off; both arms use the
+#           same ids and seed and alternate rounds.  The limiter's default
+#           limits are raised on this server so that it never refuses (it
+#           still counts every call, in one bucket: all 8 clients are one
+#           session user, the worst case for its partition lock); the
+#           report checks that it counted and refused nothing.  Target: on
+#           costs at most 3% of the TPS (ratio >= 0.97).
 # Protocol: every statement in both arms is a server-side prepared statement
 # (sysbench con:prepare, then PQexecPrepared per event: extended protocol,
 # binary results), so both arms compare like with like.
@@ -178,7 +189,8 @@
 #                           audit and select1 run)
 #   CATALOG_BENCH_SEED      generator and sysbench seed (42)
 #   CATALOG_BENCH_WORKLOADS workloads to run, any of get search create audit
-#                           select1 ("get search create audit select1": all)
+#                           select1 ratelimit ("get search create audit
+#                           select1 ratelimit": all)
 #   CATALOG_BENCH_AUDIT_CLIENTS  clients of the audit workload (8)
 #   CATALOG_BENCH_SEARCH_POOL  deep-page queries in the search pool (200)
 #   CATALOG_BENCH_KEEP      1: keep the cluster's data directory and logs
@@ -211,7 +223,7 @@ ROUNDS=${CATALOG_BENCH_ROUNDS:-3}
 CLIENTS=${CATALOG_BENCH_CLIENTS:-1 8}
 SEED=${CATALOG_BENCH_SEED:-42}
 KEEP=${CATALOG_BENCH_KEEP:-0}
-WORKLOADS=${CATALOG_BENCH_WORKLOADS:-get search create audit select1}
+WORKLOADS=${CATALOG_BENCH_WORKLOADS:-get search create audit select1 ratelimit}
 SEARCH_POOL=${CATALOG_BENCH_SEARCH_POOL:-200}
 AUDIT_CLIENTS=${CATALOG_BENCH_AUDIT_CLIENTS:-8}
 DB=catalog_bench
@@ -223,8 +235,8 @@ say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
 for w in $WORKLOADS; do
-    case $w in get | search | create | audit | select1) ;;
-        *) die "CATALOG_BENCH_WORKLOADS: unknown workload '$w' (get, search, create, audit, select1)" ;;
+    case $w in get | search | create | audit | select1 | ratelimit) ;;
+        *) die "CATALOG_BENCH_WORKLOADS: unknown workload '$w' (get, search, create, audit, select1, ratelimit)" ;;
     esac
 done
 [ -n "${WORKLOADS// /}" ] || die "CATALOG_BENCH_WORKLOADS is empty"
@@ -367,6 +379,13 @@ autovacuum = off
 # The audit sealer (background worker) chains this database's audit rows at
 # its default interval, as in production (see the audit workload above).
 catalog.audit_seal_database = '$DB'
+# The rate limiter is on, as in production, with limits no run reaches:
+# every figure includes its cost, and none of its refusals.
+catalog.rate_limit = on
+catalog.rate_limit_read_rate = 1000000
+catalog.rate_limit_read_burst = 1000000
+catalog.rate_limit_write_rate = 1000000
+catalog.rate_limit_write_burst = 1000000
 EOF
 as_svc "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG/server.log" -w -t 120 start >/dev/null ||
     { tail -20 "$LOG/server.log"; die "the server did not start"; }
@@ -469,6 +488,8 @@ say "prewarmed $(val "SELECT pg_size_pretty(sum(pg_relation_size(c.oid))) FROM p
 PW=$(perl -e 'open(my $f, "<", "/dev/urandom") or die; read($f, my $b, 16); print unpack("H*", $b)')
 sql -v pw="$PW" >>"$LOG/baseline.log" 2>&1 <<'EOF'
 CREATE ROLE bench_anon LOGIN PASSWORD :'pw' IN ROLE catalog_anon;
+CREATE ROLE bench_anon_nolimit LOGIN PASSWORD :'pw' IN ROLE catalog_anon;
+ALTER ROLE bench_anon_nolimit SET catalog.rate_limit = off;
 CREATE ROLE bench_editor LOGIN PASSWORD :'pw' IN ROLE catalog_editor;
 CREATE ROLE bench_reader LOGIN PASSWORD :'pw' BYPASSRLS;
 GRANT USAGE ON SCHEMA catalog TO bench_reader, bench_editor;
@@ -859,6 +880,20 @@ if wants get; then
             "get_select/c$c" get_select "$c" bench_reader --ids_file="$RUN/published.ids"
     done
 fi
+if wants ratelimit; then
+    LIMITER_BEFORE=$(val "SELECT (h->>'allowed') || ' ' || (h->>'refused_rate') || ' ' || (h->>'refused_full') FROM (SELECT catalog_api.health() -> 'rate_limiter' AS h) x")
+    run_pair "get_limiter_on/c8" get_product 8 bench_anon --ids_file="$RUN/published.ids" -- \
+        "get_limiter_off/c8" get_product 8 bench_anon_nolimit --ids_file="$RUN/published.ids"
+    LIMITER_AFTER=$(val "SELECT (h->>'allowed') || ' ' || (h->>'refused_rate') || ' ' || (h->>'refused_full') FROM (SELECT catalog_api.health() -> 'rate_limiter' AS h) x")
+    read -r la0 lr0 lf0 <<<"$LIMITER_BEFORE"
+    read -r la1 lr1 lf1 <<<"$LIMITER_AFTER"
+    LIMITER_COUNTED=$((la1 - la0))
+    [ $((lr1 - lr0 + lf1 - lf0)) -eq 0 ] || die "the rate limiter refused requests during the limiter runs"
+    [ "$LIMITER_COUNTED" -ge "${EVT[get_limiter_on/c8]:-1}" ] ||
+        die "the rate limiter counted $LIMITER_COUNTED requests, fewer than the limited arm's events"
+    [ "$(PGPASSWORD=$PW "$PG_BIN/psql" -X -A -t -h 127.0.0.1 -p "$PORT" -U bench_anon_nolimit -d "$DB" \
+        -c "SHOW catalog.rate_limit")" = off ] || die "bench_anon_nolimit runs with the limiter on"
+fi
 # Search before create: both tables hold the same rows.
 if wants search; then
     for c in $CLIENTS; do
@@ -1128,9 +1163,12 @@ fi
 if wants select1; then
     ROLES+=("SELECT 1 as bench_anon")
 fi
+if wants ratelimit; then
+    ROLES+=("limiter arms: get_product as bench_anon and as bench_anon_nolimit (catalog_anon only)")
+fi
 printf 'roles:       %s\n' "${ROLES[0]}"
 [ ${#ROLES[@]} -lt 2 ] || printf '             %s\n' "${ROLES[@]:1}"
-if wants get || wants search || wants create || wants select1; then
+if wants get || wants search || wants create || wants select1 || wants ratelimit; then
 echo
 printf '%-38s | %-33s | %-33s | %5s | %s\n' "" "ours" "baseline" "ratio" "target"
 printf '%-38s | %9s %7s %7s %7s | %9s %7s %7s %7s | %5s | %s\n' "workload x clients" \
@@ -1160,6 +1198,9 @@ if wants select1; then
         row "SELECT 1, c=$c" "select1/c$c" "" ""
     done
 fi
+if wants ratelimit; then
+    row "get_product limiter on / off, c=8" "get_limiter_on/c8" "get_limiter_off/c8" 0.97
+fi
 echo
 echo "ours = catalog_api.get_product / catalog_api.search_products / catalog_api.create_product;"
 echo "baseline = the hand-written SELECT with join / the naive search a PostgREST user writes"
@@ -1169,6 +1210,11 @@ echo "targets: get_product >= 1.0x the hand-written SELECT; search_products at 8
 echo "naive search's TPS with p99 <= 10 ms; create_product >= 0.9x the plain INSERT with"
 echo "synchronous_commit on, >= 0.85x with it off.  create_product writes its audit row (the"
 echo "trigger product_audit, as installed); the plain INSERT writes none."
+if wants ratelimit; then
+    echo "limiter: get_product as bench_anon (limiter on, limits never reached: it counted"
+    echo "$LIMITER_COUNTED requests in the limiter runs, one bucket for all 8 clients, refused none) /"
+    echo "the same as bench_anon_nolimit (catalog.rate_limit = off); target: ratio >= 0.97 (costs <= 3%)."
+fi
 fi
 if wants audit; then
     audit_report
