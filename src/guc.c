@@ -39,6 +39,21 @@ char	   *catalog_csrf_session_cookie = NULL;
 char	   *catalog_csrf_cookie = NULL;
 char	   *catalog_csrf_header = NULL;
 
+/*
+ * check_rate
+ *	  A default rate is 0 (no limit) or 0.001 to 1e6 requests per second,
+ *	  like a row of catalog.rate_limit: below 0.001 the emission interval
+ *	  would leave the range the limiter's arithmetic is proven for.
+ */
+static bool
+check_rate(double *newval, void **extra, GucSource source)
+{
+	if (*newval == 0 || (*newval >= 0.001 && *newval <= 1000000))
+		return true;
+	GUC_check_errdetail("A rate is 0 (no limit) or between 0.001 and 1000000 requests per second.");
+	return false;
+}
+
 static const struct config_enum_entry audit_mask_method_options[] = {
 	{"hash", AUDIT_MASK_HASH, false},
 	{"redact", AUDIT_MASK_REDACT, false},
@@ -163,7 +178,7 @@ CatalogDefineGucs(void)
 							 1000000,
 							 PGC_SUSET,
 							 0,
-							 NULL, NULL, NULL);
+							 check_rate, NULL, NULL);
 
 	DefineCustomIntVariable("catalog.rate_limit_read_burst",
 							"Default burst of read requests per key (requests allowed at once).",
@@ -185,7 +200,7 @@ CatalogDefineGucs(void)
 							 1000000,
 							 PGC_SUSET,
 							 0,
-							 NULL, NULL, NULL);
+							 check_rate, NULL, NULL);
 
 	DefineCustomIntVariable("catalog.rate_limit_write_burst",
 							"Default burst of write requests per key (requests allowed at once).",
@@ -232,7 +247,7 @@ CatalogDefineGucs(void)
 							&catalog_debug_rate_limit_hold,
 							0,
 							0,
-							60000,
+							10000,
 							PGC_SUSET,
 							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);

@@ -4,15 +4,17 @@
  *	  Rate limiter: GCRA (the generic cell rate algorithm) buckets in
  *	  shared memory, one per key and scope.
  *
- * What is counted.  Every call of a catalog_api function but health() and
- * pre_request() is one request of its action class (read or write, see
+ * What is counted.  Every call of a catalog_api function but the exempt
+ * ones is one request of its action class (read or write, see
  * function_table).  catalog_api.pre_request(), PostgREST's db-pre-request,
- * counts the request the transaction serves (the function is taken from
- * request.path) and marks the transaction; the next API function called in
- * the marked transaction (PostgREST's main query) takes the mark instead
- * of counting again.  Without pre_request (plain SQL clients), each API
- * function call counts itself.  So a request is counted exactly once
- * either way.
+ * counts the request the transaction serves (the function named by
+ * request.path, percent-decoded) and marks the transaction with the scope
+ * and caller class it charged; the next API call of the transaction
+ * (PostgREST's main query) takes the mark instead of counting again when
+ * its scope and class are the same, and counts itself otherwise.  The
+ * mark is cleared at transaction end.  Without pre_request (plain SQL
+ * clients), each API call counts itself.  So a request is counted exactly
+ * once either way.
  *
  * Who is counted (the key).  The JWT claim "sub"; else, when
  * catalog.rate_limit_trusted_proxies is N > 0, the client address from
@@ -28,9 +30,10 @@
  * catalog.rate_limit for (class, function) when there is one, else for
  * (class, action class), else the defaults catalog.rate_limit_<action>_rate
  * and _burst.  A rate of NULL (row) or 0 (default) means no limit.  The
- * bucket is per (scope, key).
+ * bucket is per (database, scope, caller class, key).
  *
- * GCRA.  A bucket is one number, its theoretical arrival time TAT.  With
+ * GCRA.  A bucket is one number, its theoretical arrival time TAT, in
+ * nanoseconds of the system's monotonic clock.  With
  * emission interval T = 1/rate and tolerance tau = burst * T, a request
  * at now is allowed when max(TAT, now) + T - tau <= now, and then sets
  * TAT = max(TAT, now) + T.  From rest, over a window D, exactly
@@ -53,7 +56,7 @@
  * failed scan the partition remembers the earliest time an entry can
  * come to rest, so a flood of new keys costs O(1) each until then.
  *
- * Keys are stored whole (scope, kind and identity, at most
+ * Keys are stored whole (scope, class, database, kind and identity, at most
  * RATELIMIT_KEY_MAX bytes; a longer identity is replaced by its SHA-256),
  * so two keys never share a bucket.
  *
@@ -72,6 +75,7 @@
 
 #include <arpa/inet.h>
 #include <math.h>
+#include <time.h>
 
 #include "access/heapam.h"
 #include "access/detoast.h"
@@ -104,7 +108,7 @@
 #include "validate_sql.h"
 
 /* Longest key stored (scope, separator, kind and identity). */
-#define RATELIMIT_KEY_MAX		96
+#define RATELIMIT_KEY_MAX		120
 /* A partition was full within this many seconds: health() says "full". */
 #define RATELIMIT_FULL_RECENT	60
 
@@ -186,7 +190,8 @@ StaticAssertDecl(lengthof(function_table) == FUNCTION_TABLE_LEN,
 typedef struct RateLimitEntry
 {
 	uint64		hash;			/* full hash of the key */
-	TimestampTz tat;			/* theoretical arrival time; <= now: at rest */
+	int64		tat;			/* theoretical arrival time (ns, monotonic
+								 * clock); <= now: at rest */
 	int32		next;			/* next entry of the chain or free list, -1 */
 	uint16		keylen;
 	char		key[RATELIMIT_KEY_MAX];
@@ -198,9 +203,10 @@ typedef struct RateLimitPartition
 	int32		free_head;		/* free list, -1 when empty */
 	int32		used;			/* entries in use */
 	int32		hand;			/* clock hand of the eviction scan */
-	TimestampTz no_idle_before; /* after a failed scan: no entry at rest
-								 * before this time */
-	TimestampTz last_full;		/* last refusal for lack of an entry, or 0 */
+	int64		no_idle_before; /* after a failed scan: no entry at rest
+								 * before this time (ns, monotonic) */
+	TimestampTz last_full;		/* last refusal for lack of an entry (wall
+								 * clock), or 0 */
 	uint64		allowed;
 	uint64		refused_rate;
 	uint64		refused_full;
@@ -219,10 +225,11 @@ StaticAssertDecl(sizeof(RateLimitPartition) <= 2 * PG_CACHE_LINE_SIZE,
 
 typedef struct RateLimitShared
 {
+	/* first: ShmemInitStruct aligns the start to a cache line */
+	RateLimitPartitionPadded part[RATELIMIT_PARTITIONS];
 	uint64		seed;			/* hash seed, from the strong random source */
 	int32		per_partition;	/* entries per partition */
 	int32		nbuckets;		/* chain heads per partition, a power of 2 */
-	RateLimitPartitionPadded part[RATELIMIT_PARTITIONS];
 	/* followed by int32 buckets[P * nbuckets] and the entries */
 } RateLimitShared;
 
@@ -319,12 +326,31 @@ RateLimitAvailable(void)
  * The bucket
  * ------------------------------------------------------------------------
  */
+
+/*
+ * now_ns
+ *	  The system-wide monotonic clock in nanoseconds: the same in every
+ *	  backend, and never stepped by NTP or an administrator (a wall clock
+ *	  stepped back would hold every bucket for the length of the step).
+ */
+static int64
+now_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not read the monotonic clock: %m")));
+	return (int64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 typedef struct Verdict
 {
 	bool		allowed;
 	bool		full;			/* refused: no entry could be had */
-	int64		retry_us;		/* refused: when a request would be allowed */
-	int64		reset_us;		/* when the bucket is at rest (full burst) */
+	int64		retry_ns;		/* refused: when a request would be allowed */
+	int64		reset_ns;		/* when the bucket is at rest (full burst) */
 	int64		remaining;		/* allowed: requests left in the burst */
 } Verdict;
 
@@ -354,12 +380,12 @@ chain_unlink(int p, int32 idx)
  *	  Caller holds the partition's lock exclusively.
  */
 static int32
-take_entry(int p, TimestampTz now)
+take_entry(int p, int64 now)
 {
 	RateLimitPartition *part = &rl_shared->part[p].p;
 	RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
 	int32		per = rl_shared->per_partition;
-	TimestampTz min_tat = PG_INT64_MAX;
+	int64		min_tat = PG_INT64_MAX;
 
 	if (part->free_head >= 0)
 	{
@@ -393,13 +419,26 @@ take_entry(int p, TimestampTz now)
 	return -1;
 }
 
-/* Emission interval (microseconds) of a rate in requests per second. */
+/*
+ * emission_interval
+ *	  Nanoseconds between requests at rate per second, the rate held to
+ *	  [0.001, 1e6] (what the settings and the table allow): 1,000 ns to
+ *	  1e12 ns, so tau = T * burst (burst <= 1e6) stays below 1e18 and the
+ *	  clock (nanoseconds since boot) plus tau cannot overflow.  Rounding
+ *	  to whole nanoseconds makes the rate exact to about one part in a
+ *	  thousand at 1e6 per second, and far better below.
+ */
 static int64
 emission_interval(double rate)
 {
-	double		t = rint(1000000.0 / rate);
+	double		t;
 
-	return t < 1.0 ? 1 : (int64) t;
+	if (!(rate >= 0.001))		/* also NaN */
+		rate = 0.001;
+	if (rate > 1000000.0)
+		rate = 1000000.0;
+	t = rint(1e9 / rate);
+	return (int64) t;
 }
 
 /*
@@ -409,20 +448,21 @@ emission_interval(double rate)
 static void
 consume(const char *key, int len, double rate, int burst, Verdict *v)
 {
+	/* (burst is held to [1, 1e6] like the rate, see emission_interval) */
 	uint64		h = hash_bytes_extended((const unsigned char *) key, len, rl_shared->seed);
 	int			p = (int) (h & (RATELIMIT_PARTITIONS - 1));
 	RateLimitPartition *part = &rl_shared->part[p].p;
 	RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
 	int32	   *head = &rl_buckets[(Size) p * rl_shared->nbuckets + ((h >> 8) & (rl_shared->nbuckets - 1))];
 	int64		t = emission_interval(rate);
-	int64		tau = t * (int64) burst;
-	TimestampTz now;
-	TimestampTz tat;
+	int64		tau = t * (int64) Max(1, Min(burst, 1000000));
+	int64		now;
+	int64		tat;
 	int32		idx;
 
 	memset(v, 0, sizeof(*v));
 	LWLockAcquire(part->lock, LW_EXCLUSIVE);
-	now = GetCurrentTimestamp();
+	now = now_ns();
 	for (idx = *head; idx >= 0; idx = base[idx].next)
 		if (base[idx].hash == h && base[idx].keylen == len &&
 			memcmp(base[idx].key, key, len) == 0)
@@ -433,10 +473,11 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 		if (idx < 0)
 		{
 			part->refused_full++;
-			part->last_full = now;
+			part->last_full = GetCurrentTimestamp();
+			/* the earliest an entry of this partition comes to rest */
+			v->retry_ns = part->no_idle_before - now;
 			LWLockRelease(part->lock);
 			v->full = true;
-			v->retry_us = 1000000;
 			return;
 		}
 		base[idx].hash = h;
@@ -466,19 +507,22 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 	if (tat + t - tau > now)
 	{
 		part->refused_rate++;
-		v->retry_us = tat + t - tau - now;
-		v->reset_us = tat - now;
+		v->retry_ns = tat + t - tau - now;
+		v->reset_ns = tat - now;
 	}
 	else
 	{
 		base[idx].tat = tat + t;
 		part->allowed++;
 		v->allowed = true;
-		v->reset_us = tat + t - now;
+		v->reset_ns = tat + t - now;
 		v->remaining = (tau - (tat + t - now)) / t;
 	}
 
-	/* developer option: hold the partition, to prove others do not wait */
+	/*
+	 * Developer option (superuser, at most 10 s): hold the partition, to
+	 * prove that keys of other partitions do not wait.
+	 */
 	if (catalog_debug_rate_limit_hold > 0)
 		pg_usleep((long) catalog_debug_rate_limit_hold * 1000L);
 	LWLockRelease(part->lock);
@@ -774,54 +818,68 @@ client_address(char *out, size_t outlen)
 }
 
 /*
- * build_key
- *	  The bucket key of scope for the current caller into key
- *	  (RATELIMIT_KEY_MAX bytes); returns its length.  Layout:
- *	  "<scope>\x1f<database oid>\x1f<kind>:<identity>", kind s (JWT sub),
- *	  a (address) or u (session user oid); "h:<sha256 hex>" of
- *	  "<kind>:<identity>" instead when the whole would be longer.  The
- *	  database is part of the key because each database has its own
- *	  limits (catalog.rate_limit) while the buckets are shared.
+ * compose_key
+ *	  The bucket key of scope for caller class cls and identity ident
+ *	  ("<kind>:<identity>") into key (RATELIMIT_KEY_MAX bytes); returns its
+ *	  length.  Layout: "<scope>\x1f<class>\x1f<database oid>\x1f<ident>",
+ *	  or "...\x1fh:<sha256 hex of ident>" when the whole would be longer.
+ *	  The class is part of the key (a bucket is charged under one limit
+ *	  only: two classes sharing a key could otherwise use each other's
+ *	  debt), and so is the database (each has its own catalog.rate_limit;
+ *	  the buckets are shared).
  */
 static int
-build_key(int scope, char *key)
+compose_key(int scope, int cls, const char *ident, int identlen, char *key)
 {
-	char	   *sub = ApiClaim("sub");
-	char		addr[INET6_ADDRSTRLEN + 8];
-	StringInfoData ident;
-	const char *sname = scope_name(scope);
-	int			len;
+	int			len = snprintf(key, RATELIMIT_KEY_MAX, "%s\x1f%d\x1f%u\x1f",
+							   scope_name(scope), cls, MyDatabaseId);
 
-	initStringInfo(&ident);
-	if (sub != NULL && sub[0] != '\0')
-		appendStringInfo(&ident, "s:%s", sub);
-	else if (client_address(addr, sizeof(addr)))
-		appendStringInfo(&ident, "a:%s", addr);
-	else
-		appendStringInfo(&ident, "u:%u", GetSessionUserId());
-
-	len = snprintf(key, RATELIMIT_KEY_MAX, "%s\x1f%u\x1f", sname, MyDatabaseId);
-	if (len + ident.len <= RATELIMIT_KEY_MAX)
+	/* the longest prefix (a 21-byte function name) leaves room for a hash */
+	Assert(len + 2 + 2 * PG_SHA256_DIGEST_LENGTH <= RATELIMIT_KEY_MAX);
+	if (len + identlen <= RATELIMIT_KEY_MAX)
 	{
-		memcpy(key + len, ident.data, ident.len);
-		return len + ident.len;
+		memcpy(key + len, ident, identlen);
+		return len + identlen;
 	}
 	else
 	{
 		uint8		digest[PG_SHA256_DIGEST_LENGTH];
 		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-		char		hex[2 * PG_SHA256_DIGEST_LENGTH + 1];
 
 		if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-			pg_cryptohash_update(ctx, (uint8 *) ident.data, ident.len) < 0 ||
+			pg_cryptohash_update(ctx, (const uint8 *) ident, identlen) < 0 ||
 			pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-			elog(ERROR, "SHA-256 of a rate limiter key failed");
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory"),
+					 errdetail("The SHA-256 of a rate limiter key could not be computed.")));
 		pg_cryptohash_free(ctx);
+		key[len++] = 'h';
+		key[len++] = ':';
 		for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-			snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-		len += snprintf(key + len, RATELIMIT_KEY_MAX - len, "h:%s", hex);
-		return Min(len, RATELIMIT_KEY_MAX - 1);
+		{
+			key[len++] = "0123456789abcdef"[digest[i] >> 4];
+			key[len++] = "0123456789abcdef"[digest[i] & 0x0F];
+		}
+		return len;
 	}
+}
+
+/*
+ * caller_identity
+ *	  "<kind>:<identity>" of the current caller (see the file header).
+ */
+static char *
+caller_identity(void)
+{
+	char	   *sub = ApiClaim("sub");
+	char		addr[INET6_ADDRSTRLEN + 8];
+
+	if (sub != NULL && sub[0] != '\0')
+		return psprintf("s:%s", sub);
+	if (client_address(addr, sizeof(addr)))
+		return psprintf("a:%s", addr);
+	return psprintf("u:%u", GetSessionUserId());
 }
 
 /* The caller class of the request's role. */
@@ -840,8 +898,17 @@ caller_class(void)
  * ------------------------------------------------------------------------
  */
 
-/* The transaction whose request pre_request() already counted. */
+/*
+ * The request pre_request() counted: its transaction, scope and caller
+ * class.  The next API call of the same transaction, scope and class takes
+ * it instead of counting again; any other call counts itself (so a path
+ * that names one function while another runs is never a discount).
+ * Cleared at every transaction end.
+ */
 static LocalTransactionId counted_lxid = InvalidLocalTransactionId;
+static int	counted_scope = -1;
+static int	counted_class = -1;
+static bool xact_callback_registered = false;
 
 static LocalTransactionId
 current_lxid(void)
@@ -853,6 +920,32 @@ current_lxid(void)
 #endif
 }
 
+static void
+clear_mark(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			counted_lxid = InvalidLocalTransactionId;
+			counted_scope = -1;
+			counted_class = -1;
+			break;
+		default:
+			break;
+	}
+}
+
+/* Whole seconds, rounded up, of a positive number of nanoseconds. */
+static int64
+ceil_seconds(int64 ns)
+{
+	return ns <= 0 ? 0 : (ns + 999999999) / 1000000000;
+}
+
 /*
  * raise_refusal
  *	  The PGRST error PostgREST turns into 429 with headers.
@@ -860,11 +953,9 @@ current_lxid(void)
 static void
 raise_refusal(const Verdict *v, int burst)
 {
-	int64		retry = (v->retry_us + 999999) / 1000000;
-	int64		reset = (v->reset_us + 999999) / 1000000;
+	int64		retry = Max(ceil_seconds(v->retry_ns), 1);
+	int64		reset = ceil_seconds(v->reset_ns);
 
-	if (retry < 1)
-		retry = 1;
 	if (v->full)
 		ereport(ERROR,
 				(errcode(ERRCODE_PGRST),
@@ -887,24 +978,18 @@ raise_refusal(const Verdict *v, int burst)
 }
 
 /*
- * count_request
- *	  Count one request of function fn (or, for fn < 0, of an unknown
- *	  function of class action); raise the refusal when it is limited.
+ * charge_request
+ *	  Count one request of the caller in scope (class cls) at rate/burst;
+ *	  raise the refusal when it is limited.
  */
 static void
-count_request(int fn, RateLimitAction action)
+charge_request(int scope, int cls, double rate, int burst)
 {
-	double		rate;
-	int			burst;
-	int			scope;
+	char	   *ident = caller_identity();
 	char		key[RATELIMIT_KEY_MAX];
-	int			len;
+	int			len = compose_key(scope, cls, ident, strlen(ident), key);
 	Verdict		v;
 
-	scope = effective_limit(caller_class(), fn, action, &rate, &burst);
-	if (scope < 0)
-		return;
-	len = build_key(scope, key);
 	consume(key, len, rate, burst, &v);
 	if (!v.allowed)
 		raise_refusal(&v, burst);
@@ -912,38 +997,64 @@ count_request(int fn, RateLimitAction action)
 
 /*
  * RateLimitEnter
- *	  Called first by every limited API function: counts the call, unless
- *	  pre_request() counted it (the first call after pre_request() in the
- *	  same transaction).
+ *	  Called first by every API function: counts the call, unless it is
+ *	  exempt or pre_request() counted it (same transaction, scope and
+ *	  class; the mark is taken once).
  */
 void
 RateLimitEnter(RateLimitFunction fn)
 {
+	double		rate;
+	int			burst;
+	int			scope;
+	int			cls;
+
 	if (!catalog_rate_limit || rl_shared == NULL ||
 		function_table[fn].action == RLA_EXEMPT)
 		return;
-	if (counted_lxid == current_lxid())
+	cls = caller_class();
+	scope = effective_limit(cls, (int) fn, function_table[fn].action, &rate, &burst);
+	if (scope < 0)
+		return;
+	if (counted_lxid == current_lxid() && counted_scope == scope && counted_class == cls)
 	{
-		/* the call pre_request() counted: covered once, not again */
 		counted_lxid = InvalidLocalTransactionId;
 		return;
 	}
-	count_request((int) fn, function_table[fn].action);
+	charge_request(scope, cls, rate, burst);
 }
 
 /*
  * function_from_path
- *	  The limited function named by request.path "/rpc/<name>", or -1.
+ *	  The API function named by request.path "/rpc/<name>" (percent-encoded
+ *	  bytes decoded, as PostgREST routes), or -1.
  */
 static int
-function_from_path(void)
+function_from_path(const char *path)
 {
-	const char *path = GetConfigOption("request.path", true, false);
+	char		name[NAMEDATALEN];
+	int			n = 0;
 
 	if (path == NULL || strncmp(path, "/rpc/", 5) != 0)
 		return -1;
-	for (int f = 0; f < RLF_COUNT; f++)
-		if (strcmp(path + 5, function_table[f].name) == 0)
+	for (const char *c = path + 5; *c; c++)
+	{
+		char		ch = *c;
+
+		if (ch == '%' && isxdigit((unsigned char) c[1]) && isxdigit((unsigned char) c[2]))
+		{
+			char		hex[3] = {c[1], c[2], '\0'};
+
+			ch = (char) strtol(hex, NULL, 16);
+			c += 2;
+		}
+		if (n >= NAMEDATALEN - 1)
+			return -1;
+		name[n++] = ch;
+	}
+	name[n] = '\0';
+	for (int f = 0; f < FUNCTION_TABLE_LEN; f++)
+		if (strcmp(name, function_table[f].name) == 0)
 			return f;
 	return -1;
 }
@@ -958,10 +1069,13 @@ function_from_path(void)
 void
 RateLimitPreRequest(void)
 {
-	const char *path = GetConfigOption("request.path", true, false);
 	const char *method = GetConfigOption("request.method", true, false);
 	int			fn;
 	RateLimitAction action;
+	double		rate;
+	int			burst;
+	int			scope;
+	int			cls;
 
 	if (!catalog_rate_limit)
 		return;
@@ -970,10 +1084,13 @@ RateLimitPreRequest(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the catalog rate limiter needs shared memory"),
 				 errhint("Add catalog to shared_preload_libraries and restart the server.")));
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(clear_mark, NULL);
+		xact_callback_registered = true;
+	}
+	fn = function_from_path(GetConfigOption("request.path", true, false));
 	/* health() and the limiter's own management are never limited */
-	if (path != NULL && strcmp(path, "/rpc/health") == 0)
-		return;
-	fn = function_from_path();
 	if (fn >= 0 && function_table[fn].action == RLA_EXEMPT)
 		return;
 	if (fn >= 0)
@@ -983,16 +1100,22 @@ RateLimitPreRequest(void)
 		action = RLA_READ;
 	else
 		action = RLA_WRITE;
-	count_request(fn, action);
+	cls = caller_class();
+	scope = effective_limit(cls, fn, action, &rate, &burst);
+	if (scope < 0)
+		return;
+	charge_request(scope, cls, rate, burst);
 	counted_lxid = current_lxid();
+	counted_scope = scope;
+	counted_class = cls;
 }
 
 /*
  * RateLimitPushHealth
  *	  health()'s "rate_limiter" object (for admins): whether it is on,
- *	  capacity and use, counters since start, and "full" when a request
- *	  was refused for lack of an entry in the last RATELIMIT_FULL_RECENT
- *	  seconds.
+ *	  capacity, entries ever used and entries limited now, counters since
+ *	  start, and "full" when a request was refused for lack of an entry in
+ *	  the last RATELIMIT_FULL_RECENT seconds.
  */
 void
 RateLimitPushHealth(JsonbParseState **state)
@@ -1002,6 +1125,7 @@ RateLimitPushHealth(JsonbParseState **state)
 				refused_full = 0,
 				evicted = 0;
 	int64		used = 0;
+	int64		limited = 0;
 	TimestampTz last_full = 0;
 
 	DocPushKey(state, "rate_limiter");
@@ -1009,12 +1133,19 @@ RateLimitPushHealth(JsonbParseState **state)
 	DocPushBool(state, "enabled", catalog_rate_limit && rl_shared != NULL);
 	if (rl_shared != NULL)
 	{
+		int64		now = now_ns();
+
 		for (int p = 0; p < RATELIMIT_PARTITIONS; p++)
 		{
 			RateLimitPartition *part = &rl_shared->part[p].p;
+			RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
 
 			LWLockAcquire(part->lock, LW_SHARED);
 			used += part->used;
+			/* entries never used have TAT 0: at rest */
+			for (int32 i = 0; i < rl_shared->per_partition; i++)
+				if (base[i].tat > now)
+					limited++;
 			allowed += part->allowed;
 			refused_rate += part->refused_rate;
 			refused_full += part->refused_full;
@@ -1030,6 +1161,7 @@ RateLimitPushHealth(JsonbParseState **state)
 							   ? "full" : "ok"));
 		DocPushInt(state, "capacity", (int64) rl_shared->per_partition * RATELIMIT_PARTITIONS);
 		DocPushInt(state, "in_use", used);
+		DocPushInt(state, "limited", limited);
 		DocPushInt(state, "allowed", (int64) allowed);
 		DocPushInt(state, "refused_rate", (int64) refused_rate);
 		DocPushInt(state, "refused_full", (int64) refused_full);
@@ -1101,14 +1233,15 @@ catalog_rate_limit_functions(PG_FUNCTION_ARGS)
 /*
  * catalog.rate_limit_partition(scope text, sub text) -> integer
  *	  The lock partition of the bucket of JWT subject sub in scope (read,
- *	  write or a function name): lets a test pick keys that share, or do
- *	  not share, a partition.  Superuser only (REVOKEd from PUBLIC).
+ *	  write or a function name) for the caller's class: lets a test pick
+ *	  keys that share, or do not share, a partition.  Superuser only
+ *	  (REVOKEd from PUBLIC).
  */
 Datum
 catalog_rate_limit_partition(PG_FUNCTION_ARGS)
 {
 	char	   *scope = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *sub = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *ident = psprintf("s:%s", text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	int			s = scope_index(scope);
 	char		key[RATELIMIT_KEY_MAX];
 	int			len;
@@ -1123,11 +1256,7 @@ catalog_rate_limit_partition(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown rate limit scope")));
-	len = snprintf(key, sizeof(key), "%s\x1f%u\x1fs:%s", scope, MyDatabaseId, sub);
-	if (len >= (int) sizeof(key))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("subject too long")));
+	len = compose_key(s, caller_class(), ident, strlen(ident), key);
 	h = hash_bytes_extended((const unsigned char *) key, len, rl_shared->seed);
 	PG_RETURN_INT32((int32) (h & (RATELIMIT_PARTITIONS - 1)));
 }

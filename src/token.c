@@ -233,8 +233,9 @@ CsrfCheck(void)
 	if (in_header == NULL || in_header[0] == '\0' || in_cookie == NULL || in_cookie[0] == '\0')
 		refuse("csrf_missing");
 	len = strlen(in_header);
-	if (len != strlen(in_cookie) || len > CSRF_TOKEN_MAX ||
-		!equal_ct(in_header, in_cookie, len))
+	if (len > CSRF_TOKEN_MAX)
+		refuse("csrf_invalid");
+	if (len != strlen(in_cookie) || !equal_ct(in_header, in_cookie, len))
 		refuse("csrf_mismatch");
 	if (session == NULL || !token_valid(in_header, session))
 		refuse("csrf_invalid");
@@ -258,6 +259,7 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 	char		nonce_hex[2 * CSRF_NONCE_LEN + 1];
 	char		mac_hex[2 * SIGNING_MAC_LEN + 1];
 	char	   *token;
+	char	   *current;
 	const char *method;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
@@ -277,14 +279,28 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("no CSRF signing key"),
 				 errhint("A superuser adds one to catalog.signing_key with purpose 'csrf'.")));
-	if (!pg_strong_random(nonce, sizeof(nonce)))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate random bytes for a CSRF token")));
-	token_mac(key, nonce, session, mac);
-	hex_encode_lower(nonce, CSRF_NONCE_LEN, nonce_hex);
-	hex_encode_lower(mac, SIGNING_MAC_LEN, mac_hex);
-	token = psprintf(CSRF_PREFIX "%d.%s.%s", key->kid, nonce_hex, mac_hex);
+	/*
+	 * One token per session: the token cookie the request carries, when it
+	 * is valid for this session and signed by the newest key, is returned
+	 * again, so a second tab asking for a token does not invalidate the
+	 * first tab's (the check wants header and cookie equal).
+	 */
+	current = ApiJsonSetting("request.cookies", catalog_csrf_cookie);
+	if (current != NULL && strlen(current) <= CSRF_TOKEN_MAX &&
+		strncmp(current, CSRF_PREFIX, 3) == 0 &&
+		atoi(current + 3) == key->kid && token_valid(current, session))
+		token = current;
+	else
+	{
+		if (!pg_strong_random(nonce, sizeof(nonce)))
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("could not generate random bytes for a CSRF token")));
+		token_mac(key, nonce, session, mac);
+		hex_encode_lower(nonce, CSRF_NONCE_LEN, nonce_hex);
+		hex_encode_lower(mac, SIGNING_MAC_LEN, mac_hex);
+		token = psprintf(CSRF_PREFIX "%d.%s.%s", key->kid, nonce_hex, mac_hex);
+	}
 
 	method = GetConfigOption("request.method", true, false);
 	if (method != NULL && method[0] != '\0')
@@ -292,12 +308,32 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 		/* the cookie name comes from a superuser's setting: quote it as JSON */
 		StringInfoData hdr;
 		StringInfoData cookie;
+		const char *prior;
+		size_t		plen;
 
 		initStringInfo(&cookie);
 		appendStringInfo(&cookie, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
 						 catalog_csrf_cookie, token);
+		/* appended to the headers set earlier in the transaction, if any */
 		initStringInfo(&hdr);
-		appendStringInfoString(&hdr, "[{\"Set-Cookie\":");
+		prior = GetConfigOption("response.headers", true, false);
+		plen = prior ? strlen(prior) : 0;
+		while (plen > 0 && isspace((unsigned char) prior[plen - 1]))
+			plen--;
+		if (plen >= 2 && prior[0] == '[' && prior[plen - 1] == ']')
+		{
+			appendBinaryStringInfo(&hdr, prior, plen - 1);
+			/* "[]" or "[ ]" takes no comma */
+			for (size_t i = 1; i < plen - 1; i++)
+				if (!isspace((unsigned char) prior[i]))
+				{
+					appendStringInfoChar(&hdr, ',');
+					break;
+				}
+		}
+		else
+			appendStringInfoChar(&hdr, '[');
+		appendStringInfoString(&hdr, "{\"Set-Cookie\":");
 		escape_json(&hdr, cookie.data);
 		appendStringInfoString(&hdr, "}]");
 		(void) set_config_option("response.headers", hdr.data,

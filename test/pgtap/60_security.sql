@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(86);
+SELECT plan(104);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -177,6 +177,39 @@ SELECT is(pg_temp.get_missing('f-' || (SELECT tag FROM run)), 'PT404',
 SELECT is(pg_temp.get_missing('f-' || (SELECT tag FROM run)), 'PT404', 'the next plain call is request 2');
 SELECT is(pg_temp.get_missing('f-' || (SELECT tag FROM run)), 'PGRST', 'and the one after it is refused');
 
+-- A percent-encoded path is the function PostgREST routes it to.
+SELECT is(pg_temp.req('GET', '/rpc/get%5Fproduct', pg_temp.sub('p')) ->> 'state', 'ok', 'encoded path: first');
+SELECT is(pg_temp.req('GET', '/rpc/get%5fproduct', pg_temp.sub('p')) ->> 'state', 'ok', 'encoded path: second');
+SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('p')) ->> 'state', 'PGRST',
+          'encoded paths count in the function''s own bucket');
+
+-- A path naming another function gives no discount: the call counts itself.
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('m')) ->> 'state', 'ok',
+          'pre_request counts a search (read scope)');
+SELECT is(pg_temp.get_missing('m-' || (SELECT tag FROM run)), 'PT404', 'get_product then counts itself: 1');
+SELECT is(pg_temp.get_missing('m-' || (SELECT tag FROM run)), 'PT404', 'get_product: 2');
+SELECT is(pg_temp.get_missing('m-' || (SELECT tag FROM run)), 'PGRST', 'get_product: 3 refused (burst 2)');
+
+-- Each caller class has its own bucket for the same key: a stricter class
+-- cannot reset, nor use, a laxer one's.
+SET LOCAL ROLE catalog_anon;
+SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('k')) ->> 'state', 'ok', 'anonymous k: first');
+SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('k')) ->> 'state', 'PGRST', 'anonymous k: refused');
+RESET ROLE;
+SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('k')) ->> 'state', 'ok', 'admin k: own bucket, first');
+SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('k')) ->> 'state', 'ok', 'admin k: second');
+SET LOCAL ROLE catalog_anon;
+SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('k')) ->> 'state', 'PGRST', 'anonymous k: still refused');
+RESET ROLE;
+SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('k')) ->> 'state', 'PGRST',
+          'admin k: refused after its burst, whatever the anonymous requests did');
+
+-- Default rates outside the range the arithmetic holds for are refused.
+SELECT throws_ok($$SET catalog.rate_limit_read_rate = 1e-300$$, '22023', NULL, 'a default rate below 0.001 is refused');
+SELECT throws_ok($$SET catalog.rate_limit_write_rate = 'NaN'$$, '22023', NULL, 'a NaN default rate is refused');
+SELECT lives_ok($$SET LOCAL catalog.rate_limit_read_rate = 0$$, 'a default rate of 0 (no limit) is accepted');
+RESET catalog.rate_limit_read_rate;
+
 -- Unlimited: admin writes (rate null).
 SELECT is(count(*) FILTER (WHERE pg_temp.req('POST', '/rpc/create_product', pg_temp.sub('g')) ->> 'state' = 'ok'), 20::bigint,
           'a null rate never refuses') FROM generate_series(1, 20);
@@ -219,6 +252,10 @@ SELECT is((t ->> 'set')::jsonb, jsonb_build_array(jsonb_build_object('Set-Cookie
           'under PostgREST the token cookie is set (Secure, HttpOnly, SameSite=Strict)') FROM tok;
 SELECT isnt((SELECT t ->> 'token' FROM tok), (pg_temp.token('{"session":"s1"}') ->> 'token'),
             'each token is new (random nonce)');
+SELECT is(pg_temp.token(json_build_object('session', 's1', '__Host-csrf', t ->> 'token')::text) ->> 'token', t ->> 'token',
+          'a second tab asking again gets the session''s current token, not a new one') FROM tok;
+SELECT isnt(pg_temp.token(json_build_object('session', 's2', '__Host-csrf', t ->> 'token')::text) ->> 'token', t ->> 'token',
+            'a token cookie of another session is not handed back') FROM tok;
 SELECT throws_ok($$SELECT catalog_api.csrf_token()$$, '22023', NULL, 'no session: no token');
 
 SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), 'ok', 'valid token in header and cookie: accepted') FROM tok;
@@ -239,7 +276,7 @@ FROM (SELECT replace(t ->> 'token', 'v1.1.', 'v1.2.') AS x FROM tok) y;
 SELECT is(pg_temp.post('s1', x, x), '{"reason":"csrf_invalid"}', 'upper-case hex is not the token: refused')
 FROM (SELECT upper(t ->> 'token') AS x FROM tok) y;
 SELECT is(pg_temp.post('s1', 'v1.1.x', 'v1.1.x'), '{"reason":"csrf_invalid"}', 'a malformed token: refused');
-SELECT is(pg_temp.post('s1', repeat('a', 5000), repeat('a', 5000)), '{"reason":"csrf_mismatch"}',
+SELECT is(pg_temp.post('s1', repeat('a', 5000), repeat('a', 5000)), '{"reason":"csrf_invalid"}',
           'a huge token: refused without parsing');
 SELECT is(pg_temp.post('s2', t ->> 'token', t ->> 'token'), '{"reason":"csrf_invalid"}',
           'the token of an expired session, sent with the new session: refused') FROM tok;
