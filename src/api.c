@@ -34,9 +34,11 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "api.h"
 #include "guc.h"
@@ -244,6 +246,55 @@ ApiVia(void)
  *	  True when the role the request runs as (the SET ROLE role, else the
  *	  session user) is a superuser or has the privileges of role.
  */
+/*
+ * Role OIDs by name, looked up once per backend (every API call asks for
+ * one or two) and forgotten when pg_authid changes (a role dropped and
+ * created again has a new OID).
+ */
+typedef struct RoleOidCache
+{
+	const char *name;
+	Oid			oid;
+	bool		valid;
+} RoleOidCache;
+
+static RoleOidCache role_cache[] = {
+	{"catalog_anon", InvalidOid, false},
+	{"catalog_editor", InvalidOid, false},
+	{"catalog_admin", InvalidOid, false},
+};
+static bool role_cache_callback = false;
+
+static void
+role_cache_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	for (size_t i = 0; i < lengthof(role_cache); i++)
+		role_cache[i].valid = false;
+}
+
+static Oid
+role_oid(const char *role)
+{
+	if (!role_cache_callback)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, role_cache_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHNAME, role_cache_invalidate, (Datum) 0);
+		role_cache_callback = true;
+	}
+	for (size_t i = 0; i < lengthof(role_cache); i++)
+	{
+		if (strcmp(role_cache[i].name, role) != 0)
+			continue;
+		if (!role_cache[i].valid)
+		{
+			role_cache[i].oid = get_role_oid(role, true);
+			role_cache[i].valid = true;
+		}
+		return role_cache[i].oid;
+	}
+	return get_role_oid(role, true);
+}
+
 bool
 ApiCallerHasRole(const char *role)
 {
@@ -254,7 +305,7 @@ ApiCallerHasRole(const char *role)
 		caller = GetSessionUserId();
 	if (superuser_arg(caller))
 		return true;
-	target = get_role_oid(role, true);
+	target = role_oid(role);
 	return OidIsValid(target) && has_privs_of_role(caller, target);
 }
 

@@ -190,27 +190,35 @@ StaticAssertDecl(lengthof(function_table) == FUNCTION_TABLE_LEN,
 typedef struct RateLimitEntry
 {
 	uint64		hash;			/* full hash of the key */
-	int64		tat;			/* theoretical arrival time (ns, monotonic
+	pg_atomic_uint64 tat;		/* theoretical arrival time (ns, monotonic
 								 * clock); <= now: at rest */
 	int32		next;			/* next entry of the chain or free list, -1 */
 	uint16		keylen;
 	char		key[RATELIMIT_KEY_MAX];
 } RateLimitEntry;
 
+/*
+ * Locking.  A bucket is found and charged under the partition's lock in
+ * shared mode, its TAT updated by compare-and-swap (so requests of one
+ * key, or of one partition, never queue behind a descheduled holder);
+ * entries change hands (insert, eviction) only under the lock in
+ * exclusive mode, which no shared holder overlaps.  Fields marked (x) are
+ * read and written only under the exclusive lock; atomics anywhere.
+ */
 typedef struct RateLimitPartition
 {
 	LWLock	   *lock;
-	int32		free_head;		/* free list, -1 when empty */
-	int32		used;			/* entries in use */
-	int32		hand;			/* clock hand of the eviction scan */
-	int64		no_idle_before; /* after a failed scan: no entry at rest
-								 * before this time (ns, monotonic) */
-	TimestampTz last_full;		/* last refusal for lack of an entry (wall
-								 * clock), or 0 */
-	uint64		allowed;
-	uint64		refused_rate;
-	uint64		refused_full;
-	uint64		evicted;
+	int32		free_head;		/* (x) free list, -1 when empty */
+	int32		used;			/* (x) entries ever used */
+	int32		hand;			/* (x) clock hand of the eviction scan */
+	pg_atomic_uint64 no_idle_before;	/* after a failed scan: no entry at
+										 * rest before this time (ns) */
+	TimestampTz last_full;		/* (x) last refusal for lack of an entry
+								 * (wall clock), or 0 */
+	pg_atomic_uint64 allowed;
+	pg_atomic_uint64 refused_rate;
+	uint64		refused_full;	/* (x) */
+	uint64		evicted;		/* (x) */
 } RateLimitPartition;
 
 /* A partition on its own cache lines (its lock is hot). */
@@ -300,8 +308,14 @@ RateLimitShmemInit(LWLockPadded *locks, bool found)
 
 			memset(part, 0, sizeof(*part));
 			part->lock = &locks[p].lock;
+			pg_atomic_init_u64(&part->no_idle_before, 0);
+			pg_atomic_init_u64(&part->allowed, 0);
+			pg_atomic_init_u64(&part->refused_rate, 0);
 			for (int i = 0; i < per; i++)
+			{
 				e[i].next = (i + 1 < per) ? i + 1 : -1;
+				pg_atomic_init_u64(&e[i].tat, 0);
+			}
 			part->free_head = 0;
 			part->used = 0;
 			part->hand = 0;
@@ -395,27 +409,29 @@ take_entry(int p, int64 now)
 		part->used++;
 		return idx;
 	}
-	if (now < part->no_idle_before)
+	if (now < (int64) pg_atomic_read_u64(&part->no_idle_before))
 		return -1;
 	for (int32 n = 0; n < per; n++)
 	{
 		int32		idx = part->hand;
+		int64		tat = (int64) pg_atomic_read_u64(&base[idx].tat);
 
 		part->hand = (part->hand + 1 == per) ? 0 : part->hand + 1;
-		if (base[idx].tat <= now)
+		if (tat <= now)
 		{
 			chain_unlink(p, idx);
 			part->evicted++;
 			return idx;
 		}
-		if (base[idx].tat < min_tat)
-			min_tat = base[idx].tat;
+		if (tat < min_tat)
+			min_tat = tat;
 	}
+
 	/*
-	 * TATs only grow (consume() lowers the bound when it lowers one) and no
+	 * TATs only grow (gcra() lowers the bound when it lowers one) and no
 	 * entry changes hands meanwhile: a valid bound.
 	 */
-	part->no_idle_before = min_tat;
+	pg_atomic_write_u64(&part->no_idle_before, (uint64) min_tat);
 	return -1;
 }
 
@@ -441,6 +457,79 @@ emission_interval(double rate)
 	return (int64) t;
 }
 
+/* Lower the partition's no_idle_before to at most tat. */
+static void
+lower_idle_bound(RateLimitPartition *part, int64 tat)
+{
+	uint64		cur = pg_atomic_read_u64(&part->no_idle_before);
+
+	while ((int64) cur > tat &&
+		   !pg_atomic_compare_exchange_u64(&part->no_idle_before, &cur, (uint64) tat))
+		;
+}
+
+/*
+ * gcra
+ *	  Charge one request at now to the bucket e (emission interval t,
+ *	  tolerance tau), by compare-and-swap of its TAT: a lost race reads the
+ *	  winner's TAT and decides again, so no update is lost.  Caller holds
+ *	  the partition's lock in either mode.
+ */
+static void
+gcra(RateLimitPartition *part, RateLimitEntry *e, int64 now, int64 t, int64 tau, Verdict *v)
+{
+	uint64		old = pg_atomic_read_u64(&e->tat);
+
+	for (;;)
+	{
+		int64		tat = Max((int64) old, now);
+
+		if (tat > now + tau)
+		{
+			/*
+			 * Set under a stricter limit of this bucket's class and scope (the
+			 * limit was relaxed since): under this limit the bucket is merely
+			 * empty.  Never reached while the limit stays the same (an
+			 * allowed request leaves TAT <= now + tau), so the count stays
+			 * exact.  A lower TAT may rest sooner than the partition's bound
+			 * says: lower the bound with it.
+			 */
+			if (!pg_atomic_compare_exchange_u64(&e->tat, &old, (uint64) (now + tau)))
+				continue;
+			lower_idle_bound(part, now + tau);
+			old = (uint64) (now + tau);
+			tat = now + tau;
+		}
+		if (tat + t - tau > now)
+		{
+			pg_atomic_fetch_add_u64(&part->refused_rate, 1);
+			v->retry_ns = tat + t - tau - now;
+			v->reset_ns = tat - now;
+			return;
+		}
+		if (pg_atomic_compare_exchange_u64(&e->tat, &old, (uint64) (tat + t)))
+		{
+			pg_atomic_fetch_add_u64(&part->allowed, 1);
+			v->allowed = true;
+			v->reset_ns = tat + t - now;
+			v->remaining = (tau - (tat + t - now)) / t;
+			return;
+		}
+		/* another request of this key won the race: old is its TAT */
+	}
+}
+
+/* The entry of key in its chain, or -1. */
+static int32
+find_entry(RateLimitEntry *base, int32 head, uint64 h, const char *key, int len)
+{
+	for (int32 idx = head; idx >= 0; idx = base[idx].next)
+		if (base[idx].hash == h && base[idx].keylen == len &&
+			memcmp(base[idx].key, key, len) == 0)
+			return idx;
+	return -1;
+}
+
 /*
  * consume
  *	  One request of key (len bytes) against rate/burst.
@@ -456,74 +545,55 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 	int32	   *head = &rl_buckets[(Size) p * rl_shared->nbuckets + ((h >> 8) & (rl_shared->nbuckets - 1))];
 	int64		t = emission_interval(rate);
 	int64		tau = t * (int64) Max(1, Min(burst, 1000000));
+	/* developer option (superuser, at most 10 s): see below */
+	bool		hold = catalog_debug_rate_limit_hold > 0;
+	bool		exclusive = hold;
 	int64		now;
-	int64		tat;
 	int32		idx;
 
 	memset(v, 0, sizeof(*v));
-	LWLockAcquire(part->lock, LW_EXCLUSIVE);
+	LWLockAcquire(part->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
 	now = now_ns();
-	for (idx = *head; idx >= 0; idx = base[idx].next)
-		if (base[idx].hash == h && base[idx].keylen == len &&
-			memcmp(base[idx].key, key, len) == 0)
-			break;
+	idx = find_entry(base, *head, h, key, len);
 	if (idx < 0)
 	{
-		idx = take_entry(p, now);
+		/* a new key: its entry is taken under the exclusive lock */
+		if (!exclusive)
+		{
+			LWLockRelease(part->lock);
+			LWLockAcquire(part->lock, LW_EXCLUSIVE);
+			exclusive = true;
+			now = now_ns();
+			idx = find_entry(base, *head, h, key, len);
+		}
 		if (idx < 0)
 		{
-			part->refused_full++;
-			part->last_full = GetCurrentTimestamp();
-			/* the earliest an entry of this partition comes to rest */
-			v->retry_ns = part->no_idle_before - now;
-			LWLockRelease(part->lock);
-			v->full = true;
-			return;
+			idx = take_entry(p, now);
+			if (idx < 0)
+			{
+				part->refused_full++;
+				part->last_full = GetCurrentTimestamp();
+				/* the earliest an entry of this partition comes to rest */
+				v->retry_ns = (int64) pg_atomic_read_u64(&part->no_idle_before) - now;
+				LWLockRelease(part->lock);
+				v->full = true;
+				return;
+			}
+			base[idx].hash = h;
+			pg_atomic_write_u64(&base[idx].tat, (uint64) now);
+			base[idx].keylen = (uint16) len;
+			memcpy(base[idx].key, key, len);
+			base[idx].next = *head;
+			*head = idx;
 		}
-		base[idx].hash = h;
-		base[idx].tat = now;
-		base[idx].keylen = (uint16) len;
-		memcpy(base[idx].key, key, len);
-		base[idx].next = *head;
-		*head = idx;
 	}
-
-	tat = Max(base[idx].tat, now);
-	if (tat > now + tau)
-	{
-		/*
-		 * Set under a stricter limit (the limit was relaxed since, or the
-		 * same key's scope serves another caller class): under this limit
-		 * the bucket is merely empty.  Never reached while the limit stays
-		 * the same (an allowed request leaves TAT <= now + tau), so the
-		 * count stays exact.  A lower TAT may rest sooner than the
-		 * partition's bound says: lower the bound with it.
-		 */
-		tat = now + tau;
-		base[idx].tat = tat;
-		if (tat < part->no_idle_before)
-			part->no_idle_before = tat;
-	}
-	if (tat + t - tau > now)
-	{
-		part->refused_rate++;
-		v->retry_ns = tat + t - tau - now;
-		v->reset_ns = tat - now;
-	}
-	else
-	{
-		base[idx].tat = tat + t;
-		part->allowed++;
-		v->allowed = true;
-		v->reset_ns = tat + t - now;
-		v->remaining = (tau - (tat + t - now)) / t;
-	}
+	gcra(part, &base[idx], now, t, tau, v);
 
 	/*
-	 * Developer option (superuser, at most 10 s): hold the partition, to
-	 * prove that keys of other partitions do not wait.
+	 * The developer option holds the partition exclusively, to prove that
+	 * keys of other partitions do not wait (test/t/ratelimit.pl).
 	 */
-	if (catalog_debug_rate_limit_hold > 0)
+	if (hold)
 		pg_usleep((long) catalog_debug_rate_limit_hold * 1000L);
 	LWLockRelease(part->lock);
 }
@@ -1144,10 +1214,10 @@ RateLimitPushHealth(JsonbParseState **state)
 			used += part->used;
 			/* entries never used have TAT 0: at rest */
 			for (int32 i = 0; i < rl_shared->per_partition; i++)
-				if (base[i].tat > now)
+				if ((int64) pg_atomic_read_u64(&base[i].tat) > now)
 					limited++;
-			allowed += part->allowed;
-			refused_rate += part->refused_rate;
+			allowed += pg_atomic_read_u64(&part->allowed);
+			refused_rate += pg_atomic_read_u64(&part->refused_rate);
 			refused_full += part->refused_full;
 			evicted += part->evicted;
 			if (part->last_full > last_full)

@@ -21,6 +21,8 @@
 #      counted in health()) and every limited key stays limited.
 #   5. On the standby: the limiter answers in recovery, and a limit changed
 #      on the primary reaches the standby's backends.
+#   6. A CSRF refusal reaches the server log without its token or session
+#      (run before 4, which fills the table).
 use strict;
 use warnings;
 
@@ -48,6 +50,9 @@ $node->append_conf(
 catalog.rate_limit_keys = 64
 catalog.rate_limit_trusted_proxies = 1
 catalog.audit_seal_interval = 0
+# as deployed (README): statements carry request headers and cookies, so
+# they are not logged (the test framework logs them all by default)
+log_statement = none
 });
 $node->start;
 $node->safe_psql('postgres', "CREATE DATABASE $db");
@@ -162,6 +167,35 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 	chomp($out_a, $out_c);
 	is($out_a, 'ok', 'the holder was served');
 	is($out_c, 'ok', 'the waiting key was served after it');
+}
+
+# ---------------------------------------------------------------------------
+# 6. Tokens never reach the server log: a CSRF token and a session, sent
+#    with refused and accepted requests, are not in the log afterwards.
+# ---------------------------------------------------------------------------
+{
+	my $token = sql(q{
+		BEGIN;
+		SELECT set_config('request.method', 'POST', true), set_config('request.path', '/rpc/csrf_token', true),
+		       set_config('request.cookies', '{"session":"log-secret-session"}', true);
+		SELECT catalog_api.csrf_token() ->> 'token';
+		COMMIT;});
+	$token = (split /\n/, $token)[-1];
+	like($token, qr/^v1\./, 'a token for the log check');
+	# a refusal not caught in PL/pgSQL: its ERROR reaches the log
+	my ($rc, $out, $err) = $node->psql($db, qq{
+		BEGIN;
+		SELECT set_config('request.method', 'POST', true), set_config('request.path', '/rpc/create_category', true),
+		       set_config('request.cookies', '{"session":"log-secret-session","__Host-csrf":"$token"}', true),
+		       set_config('request.headers', '{"x-csrf-token":"${token}x"}', true);
+		SELECT catalog_api.pre_request();
+		COMMIT;});
+	like($err, qr/CSRF token missing or invalid/, 'a refused request (its ERROR goes to the log)');
+	unlike($err, qr/\Q$token\E|log-secret-session/, 'the refusal names neither the token nor the session');
+	my $log = slurp_file($node->logfile);
+	like($log, qr/CSRF token missing or invalid/, 'the refusal is in the server log');
+	unlike($log, qr/\Q$token\E/, 'the token is not in the server log');
+	unlike($log, qr/log-secret-session/, 'the session is not in the server log');
 }
 
 # ---------------------------------------------------------------------------
