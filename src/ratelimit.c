@@ -898,11 +898,23 @@ client_address(char *out, size_t outlen)
  *	  debt), and so is the database (each has its own catalog.rate_limit;
  *	  the buckets are shared).
  */
+/* "<scope>\x1f<class>\x1f<database oid>\x1f": at most 21 + 1 + 1 + 1 + 10 + 1 */
+#define KEY_PREFIX_MAX	40
+static char key_prefix[RLC_COUNT][SCOPE_COUNT][KEY_PREFIX_MAX];
+static int	key_prefix_len[RLC_COUNT][SCOPE_COUNT];
+
 static int
 compose_key(int scope, int cls, const char *ident, int identlen, char *key)
 {
-	int			len = snprintf(key, RATELIMIT_KEY_MAX, "%s\x1f%d\x1f%u\x1f",
-							   scope_name(scope), cls, MyDatabaseId);
+	int			len;
+
+	/* the prefix, formatted once per backend (MyDatabaseId never changes) */
+	if (key_prefix_len[cls][scope] == 0)
+		key_prefix_len[cls][scope] = snprintf(key_prefix[cls][scope], KEY_PREFIX_MAX,
+											  "%s\x1f%d\x1f%u\x1f",
+											  scope_name(scope), cls, MyDatabaseId);
+	len = key_prefix_len[cls][scope];
+	memcpy(key, key_prefix[cls][scope], len);
 
 	/* the longest prefix (a 21-byte function name) leaves room for a hash */
 	Assert(len + 2 + 2 * PG_SHA256_DIGEST_LENGTH <= RATELIMIT_KEY_MAX);
@@ -937,10 +949,11 @@ compose_key(int scope, int cls, const char *ident, int identlen, char *key)
 
 /*
  * caller_identity
- *	  "<kind>:<identity>" of the current caller (see the file header).
+ *	  "<kind>:<identity>" of the current caller (see the file header), in
+ *	  buf unless it is a JWT subject (any length: palloc'd).
  */
 static char *
-caller_identity(void)
+caller_identity(char *buf, size_t buflen)
 {
 	char	   *sub = ApiClaim("sub");
 	char		addr[INET6_ADDRSTRLEN + 8];
@@ -948,8 +961,10 @@ caller_identity(void)
 	if (sub != NULL && sub[0] != '\0')
 		return psprintf("s:%s", sub);
 	if (client_address(addr, sizeof(addr)))
-		return psprintf("a:%s", addr);
-	return psprintf("u:%u", GetSessionUserId());
+		snprintf(buf, buflen, "a:%s", addr);
+	else
+		snprintf(buf, buflen, "u:%u", GetSessionUserId());
+	return buf;
 }
 
 /* The caller class of the request's role. */
@@ -1055,7 +1070,8 @@ raise_refusal(const Verdict *v, int burst)
 static void
 charge_request(int scope, int cls, double rate, int burst)
 {
-	char	   *ident = caller_identity();
+	char		buf[INET6_ADDRSTRLEN + 16];
+	char	   *ident = caller_identity(buf, sizeof(buf));
 	char		key[RATELIMIT_KEY_MAX];
 	int			len = compose_key(scope, cls, ident, strlen(ident), key);
 	Verdict		v;
