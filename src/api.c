@@ -242,11 +242,6 @@ ApiVia(void)
 }
 
 /*
- * ApiCallerHasRole
- *	  True when the role the request runs as (the SET ROLE role, else the
- *	  session user) is a superuser or has the privileges of role.
- */
-/*
  * Role OIDs by name, looked up once per backend (every API call asks for
  * one or two) and forgotten when pg_authid changes (a role dropped and
  * created again has a new OID).
@@ -287,14 +282,20 @@ role_oid(const char *role)
 			continue;
 		if (!role_cache[i].valid)
 		{
-			role_cache[i].oid = get_role_oid(role, true);
+			/* valid first: an invalidation during the lookup clears it again */
 			role_cache[i].valid = true;
+			role_cache[i].oid = get_role_oid(role, true);
 		}
 		return role_cache[i].oid;
 	}
 	return get_role_oid(role, true);
 }
 
+/*
+ * ApiCallerHasRole
+ *	  True when the role the request runs as (the SET ROLE role, else the
+ *	  session user) is a superuser or has the privileges of role.
+ */
 bool
 ApiCallerHasRole(const char *role)
 {

@@ -702,27 +702,6 @@ policy_invalidate(Datum arg, Oid relid)
 	}
 }
 
-/* The text column name of rel, checked to exist with type text. */
-static AttrNumber
-text_attnum(Relation rel, const char *name)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && att->atttypid == TEXTOID &&
-			strcmp(NameStr(att->attname), name) == 0)
-			return att->attnum;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("catalog.audit_mask does not have the expected columns"),
-			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
-	return InvalidAttrNumber;	/* keep compiler quiet */
-}
-
 /*
  * policy_read
  *	  Read every row of catalog.audit_mask (rel) under snapshot into
@@ -731,10 +710,10 @@ text_attnum(Relation rel, const char *name)
 static int
 policy_read(Relation rel, Snapshot snapshot, MemoryContext cxt, AuditMaskPolicy **out)
 {
-	AttrNumber	a_table = text_attnum(rel, "table_name");
-	AttrNumber	a_column = text_attnum(rel, "column_name");
-	AttrNumber	a_key = text_attnum(rel, "attribute_key");
-	AttrNumber	a_method = text_attnum(rel, "method");
+	AttrNumber	a_table = DocColumnAttnum(rel, "table_name", TEXTOID);
+	AttrNumber	a_column = DocColumnAttnum(rel, "column_name", TEXTOID);
+	AttrNumber	a_key = DocColumnAttnum(rel, "attribute_key", TEXTOID);
+	AttrNumber	a_method = DocColumnAttnum(rel, "method", TEXTOID);
 	TupleDesc	desc = RelationGetDescr(rel);
 	TableScanDesc scan;
 	HeapTuple	tup;

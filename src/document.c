@@ -515,3 +515,29 @@ ProductDocument(const ProductRow *row)
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
 }
+
+/*
+ * DocColumnAttnum
+ *	  The attribute number of column name, of type typid, in rel (a table of
+ *	  schema catalog); 55000 when the table does not have it (an altered
+ *	  installation).
+ */
+AttrNumber
+DocColumnAttnum(Relation rel, const char *name, Oid typid)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->atttypid == typid &&
+			strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("catalog.%s does not have the expected columns", RelationGetRelationName(rel)),
+			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}

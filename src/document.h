@@ -51,5 +51,6 @@ extern void DocPushBool(JsonbParseState **st, const char *key, bool b);
 extern bool ProductFetch(int64 id, bool see_drafts, ProductRow *row);
 extern bool CategoryFetchName(int64 id, DocText *name);
 extern Relation DocOpenTable(const char *name);
+extern AttrNumber DocColumnAttnum(Relation rel, const char *name, Oid typid);
 
 #endif							/* CATALOG_DOCUMENT_H */

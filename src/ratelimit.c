@@ -470,18 +470,24 @@ lower_idle_bound(RateLimitPartition *part, int64 tat)
 
 /*
  * gcra
- *	  Charge one request at now to the bucket e (emission interval t,
- *	  tolerance tau), by compare-and-swap of its TAT: a lost race reads the
- *	  winner's TAT and decides again, so no update is lost.  Caller holds
- *	  the partition's lock in either mode.
+ *	  Charge one request to the bucket e (emission interval t, tolerance
+ *	  tau), by compare-and-swap of its TAT: a lost race reads the winner's
+ *	  TAT and decides again, so no update is lost.  The clock is read after
+ *	  the TAT, on every try: a winner read its clock before its swap, which
+ *	  came before our read of the TAT, so the swaps happen in the order of
+ *	  the clocks read, as if the requests ran one at a time (a request that
+ *	  read its clock earlier and lost the race would otherwise judge a TAT
+ *	  set by a later clock, and the clamp below would hand tokens back).
+ *	  Caller holds the partition's lock in either mode.
  */
 static void
-gcra(RateLimitPartition *part, RateLimitEntry *e, int64 now, int64 t, int64 tau, Verdict *v)
+gcra(RateLimitPartition *part, RateLimitEntry *e, int64 t, int64 tau, Verdict *v)
 {
 	uint64		old = pg_atomic_read_u64(&e->tat);
 
 	for (;;)
 	{
+		int64		now = now_ns();
 		int64		tat = Max((int64) old, now);
 
 		if (tat > now + tau)
@@ -587,7 +593,7 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 			*head = idx;
 		}
 	}
-	gcra(part, &base[idx], now, t, tau, v);
+	gcra(part, &base[idx], t, tau, v);
 
 	/*
 	 * The developer option holds the partition exclusively, to prove that
@@ -660,27 +666,6 @@ class_index(const char *name)
 	return -1;
 }
 
-/* Attribute number of column name with type typid in rel. */
-static AttrNumber
-column_attnum(Relation rel, const char *name, Oid typid)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && att->atttypid == typid &&
-			strcmp(NameStr(att->attname), name) == 0)
-			return att->attnum;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("catalog.rate_limit does not have the expected columns"),
-			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
-	return InvalidAttrNumber;	/* keep compiler quiet */
-}
-
 /*
  * rules_build
  *	  Read catalog.rate_limit into rules.  Read again when an invalidation
@@ -701,10 +686,10 @@ rules_build(void)
 	for (;;)
 	{
 		uint64		generation = rules_generation;
-		AttrNumber	a_class = column_attnum(rel, "caller_class", TEXTOID);
-		AttrNumber	a_action = column_attnum(rel, "action", TEXTOID);
-		AttrNumber	a_rate = column_attnum(rel, "rate", FLOAT8OID);
-		AttrNumber	a_burst = column_attnum(rel, "burst", INT4OID);
+		AttrNumber	a_class = DocColumnAttnum(rel, "caller_class", TEXTOID);
+		AttrNumber	a_action = DocColumnAttnum(rel, "action", TEXTOID);
+		AttrNumber	a_rate = DocColumnAttnum(rel, "rate", FLOAT8OID);
+		AttrNumber	a_burst = DocColumnAttnum(rel, "burst", INT4OID);
 		TupleDesc	desc = RelationGetDescr(rel);
 		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
 		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
