@@ -45,6 +45,75 @@
 #include "validate_sql.h"
 
 /*
+ * The last parsed value of each JSON request setting (request.jwt.claims,
+ * request.headers, request.cookies), kept in TopMemoryContext: one request
+ * reads them several times (rate limiter, CSRF check, actor, correlation
+ * id), and parsing the same text again each time is most of their cost.
+ * A cached value is used only when the setting's text is byte for byte the
+ * text it was parsed from, so a new request (or a set_config) is parsed
+ * afresh.
+ */
+typedef struct ParsedSetting
+{
+	const char *name;
+	char	   *text;
+	Jsonb	   *value;
+} ParsedSetting;
+
+static ParsedSetting parsed_settings[] = {
+	{"request.jwt.claims", NULL, NULL},
+	{"request.headers", NULL, NULL},
+	{"request.cookies", NULL, NULL},
+};
+
+/*
+ * parsed_setting
+ *	  text (the current value of setting name) as jsonb: the cached value
+ *	  when text is unchanged, else parsed (22P02 when it is not JSON).  The
+ *	  result must not be modified.
+ */
+static Jsonb *
+parsed_setting(const char *name, const char *text)
+{
+	ParsedSetting *ps = NULL;
+	Jsonb	   *jb;
+	char	   *t;
+	void	   *v;
+
+	for (size_t i = 0; i < lengthof(parsed_settings); i++)
+		if (strcmp(parsed_settings[i].name, name) == 0)
+			ps = &parsed_settings[i];
+	if (ps != NULL && ps->text != NULL && strcmp(ps->text, text) == 0)
+		return ps->value;
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	if (ps == NULL)
+		return jb;
+	/*
+	 * Replace the cached pair only once both copies exist; short of memory,
+	 * keep the old pair and answer from this call's value.
+	 */
+	t = MemoryContextAllocExtended(TopMemoryContext, strlen(text) + 1, MCXT_ALLOC_NO_OOM);
+	v = MemoryContextAllocExtended(TopMemoryContext, VARSIZE(jb), MCXT_ALLOC_NO_OOM);
+	if (t == NULL || v == NULL)
+	{
+		if (t)
+			pfree(t);
+		if (v)
+			pfree(v);
+		return jb;
+	}
+	strcpy(t, text);
+	memcpy(v, jb, VARSIZE(jb));
+	if (ps->text)
+		pfree(ps->text);
+	if (ps->value)
+		pfree(ps->value);
+	ps->text = t;
+	ps->value = (Jsonb *) v;
+	return ps->value;
+}
+
+/*
  * ApiClaim
  *	  The claim key of request.jwt.claims as text (a string, or a number
  *	  printed), or NULL when the setting is empty or has no such claim.
@@ -60,7 +129,7 @@ ApiClaim(const char *key)
 		return NULL;
 
 	/* Invalid JSON here is a deployment error: jsonb_in raises 22P02. */
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
+	jb = parsed_setting("request.jwt.claims", claims);
 	if (!JB_ROOT_IS_OBJECT(jb))
 		return NULL;
 	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
@@ -117,7 +186,7 @@ ApiJsonSetting(const char *name, const char *key)
 
 	if (json == NULL || json[0] != '{')
 		return NULL;
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+	jb = parsed_setting(name, json);
 	if (!JB_ROOT_IS_OBJECT(jb))
 		return NULL;
 	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);

@@ -85,7 +85,7 @@ catalog_health(PG_FUNCTION_ARGS)
 	{
 		DocPushInt(&state, "server_version", PG_VERSION_NUM);
 		if (shared != NULL)
-			DocPushInt(&state, "api_calls", (int64) pg_atomic_read_u64(&shared->api_calls));
+			DocPushInt(&state, "api_calls", (int64) ShmemApiCalls());
 		else
 			DocPushText(&state, "api_calls", DocCString(NULL));
 		RateLimitPushHealth(&state);

@@ -84,7 +84,8 @@ catalog_shmem_startup(void)
 	{
 		state->lock = &locks[0].lock;
 		state->started_at = GetCurrentTimestamp();
-		pg_atomic_init_u64(&state->api_calls, 0);
+		for (int i = 0; i < CATALOG_CALL_STRIPES; i++)
+			pg_atomic_init_u64(&state->api_calls[i].calls, 0);
 	}
 	RateLimitShmemInit(locks + 1, found);
 	LWLockRelease(AddinShmemInitLock);
@@ -126,5 +127,21 @@ void
 ShmemCountCall(void)
 {
 	if (catalog_state != NULL)
-		pg_atomic_fetch_add_u64(&catalog_state->api_calls, 1);
+		pg_atomic_fetch_add_u64(&catalog_state->api_calls[MyProcPid % CATALOG_CALL_STRIPES].calls, 1);
+}
+
+/*
+ * ShmemApiCalls
+ *	  API calls since start (the sum of the stripes); 0 without shared
+ *	  memory.
+ */
+uint64
+ShmemApiCalls(void)
+{
+	uint64		n = 0;
+
+	if (catalog_state != NULL)
+		for (int i = 0; i < CATALOG_CALL_STRIPES; i++)
+			n += pg_atomic_read_u64(&catalog_state->api_calls[i].calls);
+	return n;
 }
