@@ -286,16 +286,20 @@ CREATE TABLE catalog.rate_limit (
 );
 COMMENT ON TABLE catalog.rate_limit IS 'Rate limits per caller class and action, over the defaults';
 
-CREATE FUNCTION catalog.rate_limit_changed()
+-- The statement trigger of every table that backends cache (rate limits,
+-- audit masks): it invalidates the table's relcache entry, which each
+-- cache listens to (this backend at its next command, the others and hot
+-- standbys when the transaction commits).
+CREATE FUNCTION catalog.cache_changed()
 RETURNS trigger
-AS 'MODULE_PATHNAME', 'catalog_rate_limit_changed'
+AS 'MODULE_PATHNAME', 'catalog_cache_changed'
 LANGUAGE C
 SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION catalog.rate_limit_changed() IS
-'Tells every backend that the rate limits changed';
+COMMENT ON FUNCTION catalog.cache_changed() IS
+'Tells every backend that a cached table (rate limits, audit masks) changed';
 CREATE TRIGGER rate_limit_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog.rate_limit
-    FOR EACH STATEMENT EXECUTE FUNCTION catalog.rate_limit_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
 
 CREATE FUNCTION catalog.rate_limit_functions(OUT function_name text, OUT action text)
 RETURNS SETOF record
@@ -472,14 +476,6 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION catalog.audit_guard() IS
 'Refuses UPDATE, DELETE and TRUNCATE of audit rows, and TRUNCATE of audited tables';
 
-CREATE FUNCTION catalog.audit_mask_changed()
-RETURNS trigger
-AS 'MODULE_PATHNAME', 'catalog_audit_mask_changed'
-LANGUAGE C
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION catalog.audit_mask_changed() IS
-'Tells every backend that the declared masking policy changed';
-
 CREATE FUNCTION catalog.audit_row_hash(entry catalog.audit_log)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'catalog_audit_row_hash'
@@ -535,7 +531,7 @@ CREATE TRIGGER audit_chain_no_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_guard();
 CREATE TRIGGER audit_mask_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog.audit_mask
-    FOR EACH STATEMENT EXECUTE FUNCTION catalog.audit_mask_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
 
 ------------------------------------------------------------------------------
 -- Backups: the tables of an extension are left out of pg_dump unless marked
@@ -780,9 +776,8 @@ REVOKE ALL ON FUNCTION catalog.search_terms_collect() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.search_explain(text, bigint, numeric, numeric, text, text, integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_trigger() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_guard() FROM PUBLIC;
-REVOKE ALL ON FUNCTION catalog.audit_mask_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_row_hash(catalog.audit_log) FROM PUBLIC;
-REVOKE ALL ON FUNCTION catalog.rate_limit_changed() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.cache_changed() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.rate_limit_functions() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.rate_limit_partition(text, text) FROM PUBLIC;
 -- audit_maintain (running as catalog_audit_owner) puts the guard on each

@@ -41,7 +41,7 @@
  * Policy cache.  The declared masks are read once per backend into a
  * memory context under TopMemoryContext ("catalog audit mask policy") and
  * kept until a relcache invalidation of catalog.audit_mask arrives: the
- * statement trigger catalog.audit_mask_changed sends one with every change
+ * statement trigger audit_mask_changed (catalog.cache_changed()) sends one with every change
  * (delivered to every backend at commit, and to this one at once), so the
  * next write of any session uses the new policy.  Who reads it does not
  * matter: the trigger calls this file as the writer (not yet switched to
@@ -97,7 +97,6 @@
 #include "validate_sql.h"
 #include "ratelimit.h"
 
-PG_FUNCTION_INFO_V1(catalog_audit_mask_changed);
 PG_FUNCTION_INFO_V1(catalog_audit_mask_set);
 PG_FUNCTION_INFO_V1(catalog_audit_mask_drop);
 PG_FUNCTION_INFO_V1(catalog_audit_masks);
@@ -848,26 +847,6 @@ AuditMaskPolicyFor(const char *table_name)
 		if (strcmp(policy_tables[k].table_name, table_name) == 0)
 			return &policy_tables[k];
 	return &empty_policy;
-}
-
-/*
- * catalog.audit_mask_changed()
- *	  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT on
- *	  catalog.audit_mask: invalidate its relcache entry, which every
- *	  backend's policy cache listens to (this backend at the next command,
- *	  the others when this transaction commits).
- */
-Datum
-catalog_audit_mask_changed(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("catalog.audit_mask_changed() must be called as a trigger")));
-	CacheInvalidateRelcache(trigdata->tg_relation);
-	return PointerGetDatum(NULL);
 }
 
 /* ------------------------------------------------------------------------

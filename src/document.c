@@ -37,12 +37,14 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "storage/lmgr.h"
 #include "storage/sinval.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -540,4 +542,26 @@ DocColumnAttnum(Relation rel, const char *name, Oid typid)
 			 errmsg("catalog.%s does not have the expected columns", RelationGetRelationName(rel)),
 			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
 	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+PG_FUNCTION_INFO_V1(catalog_cache_changed);
+/*
+ * catalog.cache_changed()
+ *	  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT on a
+ *	  table that backends cache (catalog.rate_limit, catalog.audit_mask):
+ *	  invalidate its relcache entry, which each cache's relcache callback
+ *	  listens to (this backend at its next command, the others, and hot
+ *	  standbys, when the transaction commits).
+ */
+Datum
+catalog_cache_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("catalog.cache_changed() must be called as a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
 }

@@ -1119,7 +1119,8 @@ function_from_path(const char *path)
 			ch = (char) strtol(hex, NULL, 16);
 			c += 2;
 		}
-		if (n >= NAMEDATALEN - 1)
+		/* no function name holds a NUL (%00) or is this long */
+		if (ch == '\0' || n >= NAMEDATALEN - 1)
 			return -1;
 		name[n++] = ch;
 	}
@@ -1251,32 +1252,11 @@ RateLimitPushHealth(JsonbParseState **state)
  * SQL functions
  * ------------------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(catalog_rate_limit_changed);
 PG_FUNCTION_INFO_V1(catalog_rate_limit_functions);
 PG_FUNCTION_INFO_V1(catalog_rate_limit_partition);
 PG_FUNCTION_INFO_V1(catalog_rate_limit_set);
 PG_FUNCTION_INFO_V1(catalog_rate_limit_drop);
 PG_FUNCTION_INFO_V1(catalog_rate_limits);
-
-/*
- * catalog.rate_limit_changed()
- *	  AFTER ... FOR EACH STATEMENT on catalog.rate_limit: every backend's
- *	  cache of limits listens to the table's relcache invalidation (this
- *	  backend at its next command, the others, and hot standbys, when the
- *	  transaction commits).
- */
-Datum
-catalog_rate_limit_changed(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("catalog.rate_limit_changed() must be called as a trigger")));
-	CacheInvalidateRelcache(trigdata->tg_relation);
-	return PointerGetDatum(NULL);
-}
 
 /*
  * catalog.rate_limit_functions() -> setof (function_name, action)

@@ -200,9 +200,8 @@ INSERT INTO expected_object VALUES
      ARRAY['installer: ALL']),
     ('function', 'catalog.check_price(numeric)', 'installer',
      ARRAY['installer: ALL']),
-    -- the rate limiter: its cache invalidation trigger, its table of
+    -- the rate limiter: its table of
     -- functions and a partition probe (tests, superusers only)
-    ('function', 'catalog.rate_limit_changed()', 'installer', ARRAY['installer: ALL']),
     ('function', 'catalog.rate_limit_functions()', 'installer', ARRAY['installer: ALL']),
     ('function', 'catalog.rate_limit_partition(text,text)', 'installer', ARRAY['installer: ALL']),
     -- trigger functions (EXECUTE is checked when a trigger is created, not
@@ -212,7 +211,7 @@ INSERT INTO expected_object VALUES
     ('function', 'catalog.audit_trigger()', 'installer', ARRAY['installer: ALL']),
     ('function', 'catalog.audit_guard()', 'installer',
      ARRAY['installer: ALL', 'catalog_audit_owner: EXECUTE']),
-    ('function', 'catalog.audit_mask_changed()', 'installer', ARRAY['installer: ALL']),
+    ('function', 'catalog.cache_changed()', 'installer', ARRAY['installer: ALL']),
     ('function', 'catalog.audit_row_hash(catalog.audit_log)', 'installer', ARRAY['installer: ALL']),
     -- SECURITY DEFINER as catalog_owner: the dictionary trigger, and the
     -- search planner view (superusers only: nobody else holds EXECUTE)

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(104);
+SELECT plan(105);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -182,6 +182,8 @@ SELECT is(pg_temp.req('GET', '/rpc/get%5Fproduct', pg_temp.sub('p')) ->> 'state'
 SELECT is(pg_temp.req('GET', '/rpc/get%5fproduct', pg_temp.sub('p')) ->> 'state', 'ok', 'encoded path: second');
 SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('p')) ->> 'state', 'PGRST',
           'encoded paths count in the function''s own bucket');
+SELECT is(pg_temp.req('GET', '/rpc/get_product%00', pg_temp.sub('p')) ->> 'state', 'ok',
+          'a path with an encoded NUL names no function: it counts as a read, not as get_product');
 
 -- A path naming another function gives no discount: the call counts itself.
 SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('m')) ->> 'state', 'ok',
