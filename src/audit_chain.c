@@ -125,13 +125,28 @@ static ApiPlan plan_head = {
 	NULL
 };
 
-/* Prepared with CURSOR_OPT_CUSTOM_PLAN: planned for the actual last_id. */
+/*
+ * Prepared with CURSOR_OPT_CUSTOM_PLAN: planned for the actual last_id.
+ * Two branches, each with its own indexable condition (the pkey for the
+ * rows above last_id, the txid index for the pending transactions' rows):
+ * one OR would leave the planner a full index scan with the OR as a
+ * filter, the whole log at every pass.  The first branch is cut at
+ * max_rows only after the sealed rows are excluded, so rows sealed
+ * already (after a restore, last_id starts at 0) cannot fill it.
+ */
 static ApiPlan plan_candidates = {
-	"SELECT DISTINCT ON (a.id) a.id, a.occurred_at, a.row_hash"
-	"  FROM catalog.audit_log a"
-	" WHERE (a.id > $1 OR a.txid = ANY ($2))"
-	"   AND NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id)"
-	" ORDER BY a.id, a.occurred_at"
+	"SELECT DISTINCT ON (c.id) c.id, c.occurred_at, c.row_hash"
+	"  FROM ((SELECT a.id, a.occurred_at, a.row_hash"
+	"           FROM catalog.audit_log a"
+	"          WHERE a.id > $1"
+	"            AND NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id)"
+	"          ORDER BY a.id LIMIT $3)"
+	"        UNION ALL"
+	"        (SELECT a.id, a.occurred_at, a.row_hash"
+	"           FROM catalog.audit_log a"
+	"          WHERE a.txid = ANY ($2)"
+	"            AND NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id))) c"
+	" ORDER BY c.id, c.occurred_at"
 	" LIMIT $3",
 	3, {INT8OID, XID8ARRAYOID, INT8OID},
 	NULL
@@ -596,6 +611,41 @@ seal_batch(int64 *seq, uint8 *prev, int64 *max_id)
 }
 
 /*
+ * seal_plan_settings
+ *	  Inside the pass's GUC level: no sequential scan, hash join or merge
+ *	  join.  A pass reads only the rows above last_id and those of a few
+ *	  pending transactions, and probes audit_seal once per candidate: index
+ *	  work, proportional to the rows it seals.  The planner would pick a
+ *	  scan of both whole tables (a hash anti join) whenever it has no
+ *	  statistics for the month's partition (a new month's partition before
+ *	  its first ANALYZE, or autovacuum off): it then takes a third of the
+ *	  table for "id > last_id".  That made every pass cost the size of the
+ *	  log, the sealer the main cost of auditing.  The settings only raise
+ *	  the cost of those paths, so a pass still has a plan without the
+ *	  indexes (it is then slow, not wrong).  The candidates are planned at
+ *	  every pass (custom plan) and the seal insert reads no table, so no
+ *	  plan kept from elsewhere is affected.  No parallel workers and no
+ *	  JIT either: a pass is many short index probes, where starting workers
+ *	  or compiling expressions costs more than the work (the cost estimates
+ *	  without statistics crossed both thresholds).
+ */
+static void
+seal_plan_settings(void)
+{
+	static const char *const settings[][2] = {
+		{"enable_seqscan", "off"},
+		{"enable_hashjoin", "off"},
+		{"enable_mergejoin", "off"},
+		{"max_parallel_workers_per_gather", "0"},
+		{"jit", "off"},
+	};
+
+	for (int i = 0; i < (int) lengthof(settings); i++)
+		(void) set_config_option(settings[i][0], settings[i][1], PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
  * seal_pass
  *	  One pass of the sealer (see the file header): seal up to max_rows
  *	  committed, unsealed audit rows.  The caller has checked that the
@@ -617,6 +667,8 @@ seal_pass(int max_rows, SealResult *res)
 	bool		prev_internal;
 	volatile int updated = 0;
 	int			nest = AuditGucBegin(false);
+
+	seal_plan_settings();
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -19,7 +19,11 @@
 #   - no audit row lacks its write: none for a product that does not exist,
 #     none above a product's version;
 #   - the worker seals everything (polled, with the harness's timeout) and
-#     audit_verify() passes.
+#     audit_verify() passes;
+#   - with the log grown to 6,000 rows and the audit tables' statistics
+#     removed, one seal pass scans no audit table sequentially and fetches
+#     only the new rows through the indexes (its cost follows the new rows,
+#     not the size of the log).
 #
 # Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
 # modules on the include path) and pgbench from the same bin directory.
@@ -192,6 +196,52 @@ is( $node->safe_psql(
 		$db, q{SELECT count(*) FROM catalog.audit_log a LEFT JOIN catalog.audit_seal s ON s.audit_id = a.id WHERE s.seq IS NULL}),
 	'0',
 	'no audit row is left without its seal');
+
+# A seal pass reads index entries only, whatever the planner knows: without
+# statistics it took a third of the log for "id > last_id" and hashed both
+# whole tables at every pass (the sealer's cost grew with the log).  The
+# statistics of the audit tables are removed, fresh audit rows are written,
+# and one pass (its table scans counted by pg_stat_xact_user_tables, which
+# sees this transaction only) must not scan a partition or audit_seal.
+# A log of at least 6,000 rows first, sealed by the worker.
+$node->safe_psql(
+	$db, q{
+DO $$
+BEGIN
+	WHILE (SELECT count(*) FROM catalog.audit_log) < 6000 LOOP
+		UPDATE catalog.product SET price = price + 1 WHERE sku LIKE 'CR%';
+	END LOOP;
+END $$;
+});
+ok( $node->poll_query_until(
+		$db, q{SELECT (SELECT count(*) FROM catalog.audit_log) = (SELECT count(*) FROM catalog.audit_seal)}),
+	'the worker seals the larger log');
+$node->safe_psql(
+	$db, q{
+DELETE FROM pg_statistic
+ WHERE starelid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'catalog.audit_log'::regclass
+                    UNION ALL SELECT 'catalog.audit_seal'::regclass);
+UPDATE catalog.product SET price = price + 1
+ WHERE id IN (SELECT id FROM catalog.product ORDER BY id LIMIT 50);
+});
+my $pass = $node->safe_psql(
+	$db, q{
+BEGIN;
+SELECT catalog_api.audit_seal() IS NOT NULL;
+SELECT coalesce(sum(seq_scan), 0) || ' seq, ' || coalesce(sum(idx_scan), 0) || ' idx, '
+       || (coalesce(sum(idx_tup_fetch) FILTER (WHERE relid <> 'catalog.audit_seal'::regclass), 0)
+           < (SELECT count(*) FROM catalog.audit_log) / 10) || ' bounded'
+  FROM pg_stat_xact_user_tables
+ WHERE relid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'catalog.audit_log'::regclass
+                 UNION ALL SELECT 'catalog.audit_seal'::regclass);
+SELECT count(*) >= 6000 FROM catalog.audit_log;
+COMMIT;
+});
+# Bounded: the pass fetched fewer audit rows than a tenth of the log (it
+# needs the 50 new ones at most; a full index scan with the conditions as a
+# filter, which an OR of them allowed, fetches them all).
+like($pass, qr/^t\n0 seq, [1-9][0-9]* idx, true bounded\nt$/,
+	'a seal pass without statistics reads the audit tables through their indexes only, and only the new rows');
 
 $node->stop;
 done_testing();
