@@ -17,7 +17,10 @@
 # Safe to run again: a running server or PgBouncer is found through its pid
 # file and reused; the sample is loaded only into an empty catalog.  When the
 # installed catalog.so differs from the one the server preloaded, PostgreSQL
-# is restarted so the preloaded code is current.  `make stop` stops both.
+# is restarted so the preloaded code is current.  When the installed
+# extension scripts differ from those the database's extension was created
+# from, it stops with a message (CATALOG_RUN_RESET=1 rebuilds the database;
+# see step 3).  `make stop` stops both.
 #
 # As root, the servers run as the `postgres` system user, and the checkout's
 # ancestor directories get a traversal-only ACL for it when they lack one.
@@ -43,6 +46,7 @@ BOUNCER_USERS=$RUN_DIR/pgbouncer_users.txt
 BOUNCER_PID=$RUN_DIR/pgbouncer.pid
 BOUNCER_LOG=$RUN_DIR/pgbouncer.log
 LIB_STAMP=$RUN_DIR/preloaded_catalog_so.md5
+SQL_STAMP=$RUN_DIR/extension_sql.md5
 
 # conf_quote VALUE: VALUE as a single-quoted postgresql.conf string.
 conf_quote() {
@@ -159,13 +163,51 @@ chown_svc "$LIB_STAMP"
 # ---------------------------------------------------------------------------
 # 3. database, extension, roles, sample data
 # ---------------------------------------------------------------------------
-if [ -z "$(psql_su -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'catalog'")" ]; then
+# The extension's SQL can change under one version while it is developed
+# (1.0 has no release yet), and ALTER EXTENSION UPDATE then has nothing to
+# run: a database made by an older checkout keeps the old objects under the
+# new library, and calls fail.  SQL_STAMP records the checksum of the
+# installed scripts the database's extension was created from; when it
+# differs (or was never recorded), make run stops and says how to rebuild
+# the database, since dropping it would lose whatever was written to it.
+# CATALOG_RUN_RESET=1 drops and recreates the database `catalog`.
+db_exists() {
+    [ -n "$(psql_su -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'catalog'")" ]
+}
+ext_exists() {
+    [ -n "$(psql_su -d catalog -tAc "SELECT 1 FROM pg_extension WHERE extname = 'catalog'")" ]
+}
+sql_now=$(cat "$("$PG_CONFIG" --sharedir)"/extension/catalog.control \
+    "$("$PG_CONFIG" --sharedir)"/extension/catalog--*.sql | md5sum | cut -d' ' -f1)
+ext_version() {
+    psql_su -d catalog -tAc "SELECT extversion FROM pg_extension WHERE extname = 'catalog'"
+}
+if db_exists && ext_exists; then
+    v_before=$(ext_version)
+    psql_su -d catalog -c 'SET client_min_messages = warning' -c 'ALTER EXTENSION catalog UPDATE'
+    if [ "$(ext_version)" != "$v_before" ]; then
+        # a real update ran its scripts: the database follows the installed ones
+        printf '%s\n' "$sql_now" >"$SQL_STAMP"
+        chown_svc "$SQL_STAMP"
+    elif [ "$(cat "$SQL_STAMP" 2>/dev/null || true)" != "$sql_now" ]; then
+        if [ "${CATALOG_RUN_RESET:-0}" = 1 ]; then
+            say "postgres: CATALOG_RUN_RESET=1: dropping database catalog (made from other extension scripts)"
+            psql_su -d postgres -c 'DROP DATABASE catalog WITH (FORCE)'
+        else
+            die "database catalog was made from other extension scripts than the installed ones (the SQL of version $v_before changed, or the database predates this check); rebuild it, losing its data, with: CATALOG_RUN_RESET=1 make run"
+        fi
+    fi
+fi
+if ! db_exists; then
     say "postgres: CREATE DATABASE catalog"
     psql_su -d postgres -c 'CREATE DATABASE catalog'
 fi
-psql_su -d catalog -c 'SET client_min_messages = warning' \
-    -c 'CREATE EXTENSION IF NOT EXISTS catalog CASCADE' \
-    -c 'ALTER EXTENSION catalog UPDATE'
+if ! ext_exists; then
+    psql_su -d catalog -c 'SET client_min_messages = warning' \
+        -c 'CREATE EXTENSION catalog CASCADE'
+    printf '%s\n' "$sql_now" >"$SQL_STAMP"
+    chown_svc "$SQL_STAMP"
+fi
 say "postgres: extension catalog $(psql_su -d catalog -tAc "SELECT extversion FROM pg_extension WHERE extname = 'catalog'") installed in database catalog"
 
 new_passwords=false
