@@ -18,9 +18,9 @@
 # file and reused; the sample is loaded only into an empty catalog.  When the
 # installed catalog.so differs from the one the server preloaded, PostgreSQL
 # is restarted so the preloaded code is current.  When the installed
-# extension scripts differ from those the database's extension was created
-# from, it stops with a message (CATALOG_RUN_RESET=1 rebuilds the database;
-# see step 3).  `make stop` stops both.
+# script of the database's extension version differs from the one it was
+# created from, it stops with a message (CATALOG_RUN_RESET=1 rebuilds the
+# database, CATALOG_RUN_ACCEPT=1 keeps it; see step 3).  `make stop` stops both.
 #
 # As root, the servers run as the `postgres` system user, and the checkout's
 # ancestor directories get a traversal-only ACL for it when they lack one.
@@ -166,37 +166,55 @@ chown_svc "$LIB_STAMP"
 # The extension's SQL can change under one version while it is developed
 # (1.0 has no release yet), and ALTER EXTENSION UPDATE then has nothing to
 # run: a database made by an older checkout keeps the old objects under the
-# new library, and calls fail.  SQL_STAMP records the checksum of the
-# installed scripts the database's extension was created from; when it
-# differs (or was never recorded), make run stops and says how to rebuild
-# the database, since dropping it would lose whatever was written to it.
-# CATALOG_RUN_RESET=1 drops and recreates the database `catalog`.
+# new library, and calls fail.  SQL_STAMP records, when make run creates
+# the extension, its version and the checksum of that version's installed
+# script.  When the database's version has another script now (or nothing
+# was recorded), make run stops before touching the database and says what
+# to do: CATALOG_RUN_RESET=1 drops and recreates the database `catalog`
+# (its data is lost), CATALOG_RUN_ACCEPT=1 keeps it as it is and records
+# the installed script as its own.  A real version update then runs.
 db_exists() {
     [ -n "$(psql_su -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'catalog'")" ]
 }
 ext_exists() {
     [ -n "$(psql_su -d catalog -tAc "SELECT 1 FROM pg_extension WHERE extname = 'catalog'")" ]
 }
-sql_now=$(cat "$("$PG_CONFIG" --sharedir)"/extension/catalog.control \
-    "$("$PG_CONFIG" --sharedir)"/extension/catalog--*.sql | md5sum | cut -d' ' -f1)
 ext_version() {
     psql_su -d catalog -tAc "SELECT extversion FROM pg_extension WHERE extname = 'catalog'"
 }
+# script_stamp VERSION: "VERSION <md5 of catalog--VERSION.sql>" (none: not installed).
+script_stamp() {
+    local f
+    f=$("$PG_CONFIG" --sharedir)/extension/catalog--$1.sql
+    if [ -f "$f" ]; then
+        printf '%s %s\n' "$1" "$(md5sum <"$f" | cut -d' ' -f1)"
+    else
+        printf '%s none\n' "$1"
+    fi
+}
+write_stamp() {
+    script_stamp "$(ext_version)" >"$SQL_STAMP"
+    chown_svc "$SQL_STAMP"
+}
+if db_exists && ext_exists; then
+    v_now=$(ext_version)
+    if [ "$(cat "$SQL_STAMP" 2>/dev/null || true)" != "$(script_stamp "$v_now")" ]; then
+        if [ "${CATALOG_RUN_RESET:-0}" = 1 ]; then
+            say "postgres: CATALOG_RUN_RESET=1: dropping database catalog (made from another catalog--$v_now.sql)"
+            psql_su -d postgres -c 'DROP DATABASE catalog WITH (FORCE)'
+        elif [ "${CATALOG_RUN_ACCEPT:-0}" = 1 ]; then
+            say "postgres: CATALOG_RUN_ACCEPT=1: keeping database catalog as it is"
+            write_stamp
+        else
+            die "database catalog may have been made from another catalog--$v_now.sql than the installed one (it changed, or the database predates this check); rebuild it, losing its data, with CATALOG_RUN_RESET=1 make run, or keep it as it is with CATALOG_RUN_ACCEPT=1 make run"
+        fi
+    fi
+fi
 if db_exists && ext_exists; then
     v_before=$(ext_version)
     psql_su -d catalog -c 'SET client_min_messages = warning' -c 'ALTER EXTENSION catalog UPDATE'
-    if [ "$(ext_version)" != "$v_before" ]; then
-        # a real update ran its scripts: the database follows the installed ones
-        printf '%s\n' "$sql_now" >"$SQL_STAMP"
-        chown_svc "$SQL_STAMP"
-    elif [ "$(cat "$SQL_STAMP" 2>/dev/null || true)" != "$sql_now" ]; then
-        if [ "${CATALOG_RUN_RESET:-0}" = 1 ]; then
-            say "postgres: CATALOG_RUN_RESET=1: dropping database catalog (made from other extension scripts)"
-            psql_su -d postgres -c 'DROP DATABASE catalog WITH (FORCE)'
-        else
-            die "database catalog was made from other extension scripts than the installed ones (the SQL of version $v_before changed, or the database predates this check); rebuild it, losing its data, with: CATALOG_RUN_RESET=1 make run"
-        fi
-    fi
+    # a real update ran its scripts from a database known to match its version
+    [ "$(ext_version)" = "$v_before" ] || write_stamp
 fi
 if ! db_exists; then
     say "postgres: CREATE DATABASE catalog"
@@ -205,8 +223,7 @@ fi
 if ! ext_exists; then
     psql_su -d catalog -c 'SET client_min_messages = warning' \
         -c 'CREATE EXTENSION catalog CASCADE'
-    printf '%s\n' "$sql_now" >"$SQL_STAMP"
-    chown_svc "$SQL_STAMP"
+    write_stamp
 fi
 say "postgres: extension catalog $(psql_su -d catalog -tAc "SELECT extversion FROM pg_extension WHERE extname = 'catalog'") installed in database catalog"
 
