@@ -126,10 +126,7 @@ struct AuditMaskPolicy
 static MemoryContext policy_cxt = NULL;
 static AuditMaskPolicy *policy_tables = NULL;
 static int	policy_ntables = 0;
-static bool policy_valid = false;
-static uint64 policy_generation = 0;
-static Oid	policy_relid = InvalidOid;
-static bool policy_callback_registered = false;
+static DocTableCache policy_cache = {.table = "audit_mask"};
 
 /* A table without declared masks: the built-in patterns only. */
 static AuditMaskPolicy empty_policy = {NULL, 0, NULL};
@@ -687,21 +684,6 @@ AuditMaskActor(const char *actor)
  */
 
 /*
- * policy_invalidate
- *	  Relcache callback: a change of catalog.audit_mask (or a reset of every
- *	  cache) makes the cache stale.  Frees nothing (see the file header).
- */
-static void
-policy_invalidate(Datum arg, Oid relid)
-{
-	if (!OidIsValid(relid) || relid == policy_relid)
-	{
-		policy_valid = false;
-		policy_generation++;
-	}
-}
-
-/*
  * policy_read
  *	  Read every row of catalog.audit_mask (rel) under snapshot into
  *	  policies allocated in cxt; returns the number of tables.
@@ -792,25 +774,19 @@ policy_build(void)
 	AuditMaskPolicy *tables;
 	int			ntables;
 
-	if (!policy_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(policy_invalidate, (Datum) 0);
-		policy_callback_registered = true;
-	}
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "catalog audit mask policy",
 								ALLOCSET_SMALL_SIZES);
-	rel = DocOpenTable("audit_mask");
+	rel = DocTableCacheOpen(&policy_cache);
 	for (;;)
 	{
 		uint64		generation;
 		Snapshot	snapshot;
 
-		policy_relid = RelationGetRelid(rel);
-		generation = policy_generation;
+		generation = policy_cache.generation;
 		snapshot = RegisterSnapshot(GetLatestSnapshot());
 		ntables = policy_read(rel, snapshot, cxt, &tables);
 		UnregisterSnapshot(snapshot);
-		if (generation == policy_generation)
+		if (generation == policy_cache.generation)
 			break;
 		MemoryContextReset(cxt);
 	}
@@ -822,7 +798,7 @@ policy_build(void)
 	policy_cxt = cxt;
 	policy_tables = tables;
 	policy_ntables = ntables;
-	policy_valid = true;
+	DocTableCacheBuilt(&policy_cache);
 }
 
 /*
@@ -834,14 +810,7 @@ policy_build(void)
 AuditMaskPolicy *
 AuditMaskPolicyFor(const char *table_name)
 {
-	/*
-	 * A transaction that already holds its locks takes in no invalidation
-	 * by itself: take them in here, so a policy change committed by another
-	 * session applies to this session's next write, not its next
-	 * transaction.
-	 */
-	AcceptInvalidationMessages();
-	if (!policy_valid)
+	if (!DocTableCacheValid(&policy_cache))
 		policy_build();
 	for (int k = 0; k < policy_ntables; k++)
 		if (strcmp(policy_tables[k].table_name, table_name) == 0)

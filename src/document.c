@@ -156,6 +156,75 @@ DocOpenTable(const char *name)
 }
 
 /*
+ * Table caches: one relcache callback for all of them (core has ten slots
+ * for every loaded library together).  A cache is stale after an
+ * invalidation of its table, or of every relation (a reset).  The
+ * generation lets a build that read the table while an invalidation came
+ * in read it again.
+ */
+static DocTableCache *table_caches = NULL;
+static bool table_callback_registered = false;
+
+static void
+table_caches_invalidate(Datum arg, Oid relid)
+{
+	for (DocTableCache *c = table_caches; c != NULL; c = c->next)
+		if (!OidIsValid(relid) || relid == c->relid)
+		{
+			c->valid = false;
+			c->generation++;
+		}
+}
+
+/*
+ * DocTableCacheValid
+ *	  Whether the cache can be used.  Takes in the invalidations that
+ *	  arrived first: a transaction holding its locks takes in none by
+ *	  itself, and a change committed by another session must apply to this
+ *	  session's next call, not its next transaction.
+ */
+bool
+DocTableCacheValid(DocTableCache *cache)
+{
+	AcceptInvalidationMessages();
+	return cache->valid;
+}
+
+/*
+ * DocTableCacheOpen
+ *	  Open the cache's table for a build (DocOpenTable), listening to its
+ *	  invalidations from here on.  The caller reads it (again while the
+ *	  generation moves), closes it and calls DocTableCacheBuilt.
+ */
+Relation
+DocTableCacheOpen(DocTableCache *cache)
+{
+	Relation	rel;
+
+	if (!table_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(table_caches_invalidate, (Datum) 0);
+		table_callback_registered = true;
+	}
+	if (!cache->registered)
+	{
+		cache->next = table_caches;
+		table_caches = cache;
+		cache->registered = true;
+	}
+	rel = DocOpenTable(cache->table);
+	cache->relid = RelationGetRelid(rel);
+	return rel;
+}
+
+/* DocTableCacheBuilt: the build is complete. */
+void
+DocTableCacheBuilt(DocTableCache *cache)
+{
+	cache->valid = true;
+}
+
+/*
  * open_primary_key
  *	  The primary key index of a locked table, opened with AccessShareLock,
  *	  checked to be the index on the bigint column "id" that the lookups

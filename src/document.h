@@ -51,6 +51,25 @@ extern void DocPushBool(JsonbParseState **st, const char *key, bool b);
 extern bool ProductFetch(int64 id, bool see_drafts, ProductRow *row);
 extern bool CategoryFetchName(int64 id, DocText *name);
 extern Relation DocOpenTable(const char *name);
+
+/*
+ * A backend cache of one catalog.<table> (rate limits, audit masks), made
+ * stale by the table's relcache invalidation (see DocTableCacheOpen).
+ * Static storage, zero-initialised but for the table name.
+ */
+typedef struct DocTableCache
+{
+	const char *table;
+	Oid			relid;
+	bool		valid;
+	bool		registered;
+	uint64		generation;
+	struct DocTableCache *next;
+} DocTableCache;
+
+extern bool DocTableCacheValid(DocTableCache *cache);
+extern Relation DocTableCacheOpen(DocTableCache *cache);
+extern void DocTableCacheBuilt(DocTableCache *cache);
 extern AttrNumber DocColumnAttnum(Relation rel, const char *name, Oid typid);
 
 #endif							/* CATALOG_DOCUMENT_H */

@@ -617,20 +617,7 @@ typedef struct LimitRule
 } LimitRule;
 
 static LimitRule rules[RLC_COUNT][SCOPE_COUNT];
-static bool rules_valid = false;
-static bool rules_callback_registered = false;
-static Oid	rules_relid = InvalidOid;
-static uint64 rules_generation = 0;
-
-static void
-rules_invalidate(Datum arg, Oid relid)
-{
-	if (!OidIsValid(relid) || relid == rules_relid)
-	{
-		rules_valid = false;
-		rules_generation++;
-	}
-}
+static DocTableCache rules_cache = {.table = "rate_limit"};
 
 /* The scope index of a name (a function or read/write), or -1. */
 static int
@@ -676,16 +663,10 @@ rules_build(void)
 {
 	Relation	rel;
 
-	if (!rules_callback_registered)
-	{
-		CacheRegisterRelcacheCallback(rules_invalidate, (Datum) 0);
-		rules_callback_registered = true;
-	}
-	rel = DocOpenTable("rate_limit");
-	rules_relid = RelationGetRelid(rel);
+	rel = DocTableCacheOpen(&rules_cache);
 	for (;;)
 	{
-		uint64		generation = rules_generation;
+		uint64		generation = rules_cache.generation;
 		AttrNumber	a_class = DocColumnAttnum(rel, "caller_class", TEXTOID);
 		AttrNumber	a_action = DocColumnAttnum(rel, "action", TEXTOID);
 		AttrNumber	a_rate = DocColumnAttnum(rel, "rate", FLOAT8OID);
@@ -726,11 +707,11 @@ rules_build(void)
 		}
 		table_endscan(scan);
 		UnregisterSnapshot(snapshot);
-		if (generation == rules_generation)
+		if (generation == rules_cache.generation)
 			break;
 	}
 	table_close(rel, NoLock);
-	rules_valid = true;
+	DocTableCacheBuilt(&rules_cache);
 }
 
 /*
@@ -745,8 +726,7 @@ effective_limit(int c, int fn, RateLimitAction action, double *rate, int *burst)
 	int			scope = action == RLA_READ ? SCOPE_READ : SCOPE_WRITE;
 	LimitRule  *r = NULL;
 
-	AcceptInvalidationMessages();
-	if (!rules_valid)
+	if (!DocTableCacheValid(&rules_cache))
 		rules_build();
 	if (fn >= 0 && rules[c][fn].set)
 	{
