@@ -300,6 +300,10 @@ COMMENT ON FUNCTION catalog.cache_changed() IS
 CREATE TRIGGER rate_limit_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog.rate_limit
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
+-- ALWAYS: also under session_replication_role = replica (a logical
+-- replication apply worker, pg_restore --disable-triggers), or the change
+-- would reach no backend's cache.
+ALTER TABLE catalog.rate_limit ENABLE ALWAYS TRIGGER rate_limit_changed;
 
 CREATE FUNCTION catalog.rate_limit_functions(OUT function_name text, OUT action text)
 RETURNS SETOF record
@@ -532,6 +536,8 @@ CREATE TRIGGER audit_chain_no_truncate
 CREATE TRIGGER audit_mask_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog.audit_mask
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
+-- ALWAYS, as rate_limit_changed: a mask must apply however it was written.
+ALTER TABLE catalog.audit_mask ENABLE ALWAYS TRIGGER audit_mask_changed;
 
 ------------------------------------------------------------------------------
 -- Backups: the tables of an extension are left out of pg_dump unless marked

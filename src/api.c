@@ -328,12 +328,14 @@ static RoleOidCache role_cache[] = {
 	{"catalog_admin", InvalidOid, false},
 };
 static bool role_cache_callback = false;
+static uint64 role_cache_generation = 0;
 
 static void
 role_cache_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
 	for (size_t i = 0; i < lengthof(role_cache); i++)
 		role_cache[i].valid = false;
+	role_cache_generation++;
 }
 
 static Oid
@@ -351,9 +353,20 @@ role_oid(const char *role)
 			continue;
 		if (!role_cache[i].valid)
 		{
-			/* valid first: an invalidation during the lookup clears it again */
-			role_cache[i].valid = true;
-			role_cache[i].oid = get_role_oid(role, true);
+			/*
+			 * Kept only when no invalidation came during the lookup, and set
+			 * only after it: a lookup that fails (a cancel while it reads
+			 * pg_authid) leaves the entry invalid, not valid with an old OID.
+			 */
+			uint64		generation = role_cache_generation;
+			Oid			oid = get_role_oid(role, true);
+
+			if (generation == role_cache_generation)
+			{
+				role_cache[i].oid = oid;
+				role_cache[i].valid = true;
+			}
+			return oid;
 		}
 		return role_cache[i].oid;
 	}

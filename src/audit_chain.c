@@ -623,8 +623,11 @@ seal_batch(int64 *seq, uint8 *prev, int64 *max_id)
  *	  log, the sealer the main cost of auditing.  The settings only raise
  *	  the cost of those paths, so a pass still has a plan without the
  *	  indexes (it is then slow, not wrong).  The candidates are planned at
- *	  every pass (custom plan) and the seal insert reads no table, so no
- *	  plan kept from elsewhere is affected.  No parallel workers and no
+ *	  every pass (custom plan).  The other plans a pass runs (the chain
+ *	  lock, the head, the seal insert's join to audit_log by key, the
+ *	  bookkeeping update) are kept, and one first planned inside a pass
+ *	  keeps these settings: each is a single-row or key lookup, whose plan
+ *	  they do not change.  No parallel workers and no
  *	  JIT either: a pass is many short index probes, where starting workers
  *	  or compiling expressions costs more than the work (the cost estimates
  *	  without statistics crossed both thresholds).

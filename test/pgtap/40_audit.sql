@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(170);
+SELECT plan(171);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -553,6 +553,20 @@ SELECT catalog_api.update_product(id => pg_temp.id('pm3'), expected_version => 1
 COMMIT;
 SELECT is((pg_temp.alast('product', pg_temp.id('pm3'))).new_values->>'name', 'Visible name',
           'after the declaring transaction rolled back, the mask is gone');
+
+-- A mask written under session_replication_role = replica (as a logical
+-- replication apply worker writes) reaches the cached policy too: its
+-- trigger is ENABLE ALWAYS.
+BEGIN;
+SET LOCAL session_replication_role = replica;
+INSERT INTO catalog.audit_mask (table_name, column_name, method, created_by)
+VALUES ('product', 'name', 'redact', 'pgtap-replica');
+SET LOCAL session_replication_role = origin;
+SET LOCAL catalog.actor = 'pgtap-audit';
+SELECT catalog_api.update_product(id => pg_temp.id('pm3'), expected_version => 2, name => 'Replica hidden') IS NOT NULL AS updated;
+SELECT is((pg_temp.alast('product', pg_temp.id('pm3'))).new_values->>'name', '[redacted]',
+          'a mask written under session_replication_role = replica applies to the next write');
+ROLLBACK;
 
 ------------------------------------------------------------------------------
 -- 10. A PostgREST request, replayed statement by statement
