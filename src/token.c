@@ -148,20 +148,23 @@ equal_ct(const void *a, const void *b, size_t len)
  *	  Whether token is well formed, signed by a current 'csrf' key and
  *	  bound to session.
  */
-static bool
-token_valid(const char *token, const char *session)
+/*
+ * token_kid
+ *	  The key id of a token: "v1." then 1 to 5 decimal digits without a
+ *	  leading zero, 1..65535, then ".".  Returns -1 when the token does not
+ *	  start that way, or is longer than any token; *rest points after the
+ *	  dot otherwise.  The only parser of a token's key id (no atoi: what a
+ *	  cookie carries is hostile).
+ */
+static int
+token_kid(const char *token, const char **rest)
 {
-	size_t		len = strlen(token);
 	const char *p;
 	int			kid = 0;
 	int			digits = 0;
-	uint8		nonce[CSRF_NONCE_LEN];
-	uint8		mac[SIGNING_MAC_LEN];
-	uint8		expected[SIGNING_MAC_LEN];
-	SigningKey *key;
 
-	if (len > CSRF_TOKEN_MAX || strncmp(token, CSRF_PREFIX, 3) != 0)
-		return false;
+	if (strlen(token) > CSRF_TOKEN_MAX || strncmp(token, CSRF_PREFIX, 3) != 0)
+		return -1;
 	p = token + 3;
 	while (*p >= '0' && *p <= '9' && digits < 5)
 	{
@@ -169,8 +172,23 @@ token_valid(const char *token, const char *session)
 		p++, digits++;
 	}
 	if (digits == 0 || (digits > 1 && token[3] == '0') || kid < 1 || kid > 65535 || *p != '.')
+		return -1;
+	*rest = p + 1;
+	return kid;
+}
+
+static bool
+token_valid(const char *token, const char *session)
+{
+	const char *p;
+	int			kid;
+	uint8		nonce[CSRF_NONCE_LEN];
+	uint8		mac[SIGNING_MAC_LEN];
+	uint8		expected[SIGNING_MAC_LEN];
+	SigningKey *key;
+
+	if ((kid = token_kid(token, &p)) < 0)
 		return false;
-	p++;
 	if (strlen(p) != 2 * CSRF_NONCE_LEN + 1 + 2 * SIGNING_MAC_LEN ||
 		p[2 * CSRF_NONCE_LEN] != '.' ||
 		!hex_decode_lower(p, CSRF_NONCE_LEN, nonce) ||
@@ -260,6 +278,7 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 	char		mac_hex[2 * SIGNING_MAC_LEN + 1];
 	char	   *token;
 	char	   *current;
+	const char *rest;
 	const char *method;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
@@ -286,9 +305,8 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 	 * first tab's (the check wants header and cookie equal).
 	 */
 	current = ApiJsonSetting("request.cookies", catalog_csrf_cookie);
-	if (current != NULL && strlen(current) <= CSRF_TOKEN_MAX &&
-		strncmp(current, CSRF_PREFIX, 3) == 0 &&
-		atoi(current + 3) == key->kid && token_valid(current, session))
+	if (current != NULL && token_kid(current, &rest) == key->kid &&
+		token_valid(current, session))
 		token = current;
 	else
 	{

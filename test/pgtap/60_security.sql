@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(106);
+SELECT plan(109);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -306,6 +306,13 @@ CREATE TEMP TABLE tok2 AS SELECT pg_temp.token('{"session":"s1"}') AS t;
 SELECT matches(t ->> 'token', '^v1\.2\.', 'after a rotation the newest kid signs') FROM tok2;
 SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), 'ok', 'the new kid verifies') FROM tok2;
 SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), 'ok', 'the old kid still verifies') FROM tok;
+SELECT matches(pg_temp.token(json_build_object('session', 's1', '__Host-csrf', t ->> 'token')::text) ->> 'token',
+               '^v1\.2\.', 'csrf_token replaces a valid cookie token of an older kid by one of the newest') FROM tok;
+SELECT is(pg_temp.token(json_build_object('session', 's1', '__Host-csrf', t ->> 'token')::text) ->> 'token',
+          t ->> 'token', 'csrf_token returns a valid cookie token of the newest kid again') FROM tok2;
+SELECT matches(pg_temp.token(json_build_object('session', 's1', '__Host-csrf',
+                   'v1.4294967298.' || split_part(t ->> 'token', '.', 3) || '.' || split_part(t ->> 'token', '.', 4))::text)
+               ->> 'token', '^v1\.2\.[0-9a-f]{32}\.', 'a cookie token whose kid overflows an int is not taken for kid 2') FROM tok2;
 DELETE FROM catalog.signing_key WHERE purpose = 'csrf' AND kid = 1;
 SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), '{"reason":"csrf_invalid"}',
           'after the old kid is dropped, its tokens are refused') FROM tok;
