@@ -36,7 +36,7 @@ OBJS = \
 DATA = sql/catalog--$(EXTVERSION).sql
 
 # pg_regress suites, one per concern; each runs in a preloaded throw-away instance.
-REGRESS = validate product category roles
+REGRESS = validate product category roles settings
 REGRESS_OPTS = --inputdir=. --encoding=UTF8 --temp-instance=tmp_check --temp-config=test/catalog.conf \
 	--load-extension=pg_trgm --load-extension=catalog
 

@@ -54,6 +54,56 @@ check_rate(double *newval, void **extra, GucSource source)
 	return false;
 }
 
+/*
+ * http_token
+ *	  Whether s is 1 to 64 characters of an HTTP token (RFC 9110 tchar:
+ *	  letters, digits and !#$%&'*+-.^_`|~), in lower case when lower.  A
+ *	  cookie or header name outside that set could never match what
+ *	  PostgREST passes, so every cookie session would be refused: say so
+ *	  when the setting is made, not at the first request.
+ */
+static bool
+http_token(const char *s, bool lower)
+{
+	size_t		len = s == NULL ? 0 : strlen(s);
+
+	if (len < 1 || len > 64)
+		return false;
+	for (const char *p = s; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+			strchr("!#$%&'*+-.^_`|~", c) != NULL)
+			continue;
+		if (c >= 'A' && c <= 'Z' && !lower)
+			continue;
+		return false;
+	}
+	return true;
+}
+
+/* catalog.csrf_session_cookie, catalog.csrf_cookie: cookie names. */
+static bool
+check_cookie_name(char **newval, void **extra, GucSource source)
+{
+	if (http_token(*newval, false))
+		return true;
+	GUC_check_errdetail("A cookie name is 1 to 64 letters, digits or !#$%%&'*+-.^_`|~.");
+	return false;
+}
+
+/* catalog.csrf_header: PostgREST passes header names in lower case. */
+static bool
+check_header_name(char **newval, void **extra, GucSource source)
+{
+	if (http_token(*newval, true))
+		return true;
+	GUC_check_errdetail("A header name is 1 to 64 lower-case letters, digits or !#$%%&'*+-.^_`|~.");
+	GUC_check_errhint("PostgREST passes request headers with lower-case names.");
+	return false;
+}
+
 static const struct config_enum_entry audit_mask_method_options[] = {
 	{"hash", AUDIT_MASK_HASH, false},
 	{"redact", AUDIT_MASK_REDACT, false},
@@ -259,7 +309,7 @@ CatalogDefineGucs(void)
 							   "session",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   check_cookie_name, NULL, NULL);
 
 	DefineCustomStringVariable("catalog.csrf_cookie",
 							   "Cookie of the double-submitted CSRF token.",
@@ -268,7 +318,7 @@ CatalogDefineGucs(void)
 							   "__Host-csrf",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   check_cookie_name, NULL, NULL);
 
 	DefineCustomStringVariable("catalog.csrf_header",
 							   "Request header (lower case) of the double-submitted CSRF token.",
@@ -277,7 +327,7 @@ CatalogDefineGucs(void)
 							   "x-csrf-token",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   check_header_name, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("catalog");
