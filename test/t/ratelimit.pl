@@ -23,6 +23,12 @@
 #      on the primary reaches the standby's backends.
 #   6. A CSRF refusal reaches the server log without its token or session
 #      (run before 4, which fills the table).
+#   7. Exactly once across transactions: the mark pre_request() leaves is
+#      taken by the next API call of its own transaction only (run before
+#      4).  After 4: a refusal (rate_limited, limiter_full) is logged
+#      without its statement.
+#   8. Without shared_preload_libraries: the API serves plain SQL and
+#      pre_request() fails with 55000.
 use strict;
 use warnings;
 
@@ -199,6 +205,31 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 }
 
 # ---------------------------------------------------------------------------
+# 7. The mark of pre_request() is taken within its transaction only: the
+#    limiter's "allowed" counter (health()) counts each charge.
+# ---------------------------------------------------------------------------
+{
+	my $allowed = sub { return sql(q{SELECT (catalog_api.health() #>> '{rate_limiter,allowed}')::bigint}) };
+	my $pre = q{SELECT set_config('request.method', 'GET', true), set_config('request.path', '/rpc/get_product', true),
+	                   set_config('request.jwt.claims', '{"sub":"mark-1"}', true);
+	            SELECT catalog_api.pre_request();};
+	# a product that does not exist: the call is counted, then answers PT404
+	my $call = q{SELECT set_config('request.jwt.claims', '{"sub":"mark-1"}', true);
+	             SELECT catalog_api.get_product(-1);};
+	my $a0 = $allowed->();
+	my ($rc, $out, $err) = $node->psql($db, "BEGIN; $pre $call COMMIT;");
+	like($err, qr/not found|PT404/, 'pre_request then get_product in one transaction: the call ran');
+	is($allowed->() - $a0, 1, 'in one transaction the call takes the mark: counted once');
+	my $a1 = $allowed->();
+	($rc, $out, $err) = $node->psql($db, "BEGIN; $pre COMMIT; BEGIN; $call COMMIT;");
+	like($err, qr/not found|PT404/, 'pre_request, commit, then get_product: the call ran');
+	is($allowed->() - $a1, 2, 'the mark is cleared at commit: the next transaction\'s call counts itself');
+	my $a2 = $allowed->();
+	($rc, $out, $err) = $node->psql($db, "BEGIN; $pre ROLLBACK; BEGIN; $call COMMIT;");
+	is($allowed->() - $a2, 2, 'and at rollback');
+}
+
+# ---------------------------------------------------------------------------
 # 4. Capacity: idle entries are reused; limited ones never are
 # ---------------------------------------------------------------------------
 {
@@ -234,6 +265,32 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 	is(sql(q{SELECT count(*) FROM t.flood
 	       WHERE r = 'ok' AND t.req(json_build_object('sub', 'limited-' || i)::text, '{}', '/rpc/get_product') = 'rate_limited'}),
 		'64', 'every admitted key is still limited: no flood reset its bucket');
+}
+
+# ---------------------------------------------------------------------------
+# 7 (after 4). A refusal is logged without its statement (errhidestmt): the
+#    statement of a PostgREST request carries its headers and cookies.
+# ---------------------------------------------------------------------------
+{
+	my $sub = sql(q{SELECT 'limited-' || i FROM t.flood WHERE r = 'ok' ORDER BY i LIMIT 1});
+	my $req = sub {
+		my ($who, $marker) = @_;
+		my ($rc, $out, $err) = $node->psql($db, qq{
+			BEGIN;
+			SELECT set_config('request.method', 'GET', true), set_config('request.path', '/rpc/get_product', true),
+			       set_config('request.jwt.claims', '{"sub":"$who"}', true);
+			SELECT catalog_api.pre_request() AS $marker;
+			COMMIT;});
+		return $err;
+	};
+	my $offset = -s $node->logfile;
+	like($req->($sub, 'hidestmt_marker_rate'), qr/rate limit exceeded/, 'an uncaught refusal of a limited key');
+	like($req->('hidestmt-new-key', 'hidestmt_marker_full'), qr/rate limiter is full/,
+		'an uncaught refusal of a new key while the table is full');
+	my $log = slurp_file($node->logfile, $offset);
+	like($log, qr/rate limit exceeded.*rate limiter is full/s, 'both refusals are in the server log');
+	unlike($log, qr/hidestmt_marker/, 'neither refusal logs its statement');
+	unlike($log, qr/hidestmt-new-key|\Q$sub\E/, 'nor its key');
 }
 
 # ---------------------------------------------------------------------------
@@ -308,4 +365,25 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 }
 
 $node->stop;
+# ---------------------------------------------------------------------------
+# 8. Without shared_preload_libraries (README: the API serves plain SQL,
+#    a PostgREST deployment fails closed).
+# ---------------------------------------------------------------------------
+{
+	my $bare = PostgreSQL::Test::Cluster->new('ratelimit_bare');
+	$bare->init;
+	$bare->start;
+	$bare->safe_psql('postgres', 'CREATE EXTENSION catalog CASCADE');
+	is($bare->safe_psql('postgres', q{SELECT catalog_api.health() ->> 'shared_memory'}), 'false',
+		'health() says there is no shared memory');
+	is($bare->safe_psql('postgres', q{SELECT jsonb_typeof(catalog_api.list_categories())}), 'array',
+		'an API function serves plain SQL');
+	my ($rc, $out, $err) = $bare->psql('postgres', q{
+		\set VERBOSITY verbose
+		SELECT set_config('request.method', 'GET', false), set_config('request.path', '/rpc/list_categories', false);
+		SELECT catalog_api.pre_request();});
+	like($err, qr/ERROR:\s+55000: the catalog rate limiter needs shared memory/, 'pre_request() fails with 55000');
+	$bare->stop;
+}
+
 done_testing();
