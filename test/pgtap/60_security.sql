@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(109);
+SELECT plan(114);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -145,6 +145,22 @@ SELECT is(pg_temp.req('POST', '/rpc/create_category', pg_temp.sub('a')) ->> 'sta
           'writes are a separate scope');
 SELECT is(pg_temp.req('GET', '/rpc/health', pg_temp.sub('a')) ->> 'state', 'ok',
           'health is never limited');
+
+-- A null rate is no limit: a function's null row wins over a strict limit
+-- of its class (not "fall back to the class", not "use the default").
+SELECT ok(catalog_api.rate_limit_set('admin', 'write', 0.001, 1) IS NOT NULL
+          AND catalog_api.rate_limit_set('admin', 'archive_product', NULL, 1) IS NOT NULL,
+          'a strict limit on admin writes, none on archive_product');
+SELECT is(pg_temp.req('POST', '/rpc/update_category', pg_temp.sub('n')) ->> 'state', 'ok',
+          'the class limit: a first write allowed');
+SELECT is(pg_temp.req('POST', '/rpc/update_category', pg_temp.sub('n')) ->> 'state', 'PGRST',
+          'the class limit: the second refused (burst 1)');
+SELECT is((SELECT count(*) FROM generate_series(1, 5) i
+           WHERE pg_temp.req('POST', '/rpc/archive_product', pg_temp.sub('n')) ->> 'state' = 'ok'), 5::bigint,
+          'a null rate on archive_product: five writes of the same subject, none refused');
+SELECT ok(catalog_api.rate_limit_set('admin', 'write', NULL, 1) IS NOT NULL
+          AND catalog_api.rate_limit_drop('admin', 'archive_product'),
+          'the limits of the rest of this file restored');
 
 -- A limit per function is its own bucket, apart from the class's.
 SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('c')) ->> 'state', 'ok', 'get_product: first');
