@@ -57,10 +57,14 @@ check_rate(double *newval, void **extra, GucSource source)
 /*
  * http_token
  *	  Whether s is 1 to 64 characters of an HTTP token (RFC 9110 tchar:
- *	  letters, digits and !#$%&'*+-.^_`|~), in lower case when lower.  A
- *	  cookie or header name outside that set could never match what
- *	  PostgREST passes, so every cookie session would be refused: say so
- *	  when the setting is made, not at the first request.
+ *	  ASCII letters, digits and !#$%&'*+-.^_`|~), in lower case when
+ *	  lower.  A cookie or header name outside that set could never match
+ *	  what PostgREST passes: the token's cookie or header never found
+ *	  (every cookie session refused), or the session cookie never found
+ *	  (the check never applied).  Refused when the setting is made; at
+ *	  server start (or when a session first loads the library) PostgreSQL
+ *	  only warns about a refused value of a custom setting and keeps the
+ *	  default.  The empty-name checks of token.c stay as a second line.
  */
 static bool
 http_token(const char *s, bool lower)

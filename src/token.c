@@ -144,17 +144,12 @@ equal_ct(const void *a, const void *b, size_t len)
 }
 
 /*
- * token_valid
- *	  Whether token is well formed, signed by a current 'csrf' key and
- *	  bound to session.
- */
-/*
  * token_kid
  *	  The key id of a token: "v1." then 1 to 5 decimal digits without a
  *	  leading zero, 1..65535, then ".".  Returns -1 when the token does not
- *	  start that way, or is longer than any token; *rest points after the
- *	  dot otherwise.  The only parser of a token's key id (no atoi: what a
- *	  cookie carries is hostile).
+ *	  start that way, or is longer than any token; otherwise *rest (when
+ *	  rest is not NULL) points after the dot.  The only parser of a
+ *	  token's key id (no atoi: what a cookie carries is hostile).
  */
 static int
 token_kid(const char *token, const char **rest)
@@ -173,10 +168,16 @@ token_kid(const char *token, const char **rest)
 	}
 	if (digits == 0 || (digits > 1 && token[3] == '0') || kid < 1 || kid > 65535 || *p != '.')
 		return -1;
-	*rest = p + 1;
+	if (rest != NULL)
+		*rest = p + 1;
 	return kid;
 }
 
+/*
+ * token_valid
+ *	  Whether token is well formed, signed by a current 'csrf' key and
+ *	  bound to session.
+ */
 static bool
 token_valid(const char *token, const char *session)
 {
@@ -278,7 +279,6 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 	char		mac_hex[2 * SIGNING_MAC_LEN + 1];
 	char	   *token;
 	char	   *current;
-	const char *rest;
 	const char *method;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
@@ -305,7 +305,7 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 	 * first tab's (the check wants header and cookie equal).
 	 */
 	current = ApiJsonSetting("request.cookies", catalog_csrf_cookie);
-	if (current != NULL && token_kid(current, &rest) == key->kid &&
+	if (current != NULL && token_kid(current, NULL) == key->kid &&
 		token_valid(current, session))
 		token = current;
 	else

@@ -28,7 +28,8 @@
 #      4).  After 4: a refusal (rate_limited, limiter_full) is logged
 #      without its statement.
 #   8. Without shared_preload_libraries: the API serves plain SQL and
-#      pre_request() fails with 55000.
+#      pre_request() fails with 55000.  Then preloaded with a refused
+#      setting: the default at start (a warning), the old value at reload.
 use strict;
 use warnings;
 
@@ -383,6 +384,26 @@ $node->stop;
 		SELECT set_config('request.method', 'GET', false), set_config('request.path', '/rpc/list_categories', false);
 		SELECT catalog_api.pre_request();});
 	like($err, qr/ERROR:\s+55000: the catalog rate limiter needs shared memory/, 'pre_request() fails with 55000');
+
+	# A refused value of a setting (README, Configuration): at server start
+	# PostgreSQL only warns and keeps the default; a reload keeps the old value.
+	my $show = sub { return $bare->safe_psql('postgres', 'SHOW catalog.csrf_header') };
+	$bare->append_conf('postgresql.conf', "shared_preload_libraries = 'catalog'\ncatalog.csrf_header = 'X-Csrf-Token'\n");
+	$bare->restart;
+	is($show->(), 'x-csrf-token', 'a refused value at server start: the default is used');
+	like(slurp_file($bare->logfile), qr/WARNING:.*invalid value for parameter "catalog\.csrf_header": "X-Csrf-Token"/,
+		'and the start logs a warning that names it');
+	$bare->append_conf('postgresql.conf', "catalog.csrf_header = 'x-xsrf-token'\n");
+	$bare->reload;
+	ok($bare->poll_query_until('postgres', "SELECT current_setting('catalog.csrf_header') = 'x-xsrf-token'"),
+		'a valid value applies at reload');
+	my $offset = -s $bare->logfile;
+	$bare->append_conf('postgresql.conf', "catalog.csrf_header = 'Bad Header'\n");
+	$bare->reload;
+	ok($bare->poll_query_until('postgres',
+			"SELECT pg_read_file('" . $bare->logfile . "', $offset, 1000000) ~ 'invalid value for parameter \"catalog.csrf_header\": \"Bad Header\"'"),
+		'a refused value at reload is logged');
+	is($show->(), 'x-xsrf-token', 'and the value before it is kept');
 	$bare->stop;
 }
 
