@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(400);
+SELECT plan(404);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -835,6 +835,31 @@ SELECT set_eq($$SELECT term FROM catalog.search_term$$,
                 WHERE 'A' = ANY (l.weights) AND length(l.lexeme) BETWEEN 5 AND 64
                   AND l.lexeme !~ '[-0-9]'$$,
               'after a refresh the dictionary is exactly the words of the products, once each');
+
+------------------------------------------------------------------------------
+-- The pending lists of the search indexes stay small: every search scans a
+-- GIN index's pending list in full (catalog--1.0.sql sets 512 kB).
+------------------------------------------------------------------------------
+SELECT is((SELECT count(*) FROM pg_class c
+           WHERE c.oid IN ('catalog.product_search_doc_idx'::regclass, 'catalog.product_name_trgm_idx'::regclass,
+                           'catalog.product_sku_trgm_idx'::regclass)
+             AND c.reloptions @> ARRAY['gin_pending_list_limit=512']), 3::bigint,
+          'the three GIN indexes of catalog.product have a pending list limit of 512 kB');
+CREATE EXTENSION IF NOT EXISTS pgstattuple;
+DO $$ BEGIN
+    PERFORM gin_clean_pending_list(i) FROM unnest(ARRAY['catalog.product_search_doc_idx'::regclass,
+        'catalog.product_name_trgm_idx'::regclass, 'catalog.product_sku_trgm_idx'::regclass]) i;
+END $$;
+-- 3,000 products, about 1.1 MB of pending entries in the search_doc index
+INSERT INTO catalog.product (sku, name, description, status, category_id, price, currency, created_by, updated_by)
+SELECT 'PEND-' || pg_backend_pid() || '-' || g,
+       'Pending Item ' || g || ' ' || md5(g::text), 'A description of pending item ' || md5((g * 7)::text),
+       'published', (SELECT id FROM fxc WHERE k = 'knit'), 1, 'USD', 'pgtap', 'pgtap'
+FROM generate_series(1, 3000) g;
+SELECT cmp_ok((pgstatginindex(i)).pending_pages, '<=', 66,
+              i::text || ': at most 512 kB of pending pages after 3,000 inserts')
+FROM unnest(ARRAY['catalog.product_search_doc_idx'::regclass, 'catalog.product_name_trgm_idx'::regclass,
+                  'catalog.product_sku_trgm_idx'::regclass]) i;
 
 SELECT * FROM finish();
 ROLLBACK;
