@@ -1789,12 +1789,14 @@ estimate(SearchRequest *r, SearchStats *st)
  * walked row and a visited row cost about the same, so they weigh the
  * same here; the weights of a visited row and of a posting read keep the
  * earlier calibration (1.5 and 0.2, a ratio of 0.13 where this
- * measurement says 0.09), which this change did not measure against.  (A walked row was once weighed at 3.5: the walks that would
- * have won, two words that go together or a word and its department, were
- * sent to bitmap scans of every match: "stainless steel" took 130 ms, and
- * takes 1.5 ms.  On 540 queries of the benchmark's mix at one client, the
- * best of three runs each, four interleaved pairs, the change took 7% off
- * the mean and 14% off the p99.)
+ * measurement says 0.09), which this change did not measure against.
+ *
+ * A walked row was once weighed at 3.5: the walks that would have won,
+ * two words that go together or a word and its department, were sent to
+ * bitmap scans of every match ("stainless steel" took 130 ms, and takes
+ * 1.5 ms).  On 540 queries of the benchmark's mix at one client, the best
+ * of three runs each, four interleaved pairs, the change took 7% off the
+ * mean and 14% off the p99.
  */
 #define COST_ORDERED_ROW	1.5
 #define COST_BITMAP_ENTRY	0.2

@@ -846,6 +846,11 @@ SELECT is((SELECT count(*) FROM pg_class c
              AND c.reloptions @> ARRAY['gin_pending_list_limit=512']), 3::bigint,
           'the three GIN indexes of catalog.product have a pending list limit of 512 kB');
 CREATE EXTENSION IF NOT EXISTS pgstattuple;
+-- No autovacuum on the table until this transaction ends (the setting is
+-- rolled back with it; its lock cancels a running one): a vacuum cleaning
+-- a list while the inserts add to it could leave the list past the limit,
+-- which is the vacuum's doing, not the setting's.
+ALTER TABLE catalog.product SET (autovacuum_enabled = false);
 DO $$ BEGIN
     PERFORM gin_clean_pending_list(i) FROM unnest(ARRAY['catalog.product_search_doc_idx'::regclass,
         'catalog.product_name_trgm_idx'::regclass, 'catalog.product_sku_trgm_idx'::regclass]) i;
