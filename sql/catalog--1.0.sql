@@ -296,7 +296,7 @@ CREATE TABLE catalog.rate_limit (
 COMMENT ON TABLE catalog.rate_limit IS 'Rate limits per caller class and action, over the defaults';
 
 -- The statement trigger of every table that backends cache (rate limits,
--- audit masks): it invalidates the table's relcache entry, which each
+-- audit masks, search terms): it invalidates the table's relcache entry, which each
 -- cache listens to (this backend at its next command, the others and hot
 -- standbys when the transaction commits).
 CREATE FUNCTION catalog.cache_changed()
@@ -305,7 +305,7 @@ AS 'MODULE_PATHNAME', 'catalog_cache_changed'
 LANGUAGE C
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION catalog.cache_changed() IS
-'Tells every backend that a cached table (rate limits, audit masks) changed';
+'Tells every backend that a cached table (rate limits, audit masks, search terms) changed';
 CREATE TRIGGER rate_limit_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog.rate_limit
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
@@ -760,6 +760,15 @@ CREATE TRIGGER product_search_terms_update
     AFTER UPDATE ON catalog.product
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.search_terms_collect();
+
+-- Backends remember the words they found in catalog.search_term (the
+-- known-word cache of src/search.c); only a deletion can make one wrong, so
+-- every UPDATE, DELETE and TRUNCATE of the dictionary invalidates it.
+-- ALWAYS, as rate_limit_changed.
+CREATE TRIGGER search_term_changed
+    AFTER UPDATE OR DELETE OR TRUNCATE ON catalog.search_term
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
+ALTER TABLE catalog.search_term ENABLE ALWAYS TRIGGER search_term_changed;
 
 -- What the search of each query shape runs, with the plan PostgreSQL keeps
 -- for it (EXPLAIN, FORMAT JSON): for tests and for operators.  Superuser only

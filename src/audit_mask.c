@@ -305,6 +305,48 @@ contains_value_pattern(const char *s, int len)
  */
 
 /*
+ * Whether a column name matches a built-in key pattern depends on the name
+ * alone (and the database encoding, fixed for the backend), so the answer
+ * is remembered for the column names the trigger meets: the audited
+ * tables have a few dozen, and every row of every write asks for each of
+ * them.  Names longer than a column name can be, or past the memo's
+ * capacity (a table altered many times over), are checked every time.
+ * What the answer leads to (the method) is not remembered: the setting
+ * catalog.audit_mask_method can change at any time.
+ */
+#define KEY_MEMO_SIZE	128
+
+typedef struct KeyMemo
+{
+	char		name[NAMEDATALEN];
+	bool		sensitive;
+} KeyMemo;
+
+static KeyMemo key_memo[KEY_MEMO_SIZE];
+static int	key_memo_n = 0;
+
+static bool
+column_name_sensitive(const char *column)
+{
+	size_t		len = strlen(column);
+	bool		sensitive;
+
+	if (len >= NAMEDATALEN)
+		return AuditScanKeyIsSensitive(column, (int) len, db_utf8());
+	for (int k = 0; k < key_memo_n; k++)
+		if (strcmp(key_memo[k].name, column) == 0)
+			return key_memo[k].sensitive;
+	sensitive = AuditScanKeyIsSensitive(column, (int) len, db_utf8());
+	if (key_memo_n < KEY_MEMO_SIZE)
+	{
+		memcpy(key_memo[key_memo_n].name, column, len + 1);
+		key_memo[key_memo_n].sensitive = sensitive;
+		key_memo_n++;
+	}
+	return sensitive;
+}
+
+/*
  * column_method
  *	  The method that masks the whole value of column, or MASK_NO_METHOD.
  */
@@ -315,7 +357,7 @@ column_method(const AuditMaskPolicy *policy, const char *column)
 		if (policy->rules[k].attribute_key[0] == '\0' &&
 			strcmp(policy->rules[k].column, column) == 0)
 			return policy->rules[k].method;
-	if (AuditScanKeyIsSensitive(column, strlen(column), db_utf8()))
+	if (column_name_sensitive(column))
 		return catalog_audit_mask_method;
 	return MASK_NO_METHOD;
 }

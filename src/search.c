@@ -58,6 +58,7 @@
 #include "access/detoast.h"
 #include "access/genam.h"
 #include "access/heapam.h"
+#include "access/xact.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -71,6 +72,7 @@
 #include "commands/explain.h"
 #include "commands/trigger.h"
 #include "common/base64.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
@@ -90,6 +92,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/plancache.h"
 #include "utils/rel.h"
@@ -3082,7 +3085,7 @@ typedef struct TermCollector
 	bool		probe;
 	HTAB	   *seen;
 	Relation	heap;
-	Relation	index;
+	Relation	index;			/* opened at the first probe */
 	TupleTableSlot *slot;
 	Datum	   *missing;
 	int			nmissing;
@@ -3090,6 +3093,96 @@ typedef struct TermCollector
 } TermCollector;
 
 #define TERM_KEY_SIZE	(NAMEDATALEN * 4 + 1)	/* 64 code points of up to 4 bytes, and NUL */
+
+/*
+ * Known words: a backend cache of words the probe found in
+ * catalog.search_term, inserted by a transaction other than the current
+ * one (so committed: the probe's snapshot sees them), so that the words of
+ * an ordinary product name cost a hash lookup, not an index scan, per
+ * write.  Only the presence of a word is cached, and only a deletion can
+ * make it wrong: the statement trigger search_term_changed
+ * (catalog.cache_changed) invalidates the table's relcache entry on every
+ * UPDATE, DELETE and TRUNCATE, and the whole cache is dropped before its
+ * next use (DocTableCacheValid).  The refresh, the one deleting writer,
+ * holds a SHARE lock on catalog.product until its commit, and its
+ * invalidation is sent before that lock is released; a writer's next
+ * insert into catalog.product waits for the lock and takes in the
+ * invalidation when it gets it, before this trigger runs.  So a word is
+ * never taken as known after the refresh removed it, the same guarantee as
+ * the probe's own snapshot gives.  A word the current transaction inserted
+ * is not cached: the transaction may still roll back.  Entries are keyed
+ * by a 64-bit hash of the word and hold the word itself, so a collision
+ * is a miss, never a wrong answer; the cache is emptied when it reaches
+ * KNOWN_TERMS_MAX words (a few hundred kilobytes).
+ */
+#define KNOWN_TERMS_MAX	8192
+
+typedef struct KnownTerm
+{
+	uint64		hash;			/* hash key, must be first */
+	char	   *word;
+} KnownTerm;
+
+static DocTableCache known_terms_cache = {.table = "search_term"};
+static MemoryContext known_terms_cxt = NULL;
+static HTAB *known_terms = NULL;
+
+/* An empty known-word cache. */
+static void
+known_terms_reset(void)
+{
+	HASHCTL		ctl;
+
+	if (known_terms_cxt == NULL)
+		known_terms_cxt = AllocSetContextCreate(TopMemoryContext, "catalog known search terms",
+												ALLOCSET_DEFAULT_SIZES);
+	else
+		MemoryContextReset(known_terms_cxt);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(KnownTerm);
+	ctl.hcxt = known_terms_cxt;
+	known_terms = hash_create("catalog known search terms", 256, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static uint64
+known_term_hash(const char *w, int len)
+{
+	return DatumGetUInt64(hash_any_extended((const unsigned char *) w, len, 0));
+}
+
+/* Is the word (len bytes) in the known-word cache? */
+static bool
+known_term_lookup(const char *w, int len)
+{
+	uint64		h = known_term_hash(w, len);
+	KnownTerm  *e = hash_search(known_terms, &h, HASH_FIND, NULL);
+
+	return e != NULL && strncmp(e->word, w, len) == 0 && e->word[len] == '\0';
+}
+
+/* Remember the word (len bytes) as known. */
+static void
+known_term_add(const char *w, int len)
+{
+	uint64		h = known_term_hash(w, len);
+	KnownTerm  *e;
+	char	   *copy;
+	bool		found;
+
+	if (hash_get_num_entries(known_terms) >= KNOWN_TERMS_MAX)
+		known_terms_reset();
+	/* the copy first: an entry must never exist without its word */
+	copy = MemoryContextAlloc(known_terms_cxt, len + 1);
+	memcpy(copy, w, len);
+	copy[len] = '\0';
+	e = hash_search(known_terms, &h, HASH_ENTER, &found);
+	if (found)
+		pfree(copy);			/* known, or a collision: the first word stays */
+	else
+		e->word = copy;
+}
 
 static void
 terms_begin(TermCollector *tc, bool probe)
@@ -3105,8 +3198,18 @@ terms_begin(TermCollector *tc, bool probe)
 	tc->seen = hash_create("search terms", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	if (probe)
 	{
-		tc->heap = DocOpenTable("search_term");
-		tc->index = open_term_index(tc->heap);
+		/*
+		 * Opening the table (DocTableCacheOpen: it registers the cache and
+		 * takes the lock) and then DocTableCacheValid take in the
+		 * invalidations that came before; a stale cache starts empty.
+		 */
+		tc->heap = DocTableCacheOpen(&known_terms_cache);
+		if (known_terms == NULL || !DocTableCacheValid(&known_terms_cache))
+		{
+			known_terms_reset();
+			DocTableCacheBuilt(&known_terms_cache);
+		}
+		tc->index = NULL;
 		tc->slot = table_slot_create(tc->heap, NULL);
 	}
 }
@@ -3119,12 +3222,24 @@ term_known(TermCollector *tc, const char *w, int len)
 	IndexScanDesc scan;
 	bool		found;
 
+	if (known_term_lookup(w, len))
+		return true;
+	if (tc->index == NULL)
+		tc->index = open_term_index(tc->heap);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				PointerGetDatum(cstring_to_text_with_len(w, len)));
 	key.sk_collation = DEFAULT_COLLATION_OID;
 	scan = index_beginscan(tc->heap, tc->index, GetActiveSnapshot(), 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, tc->slot);
+	if (found)
+	{
+		bool		isnull;
+		Datum		xmin = slot_getsysattr(tc->slot, MinTransactionIdAttributeNumber, &isnull);
+
+		if (!isnull && !TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin)))
+			known_term_add(w, len);
+	}
 	index_endscan(scan);
 	return found;
 }
@@ -3170,7 +3285,8 @@ terms_end(TermCollector *tc)
 	if (tc->probe)
 	{
 		ExecDropSingleTupleTableSlot(tc->slot);
-		index_close(tc->index, NoLock);
+		if (tc->index != NULL)
+			index_close(tc->index, NoLock);
 		table_close(tc->heap, NoLock);
 	}
 	hash_destroy(tc->seen);
