@@ -85,6 +85,7 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
@@ -955,11 +956,21 @@ catalog_audit_trigger(PG_FUNCTION_ARGS)
 
 		if (!OidIsValid(part) || !insert_direct(part, row.occurred_at, values, nulls))
 		{
+			/*
+			 * The one SQL the trigger runs: search_path pinned around it
+			 * (the function has no SET clause, which would cost every row
+			 * two settings changes for a path few rows take).
+			 */
+			int			nest = NewGUCNestLevel();
+
+			(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+									 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 			if (ApiExecute(&insert_plan, values, nulls, false, 0) != 1)
 				elog(ERROR, "audit row insert did not insert one row");
 			SPI_finish();
+			AtEOXact_GUC(true, nest);
 		}
 	}
 

@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(404);
+SELECT plan(414);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -820,6 +820,47 @@ SELECT is(pg_temp.ids(catalog_api.search_products(q => 'wombatfren', category_id
           'and a typo of the new word finds the renamed product');
 SELECT lives_ok($$UPDATE catalog.product SET name = name WHERE sku = 'TS-NO-SUCH-SKU'$$,
                 'an UPDATE of no row runs the trigger on an empty transition table');
+
+-- The word insert runs as the trigger function's owner with search_path
+-- and row_security pinned, and only it: an editor (no privilege on the
+-- dictionary) adds new words through the API; with row_security off (as a
+-- restore sets it) the owner's forced policy still filters instead of
+-- failing the write; the caller's user and settings are its own again after.
+SELECT set_config('tap.dict_cat', pg_temp.cid('other')::text, true) IS NOT NULL AS cat_set;
+SET LOCAL ROLE catalog_editor;
+SELECT lives_ok($$SELECT catalog_api.create_product(sku => 'TS-DICT-ED', name => 'Echidnoid Lamp',
+                      price => 1, category_id => current_setting('tap.dict_cat')::bigint)$$,
+                'an editor creates a product with a new word');
+SELECT is(current_user::text, 'catalog_editor', 'the trigger gave the user back');
+SELECT throws_ok($$INSERT INTO catalog.search_term (term) VALUES ('editorword')$$, '42501', NULL,
+                 'the editor has no privilege on the dictionary itself');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM catalog.search_term WHERE term = 'echidnoid'), 1::bigint,
+          'the editor''s new word is in the dictionary');
+-- A role that may insert products directly but has no privilege on the
+-- dictionary (a loader; the API's owner has both).
+CREATE ROLE tap_dict_loader NOLOGIN BYPASSRLS;
+GRANT USAGE ON SCHEMA catalog TO tap_dict_loader;
+GRANT INSERT ON catalog.product TO tap_dict_loader;
+GRANT USAGE ON SEQUENCE catalog.product_id_seq TO tap_dict_loader;
+SET LOCAL ROLE tap_dict_loader;
+SELECT lives_ok($$INSERT INTO catalog.product (sku, name, status, category_id, price, currency, created_by, updated_by)
+                  VALUES ('TS-DICT-LD', 'Wallabyish Lamp', 'published', current_setting('tap.dict_cat')::bigint,
+                          5, 'USD', 'pgtap-search', 'pgtap-search')$$,
+                'a loader without privileges on the dictionary inserts a product with a new word');
+SELECT is(current_user::text, 'tap_dict_loader', 'the trigger gave the loader its user back');
+RESET ROLE;
+SELECT is((SELECT count(*) FROM catalog.search_term WHERE term = 'wallabyish'), 1::bigint,
+          'the loader''s new word is in the dictionary (inserted with the owner''s rights)');
+SET LOCAL row_security = off;
+SELECT lives_ok($$INSERT INTO catalog.product (sku, name, status, category_id, price, currency, created_by, updated_by)
+                  VALUES ('TS-DICT-RLS', 'Platypoid Lamp', 'published', current_setting('tap.dict_cat')::bigint,
+                          5, 'USD', 'pgtap-search', 'pgtap-search')$$,
+                'with row_security off a write still adds its new words');
+SELECT is((SELECT count(*) FROM catalog.search_term WHERE term = 'platypoid'), 1::bigint,
+          'the word is in the dictionary');
+SELECT is(current_setting('row_security'), 'off', 'the caller''s row_security is its own again');
+SET LOCAL row_security = on;
 
 -- The refresh rebuilds exactly the words an independent SQL derivation
 -- gives (weight-A lexemes of 5 to 64 characters without digit or hyphen).

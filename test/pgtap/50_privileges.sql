@@ -34,7 +34,7 @@
 -- Identities are regclass, regprocedure and regtype texts, which are
 -- schema-qualified because neither schema is on the search_path.
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 
 -- Monthly partitions exist (in a deployment the worker creates them).
 DO $$ BEGIN PERFORM catalog_api.audit_maintain(); END $$;
@@ -566,9 +566,19 @@ SELECT set_eq(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p
       WHERE p.pronamespace IN ('catalog'::regnamespace, 'catalog_api'::regnamespace) AND p.prosecdef$$,
     $$SELECT fn FROM api_matrix WHERE fn <> 'catalog_api.get_product(bigint)'
-      UNION ALL VALUES ('catalog.search_terms_collect()'),
-                       ('catalog.search_explain(text,bigint,numeric,numeric,text,text,integer,text)')$$,
-    'SECURITY DEFINER exactly where decided: every API function but get_product (no SQL), the dictionary trigger, search_explain');
+      UNION ALL VALUES ('catalog.search_explain(text,bigint,numeric,numeric,text,text,integer,text)')$$,
+    'SECURITY DEFINER exactly where decided: every API function but get_product (no SQL), search_explain');
+-- The triggers that write as another role switch in C around their one
+-- insert, as core's foreign-key triggers do, and carry no SET clause.
+SELECT set_eq(
+    $$SELECT p.oid::regprocedure::text || ' ' || pg_get_userbyid(p.proowner) || ' '
+             || coalesce(p.proconfig::text, 'no settings')
+      FROM pg_proc p
+      WHERE p.oid IN ('catalog.search_terms_collect()'::regprocedure, 'catalog.audit_trigger()'::regprocedure)$$,
+    $$VALUES ('catalog.search_terms_collect() catalog_owner no settings'),
+             ('catalog.audit_trigger() ' || (SELECT pg_get_userbyid(proowner) FROM pg_proc
+                                             WHERE oid = 'catalog.audit_trigger()'::regprocedure) || ' no settings')$$,
+    'the dictionary trigger is owned by catalog_owner, whose rights its insert uses; neither writing trigger has a SET clause');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text AS function, pg_get_userbyid(p.proowner)::text AS owner
       FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
