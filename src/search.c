@@ -3114,7 +3114,8 @@ typedef struct TermCollector
  * is not cached: the transaction may still roll back.  Entries are keyed
  * by a 64-bit hash of the word and hold the word itself, so a collision
  * is a miss, never a wrong answer; the cache is emptied when it reaches
- * KNOWN_TERMS_MAX words (a few hundred kilobytes).
+ * KNOWN_TERMS_MAX words (a few hundred kilobytes for words of usual
+ * length, at most about 2.5 MB for words of 64 four-byte characters).
  */
 #define KNOWN_TERMS_MAX	8192
 
