@@ -3098,10 +3098,12 @@ typedef struct TermCollector
 /*
  * Known words: a backend cache of words the probe found in
  * catalog.search_term, inserted by a transaction other than the current
- * one (so committed: the probe's snapshot sees them), so that the words of
- * an ordinary product name cost a hash lookup, not an index scan, per
- * write.  Only the presence of a word is cached, and only a deletion can
- * make it wrong: the statement trigger search_term_changed
+ * one (so committed: the probe's snapshot sees them) and not deleted by
+ * any (xmax unset: a snapshot taken before a deletion still sees the row,
+ * and caching it would outlive the snapshot), so that the words of an
+ * ordinary product name cost a hash lookup, not an index scan, per write.
+ * Only the presence of a word is cached, and only a deletion can make it
+ * wrong: the statement trigger search_term_changed
  * (catalog.cache_changed) invalidates the table's relcache entry on every
  * UPDATE, DELETE and TRUNCATE, and the whole cache is dropped before its
  * next use (DocTableCacheValid).  The refresh, the one deleting writer,
@@ -3110,12 +3112,16 @@ typedef struct TermCollector
  * insert into catalog.product waits for the lock and takes in the
  * invalidation when it gets it, before this trigger runs.  So a word is
  * never taken as known after the refresh removed it, the same guarantee as
- * the probe's own snapshot gives.  A word the current transaction inserted
+ * the probe's own snapshot gives.  A deletion by hand (catalog_owner, not
+ * through the refresh) takes no such lock: a writer already past its lock
+ * may still take the word as known until its statement ends, exactly as
+ * its snapshot would.  A word the current transaction inserted
  * is not cached: the transaction may still roll back.  Entries are keyed
  * by a 64-bit hash of the word and hold the word itself, so a collision
  * is a miss, never a wrong answer; the cache is emptied when it reaches
  * KNOWN_TERMS_MAX words (a few hundred kilobytes for words of usual
- * length, at most about 2.5 MB for words of 64 four-byte characters).
+ * length, at most about 4.3 MB for words of 64 four-byte characters, whose
+ * copies take 512-byte allocation chunks).
  */
 #define KNOWN_TERMS_MAX	8192
 
@@ -3135,6 +3141,12 @@ known_terms_reset(void)
 {
 	HASHCTL		ctl;
 
+	/*
+	 * Forget the table first: if hash_create below runs out of memory, the
+	 * next use finds no cache and builds one, never a pointer into the
+	 * reset context.
+	 */
+	known_terms = NULL;
 	if (known_terms_cxt == NULL)
 		known_terms_cxt = AllocSetContextCreate(TopMemoryContext, "catalog known search terms",
 												ALLOCSET_DEFAULT_SIZES);
@@ -3236,10 +3248,20 @@ term_known(TermCollector *tc, const char *w, int len)
 	found = index_getnext_slot(scan, ForwardScanDirection, tc->slot);
 	if (found)
 	{
-		bool		isnull;
-		Datum		xmin = slot_getsysattr(tc->slot, MinTransactionIdAttributeNumber, &isnull);
+		bool		xmin_null;
+		bool		xmax_null;
+		Datum		xmin = slot_getsysattr(tc->slot, MinTransactionIdAttributeNumber, &xmin_null);
+		Datum		xmax = slot_getsysattr(tc->slot, MaxTransactionIdAttributeNumber, &xmax_null);
 
-		if (!isnull && !TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin)))
+		/*
+		 * Cached only if inserted by another transaction and not deleted
+		 * (nor locked) by any: a snapshot older than a deletion (REPEATABLE
+		 * READ, a COPY's) still sees the row, but the word is gone for
+		 * everyone after.
+		 */
+		if (!xmin_null && !xmax_null &&
+			!TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin)) &&
+			!TransactionIdIsValid(DatumGetTransactionId(xmax)))
 			known_term_add(w, len);
 	}
 	index_endscan(scan);
@@ -3409,7 +3431,12 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 		(void) set_config_option("row_security", "on", PGC_USERSET,
 								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		GetUserIdAndSecContext(&save_userid, &save_sec_context);
-		SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+		/*
+		 * A caller's SECURITY_NOFORCE_RLS (a referential action's context)
+		 * is not passed on: the owner's insert obeys the table's policies.
+		 */
+		SetUserIdAndSecContext(owner, (save_sec_context & ~SECURITY_NOFORCE_RLS) |
+							   SECURITY_LOCAL_USERID_CHANGE |
 							   SECURITY_RESTRICTED_OPERATION);
 		(void) terms_end(&tc);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
