@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(114);
+SELECT plan(117);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -141,8 +141,17 @@ SELECT is(pg_temp.req('HEAD', '/rpc/unknown_thing', pg_temp.sub('a')) ->> 'state
           'an unknown path counts by method: HEAD is a read');
 SELECT is(pg_temp.req('POST', '/rpc/unknown_thing', pg_temp.sub('a')) ->> 'state', 'ok',
           'POST to an unknown path is a write (no limit for admin writes here)');
+-- Subject a's reads are refused now; under a strict limit on admin writes
+-- (so that an allowed write proves a bucket, not the absence of a limit)
+-- its first write passes and its second is refused.
+SELECT ok(catalog_api.rate_limit_set('admin', 'write', 0.001, 1) IS NOT NULL,
+          'a strict limit on admin writes');
 SELECT is(pg_temp.req('POST', '/rpc/create_category', pg_temp.sub('a')) ->> 'state', 'ok',
-          'writes are a separate scope');
+          'writes are a separate scope: a subject whose reads are refused may still write');
+SELECT is(pg_temp.req('POST', '/rpc/create_category', pg_temp.sub('a')) ->> 'state', 'PGRST',
+          'its writes have their own limit (burst 1)');
+SELECT ok(catalog_api.rate_limit_set('admin', 'write', NULL, 1) IS NOT NULL,
+          'admin writes unlimited again');
 SELECT is(pg_temp.req('GET', '/rpc/health', pg_temp.sub('a')) ->> 'state', 'ok',
           'health is never limited');
 
