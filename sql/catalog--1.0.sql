@@ -775,6 +775,22 @@ CREATE TRIGGER search_term_changed
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
 ALTER TABLE catalog.search_term ENABLE ALWAYS TRIGGER search_term_changed;
 
+-- Every UPDATE or DELETE of the dictionary (the refresh's, or one by hand)
+-- first takes the SHARE lock on catalog.product that the refresh takes, so
+-- writers of products wait until it has committed and its invalidation has
+-- reached them: none takes a deleted word for known in between.  TRUNCATE
+-- needs none (its own lock holds the writers).  ALWAYS, as above.
+CREATE FUNCTION catalog.search_term_lock()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'catalog_search_term_lock'
+LANGUAGE C;
+COMMENT ON FUNCTION catalog.search_term_lock() IS
+'Holds writers of products while the dictionary of search terms loses words';
+CREATE TRIGGER search_term_lock
+    BEFORE UPDATE OR DELETE ON catalog.search_term
+    FOR EACH STATEMENT EXECUTE FUNCTION catalog.search_term_lock();
+ALTER TABLE catalog.search_term ENABLE ALWAYS TRIGGER search_term_lock;
+
 -- What the search of each query shape runs, with the plan PostgreSQL keeps
 -- for it (EXPLAIN, FORMAT JSON): for tests and for operators.  Superuser only
 -- (no grant); runs as catalog_owner like search_products.
@@ -802,6 +818,7 @@ REVOKE ALL ON FUNCTION catalog.canonical_text(text, text, integer, integer) FROM
 REVOKE ALL ON FUNCTION catalog.check_price(numeric) FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.category_tree_guard() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.search_terms_collect() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.search_term_lock() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.search_explain(text, bigint, numeric, numeric, text, text, integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_trigger() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.audit_guard() FROM PUBLIC;

@@ -79,6 +79,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "storage/bufmgr.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
@@ -311,6 +312,7 @@ PG_FUNCTION_INFO_V1(catalog_search_products);
 PG_FUNCTION_INFO_V1(catalog_product_facets);
 PG_FUNCTION_INFO_V1(catalog_search_explain);
 PG_FUNCTION_INFO_V1(catalog_search_terms_collect);
+PG_FUNCTION_INFO_V1(catalog_search_term_lock);
 PG_FUNCTION_INFO_V1(catalog_refresh_search_terms);
 
 /* ------------------------------------------------------------------------
@@ -3088,6 +3090,9 @@ typedef struct TermCollector
 	Relation	heap;
 	Relation	index;			/* opened at the first probe */
 	TupleTableSlot *slot;
+	Snapshot	snapshot;		/* what the probe reads */
+	bool		registered;		/* snapshot is ours to unregister */
+	bool		use_cache;		/* the known-word cache may answer */
 	Datum	   *missing;
 	int			nmissing;
 	int			maxmissing;
@@ -3098,30 +3103,29 @@ typedef struct TermCollector
 /*
  * Known words: a backend cache of words the probe found in
  * catalog.search_term, inserted by a transaction other than the current
- * one (so committed: the probe's snapshot sees them) and not deleted by
- * any (xmax unset: a snapshot taken before a deletion still sees the row,
- * and caching it would outlive the snapshot), so that the words of an
+ * one (so committed: the probe's snapshot sees them) and with no deleter
+ * that may still commit (term_row_settled), so that the words of an
  * ordinary product name cost a hash lookup, not an index scan, per write.
  * Only the presence of a word is cached, and only a deletion can make it
  * wrong: the statement trigger search_term_changed
  * (catalog.cache_changed) invalidates the table's relcache entry on every
  * UPDATE, DELETE and TRUNCATE, and the whole cache is dropped before its
- * next use (DocTableCacheValid).  The refresh, the one deleting writer,
- * holds a SHARE lock on catalog.product until its commit, and its
- * invalidation is sent before that lock is released; a writer's next
- * insert into catalog.product waits for the lock and takes in the
- * invalidation when it gets it, before this trigger runs.  So a word is
- * never taken as known after the refresh removed it, the same guarantee as
- * the probe's own snapshot gives.  A deletion by hand (catalog_owner, not
- * through the refresh) takes no such lock: a writer already past its lock
- * may still take the word as known until its statement ends, exactly as
- * its snapshot would.  A word the current transaction inserted
+ * next use (DocTableCacheValid).  Every UPDATE or DELETE of the dictionary
+ * (the refresh's, or one by hand) first takes a SHARE lock on
+ * catalog.product (the statement trigger search_term_lock) and holds it
+ * until its commit, and its invalidation is sent before that lock is
+ * released; TRUNCATE holds the dictionary itself.  A writer's next insert
+ * into catalog.product waits for the lock and takes in the invalidation
+ * when it gets it, before this trigger runs.  So a word is never taken as
+ * known after a deletion removed it, the same guarantee as the probe's
+ * own snapshot gives.  A word the current transaction inserted
  * is not cached: the transaction may still roll back.  Entries are keyed
  * by a 64-bit hash of the word and hold the word itself, so a collision
  * is a miss, never a wrong answer; the cache is emptied when it reaches
  * KNOWN_TERMS_MAX words (a few hundred kilobytes for words of usual
- * length, at most about 4.3 MB for words of 64 four-byte characters, whose
- * copies take 512-byte allocation chunks).
+ * length, at most about 4.6 MB for words of 64 four-byte characters, whose
+ * copies take 512-byte allocation chunks, with the hash table).  Under
+ * SERIALIZABLE the cache is neither read nor filled (terms_begin).
  */
 #define KNOWN_TERMS_MAX	8192
 
@@ -3225,10 +3229,66 @@ terms_begin(TermCollector *tc, bool probe)
 		}
 		tc->index = NULL;
 		tc->slot = table_slot_create(tc->heap, NULL);
+
+		/*
+		 * The probe reads the latest committed state, not the statement's
+		 * snapshot: a REPEATABLE READ transaction or a COPY takes its
+		 * snapshot before it waits for its lock on catalog.product, so
+		 * that snapshot may predate a refresh that deleted the word, which
+		 * would then be missing after commit.  The statement holds that
+		 * lock by now: a deletion has either committed, and its
+		 * invalidation was taken in with the lock, or it waits for this
+		 * transaction.  SERIALIZABLE keeps the transaction snapshot, whose
+		 * reads the serializable checks follow, and does without the
+		 * cache, whose answers would read nothing for those checks.
+		 */
+		if (IsolationIsSerializable())
+			tc->snapshot = GetActiveSnapshot();
+		else
+		{
+			tc->snapshot = RegisterSnapshot(GetLatestSnapshot());
+			tc->registered = true;
+			tc->use_cache = true;
+		}
 	}
 }
 
-/* Is word in catalog.search_term (visible to the active snapshot)? */
+/*
+ * term_row_settled
+ *	  Whether the dictionary row the probe just returned in slot may be
+ *	  remembered: inserted by another transaction (so committed, since the
+ *	  probe's snapshot sees it) and with no deleter that may still commit.
+ *	  A row deleted by a committed transaction is not visible to the
+ *	  latest snapshot; the raw xmax of a visible row is a deleter in
+ *	  progress (not settled), an aborted one (settled: its xmax stays until
+ *	  the row is frozen, but the visibility check marks it invalid) or a
+ *	  locker.  The header is read under a share lock on the buffer.
+ */
+static bool
+term_row_settled(TupleTableSlot *slot)
+{
+	BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+	HeapTupleHeader th;
+	TransactionId xmin;
+	TransactionId xmax;
+	uint16		infomask;
+
+	if (!TTS_IS_BUFFERTUPLE(slot) || !BufferIsValid(bslot->buffer) || bslot->base.tuple == NULL)
+		return false;
+	LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
+	th = bslot->base.tuple->t_data;
+	xmin = HeapTupleHeaderGetXmin(th);
+	xmax = HeapTupleHeaderGetRawXmax(th);
+	infomask = th->t_infomask;
+	LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
+
+	if (TransactionIdIsCurrentTransactionId(xmin))
+		return false;
+	return !TransactionIdIsValid(xmax) || (infomask & HEAP_XMAX_INVALID) != 0 ||
+		HEAP_XMAX_IS_LOCKED_ONLY(infomask);
+}
+
+/* Is word in catalog.search_term (visible to the probe's snapshot)? */
 static bool
 term_known(TermCollector *tc, const char *w, int len)
 {
@@ -3236,34 +3296,18 @@ term_known(TermCollector *tc, const char *w, int len)
 	IndexScanDesc scan;
 	bool		found;
 
-	if (known_term_lookup(w, len))
+	if (tc->use_cache && known_term_lookup(w, len))
 		return true;
 	if (tc->index == NULL)
 		tc->index = open_term_index(tc->heap);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				PointerGetDatum(cstring_to_text_with_len(w, len)));
 	key.sk_collation = DEFAULT_COLLATION_OID;
-	scan = index_beginscan(tc->heap, tc->index, GetActiveSnapshot(), 1, 0);
+	scan = index_beginscan(tc->heap, tc->index, tc->snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, tc->slot);
-	if (found)
-	{
-		bool		xmin_null;
-		bool		xmax_null;
-		Datum		xmin = slot_getsysattr(tc->slot, MinTransactionIdAttributeNumber, &xmin_null);
-		Datum		xmax = slot_getsysattr(tc->slot, MaxTransactionIdAttributeNumber, &xmax_null);
-
-		/*
-		 * Cached only if inserted by another transaction and not deleted
-		 * (nor locked) by any: a snapshot older than a deletion (REPEATABLE
-		 * READ, a COPY's) still sees the row, but the word is gone for
-		 * everyone after.
-		 */
-		if (!xmin_null && !xmax_null &&
-			!TransactionIdIsCurrentTransactionId(DatumGetTransactionId(xmin)) &&
-			!TransactionIdIsValid(DatumGetTransactionId(xmax)))
-			known_term_add(w, len);
-	}
+	if (found && tc->use_cache && term_row_settled(tc->slot))
+		known_term_add(w, len);
 	index_endscan(scan);
 	return found;
 }
@@ -3312,6 +3356,8 @@ terms_end(TermCollector *tc)
 		if (tc->index != NULL)
 			index_close(tc->index, NoLock);
 		table_close(tc->heap, NoLock);
+		if (tc->registered)
+			UnregisterSnapshot(tc->snapshot);
 	}
 	hash_destroy(tc->seen);
 	if (tc->nmissing > 0)
@@ -3444,6 +3490,36 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 	}
 	if (pushed)
 		PopActiveSnapshot();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * catalog_search_term_lock
+ *	  BEFORE UPDATE OR DELETE statement trigger on catalog.search_term:
+ *	  take the SHARE lock on catalog.product that refresh_search_terms
+ *	  takes, so that every deletion of words, not only the refresh's, holds
+ *	  the writers of products until it commits and its invalidation has
+ *	  gone out (see the known-word cache above).  Without it a writer could take a word for known in the
+ *	  moment between a deleter's commit and its invalidation, and leave it
+ *	  missing.  The same lock order as the refresh and the writers: product,
+ *	  then search_term, whose RowExclusiveLock no writer waits for.
+ *	  TRUNCATE needs no trigger: its AccessExclusiveLock holds the writers'
+ *	  probes until it commits.
+ */
+Datum
+catalog_search_term_lock(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	product;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("catalog.search_term_lock() must be a BEFORE statement trigger")));
+	product = DocOpenTable("product");
+	LockRelationOid(RelationGetRelid(product), ShareLock);
+	table_close(product, NoLock);
 	return PointerGetDatum(NULL);
 }
 

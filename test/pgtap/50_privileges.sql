@@ -212,9 +212,11 @@ INSERT INTO expected_object VALUES
     ('function', 'catalog.audit_guard()', 'installer',
      ARRAY['installer: ALL', 'catalog_audit_owner: EXECUTE']),
     ('function', 'catalog.cache_changed()', 'installer', ARRAY['installer: ALL']),
+    ('function', 'catalog.search_term_lock()', 'installer', ARRAY['installer: ALL']),
     ('function', 'catalog.audit_row_hash(catalog.audit_log)', 'installer', ARRAY['installer: ALL']),
-    -- SECURITY DEFINER as catalog_owner: the dictionary trigger, and the
-    -- search planner view (superusers only: nobody else holds EXECUTE)
+    -- Owned by catalog_owner: the dictionary trigger (it switches to its
+    -- owner in C around its insert), and the search planner view (SECURITY
+    -- DEFINER; superusers only: nobody else holds EXECUTE)
     ('function', 'catalog.search_terms_collect()', 'catalog_owner', ARRAY['catalog_owner: EXECUTE']),
     ('function', 'catalog.search_explain(text,bigint,numeric,numeric,text,text,integer,text)', 'catalog_owner',
      ARRAY['catalog_owner: EXECUTE']),
