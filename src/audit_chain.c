@@ -344,16 +344,9 @@ AuditChainHash(int64 seq, const uint8 *prev, const uint8 *row_hash, uint8 *out)
 static char *
 hash_hex(const uint8 *h)
 {
-	static const char digits[] = "0123456789abcdef";
 	char	   *s = palloc(AUDIT_HASH_LEN * 2 + 1);
-	int			i;
 
-	for (i = 0; i < AUDIT_HASH_LEN; i++)
-	{
-		s[2 * i] = digits[h[i] >> 4];
-		s[2 * i + 1] = digits[h[i] & 15];
-	}
-	s[AUDIT_HASH_LEN * 2] = '\0';
+	s[hex_encode((const char *) h, AUDIT_HASH_LEN, s)] = '\0';
 	return s;
 }
 

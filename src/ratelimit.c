@@ -903,11 +903,7 @@ compose_key(int scope, int cls, const char *ident, int identlen, char *key)
 		pg_cryptohash_free(ctx);
 		key[len++] = 'h';
 		key[len++] = ':';
-		for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		{
-			key[len++] = "0123456789abcdef"[digest[i] >> 4];
-			key[len++] = "0123456789abcdef"[digest[i] & 0x0F];
-		}
+		len += (int) hex_encode((const char *) digest, sizeof(digest), key + len);
 		return len;
 	}
 }

@@ -94,20 +94,18 @@ token_mac(const SigningKey *key, const uint8 *nonce, const char *session, uint8 
 	pfree(buf.data);
 }
 
+/* len bytes as 2 * len lower-case hex digits and a NUL (core's encoder). */
 static void
 hex_encode_lower(const uint8 *in, int len, char *out)
 {
-	static const char digits[] = "0123456789abcdef";
-
-	for (int i = 0; i < len; i++)
-	{
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0x0F];
-	}
-	out[2 * len] = '\0';
+	out[hex_encode((const char *) in, len, out)] = '\0';
 }
 
-/* Decode exactly 2 * len lower-case hex digits; false on anything else. */
+/*
+ * Decode exactly 2 * len lower-case hex digits; false on anything else.
+ * Not core's hex_decode: that one also takes upper case and white space,
+ * and raises an error where a token is simply not valid.
+ */
 static bool
 hex_decode_lower(const char *in, int len, uint8 *out)
 {

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(117);
+SELECT plan(121);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -137,6 +137,16 @@ SELECT ok(((r ->> 'detail')::jsonb #>> '{headers,RateLimit-Reset}')::int BETWEEN
           'RateLimit-Reset is when the bucket is full again') FROM refusal;
 SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('b')) ->> 'state', 'ok',
           'another subject has its own bucket');
+-- A subject too long for a key is keyed by its SHA-256: still one bucket
+-- per subject, and subjects differing in their last character apart.
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub(repeat('x', 300) || 'a')) ->> 'state', 'ok',
+          'a long subject: first read allowed');
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub(repeat('x', 300) || 'a')) ->> 'state', 'ok',
+          'a long subject: second read allowed');
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub(repeat('x', 300) || 'a')) ->> 'state', 'PGRST',
+          'a long subject: third read refused (its hashed key is one bucket)');
+SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub(repeat('x', 300) || 'b')) ->> 'state', 'ok',
+          'a long subject differing in its last character has its own bucket');
 SELECT is(pg_temp.req('HEAD', '/rpc/unknown_thing', pg_temp.sub('a')) ->> 'state', 'PGRST',
           'an unknown path counts by method: HEAD is a read');
 SELECT is(pg_temp.req('POST', '/rpc/unknown_thing', pg_temp.sub('a')) ->> 'state', 'ok',
