@@ -97,6 +97,7 @@
 #include "api.h"
 #include "audit.h"
 #include "document.h"
+#include "keys.h"
 
 PG_FUNCTION_INFO_V1(catalog_audit_trigger);
 PG_FUNCTION_INFO_V1(catalog_audit_guard);
@@ -145,20 +146,13 @@ AuditSetInternalWrite(bool on)
 /* ---- canonical hash ---- */
 
 static void
-hash_update(pg_cryptohash_ctx *ctx, const void *data, size_t len)
-{
-	if (pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0)
-		elog(ERROR, "could not update SHA-256 context: %s", pg_cryptohash_error(ctx));
-}
-
-static void
 hash_u64(pg_cryptohash_ctx *ctx, uint64 v)
 {
 	uint8		b[8];
 
 	for (int i = 0; i < 8; i++)
 		b[i] = (uint8) (v >> (56 - 8 * i));
-	hash_update(ctx, b, 8);
+	Sha256Update(ctx, b, 8);
 }
 
 static void
@@ -170,9 +164,9 @@ hash_bytes(pg_cryptohash_ctx *ctx, const char *data, uint32 len)
 	b[1] = (uint8) (len >> 16);
 	b[2] = (uint8) (len >> 8);
 	b[3] = (uint8) len;
-	hash_update(ctx, b, 4);
+	Sha256Update(ctx, b, 4);
 	if (len > 0 && len != 0xFFFFFFFF)
-		hash_update(ctx, data, len);
+		Sha256Update(ctx, data, len);
 }
 
 static void
@@ -204,13 +198,9 @@ hash_jsonb(pg_cryptohash_ctx *ctx, Jsonb *j)
 void
 AuditRowHash(const AuditRow *row, uint8 *out)
 {
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	pg_cryptohash_ctx *ctx = Sha256Begin();
 
-	if (ctx == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	if (pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not initialise SHA-256 context: %s", pg_cryptohash_error(ctx));
-	hash_update(ctx, "catalog.audit.v1", 16);
+	Sha256Update(ctx, "catalog.audit.v1", 16);
 	hash_u64(ctx, (uint64) row->id);
 	hash_u64(ctx, (uint64) row->occurred_at);
 	hash_u64(ctx, (uint64) row->xact_at);
@@ -224,9 +214,8 @@ AuditRowHash(const AuditRow *row, uint8 *out)
 	hash_text(ctx, row->action);
 	hash_jsonb(ctx, row->old_values);
 	hash_jsonb(ctx, row->new_values);
-	if (pg_cryptohash_final(ctx, out, AUDIT_HASH_LEN) < 0)
-		elog(ERROR, "could not finish SHA-256: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
+	StaticAssertStmt(AUDIT_HASH_LEN == PG_SHA256_DIGEST_LENGTH, "an audit hash is a SHA-256");
+	Sha256End(ctx, out);
 }
 
 /*

@@ -96,6 +96,7 @@
 #include "audit_part.h"
 #include "document.h"
 #include "guc.h"
+#include "keys.h"
 #include "validate_sql.h"
 #include "ratelimit.h"
 
@@ -317,24 +318,12 @@ AuditChainHash(int64 seq, const uint8 *prev, const uint8 *row_hash, uint8 *out)
 
 	for (i = 0; i < 8; i++)
 		be[i] = (uint8) ((uint64) seq >> (56 - 8 * i));
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	if (pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) "catalog.chain.v1", 16) < 0 ||
-		pg_cryptohash_update(ctx, be, 8) < 0 ||
-		pg_cryptohash_update(ctx, prev ? prev : zero_hash, AUDIT_HASH_LEN) < 0 ||
-		pg_cryptohash_update(ctx, row_hash, AUDIT_HASH_LEN) < 0 ||
-		pg_cryptohash_final(ctx, out, AUDIT_HASH_LEN) < 0)
-	{
-		const char *msg = pg_cryptohash_error(ctx);
-
-		pg_cryptohash_free(ctx);
-		elog(ERROR, "could not compute SHA-256: %s", msg);
-	}
-	pg_cryptohash_free(ctx);
+	ctx = Sha256Begin();
+	Sha256Update(ctx, "catalog.chain.v1", 16);
+	Sha256Update(ctx, be, 8);
+	Sha256Update(ctx, prev ? prev : zero_hash, AUDIT_HASH_LEN);
+	Sha256Update(ctx, row_hash, AUDIT_HASH_LEN);
+	Sha256End(ctx, out);
 }
 
 /*

@@ -3,7 +3,8 @@
  * keys.c
  *	  Server-side secrets: the rows of catalog.signing_key of one purpose
  *	  ('cursor' signs search cursors, 'audit' keys the HMAC of masked audit
- *	  values), and the HMAC-SHA256 computed with them.
+ *	  values), and the HMAC-SHA256 computed with them; and SHA-256 with
+ *	  core's cryptohash, for every hash of the extension.
  *
  * Access.  No role but the superuser may read catalog.signing_key, not
  * even catalog_owner or catalog_audit_owner, so the table is read here
@@ -151,4 +152,52 @@ SigningKeyHmac(const SigningKey *key, const void *data, size_t len, uint8 *mac)
 		elog(ERROR, "HMAC failed: %s", err);
 	}
 	pg_hmac_free(ctx);
+}
+
+/* ------------------------------------------------------------------------
+ * SHA-256
+ * ------------------------------------------------------------------------
+ */
+
+/* Raise the cryptohash error of ctx (what failed: "initialise", ...). */
+static void
+pg_attribute_noreturn()
+sha256_fail(pg_cryptohash_ctx *ctx, const char *what)
+{
+	/* the reason is core's or OpenSSL's static text; freed ctx or not */
+	const char *reason = pg_cryptohash_error(ctx);
+
+	pg_cryptohash_free(ctx);
+	elog(ERROR, "could not %s SHA-256: %s", what, reason);
+}
+
+/* A SHA-256 context, initialised (registered with the resource owner). */
+pg_cryptohash_ctx *
+Sha256Begin(void)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("A SHA-256 context could not be allocated.")));
+	if (pg_cryptohash_init(ctx) < 0)
+		sha256_fail(ctx, "initialise");
+	return ctx;
+}
+
+void
+Sha256Update(pg_cryptohash_ctx *ctx, const void *data, size_t len)
+{
+	if (pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0)
+		sha256_fail(ctx, "update");
+}
+
+void
+Sha256End(pg_cryptohash_ctx *ctx, uint8 *out)
+{
+	if (pg_cryptohash_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
+		sha256_fail(ctx, "finish");
+	pg_cryptohash_free(ctx);
 }

@@ -39,6 +39,7 @@
 #include "attributes.h"
 #include "document.h"
 #include "guc.h"
+#include "keys.h"
 #include "shmem.h"
 #include "validate_sql.h"
 #include "ratelimit.h"
@@ -240,9 +241,9 @@ hash_field(pg_cryptohash_ctx *ctx, char tag, const char *s)
 	hdr[2] = (unsigned char) (len >> 16);
 	hdr[3] = (unsigned char) (len >> 8);
 	hdr[4] = (unsigned char) len;
-	if (pg_cryptohash_update(ctx, hdr, sizeof(hdr)) < 0 ||
-		(s != NULL && pg_cryptohash_update(ctx, (const uint8 *) s, len) < 0))
-		elog(ERROR, "could not compute the request fingerprint");
+	Sha256Update(ctx, hdr, sizeof(hdr));
+	if (s != NULL)
+		Sha256Update(ctx, s, len);
 }
 
 /*
@@ -252,12 +253,10 @@ hash_field(pg_cryptohash_ctx *ctx, char tag, const char *s)
 static bytea *
 fingerprint(const ProductInput *in)
 {
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
 	bytea	   *result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	pg_cryptohash_ctx *ctx = Sha256Begin();
 	char		idbuf[32];
 
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not initialise SHA-256");
 	hash_field(ctx, 'k', in->sku);
 	hash_field(ctx, 'n', in->name);
 	hash_field(ctx, 'd', in->description);
@@ -268,9 +267,7 @@ fingerprint(const ProductInput *in)
 	hash_field(ctx, 'g', idbuf);
 	hash_field(ctx, 'a', JsonbToCString(NULL, &in->attributes->root,
 										VARSIZE(in->attributes)));
-	if (pg_cryptohash_final(ctx, (uint8 *) VARDATA(result), PG_SHA256_DIGEST_LENGTH) < 0)
-		elog(ERROR, "could not compute the request fingerprint");
-	pg_cryptohash_free(ctx);
+	Sha256End(ctx, (uint8 *) VARDATA(result));
 	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 	return result;
 }

@@ -104,6 +104,7 @@
 #include "api.h"
 #include "document.h"
 #include "guc.h"
+#include "keys.h"
 #include "ratelimit.h"
 #include "validate_sql.h"
 
@@ -891,16 +892,10 @@ compose_key(int scope, int cls, const char *ident, int identlen, char *key)
 	else
 	{
 		uint8		digest[PG_SHA256_DIGEST_LENGTH];
-		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+		pg_cryptohash_ctx *ctx = Sha256Begin();
 
-		if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-			pg_cryptohash_update(ctx, (const uint8 *) ident, identlen) < 0 ||
-			pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory"),
-					 errdetail("The SHA-256 of a rate limiter key could not be computed.")));
-		pg_cryptohash_free(ctx);
+		Sha256Update(ctx, ident, identlen);
+		Sha256End(ctx, digest);
 		key[len++] = 'h';
 		key[len++] = ':';
 		len += (int) hex_encode((const char *) digest, sizeof(digest), key + len);
