@@ -246,11 +246,7 @@ const char *
 ApiRequestId(void)
 {
 	char	   *id = ApiSanitizeRequestId(ApiJsonSetting("request.headers", "x-request-id"));
-#if PG_VERSION_NUM >= 170000
-	LocalTransactionId lxid = MyProc->vxid.lxid;
-#else
-	LocalTransactionId lxid = MyProc->lxid;
-#endif
+	LocalTransactionId lxid = ApiCurrentLxid();
 
 	if (id == NULL)
 		id = ApiSanitizeRequestId(catalog_request_id);

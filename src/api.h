@@ -11,6 +11,7 @@
 
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/proc.h"
 
 /* SQLSTATEs of the error contract (DESIGN.md) that core does not define. */
 #define ERRCODE_CATALOG_NOT_FOUND		MAKE_SQLSTATE('P','T','4','0','4')
@@ -49,5 +50,19 @@ extern void ApiRaiseNotFound(const char *what, int64 id) pg_attribute_noreturn()
 extern void ApiRaiseStale(const char *what, int64 id, int32 expected,
 						  int32 current) pg_attribute_noreturn();
 extern void ApiRequireArg(FunctionCallInfo fcinfo, int argno, const char *field);
+
+/*
+ * The local id of the current transaction (the key of the per-transaction
+ * caches): MyProc->lxid, which PostgreSQL 17 moved into MyProc->vxid.
+ */
+static inline LocalTransactionId
+ApiCurrentLxid(void)
+{
+#if PG_VERSION_NUM >= 170000
+	return MyProc->vxid.lxid;
+#else
+	return MyProc->lxid;
+#endif
+}
 
 #endif							/* CATALOG_API_H */

@@ -802,11 +802,7 @@ static RequestContext request_cache = {InvalidLocalTransactionId, 0, InvalidOid,
 static void
 request_context(AuditRow *row)
 {
-#if PG_VERSION_NUM >= 170000
-	LocalTransactionId lxid = MyProc->vxid.lxid;
-#else
-	LocalTransactionId lxid = MyProc->lxid;
-#endif
+	LocalTransactionId lxid = ApiCurrentLxid();
 	CommandId	cid = GetCurrentCommandId(false);
 	Oid			outer_user = GetOuterUserId();
 

@@ -153,11 +153,7 @@ current_audit_key(void)
 	SigningKey *newest;
 	MemoryContext old;
 
-#if PG_VERSION_NUM >= 170000
-	LocalTransactionId lxid = MyProc->vxid.lxid;
-#else
-	LocalTransactionId lxid = MyProc->lxid;
-#endif
+	LocalTransactionId lxid = ApiCurrentLxid();
 
 	if (audit_key != NULL && audit_key_lxid == lxid)
 		return audit_key;

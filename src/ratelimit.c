@@ -951,16 +951,6 @@ static int	counted_scope = -1;
 static int	counted_class = -1;
 static bool xact_callback_registered = false;
 
-static LocalTransactionId
-current_lxid(void)
-{
-#if PG_VERSION_NUM >= 170000
-	return MyProc->vxid.lxid;
-#else
-	return MyProc->lxid;
-#endif
-}
-
 static void
 clear_mark(XactEvent event, void *arg)
 {
@@ -1058,7 +1048,7 @@ RateLimitEnter(RateLimitFunction fn)
 	scope = effective_limit(cls, (int) fn, function_table[fn].action, &rate, &burst);
 	if (scope < 0)
 		return;
-	if (counted_lxid == current_lxid() && counted_scope == scope && counted_class == cls)
+	if (counted_lxid == ApiCurrentLxid() && counted_scope == scope && counted_class == cls)
 	{
 		counted_lxid = InvalidLocalTransactionId;
 		return;
@@ -1148,7 +1138,7 @@ RateLimitPreRequest(void)
 	if (scope < 0)
 		return;
 	charge_request(scope, cls, rate, burst);
-	counted_lxid = current_lxid();
+	counted_lxid = ApiCurrentLxid();
 	counted_scope = scope;
 	counted_class = cls;
 }
