@@ -3499,10 +3499,12 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
  *	  take the SHARE lock on catalog.product that refresh_search_terms
  *	  takes, so that every deletion of words, not only the refresh's, holds
  *	  the writers of products until it commits and its invalidation has
- *	  gone out (see the known-word cache above).  Without it a writer could take a word for known in the
- *	  moment between a deleter's commit and its invalidation, and leave it
- *	  missing.  The same lock order as the refresh and the writers: product,
- *	  then search_term, whose RowExclusiveLock no writer waits for.
+ *	  gone out (see the known-word cache above).  Without it a writer
+ *	  could take a word for known in the moment between a deleter's commit
+ *	  and its invalidation, and leave it missing.  No deadlock with the
+ *	  writers: the deleter already holds RowExclusiveLock on search_term,
+ *	  which conflicts with nothing a writer takes there (AccessShareLock to
+ *	  probe, RowExclusiveLock to insert), so only the deleter waits.
  *	  TRUNCATE needs no trigger: its AccessExclusiveLock holds the writers'
  *	  probes until it commits.
  */
