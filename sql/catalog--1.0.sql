@@ -779,7 +779,10 @@ ALTER TABLE catalog.search_term ENABLE ALWAYS TRIGGER search_term_changed;
 -- first takes the SHARE lock on catalog.product that the refresh takes, so
 -- writers of products wait until it has committed and its invalidation has
 -- reached them: none takes a deleted word for known in between.  TRUNCATE
--- needs none (its own lock holds the writers).  ALWAYS, as above.
+-- needs none (its own lock holds the writers).  ALWAYS, as above.  As with
+-- the refresh, a deletion waits for every writer in flight, so two
+-- transactions that each wrote a product and then delete words deadlock
+-- (PostgreSQL detects it and cancels one); delete words apart from writes.
 CREATE FUNCTION catalog.search_term_lock()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'catalog_search_term_lock'
