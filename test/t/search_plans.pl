@@ -101,6 +101,7 @@ my $sku = $dbh->selectrow_array(
 	  ORDER BY id LIMIT 1});
 
 # name => arguments of search_products; items => 0 when nothing may match;
+# index => an index that must read both the category and the price range;
 # deep => walk to page 50 first.
 my @shapes = (
 	[ 'word (common)' => { q => 'premium' } ],
@@ -129,6 +130,13 @@ my @shapes = (
 	[ 'filters only: narrow price range' => { min_price => 100, max_price => 100.5 } ],
 	[ 'filters only: leaf and price range' => { category_id => $leaf, min_price => 10, max_price => 50 } ],
 	[ 'word, department and price range' => { q => 'premium', category_id => $dept, min_price => 10, max_price => 100 } ],
+	# A department and a price band are read together from (category_id,
+	# price, id): one range per category of the department.
+	[ 'word, department and price band' => { q => 'premium', category_id => $dept, min_price => 10, max_price => 25 },
+	  index => 'product_category_price_idx' ],
+	[ 'word, department and price band, newest' =>
+		  { q => 'premium', category_id => $dept, min_price => 10, max_price => 25, sort => 'newest' },
+	  index => 'product_category_price_idx' ],
 	[ 'rare word, leaf' => { q => 'merino', category_id => $leaf2 } ],
 	[ 'status draft, filters only' => { status => 'draft' } ],
 	[ 'status draft, word' => { q => 'premium', status => 'draft' } ],
@@ -298,6 +306,18 @@ for my $shape (@shapes)
 		  } @nodes;
 	}
 	my $all_plans = join('', map { plan_text($_) } @queries);
+	if ($opt{index})
+	{
+		# the shape is one that index serves with both filters as its
+		# conditions (so the variant this shape is here for did run)
+		my @both = grep {
+			($_->{'Index Name'} // '') eq $opt{index}
+			  && ($_->{'Index Cond'} // '') =~ /category_id/
+			  && ($_->{'Index Cond'} // '') =~ /price/
+		} map { map { $_->[1] } @{ plan_nodes($_->{plan}, 0, []) } } @queries;
+		ok(@both > 0, "$name: $opt{index} reads the category and the price range")
+		  or diag("arguments: " . $json->encode($args) . "\nplans:\n$all_plans");
+	}
 	ok(!@seq && @queries, "$name: no sequential scan of catalog.product")
 	  or diag("arguments: " . $json->encode($args) . "\n"
 		  . (@queries ? "statements with a Seq Scan on product: "
