@@ -160,7 +160,7 @@ typedef enum SortPath
 	SP_BITMAP_TEXT,				/* bitmap scans of the text indexes, then sort */
 	SP_BITMAP_CATEGORY,			/* bitmap scan of the category index, then sort */
 	SP_BITMAP_CATEGORY_PRICE,	/* scan of the category and price index, then sort */
-	SP_BITMAP_TEXT_CATEGORY,	/* both, ANDed, then sort */
+	SP_BITMAP_TEXT_CATEGORY,	/* the text and category indexes, ANDed, then sort */
 	SP_BITMAP_PRICE,			/* bitmap scan of the price range, then sort */
 	SP_COUNT
 } SortPath;
@@ -1683,7 +1683,7 @@ lexeme_freq(AttStatsSlot *mce, bool have, const char *w, int len, bool prefix)
 
 /*
  * Fraction of histogram entries of a text column containing needle; the
- * number of entries that do in *nhits.
+ * number of entries that do in *nhits (when not NULL).
  */
 static double
 histogram_contains(Oid relid, const char *attname, const char *needle, int nlen, int *nhits)
@@ -1692,7 +1692,8 @@ histogram_contains(Oid relid, const char *attname, const char *needle, int nlen,
 	AttStatsSlot sslot;
 	double		f = 0.001;
 
-	*nhits = 0;
+	if (nhits)
+		*nhits = 0;
 
 	if (!attr_stats(relid, attname, &tup))
 		return f;
@@ -1717,7 +1718,8 @@ histogram_contains(Oid relid, const char *attname, const char *needle, int nlen,
 			}
 		}
 		f = hits > 0 ? (double) hits / sslot.nvalues : 0.1 / sslot.nvalues;
-		*nhits = hits;
+		if (nhits)
+			*nhits = hits;
 		free_attstatsslot(&sslot);
 	}
 	ReleaseSysCache(tup);
@@ -1814,12 +1816,8 @@ estimate(SearchRequest *r, SearchStats *st)
 			st->f_words = Max(st->f_words, st->f_substring);
 	}
 	if (r->nulls[PRM_SKU_LIKE] == ' ')
-	{
-		int			hits;
-
 		st->f_substring = Max(st->f_substring,
-							  histogram_contains(relid, "sku", r->sku, strlen(r->sku), &hits));
-	}
+							  histogram_contains(relid, "sku", r->sku, strlen(r->sku), NULL));
 }
 
 /*
@@ -2352,6 +2350,9 @@ cheapest_bitmap(const SearchRequest *r, const SearchStats *st, bool has_text,
 	/* a row a filter-driven scan visits also pays the text condition */
 	double		filter = has_text ? COST_TEXT_FILTER : 0;
 
+	/* a scan of category_id = ANY ($5) descends once per category id */
+	double		descents = COST_DESCENT * r->ncategories;
+
 	*cost = 1e300;
 	if (has_text)
 	{
@@ -2361,13 +2362,14 @@ cheapest_bitmap(const SearchRequest *r, const SearchStats *st, bool has_text,
 	if (r->ncategories > 0)
 	{
 		if (has_text &&
-			(c = cost_bitmap(st->rows, f_driver + st->f_category, f_text * st->f_category)) < *cost)
+			(c = cost_bitmap(st->rows, f_driver + st->f_category, f_text * st->f_category) +
+			 descents) < *cost)
 		{
 			*cost = c;
 			best = BD_TEXT_CATEGORY;
 		}
 		if ((c = cost_bitmap(st->rows, st->f_category, st->f_category) +
-			 st->rows * st->f_category * filter) < *cost)
+			 st->rows * st->f_category * filter + descents) < *cost)
 		{
 			*cost = c;
 			best = BD_CATEGORY;
@@ -2382,15 +2384,14 @@ cheapest_bitmap(const SearchRequest *r, const SearchStats *st, bool has_text,
 
 	/*
 	 * Both filters at once: the index (category_id, price, id) reads the
-	 * price range of each category (one descent per category id), so a
-	 * department and a common price band read a tenth of either alone.
+	 * price range of each category, so a department and a common price
+	 * band read a tenth of either alone.
 	 */
 	if (r->ncategories > 0 && r->price_filtered)
 	{
 		double		f_both = st->f_category * st->f_price;
 
-		c = cost_bitmap(st->rows, f_both, f_both) + st->rows * f_both * filter +
-			COST_DESCENT * r->ncategories;
+		c = cost_bitmap(st->rows, f_both, f_both) + st->rows * f_both * filter + descents;
 		if (c < *cost)
 		{
 			*cost = c;
