@@ -403,6 +403,10 @@ COMMENT ON TABLE catalog.audit_log IS 'Audit rows of product and category writes
 -- Besides the chain, a seal row carries the audit row's lookup keys
 -- (table_name, row_id, actor, request_id), copied by the sealer, so that
 -- their indexes cost the writers nothing; audit_verify checks the copies.
+-- The text keys are identifiers, looked up by equality and ordered only
+-- for keyset paging: COLLATE "C" compares them by bytes, where the
+-- database's collation would call strcoll for every comparison of every
+-- index insert (a tenth of a sealing pass under C.UTF-8).
 CREATE TABLE catalog.audit_seal (
     seq          bigint PRIMARY KEY,
     audit_id     bigint NOT NULL,
@@ -410,10 +414,10 @@ CREATE TABLE catalog.audit_seal (
     row_hash     bytea NOT NULL,
     chain_hash   bytea NOT NULL,
     sealed_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    table_name   text NOT NULL,
+    table_name   text COLLATE "C" NOT NULL,
     row_id       bigint NOT NULL,
-    actor        text NOT NULL,
-    request_id   text NOT NULL,
+    actor        text COLLATE "C" NOT NULL,
+    request_id   text COLLATE "C" NOT NULL,
     CONSTRAINT audit_seal_audit_id_key UNIQUE (audit_id),
     CONSTRAINT audit_seal_seq_positive CHECK (seq >= 1),
     CONSTRAINT audit_seal_hash_len CHECK (pg_catalog.length(row_hash) = 32

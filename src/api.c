@@ -264,14 +264,23 @@ ApiRequestId(void)
 		 * (seeded from the strong source at backend start) is enough, and
 		 * costs nothing next to a strong random read per transaction.
 		 */
+		static const char hexdigits[] = "0123456789abcdef";
+		char	   *o = generated_request_id;
+
 		memcpy(b, &r1, 8);
 		memcpy(b + 8, &r2, 8);
 		b[6] = (b[6] & 0x0F) | 0x40;
 		b[8] = (b[8] & 0x3F) | 0x80;
-		snprintf(generated_request_id, sizeof(generated_request_id),
-				 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-				 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-				 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+		/* 8-4-4-4-12 hex digits (snprintf costs more than the rest) */
+		for (int i = 0; i < 16; i++)
+		{
+			if (i == 4 || i == 6 || i == 8 || i == 10)
+				*o++ = '-';
+			*o++ = hexdigits[b[i] >> 4];
+			*o++ = hexdigits[b[i] & 0x0F];
+		}
+		*o = '\0';
+		StaticAssertStmt(sizeof(generated_request_id) == 37, "a UUID is 36 characters");
 		generated_for = lxid;
 	}
 	return pstrdup(generated_request_id);

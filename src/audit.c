@@ -145,49 +145,63 @@ AuditSetInternalWrite(bool on)
 
 /* ---- canonical hash ---- */
 
+/*
+ * The canonical content (audit.h) is laid out in one buffer and hashed
+ * with a single update: per field, an update through core's cryptohash
+ * and OpenSSL's EVP layer cost more than the bytes themselves.  The jsonb
+ * text is written straight into the buffer (JsonbToCString appends), and
+ * its length prefix filled in afterwards.
+ */
 static void
-hash_u64(pg_cryptohash_ctx *ctx, uint64 v)
+put_u32(StringInfo buf, uint32 v)
+{
+	uint8		b[4];
+
+	b[0] = (uint8) (v >> 24);
+	b[1] = (uint8) (v >> 16);
+	b[2] = (uint8) (v >> 8);
+	b[3] = (uint8) v;
+	appendBinaryStringInfo(buf, (const char *) b, 4);
+}
+
+static void
+put_u64(StringInfo buf, uint64 v)
 {
 	uint8		b[8];
 
 	for (int i = 0; i < 8; i++)
 		b[i] = (uint8) (v >> (56 - 8 * i));
-	Sha256Update(ctx, b, 8);
+	appendBinaryStringInfo(buf, (const char *) b, 8);
 }
 
 static void
-hash_bytes(pg_cryptohash_ctx *ctx, const char *data, uint32 len)
+put_text(StringInfo buf, const char *s)
 {
-	uint8		b[4];
+	size_t		len = strlen(s);
 
-	b[0] = (uint8) (len >> 24);
-	b[1] = (uint8) (len >> 16);
-	b[2] = (uint8) (len >> 8);
-	b[3] = (uint8) len;
-	Sha256Update(ctx, b, 4);
-	if (len > 0 && len != 0xFFFFFFFF)
-		Sha256Update(ctx, data, len);
+	put_u32(buf, (uint32) len);
+	appendBinaryStringInfo(buf, s, (int) len);
 }
 
 static void
-hash_text(pg_cryptohash_ctx *ctx, const char *s)
+put_jsonb(StringInfo buf, Jsonb *j)
 {
-	hash_bytes(ctx, s, (uint32) strlen(s));
-}
-
-static void
-hash_jsonb(pg_cryptohash_ctx *ctx, Jsonb *j)
-{
-	char	   *s;
+	int			at;
+	uint32		len;
 
 	if (j == NULL)
 	{
-		hash_bytes(ctx, NULL, 0xFFFFFFFF);
+		put_u32(buf, 0xFFFFFFFF);
 		return;
 	}
-	s = JsonbToCString(NULL, &j->root, VARSIZE(j));
-	hash_bytes(ctx, s, (uint32) strlen(s));
-	pfree(s);
+	at = buf->len;
+	put_u32(buf, 0);
+	(void) JsonbToCString(buf, &j->root, VARSIZE(j));
+	len = (uint32) (buf->len - at - 4);
+	buf->data[at] = (char) (len >> 24);
+	buf->data[at + 1] = (char) (len >> 16);
+	buf->data[at + 2] = (char) (len >> 8);
+	buf->data[at + 3] = (char) len;
 }
 
 /*
@@ -198,24 +212,30 @@ hash_jsonb(pg_cryptohash_ctx *ctx, Jsonb *j)
 void
 AuditRowHash(const AuditRow *row, uint8 *out)
 {
-	pg_cryptohash_ctx *ctx = Sha256Begin();
+	StringInfoData buf;
+	pg_cryptohash_ctx *ctx;
 
-	Sha256Update(ctx, "catalog.audit.v1", 16);
-	hash_u64(ctx, (uint64) row->id);
-	hash_u64(ctx, (uint64) row->occurred_at);
-	hash_u64(ctx, (uint64) row->xact_at);
-	hash_u64(ctx, U64FromFullTransactionId(row->txid));
-	hash_text(ctx, row->actor);
-	hash_text(ctx, row->role_name);
-	hash_text(ctx, row->via);
-	hash_text(ctx, row->request_id);
-	hash_text(ctx, row->table_name);
-	hash_u64(ctx, (uint64) row->row_id);
-	hash_text(ctx, row->action);
-	hash_jsonb(ctx, row->old_values);
-	hash_jsonb(ctx, row->new_values);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, "catalog.audit.v1", 16);
+	put_u64(&buf, (uint64) row->id);
+	put_u64(&buf, (uint64) row->occurred_at);
+	put_u64(&buf, (uint64) row->xact_at);
+	put_u64(&buf, U64FromFullTransactionId(row->txid));
+	put_text(&buf, row->actor);
+	put_text(&buf, row->role_name);
+	put_text(&buf, row->via);
+	put_text(&buf, row->request_id);
+	put_text(&buf, row->table_name);
+	put_u64(&buf, (uint64) row->row_id);
+	put_text(&buf, row->action);
+	put_jsonb(&buf, row->old_values);
+	put_jsonb(&buf, row->new_values);
+
 	StaticAssertStmt(AUDIT_HASH_LEN == PG_SHA256_DIGEST_LENGTH, "an audit hash is a SHA-256");
+	ctx = Sha256Begin();
+	Sha256Update(ctx, buf.data, buf.len);
 	Sha256End(ctx, out);
+	pfree(buf.data);
 }
 
 /*
