@@ -5,6 +5,7 @@
 #   make stop   stop what `make run` started
 #   make test   bootstrap, then every suite against throw-away servers
 #   make bench  benchmarks (not part of the test pass/fail)
+#   make bench-cost  instructions per write, counted by callgrind
 #   make fuzz   libFuzzer targets of test/fuzz for FUZZ_SECONDS each (clang)
 
 EXTENSION = catalog
@@ -58,7 +59,7 @@ ifneq ($(PGXS),)
 include $(PGXS)
 endif
 
-.PHONY: run stop test bench
+.PHONY: run stop test bench bench-cost
 run:
 	test/harness/run.sh
 stop:
@@ -67,6 +68,8 @@ test:
 	test/harness/test.sh
 bench:
 	test/bench/run.sh
+bench-cost:
+	test/bench/cost.sh
 
 # libFuzzer targets (test/fuzz): the pure files built outside the server
 # with -DFRONTEND against libpgcommon and libpgport, by clang with ASan and

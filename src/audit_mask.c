@@ -71,6 +71,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -651,7 +652,11 @@ void
 AuditMaskPush(AuditMaskPolicy *policy, JsonbParseState **state,
 			  const char *column, Oid typid, Datum value)
 {
-	Oid			base = getBaseType(typid);
+	/*
+	 * Types of the initial catalog (OIDs below FirstGenbkiObjectId) are
+	 * never domains: skip the catalog lookup for the common columns.
+	 */
+	Oid			base = (typid < FirstGenbkiObjectId) ? typid : getBaseType(typid);
 	int			method;
 	JsonbValue	v;
 	bool		scan;

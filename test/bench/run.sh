@@ -427,27 +427,8 @@ else
     say "baseline table: not needed (neither search nor create runs)"
 fi
 t0=$(date +%s)
-[ "$HAVE_PLAIN" -eq 0 ] || sql >>"$LOG/baseline.log" 2>&1 <<'EOF' || { tail -20 "$LOG/baseline.log"; die "copying the baseline table failed"; }
-CREATE TABLE bench.product_plain (LIKE catalog.product INCLUDING ALL);
--- Every column but the generated ones (the copy computes those itself).
-DO $copy$
-DECLARE
-    cols text;
-BEGIN
-    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(attname), ', ' ORDER BY attnum) INTO cols
-    FROM pg_catalog.pg_attribute
-    WHERE attrelid = 'catalog.product'::regclass AND attnum > 0 AND NOT attisdropped
-      AND attgenerated = '';
-    EXECUTE pg_catalog.format('INSERT INTO bench.product_plain (%s) SELECT %s FROM catalog.product ORDER BY id',
-                              cols, cols);
-END
-$copy$;
-ALTER TABLE bench.product_plain
-    ADD CONSTRAINT product_plain_category_id_fkey FOREIGN KEY (category_id)
-    REFERENCES catalog.category (id) ON DELETE RESTRICT;
-SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('bench.product_plain', 'id'),
-                         (SELECT pg_catalog.max(id) FROM bench.product_plain));
-EOF
+[ "$HAVE_PLAIN" -eq 0 ] || sql -f "$REPO/test/bench/product_plain.sql" >>"$LOG/baseline.log" 2>&1 ||
+    { tail -20 "$LOG/baseline.log"; die "copying the baseline table failed"; }
 VACUUM_T0=$(date +%s)
 sql -c "VACUUM ANALYZE" >>"$LOG/baseline.log" 2>&1
 t1=$(date +%s)
@@ -521,34 +502,9 @@ ID_MAX=${IDRANGE##*..}
 if wants audit; then
     sql >"$LOG/audit_setup.log" 2>&1 <<'EOF' || { tail -20 "$LOG/audit_setup.log"; die "audit setup failed"; }
 GRANT SELECT (id, price, version) ON catalog.product TO bench_editor;
-CREATE TABLE bench.audit_plpgsql (
-    id          bigserial PRIMARY KEY,
-    at          timestamptz NOT NULL DEFAULT now(),
-    txid        bigint NOT NULL DEFAULT txid_current(),
-    actor       text NOT NULL,
-    table_name  text NOT NULL,
-    action      text NOT NULL,
-    old_row     jsonb,
-    new_row     jsonb
-);
-GRANT USAGE ON SCHEMA bench TO PUBLIC;
-GRANT INSERT ON bench.audit_plpgsql TO PUBLIC;
-GRANT USAGE ON SEQUENCE bench.audit_plpgsql_id_seq TO PUBLIC;
-CREATE FUNCTION bench.audit_plpgsql_trigger()
-RETURNS trigger
-LANGUAGE plpgsql
-AS $fn$
-BEGIN
-    INSERT INTO bench.audit_plpgsql (actor, table_name, action, old_row, new_row)
-    VALUES (coalesce(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub',
-                     session_user),
-            TG_TABLE_NAME, lower(TG_OP),
-            CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END,
-            CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
-    RETURN NULL;
-END
-$fn$;
 EOF
+    sql -f "$REPO/test/bench/audit_plpgsql.sql" >>"$LOG/audit_setup.log" 2>&1 ||
+        { tail -20 "$LOG/audit_setup.log"; die "the PL/pgSQL audit design failed to install"; }
 fi
 
 # ---------------------------------------------------------------- search setup
