@@ -56,10 +56,11 @@
 #
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
-PG_BIN=${CATALOG_PG_BIN:-/usr/lib/postgresql/15/bin}
-PG_CONFIG=$PG_BIN/pg_config
-[ -x "$PG_CONFIG" ] || PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+# say, die, as_root, as_svc_in, bootstrap_packages, PG_BIN and PG_CONFIG
+# (CATALOG_PG_BIN) come from the harness.
+# shellcheck source=../harness/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../harness/common.sh"
+REPO=$REPO_ROOT
 DIR=${CATALOG_COST_DIR:-/tmp/catalog-cost}
 PRODUCTS=${CATALOG_COST_PRODUCTS:-50000}
 N1=${CATALOG_COST_N1:-200}
@@ -81,30 +82,10 @@ N3=$((2 * N2 - N1))
 [ "$PRODUCTS" -ge $((3 * (N1 + N2 + N3))) ] || die "CATALOG_COST_PRODUCTS must be at least 3 * (N1 + N2 + N3) (each update run changes products of its own)"
 case $DIR in /*) ;; *) die "CATALOG_COST_DIR must be an absolute path" ;; esac
 
-if [ "$(id -u)" -eq 0 ]; then SVC_USER=postgres; else SVC_USER=$(id -un); fi
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -- "$@"; fi; }
-as_svc() {
-    if [ "$(id -u)" -eq 0 ]; then
-        (cd / && runuser -u "$SVC_USER" -- "$@")
-    else
-        (cd / && "$@")
-    fi
-}
-
 # ---------------------------------------------------------------- packages
-missing=()
-for p in postgresql-15 postgresql-server-dev-15 postgresql-contrib valgrind make gcc; do
-    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bootstrap_packages postgresql-15 postgresql-server-dev-15 postgresql-contrib valgrind make gcc
 
-mkdir -p "$RESULTS"
-PARTIAL=$RESULTS/.cost.txt.partial
-exec > >(tee "$PARTIAL") 2>&1
+results_tee "$RESULTS/cost.txt"
 
 DATA=$DIR/data
 SOCK=$DIR/sock
@@ -114,15 +95,10 @@ cleanup() {
     local rc=$?
     set +e
     if [ "$STARTED" -eq 1 ]; then
-        as_svc "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1
+        as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null 2>&1
     fi
     if [ "$KEEP" = 1 ]; then say "kept $DIR (CATALOG_COST_KEEP=1)"; else rm -rf "$DIR"; fi
-    if [ "$rc" -eq 0 ] && [ -s "$PARTIAL" ]; then
-        mv -f "$PARTIAL" "$RESULTS/cost.txt"
-    else
-        rm -f "$PARTIAL"
-        [ "$rc" -eq 0 ] || printf '[cost] failed (exit %s); %s left unchanged\n' "$rc" "$RESULTS/cost.txt" >&2
-    fi
+    results_keep "$rc" "$RESULTS/cost.txt"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -138,7 +114,7 @@ rm -f "$BUILD_LOG"
 
 # ---------------------------------------------------------------- cluster
 if [ -f "$DATA/postmaster.pid" ]; then
-    as_svc "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
+    as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
 fi
 rm -rf "$DIR"
 mkdir -p "$DATA" "$SOCK" "$WORK"
@@ -146,7 +122,7 @@ chmod 755 "$DIR" "$WORK"
 chmod 700 "$DATA"
 [ "$(id -u)" -ne 0 ] || chown "$SVC_USER:" "$DATA" "$SOCK" "$WORK"
 say "cluster: initdb in $DATA"
-as_svc "$PG_BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C.UTF-8 --auth-local=trust \
+as_svc_in / "$PG_BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C.UTF-8 --auth-local=trust \
     >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log"; die "initdb failed"; }
 cat >>"$DATA/postgresql.conf" <<EOF
 
@@ -161,7 +137,7 @@ catalog.audit_seal_database = '$DB'
 catalog.rate_limit_write_rate = 1000000
 catalog.rate_limit_write_burst = 1000000
 EOF
-as_svc "$PG_BIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w start >/dev/null ||
+as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w start >/dev/null ||
     { tail -20 "$WORK/server.log"; die "the server did not start"; }
 STARTED=1
 PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -U postgres)
@@ -180,7 +156,7 @@ say "load: $PRODUCTS products (seed $SEED), audit triggers disabled (the fixture
 "${PSQL[@]}" -d "$DB" -f "$REPO/test/bench/audit_plpgsql.sql" >>"$WORK/load.log" 2>&1 ||
     { tail -20 "$WORK/load.log"; die "the PL/pgSQL audit design failed to install"; }
 "${PSQL[@]}" -d "$DB" -c "VACUUM ANALYZE" >/dev/null
-as_svc "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
+as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
 STARTED=0
 
 # ---------------------------------------------------------------- arms
@@ -189,11 +165,11 @@ STARTED=0
 single() {
     local out=$WORK/single.out
     if [ $# -ge 2 ]; then
-        as_svc valgrind --tool=callgrind --callgrind-out-file="$2" \
+        as_svc_in / valgrind --tool=callgrind --callgrind-out-file="$2" \
             "$PG_BIN/postgres" --single -D "$DATA" -c synchronous_commit=off "$DB" \
             <"$1" >"$out" 2>"$WORK/valgrind.log"
     else
-        as_svc "$PG_BIN/postgres" --single -D "$DATA" -c synchronous_commit=off "$DB" <"$1" >"$out" 2>&1
+        as_svc_in / "$PG_BIN/postgres" --single -D "$DATA" -c synchronous_commit=off "$DB" <"$1" >"$out" 2>&1
     fi
     if grep -q 'ERROR:' "$out"; then
         grep -m 3 -A 2 'ERROR:' "$out"

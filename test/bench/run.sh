@@ -208,12 +208,12 @@ LUA=$BENCH/catalog_bench.lua
 LUA_SEARCH=$BENCH/search_bench.lua
 SAMPLE=$REPO/test/data/sample.sql
 RESULTS=$BENCH/results
-# CATALOG_PG_BIN points the benchmark at another copy of the PostgreSQL 15
-# binaries, as in the test harness (test/harness/common.sh); the default is
-# the Debian package.
-PG_BIN=${CATALOG_PG_BIN:-/usr/lib/postgresql/15/bin}
-PG_CONFIG=$PG_BIN/pg_config
-export PG_CONFIG
+# as_root, as_svc_in, bootstrap_packages, results_tee and results_keep, and
+# PG_BIN and PG_CONFIG (CATALOG_PG_BIN points the benchmark at another copy
+# of the PostgreSQL 15 binaries; the default is the Debian package) come
+# from the test harness.
+# shellcheck source=../harness/common.sh
+. "$REPO/test/harness/common.sh"
 
 DIR=${CATALOG_BENCH_DIR:-/tmp/catalog-bench}
 PORT=${CATALOG_BENCH_PGPORT:-55460}
@@ -265,29 +265,8 @@ case $DIR in /*) ;; *) die "CATALOG_BENCH_DIR must be an absolute path" ;; esac
 # (Without CATALOG_PG_BIN, the Debian package is installed below if missing.)
 [ -z "${CATALOG_PG_BIN:-}" ] || [ -x "$PG_BIN/postgres" ] || die "CATALOG_PG_BIN: no postgres binary in $PG_BIN"
 
-if [ "$(id -u)" -eq 0 ]; then
-    SVC_USER=postgres
-else
-    SVC_USER=$(id -un)
-fi
-
-# as_root CMD...: root directly, or through sudo.
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -- "$@"; fi
-}
-# as_svc CMD...: as the user that owns the server, from a directory it can enter.
-as_svc() {
-    if [ "$(id -u)" -eq 0 ]; then
-        (cd / && runuser -u "$SVC_USER" -- "$@")
-    else
-        (cd / && "$@")
-    fi
-}
-
 # The whole output goes to the terminal and, on success, to results/latest.txt.
-mkdir -p "$RESULTS"
-PARTIAL=$RESULTS/.latest.txt.partial
-exec > >(tee "$PARTIAL") 2>&1
+results_tee "$RESULTS/latest.txt"
 
 DATA=$DIR/data
 SOCK=$DIR/sock
@@ -299,7 +278,7 @@ cleanup() {
     local rc=$?
     set +e
     if [ "$STARTED" -eq 1 ]; then
-        as_svc "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null 2>&1 ||
+        as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null 2>&1 ||
             say "warning: could not stop the server on $DATA"
     fi
     if [ "$KEEP" = 1 ]; then
@@ -307,27 +286,14 @@ cleanup() {
     else
         rm -rf "$DIR"
     fi
-    if [ "$rc" -eq 0 ] && [ -s "$PARTIAL" ]; then
-        mv -f "$PARTIAL" "$RESULTS/latest.txt"
-    else
-        rm -f "$PARTIAL"
-        [ "$rc" -eq 0 ] || printf '[bench] failed (exit %s); %s left unchanged\n' "$rc" "$RESULTS/latest.txt" >&2
-    fi
+    results_keep "$rc" "$RESULTS/latest.txt"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- packages
-missing=()
-for p in postgresql-15 postgresql-server-dev-15 postgresql-contrib sysbench make gcc perl; do
-    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bootstrap_packages postgresql-15 postgresql-server-dev-15 postgresql-contrib sysbench make gcc perl
 # grep reads all of it (no -q): with pipefail, an early exit would SIGPIPE sysbench
 sysbench --help 2>/dev/null | grep 'pgsql options' >/dev/null || die "this sysbench has no PostgreSQL driver"
 
@@ -346,7 +312,7 @@ rm -f "$BUILD_LOG"
 # ---------------------------------------------------------------- cluster
 if [ -f "$DATA/postmaster.pid" ]; then
     say "stopping a server left on $DATA"
-    as_svc "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
+    as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
 fi
 rm -rf "$DATA" "$SOCK" "$RUN" "$LOG"
 mkdir -p "$DATA" "$SOCK" "$RUN" "$LOG"
@@ -358,7 +324,7 @@ fi
 chmod 700 "$DATA"
 
 say "cluster: initdb in $DATA, port $PORT"
-as_svc "$PG_BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
+as_svc_in / "$PG_BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
     --auth-local=trust --auth-host=scram-sha-256 >"$LOG/initdb.log" 2>&1 ||
     { cat "$LOG/initdb.log"; die "initdb failed"; }
 cat >>"$DATA/postgresql.conf" <<EOF
@@ -387,7 +353,7 @@ catalog.rate_limit_read_burst = 1000000
 catalog.rate_limit_write_rate = 1000000
 catalog.rate_limit_write_burst = 1000000
 EOF
-as_svc "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG/server.log" -w -t 120 start >/dev/null ||
+as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG/server.log" -w -t 120 start >/dev/null ||
     { tail -20 "$LOG/server.log"; die "the server did not start"; }
 STARTED=1
 

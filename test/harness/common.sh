@@ -97,21 +97,46 @@ chown_svc() {
     fi
 }
 
+# results_tee FILE: from here on, the script's output goes to the terminal
+# and to a partial copy beside FILE (.NAME.partial); results_keep RC FILE:
+# with RC 0 the copy becomes FILE, else it is dropped and FILE stays as it
+# was.  The benchmarks' result files (test/bench/results) are written so.
+results_partial() {
+    printf '%s/.%s.partial' "$(dirname "$1")" "$(basename "$1")"
+}
+results_tee() {
+    mkdir -p "$(dirname "$1")"
+    exec > >(tee "$(results_partial "$1")") 2>&1
+}
+results_keep() {
+    local partial
+    partial=$(results_partial "$2")
+    if [ "$1" -eq 0 ] && [ -s "$partial" ]; then
+        mv -f "$partial" "$2"
+    else
+        rm -f "$partial"
+        [ "$1" -eq 0 ] || printf 'failed (exit %s); %s left unchanged\n' "$1" "$2" >&2
+    fi
+}
+
 # pkg_installed NAME: true when dpkg knows NAME as installed.
 pkg_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
 }
 
-# bootstrap_packages: apt-get install only the missing packages; apt-get
-# update only when something is missing.  Idempotent and quiet when done.
+# bootstrap_packages [PACKAGE...]: apt-get install only the missing ones of
+# the packages given (default: CATALOG_PACKAGES); apt-get update only when
+# something is missing.  Idempotent and quiet when done.
 bootstrap_packages() {
     local missing=() p
+    local -a want=("$@")
+    [ $# -gt 0 ] || want=("${CATALOG_PACKAGES[@]}")
     command -v dpkg-query >/dev/null 2>&1 || die "dpkg-query not found: the harness needs Debian 12"
-    for p in "${CATALOG_PACKAGES[@]}"; do
+    for p in "${want[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done
     if [ ${#missing[@]} -eq 0 ]; then
-        say "packages: all ${#CATALOG_PACKAGES[@]} present"
+        say "packages: all ${#want[@]} present"
         return 0
     fi
     say "packages: installing ${missing[*]}"

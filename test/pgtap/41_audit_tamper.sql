@@ -11,17 +11,17 @@
 --   a sealed row modified, modified with its row_hash recomputed, or only
 --   its row_hash changed; deleted; two rows' contents swapped; a forged row
 --   in a gap of the sealed range; a second row with a sealed id; a seal's
---   chain_hash or row_hash changed; a seal row deleted in the middle; the
---   last seal row deleted (without an anchor, and against one); a row and
---   every later hash rewritten consistently (only an anchor tells); the
---   sealed row of a month without partition deleted from the default
---   partition; this month's partition dropped by hand.
+--   chain_hash, row_hash or copied lookup key changed; a seal row deleted
+--   in the middle; the last seal row deleted (without an anchor, and
+--   against one); a row and every later hash rewritten consistently (only
+--   an anchor tells); the sealed row of a month without partition deleted
+--   from the default partition; this month's partition dropped by hand.
 -- audit_verify() must answer ok = false and name the first broken link
 -- (seq, audit_id, reason), and after each rollback it passes again.  The
 -- verify answers are captured with \gset inside the savepoint and asserted
 -- after the rollback.
 SET client_min_messages = warning;
-SELECT plan(51);
+SELECT plan(53);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -156,8 +156,10 @@ SELECT is((SELECT count(*) FROM catalog.audit_seal s JOIN catalog.audit_log a ON
 SELECT is_empty($$SELECT a.id FROM catalog.audit_log a WHERE a.row_hash IS DISTINCT FROM pg_temp.row_hash(a)$$,
                 'every audit row_hash equals SHA-256 over the documented encoding (src/audit.h)');
 SELECT is_empty($$SELECT s.seq FROM catalog.audit_seal s JOIN catalog.audit_log a ON a.id = s.audit_id
-                  WHERE s.row_hash <> a.row_hash OR s.occurred_at <> a.occurred_at$$,
-                'each seal carries the row_hash and occurred_at of its row');
+                  WHERE s.row_hash <> a.row_hash OR s.occurred_at <> a.occurred_at
+                     OR (s.table_name, s.row_id, s.actor, s.request_id)
+                        IS DISTINCT FROM (a.table_name, a.row_id, a.actor, a.request_id)$$,
+                'each seal carries the row_hash, occurred_at and lookup keys (table, row, actor, correlation id) of its row');
 SELECT is_empty($$SELECT * FROM pg_temp.chain_breaks()$$,
                 'every chain_hash equals SHA-256 over the documented chain encoding, from seq 1 to the head');
 SELECT results_eq($$SELECT min(seq), max(seq), count(*) FROM catalog.audit_seal$$,
@@ -259,6 +261,14 @@ SELECT catalog_api.audit_verify()::text AS r_sealhash \gset
 ROLLBACK TO SAVEPOINT attack;
 SELECT catalog_api.audit_verify()->>'ok' AS r_sealhash_after \gset
 
+-- 9b. a seal's copy of a lookup key changed (the row's history would
+-- show another actor's write)
+SAVEPOINT attack;
+UPDATE catalog.audit_seal SET actor = actor || '-forged' WHERE seq = :v1_seq;
+SELECT catalog_api.audit_verify()::text AS r_lookup \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_lookup_after \gset
+
 -- 10. a seal row in the middle deleted
 SAVEPOINT attack;
 DELETE FROM catalog.audit_seal WHERE seq = :v1_seq;
@@ -341,6 +351,10 @@ SELECT is(:'r_chain_after'::text, 'true', 'changed chain_hash: verifies again af
 SELECT is((:'r_sealhash'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'row_modified'),
           'changed seal row_hash: the row no longer matches its seal (row_modified)');
 SELECT is(:'r_sealhash_after'::text, 'true', 'changed seal row_hash: verifies again after the rollback');
+
+SELECT is((:'r_lookup'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'lookup_mismatch'),
+          'changed lookup key of a seal: lookup_mismatch at that seq');
+SELECT is(:'r_lookup_after'::text, 'true', 'changed lookup key of a seal: verifies again after the rollback');
 
 SELECT is((:'r_gap'::jsonb)->'first_broken', pg_temp.broken(:v1_seq + 1, :v1_after_id, 'sequence'),
           'deleted seal row: the next seal is out of sequence');
