@@ -402,7 +402,9 @@ COMMENT ON TABLE catalog.audit_log IS 'Audit rows of product and category writes
 
 -- Besides the chain, a seal row carries the audit row's lookup keys
 -- (table_name, row_id, actor, request_id), copied by the sealer, so that
--- their indexes cost the writers nothing; audit_verify checks the copies.
+-- their indexes cost the writers nothing; audit_verify checks the copies,
+-- and every column but chain_hash is part of the row's link.  A prune link
+-- (a month dropped by retention) has a negative audit_id and no audit row.
 -- The text keys are identifiers, looked up by equality and ordered only
 -- for keyset paging: COLLATE "C" compares them by bytes, where the
 -- database's collation would call strcoll for every comparison of every
@@ -444,9 +446,12 @@ INSERT INTO catalog.audit_chain DEFAULT VALUES;
 COMMENT ON TABLE catalog.audit_chain IS 'Bookkeeping and lock of the audit sealer';
 
 -- Retention's record: every month audit_drop_partitions dropped, written in
--- the same transaction as the DROP.  audit_verify counts a sealed row
--- whose audit row is gone as pruned only when its month is recorded here;
--- any other missing row (a DELETE, a partition dropped by hand) is broken.
+-- the same transaction as the DROP, for people to read.  What audit_verify
+-- trusts is the chain: the same transaction appends a prune link for the
+-- month to audit_seal (audit_id = -seq, table_name 'audit_retention', see
+-- src/audit.h), and a sealed row whose audit row is gone counts as pruned
+-- only when a later valid prune link covers its time; any other missing row
+-- (a DELETE, a partition dropped by hand) is broken.
 CREATE TABLE catalog.audit_retention (
     month_start  timestamptz PRIMARY KEY,
     month_end    timestamptz NOT NULL,
@@ -819,6 +824,8 @@ SET enable_indexscan = on
 SET enable_bitmapscan = on
 SET enable_sort = on
 SET jit = off
+SET row_security = on
+SET gin_fuzzy_search_limit = 0
 SET pg_trgm.similarity_threshold = 0.2;
 
 REVOKE ALL ON FUNCTION catalog.canonical_text(text, text, integer, integer) FROM PUBLIC;
@@ -864,7 +871,10 @@ Validates and canonicalises every field and returns the product document. With i
 CREATE FUNCTION catalog_api.get_product(id bigint)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_get_product'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+-- PARALLEL RESTRICTED, not SAFE: every call goes through the rate limiter,
+-- whose rule cache reads with a fresh snapshot (which a parallel worker may
+-- not take) and whose per-request mark a worker would not see.
 -- get_product runs no SQL: it reads the two rows with primary-key index
 -- scans in C (src/document.c) and applies the visibility rule itself, so it
 -- needs neither SECURITY DEFINER nor a pinned search_path.
@@ -956,8 +966,11 @@ Status, extension version, recovery state and shared memory state. Under PostgRE
 -- scan (every query shape has an index path, src/search.c), index and
 -- bitmap scans and sorts allowed whatever the session says (a plan is kept
 -- for the backend's life), no JIT (a generic plan's cost estimate must not
--- buy a compilation per call), and the trigram similarity floor of the typo
--- dictionary lookup.
+-- buy a compilation per call), row-level security on (a session that set
+-- row_security = off, as pg_dump's scripts do, would fail every search with
+-- 42501), GIN results complete (gin_fuzzy_search_limit would return a
+-- random subset of the matches), and the trigram similarity floor of the
+-- typo dictionary lookup.
 CREATE FUNCTION catalog_api.search_products(
     q text DEFAULT NULL,
     category_id bigint DEFAULT NULL,
@@ -976,6 +989,8 @@ SET enable_indexscan = on
 SET enable_bitmapscan = on
 SET enable_sort = on
 SET jit = off
+SET row_security = on
+SET gin_fuzzy_search_limit = 0
 SET pg_trgm.similarity_threshold = 0.2;
 COMMENT ON FUNCTION catalog_api.search_products(text, bigint, numeric, numeric, text, text, integer, text) IS
 'Search products
@@ -998,6 +1013,8 @@ SET enable_indexscan = on
 SET enable_bitmapscan = on
 SET enable_sort = on
 SET jit = off
+SET row_security = on
+SET gin_fuzzy_search_limit = 0
 SET pg_trgm.similarity_threshold = 0.2;
 COMMENT ON FUNCTION catalog_api.product_facets(text, bigint, numeric, numeric, text, integer) IS
 'Facet counts of a search

@@ -21,6 +21,11 @@ SELECT created_by, updated_by, version, status FROM catalog.product WHERE id = :
 SELECT p - 'created_at' - 'updated_at' - 'id' AS product FROM catalog_api.get_product(:ws1) AS p;
 SELECT catalog_api.get_product(id => -1);
 \echo :LAST_ERROR_SQLSTATE
+-- in a parallel plan get_product stays in the leader (PARALLEL RESTRICTED:
+-- the rate limiter's rule cache cannot take a snapshot in a worker)
+SET force_parallel_mode = on;
+SELECT p->>'sku' AS sku FROM catalog_api.get_product(:ws1) AS p;
+RESET force_parallel_mode;
 
 -- required arguments and validation errors carry field-level DETAIL
 SELECT catalog_api.create_product(sku => NULL, name => 'x', price => 1, category_id => :clothing);
@@ -46,6 +51,20 @@ SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, cat
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"a": {"b": {"c": {}}}}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"note": "<img src=x onerror=alert(1)>"}');
+\echo :LAST_ERROR_SQLSTATE
+-- numbers: at most 15 digits before the point and 15 after (1e131000 is 10
+-- bytes of jsonb and 131,001 characters of text)
+BEGIN;
+SELECT catalog_api.create_product(sku => 'NUM-1', name => 'Bounds', price => 1, category_id => :clothing,
+    attributes => '{"n": [999999999999999.999999999999999, -0.000000000000001, 0]}')->'attributes' AS attributes;
+ROLLBACK;
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"n": [1e15]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"n": -1e131000}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"n": {"m": 1e-16}}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"n": 1e-16383}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
     attributes => (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 65) g));

@@ -434,12 +434,19 @@ ApiGetPlan(ApiPlan *p)
  * ApiExecute
  *	  Run a kept plan; returns SPI_processed.  Any SPI failure is an
  *	  internal error (user errors surface as ereports from the executor).
+ *	  Returns in the memory context it was called in: SPI_execute_plan
+ *	  itself always returns in the SPI procedure context (_SPI_end_call),
+ *	  whatever was current before, so a caller that had switched to a
+ *	  longer-lived context would go on allocating in one that SPI_finish
+ *	  frees (found by valgrind in audit_drop_partitions).
  */
 int
 ApiExecute(ApiPlan *p, Datum *values, const char *nulls, bool read_only, long count)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	int			rc = SPI_execute_plan(ApiGetPlan(p), values, nulls, read_only, count);
 
+	MemoryContextSwitchTo(caller);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed for \"%s\": %s",
 			 p->sql, SPI_result_code_string(rc));

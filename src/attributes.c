@@ -13,8 +13,14 @@
  *	- every key matches [a-z][a-z0-9_]* (1 to 64 bytes);
  *	- every string value is canonicalised like a plain-text field (NFC,
  *	  white space, no control or invisible characters, no markup), at most
- *	  ATTRIBUTES_MAX_STRING_LEN code points.  Numbers, booleans and null
- *	  are kept as they are.
+ *	  ATTRIBUTES_MAX_STRING_LEN code points;
+ *	- every number has at most ATTRIBUTES_MAX_NUMBER_DIGITS digits before
+ *	  the decimal point and ATTRIBUTES_MAX_NUMBER_SCALE after it.  The size
+ *	  bounds measure the stored jsonb, where 1e131000 takes 10 bytes: its
+ *	  text takes 131,001, and every read of the product (the document, the
+ *	  search page, PostgREST's output) and the search vector would pay for
+ *	  it.  Bounded, a number prints in at most 32 characters.
+ * Numbers (within those bounds), booleans and null are kept as they are.
  * The walk is a single pass with JsonbIterator; the canonical document is
  * rebuilt with pushJsonbValue in the current memory context.
  *
@@ -23,7 +29,9 @@
 #include "postgres.h"
 
 #include "access/detoast.h"
+#include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 #include "attributes.h"
 #include "validate_sql.h"
@@ -42,6 +50,53 @@ raise_limit(const char *reason, int limit)
 	err.limit = limit;
 	err.position = -1;
 	ValidateRaise("attributes", &err);
+}
+
+/*
+ * check_number
+ *	  Raise 22003 for field unless n has at most ATTRIBUTES_MAX_NUMBER_DIGITS
+ *	  digits before the point and ATTRIBUTES_MAX_NUMBER_SCALE after it.
+ *	  Neither test prints the number: its display scale and a comparison
+ *	  cost the same whatever its exponent.
+ */
+static void
+check_number(Numeric n, const char *field)
+{
+	ValidateError err;
+	Numeric		bound;
+	Numeric		absval;
+
+	err.position = -1;
+	/* jsonb holds no NaN or infinity; refused should one ever arrive */
+	if (numeric_is_nan(n) || numeric_is_inf(n))
+	{
+		err.reason = "not_a_number";
+		err.limit = -1;
+		ValidateRaise(field, &err);
+	}
+	absval = DatumGetNumeric(DirectFunctionCall1(numeric_abs, NumericGetDatum(n)));
+	StaticAssertStmt(ATTRIBUTES_MAX_NUMBER_DIGITS <= 18, "the bound fits in an int64");
+	{
+		int64		b = 1;
+
+		for (int i = 0; i < ATTRIBUTES_MAX_NUMBER_DIGITS; i++)
+			b *= 10;
+		bound = int64_to_numeric(b);
+	}
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(absval),
+										  NumericGetDatum(bound))) >= 0)
+	{
+		err.reason = "too_many_digits";
+		err.limit = ATTRIBUTES_MAX_NUMBER_DIGITS;
+		ValidateRaise(field, &err);
+	}
+	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(n))) >
+		ATTRIBUTES_MAX_NUMBER_SCALE)
+	{
+		err.reason = "too_many_decimals";
+		err.limit = ATTRIBUTES_MAX_NUMBER_SCALE;
+		ValidateRaise(field, &err);
+	}
 }
 
 /*
@@ -128,6 +183,11 @@ AttributesCanonical(Datum value)
 					}
 					v.val.string.val = canon;
 					v.val.string.len = (int) canonlen;
+				}
+				else if (v.type == jbvNumeric)
+				{
+					snprintf(field, sizeof(field), "attributes.%s", keybuf);
+					check_number(v.val.numeric, field);
 				}
 				res = pushJsonbValue(&state, tok, &v);
 				break;

@@ -17,6 +17,8 @@
 #define ATTRIBUTES_MAX_ELEMENTS		64	/* elements of one array */
 #define ATTRIBUTES_MAX_KEY_LEN		64	/* bytes */
 #define ATTRIBUTES_MAX_STRING_LEN	500 /* code points of a string value */
+#define ATTRIBUTES_MAX_NUMBER_DIGITS 15 /* digits before the point: |n| < 1e15 */
+#define ATTRIBUTES_MAX_NUMBER_SCALE	15	/* digits after the point */
 
 extern Jsonb *AttributesCanonical(Datum value);
 

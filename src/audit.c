@@ -164,8 +164,14 @@ put_u32(StringInfo buf, uint32 v)
 	appendBinaryStringInfo(buf, (const char *) b, 4);
 }
 
-static void
-put_u64(StringInfo buf, uint64 v)
+/*
+ * AuditPutU64 / AuditPutText
+ *	  Append v as 8 bytes big-endian / s as its 4-byte big-endian byte
+ *	  length and its bytes: the fields of the canonical encodings (audit.h),
+ *	  the row's here and the chain's in audit_chain.c.
+ */
+void
+AuditPutU64(StringInfo buf, uint64 v)
 {
 	uint8		b[8];
 
@@ -174,8 +180,8 @@ put_u64(StringInfo buf, uint64 v)
 	appendBinaryStringInfo(buf, (const char *) b, 8);
 }
 
-static void
-put_text(StringInfo buf, const char *s)
+void
+AuditPutText(StringInfo buf, const char *s)
 {
 	size_t		len = strlen(s);
 
@@ -217,17 +223,17 @@ AuditRowHash(const AuditRow *row, uint8 *out)
 
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, "catalog.audit.v1", 16);
-	put_u64(&buf, (uint64) row->id);
-	put_u64(&buf, (uint64) row->occurred_at);
-	put_u64(&buf, (uint64) row->xact_at);
-	put_u64(&buf, U64FromFullTransactionId(row->txid));
-	put_text(&buf, row->actor);
-	put_text(&buf, row->role_name);
-	put_text(&buf, row->via);
-	put_text(&buf, row->request_id);
-	put_text(&buf, row->table_name);
-	put_u64(&buf, (uint64) row->row_id);
-	put_text(&buf, row->action);
+	AuditPutU64(&buf, (uint64) row->id);
+	AuditPutU64(&buf, (uint64) row->occurred_at);
+	AuditPutU64(&buf, (uint64) row->xact_at);
+	AuditPutU64(&buf, U64FromFullTransactionId(row->txid));
+	AuditPutText(&buf, row->actor);
+	AuditPutText(&buf, row->role_name);
+	AuditPutText(&buf, row->via);
+	AuditPutText(&buf, row->request_id);
+	AuditPutText(&buf, row->table_name);
+	AuditPutU64(&buf, (uint64) row->row_id);
+	AuditPutText(&buf, row->action);
 	put_jsonb(&buf, row->old_values);
 	put_jsonb(&buf, row->new_values);
 
@@ -520,6 +526,15 @@ static const char *const audit_columns[AUDIT_NCOLUMNS] = {
 	"request_id", "table_name", "row_id", "action", "old_values", "new_values",
 	"row_hash"
 };
+/* their types, in that order: a partition whose column differs in type or
+ * carries a type modifier takes the ordinary path, which converts or
+ * refuses (a datum of the wrong type written straight into the heap would
+ * be misread by every later reader) */
+static const Oid audit_column_types[AUDIT_NCOLUMNS] = {
+	INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, XID8OID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, INT8OID, TEXTOID, JSONBOID, JSONBOID,
+	BYTEAOID
+};
 
 /*
  * The partition of the month last written, per backend.  part_relid is the
@@ -647,8 +662,9 @@ month_partition(TimestampTz ts)
  *	  Check rel (locked) as the target of direct inserts: a plain table
  *	  that is a partition of catalog.audit_log, with one-column range
  *	  bounds, no insert trigger, no generated column, and exactly the
- *	  audit columns (a column added later, with a default, takes the
- *	  ordinary path, which applies defaults).  Fills part_lo, part_hi and
+ *	  audit columns, of their types (a column added later, with a default,
+ *	  or a changed type takes the ordinary path, which applies defaults and
+ *	  converts).  Fills part_lo, part_hi and
  *	  part_map.  Under the lock no DETACH or DROP can complete, so what is
  *	  checked stays true until the insert.
  */
@@ -679,7 +695,8 @@ partition_fit(Relation rel)
 		for (c = 0; c < AUDIT_NCOLUMNS; c++)
 			if (strcmp(NameStr(att->attname), audit_columns[c]) == 0)
 				break;
-		if (c == AUDIT_NCOLUMNS)
+		if (c == AUDIT_NCOLUMNS || att->atttypid != audit_column_types[c] ||
+			att->atttypmod != -1)
 			return false;
 		part_map[c] = i;
 		found++;

@@ -167,13 +167,13 @@ static ApiPlan plan_candidates = {
  */
 static ApiPlan plan_seal_insert = {
 	"INSERT INTO catalog.audit_seal (seq, audit_id, occurred_at, row_hash, chain_hash,"
-	"                                table_name, row_id, actor, request_id)"
-	" SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+	"                                table_name, row_id, actor, request_id, sealed_at)"
+	" SELECT *, $10 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 	"   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
 	"   pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8),"
 	"   pg_catalog.unnest($9))",
-	9, {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID,
-	TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID},
+	10, {INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID,
+	TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZOID},
 	NULL
 };
 
@@ -189,7 +189,8 @@ enum
 	W_SEQ = 1, W_AUDIT_ID, W_S_OCCURRED_AT, W_S_ROW_HASH, W_CHAIN_HASH,
 	W_ID, W_OCCURRED_AT, W_XACT_AT, W_TXID, W_ACTOR, W_ROLE_NAME, W_VIA,
 	W_REQUEST_ID, W_TABLE_NAME, W_ROW_ID, W_ACTION, W_OLD_VALUES,
-	W_NEW_VALUES, W_ROW_HASH, W_KEYS_MATCH
+	W_NEW_VALUES, W_ROW_HASH, W_KEYS_MATCH, W_S_SEALED_AT, W_S_TABLE_NAME,
+	W_S_ROW_ID, W_S_ACTOR, W_S_REQUEST_ID
 };
 
 static ApiPlan plan_walk = {
@@ -198,7 +199,8 @@ static ApiPlan plan_walk = {
 	"       a.request_id, a.table_name, a.row_id, a.action, a.old_values,"
 	"       a.new_values, a.row_hash,"
 	"       (s.table_name = a.table_name AND s.row_id = a.row_id"
-	"        AND s.actor = a.actor AND s.request_id = a.request_id)"
+	"        AND s.actor = a.actor AND s.request_id = a.request_id),"
+	"       s.sealed_at, s.table_name, s.row_id, s.actor, s.request_id"
 	"  FROM catalog.audit_seal s"
 	"  LEFT JOIN catalog.audit_log a ON a.id = s.audit_id AND a.occurred_at = s.occurred_at"
 	" ORDER BY s.seq",
@@ -206,17 +208,53 @@ static ApiPlan plan_walk = {
 	NULL
 };
 
+/* The prune links (audit.h), in seq order. */
+static ApiPlan plan_prunes = {
+	"SELECT seq, audit_id, occurred_at, row_id, sealed_at, table_name, actor,"
+	"       request_id, row_hash"
+	"  FROM catalog.audit_seal WHERE audit_id < 0 ORDER BY seq",
+	0, {InvalidOid},
+	NULL
+};
+
+/*
+ * Whether a row of the month [$1, $2) sealed before the prune link $3
+ * still exists: then the month was not dropped, some of its rows were
+ * deleted.  Read from audit_log, whose partitions the range prunes (a
+ * dropped month has none, or one for rows that came late, sealed after
+ * the link), so a valid link costs next to nothing.
+ */
+static ApiPlan plan_prune_rows = {
+	"SELECT EXISTS (SELECT 1 FROM catalog.audit_log a"
+	"                WHERE a.occurred_at >= $1 AND a.occurred_at < $2"
+	"                  AND EXISTS (SELECT 1 FROM catalog.audit_seal s"
+	"                               WHERE s.audit_id = a.id AND s.occurred_at = a.occurred_at"
+	"                                 AND s.seq < $3))",
+	3, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID},
+	NULL
+};
+
+/*
+ * How far in the future a prune link's stamp may be when verified: the
+ * clocks of the primary that sealed and of the server that verifies may
+ * differ a little.
+ */
+#define PRUNE_CLOCK_SKEW		(5 * 60 * USECS_PER_SEC)
+
 /*
  * Audit rows without the seal of that very row: how many, and the lowest
  * id of those that appeared inside the sealed history (their id is sealed
  * already, or at most last_id while their transaction is not pending).
+ * Without the bookkeeping row (deleted by hand) every unsealed row counts
+ * as inside: a cross join would find no row at all and report nothing.
  */
 static ApiPlan plan_unsealed = {
 	"SELECT count(*),"
 	"       min(a.id) FILTER (WHERE EXISTS (SELECT 1 FROM catalog.audit_seal d"
 	"                                        WHERE d.audit_id = a.id)"
+	"                            OR c.last_id IS NULL"
 	"                            OR (a.id <= c.last_id AND a.txid <> ALL (c.pending)))"
-	"  FROM catalog.audit_log a CROSS JOIN catalog.audit_chain c"
+	"  FROM catalog.audit_log a LEFT JOIN catalog.audit_chain c ON true"
 	" WHERE NOT EXISTS (SELECT 1 FROM catalog.audit_seal s"
 	"                    WHERE s.audit_id = a.id AND s.occurred_at = a.occurred_at)",
 	0, {InvalidOid},
@@ -312,24 +350,51 @@ AuditCheckWritable(const char *function, bool fresh_snapshots)
 
 /*
  * AuditChainHash
- *	  out = SHA-256("catalog.chain.v1" || seq (8 bytes big-endian) || prev
- *	  || row_hash); prev NULL means 32 zero bytes (before seq 1).
+ *	  out = the link of seal after prev (encoding: audit.h); prev NULL
+ *	  means 32 zero bytes (before seq 1).  One buffer, one SHA-256 update.
  */
 void
-AuditChainHash(int64 seq, const uint8 *prev, const uint8 *row_hash, uint8 *out)
+AuditChainHash(const AuditSeal *seal, const uint8 *prev, uint8 *out)
 {
+	StringInfoData buf;
 	pg_cryptohash_ctx *ctx;
-	uint8		be[8];
-	int			i;
 
-	for (i = 0; i < 8; i++)
-		be[i] = (uint8) ((uint64) seq >> (56 - 8 * i));
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, "catalog.chain.v2", 16);
+	AuditPutU64(&buf, (uint64) seal->seq);
+	appendBinaryStringInfo(&buf, (const char *) (prev ? prev : zero_hash), AUDIT_HASH_LEN);
+	appendBinaryStringInfo(&buf, (const char *) seal->row_hash, AUDIT_HASH_LEN);
+	AuditPutU64(&buf, (uint64) seal->audit_id);
+	AuditPutU64(&buf, (uint64) seal->occurred_at);
+	AuditPutU64(&buf, (uint64) seal->sealed_at);
+	AuditPutText(&buf, seal->table_name);
+	AuditPutU64(&buf, (uint64) seal->row_id);
+	AuditPutText(&buf, seal->actor);
+	AuditPutText(&buf, seal->request_id);
 	ctx = Sha256Begin();
-	Sha256Update(ctx, "catalog.chain.v1", 16);
-	Sha256Update(ctx, be, 8);
-	Sha256Update(ctx, prev ? prev : zero_hash, AUDIT_HASH_LEN);
-	Sha256Update(ctx, row_hash, AUDIT_HASH_LEN);
+	Sha256Update(ctx, buf.data, buf.len);
 	Sha256End(ctx, out);
+	pfree(buf.data);
+}
+
+/*
+ * prune_row_hash
+ *	  The row_hash of the prune link of the month [start, end) (audit.h).
+ */
+static void
+prune_row_hash(TimestampTz start, TimestampTz end, uint8 *out)
+{
+	StringInfoData buf;
+	pg_cryptohash_ctx *ctx;
+
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, "catalog.prune.v1", 16);
+	AuditPutU64(&buf, (uint64) start);
+	AuditPutU64(&buf, (uint64) end);
+	ctx = Sha256Begin();
+	Sha256Update(ctx, buf.data, buf.len);
+	Sha256End(ctx, out);
+	pfree(buf.data);
 }
 
 /*
@@ -566,66 +631,141 @@ key_col(HeapTuple tup, TupleDesc desc, int col, int64 id)
 }
 
 /*
+ * insert_seals
+ *	  Chain seals[0..n-1] (seq, audit_id, the keys and row_hash set) after
+ *	  prev, all sealed at sealed_at, and insert them.  Advances prev to the
+ *	  last link.  Allocates in the current memory context.
+ */
+static void
+insert_seals(AuditSeal *seals, int n, TimestampTz sealed_at, uint8 *prev)
+{
+	Datum	   *cols[9];
+	Datum		args[10];
+	int			c;
+
+	for (c = 0; c < 9; c++)
+		cols[c] = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		AuditSeal  *s = &seals[i];
+		uint8		chain[AUDIT_HASH_LEN];
+
+		s->sealed_at = sealed_at;
+		AuditChainHash(s, prev, chain);
+		memcpy(prev, chain, AUDIT_HASH_LEN);
+
+		cols[0][i] = Int64GetDatum(s->seq);
+		cols[1][i] = Int64GetDatum(s->audit_id);
+		cols[2][i] = TimestampTzGetDatum(s->occurred_at);
+		cols[3][i] = hash_datum(s->row_hash);
+		cols[4][i] = hash_datum(chain);
+		cols[5][i] = CStringGetTextDatum(s->table_name);
+		cols[6][i] = Int64GetDatum(s->row_id);
+		cols[7][i] = CStringGetTextDatum(s->actor);
+		cols[8][i] = CStringGetTextDatum(s->request_id);
+	}
+	args[0] = PointerGetDatum(construct_array(cols[0], n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(cols[1], n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(cols[2], n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(cols[3], n, BYTEAOID, -1, false, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_array(cols[4], n, BYTEAOID, -1, false, TYPALIGN_INT));
+	args[5] = PointerGetDatum(construct_array(cols[5], n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[6] = PointerGetDatum(construct_array(cols[6], n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[7] = PointerGetDatum(construct_array(cols[7], n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[8] = PointerGetDatum(construct_array(cols[8], n, TEXTOID, -1, false, TYPALIGN_INT));
+	args[9] = TimestampTzGetDatum(sealed_at);
+	if (ApiExecute(&plan_seal_insert, args, NULL, false, 0) != n)
+		elog(ERROR, "sealing inserted fewer rows than it chained");
+}
+
+/*
  * seal_batch
  *	  Chain and insert the rows of the current SPI tuptable (candidates in
  *	  id order), from *seq + 1 on after prev.  Advances *seq and prev, and
  *	  *max_id.  Allocates in the current memory context (the caller resets
- *	  it per batch).
+ *	  it per batch).  The seals are stamped with the transaction's start
+ *	  (now(), as before the stamp was part of the link).
  */
 static void
 seal_batch(int64 *seq, uint8 *prev, int64 *max_id)
 {
 	uint64		n = SPI_processed;
 	TupleDesc	desc = SPI_tuptable->tupdesc;
-	Datum	   *seqs = palloc(sizeof(Datum) * n);
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum	   *times = palloc(sizeof(Datum) * n);
-	Datum	   *rows = palloc(sizeof(Datum) * n);
-	Datum	   *chains = palloc(sizeof(Datum) * n);
-	Datum	   *tables = palloc(sizeof(Datum) * n);
-	Datum	   *row_ids = palloc(sizeof(Datum) * n);
-	Datum	   *actors = palloc(sizeof(Datum) * n);
-	Datum	   *requests = palloc(sizeof(Datum) * n);
-	Datum		args[9];
+	AuditSeal  *seals = palloc(sizeof(AuditSeal) * n);
 	uint64		i;
 
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
+		AuditSeal  *s = &seals[i];
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		const uint8 *row_hash;
-		uint8		chain[AUDIT_HASH_LEN];
+		uint8	   *copy;
 
 		if (!hash_of(tup, desc, 3, &row_hash))
 			elog(ERROR, "audit row %lld has a row hash of the wrong length", (long long) id);
-		(*seq)++;
-		AuditChainHash(*seq, prev, row_hash, chain);
-		memcpy(prev, chain, AUDIT_HASH_LEN);
+		/* the tuptable is freed before the insert */
+		copy = palloc(AUDIT_HASH_LEN);
+		memcpy(copy, row_hash, AUDIT_HASH_LEN);
+		s->seq = ++(*seq);
+		s->audit_id = id;
+		s->occurred_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
+		s->row_hash = copy;
+		s->table_name = TextDatumGetCString(key_col(tup, desc, 4, id));
+		s->row_id = DatumGetInt64(key_col(tup, desc, 5, id));
+		s->actor = TextDatumGetCString(key_col(tup, desc, 6, id));
+		s->request_id = TextDatumGetCString(key_col(tup, desc, 7, id));
 		*max_id = Max(*max_id, id);
-
-		seqs[i] = Int64GetDatum(*seq);
-		ids[i] = Int64GetDatum(id);
-		times[i] = TimestampTzGetDatum(DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull)));
-		rows[i] = hash_datum(row_hash);
-		chains[i] = hash_datum(chain);
-		tables[i] = key_col(tup, desc, 4, id);
-		row_ids[i] = key_col(tup, desc, 5, id);
-		actors[i] = key_col(tup, desc, 6, id);
-		requests[i] = key_col(tup, desc, 7, id);
 	}
-	args[0] = PointerGetDatum(construct_array(seqs, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[1] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[2] = PointerGetDatum(construct_array(times, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[3] = PointerGetDatum(construct_array(rows, n, BYTEAOID, -1, false, TYPALIGN_INT));
-	args[4] = PointerGetDatum(construct_array(chains, n, BYTEAOID, -1, false, TYPALIGN_INT));
-	args[5] = PointerGetDatum(construct_array(tables, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[6] = PointerGetDatum(construct_array(row_ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[7] = PointerGetDatum(construct_array(actors, n, TEXTOID, -1, false, TYPALIGN_INT));
-	args[8] = PointerGetDatum(construct_array(requests, n, TEXTOID, -1, false, TYPALIGN_INT));
 	SPI_freetuptable(SPI_tuptable);
-	if (ApiExecute(&plan_seal_insert, args, NULL, false, 0) != (int) n)
-		elog(ERROR, "sealing inserted fewer rows than it chained");
+	insert_seals(seals, (int) n, GetCurrentTransactionStartTimestamp(), prev);
+}
+
+/*
+ * AuditChainLock
+ *	  Take the sealer's lock (the row of catalog.audit_chain, FOR UPDATE):
+ *	  no sealing pass runs until the caller's transaction ends.  Connected
+ *	  to SPI.  Taken first, before any lock on the audit tables, as a pass
+ *	  takes it.
+ */
+void
+AuditChainLock(void)
+{
+	if (ApiExecute(&plan_chain_lock, NULL, NULL, false, 0) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the bookkeeping row of catalog.audit_chain is missing"),
+				 errhint("Restore it: INSERT INTO catalog.audit_chain DEFAULT VALUES (the next pass then looks at every unsealed row).")));
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * AuditChainPrune
+ *	  Append the prune link of the month [month_start, month_end), dropped
+ *	  at dropped_at (audit.h).  The caller holds AuditChainLock and drops
+ *	  the month's partition in the same transaction; connected to SPI.
+ */
+void
+AuditChainPrune(TimestampTz month_start, TimestampTz month_end, TimestampTz dropped_at)
+{
+	AuditSeal	s;
+	uint8		prev[AUDIT_HASH_LEN];
+	uint8		row_hash[AUDIT_HASH_LEN];
+	int64		seq;
+
+	/* a fresh snapshot (not read-only): the head as the lock holder sees it */
+	read_head(false, &seq, prev, NULL, NULL);
+	prune_row_hash(month_start, month_end, row_hash);
+	s.seq = seq + 1;
+	s.audit_id = -s.seq;
+	s.occurred_at = month_start;
+	s.row_hash = row_hash;
+	s.table_name = AUDIT_PRUNE_TABLE;
+	s.row_id = (int64) month_end;
+	s.actor = "";
+	s.request_id = "";
+	insert_seals(&s, 1, dropped_at, prev);
 }
 
 /*
@@ -873,9 +1013,19 @@ walk_row_hash(HeapTuple tup, TupleDesc desc, uint8 *out)
 }
 
 /* State of a walk over the seals. */
+/* A prune link, as verification sees it. */
+typedef struct VerifyPrune
+{
+	int64		seq;
+	TimestampTz start;			/* the month [start, end) */
+	TimestampTz end;
+	bool		valid;			/* well formed, and no row of its month is left */
+} VerifyPrune;
+
 typedef struct VerifyWalk
 {
-	AuditPartitionList *parts;
+	VerifyPrune *prunes;		/* in seq order */
+	int			nprunes;
 	int64		expect;			/* next seq */
 	uint8		prev[AUDIT_HASH_LEN];
 	int64		checked;
@@ -887,9 +1037,155 @@ typedef struct VerifyWalk
 } VerifyWalk;
 
 /*
+ * load_prunes
+ *	  Read the prune links into w and decide which are valid: well formed
+ *	  (audit.h: audit_id = -seq, the retention table's name, empty actor
+ *	  and request id, the row_hash of its month), stamped after its month
+ *	  ended and not in the future, and no row of its month sealed before it
+ *	  is left.  Whether a link is also in the chain is checked when the walk
+ *	  reaches it.  Allocates in the current memory context; connected to SPI.
+ */
+static void
+load_prunes(VerifyWalk *w)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		n;
+
+	if (ApiExecute(&plan_prunes, NULL, NULL, true, 0) < 0)
+		elog(ERROR, "prune links could not be read");
+	n = SPI_processed;
+	w->prunes = palloc0(sizeof(VerifyPrune) * Max(n, 1));
+	w->nprunes = (int) n;
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		VerifyPrune *p = &w->prunes[i];
+		bool		n1,
+					n2,
+					n3,
+					n4,
+					n5;
+		int64		audit_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &n1));
+		TimestampTz sealed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &n2));
+		char	   *table_name = text_col(tup, desc, 6);
+		char	   *actor = text_col(tup, desc, 7);
+		char	   *request_id = text_col(tup, desc, 8);
+		const uint8 *row_hash;
+		uint8		expect[AUDIT_HASH_LEN];
+
+		p->seq = DatumGetInt64(SPI_getbinval(tup, desc, 1, &n3));
+		p->start = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &n4));
+		p->end = (TimestampTz) DatumGetInt64(SPI_getbinval(tup, desc, 4, &n5));
+		p->valid = !(n1 || n2 || n3 || n4 || n5) &&
+			table_name != NULL && actor != NULL && request_id != NULL &&
+			audit_id == -p->seq &&
+			strcmp(table_name, AUDIT_PRUNE_TABLE) == 0 &&
+			actor[0] == '\0' && request_id[0] == '\0' &&
+			p->start < p->end && p->end <= sealed_at &&
+			sealed_at <= now + PRUNE_CLOCK_SKEW &&
+			hash_of(tup, desc, 9, &row_hash);
+		if (p->valid)
+		{
+			prune_row_hash(p->start, p->end, expect);
+			p->valid = memcmp(expect, row_hash, AUDIT_HASH_LEN) == 0;
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	for (int i = 0; i < w->nprunes; i++)
+	{
+		VerifyPrune *p = &w->prunes[i];
+		Datum		args[3];
+		bool		isnull;
+
+		if (!p->valid)
+			continue;
+		args[0] = TimestampTzGetDatum(p->start);
+		args[1] = TimestampTzGetDatum(p->end);
+		args[2] = Int64GetDatum(p->seq);
+		if (ApiExecute(&plan_prune_rows, args, NULL, true, 1) != 1)
+			elog(ERROR, "EXISTS returned no row");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			p->valid = false;
+		SPI_freetuptable(SPI_tuptable);
+	}
+}
+
+/*
+ * pruned_by
+ *	  Whether a valid prune link after seq covers ts: the audit row sealed
+ *	  at seq went with its month's partition.
+ */
+static bool
+pruned_by(const VerifyWalk *w, int64 seq, TimestampTz ts)
+{
+	for (int i = w->nprunes - 1; i >= 0 && w->prunes[i].seq > seq; i--)
+	{
+		const VerifyPrune *p = &w->prunes[i];
+
+		if (p->valid && p->start <= ts && ts < p->end)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * prune_valid
+ *	  Whether the prune link at seq was found valid by load_prunes.
+ */
+static bool
+prune_valid(const VerifyWalk *w, int64 seq)
+{
+	int			lo = 0,
+				hi = w->nprunes - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (w->prunes[mid].seq == seq)
+			return w->prunes[mid].valid;
+		if (w->prunes[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return false;
+}
+
+/*
+ * walk_seal
+ *	  The seal's own columns of a plan_walk row into s; false when one is
+ *	  NULL or a hash has the wrong length (no such seal can be in the chain).
+ */
+static bool
+walk_seal(HeapTuple tup, TupleDesc desc, AuditSeal *s)
+{
+	bool		n1,
+				n2,
+				n3,
+				n4,
+				n5;
+
+	s->seq = DatumGetInt64(SPI_getbinval(tup, desc, W_SEQ, &n1));
+	s->audit_id = DatumGetInt64(SPI_getbinval(tup, desc, W_AUDIT_ID, &n2));
+	s->occurred_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, W_S_OCCURRED_AT, &n3));
+	s->sealed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, W_S_SEALED_AT, &n4));
+	s->row_id = DatumGetInt64(SPI_getbinval(tup, desc, W_S_ROW_ID, &n5));
+	s->table_name = text_col(tup, desc, W_S_TABLE_NAME);
+	s->actor = text_col(tup, desc, W_S_ACTOR);
+	s->request_id = text_col(tup, desc, W_S_REQUEST_ID);
+	return !(n1 || n2 || n3 || n4 || n5) && s->table_name != NULL &&
+		s->actor != NULL && s->request_id != NULL &&
+		hash_of(tup, desc, W_S_ROW_HASH, &s->row_hash);
+}
+
+/*
  * verify_one
  *	  Check one seal (a plan_walk row) against its predecessor and its
- *	  audit row; on a break fill w->brk and return false.
+ *	  audit row, or, for a prune link, against load_prunes' verdict; on a
+ *	  break fill w->brk and return false.
  */
 static bool
 verify_one(VerifyWalk *w, HeapTuple tup, TupleDesc desc)
@@ -897,23 +1193,27 @@ verify_one(VerifyWalk *w, HeapTuple tup, TupleDesc desc)
 	bool		isnull;
 	int64		seq = DatumGetInt64(SPI_getbinval(tup, desc, W_SEQ, &isnull));
 	int64		audit_id = DatumGetInt64(SPI_getbinval(tup, desc, W_AUDIT_ID, &isnull));
-	TimestampTz occurred_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, W_S_OCCURRED_AT, &isnull));
-	const uint8 *seal_row_hash;
+	AuditSeal	seal;
 	const uint8 *seal_chain_hash;
 	uint8		chain[AUDIT_HASH_LEN];
 	const char *reason = NULL;
 
 	if (seq != w->expect)
 		reason = "sequence";
-	else if (!hash_of(tup, desc, W_S_ROW_HASH, &seal_row_hash) ||
+	else if (!walk_seal(tup, desc, &seal) ||
 			 !hash_of(tup, desc, W_CHAIN_HASH, &seal_chain_hash))
 		reason = "chain_mismatch";
+	else if (audit_id < 0)
+	{
+		if (!prune_valid(w, seq))
+			reason = "invalid_prune";
+	}
 	else
 	{
 		(void) SPI_getbinval(tup, desc, W_ID, &isnull);
 		if (isnull)
 		{
-			if (AuditRowPruned(w->parts, occurred_at))
+			if (pruned_by(w, seq, seal.occurred_at))
 				w->pruned++;
 			else
 				reason = "missing_row";
@@ -924,7 +1224,7 @@ verify_one(VerifyWalk *w, HeapTuple tup, TupleDesc desc)
 			const uint8 *stored;
 
 			if (!walk_row_hash(tup, desc, row_hash) ||
-				memcmp(row_hash, seal_row_hash, AUDIT_HASH_LEN) != 0)
+				memcmp(row_hash, seal.row_hash, AUDIT_HASH_LEN) != 0)
 				reason = "row_modified";
 			else if (!hash_of(tup, desc, W_ROW_HASH, &stored) ||
 					 memcmp(stored, row_hash, AUDIT_HASH_LEN) != 0)
@@ -938,22 +1238,23 @@ verify_one(VerifyWalk *w, HeapTuple tup, TupleDesc desc)
 					reason = "lookup_mismatch";
 			}
 		}
-		if (reason == NULL)
-		{
-			AuditChainHash(seq, w->prev, seal_row_hash, chain);
-			if (memcmp(chain, seal_chain_hash, AUDIT_HASH_LEN) != 0)
-				reason = "chain_mismatch";
-			else if (w->has_anchor && seq == w->anchor_seq &&
-					 memcmp(seal_chain_hash, w->anchor, AUDIT_HASH_LEN) != 0)
-				reason = "anchor_mismatch";
-		}
+	}
+	if (reason == NULL)
+	{
+		AuditChainHash(&seal, w->prev, chain);
+		if (memcmp(chain, seal_chain_hash, AUDIT_HASH_LEN) != 0)
+			reason = "chain_mismatch";
+		else if (w->has_anchor && seq == w->anchor_seq &&
+				 memcmp(seal_chain_hash, w->anchor, AUDIT_HASH_LEN) != 0)
+			reason = "anchor_mismatch";
 	}
 
 	if (reason != NULL)
 	{
 		w->brk.seq = seq;
 		w->brk.audit_id = audit_id;
-		w->brk.audit_id_null = false;
+		/* a prune link stands for no audit row */
+		w->brk.audit_id_null = audit_id < 0;
 		w->brk.reason = reason;
 		return false;
 	}
@@ -1079,7 +1380,7 @@ catalog_audit_verify(PG_FUNCTION_ARGS)
 	nest = AuditGucBegin(false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	w.parts = AuditPartitionsLoad(AccessShareLock);
+	load_prunes(&w);
 
 	/* seq 0 is the empty chain, whose hash is all zeros */
 	if (w.has_anchor && w.anchor_seq == 0 &&
@@ -1206,7 +1507,10 @@ catalog_audit_head(PG_FUNCTION_ARGS)
 	{
 		int			utc = 0;
 
-		DocPushInt(&st, "audit_id", audit_id);
+		if (audit_id < 0)
+			DocPushText(&st, "audit_id", DocCString(NULL));	/* a prune link */
+		else
+			DocPushInt(&st, "audit_id", audit_id);
 		DocPushText(&st, "sealed_at",
 					DocCString(JsonEncodeDateTime(NULL, TimestampTzGetDatum(sealed_at),
 												  TIMESTAMPTZOID, &utc)));

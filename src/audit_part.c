@@ -95,14 +95,6 @@
 /* "audit_log_p" + YYYYMM, NUL */
 #define AUDIT_PART_NAME_LEN		18
 
-/* Whether retention dropped the month holding $1 (catalog.audit_retention). */
-static ApiPlan plan_retained_month = {
-	"SELECT EXISTS (SELECT 1 FROM catalog.audit_retention"
-	" WHERE month_start <= $1 AND month_end > $1)",
-	1, {TIMESTAMPTZOID},
-	NULL
-};
-
 static ApiPlan plan_retention_insert = {
 	"INSERT INTO catalog.audit_retention (month_start, month_end, partition, dropped_by)"
 	" VALUES ($1, $2, $3, $4) ON CONFLICT (month_start) DO NOTHING",
@@ -233,7 +225,6 @@ AuditPartitionsLoad(LOCKMODE parent_lock)
 		load_bound(pd->oids[i], &list->items[i]);
 	table_close(rel, NoLock);
 	qsort(list->items, list->n, sizeof(AuditPartition), partition_cmp);
-	list->cached_month = INT_MIN;
 	return list;
 }
 
@@ -295,43 +286,6 @@ month_of(TimestampTz ts, int *m)
 		return false;
 	*m = tm.tm_year * 12 + tm.tm_mon - 1;
 	return true;
-}
-
-/*
- * AuditRowPruned
- *	  Whether retention dropped the month of ts: audit_drop_partitions
- *	  records every month it drops in catalog.audit_retention (append-only,
- *	  in the same transaction as the DROP), and only those months count as
- *	  pruned, and only while no partition covers the month again.  A row
- *	  missing from any other month (a DELETE, a partition dropped by hand,
- *	  rows of the default partition) is missing.  The
- *	  caller is connected to SPI; read under the active snapshot, once per
- *	  month in a row.
- */
-bool
-AuditRowPruned(AuditPartitionList *parts, TimestampTz ts)
-{
-	int			m;
-	Datum		args[1];
-	bool		isnull;
-
-	/* a month that still has a partition was not dropped, whatever the record says */
-	if (partition_covering(parts, ts) != NULL)
-		return false;
-	if (!month_of(ts, &m))
-		return false;
-	if (m == parts->cached_month)
-		return parts->cached_home;
-
-	args[0] = TimestampTzGetDatum(ts);
-	if (ApiExecute(&plan_retained_month, args, NULL, true, 1) != 1)
-		elog(ERROR, "EXISTS returned no row");
-	parts->cached_home = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-													SPI_tuptable->tupdesc, 1,
-													&isnull));
-	parts->cached_month = m;
-	SPI_freetuptable(SPI_tuptable);
-	return parts->cached_home;
 }
 
 /*
@@ -769,12 +723,20 @@ typedef struct KeptPartition
 static void
 drop_body(TimestampTz older_than, MemoryContext cxt, List **dropped, List **kept)
 {
-	AuditPartitionList *parts = AuditPartitionsLoad(ShareUpdateExclusiveLock);
+	AuditPartitionList *parts;
 	TimestampTz now = GetCurrentTimestamp();
 	List	   *to_drop = NIL;
 	ListCell   *lc;
 	int			i;
 
+	/*
+	 * The sealer's lock first, as a sealing pass takes it before reading
+	 * the log: each month dropped is a link of the chain (AuditChainPrune),
+	 * appended at the head while no pass can move it, and no pass waits on
+	 * a partition this transaction drops while holding the lock.
+	 */
+	AuditChainLock();
+	parts = AuditPartitionsLoad(ShareUpdateExclusiveLock);
 	for (i = 0; i < parts->n; i++)
 	{
 		AuditPartition *p = &parts->items[i];
@@ -815,6 +777,21 @@ drop_body(TimestampTz older_than, MemoryContext cxt, List **dropped, List **kept
 			unsealed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 												   SPI_tuptable->tupdesc, 1, &isnull));
 			SPI_freetuptable(SPI_tuptable);
+			if (unsealed == 0)
+			{
+				Datum		rargs[4];
+
+				/* the readable record of the month dropped */
+				rargs[0] = TimestampTzGetDatum(p->lower);
+				rargs[1] = TimestampTzGetDatum(p->upper);
+				rargs[2] = CStringGetTextDatum(p->name);
+				rargs[3] = CStringGetTextDatum(AuditMaskActor(ApiActor()));
+				/* a month dropped before (its partition came back for a late row) is recorded once */
+				(void) ApiExecute(&plan_retention_insert, rargs, NULL, false, 0);
+				/* and chained, every time: verify trusts the chain, not the record */
+				AuditChainPrune(p->lower, p->upper, now);
+			}
+			/* what outlives SPI_finish goes to cxt, after every SPI call */
 			old = MemoryContextSwitchTo(cxt);
 			if (unsealed > 0)
 			{
@@ -823,18 +800,7 @@ drop_body(TimestampTz older_than, MemoryContext cxt, List **dropped, List **kept
 				k->unsealed = unsealed;
 			}
 			else
-			{
-				Datum		rargs[4];
-
-				/* the record that makes verify count its rows as pruned */
-				rargs[0] = TimestampTzGetDatum(p->lower);
-				rargs[1] = TimestampTzGetDatum(p->upper);
-				rargs[2] = CStringGetTextDatum(p->name);
-				rargs[3] = CStringGetTextDatum(AuditMaskActor(ApiActor()));
-				/* a month dropped before (its partition came back for a late row) is recorded once */
-				(void) ApiExecute(&plan_retention_insert, rargs, NULL, false, 0);
 				to_drop = lappend(to_drop, pstrdup(p->name));
-			}
 		}
 		if (k != NULL)
 		{

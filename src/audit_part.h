@@ -31,13 +31,9 @@ typedef struct AuditPartitionList
 	Oid			parent;
 	int			n;
 	AuditPartition *items;
-	/* AuditRowPruned's cache: the month last asked about */
-	int			cached_month;
-	bool		cached_home;
 } AuditPartitionList;
 
 extern AuditPartitionList *AuditPartitionsLoad(LOCKMODE parent_lock);
-extern bool AuditRowPruned(AuditPartitionList *parts, TimestampTz ts);
 extern Jsonb *AuditMaintain(int months_ahead);
 extern int	AuditGucBegin(bool ddl);
 extern void AuditGucEnd(int nest);

@@ -83,6 +83,7 @@
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
+#include "tsearch/ts_locale.h"
 #include "tsearch/ts_type.h"
 #include "tsearch/ts_utils.h"
 #include "utils/array.h"
@@ -934,6 +935,40 @@ is_sku_char(char c)
 		c == '-' || c == '_' || c == '.';
 }
 
+/*
+ * trigram_run
+ *	  Whether s (len bytes, NUL-terminated, valid in the server encoding)
+ *	  holds three consecutive word characters as pg_trgm sees them (a letter
+ *	  or a digit by t_isalpha / t_isdigit, pg_trgm's ISWORDCHR).  Only then
+ *	  does pg_trgm extract a trigram from the pattern '%s%': from a pattern
+ *	  without one (symbols, "7.-", letters the locale does not class as
+ *	  letters) its GIN scan degrades to reading the whole index and
+ *	  rechecking every row (GIN_SEARCH_MODE_ALL), which the cost model does
+ *	  not see.  Such a q gets no substring pattern at all.
+ */
+static bool
+trigram_run(const char *s, int len)
+{
+	int			run = 0;
+
+	for (int i = 0; i < len;)
+	{
+		int			l = pg_mblen(s + i);
+
+		if (l > len - i)
+			break;
+		if (t_isalpha(s + i) || t_isdigit(s + i))
+		{
+			if (++run >= 3)
+				return true;
+		}
+		else
+			run = 0;
+		i += l;
+	}
+	return false;
+}
+
 /* Escape LIKE metacharacters (backslash is the default escape). */
 static char *
 like_contains(const char *s, int len)
@@ -1405,7 +1440,7 @@ parse_request(FunctionCallInfo fcinfo, SearchRequest *r)
 			r->values[PRM_SKU_HI] = CStringGetTextDatum(hi);
 			r->nulls[PRM_SKU_HI] = ' ';
 		}
-		if (len >= 3)
+		if (len >= 3 && trigram_run(r->sku, len))
 		{
 			r->values[PRM_SKU_LIKE] = CStringGetTextDatum(like_contains(r->sku, len));
 			r->nulls[PRM_SKU_LIKE] = ' ';
@@ -1419,28 +1454,10 @@ parse_request(FunctionCallInfo fcinfo, SearchRequest *r)
 		r->nulls[PRM_TSQ_ALL] = ' ';
 	}
 	/* substring: only when pg_trgm can extract a trigram from q */
+	if (trigram_run(r->q, r->qlen))
 	{
-		int			run = 0,
-					best = 0;
-
-		for (int i = 0; i < r->qlen; i++)
-		{
-			unsigned char c = (unsigned char) r->q[i];
-
-			if (c >= 0x80 || isalnum(c))
-			{
-				if ((c & 0xC0) != 0x80)
-					run++;
-			}
-			else
-				run = 0;
-			best = Max(best, run);
-		}
-		if (best >= 3)
-		{
-			r->values[PRM_NAME_LIKE] = CStringGetTextDatum(like_contains(r->q, r->qlen));
-			r->nulls[PRM_NAME_LIKE] = ' ';
-		}
+		r->values[PRM_NAME_LIKE] = CStringGetTextDatum(like_contains(r->q, r->qlen));
+		r->nulls[PRM_NAME_LIKE] = ' ';
 	}
 	r->has_text = r->nulls[PRM_SKU] == ' ' || r->nulls[PRM_TSQ_ALL] == ' ' ||
 		r->nulls[PRM_NAME_LIKE] == ' ';

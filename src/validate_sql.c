@@ -129,6 +129,9 @@ reason_words(StringInfo buf, const ValidateError *err)
 		appendStringInfoString(buf, "value is not a finite number");
 	else if (strcmp(r, "negative") == 0)
 		appendStringInfoString(buf, "value is negative");
+	else if (strcmp(r, "too_many_digits") == 0)
+		appendStringInfo(buf, "value has more than %d %s before the decimal point", err->limit,
+						 err->limit == 1 ? "digit" : "digits");
 	else if (strcmp(r, "too_many_decimals") == 0)
 		appendStringInfo(buf, "value has more than %d decimal %s", err->limit,
 						 err->limit == 1 ? "place" : "places");

@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(414);
+SELECT plan(417);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -301,6 +301,13 @@ SELECT is(pg_temp.matches(catalog_api.search_products(q => 'ZQ-ID-0042', categor
 SELECT is(pg_temp.ids(catalog_api.search_products(q => 'ID-0042', category_id => pg_temp.cid('other'))),
           pg_temp.pids('i03', 'i02', 'i01'),
           'a partial identifier: substring matches of the SKU, newest first, no word match of "id"');
+-- A partial SKU is a substring only with a run of 3 letters or digits, from
+-- which pg_trgm extracts a trigram; without one its index scan would read
+-- the whole index.
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'AMP-7', category_id => pg_temp.cid('other'))),
+          pg_temp.pids('i04'), 'a partial SKU with a run of 3 letters ("AMP-7") is a substring of ZQ-LAMP-7');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'P-7', category_id => pg_temp.cid('other'))),
+          '{}'::bigint[], 'a partial SKU without a run of 3 letters or digits ("P-7") has no substring class');
 SELECT is((catalog_api.product_facets(q => 'ZQ-ID-0042', category_id => pg_temp.cid('other')))->>'total', '2',
           'facets count an identifier as the search returns it');
 SELECT is(pg_temp.ids(catalog_api.search_products(q => 'zq', category_id => pg_temp.cid('other'))),
@@ -723,6 +730,11 @@ SELECT is(pg_temp.unpaged('%', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
 SELECT is(pg_temp.unpaged('_', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
           pg_temp.unpaged(NULL, pg_temp.cid('root'), NULL, NULL, NULL, NULL),
           'q "_" has no text condition: the filters-only result');
+-- Symbols are no word characters for pg_trgm (three stars, U+2605): no
+-- trigram, so no substring pattern.
+SELECT is(pg_temp.unpaged(U&'\2605\2605\2605', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          pg_temp.unpaged(NULL, pg_temp.cid('root'), NULL, NULL, NULL, NULL),
+          'q of three symbols has no text condition: the filters-only result');
 SELECT is(pg_temp.unpaged('%%% ___', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
           pg_temp.unpaged(NULL, pg_temp.cid('root'), NULL, NULL, NULL, NULL),
           'q "%%% ___" has no text condition: the filters-only result');

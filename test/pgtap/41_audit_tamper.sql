@@ -21,7 +21,7 @@
 -- verify answers are captured with \gset inside the savepoint and asserted
 -- after the rollback.
 SET client_min_messages = warning;
-SELECT plan(53);
+SELECT plan(66);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -47,16 +47,24 @@ CREATE FUNCTION pg_temp.row_hash(a catalog.audit_log) RETURNS bytea LANGUAGE sql
                   || int8send(a.row_id) || pg_temp.lt(a.action)
                   || pg_temp.lj(a.old_values) || pg_temp.lj(a.new_values))
 $$;
-CREATE FUNCTION pg_temp.chain_step(seq bigint, prev bytea, row_hash bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
-$$ SELECT sha256(convert_to('catalog.chain.v1', 'UTF8') || int8send(seq) || prev || row_hash) $$;
+-- A link: every column of the seal but chain_hash, after the previous link.
+CREATE FUNCTION pg_temp.chain_step(s catalog.audit_seal, prev bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS $$
+    SELECT sha256(convert_to('catalog.chain.v2', 'UTF8') || int8send(s.seq) || prev || s.row_hash
+                  || int8send(s.audit_id) || pg_temp.us(s.occurred_at) || pg_temp.us(s.sealed_at)
+                  || pg_temp.lt(s.table_name) || int8send(s.row_id) || pg_temp.lt(s.actor)
+                  || pg_temp.lt(s.request_id))
+$$;
+-- The row_hash of the prune link of the month [ms, me).
+CREATE FUNCTION pg_temp.prune_hash(ms timestamptz, me timestamptz) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+$$ SELECT sha256(convert_to('catalog.prune.v1', 'UTF8') || pg_temp.us(ms) || pg_temp.us(me)) $$;
 -- The chain recomputed from seq 1 to the head: the seqs whose stored
 -- chain_hash differs from the recomputed one.
 CREATE FUNCTION pg_temp.chain_breaks() RETURNS SETOF bigint LANGUAGE sql STABLE AS $$
     WITH RECURSIVE c AS (
-        SELECT s.seq, pg_temp.chain_step(s.seq, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea, s.row_hash) AS h
+        SELECT s.seq, pg_temp.chain_step(s, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS h
         FROM catalog.audit_seal s WHERE s.seq = 1
         UNION ALL
-        SELECT s.seq, pg_temp.chain_step(s.seq, c.h, s.row_hash)
+        SELECT s.seq, pg_temp.chain_step(s, c.h)
         FROM c JOIN catalog.audit_seal s ON s.seq = c.seq + 1)
     SELECT s.seq FROM catalog.audit_seal s LEFT JOIN c USING (seq)
     WHERE c.h IS DISTINCT FROM s.chain_hash
@@ -66,15 +74,40 @@ $$;
 CREATE FUNCTION pg_temp.rechain(first bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     prev bytea;
-    s record;
+    s catalog.audit_seal;
 BEGIN
     SELECT chain_hash INTO prev FROM catalog.audit_seal WHERE seq = first - 1;
     prev := coalesce(prev, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea);
-    FOR s IN SELECT seq, row_hash FROM catalog.audit_seal WHERE seq >= first ORDER BY seq LOOP
-        prev := pg_temp.chain_step(s.seq, prev, s.row_hash);
+    FOR s IN SELECT * FROM catalog.audit_seal WHERE seq >= first ORDER BY seq LOOP
+        prev := pg_temp.chain_step(s, prev);
         UPDATE catalog.audit_seal SET chain_hash = prev WHERE seq = s.seq;
     END LOOP;
 END $$;
+-- An attacker's prune link for the month [ms, me), appended at the head
+-- with every hash right (a superuser can compute them all).
+CREATE FUNCTION pg_temp.forge_prune(ms timestamptz, me timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    h catalog.audit_seal;
+    s catalog.audit_seal;
+BEGIN
+    SELECT * INTO h FROM catalog.audit_seal ORDER BY seq DESC LIMIT 1;
+    s.seq := h.seq + 1;
+    s.audit_id := -s.seq;
+    s.occurred_at := ms;
+    s.row_hash := pg_temp.prune_hash(ms, me);
+    s.sealed_at := now();
+    s.table_name := 'audit_retention';
+    s.row_id := ((extract(epoch FROM me) - 946684800) * 1000000)::bigint;
+    s.actor := '';
+    s.request_id := '';
+    s.chain_hash := pg_temp.chain_step(s, h.chain_hash);
+    INSERT INTO catalog.audit_seal SELECT s.*;
+END $$;
+-- The UTC month of a time: its start and its end.
+CREATE FUNCTION pg_temp.month_start(t timestamptz) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS
+$$ SELECT date_trunc('month', t AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' $$;
+CREATE FUNCTION pg_temp.month_end(t timestamptz) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS
+$$ SELECT (date_trunc('month', t AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC' $$;
 CREATE FUNCTION pg_temp.broken(seq bigint, audit_id bigint, reason text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS
 $$ SELECT jsonb_build_object('seq', seq, 'audit_id', audit_id, 'reason', reason) $$;
 
@@ -145,6 +178,8 @@ ORDER BY a.id LIMIT 1 \gset
 SELECT max(seq) AS head_seq FROM catalog.audit_seal \gset
 SELECT audit_id AS head_id FROM catalog.audit_seal WHERE seq = :head_seq \gset
 SELECT catalog_api.audit_head()::text AS anchor \gset
+-- rows an earlier file's retention pruned (the count is over the whole chain)
+SELECT catalog_api.audit_verify()->>'pruned' AS base_pruned \gset
 
 SELECT ok(:v1_seq < :v2_seq AND :v2_seq < :head_seq AND :gap_id > :v1_id AND :gap_id < :v2_id,
           'the chain: v1 before the gap before v2 before the head');
@@ -313,6 +348,55 @@ SELECT format('DROP TABLE %s', tableoid::regclass) AS drop_month FROM catalog.au
 SELECT catalog_api.audit_verify()::text AS r_dropped \gset
 ROLLBACK TO SAVEPOINT attack;
 SELECT catalog_api.audit_verify()->>'ok' AS r_dropped_after \gset
+
+-- 15. the sealer's bookkeeping row deleted: a row above the sealed range
+-- is only unsealed while the bookkeeping says where that range ends;
+-- without it every unsealed row counts as inside
+SAVEPOINT attack;
+SELECT pg_temp.old_row(now()) AS book_id \gset
+SELECT catalog_api.audit_verify()::text AS r_book_control \gset
+DELETE FROM catalog.audit_chain;
+SELECT catalog_api.audit_verify()::text AS r_book \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_book_after \gset
+
+-- 16. a row deleted and passed off as retention: a retention record for a
+-- month long gone, the seal's time moved into it (the seal's columns are
+-- all in its link, and only a prune link in the chain makes a row pruned)
+SAVEPOINT attack;
+INSERT INTO catalog.audit_retention VALUES ('1990-01-01 00:00:00+00', '1990-02-01 00:00:00+00', 'audit_log_p199001', now(), 'forged');
+UPDATE catalog.audit_seal SET occurred_at = '1990-01-15 00:00:00+00' WHERE audit_id = :v1_id;
+DELETE FROM catalog.audit_log WHERE id = :v1_id;
+SELECT catalog_api.audit_verify()::text AS r_retain \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_retain_after \gset
+
+-- 17. one row of an old month deleted and a prune link forged for the
+-- month: another row of that month, sealed before the link, is still
+-- there, so the month was not dropped (the link is not valid); with both
+-- rows gone it would be the same as retention of the whole month
+SAVEPOINT attack;
+SELECT pg_temp.old_row(occurred_at + interval '1 second') AS twin_id FROM catalog.audit_log WHERE id = :old_id \gset
+SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
+DELETE FROM catalog.audit_log_default WHERE id = :old_id;
+SELECT pg_temp.forge_prune(pg_temp.month_start(occurred_at), pg_temp.month_end(occurred_at))
+FROM catalog.audit_seal WHERE audit_id = :old_id;
+SELECT catalog_api.audit_verify()::text AS r_partial \gset
+DELETE FROM catalog.audit_log_default WHERE id = :twin_id;
+SELECT catalog_api.audit_verify()::text AS r_whole \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_partial_after \gset
+
+-- 18. this month's partition dropped by hand and a prune link forged for
+-- it: retention drops only months that have ended, and a link stamped
+-- before its month's end is not valid
+SAVEPOINT attack;
+SELECT format('DROP TABLE %s', tableoid::regclass) AS drop_month FROM catalog.audit_log WHERE id = :v1_id \gset
+:drop_month;
+SELECT pg_temp.forge_prune(pg_temp.month_start(now()), pg_temp.month_end(now()));
+SELECT catalog_api.audit_verify()::text AS r_current \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_current_after \gset
 ROLLBACK;
 
 SELECT is((:'r_modify'::jsonb)->>'ok', 'false', 'modified row: not ok');
@@ -381,6 +465,27 @@ SELECT is((:'r_dropped'::jsonb)->'first_broken'->>'reason', 'missing_row',
           'this month''s partition dropped by hand: missing_row, not pruned');
 SELECT is(:'r_dropped_after'::text, 'true', 'dropped partition: verifies again after the rollback');
 
+SELECT is((:'r_book_control'::jsonb) - 'checked' - 'pruned' - 'head', '{"ok": true, "unsealed": 1, "first_broken": null}'::jsonb,
+          'a row above the sealed range is unsealed, not broken');
+SELECT is((:'r_book'::jsonb)->'first_broken', pg_temp.broken(NULL, :book_id, 'unsealed_in_sealed_range'),
+          'bookkeeping row deleted: the unsealed row counts as inside the sealed range');
+SELECT is(:'r_book_after'::text, 'true', 'bookkeeping row deleted: verifies again after the rollback');
+
+SELECT is((:'r_retain'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'missing_row'),
+          'a deleted row with a forged retention record and its seal moved into that month: missing_row');
+SELECT is(:'r_retain_after'::text, 'true', 'forged retention record: verifies again after the rollback');
+
+SELECT is((:'r_partial'::jsonb)->'first_broken', pg_temp.broken(:old_seq, :old_id, 'missing_row'),
+          'one row of a month deleted under a forged prune link, another row of the month left: missing_row at the deleted one');
+SELECT is((:'r_whole'::jsonb) - 'checked' - 'unsealed' - 'head',
+          jsonb_build_object('ok', true, 'pruned', :base_pruned + 2, 'first_broken', NULL),
+          'every row of an ended month gone under a prune link: the same as retention, pruned');
+SELECT is(:'r_partial_after'::text, 'true', 'forged prune link: verifies again after the rollback');
+
+SELECT is((:'r_current'::jsonb)->'first_broken'->>'reason', 'missing_row',
+          'this month dropped by hand under a forged prune link stamped before the month ends: missing_row');
+SELECT is(:'r_current_after'::text, 'true', 'forged prune link of this month: verifies again after the rollback');
+
 ------------------------------------------------------------------------------
 -- Anchors that do not fit
 ------------------------------------------------------------------------------
@@ -401,6 +506,18 @@ SELECT catalog_api.audit_maintain() IS NOT NULL AS maintained;
 SELECT is(catalog_api.audit_drop_partitions('2000-01-01 00:00:00+00')->'dropped',
           jsonb_build_array('audit_log_p' || to_char((SELECT occurred_at FROM catalog.audit_seal WHERE seq = :old_seq) AT TIME ZONE 'UTC', 'YYYYMM')),
           'the old row''s month is dropped by retention once it has a partition');
-SELECT is(catalog_api.audit_verify() - 'checked' - 'pruned' - 'unsealed' - 'head',
-          '{"ok": true, "first_broken": null}'::jsonb, 'and the chain still verifies, that row pruned');
+SELECT is(catalog_api.audit_verify() - 'checked' - 'unsealed' - 'head',
+          jsonb_build_object('ok', true, 'pruned', :base_pruned + 1, 'first_broken', NULL),
+          'and the chain still verifies, that row pruned');
+SELECT is((SELECT jsonb_build_array(s.audit_id = -s.seq, s.table_name, s.actor, s.request_id,
+                                    s.occurred_at = pg_temp.month_start(o.occurred_at),
+                                    s.row_id = ((extract(epoch FROM pg_temp.month_end(o.occurred_at)) - 946684800) * 1000000)::bigint,
+                                    s.row_hash = pg_temp.prune_hash(s.occurred_at, pg_temp.month_end(o.occurred_at)))
+           FROM catalog.audit_seal s, catalog.audit_seal o
+           WHERE s.seq = (SELECT max(seq) FROM catalog.audit_seal) AND o.seq = :old_seq),
+          '[true, "audit_retention", "", "", true, true, true]'::jsonb,
+          'the drop appended the month''s prune link at the head, as src/audit.h documents it');
+SELECT is(catalog_api.audit_head()->'audit_id', 'null'::jsonb, 'audit_head names no audit row for a prune link');
+SELECT is_empty($$SELECT * FROM pg_temp.chain_breaks()$$,
+                'the prune link is chained like every seal: the chain recomputes to the head');
 SELECT * FROM finish();
