@@ -108,6 +108,15 @@ UPDATE catalog.idempotency SET expires_at = now() - interval '1 second' WHERE ke
 SELECT p->>'sku' AS sku FROM catalog_api.create_product(sku => 'IDEM-3', name => 'Idem three', price => 5,
     category_id => :clothing, idempotency_key => 'req-0001') AS p;
 SELECT (response->>'sku') AS stored_sku FROM catalog.idempotency WHERE key = 'req-0001' AND actor = 'regress-user';
+-- expiry is judged at the statement, not at the start of its transaction: a
+-- key that expires while a transaction runs no longer matches in it
+BEGIN;
+SELECT pg_sleep(0.01);
+UPDATE catalog.idempotency SET expires_at = now() + (statement_timestamp() - now()) / 2
+ WHERE key = 'req-0001' AND actor = 'regress-user';
+SELECT p->>'sku' AS sku FROM catalog_api.create_product(sku => 'IDEM-4', name => 'Idem four', price => 6,
+    category_id => :clothing, idempotency_key => 'req-0001') AS p;
+ROLLBACK;
 
 -- purge deletes only expired keys
 UPDATE catalog.idempotency SET expires_at = now() - interval '1 second' WHERE actor = 'someone-else';

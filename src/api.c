@@ -51,7 +51,11 @@
  * id), and parsing the same text again each time is most of their cost.
  * A cached value is used only when the setting's text is byte for byte the
  * text it was parsed from, so a new request (or a set_config) is parsed
- * afresh.
+ * afresh.  The cache lives for one transaction: PostgREST sets the
+ * settings per transaction, and through a pool the next transaction may be
+ * another client's, so the headers and cookies of a request (session
+ * cookie, CSRF token, possibly an authorization header) are zeroed and
+ * freed at its end instead of staying in the backend's memory.
  */
 typedef struct ParsedSetting
 {
@@ -65,6 +69,86 @@ static ParsedSetting parsed_settings[] = {
 	{"request.headers", NULL, NULL},
 	{"request.cookies", NULL, NULL},
 };
+
+static bool parsed_callback_registered = false;
+
+/*
+ * forget_setting
+ *	  Zero and free one cached pair.
+ */
+static void
+forget_setting(ParsedSetting *ps)
+{
+	if (ps->text != NULL)
+	{
+		explicit_bzero(ps->text, strlen(ps->text));
+		pfree(ps->text);
+		ps->text = NULL;
+	}
+	if (ps->value != NULL)
+	{
+		explicit_bzero(ps->value, VARSIZE(ps->value));
+		pfree(ps->value);
+		ps->value = NULL;
+	}
+}
+
+/*
+ * parsed_xact_callback
+ *	  At the end of every transaction, forget the parsed settings (see
+ *	  above).  Frees and zeroes memory only: cannot fail.
+ */
+static void
+parsed_xact_callback(XactEvent event, void *arg)
+{
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	for (size_t i = 0; i < lengthof(parsed_settings); i++)
+		forget_setting(&parsed_settings[i]);
+}
+
+/*
+ * parse_json_setting
+ *	  text as jsonb, or 22P02 naming the setting when it is not JSON.  The
+ *	  error of jsonb_in itself is not let through: its DETAIL and CONTEXT
+ *	  quote the text, and request.headers may hold an authorization header
+ *	  that must reach no log.  Other errors (out of memory, stack depth)
+ *	  pass unchanged.
+ */
+static Jsonb *
+parse_json_setting(const char *name, const char *text)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *volatile jb = NULL;
+
+	PG_TRY();
+	{
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+		{
+			FreeErrorData(edata);
+			PG_RE_THROW();
+		}
+		/* the transaction aborts with the error below: nothing to unwind */
+		FlushErrorState();
+		FreeErrorData(edata);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("setting \"%s\" is not valid JSON", name),
+				 errhint("PostgREST sets it to JSON; a client that sets it itself must too.")));
+	}
+	PG_END_TRY();
+	return jb;
+}
 
 /*
  * parsed_setting
@@ -85,9 +169,14 @@ parsed_setting(const char *name, const char *text)
 			ps = &parsed_settings[i];
 	if (ps != NULL && ps->text != NULL && strcmp(ps->text, text) == 0)
 		return ps->value;
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	jb = parse_json_setting(name, text);
 	if (ps == NULL)
 		return jb;
+	if (!parsed_callback_registered)
+	{
+		RegisterXactCallback(parsed_xact_callback, NULL);
+		parsed_callback_registered = true;
+	}
 	/*
 	 * Replace the cached pair only once both copies exist; short of memory,
 	 * keep the old pair and answer from this call's value.
@@ -104,10 +193,7 @@ parsed_setting(const char *name, const char *text)
 	}
 	strcpy(t, text);
 	memcpy(v, jb, VARSIZE(jb));
-	if (ps->text)
-		pfree(ps->text);
-	if (ps->value)
-		pfree(ps->value);
+	forget_setting(ps);
 	ps->text = t;
 	ps->value = (Jsonb *) v;
 	return ps->value;

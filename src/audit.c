@@ -847,9 +847,10 @@ request_context(AuditRow *row)
 		request_cache.outer_user != outer_user || request_cache.actor == NULL)
 	{
 		char	   *actor = AuditMaskActor(ApiActor());
-		char	   *role_name = GetUserNameFromId(outer_user, false);
+		/* a role may be named by an address too (cloud IAM roles are) */
+		char	   *role_name = AuditMaskActor(GetUserNameFromId(outer_user, false));
 		char	   *via = ApiVia();
-		const char *request_id = ApiRequestId();
+		const char *request_id = AuditMaskRequestId(ApiRequestId());
 		MemoryContext old;
 
 		/* a new transaction: the previous context went with the old one */

@@ -7,8 +7,10 @@
  *	  (catalog_audit_head).
  *
  * catalog.audit_seal holds one row per sealed audit row, in sealing order:
- * seq 1, 2, ..., the audit row's id and occurred_at (its key), its row_hash
- * and chain_hash = AuditChainHash(seq, chain_hash(seq - 1), row_hash).
+ * seq 1, 2, ..., the audit row's id and occurred_at (its key), its row_hash,
+ * its lookup keys and the time it was sealed, and chain_hash =
+ * AuditChainHash(the seal, chain_hash(seq - 1)) over all of them (audit.h);
+ * and one prune link per month retention dropped.
  * Writers never touch the chain: a pass of the sealer appends the audit
  * rows committed since the previous pass.
  *
@@ -48,16 +50,22 @@
  * reset per batch) and recomputes every row hash and chain link; then it
  * looks for audit rows that appeared inside the sealed history (id at or
  * below last_id, not pending, no seal; or a second row with a sealed id).
- * A seal whose row is gone is "pruned" when no partition covers its time
- * any more (retention dropped the month, see audit_part.c), else the row
- * was deleted: "missing_row".
+ * A seal whose row is gone is "pruned" when a later valid prune link
+ * covers its time (retention dropped the month: audit_part.c appends the
+ * link in the transaction of the DROP; load_prunes says which are valid),
+ * else the row was deleted: "missing_row".
  *
  * The worker seals every catalog.audit_seal_interval in
  * catalog.audit_seal_database, as the owner of the audit tables, at once
  * again while a pass is full, and runs the partition maintenance when it
  * starts and hourly (also with the interval at 0, which only stops the
- * sealing).  Each in its own transaction.  Like core's worker_spi, any
- * error ends it and the postmaster starts it again (after 10 s).
+ * sealing).  Each in its own transaction.  An error in either is logged
+ * and its transaction aborted, and the worker goes on (worker_job): a
+ * failed seal pass is tried again after 10 s, a failed maintenance after a
+ * minute, and sealing never waits for the maintenance.  A pass that would
+ * wait for the chain's lock (a session's own audit_seal() or retention
+ * holding it) is skipped until the next tick.  FATAL (SIGTERM) ends it and
+ * the postmaster starts it again (after 10 s).
  *
  *-------------------------------------------------------------------------
  */
@@ -88,6 +96,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 #include "utils/xid8.h"
@@ -108,14 +117,38 @@
 /* Most in-progress transactions one pass records (see snapshot_pending). */
 #define PENDING_MAX				1000000
 
-/* The worker: maintenance period, and its wake-up when sealing is off. */
+/*
+ * The worker: maintenance period, its wake-up when sealing is off, and how
+ * long it waits after a failed job before that job runs again (a failed
+ * seal pass: as long as the postmaster waited to restart the worker when
+ * any error ended it).
+ */
 #define WORKER_MAINTAIN_MS		(3600 * 1000)
 #define WORKER_IDLE_MS			(60 * 1000)
+#define WORKER_MAINTAIN_RETRY_MS (60 * 1000)
+#define WORKER_SEAL_RETRY_MS	(10 * 1000)
 
 static const uint8 zero_hash[AUDIT_HASH_LEN];
 
 static ApiPlan plan_chain_lock = {
 	"SELECT last_id, pending FROM catalog.audit_chain FOR UPDATE",
+	0, {InvalidOid},
+	NULL
+};
+
+/*
+ * The worker's form: a pass that would wait (another session's
+ * audit_seal() or audit_drop_partitions() holds the lock, perhaps idle in
+ * its transaction) is skipped instead, and tried again at the next tick.
+ */
+static ApiPlan plan_chain_lock_skip = {
+	"SELECT last_id, pending FROM catalog.audit_chain FOR UPDATE SKIP LOCKED",
+	0, {InvalidOid},
+	NULL
+};
+
+static ApiPlan plan_chain_exists = {
+	"SELECT 1 FROM catalog.audit_chain",
 	0, {InvalidOid},
 	NULL
 };
@@ -142,14 +175,14 @@ static ApiPlan plan_candidates = {
 	"  FROM ((SELECT a.id, a.occurred_at, a.row_hash,"
 	"                a.table_name, a.row_id, a.actor, a.request_id"
 	"           FROM catalog.audit_log a"
-	"          WHERE a.id > $1"
+	"          WHERE a.id > $1 AND a.id > 0"
 	"            AND NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id)"
 	"          ORDER BY a.id LIMIT $3)"
 	"        UNION ALL"
 	"        (SELECT a.id, a.occurred_at, a.row_hash,"
 	"                a.table_name, a.row_id, a.actor, a.request_id"
 	"           FROM catalog.audit_log a"
-	"          WHERE a.txid = ANY ($2)"
+	"          WHERE a.txid = ANY ($2) AND a.id > 0"
 	"            AND NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id))) c"
 	" ORDER BY c.id, c.occurred_at"
 	" LIMIT $3",
@@ -203,6 +236,7 @@ static ApiPlan plan_walk = {
 	"       s.sealed_at, s.table_name, s.row_id, s.actor, s.request_id"
 	"  FROM catalog.audit_seal s"
 	"  LEFT JOIN catalog.audit_log a ON a.id = s.audit_id AND a.occurred_at = s.occurred_at"
+	"                              AND s.audit_id > 0"
 	" ORDER BY s.seq",
 	0, {InvalidOid},
 	NULL
@@ -239,12 +273,14 @@ static ApiPlan plan_prune_rows = {
  * clocks of the primary that sealed and of the server that verifies may
  * differ a little.
  */
-#define PRUNE_CLOCK_SKEW		(5 * 60 * USECS_PER_SEC)
+#define PRUNE_CLOCK_SKEW		(60 * USECS_PER_SEC)
 
 /*
  * Audit rows without the seal of that very row: how many, and the lowest
  * id of those that appeared inside the sealed history (their id is sealed
- * already, or at most last_id while their transaction is not pending).
+ * already, or at most last_id while their transaction is not pending, or
+ * not positive: the sequence never gives one, and a row keyed like a prune
+ * link (-seq) would otherwise pass for that link's).
  * Without the bookkeeping row (deleted by hand) every unsealed row counts
  * as inside: a cross join would find no row at all and report nothing.
  */
@@ -252,11 +288,12 @@ static ApiPlan plan_unsealed = {
 	"SELECT count(*),"
 	"       min(a.id) FILTER (WHERE EXISTS (SELECT 1 FROM catalog.audit_seal d"
 	"                                        WHERE d.audit_id = a.id)"
-	"                            OR c.last_id IS NULL"
+	"                            OR a.id <= 0 OR c.last_id IS NULL"
 	"                            OR (a.id <= c.last_id AND a.txid <> ALL (c.pending)))"
 	"  FROM catalog.audit_log a LEFT JOIN catalog.audit_chain c ON true"
 	" WHERE NOT EXISTS (SELECT 1 FROM catalog.audit_seal s"
-	"                    WHERE s.audit_id = a.id AND s.occurred_at = a.occurred_at)",
+	"                    WHERE s.audit_id = a.id AND s.occurred_at = a.occurred_at"
+	"                      AND s.audit_id > 0)",
 	0, {InvalidOid},
 	NULL
 };
@@ -270,6 +307,7 @@ static ApiPlan plan_first_seal_after = {
 /* Outcome of one sealing pass. */
 typedef struct SealResult
 {
+	bool		busy;			/* skipped: another pass holds the lock */
 	int64		sealed;
 	int64		seq;			/* head after the pass (0: empty chain) */
 	uint8		head[AUDIT_HASH_LEN];
@@ -814,7 +852,7 @@ seal_plan_settings(void)
  *	  of the audit tables.
  */
 static void
-seal_pass(int max_rows, SealResult *res)
+seal_pass(int max_rows, bool skip_locked, SealResult *res)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	MemoryContext batch_cxt;
@@ -835,7 +873,30 @@ seal_pass(int max_rows, SealResult *res)
 		elog(ERROR, "SPI_connect failed");
 
 	/* a. one pass at a time */
-	if (ApiExecute(&plan_chain_lock, NULL, NULL, false, 0) != 1)
+	res->busy = false;
+	if (!skip_locked)
+		(void) ApiExecute(&plan_chain_lock, NULL, NULL, false, 0);
+	else if (ApiExecute(&plan_chain_lock_skip, NULL, NULL, false, 0) == 0)
+	{
+		bool		exists;
+
+		SPI_freetuptable(SPI_tuptable);
+		exists = ApiExecute(&plan_chain_exists, NULL, NULL, false, 0) == 1;
+		if (exists)
+		{
+			/* there, and locked: another pass or a retention drop runs */
+			SPI_freetuptable(SPI_tuptable);
+			SPI_finish();
+			AuditGucEnd(nest);
+			res->busy = true;
+			res->sealed = 0;
+			res->seq = 0;
+			memset(res->head, 0, AUDIT_HASH_LEN);
+			return;
+		}
+		/* missing: SPI_processed is 0, refused below */
+	}
+	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the bookkeeping row of catalog.audit_chain is missing"),
@@ -942,7 +1003,7 @@ catalog_audit_seal(PG_FUNCTION_ARGS)
 	max_rows = AuditIntArg(fcinfo, 0, "max_rows", 1, 1000000);
 	AuditCheckWritable("audit_seal", true);
 
-	seal_pass(max_rows, &res);
+	seal_pass(max_rows, false, &res);
 	PG_RETURN_JSONB_P(seal_result_jsonb(&res));
 }
 
@@ -1040,9 +1101,10 @@ typedef struct VerifyWalk
  * load_prunes
  *	  Read the prune links into w and decide which are valid: well formed
  *	  (audit.h: audit_id = -seq, the retention table's name, empty actor
- *	  and request id, the row_hash of its month), stamped after its month
- *	  ended and not in the future, and no row of its month sealed before it
- *	  is left.  Whether a link is also in the chain is checked when the walk
+ *	  and request id, the row_hash of its month), naming exactly one UTC
+ *	  calendar month (a partition's span: a link over a microsecond would
+ *	  prune one row), stamped after that month ended and not in the future,
+ *	  and no row of its month sealed before it is left.  Whether a link is also in the chain is checked when the walk
  *	  reaches it.  Allocates in the current memory context; connected to SPI.
  */
 static void
@@ -1082,7 +1144,7 @@ load_prunes(VerifyWalk *w)
 			audit_id == -p->seq &&
 			strcmp(table_name, AUDIT_PRUNE_TABLE) == 0 &&
 			actor[0] == '\0' && request_id[0] == '\0' &&
-			p->start < p->end && p->end <= sealed_at &&
+			AuditIsMonth(p->start, p->end) && p->end <= sealed_at &&
 			sealed_at <= now + PRUNE_CLOCK_SKEW &&
 			hash_of(tup, desc, 9, &row_hash);
 		if (p->valid)
@@ -1350,7 +1412,8 @@ find_forged(int64 *unsealed, VerifyBreak *brk)
  *	  (seals walked without a break, pruned ones included), "pruned",
  *	  "unsealed", "first_broken": {"seq", "audit_id", "reason"} or null,
  *	  "head": {"seq", "hash"}}.  Reasons: sequence, missing_row,
- *	  row_modified, row_hash_mismatch, lookup_mismatch, chain_mismatch, anchor_mismatch,
+ *	  row_modified, row_hash_mismatch, lookup_mismatch, chain_mismatch,
+ *	  invalid_prune (audit_id null), anchor_mismatch,
  *	  truncated (seq: the first missing one, audit_id null),
  *	  unsealed_in_sealed_range (seq: the first seal of a higher audit id,
  *	  null if none).
@@ -1401,7 +1464,7 @@ catalog_audit_verify(PG_FUNCTION_ARGS)
 		uint64		n;
 		uint64		i;
 
-		/* kept apart: verify_one may run a query of its own */
+		/* kept apart from the batch context it is freed in */
 		SPI_cursor_fetch(portal, true, VERIFY_BATCH);
 		batch = SPI_tuptable;
 		n = SPI_processed;
@@ -1597,7 +1660,7 @@ worker_pass(bool maintain, bool *installed)
 		{
 			SealResult	res;
 
-			seal_pass(catalog_audit_seal_batch, &res);
+			seal_pass(catalog_audit_seal_batch, true, &res);
 			full = (res.sealed >= catalog_audit_seal_batch);
 			if (res.sealed > 0)
 				elog(DEBUG1, "catalog audit sealer: sealed " INT64_FORMAT " rows, head " INT64_FORMAT,
@@ -1614,6 +1677,46 @@ worker_pass(bool maintain, bool *installed)
 }
 
 /*
+ * worker_job
+ *	  worker_pass in a PG_TRY: an error is written to the server log, its
+ *	  transaction aborted and the worker goes on, as autovacuum's workers
+ *	  and pg_cron's do.  Before, any error ended the worker: a maintenance
+ *	  that kept failing (a lock it could not get within its lock_timeout
+ *	  while a pg_dump ran, a stray table with a partition's name) restarted
+ *	  it every 10 s and sealed one pass per restart.  FATAL (SIGTERM) still
+ *	  ends it.  Returns false when the job failed.
+ */
+static bool
+worker_job(bool maintain, bool *installed, bool *full)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	*installed = false;
+	*full = false;
+	PG_TRY();
+	{
+		*full = worker_pass(maintain, installed);
+	}
+	PG_CATCH();
+	{
+		/* as PostgresMain recovers from an error, for one transaction */
+		HOLD_INTERRUPTS();
+		disable_all_timeouts(false);
+		QueryCancelPending = false;
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		AbortOutOfAnyTransaction();
+		FlushErrorState();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		RESUME_INTERRUPTS();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
  * catalog_audit_sealer_main
  *	  Entry point of the worker.  SIGTERM (die) ends it through
  *	  CHECK_FOR_INTERRUPTS; SIGHUP rereads the configuration, and a change
@@ -1625,7 +1728,11 @@ catalog_audit_sealer_main(Datum main_arg)
 {
 	char	   *dbname;
 	TimestampTz last_maintain = 0;
+	TimestampTz maintain_failed = 0;
+	TimestampTz seal_failed = 0;
 	bool		maintained = false;
+	bool		maintain_failing = false;
+	bool		seal_failing = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -1663,13 +1770,29 @@ catalog_audit_sealer_main(Datum main_arg)
 			}
 		}
 
-		if (catalog_audit_seal_interval > 0)
-			full = worker_pass(false, &installed);
-		if (!maintained ||
-			TimestampDifferenceExceeds(last_maintain, GetCurrentTimestamp(), WORKER_MAINTAIN_MS))
+		if (catalog_audit_seal_interval > 0 &&
+			(!seal_failing ||
+			 TimestampDifferenceExceeds(seal_failed, GetCurrentTimestamp(), WORKER_SEAL_RETRY_MS)))
 		{
-			(void) worker_pass(true, &installed);
-			if (installed)
+			seal_failing = !worker_job(false, &installed, &full);
+			if (seal_failing)
+				seal_failed = GetCurrentTimestamp();
+		}
+		if ((!maintained && (!maintain_failing ||
+							 TimestampDifferenceExceeds(maintain_failed, GetCurrentTimestamp(),
+														WORKER_MAINTAIN_RETRY_MS))) ||
+			(maintained &&
+			 TimestampDifferenceExceeds(last_maintain, GetCurrentTimestamp(), WORKER_MAINTAIN_MS)))
+		{
+			bool		ignored;
+
+			maintain_failing = !worker_job(true, &installed, &ignored);
+			if (maintain_failing)
+			{
+				maintained = false;
+				maintain_failed = GetCurrentTimestamp();
+			}
+			else if (installed)
 			{
 				maintained = true;
 				last_maintain = GetCurrentTimestamp();

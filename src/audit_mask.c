@@ -721,6 +721,25 @@ AuditMaskActor(const char *actor)
 	return pstrdup(actor);
 }
 
+/*
+ * AuditMaskRequestId
+ *	  The correlation id as an audit row stores it: masked whole when it
+ *	  holds an e-mail address (a proxy may put a user's address in
+ *	  x-request-id), else unchanged; a palloc'd copy either way.  Only
+ *	  e-mail addresses: a random UUID holds a run of 10 to 15 digits that
+ *	  reads as a phone number about once in 200, and masking those would
+ *	  hide ordinary ids for nothing.
+ */
+char *
+AuditMaskRequestId(const char *id)
+{
+	int			len = strlen(id);
+
+	if (AuditScanMayMatch(id, len) && AuditScanHasEmail(id, len, db_utf8()))
+		return mask_string(catalog_audit_mask_method, id, len);
+	return pstrdup(id);
+}
+
 /* ------------------------------------------------------------------------
  * Policy cache
  * ------------------------------------------------------------------------

@@ -35,6 +35,14 @@
  *	 3. retention: ACCESS EXCLUSIVE on catalog.audit_log, which DROP TABLE of
  *		a partition needs; taken only by the DROP statements at the end, so
  *		writers wait only for those.
+ * Retention takes the sealer's lock (the row of catalog.audit_chain) before
+ * all of these, as a sealing pass does before it reads the log, so that
+ * each month it drops is chained (AuditChainPrune).  The worker's passes
+ * skip a held lock instead of waiting.  A transaction of one's own that
+ * first touches the audit tables (audit_maintain, a read) and then calls
+ * audit_seal() or audit_drop_partitions() takes the two in the other order
+ * and can deadlock with a concurrent retention call: the deadlock detector
+ * ends one of them; call each in its own transaction.
  * Every wait is bounded by a local lock_timeout (AUDIT_DDL_LOCK_TIMEOUT_MS,
  * or the caller's own if shorter): a timeout, or a deadlock with a writer
  * that writes into an ended month, fails with 55P03 and a hint to retry,
@@ -124,7 +132,8 @@ static ApiPlan plan_unsealed_in_range = {
 	"SELECT count(*) FROM catalog.audit_log a"
 	" WHERE a.occurred_at >= $1 AND a.occurred_at < $2"
 	"   AND NOT EXISTS (SELECT 1 FROM catalog.audit_seal s"
-	"                    WHERE s.audit_id = a.id AND s.occurred_at = a.occurred_at)",
+	"                    WHERE s.audit_id = a.id AND s.occurred_at = a.occurred_at"
+	"                      AND s.audit_id > 0)",
 	2, {TIMESTAMPTZOID, TIMESTAMPTZOID},
 	NULL
 };
@@ -286,6 +295,19 @@ month_of(TimestampTz ts, int *m)
 		return false;
 	*m = tm.tm_year * 12 + tm.tm_mon - 1;
 	return true;
+}
+
+/*
+ * AuditIsMonth
+ *	  Whether [start, end) is exactly one UTC calendar month (the span of a
+ *	  monthly partition): a prune link must name one.
+ */
+bool
+AuditIsMonth(TimestampTz start, TimestampTz end)
+{
+	int			m;
+
+	return month_of(start, &m) && month_start(m) == start && month_start(m + 1) == end;
 }
 
 /*

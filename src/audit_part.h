@@ -38,6 +38,8 @@ extern Jsonb *AuditMaintain(int months_ahead);
 extern int	AuditGucBegin(bool ddl);
 extern void AuditGucEnd(int nest);
 
+extern bool AuditIsMonth(TimestampTz start, TimestampTz end);
+
 /* audit_chain.c: argument and transaction checks of the audit functions */
 extern void AuditRaiseOutOfRange(const char *field, int64 min, int64 max) pg_attribute_noreturn();
 extern int32 AuditIntArg(FunctionCallInfo fcinfo, int argno, const char *field,

@@ -364,8 +364,9 @@ catalog_audit_by_actor(PG_FUNCTION_ARGS)
 
 /*
  * catalog_api.audit_by_request(request_id, page_size, cursor) -> jsonb
- *	  The argument is sanitized as the trigger stores a correlation id
- *	  (ApiSanitizeRequestId), so the raw header value finds its rows.
+ *	  The argument is sanitized and masked as the trigger stores a
+ *	  correlation id (ApiSanitizeRequestId, AuditMaskRequestId), so the raw
+ *	  header value finds its rows.
  */
 Datum
 catalog_audit_by_request(PG_FUNCTION_ARGS)
@@ -382,6 +383,10 @@ catalog_audit_by_request(PG_FUNCTION_ARGS)
 	/* nothing usable: the trigger never stores such an id */
 	if (id == NULL)
 		id = pstrdup("_");
+	id = AuditMaskRequestId(id);
+	/* under redact every masked id is stored alike: no lookup can tell them apart */
+	if (strcmp(id, "[redacted]") == 0)
+		ValidateRaiseReason("request_id", "masked_by_redact");
 	key[0] = CStringGetTextDatum(id);
 	PG_RETURN_JSONB_P(read_page(fcinfo, AR_REQUEST, key, 1));
 }

@@ -59,14 +59,20 @@ static ApiPlan plan_insert = {
 	NULL
 };
 
+/*
+ * Expiry is judged at the statement (statement_timestamp), not at the start
+ * of its transaction (now()): a key that expires while a long transaction
+ * runs no longer matches in it.
+ */
 static ApiPlan plan_claim_key = {
 	"INSERT INTO catalog.idempotency AS i"
 	" (actor, key, operation, fingerprint, expires_at)"
-	" VALUES ($1, $2, $3, $4, pg_catalog.now() + pg_catalog.make_interval(secs => $5))"
+	" VALUES ($1, $2, $3, $4, pg_catalog.statement_timestamp() + pg_catalog.make_interval(secs => $5))"
 	" ON CONFLICT (actor, key) DO UPDATE"
 	" SET operation = EXCLUDED.operation, fingerprint = EXCLUDED.fingerprint,"
-	"     response = NULL, created_at = pg_catalog.now(), expires_at = EXCLUDED.expires_at"
-	" WHERE i.expires_at <= pg_catalog.now()"
+	"     response = NULL, created_at = pg_catalog.statement_timestamp(),"
+	"     expires_at = EXCLUDED.expires_at"
+	" WHERE i.expires_at <= pg_catalog.statement_timestamp()"
 	" RETURNING 1",
 	5, {TEXTOID, TEXTOID, TEXTOID, BYTEAOID, FLOAT8OID},
 	NULL
@@ -127,7 +133,7 @@ static ApiPlan plan_purge = {
 	"DELETE FROM catalog.idempotency"
 	" WHERE ctid = ANY (ARRAY("
 	"  SELECT ctid FROM catalog.idempotency"
-	"   WHERE expires_at <= pg_catalog.now()"
+	"   WHERE expires_at <= pg_catalog.statement_timestamp()"
 	"   ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED))",
 	1, {INT8OID},
 	NULL

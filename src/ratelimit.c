@@ -112,6 +112,8 @@
 #define RATELIMIT_KEY_MAX		120
 /* A partition was full within this many seconds: health() says "full". */
 #define RATELIMIT_FULL_RECENT	60
+/* The longest Retry-After a refusal names, in seconds (a day). */
+#define RATELIMIT_RETRY_AFTER_MAX	86400
 
 #define ERRCODE_PGRST	MAKE_SQLSTATE('P','G','R','S','T')
 
@@ -984,7 +986,12 @@ ceil_seconds(int64 ns)
 static void
 raise_refusal(const Verdict *v, int burst)
 {
-	int64		retry = Max(ceil_seconds(v->retry_ns), 1);
+	/*
+	 * At least a second, at most a day: with a slow rate and a large burst
+	 * the exact wait can be years, which no client should be told to sleep
+	 * (it asks again after the day and is told again).
+	 */
+	int64		retry = Min(Max(ceil_seconds(v->retry_ns), 1), RATELIMIT_RETRY_AFTER_MAX);
 	int64		reset = ceil_seconds(v->reset_ns);
 
 	if (v->full)
@@ -1173,12 +1180,18 @@ RateLimitPushHealth(JsonbParseState **state)
 			RateLimitPartition *part = &rl_shared->part[p].p;
 			RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
 
-			LWLockAcquire(part->lock, LW_SHARED);
-			used += part->used;
-			/* entries never used have TAT 0: at rest */
+			/*
+			 * The TATs are atomics, read without the lock: a walk of a large
+			 * partition under it would hold back every new key of the
+			 * partition (which needs it exclusively) for as long.  A count
+			 * taken while keys come and go is approximate, as a gauge is.
+			 */
 			for (int32 i = 0; i < rl_shared->per_partition; i++)
 				if ((int64) pg_atomic_read_u64(&base[i].tat) > now)
 					limited++;
+			CHECK_FOR_INTERRUPTS();
+			LWLockAcquire(part->lock, LW_SHARED);
+			used += part->used;
 			allowed += pg_atomic_read_u64(&part->allowed);
 			refused_rate += pg_atomic_read_u64(&part->refused_rate);
 			refused_full += part->refused_full;

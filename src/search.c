@@ -302,6 +302,19 @@ typedef struct SearchPlan
 static SearchPlan plans[V_COUNT];
 static Oid	plans_status_type = InvalidOid;
 
+/*
+ * Planning traces for operators, to the server log only (when
+ * log_min_messages is debug1 or lower), never to the client: they carry
+ * statistics over every row, drafts included (row counts, the share of
+ * published rows, lexeme frequencies), which any caller could otherwise
+ * read by setting client_min_messages.
+ */
+#define SEARCH_TRACE(...) \
+	do { \
+		if (log_min_messages <= DEBUG1) \
+			ereport(LOG_SERVER_ONLY, errmsg_internal(__VA_ARGS__)); \
+	} while (0)
+
 /* EXPLAIN capture for catalog.search_explain. */
 static bool explaining = false;
 static JsonbParseState *explain_state = NULL;
@@ -2334,7 +2347,7 @@ run_ordered(SearchRequest *r, int v, const char *label, int want, double f_all,
 	r->nulls[PRM_LIMIT] = ' ';
 	if (run_variant(r, v, label, want) >= (uint64) want)
 		return true;
-	elog(DEBUG1, "search: %s: walk budget spent, bitmap instead", label);
+	SEARCH_TRACE("search: %s: walk budget spent, bitmap instead", label);
 	SPI_freetuptable(SPI_tuptable);
 	return false;
 }
@@ -2480,7 +2493,7 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 				bitmap = TIER_BITMAP;
 				break;
 		}
-		elog(DEBUG1, "search: class %s, f %g, ordered %.0f, bitmap %d %.0f",
+		SEARCH_TRACE("search: class %s, f %g, ordered %.0f, bitmap %d %.0f",
 			 class_names[c], f, cost_ordered(want, f_all), bitmap, best);
 		if (ordered_wins(r, cost_ordered(want, f_all), best) &&
 			run_ordered(r, V_TIER(c, TIER_ORDERED), class_names[c], want, f_all, best))
@@ -2563,7 +2576,7 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 			path = SP_COUNT;
 			break;
 	}
-	elog(DEBUG1, "search: sort %s, rows %.0f, f_status %g, f_category %g, f_price %g, f_text %g:"
+	SEARCH_TRACE("search: sort %s, rows %.0f, f_status %g, f_category %g, f_price %g, f_text %g:"
 		 " ordered %d %.0f, bitmap %d %.0f",
 		 sort_names[r->sort], st->rows, st->f_status, st->f_category, st->f_price, f_text,
 		 (int) ordered_path, ordered, (int) path, best);

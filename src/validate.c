@@ -34,10 +34,14 @@
  *		U+200B-U+200D (zero width space, non-joiner, joiner), U+2060-U+2065
  *		(word joiner, invisible operators), U+206A-U+206F (deprecated
  *		format characters), U+FEFF, U+FFF9-U+FFFB (interlinear annotation),
- *		U+1BCA0-U+1BCA3, U+1D173-U+1D17A, and the tag characters
- *		U+E0000-U+E007F.  Variation selectors stay allowed (emoji need
- *		them).  Note that refusing U+200D also refuses emoji ZWJ
- *		sequences, and refusing tags refuses the three subdivision flags.
+ *		U+1BCA0-U+1BCA3, U+1D173-U+1D17A, U+FFF0-U+FFF8 (reserved,
+ *		default ignorable), and the tag characters and the rest of their
+ *		default-ignorable block U+E0000-U+E00FF and U+E01F0-U+E0FFF.
+ *		Variation selectors (U+FE00-U+FE0F, U+E0100-U+E01EF, U+180B-U+180D,
+ *		U+180F) are allowed one at a time directly after another character
+ *		(emoji need U+FE0F); first, or two in a row, they are "zero_width".
+ *		Note that refusing U+200D also refuses emoji ZWJ sequences, and
+ *		refusing tags refuses the three subdivision flags.
  *	  - "noncharacter": U+FDD0-U+FDEF and every U+xFFFE and U+xFFFF.
  *	  - "private_use": U+E000-U+F8FF and planes 15 and 16.
  *	  - "invalid_utf8": surrogates U+D800-U+DFFF (cannot come out of step 1;
@@ -227,10 +231,11 @@ static const ValidateCodeRange forbidden_ranges[] = {
 	{0xFDD0, 0xFDEF, CC_NONCHARACTER},
 	{0xFEFF, 0xFEFF, CC_ZERO_WIDTH},
 	{0xFFA0, 0xFFA0, CC_ZERO_WIDTH},
-	{0xFFF9, 0xFFFB, CC_ZERO_WIDTH},
+	{0xFFF0, 0xFFFB, CC_ZERO_WIDTH},
 	{0x1BCA0, 0x1BCA3, CC_ZERO_WIDTH},
 	{0x1D173, 0x1D17A, CC_ZERO_WIDTH},
-	{0xE0000, 0xE007F, CC_ZERO_WIDTH},
+	{0xE0000, 0xE00FF, CC_ZERO_WIDTH},
+	{0xE01F0, 0xE0FFF, CC_ZERO_WIDTH},
 	{0xF0000, 0x10FFFF, CC_PRIVATE_USE},
 };
 
@@ -405,16 +410,33 @@ code_class(pg_wchar c)
 }
 
 /*
+ * is_variation_selector
+ *		U+FE00-U+FE0F, U+E0100-U+E01EF and the Mongolian free variation
+ *		selectors U+180B-U+180D, U+180F: invisible, but they choose how the
+ *		character before them is drawn (U+FE0F after a symbol asks for its
+ *		emoji form), so step 2 allows one directly after any other
+ *		character and refuses the rest ("zero_width").
+ */
+static bool
+is_variation_selector(pg_wchar c)
+{
+	return (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF) ||
+		(c >= 0x180B && c <= 0x180D) || c == 0x180F;
+}
+
+/*
  * is_invisible
- *		True for the control, bidi and zero-width characters of step 2.
- *		The scheme rule skips them between letters.
+ *		True for the control, bidi and zero-width characters of step 2, and
+ *		for variation selectors.  The scheme rule skips them between
+ *		letters.
  */
 static bool
 is_invisible(pg_wchar c)
 {
 	ValidateCodeClass cls = code_class(c);
 
-	return cls == CC_CONTROL || cls == CC_BIDI || cls == CC_ZERO_WIDTH;
+	return cls == CC_CONTROL || cls == CC_BIDI || cls == CC_ZERO_WIDTH ||
+		is_variation_selector(c);
 }
 
 /*
@@ -621,6 +643,7 @@ decode_and_screen(const unsigned char *in, size_t len, ValidateTextKind kind,
 	bool		longtext = (kind == VT_LONGTEXT);
 	int			run = 0;		/* non-starters in a row so far */
 	bool		over;
+	bool		prev_base = false;	/* the last one can carry a variation selector */
 
 	while (i < len)
 	{
@@ -656,6 +679,22 @@ decode_and_screen(const unsigned char *in, size_t len, ValidateTextKind kind,
 
 		if (cls != CC_ALLOWED)
 			return fail(err, code_class_reasons[cls], -1, pos);
+
+		/*
+		 * One variation selector directly after a character that is neither
+		 * white space nor a variation selector: never first, never two in a
+		 * row (a run of them draws as nothing and could carry data, or make
+		 * two values that look alike differ), never after a space (which
+		 * step 4 may drop, leaving it first).
+		 */
+		if (is_variation_selector(c))
+		{
+			if (!prev_base)
+				return fail(err, R_ZERO_WIDTH, -1, pos);
+			prev_base = false;
+		}
+		else
+			prev_base = !(is_space_separator(c) || c == '\t' || c == '\n');
 
 		run = nonstarter_run(c, run, &over);
 		if (over)

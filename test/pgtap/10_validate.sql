@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(208);
+SELECT plan(216);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -151,6 +151,30 @@ SELECT is(pg_temp.refusal('plain', U&'\3164'),
 SELECT is(pg_temp.refusal('plain', U&'ab\+0E0041'),
           '22023 {"field":"plain","reason":"zero_width","position":3}',
           'tag characters are refused');
+SELECT is(pg_temp.refusal('plain', U&'ab\+0E0FFF'),
+          '22023 {"field":"plain","reason":"zero_width","position":3}',
+          'the rest of the default-ignorable tag block is refused');
+SELECT is(pg_temp.refusal('plain', U&'ab\FFF0'),
+          '22023 {"field":"plain","reason":"zero_width","position":3}',
+          'reserved default-ignorable U+FFF0 is refused');
+-- Variation selectors: one directly after a character, never first, never
+-- in a run, never after a space (a run of them draws as nothing).
+SELECT is(catalog.canonical_text('plain', U&'Route \8FBB\FE00'), U&'Route \8FBB\FE00',
+          'one variation selector after an ideograph (a standardized variation sequence) is accepted');
+SELECT is(catalog.canonical_text('plain', U&'\845B\+0E0100 ware'), U&'\845B\+0E0100 ware',
+          'an ideographic variation selector after an ideograph is accepted');
+SELECT is(pg_temp.refusal('plain', U&'Socks\+0E0100\+0E0101\+0E0102'),
+          '22023 {"field":"plain","reason":"zero_width","position":7}',
+          'a run of variation selectors is refused at the second');
+SELECT is(pg_temp.refusal('plain', U&'\FE0Fab'),
+          '22023 {"field":"plain","reason":"zero_width","position":1}',
+          'a variation selector first is refused');
+SELECT is(pg_temp.refusal('plain', U&'a \FE0Fb'),
+          '22023 {"field":"plain","reason":"zero_width","position":3}',
+          'a variation selector after a space is refused');
+SELECT is(pg_temp.refusal('plain', U&'wo\180B\180Cl'),
+          '22023 {"field":"plain","reason":"zero_width","position":4}',
+          'two Mongolian free variation selectors in a row are refused');
 
 SELECT is(catalog.canonical_text('plain', U&'\FDF0'), U&'\FDF0',
           'an Arabic ligature next to the noncharacter block is accepted');

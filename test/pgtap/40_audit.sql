@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(172);
+SELECT plan(174);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -632,6 +632,27 @@ SELECT results_eq(
     format($$SELECT actor, role_name, via FROM pg_temp.alast('product', %s)$$, pg_temp.id('prq')),
     $$VALUES (pg_temp.su(), 'catalog_editor', 'sql')$$,
     'plain SQL under SET ROLE: role_name is that role, actor session_user, via sql');
+
+-- A correlation id holding an e-mail address, under a role named by one
+-- (as cloud IAM roles are): both stored masked, and the clear id finds the
+-- row through audit_by_request.
+INSERT INTO clear VALUES ('dave.' || :'sfx' || '@example.com'), ('tap.role.' || :'sfx' || '@example.com');
+SELECT format('CREATE ROLE %I IN ROLE catalog_editor', 'tap.role.' || :'sfx' || '@example.com') AS mkrole,
+       format('DROP ROLE %I', 'tap.role.' || :'sfx' || '@example.com') AS rmrole \gset
+:mkrole;
+BEGIN;
+SELECT set_config('catalog.request_id', 'dave.' || :'sfx' || '@example.com', true) IS NOT NULL AS set;
+SELECT set_config('role', 'tap.role.' || :'sfx' || '@example.com', true) IS NOT NULL AS set;
+SELECT catalog_api.update_product(id => pg_temp.id('prq'), expected_version => 3, price => 12) IS NOT NULL AS updated;
+RESET ROLE;
+COMMIT;
+:rmrole;
+SELECT ok((SELECT pg_temp.is_hash_mask(role_name) AND pg_temp.is_hash_mask(request_id)
+           FROM pg_temp.alast('product', pg_temp.id('prq'))),
+          'a role name and a correlation id holding an e-mail address are stored masked');
+SELECT is((catalog_api.audit_by_request('dave.' || :'sfx' || '@example.com')->'items'->0->>'audit_id')::bigint,
+          (SELECT id FROM pg_temp.alast('product', pg_temp.id('prq'))),
+          'audit_by_request finds that row by the clear correlation id');
 
 ------------------------------------------------------------------------------
 -- 11. Nothing in clear

@@ -21,7 +21,7 @@
 -- verify answers are captured with \gset inside the savepoint and asserted
 -- after the rollback.
 SET client_min_messages = warning;
-SELECT plan(66);
+SELECT plan(72);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -85,7 +85,9 @@ BEGIN
 END $$;
 -- An attacker's prune link for the month [ms, me), appended at the head
 -- with every hash right (a superuser can compute them all).
-CREATE FUNCTION pg_temp.forge_prune(ms timestamptz, me timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+-- With bad_hash, its row_hash is not the month's (the rest still right).
+CREATE FUNCTION pg_temp.forge_prune(ms timestamptz, me timestamptz, bad_hash boolean DEFAULT false)
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     h catalog.audit_seal;
     s catalog.audit_seal;
@@ -94,7 +96,7 @@ BEGIN
     s.seq := h.seq + 1;
     s.audit_id := -s.seq;
     s.occurred_at := ms;
-    s.row_hash := pg_temp.prune_hash(ms, me);
+    s.row_hash := CASE WHEN bad_hash THEN sha256('forged') ELSE pg_temp.prune_hash(ms, me) END;
     s.sealed_at := now();
     s.table_name := 'audit_retention';
     s.row_id := ((extract(epoch FROM me) - 946684800) * 1000000)::bigint;
@@ -367,6 +369,8 @@ SAVEPOINT attack;
 INSERT INTO catalog.audit_retention VALUES ('1990-01-01 00:00:00+00', '1990-02-01 00:00:00+00', 'audit_log_p199001', now(), 'forged');
 UPDATE catalog.audit_seal SET occurred_at = '1990-01-15 00:00:00+00' WHERE audit_id = :v1_id;
 DELETE FROM catalog.audit_log WHERE id = :v1_id;
+SELECT catalog_api.audit_verify()::text AS r_retain_record \gset
+SELECT pg_temp.forge_prune('1990-01-01 00:00:00+00', '1990-02-01 00:00:00+00');
 SELECT catalog_api.audit_verify()::text AS r_retain \gset
 ROLLBACK TO SAVEPOINT attack;
 SELECT catalog_api.audit_verify()->>'ok' AS r_retain_after \gset
@@ -397,6 +401,30 @@ SELECT pg_temp.forge_prune(pg_temp.month_start(now()), pg_temp.month_end(now()))
 SELECT catalog_api.audit_verify()::text AS r_current \gset
 ROLLBACK TO SAVEPOINT attack;
 SELECT catalog_api.audit_verify()->>'ok' AS r_current_after \gset
+
+-- 19. one row deleted under a valid-looking prune link of one microsecond
+-- around it (a link must name a whole calendar month)
+SAVEPOINT attack;
+DELETE FROM catalog.audit_log WHERE id = :v1_id;
+SELECT pg_temp.forge_prune(occurred_at, occurred_at + interval '1 microsecond') FROM catalog.audit_seal WHERE audit_id = :v1_id;
+SELECT catalog_api.audit_verify()::text AS r_narrow \gset
+ROLLBACK TO SAVEPOINT attack;
+
+-- 20. this month's partition dropped under a link from the month's start
+-- to now (ended, but not a month)
+SAVEPOINT attack;
+SELECT format('DROP TABLE %s', tableoid::regclass) AS drop_month FROM catalog.audit_log WHERE id = :v1_id \gset
+:drop_month;
+SELECT pg_temp.forge_prune(pg_temp.month_start(now()), now());
+SELECT catalog_api.audit_verify()::text AS r_sofar \gset
+ROLLBACK TO SAVEPOINT attack;
+
+-- 21. a prune link whose row_hash is not its month's
+SAVEPOINT attack;
+SELECT pg_temp.forge_prune('1990-01-01 00:00:00+00', '1990-02-01 00:00:00+00', bad_hash => true);
+SELECT catalog_api.audit_verify()::text AS r_badprune \gset
+ROLLBACK TO SAVEPOINT attack;
+SELECT catalog_api.audit_verify()->>'ok' AS r_badprune_after \gset
 ROLLBACK;
 
 SELECT is((:'r_modify'::jsonb)->>'ok', 'false', 'modified row: not ok');
@@ -471,8 +499,10 @@ SELECT is((:'r_book'::jsonb)->'first_broken', pg_temp.broken(NULL, :book_id, 'un
           'bookkeeping row deleted: the unsealed row counts as inside the sealed range');
 SELECT is(:'r_book_after'::text, 'true', 'bookkeeping row deleted: verifies again after the rollback');
 
-SELECT is((:'r_retain'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'missing_row'),
+SELECT is((:'r_retain_record'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'missing_row'),
           'a deleted row with a forged retention record and its seal moved into that month: missing_row');
+SELECT is((:'r_retain'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'chain_mismatch'),
+          'the same under a valid prune link of that month: the moved seal time breaks its link (chain_mismatch)');
 SELECT is(:'r_retain_after'::text, 'true', 'forged retention record: verifies again after the rollback');
 
 SELECT is((:'r_partial'::jsonb)->'first_broken', pg_temp.broken(:old_seq, :old_id, 'missing_row'),
@@ -485,6 +515,14 @@ SELECT is(:'r_partial_after'::text, 'true', 'forged prune link: verifies again a
 SELECT is((:'r_current'::jsonb)->'first_broken'->>'reason', 'missing_row',
           'this month dropped by hand under a forged prune link stamped before the month ends: missing_row');
 SELECT is(:'r_current_after'::text, 'true', 'forged prune link of this month: verifies again after the rollback');
+
+SELECT is((:'r_narrow'::jsonb)->'first_broken', pg_temp.broken(:v1_seq, :v1_id, 'missing_row'),
+          'a row deleted under a prune link of one microsecond: missing_row (a link names a whole month)');
+SELECT is((:'r_sofar'::jsonb)->'first_broken'->>'reason', 'missing_row',
+          'this month dropped under a link from its start to now: missing_row');
+SELECT is((:'r_badprune'::jsonb)->'first_broken', pg_temp.broken(:head_seq + 1, NULL, 'invalid_prune'),
+          'a prune link with a wrong row_hash: invalid_prune at its seq, no audit id');
+SELECT is(:'r_badprune_after'::text, 'true', 'invalid prune link: verifies again after the rollback');
 
 ------------------------------------------------------------------------------
 -- Anchors that do not fit
@@ -520,4 +558,17 @@ SELECT is((SELECT jsonb_build_array(s.audit_id = -s.seq, s.table_name, s.actor, 
 SELECT is(catalog_api.audit_head()->'audit_id', 'null'::jsonb, 'audit_head names no audit row for a prune link');
 SELECT is_empty($$SELECT * FROM pg_temp.chain_breaks()$$,
                 'the prune link is chained like every seal: the chain recomputes to the head');
+-- 22. a forged row keyed like that prune link (id -seq, its time): no
+-- sequence gives such an id, and it is not that link's row
+BEGIN;
+SET LOCAL session_replication_role = replica;
+INSERT INTO catalog.audit_log
+SELECT -s.seq, s.occurred_at, a.xact_at, a.txid, a.actor, a.role_name, a.via, a.request_id, a.table_name, a.row_id,
+       a.action, a.old_values, a.new_values, a.row_hash
+FROM catalog.audit_seal s, catalog.audit_log a
+WHERE s.seq = (SELECT max(seq) FROM catalog.audit_seal) AND a.id = :v1_id;
+SELECT catalog_api.audit_verify()::text AS r_negid \gset
+ROLLBACK;
+SELECT is((:'r_negid'::jsonb)->'first_broken'->>'reason', 'unsealed_in_sealed_range',
+          'a row keyed like a prune link is found: unsealed_in_sealed_range');
 SELECT * FROM finish();

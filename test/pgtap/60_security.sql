@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(121);
+SELECT plan(123);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -38,6 +38,29 @@ BEGIN
             set_config('request.cookies', '', true);
     RETURN jsonb_build_object('state', st, 'message', msg, 'detail', det);
 END $$;
+
+-- request.headers that is not JSON (only a client setting it by hand can
+-- send that): 22P02 naming the setting, and no part of the text, which may
+-- hold an authorization header, in the message, its detail or its context
+-- (jsonb_in's own error quotes the text, and errors reach the server log).
+CREATE FUNCTION pg_temp.bad_headers() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; det text; ctx text;
+BEGIN
+    PERFORM set_config('request.headers', '{"authorization": "Bearer tap-secret-0042", "x-request-id": ', true);
+    BEGIN
+        PERFORM catalog_api.create_category(name => 'Bad Headers', slug => 'bad-headers-' || (SELECT tag FROM run));
+        st := 'ok';
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                                ctx = PG_EXCEPTION_CONTEXT;
+    END;
+    PERFORM set_config('request.headers', '', true);
+    RETURN st || ' ' || msg || ' | ' || coalesce(det, '') || ' | ' || coalesce(ctx, '');
+END $$;
+SELECT is(split_part(pg_temp.bad_headers(), ' | ', 1), '22P02 setting "request.headers" is not valid JSON',
+          'request.headers that is not JSON: 22P02 naming the setting');
+SELECT unalike(pg_temp.bad_headers(), '%tap-secret%', 'and no part of its text in the error, its detail or its context');
 
 -- A plain SQL call of get_product(-1) by subject sub: 'PT404' when counted
 -- and allowed (the product does not exist), 'PGRST' when limited.

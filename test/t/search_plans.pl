@@ -396,6 +396,20 @@ for my $shape (@shapes)
 diag("search_products times (best of 2 after a first call), statements and variants:\n"
 	  . join("\n", @timings));
 
+# The planning traces go to the server log only (at log_min_messages
+# debug1), never to the client: they carry statistics over every row,
+# drafts included, and any caller may set client_min_messages.
+{
+	my $offset = -s $node->logfile;
+	my ($ret, $out, $err) = $node->psql(
+		'postgres', q{SET client_min_messages = debug1;
+		              SET log_min_messages = debug1;
+		              SELECT catalog_api.search_products(q => 'wool') IS NOT NULL;});
+	is($ret, 0, 'a search at debug1 runs');
+	unlike($err, qr/search: (?:sort|class) /, 'the client gets no planning trace');
+	like(slurp_file($node->logfile, $offset), qr/search: (?:sort|class) /, 'the server log has it');
+}
+
 $dbh->disconnect;
 $node->stop;
 done_testing();

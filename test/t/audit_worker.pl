@@ -1,0 +1,107 @@
+# audit_worker.pl: the sealing worker survives a failing job, and does not
+# wait for another session's hold on the chain.
+#
+# A throw-away cluster (preloaded like test/catalog.conf) with the worker
+# sealing every 100 ms.
+#   1. Its partition maintenance is made to fail: a plain table holds the
+#      name of next month's partition, and the worker runs the maintenance
+#      when it starts in the test database.  The error reaches the server
+#      log; the worker does not exit (the postmaster logs no exit of it and
+#      its PID stays) and goes on sealing: a write made after the failure
+#      is sealed.  Before, any error ended the worker, which the postmaster
+#      restarted 10 s later, to fail again.
+#   2. Another session holds the chain's lock (its own audit_seal() in an
+#      open transaction): the worker skips its passes instead of waiting,
+#      so it is seen idle again after a pass that began while the lock was
+#      held; once the lock is released it seals the rows written meanwhile.
+#
+# Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
+# modules on the include path).
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $root = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..', '..'));
+my $conf = "$root/test/catalog.conf";
+my $db = 'audit_worker';
+
+my $node = PostgreSQL::Test::Cluster->new('audit_worker');
+$node->init;
+{
+	open(my $fh, '<', $conf) or die "cannot read $conf: $!";
+	local $/;
+	$node->append_conf('postgresql.conf', <$fh>);
+	close($fh);
+}
+# The worker starts in postgres, where the extension is not installed: it
+# waits there until it is pointed at the test database.  (log_min_messages
+# stays at warning, from catalog.conf: at log, ERRORs are not logged.)
+$node->append_conf(
+	'postgresql.conf', qq{
+catalog.audit_seal_interval = '100ms'
+catalog.audit_seal_database = 'postgres'
+});
+$node->start;
+$node->safe_psql('postgres', "CREATE DATABASE $db");
+$node->safe_psql($db, 'CREATE EXTENSION catalog CASCADE');
+# Next month's partition name taken by a plain table: maintenance refuses it.
+my $stray = $node->safe_psql($db,
+	q{SELECT 'audit_log_p' || to_char((now() AT TIME ZONE 'UTC') + interval '1 month', 'YYYYMM')});
+$node->safe_psql($db, "CREATE TABLE catalog.$stray (id bigint)");
+my $cat = $node->safe_psql(
+	$db, q{
+	SELECT set_config('catalog.actor', 'worker-setup', false) IS NULL;
+	SELECT catalog_api.create_category(name => 'Worker', slug => 'worker')->>'id';
+});
+($cat) = $cat =~ /(\d+)\s*\z/ or die "no category id in: $cat";
+
+my $offset = -s $node->logfile;
+$node->safe_psql('postgres',
+	"ALTER SYSTEM SET catalog.audit_seal_database = '$db'; SELECT pg_reload_conf();");
+
+# 1. The maintenance fails at the worker's start in the test database.
+$offset = $node->wait_for_log(qr/relation "catalog\.\Q$stray\E" exists but is not the partition of its month/,
+	$offset);
+ok(1, 'the worker\'s failed maintenance is in the server log');
+my $pid = $node->safe_psql('postgres',
+	qq{SELECT pid FROM pg_stat_activity WHERE backend_type = 'catalog audit sealer' AND datname = '$db'});
+like($pid, qr/^\d+$/, 'the worker is connected to the test database after the failure');
+
+my $unsealed = q{SELECT count(*) FROM catalog.audit_log a
+                 WHERE NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id)};
+$node->safe_psql($db,
+	"SELECT catalog_api.create_product(sku => 'WK-1', name => 'After the failure', price => 1, category_id => $cat)");
+ok($node->poll_query_until($db, "SELECT ($unsealed) = 0"),
+	'a write made after the failed maintenance is sealed');
+is( $node->safe_psql('postgres',
+		qq{SELECT pid FROM pg_stat_activity WHERE backend_type = 'catalog audit sealer' AND datname = '$db'}),
+	$pid,
+	'the same worker (it did not exit and restart)');
+unlike(slurp_file($node->logfile, $offset), qr/background worker "catalog audit sealer".*exited/,
+	'the postmaster logged no exit of the worker after the failure');
+
+# 2. Another session holds the chain's lock.
+my $holder = $node->background_psql($db);
+$holder->query_safe('BEGIN');
+$holder->query_safe('SELECT catalog_api.audit_seal()');
+my $t0 = $node->safe_psql($db, 'SELECT clock_timestamp()');
+$node->safe_psql($db,
+	"SELECT catalog_api.create_product(sku => 'WK-2', name => 'While locked', price => 1, category_id => $cat)");
+ok( $node->poll_query_until(
+		'postgres', qq{SELECT state = 'idle' AND state_change > '$t0'
+		                 FROM pg_stat_activity
+		                WHERE backend_type = 'catalog audit sealer' AND datname = '$db'}),
+	'while another session holds the chain, the worker finishes its passes instead of waiting for the lock');
+is($node->safe_psql($db, $unsealed), '1', 'the row written meanwhile waits unsealed');
+$holder->query_safe('COMMIT');
+$holder->quit;
+ok($node->poll_query_until($db, "SELECT ($unsealed) = 0"), 'once the lock is released, the worker seals it');
+is($node->safe_psql($db, q{SELECT catalog_api.audit_verify()->>'ok'}), 'true', 'and the chain verifies');
+
+$node->stop;
+done_testing();
