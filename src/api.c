@@ -129,18 +129,12 @@ parse_json_setting(const char *name, const char *text)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
-		{
-			FreeErrorData(edata);
+		/* no copy of the error: its detail and context quote the text */
+		if (ERRCODE_TO_CATEGORY(geterrcode()) != ERRCODE_DATA_EXCEPTION)
 			PG_RE_THROW();
-		}
+		MemoryContextSwitchTo(cxt);
 		/* the transaction aborts with the error below: nothing to unwind */
 		FlushErrorState();
-		FreeErrorData(edata);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("setting \"%s\" is not valid JSON", name),

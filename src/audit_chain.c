@@ -263,7 +263,7 @@ static ApiPlan plan_prune_rows = {
 	"                WHERE a.occurred_at >= $1 AND a.occurred_at < $2"
 	"                  AND EXISTS (SELECT 1 FROM catalog.audit_seal s"
 	"                               WHERE s.audit_id = a.id AND s.occurred_at = a.occurred_at"
-	"                                 AND s.seq < $3))",
+	"                                 AND s.audit_id > 0 AND s.seq < $3))",
 	3, {TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID},
 	NULL
 };
@@ -1394,7 +1394,8 @@ find_forged(int64 *unsealed, VerifyBreak *brk)
 	brk->seq = 0;
 	brk->seq_null = true;
 	arg = Int64GetDatum(id);
-	if (ApiExecute(&plan_first_seal_after, &arg, NULL, true, 1) == 1)
+	/* a forged id of 0 or below comes before no seal in particular */
+	if (id > 0 && ApiExecute(&plan_first_seal_after, &arg, NULL, true, 1) == 1)
 	{
 		brk->seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											   SPI_tuptable->tupdesc, 1, &isnull));
@@ -1616,6 +1617,39 @@ AuditRegisterWorker(void)
 }
 
 /*
+ * note_busy
+ *	  The worker skips a pass while another session holds the chain's lock
+ *	  (SKIP LOCKED); say so in the log once that has lasted a minute (an
+ *	  audit_seal() or retention call left idle in its transaction stops
+ *	  the sealing), and again when sealing resumes.
+ */
+static void
+note_busy(bool busy)
+{
+	static TimestampTz busy_since = 0;
+	static bool said = false;
+
+	if (!busy)
+	{
+		if (said)
+			ereport(LOG,
+					(errmsg("catalog audit sealer: the chain's lock is free again, sealing resumes")));
+		busy_since = 0;
+		said = false;
+		return;
+	}
+	if (busy_since == 0)
+		busy_since = GetCurrentTimestamp();
+	else if (!said && TimestampDifferenceExceeds(busy_since, GetCurrentTimestamp(), 60 * 1000))
+	{
+		ereport(LOG,
+				(errmsg("catalog audit sealer: another session has held the chain's lock for a minute; no row is sealed until it ends"),
+				 errhint("Look for a session idle in transaction after catalog_api.audit_seal() or audit_drop_partitions() in pg_stat_activity.")));
+		said = true;
+	}
+}
+
+/*
  * worker_pass
  *	  One transaction of the worker, as the owner of the audit tables: a
  *	  seal pass, or the partition maintenance when maintain.  Returns
@@ -1662,6 +1696,7 @@ worker_pass(bool maintain, bool *installed)
 
 			seal_pass(catalog_audit_seal_batch, true, &res);
 			full = (res.sealed >= catalog_audit_seal_batch);
+			note_busy(res.busy);
 			if (res.sealed > 0)
 				elog(DEBUG1, "catalog audit sealer: sealed " INT64_FORMAT " rows, head " INT64_FORMAT,
 					 res.sealed, res.seq);

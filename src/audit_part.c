@@ -728,6 +728,23 @@ is_monthly_name(const char *relname)
 	return true;
 }
 
+/*
+ * named_for
+ *	  Whether relname (a monthly name, is_monthly_name) is the name of the
+ *	  month that begins at lower (UTC).
+ */
+static bool
+named_for(const char *relname, TimestampTz lower)
+{
+	int			m;
+	char		want[32];
+
+	if (!month_of(lower, &m))
+		return false;
+	snprintf(want, sizeof(want), "audit_log_p%04d%02d", m / 12, m % 12 + 1);
+	return strcmp(relname, want) == 0;
+}
+
 /* A partition kept by retention, and why. */
 typedef struct KeptPartition
 {
@@ -775,6 +792,17 @@ drop_body(TimestampTz older_than, MemoryContext cxt, List **dropped, List **kept
 			old = MemoryContextSwitchTo(cxt);
 			k = palloc0(sizeof(KeptPartition));
 			k->reason = "not_ended";
+		}
+		else if (!AuditIsMonth(p->lower, p->upper) || !named_for(p->name, p->lower))
+		{
+			/*
+			 * Attached by hand with other bounds: its drop would chain a
+			 * prune link that names no month, which verify refuses for ever
+			 * (a link must name exactly the month its partition held).
+			 */
+			old = MemoryContextSwitchTo(cxt);
+			k = palloc0(sizeof(KeptPartition));
+			k->reason = "not_a_month";
 		}
 		else
 		{
@@ -850,7 +878,8 @@ drop_body(TimestampTz older_than, MemoryContext cxt, List **dropped, List **kept
  *	  bound is at or before older_than and before now, and all of whose
  *	  rows are sealed; never the default partition, never single rows.
  *	  Returns {"dropped": [names], "kept": [{"partition", "reason"}, ...]}
- *	  where reason is "unsealed_rows" (with "unsealed": n) or "not_ended".
+ *	  where reason is "unsealed_rows" (with "unsealed": n), "not_ended", or
+ *	  "not_a_month" (attached by hand with bounds other than its month's).
  *	  READ COMMITTED only: the sealed check must see every row committed
  *	  before its lock.
  */

@@ -2,7 +2,7 @@
 # test.sh: `make test`: every suite against throw-away servers, with one
 # closing line "N passed, N failed" and a non-zero exit on any failure.
 #
-#   0. install missing Debian packages;
+#   0. install missing Debian packages (valgrind too);
 #   1. copy the repository's files (check_repo.pl list: git's tracked and
 #      new, non-ignored files) into a scratch directory under /tmp owned by
 #      the service user, build there (a full build every time, output
@@ -18,7 +18,11 @@
 #      one check per TAP line, one failure per file whose plan failed;
 #   d. Perl TAP tests test/t/*.pl (when any) with prove -v against the same
 #      cluster (PGHOST, PGPORT, PGDATABASE=catalog_test, PGUSER exported);
-#   e. libFuzzer: `make fuzz` for each target of test/fuzz, for
+#   e. valgrind memcheck: the pg_regress inputs and the pgTAP files again
+#      on a server run under valgrind (port $CATALOG_TEST_VG_PGPORT, default
+#      54331), one check each, and one for the errors of the extension's
+#      code in its logs (test/harness/valgrind_report.pl);
+#   f. libFuzzer: `make fuzz` for each target of test/fuzz, for
 #      $CATALOG_TEST_FUZZ_SECONDS (default 60) each, one check per target; a
 #      crash, sanitizer report or broken invariant fails it and the
 #      reproducer stays in the scratch directory.
@@ -33,6 +37,8 @@ set -uo pipefail
 
 TEST_PORT=${CATALOG_TEST_PGPORT:-54330}
 case $TEST_PORT in '' | *[!0-9]*) die "CATALOG_TEST_PGPORT must be a number" ;; esac
+VG_PORT=${CATALOG_TEST_VG_PGPORT:-54331}
+case $VG_PORT in '' | *[!0-9]*) die "CATALOG_TEST_VG_PGPORT must be a number" ;; esac
 FUZZ_SECONDS=${CATALOG_TEST_FUZZ_SECONDS:-60}
 # (0 would be no limit at all for libFuzzer)
 case $FUZZ_SECONDS in '' | 0* | *[!0-9]*) die "CATALOG_TEST_FUZZ_SECONDS must be a positive number" ;; esac
@@ -191,7 +197,7 @@ summary() {
 # 0. packages
 # ---------------------------------------------------------------------------
 section "bootstrap"
-if ! (bootstrap_packages); then
+if ! (bootstrap_packages && bootstrap_packages valgrind); then
     fail "bootstrap: Debian packages could not be installed"
     summary
 fi
@@ -343,9 +349,15 @@ start_test_cluster() {
     CLUSTER_DATA=$data
     as_svc_in "$SCRATCH" "$PG_BIN/pg_ctl" -D "$data" -l "$SCRATCH/logs/pgtap-server.log" -w -t 60 start \
         >/dev/null || { show_file "$SCRATCH/logs/pgtap-server.log" 60; return 1; }
-    as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$TEST_PORT" -d postgres \
+    create_test_db "$SOCK" "$TEST_PORT"
+}
+
+# create_test_db SOCKET PORT: the database of the pgTAP files, with pgtap,
+# the extension and the roles they log in as.
+create_test_db() {
+    as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$1" -p "$2" -d postgres \
         -c 'CREATE DATABASE catalog_test' || return 1
-    as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -p "$TEST_PORT" -d catalog_test <<'SQL'
+    as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$1" -p "$2" -d catalog_test <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION catalog CASCADE;
@@ -395,10 +407,107 @@ elif [ ${#PERL_TAP_FILES[@]} -eq 0 ]; then
 fi
 
 # ---------------------------------------------------------------------------
-# e. libFuzzer targets (clang, outside the server)
+# e. valgrind memcheck: the pg_regress inputs and the pgTAP files again, on
+#    a server whose every process runs under valgrind (as core's buildfarm
+#    animal skink runs core's suites); test/harness/valgrind_report.pl
+#    counts the errors of the extension's code in its logs.  Without a
+#    valgrind-aware build of the server, palloc chunks are not tracked one
+#    by one: what it finds is memory that went back to malloc (a deleted
+#    memory context) or was never initialised.
+# ---------------------------------------------------------------------------
+section "valgrind"
+cleanup # the pgTAP cluster is not needed any more: its CPU goes to valgrind
+VG=$SCRATCH/vg
+VG_SOCK=$VG/sock
+VG_DATA=$VG/pgdata
+VG_OK=false
+
+start_vg_cluster() {
+    as_svc_in "$SCRATCH" mkdir -p "$VG/log" "$VG_SOCK" && chmod 700 "$VG_SOCK" || return 1
+    (check_socket_dir "$VG_SOCK" "$VG_PORT") || return 1
+    as_svc_in "$SCRATCH" "$PG_BIN/initdb" -D "$VG_DATA" -A trust -E UTF8 --locale=C.UTF-8 --no-sync \
+        >"$SCRATCH/logs/vg-initdb.log" 2>&1 || { show_file "$SCRATCH/logs/vg-initdb.log"; return 1; }
+    {
+        printf '\n# test/catalog.conf\n'
+        cat "$SRC/test/catalog.conf"
+        printf '\n# the valgrind server of test/harness/test.sh: every statement is 20 to 50\n'
+        printf '# times slower, so the search timer is raised (the tests of the timer set\n'
+        printf '# their own)\n'
+        printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\n" "$VG_PORT" "$VG_SOCK"
+        printf "unix_socket_permissions = 0700\nfsync = off\nautovacuum = off\njit = off\n"
+        printf "max_connections = 50\ncatalog.search_timeout = '60s'\n"
+    } | as_svc_in "$SCRATCH" tee -a "$VG_DATA/postgresql.conf" >/dev/null || return 1
+    # pg_ctl starts this in place of postgres: every process of the server
+    # (forked, never exec'd) is memchecked, each logging to its own file
+    {
+        printf '#!/bin/sh\n'
+        printf 'exec valgrind --quiet --track-origins=yes --read-var-info=no --num-callers=30 \\\n'
+        printf '    --error-limit=no --log-file=%s/log/%%p.log %s/postgres "$@"\n' "$VG" "$PG_BIN"
+    } | as_svc_in "$SCRATCH" tee "$VG/postgres" >/dev/null && chmod 755 "$VG/postgres" || return 1
+    CLUSTER_DATA=$VG_DATA
+    as_svc_in "$SCRATCH" "$PG_BIN/pg_ctl" -D "$VG_DATA" -p "$VG/postgres" -l "$SCRATCH/logs/vg-server.log" \
+        -w -t 600 start >/dev/null || { show_file "$SCRATCH/logs/vg-server.log" 60; return 1; }
+}
+
+if ! $BUILD_OK; then
+    fail "valgrind: not run (build or install failed)"
+elif ! command -v valgrind >/dev/null 2>&1; then
+    fail "valgrind: not installed"
+elif ! start_vg_cluster; then
+    fail "valgrind: a server under valgrind (start)"
+else
+    VG_OK=true
+    log=$SCRATCH/logs/vg-regress.log
+    # --use-existing creates no database: this is what pg_regress's own
+    # create_database and --load-extension do
+    as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$VG_SOCK" -p "$VG_PORT" -d postgres \
+        >/dev/null <<'SQL'
+CREATE DATABASE contrib_regression TEMPLATE template0 ENCODING 'UTF8';
+ALTER DATABASE contrib_regression SET lc_messages TO 'C';
+ALTER DATABASE contrib_regression SET lc_monetary TO 'C';
+ALTER DATABASE contrib_regression SET lc_numeric TO 'C';
+ALTER DATABASE contrib_regression SET lc_time TO 'C';
+ALTER DATABASE contrib_regression SET bytea_output TO 'hex';
+ALTER DATABASE contrib_regression SET timezone_abbreviations TO 'Default';
+\c contrib_regression
+CREATE EXTENSION pg_trgm;
+CREATE EXTENSION catalog;
+SQL
+    # shellcheck disable=SC2046 # one word per suite
+    run_step "$log" as_svc_in "$SRC" timeout -k 30 1200 "$PG_REGRESS_BIN" --use-existing \
+        --host="$VG_SOCK" --port="$VG_PORT" --inputdir=. --outputdir="$VG/regress" \
+        --dbname=contrib_regression --load-extension=pg_trgm --load-extension=catalog \
+        $(make_var "$SRC" REGRESS) >/dev/null
+    if [ $? -eq 0 ]; then
+        pass "valgrind: the pg_regress suites pass under memcheck"
+    else
+        show_file "$VG/regress/regression.diffs" 100
+        fail "valgrind: the pg_regress suites under memcheck (log $log)"
+    fi
+    log=$SCRATCH/logs/vg-pgtap.log
+    if create_test_db "$VG_SOCK" "$VG_PORT" &&
+        run_step "$log" as_svc_in "$SRC" env PATH="$PG_BIN:$PATH" timeout -k 30 1800 \
+            pg_prove -h "$VG_SOCK" -p "$VG_PORT" -d catalog_test -U "$SVC_USER" "${PGTAP_FILES[@]}" >/dev/null; then
+        pass "valgrind: the pgTAP files pass under memcheck"
+    else
+        tail -n 40 "$log"
+        fail "valgrind: the pgTAP files under memcheck (log $log)"
+    fi
+    pg_stop "$VG_DATA" fast >/dev/null 2>&1 || true
+    CLUSTER_DATA=
+fi
+if $VG_OK; then
+    if perl "$SRC/test/harness/valgrind_report.pl" "$VG/log" "$SRC"; then
+        pass "valgrind: no memory error in the extension's code"
+    else
+        fail "valgrind: memory errors in the extension's code (above; logs in $VG/log)"
+    fi
+fi
+
+# ---------------------------------------------------------------------------
+# f. libFuzzer targets (clang, outside the server)
 # ---------------------------------------------------------------------------
 section "fuzz"
-cleanup # the cluster is not needed any more
 for target in $(make_var "$SRC" FUZZ_TARGETS); do
     log=$SCRATCH/logs/$target.log
     # The full libFuzzer output (one line per new input) stays in the log.

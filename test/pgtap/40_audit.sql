@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(174);
+SELECT plan(175);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -971,6 +971,16 @@ SELECT ok((SELECT part FROM parts WHERE k = 'mar') NOT IN (SELECT p FROM pg_temp
           'once sealed, it is dropped');
 SELECT is(catalog_api.audit_verify()->>'ok', 'true', 'the chain still verifies');
 SELECT is(catalog_api.audit_verify()->>'unsealed', '0', 'and nothing is left unsealed');
+-- A partition attached by hand with bounds other than its month's is kept:
+-- its drop would chain a prune link that names no month, which verify
+-- refuses.
+CREATE TABLE catalog.audit_log_p194005 (LIKE catalog.audit_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+ALTER TABLE catalog.audit_log ATTACH PARTITION catalog.audit_log_p194005
+    FOR VALUES FROM ('1940-05-01 00:00:00+00') TO ('1940-07-01 00:00:00+00');
+SELECT is(catalog_api.audit_drop_partitions('1940-08-01 00:00:00+00'),
+          '{"dropped": [], "kept": [{"partition": "audit_log_p194005", "reason": "not_a_month"}]}'::jsonb,
+          'a partition attached by hand over two months is kept by retention (not_a_month)');
+DROP TABLE catalog.audit_log_p194005;
 
 -- After partitions were created, moved into and dropped, this backend's
 -- trigger still writes into the right partition.
