@@ -89,7 +89,6 @@
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/array.h"
-#include "utils/datum.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -653,19 +652,19 @@ snapshot_pending(Snapshot snap)
 /*
  * key_col
  *	  Column col of a candidate row (a lookup key, NOT NULL in audit_log),
- *	  copied into the current memory context: the tuptable is freed before
- *	  the arrays are used.
+ *	  or an error when it is NULL.  Points into the tuple: the caller copies
+ *	  what it keeps past SPI_freetuptable.
  */
 static Datum
 key_col(HeapTuple tup, TupleDesc desc, int col, int64 id)
 {
 	bool		isnull;
 	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-	Form_pg_attribute att = TupleDescAttr(desc, col - 1);
 
 	if (isnull)
-		elog(ERROR, "audit row %lld has a NULL %s", (long long) id, NameStr(att->attname));
-	return datumCopy(d, att->attbyval, att->attlen);
+		elog(ERROR, "audit row %lld has a NULL %s", (long long) id,
+			 NameStr(TupleDescAttr(desc, col - 1)->attname));
+	return d;
 }
 
 /*
@@ -750,6 +749,7 @@ seal_batch(int64 *seq, uint8 *prev, int64 *max_id)
 		s->audit_id = id;
 		s->occurred_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
 		s->row_hash = copy;
+		/* TextDatumGetCString copies: the tuptable is freed before the insert */
 		s->table_name = TextDatumGetCString(key_col(tup, desc, 4, id));
 		s->row_id = DatumGetInt64(key_col(tup, desc, 5, id));
 		s->actor = TextDatumGetCString(key_col(tup, desc, 6, id));
@@ -1104,8 +1104,9 @@ typedef struct VerifyWalk
  *	  and request id, the row_hash of its month), naming exactly one UTC
  *	  calendar month (a partition's span: a link over a microsecond would
  *	  prune one row), stamped after that month ended and not in the future,
- *	  and no row of its month sealed before it is left.  Whether a link is also in the chain is checked when the walk
- *	  reaches it.  Allocates in the current memory context; connected to SPI.
+ *	  and no row of its month sealed before it is left.  Whether a link is
+ *	  also in the chain is checked when the walk reaches it.  Allocates in
+ *	  the current memory context; connected to SPI.
  */
 static void
 load_prunes(VerifyWalk *w)
@@ -1752,6 +1753,17 @@ worker_job(bool maintain, bool *installed, bool *full)
 }
 
 /*
+ * retry_due
+ *	  Whether a job runs now: it did not fail last time, or it failed at
+ *	  failed_at and wait_ms have passed since.
+ */
+static bool
+retry_due(bool failing, TimestampTz failed_at, int wait_ms)
+{
+	return !failing || TimestampDifferenceExceeds(failed_at, GetCurrentTimestamp(), wait_ms);
+}
+
+/*
  * catalog_audit_sealer_main
  *	  Entry point of the worker.  SIGTERM (die) ends it through
  *	  CHECK_FOR_INTERRUPTS; SIGHUP rereads the configuration, and a change
@@ -1806,18 +1818,15 @@ catalog_audit_sealer_main(Datum main_arg)
 		}
 
 		if (catalog_audit_seal_interval > 0 &&
-			(!seal_failing ||
-			 TimestampDifferenceExceeds(seal_failed, GetCurrentTimestamp(), WORKER_SEAL_RETRY_MS)))
+			retry_due(seal_failing, seal_failed, WORKER_SEAL_RETRY_MS))
 		{
 			seal_failing = !worker_job(false, &installed, &full);
 			if (seal_failing)
 				seal_failed = GetCurrentTimestamp();
 		}
-		if ((!maintained && (!maintain_failing ||
-							 TimestampDifferenceExceeds(maintain_failed, GetCurrentTimestamp(),
-														WORKER_MAINTAIN_RETRY_MS))) ||
-			(maintained &&
-			 TimestampDifferenceExceeds(last_maintain, GetCurrentTimestamp(), WORKER_MAINTAIN_MS)))
+		if (maintained ?
+			TimestampDifferenceExceeds(last_maintain, GetCurrentTimestamp(), WORKER_MAINTAIN_MS) :
+			retry_due(maintain_failing, maintain_failed, WORKER_MAINTAIN_RETRY_MS))
 		{
 			bool		ignored;
 

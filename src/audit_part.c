@@ -259,6 +259,17 @@ partition_covering(AuditPartitionList *parts, TimestampTz ts)
 }
 
 /*
+ * month_name
+ *	  The name of the partition of month m: audit_log_pYYYYMM, into name
+ *	  (AUDIT_PART_NAME_LEN bytes).
+ */
+static void
+month_name(int m, char *name)
+{
+	snprintf(name, AUDIT_PART_NAME_LEN, "audit_log_p%04d%02d", m / 12, m % 12 + 1);
+}
+
+/*
  * month_start
  *	  The first instant (UTC) of month m (year * 12 + month - 1).
  */
@@ -434,7 +445,7 @@ create_partition(int m, bool move, char *name)
 	Oid			relid;
 	int64		moved = 0;
 
-	snprintf(name, AUDIT_PART_NAME_LEN, "audit_log_p%04d%02d", year, mon);
+	month_name(m, name);
 	snprintf(lo, sizeof(lo), "%04d-%02d-01 00:00:00+00", year, mon);
 	snprintf(hi, sizeof(hi), "%04d-%02d-01 00:00:00+00", next_year, next_mon);
 
@@ -737,11 +748,11 @@ static bool
 named_for(const char *relname, TimestampTz lower)
 {
 	int			m;
-	char		want[32];
+	char		want[AUDIT_PART_NAME_LEN];
 
 	if (!month_of(lower, &m))
 		return false;
-	snprintf(want, sizeof(want), "audit_log_p%04d%02d", m / 12, m % 12 + 1);
+	month_name(m, want);
 	return strcmp(relname, want) == 0;
 }
 

@@ -333,19 +333,28 @@ mapfile -t PERL_TAP_FILES < <(cd "$SRC" && find test/t -maxdepth 1 -name '*.pl' 
 SOCK=$SCRATCH/sock
 CLUSTER_OK=false
 
-start_test_cluster() {
-    local data=$SCRATCH/pgdata
-    as_svc_in "$SCRATCH" mkdir -p "$SOCK" && chmod 700 "$SOCK" || return 1
-    (check_socket_dir "$SOCK" "$TEST_PORT") || return 1
+# init_cluster NAME DATA SOCK PORT [CONF]: initdb DATA as the service user,
+# with test/catalog.conf, a Unix socket SOCK only (port PORT), fsync off,
+# and the settings CONF appended; logs/NAME-initdb.log keeps initdb's output.
+init_cluster() {
+    local name=$1 data=$2 sock=$3 port=$4 conf=${5:-}
+    as_svc_in "$SCRATCH" mkdir -p "$sock" && chmod 700 "$sock" || return 1
+    (check_socket_dir "$sock" "$port") || return 1
     as_svc_in "$SCRATCH" "$PG_BIN/initdb" -D "$data" -A trust -E UTF8 --locale=C.UTF-8 --no-sync \
-        >"$SCRATCH/logs/initdb.log" 2>&1 || { show_file "$SCRATCH/logs/initdb.log"; return 1; }
+        >"$SCRATCH/logs/$name-initdb.log" 2>&1 || { show_file "$SCRATCH/logs/$name-initdb.log"; return 1; }
     {
         printf '\n# test/catalog.conf\n'
         cat "$SRC/test/catalog.conf"
-        printf '\n# throw-away server of test/harness/test.sh\n'
-        printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\n" "$TEST_PORT" "$SOCK"
+        printf '\n# throw-away server of test/harness/test.sh (%s)\n' "$name"
+        printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\n" "$port" "$sock"
         printf "unix_socket_permissions = 0700\nfsync = off\n"
-    } | as_svc_in "$SCRATCH" tee -a "$data/postgresql.conf" >/dev/null || return 1
+        printf '%s\n' "$conf"
+    } | as_svc_in "$SCRATCH" tee -a "$data/postgresql.conf" >/dev/null
+}
+
+start_test_cluster() {
+    local data=$SCRATCH/pgdata
+    init_cluster pgtap "$data" "$SOCK" "$TEST_PORT" || return 1
     CLUSTER_DATA=$data
     as_svc_in "$SCRATCH" "$PG_BIN/pg_ctl" -D "$data" -l "$SCRATCH/logs/pgtap-server.log" -w -t 60 start \
         >/dev/null || { show_file "$SCRATCH/logs/pgtap-server.log" 60; return 1; }
@@ -423,20 +432,12 @@ VG_DATA=$VG/pgdata
 VG_OK=false
 
 start_vg_cluster() {
-    as_svc_in "$SCRATCH" mkdir -p "$VG/log" "$VG_SOCK" && chmod 700 "$VG_SOCK" || return 1
-    (check_socket_dir "$VG_SOCK" "$VG_PORT") || return 1
-    as_svc_in "$SCRATCH" "$PG_BIN/initdb" -D "$VG_DATA" -A trust -E UTF8 --locale=C.UTF-8 --no-sync \
-        >"$SCRATCH/logs/vg-initdb.log" 2>&1 || { show_file "$SCRATCH/logs/vg-initdb.log"; return 1; }
-    {
-        printf '\n# test/catalog.conf\n'
-        cat "$SRC/test/catalog.conf"
-        printf '\n# the valgrind server of test/harness/test.sh: every statement is 20 to 50\n'
-        printf '# times slower, so the search timer is raised (the tests of the timer set\n'
-        printf '# their own)\n'
-        printf "port = %s\nlisten_addresses = ''\nunix_socket_directories = '%s'\n" "$VG_PORT" "$VG_SOCK"
-        printf "unix_socket_permissions = 0700\nfsync = off\nautovacuum = off\njit = off\n"
-        printf "max_connections = 50\ncatalog.search_timeout = '60s'\n"
-    } | as_svc_in "$SCRATCH" tee -a "$VG_DATA/postgresql.conf" >/dev/null || return 1
+    as_svc_in "$SCRATCH" mkdir -p "$VG/log" || return 1
+    # every statement is 20 to 50 times slower: the search timer is raised
+    # (the tests of the timer set their own)
+    init_cluster vg "$VG_DATA" "$VG_SOCK" "$VG_PORT" \
+        "$(printf "autovacuum = off\njit = off\nmax_connections = 50\ncatalog.search_timeout = '60s'\n")" ||
+        return 1
     # pg_ctl starts this in place of postgres: every process of the server
     # (forked, never exec'd) is memchecked, each logging to its own file
     {

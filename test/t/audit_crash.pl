@@ -30,26 +30,16 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use File::Spec;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use CatalogTest qw(catalog_node);
 use Test::More;
 
-my $root = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..', '..'));
-my $conf = "$root/test/catalog.conf";
 my $db = 'audit_crash';
 my $clients = 4;
 
-my $node = PostgreSQL::Test::Cluster->new('audit_crash');
-$node->init;
-{
-	open(my $fh, '<', $conf) or die "cannot read $conf: $!";
-	local $/;
-	$node->append_conf('postgresql.conf', <$fh>);
-	close($fh);
-}
+my $node = catalog_node('audit_crash');
 $node->append_conf(
 	'postgresql.conf', qq{
 catalog.audit_seal_interval = '100ms'

@@ -20,24 +20,14 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use File::Spec;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use CatalogTest qw(catalog_node);
 use Test::More;
 
-my $root = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..', '..'));
-my $conf = "$root/test/catalog.conf";
 my $db = 'audit_worker';
 
-my $node = PostgreSQL::Test::Cluster->new('audit_worker');
-$node->init;
-{
-	open(my $fh, '<', $conf) or die "cannot read $conf: $!";
-	local $/;
-	$node->append_conf('postgresql.conf', <$fh>);
-	close($fh);
-}
+my $node = catalog_node('audit_worker');
 # The worker starts in postgres, where the extension is not installed: it
 # waits there until it is pointed at the test database.  (log_min_messages
 # stays at warning, from catalog.conf: at log, ERRORs are not logged.)

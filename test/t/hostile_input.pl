@@ -48,17 +48,15 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use File::Spec;
 use DBI;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use CatalogTest qw(catalog_node repo_root);
 use Test::More;
 use Time::HiRes qw(time);
 
-my $root = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..', '..'));
+my $root = repo_root();
 my $corpus_dir = "$root/test/data/hostile";
-my $conf = "$root/test/catalog.conf";
 my $actor = 'hostile-tester';
 
 # ---------------------------------------------------------------------------
@@ -206,14 +204,7 @@ sub show
 # ---------------------------------------------------------------------------
 # Server, fixtures, canary
 # ---------------------------------------------------------------------------
-my $node = PostgreSQL::Test::Cluster->new('hostile_input');
-$node->init;
-{
-	open(my $fh, '<', $conf) or die "cannot read $conf: $!";
-	local $/;
-	$node->append_conf('postgresql.conf', <$fh>);
-	close($fh);
-}
+my $node = catalog_node('hostile_input');
 # Thousands of expected errors: keep them out of the log (LOG, FATAL and
 # PANIC, so a crash, stay).  No background sealer competing for the audit
 # rows; a runaway call ends instead of hanging the suite.

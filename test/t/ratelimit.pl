@@ -33,25 +33,15 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use File::Spec;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use CatalogTest qw(catalog_node);
 use Test::More;
 
-my $root = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..', '..'));
-my $conf = "$root/test/catalog.conf";
 my $db = 'ratelimit';
 
-my $node = PostgreSQL::Test::Cluster->new('ratelimit_primary');
-$node->init(allows_streaming => 1);
-{
-	open(my $fh, '<', $conf) or die "cannot read $conf: $!";
-	local $/;
-	$node->append_conf('postgresql.conf', <$fh>);
-	close($fh);
-}
+my $node = catalog_node('ratelimit_primary', allows_streaming => 1);
 $node->append_conf(
 	'postgresql.conf', q{
 catalog.rate_limit_keys = 64

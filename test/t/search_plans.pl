@@ -33,27 +33,18 @@
 use strict;
 use warnings;
 
-use File::Basename qw(dirname);
-use File::Spec;
 use DBI;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
+use CatalogTest qw(catalog_node repo_root);
 use Test::More;
 
-my $root = File::Spec->rel2abs(File::Spec->catdir(dirname(__FILE__), '..', '..'));
+my $root = repo_root();
 my $sample = "$root/test/data/sample.sql";
-my $conf = "$root/test/catalog.conf";
 my $nproducts = 200000;
 
-my $node = PostgreSQL::Test::Cluster->new('search_plans');
-$node->init;
-{
-	open(my $fh, '<', $conf) or die "cannot read $conf: $!";
-	local $/;
-	$node->append_conf('postgresql.conf', <$fh>);
-	close($fh);
-}
+my $node = catalog_node('search_plans');
 # The test decides when statistics are gathered; the load's statements are
 # not worth logging.
 $node->append_conf('postgresql.conf', "autovacuum = off\nlog_statement = none\n");
