@@ -14,7 +14,8 @@
  *	 3 text			every word in name, SKU, attribute values or description
  *	 4 substring	the name contains q, or the SKU contains upper(q)
  *	 5 typo			every word, allowing 1 edit from 5 characters and 2 from
- *					9 (Damerau-Levenshtein, over bytes), in the name or SKU
+ *					9 (Damerau-Levenshtein, over characters), in the name or
+ *					SKU
  *
  * Relevance is the class, then the SKU for class 1 and the newest (highest
  * id) first for the others: a deterministic order that an index can
@@ -53,7 +54,9 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <limits.h>
+#include <wctype.h>
 
 #include "access/detoast.h"
 #include "access/genam.h"
@@ -1087,15 +1090,62 @@ parse_words(SearchRequest *r)
 	}
 }
 
+/* Number of characters of s (len bytes in the server encoding). */
 static int
 code_points(const char *s, int len)
 {
-	int			n = 0;
+	return pg_mbstrlen_with_len(s, len);
+}
 
-	for (int i = 0; i < len; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			n++;
-	return n;
+/*
+ * The characters of s (len bytes in the server encoding) as pg_wchar, *n
+ * of them: code points in UTF-8, the encoding's own codes in another.
+ */
+static pg_wchar *
+wide_chars(const char *s, int len, int *n)
+{
+	pg_wchar   *w = palloc((len + 1) * sizeof(pg_wchar));
+
+	*n = pg_mb2wchar_with_len(s, w, len);
+	return w;
+}
+
+/*
+ * Case folding of one character exactly as the 'simple' configuration
+ * lowercases a lexeme (lowerstr_with_len): towlower of the character in a
+ * multibyte database whose LC_CTYPE is not C, tolower of the byte
+ * otherwise.  towlower takes a code point only in UTF-8: another
+ * multibyte encoding folds ASCII, as lowerstr does under LC_CTYPE C.
+ */
+typedef enum FoldMode
+{
+	FOLD_ASCII,
+	FOLD_BYTE,
+	FOLD_WIDE
+} FoldMode;
+
+static FoldMode
+fold_mode(void)
+{
+	if (pg_database_encoding_max_length() == 1)
+		return FOLD_BYTE;
+	if (GetDatabaseEncoding() == PG_UTF8 && !lc_ctype_is_c(DEFAULT_COLLATION_OID))
+		return FOLD_WIDE;
+	return FOLD_ASCII;
+}
+
+static void
+fold_chars(pg_wchar *w, int n, FoldMode mode)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (mode == FOLD_WIDE)
+			w[i] = (pg_wchar) towlower((wint_t) w[i]);
+		else if (mode == FOLD_BYTE && w[i] < 256)
+			w[i] = (pg_wchar) tolower((int) w[i]);
+		else if (w[i] < 128)
+			w[i] = (pg_wchar) pg_ascii_tolower((unsigned char) w[i]);
+	}
 }
 
 /* Edit distance allowed for a word of n code points. */
@@ -1107,11 +1157,13 @@ typo_budget(int n)
 
 /*
  * damerau_levenshtein
- *	  Optimal string alignment distance of two byte strings, stopping early
- *	  once every cell of a row exceeds max (returns max + 1).
+ *	  Optimal string alignment distance of two character strings, stopping
+ *	  early once every cell of a row exceeds max (returns max + 1).  Over
+ *	  characters, not bytes: "muller" is one edit from "m\u00fcller", as
+ *	  the typo budget, counted in characters, means.
  */
 static int
-damerau_levenshtein(const char *a, int la, const char *b, int lb, int max)
+damerau_levenshtein(const pg_wchar *a, int la, const pg_wchar *b, int lb, int max)
 {
 	int		   *prev2,
 			   *prev,
@@ -1196,6 +1248,8 @@ compute_typo(SearchRequest *r)
 			Datum		vals[3];
 			uint64		rows;
 			int			best[SEARCH_MAX_CANDIDATES];
+			int			wn;
+			pg_wchar   *word = wide_chars(r->words[i], r->wordlen[i], &wn);
 
 			vals[0] = CStringGetTextDatum(r->words[i]);
 			vals[1] = Int32GetDatum(n - k);
@@ -1210,6 +1264,8 @@ compute_typo(SearchRequest *r)
 				bool		isnull;
 				Datum		d = SPI_getbinval(SPI_tuptable->vals[t], SPI_tuptable->tupdesc, 1, &isnull);
 				text	   *term;
+				pg_wchar   *tw;
+				int			tn;
 				int			dist;
 				int			slot;
 
@@ -1219,8 +1275,9 @@ compute_typo(SearchRequest *r)
 				if ((int) VARSIZE_ANY_EXHDR(term) == r->wordlen[i] &&
 					memcmp(VARDATA_ANY(term), r->words[i], r->wordlen[i]) == 0)
 					continue;	/* the word itself */
-				dist = damerau_levenshtein(r->words[i], r->wordlen[i],
-										   VARDATA_ANY(term), VARSIZE_ANY_EXHDR(term), k);
+				tw = wide_chars(VARDATA_ANY(term), VARSIZE_ANY_EXHDR(term), &tn);
+				dist = damerau_levenshtein(word, wn, tw, tn, k);
+				pfree(tw);
 				if (dist > k)
 					continue;
 				/* keep the closest SEARCH_MAX_CANDIDATES, first found on ties */
@@ -1244,6 +1301,7 @@ compute_typo(SearchRequest *r)
 				any = true;
 			}
 			SPI_freetuptable(SPI_tuptable);
+			pfree(word);
 		}
 
 		if (i > 0)
@@ -2616,28 +2674,34 @@ hl_range_cmp(const void *a, const void *b)
 	return x->start != y->start ? (x->start < y->start ? -1 : 1) : (x->end - y->end);
 }
 
-/* Occurrences of needle in name: at word starts, or anywhere. */
+/*
+ * Occurrences of needle (len bytes) in name (nlen characters, folded): at
+ * word starts, or anywhere.  Ranges are in characters.
+ */
 static int
-find_needle(const char *name, int nlen, const char *needle, int len, bool anywhere,
-			HlRange *out, int have, int max)
+find_needle(const pg_wchar *name, int nlen, const char *needle, int len, bool anywhere,
+			FoldMode mode, HlRange *out, int have, int max)
 {
+	int			wn;
+	pg_wchar   *w;
+
 	if (len == 0)
 		return have;
-	for (int i = 0; i + len <= nlen && have < max; i++)
+	w = wide_chars(needle, len, &wn);
+	fold_chars(w, wn, mode);
+	for (int i = 0; wn > 0 && i + wn <= nlen && have < max; i++)
 	{
-		if (!anywhere && i > 0 && ((unsigned char) name[i - 1] >= 0x80 ||
-								   isalnum((unsigned char) name[i - 1])))
+		if (!anywhere && i > 0 && (name[i - 1] >= 0x80 || isalnum((int) name[i - 1])))
 			continue;
-		if ((name[i] & 0xC0) == 0x80)
-			continue;
-		if (pg_strncasecmp(name + i, needle, len) == 0)
+		if (memcmp(name + i, w, wn * sizeof(pg_wchar)) == 0)
 		{
 			out[have].start = i;
-			out[have].end = i + len;
+			out[have].end = i + wn;
 			have++;
-			i += len - 1;
+			i += wn - 1;
 		}
 	}
+	pfree(w);
 	return have;
 }
 
@@ -2645,7 +2709,7 @@ find_needle(const char *name, int nlen, const char *needle, int len, bool anywhe
  * push_highlight
  *	  "highlight": [{"start", "length"}...] in code points of the name: the
  *	  query words (or their corrections, or q itself for a substring
- *	  match), ASCII case-insensitively.
+ *	  match), case-insensitively as the lexemes are lowercased (fold_mode).
  */
 static void
 push_highlight(JsonbParseState **st, const SearchRequest *r, const SearchRow *row)
@@ -2653,21 +2717,25 @@ push_highlight(JsonbParseState **st, const SearchRequest *r, const SearchRow *ro
 	HlRange		rg[SEARCH_MAX_HIGHLIGHTS * 4];
 	int			n = 0;
 	int			max = lengthof(rg);
-	int			nlen = strlen(row->name);
+	FoldMode	mode = fold_mode();
+	int			nlen;
+	pg_wchar   *name = wide_chars(row->name, strlen(row->name), &nlen);
 
+	fold_chars(name, nlen, mode);
 	if (row->klass == SC_SUBSTRING)
-		n = find_needle(row->name, nlen, r->q, r->qlen, true, rg, n, max);
+		n = find_needle(name, nlen, r->q, r->qlen, true, mode, rg, n, max);
 	else if (row->klass != SC_SKU_EXACT && row->klass != SC_SKU_PREFIX)
 	{
 		for (int i = 0; i < r->nwords; i++)
 		{
-			n = find_needle(row->name, nlen, r->words[i], r->wordlen[i], false, rg, n, max);
+			n = find_needle(name, nlen, r->words[i], r->wordlen[i], false, mode, rg, n, max);
 			if (row->klass == SC_TYPO)
 				for (int c = 0; c < r->ntypo[i]; c++)
-					n = find_needle(row->name, nlen, r->typo_words[i][c],
-									strlen(r->typo_words[i][c]), false, rg, n, max);
+					n = find_needle(name, nlen, r->typo_words[i][c],
+									strlen(r->typo_words[i][c]), false, mode, rg, n, max);
 		}
 	}
+	pfree(name);
 	qsort(rg, n, sizeof(HlRange), hl_range_cmp);
 
 	DocPushKey(st, "highlight");
@@ -2683,8 +2751,8 @@ push_highlight(JsonbParseState **st, const SearchRequest *r, const SearchRow *ro
 			while (i + 1 < n && rg[i + 1].start <= e)
 				e = Max(e, rg[++i].end);
 			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
-			DocPushInt(st, "start", code_points(row->name, s));
-			DocPushInt(st, "length", code_points(row->name + s, e - s));
+			DocPushInt(st, "start", s);
+			DocPushInt(st, "length", e - s);
 			pushJsonbValue(st, WJB_END_OBJECT, NULL);
 			out++;
 		}

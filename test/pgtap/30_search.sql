@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(417);
+SELECT plan(424);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -36,6 +36,8 @@ INSERT INTO fxc VALUES ('rain', (catalog_api.create_category(name => 'Tap Rain',
     slug => 'tap-search-rain-' || pg_backend_pid(), parent_id => (SELECT id FROM fxc WHERE k = 'out'))->>'id')::bigint);
 INSERT INTO fxc VALUES ('other', (catalog_api.create_category(name => 'Tap Elsewhere',
     slug => 'tap-search-else-' || pg_backend_pid())->>'id')::bigint);
+INSERT INTO fxc VALUES ('uni', (catalog_api.create_category(name => 'Tap Unicode',
+    slug => 'tap-search-uni-' || pg_backend_pid())->>'id')::bigint);
 CREATE TEMP TABLE fxp (k text PRIMARY KEY, id bigint NOT NULL);
 GRANT SELECT ON fxc, fxp TO PUBLIC;
 
@@ -88,6 +90,9 @@ SELECT pg_temp.mk('t03', 'TS-Y5', 'Botas Sandals', 5, 'root', 15);
 SELECT pg_temp.mk('t04', 'TS-T3', 'Phonetic Poster', 33, 'rain', 16,
                   descr => 'alpha bravo charlie delta echo foxtrot golf hotel india juliet');
 SELECT pg_temp.mk('p01', 'TS-P1', '50% Off_Sale Item', 5, 'root', 15);
+-- non-ASCII letters: typo distances and highlights count characters
+SELECT pg_temp.mk('u01', 'TS-U1', U&'M\00FCller Kaffeem\00FChle', 40, 'uni', 17);
+SELECT pg_temp.mk('u02', 'TS-U2', U&'\00DCberzug Decke', 30, 'uni', 18);
 SELECT pg_temp.mk('p02', 'TS-P2', 'Promo 10%_Off Pack', 5, 'root', 15);
 -- Fillers for the page walks: repeated names, prices and created_at (ties
 -- broken by id), SKU prefixes for q 'cap', a few drafts and archived.
@@ -343,6 +348,31 @@ SELECT is(pg_temp.ids(catalog_api.search_products(q => 'wimdbrexkr', category_id
 SELECT is(pg_temp.item(catalog_api.search_products(q => 'wimdbreakr', category_id => pg_temp.cid('root')),
                        pg_temp.pid('t01'))->'highlight',
           '[{"start": 0, "length": 11}]', 'a typo match highlights the corrected word');
+-- Edits count characters, not bytes: u for a two-byte letter is one edit.
+SELECT ok(similarity('muller', U&'m\00FCller') >= 0.2 AND similarity('uberzug', U&'\00FCberzug') >= 0.2
+          AND similarity('muler', U&'m\00FCller') >= 0.2,
+          'precondition: the non-ASCII typos are trigram-similar to the dictionary word');
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'muller', category_id => pg_temp.cid('uni'))),
+          ARRAY['typo'], U&'6 characters, 1 edit of a non-ASCII letter ("muller" for "m\00FCller"): matches');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'muler', category_id => pg_temp.cid('uni'))),
+          '{}'::bigint[], '5 characters, 2 edits, one of them a non-ASCII letter: no match');
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'muller', category_id => pg_temp.cid('uni')),
+                       pg_temp.pid('u01'))->'highlight',
+          '[{"start": 0, "length": 6}]', 'a non-ASCII typo match highlights the corrected word');
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'uberzug', category_id => pg_temp.cid('uni')),
+                       pg_temp.pid('u02'))->'highlight',
+          '[{"start": 0, "length": 7}]',
+          'the corrected word is highlighted whatever the case of its non-ASCII first letter');
+SELECT is(pg_temp.item(catalog_api.search_products(q => U&'\00FCberzug', category_id => pg_temp.cid('uni')),
+                       pg_temp.pid('u02')) - 'id' - 'sku' - 'price' - 'currency' - 'status' - 'category',
+          jsonb_build_object('name', U&'\00DCberzug Decke', 'match', 'name',
+                             'highlight', '[{"start": 0, "length": 7}]'::jsonb),
+          'a word highlights whatever the case of a non-ASCII letter');
+SELECT is(pg_temp.item(catalog_api.search_products(q => U&'FFEEM\00DCH', category_id => pg_temp.cid('uni')),
+                       pg_temp.pid('u01')) - 'id' - 'sku' - 'price' - 'currency' - 'status' - 'category',
+          jsonb_build_object('name', U&'M\00FCller Kaffeem\00FChle', 'match', 'substring',
+                             'highlight', '[{"start": 9, "length": 7}]'::jsonb),
+          'a substring highlights case-insensitively, in characters, after a non-ASCII letter');
 
 ------------------------------------------------------------------------------
 -- Page walks: every sort, with and without q, with and without a price
