@@ -44,6 +44,7 @@ FUZZ_SECONDS=${CATALOG_TEST_FUZZ_SECONDS:-60}
 case $FUZZ_SECONDS in '' | 0* | *[!0-9]*) die "CATALOG_TEST_FUZZ_SECONDS must be a positive number" ;; esac
 PGXS_PERL_LIB=$(dirname "$PG_BIN")/lib/pgxs/src/test/perl
 PG_REGRESS_BIN=$(dirname "$PG_BIN")/lib/pgxs/src/test/regress/pg_regress
+PG_ISOLATION_BIN=$(dirname "$PG_BIN")/lib/pgxs/src/test/isolation/pg_isolation_regress
 
 PASSED=0
 FAILED=0
@@ -416,8 +417,10 @@ elif [ ${#PERL_TAP_FILES[@]} -eq 0 ]; then
 fi
 
 # ---------------------------------------------------------------------------
-# e. valgrind memcheck: the pg_regress inputs and the pgTAP files again, on
-#    a server whose every process runs under valgrind (as core's buildfarm
+# e. valgrind memcheck: the pg_regress inputs, the isolation specs (but
+#    search_timeout, whose steps race the search timer, which valgrind's
+#    slowdown decides) and the pgTAP files again, on a server whose every
+#    process runs under valgrind (as core's buildfarm
 #    animal skink runs core's suites); test/harness/valgrind_report.pl
 #    counts the errors of the extension's code in its logs.  Without a
 #    valgrind-aware build of the server, palloc chunks are not tracked one
@@ -484,6 +487,30 @@ SQL
     else
         show_file "$VG/regress/regression.diffs" 100
         fail "valgrind: the pg_regress suites under memcheck (log $log)"
+    fi
+    log=$SCRATCH/logs/vg-isolation.log
+    mapfile -t VG_SPECS < <(make_var "$SRC" ISOLATION | tr ' ' '\n' | grep -v -x -e search_timeout -e '')
+    # the database pg_isolation_regress would create, as for pg_regress above
+    if as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$VG_SOCK" -p "$VG_PORT" -d postgres \
+        >/dev/null <<'SQL' &&
+CREATE DATABASE isolation_regression TEMPLATE template0 ENCODING 'UTF8';
+ALTER DATABASE isolation_regression SET lc_messages TO 'C';
+ALTER DATABASE isolation_regression SET lc_monetary TO 'C';
+ALTER DATABASE isolation_regression SET lc_numeric TO 'C';
+ALTER DATABASE isolation_regression SET lc_time TO 'C';
+ALTER DATABASE isolation_regression SET bytea_output TO 'hex';
+ALTER DATABASE isolation_regression SET timezone_abbreviations TO 'Default';
+\c isolation_regression
+CREATE EXTENSION pg_trgm;
+CREATE EXTENSION catalog;
+SQL
+        run_step "$log" as_svc_in "$SRC" timeout -k 30 1200 "$PG_ISOLATION_BIN" --use-existing \
+            --host="$VG_SOCK" --port="$VG_PORT" --inputdir=test/isolation --outputdir="$VG/isolation" \
+            --dbname=isolation_regression "${VG_SPECS[@]}" >/dev/null; then
+        pass "valgrind: the isolation specs (${#VG_SPECS[@]}, all but search_timeout) pass under memcheck"
+    else
+        show_file "$VG/isolation/regression.diffs" 100
+        fail "valgrind: the isolation specs under memcheck (log $log)"
     fi
     log=$SCRATCH/logs/vg-pgtap.log
     if create_test_db "$VG_SOCK" "$VG_PORT" &&
