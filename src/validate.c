@@ -38,8 +38,11 @@
  *		default ignorable), and the tag characters and the rest of their
  *		default-ignorable block U+E0000-U+E00FF and U+E01F0-U+E0FFF.
  *		Variation selectors (U+FE00-U+FE0F, U+E0100-U+E01EF, U+180B-U+180D,
- *		U+180F) are allowed one at a time directly after another character
- *		(emoji need U+FE0F); first, or two in a row, they are "zero_width".
+ *		U+180F) are allowed one at a time directly after a character that
+ *		can take one (emoji need U+FE0F; see vs_fits): first, two in a row,
+ *		or after a Latin letter, where no variation sequence exists and
+ *		one would only make two equal-looking values differ, they are
+ *		"zero_width".
  *		Note that refusing U+200D also refuses emoji ZWJ sequences, and
  *		refusing tags refuses the three subdivision flags.
  *	  - "noncharacter": U+FDD0-U+FDEF and every U+xFFFE and U+xFFFF.
@@ -425,6 +428,43 @@ is_variation_selector(pg_wchar c)
 }
 
 /*
+ * vs_fits
+ *		Whether variation selector vs may follow base (a character that is
+ *		neither white space nor a variation selector), by the kinds of
+ *		variation sequence Unicode defines:
+ *		  - the Mongolian free variation selectors select forms of
+ *			Mongolian letters (U+1800-U+18AF);
+ *		  - the ideographic ones (U+E0100-U+E01EF, the Ideographic Variation
+ *			Database) follow a CJK unified ideograph;
+ *		  - in Basic Latin, only U+0030 U+FE00 (the slashed zero of
+ *			StandardizedVariants.txt) and U+FE0E/U+FE0F after the emoji
+ *			keycap bases 0-9, # and * (UTS #51) exist;
+ *		  - no Latin letter (U+00C0-U+024F, U+1E00-U+1EFF) is the base of
+ *			any variation sequence.
+ *		After anything else U+FE00-U+FE0F stay allowed (math symbols,
+ *		emoji, Myanmar, Phags-pa and CJK compatibility sequences): a
+ *		closed list of every standardized sequence would refuse the next
+ *		Unicode version's.
+ */
+static bool
+vs_fits(pg_wchar base, pg_wchar vs)
+{
+	if (vs >= 0x180B && vs <= 0x180F)
+		return base >= 0x1800 && base <= 0x18AF;
+	if (vs >= 0xE0100)
+		return (base >= 0x3400 && base <= 0x4DBF) || (base >= 0x4E00 && base <= 0x9FFF) ||
+			(base >= 0x20000 && base <= 0x3FFFF);
+	if (base < 0x80)
+		return (vs == 0xFE00 && base == '0') ||
+			((vs == 0xFE0E || vs == 0xFE0F) &&
+			 ((base >= '0' && base <= '9') || base == '#' || base == '*'));
+	if ((base >= 0x00C0 && base <= 0x024F && base != 0x00D7 && base != 0x00F7) ||
+		(base >= 0x1E00 && base <= 0x1EFF))
+		return false;
+	return true;
+}
+
+/*
  * is_invisible
  *		True for the control, bidi and zero-width characters of step 2, and
  *		for variation selectors.  The scheme rule skips them between
@@ -551,6 +591,36 @@ canonical_decompose(pg_wchar c, pg_wchar *buf, int room)
 		n += canonical_decompose(UnicodeDecomp_codepoints[e->dec_index + k],
 								 buf + n, room - n);
 	return n;
+}
+
+/*
+ * check_vs_bases
+ *		Step 3, on the NFC form s[0..n): each variation selector must fit
+ *		the starter of the combining sequence it ends (vs_fits).  Checked
+ *		after normalisation, which can change that starter (e + U+0301
+ *		composes into a Latin letter, U+212A is K), so that a canonical
+ *		value passes again as it is.  The position counts characters of the
+ *		NFC form, which is the input's when nothing composed before it.
+ */
+static bool
+check_vs_bases(const pg_wchar *s, int n, ValidateError *err)
+{
+	pg_wchar	starter = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		pg_wchar	c = s[i];
+
+		if (is_variation_selector(c))
+		{
+			/* step 2 let no selector be first */
+			if (starter != 0 && !vs_fits(starter, c))
+				return fail(err, R_ZERO_WIDTH, -1, i + 1);
+		}
+		else if (c < 0x0300 || combining_class(c) == 0)
+			starter = c;
+	}
+	return true;
 }
 
 /*
@@ -685,7 +755,8 @@ decode_and_screen(const unsigned char *in, size_t len, ValidateTextKind kind,
 		 * white space nor a variation selector: never first, never two in a
 		 * row (a run of them draws as nothing and could carry data, or make
 		 * two values that look alike differ), never after a space (which
-		 * step 4 may drop, leaving it first).
+		 * step 4 may drop, leaving it first).  Whether that character can
+		 * take it is checked on the NFC form (check_vs_bases).
 		 */
 		if (is_variation_selector(c))
 		{
@@ -1176,6 +1247,13 @@ ValidateText(const char *in, size_t len, ValidateTextKind kind,
 		for (n = 0; nfc[n] != 0; n++)
 			;
 #endif
+	}
+
+	/* U+180B is the lowest variation selector */
+	if (maxcp >= 0x180B && !check_vs_bases(nfc, n, err))
+	{
+		pfree(nfc);
+		return false;
 	}
 
 	/* Step 4: white space, then case. */

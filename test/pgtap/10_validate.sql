@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(216);
+SELECT plan(227);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -163,8 +163,8 @@ SELECT is(catalog.canonical_text('plain', U&'Route \8FBB\FE00'), U&'Route \8FBB\
           'one variation selector after an ideograph (a standardized variation sequence) is accepted');
 SELECT is(catalog.canonical_text('plain', U&'\845B\+0E0100 ware'), U&'\845B\+0E0100 ware',
           'an ideographic variation selector after an ideograph is accepted');
-SELECT is(pg_temp.refusal('plain', U&'Socks\+0E0100\+0E0101\+0E0102'),
-          '22023 {"field":"plain","reason":"zero_width","position":7}',
+SELECT is(pg_temp.refusal('plain', U&'\845B\+0E0100\+0E0101 ware'),
+          '22023 {"field":"plain","reason":"zero_width","position":3}',
           'a run of variation selectors is refused at the second');
 SELECT is(pg_temp.refusal('plain', U&'\FE0Fab'),
           '22023 {"field":"plain","reason":"zero_width","position":1}',
@@ -172,9 +172,42 @@ SELECT is(pg_temp.refusal('plain', U&'\FE0Fab'),
 SELECT is(pg_temp.refusal('plain', U&'a \FE0Fb'),
           '22023 {"field":"plain","reason":"zero_width","position":3}',
           'a variation selector after a space is refused');
-SELECT is(pg_temp.refusal('plain', U&'wo\180B\180Cl'),
-          '22023 {"field":"plain","reason":"zero_width","position":4}',
+SELECT is(pg_temp.refusal('plain', U&'\1820\180B\180C'),
+          '22023 {"field":"plain","reason":"zero_width","position":3}',
           'two Mongolian free variation selectors in a row are refused');
+-- ... and only after a character that can take one: never after a Latin
+-- letter, where it draws as nothing and makes a look-alike.
+SELECT is(catalog.canonical_text('plain', U&'Size 0\FE00'), U&'Size 0\FE00',
+          'the slashed zero (U+0030 U+FE00) is accepted');
+SELECT is(catalog.canonical_text('plain', U&'Key #\FE0F\20E3 and 1\FE0E'), U&'Key #\FE0F\20E3 and 1\FE0E',
+          'an emoji or text presentation selector after a keycap base is accepted');
+SELECT is(catalog.canonical_text('plain', U&'\1820\180B'), U&'\1820\180B',
+          'a Mongolian free variation selector after a Mongolian letter is accepted');
+SELECT is(pg_temp.refusal('plain', U&'W\FE00idget'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'a variation selector after an ASCII letter is refused');
+SELECT is(pg_temp.refusal('plain', U&'Caf\00E9\FE0F'),
+          '22023 {"field":"plain","reason":"zero_width","position":5}',
+          'a variation selector after a Latin-1 letter is refused');
+SELECT is(pg_temp.refusal('plain', U&'Lamp Ma\1EF9\FE0E'),
+          '22023 {"field":"plain","reason":"zero_width","position":9}',
+          'a presentation selector after a Latin letter is refused');
+SELECT is(pg_temp.refusal('plain', U&'Size 1\FE00'),
+          '22023 {"field":"plain","reason":"zero_width","position":7}',
+          'U+FE00 after a digit other than 0 is refused');
+SELECT is(pg_temp.refusal('plain', U&'Socks\+0E0100'),
+          '22023 {"field":"plain","reason":"zero_width","position":6}',
+          'an ideographic variation selector after a Latin letter is refused');
+SELECT is(pg_temp.refusal('plain', U&'wo\180Bl'),
+          '22023 {"field":"plain","reason":"zero_width","position":3}',
+          'a Mongolian free variation selector after a Latin letter is refused');
+-- The base is judged on the NFC form, so the canonical value passes again.
+SELECT is(pg_temp.refusal('plain', U&'Cafe\0301\FE0F'),
+          '22023 {"field":"plain","reason":"zero_width","position":5}',
+          'a selector after a letter and a combining accent that compose is refused (position in the NFC form)');
+SELECT is(pg_temp.refusal('plain', U&'\212A\FE0F'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'a selector after the Kelvin sign, whose NFC form is K, is refused');
 
 SELECT is(catalog.canonical_text('plain', U&'\FDF0'), U&'\FDF0',
           'an Arabic ligature next to the noncharacter block is accepted');
