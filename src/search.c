@@ -1111,11 +1111,13 @@ wide_chars(const char *s, int len, int *n)
 }
 
 /*
- * Case folding of one character exactly as the 'simple' configuration
- * lowercases a lexeme (lowerstr_with_len): towlower of the character in a
- * multibyte database whose LC_CTYPE is not C, tolower of the byte
- * otherwise.  towlower takes a code point only in UTF-8: another
- * multibyte encoding folds ASCII, as lowerstr does under LC_CTYPE C.
+ * Case folding of one character as the 'simple' configuration lowercases
+ * a lexeme (lowerstr_with_len): towlower of the character in a multibyte
+ * database whose LC_CTYPE is not C, tolower of the byte otherwise.  A
+ * pg_wchar is the wchar_t towlower takes only in UTF-8: in another
+ * multibyte encoding (EUC_JP, ...) the highlight folds ASCII only, where
+ * lowerstr folds every letter, so a non-ASCII capital there is found but
+ * not highlighted.
  */
 typedef enum FoldMode
 {

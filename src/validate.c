@@ -11,7 +11,8 @@
  *
  * ValidateText runs these steps, in this order, and stops at the first
  * refusal.  "Position" is the 1-based code point position: in the input
- * for steps 1 and 2, in the canonical value for steps 6 and 7.
+ * for steps 1 and 2, in the canonical value for steps 6 and 7 and for a
+ * variation selector whose base cannot take it (checked after step 4).
  *
  * 1. Size bound.  More than 4 * max_len + 1024 bytes (and in any case more
  *	  than 16 MiB) is "too_long" (limit max_len) before anything else is
@@ -39,10 +40,11 @@
  *		default-ignorable block U+E0000-U+E00FF and U+E01F0-U+E0FFF.
  *		Variation selectors (U+FE00-U+FE0F, U+E0100-U+E01EF, U+180B-U+180D,
  *		U+180F) are allowed one at a time directly after a character that
- *		can take one (emoji need U+FE0F; see vs_fits): first, two in a row,
- *		or after a Latin letter, where no variation sequence exists and
- *		one would only make two equal-looking values differ, they are
- *		"zero_width".
+ *		can take one (emoji need U+FE0F; see vs_fits): first, two in a row
+ *		or after white space (here), or, in the canonical value, after a
+ *		Latin, Greek or Cyrillic letter, where no variation sequence exists
+ *		and one would only make two equal-looking values differ (after
+ *		step 4), they are "zero_width".
  *		Note that refusing U+200D also refuses emoji ZWJ sequences, and
  *		refusing tags refuses the three subdivision flags.
  *	  - "noncharacter": U+FDD0-U+FDEF and every U+xFFFE and U+xFFFF.
@@ -439,29 +441,76 @@ is_variation_selector(pg_wchar c)
  *		  - in Basic Latin, only U+0030 U+FE00 (the slashed zero of
  *			StandardizedVariants.txt) and U+FE0E/U+FE0F after the emoji
  *			keycap bases 0-9, # and * (UTS #51) exist;
- *		  - no Latin letter (U+00C0-U+024F, U+1E00-U+1EFF) is the base of
- *			any variation sequence.
+ *		  - no letter of the Latin, Greek or Cyrillic scripts is the base of
+ *			any variation sequence (latin_greek_cyrillic);
+ *		  - white space never is (the starter of a combining sequence can be
+ *			one: U+00A0 U+0301 U+FE0F).
  *		After anything else U+FE00-U+FE0F stay allowed (math symbols,
  *		emoji, Myanmar, Phags-pa and CJK compatibility sequences): a
  *		closed list of every standardized sequence would refuse the next
  *		Unicode version's.
  */
 static bool
+latin_greek_cyrillic(pg_wchar c)
+{
+	static const pg_wchar ranges[][2] = {
+		{0x00AA, 0x00AA},		/* feminine ordinal indicator */
+		{0x00BA, 0x00BA},		/* masculine ordinal indicator */
+		{0x00C0, 0x00D6},		/* Latin-1 letters */
+		{0x00D8, 0x00F6},
+		{0x00F8, 0x02AF},		/* Latin Extended-A and -B, IPA */
+		{0x0370, 0x03FF},		/* Greek and Coptic */
+		{0x0400, 0x052F},		/* Cyrillic and its supplement */
+		{0x1C80, 0x1C8F},		/* Cyrillic Extended-C */
+		{0x1D00, 0x1DBF},		/* phonetic extensions */
+		{0x1E00, 0x1FFF},		/* Latin Extended Additional, Greek Extended */
+		{0x2C60, 0x2C7F},		/* Latin Extended-C */
+		{0xA640, 0xA69F},		/* Cyrillic Extended-B */
+		{0xA720, 0xA7FF},		/* Latin Extended-D */
+		{0xAB30, 0xAB6F},		/* Latin Extended-E */
+		{0xFF21, 0xFF3A},		/* fullwidth Latin letters */
+		{0xFF41, 0xFF5A},
+	};
+
+	for (size_t i = 0; i < lengthof(ranges); i++)
+		if (c >= ranges[i][0] && c <= ranges[i][1])
+			return true;
+	return false;
+}
+
+/* A CJK unified ideograph: a base of the Ideographic Variation Database. */
+static bool
+unified_ideograph(pg_wchar c)
+{
+	/* the twelve unified ideographs of the compatibility block */
+	static const pg_wchar compat[] = {
+		0xFA0E, 0xFA0F, 0xFA11, 0xFA13, 0xFA14, 0xFA1F,
+		0xFA21, 0xFA23, 0xFA24, 0xFA27, 0xFA28, 0xFA29
+	};
+
+	if ((c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) ||
+		(c >= 0x20000 && c <= 0x3FFFF))
+		return true;
+	for (size_t i = 0; i < lengthof(compat); i++)
+		if (c == compat[i])
+			return true;
+	return false;
+}
+
+static bool
 vs_fits(pg_wchar base, pg_wchar vs)
 {
+	if (is_space_separator(base) || base == '\t' || base == '\n')
+		return false;
 	if (vs >= 0x180B && vs <= 0x180F)
 		return base >= 0x1800 && base <= 0x18AF;
 	if (vs >= 0xE0100)
-		return (base >= 0x3400 && base <= 0x4DBF) || (base >= 0x4E00 && base <= 0x9FFF) ||
-			(base >= 0x20000 && base <= 0x3FFFF);
+		return unified_ideograph(base);
 	if (base < 0x80)
 		return (vs == 0xFE00 && base == '0') ||
 			((vs == 0xFE0E || vs == 0xFE0F) &&
 			 ((base >= '0' && base <= '9') || base == '#' || base == '*'));
-	if ((base >= 0x00C0 && base <= 0x024F && base != 0x00D7 && base != 0x00F7) ||
-		(base >= 0x1E00 && base <= 0x1EFF))
-		return false;
-	return true;
+	return !latin_greek_cyrillic(base);
 }
 
 /*
@@ -595,12 +644,14 @@ canonical_decompose(pg_wchar c, pg_wchar *buf, int room)
 
 /*
  * check_vs_bases
- *		Step 3, on the NFC form s[0..n): each variation selector must fit
- *		the starter of the combining sequence it ends (vs_fits).  Checked
- *		after normalisation, which can change that starter (e + U+0301
- *		composes into a Latin letter, U+212A is K), so that a canonical
- *		value passes again as it is.  The position counts characters of the
- *		NFC form, which is the input's when nothing composed before it.
+ *		On the canonical value s[0..n) (after steps 3 and 4): each variation
+ *		selector must fit the starter of the combining sequence it ends
+ *		(vs_fits).  Checked on the value that is stored, not on the input:
+ *		normalisation changes that starter (e + U+0301 composes into a
+ *		Latin letter, U+212A is K) and so does step 4 (U+00A0 becomes a
+ *		space), and a canonical value must pass again as it is.  The
+ *		position counts characters of the canonical value, as the markup
+ *		rules' do.
  */
 static bool
 check_vs_bases(const pg_wchar *s, int n, ValidateError *err)
@@ -1249,13 +1300,6 @@ ValidateText(const char *in, size_t len, ValidateTextKind kind,
 #endif
 	}
 
-	/* U+180B is the lowest variation selector */
-	if (maxcp >= 0x180B && !check_vs_bases(nfc, n, err))
-	{
-		pfree(nfc);
-		return false;
-	}
-
 	/* Step 4: white space, then case. */
 	canon = (pg_wchar *) palloc((n + 1) * sizeof(pg_wchar));
 	n = canonical_spaces(nfc, canon, kind == VT_LONGTEXT);
@@ -1268,8 +1312,10 @@ ValidateText(const char *in, size_t len, ValidateTextKind kind,
 			canon[i] += 'a' - 'A';
 	}
 
-	/* Step 5: length. */
-	if (n < min_len)
+	/* Variation selectors (U+180B is the lowest), then step 5: length. */
+	if (maxcp >= 0x180B && !check_vs_bases(canon, n, err))
+		ok = false;
+	else if (n < min_len)
 		ok = fail(err, n == 0 ? R_EMPTY : R_TOO_SHORT, min_len, -1);
 	else if (n > max_len)
 		ok = fail(err, R_TOO_LONG, max_len, -1);

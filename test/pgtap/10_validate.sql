@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(227);
+SELECT plan(234);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -201,10 +201,31 @@ SELECT is(pg_temp.refusal('plain', U&'Socks\+0E0100'),
 SELECT is(pg_temp.refusal('plain', U&'wo\180Bl'),
           '22023 {"field":"plain","reason":"zero_width","position":3}',
           'a Mongolian free variation selector after a Latin letter is refused');
--- The base is judged on the NFC form, so the canonical value passes again.
+SELECT is(pg_temp.refusal('plain', U&'Lamp \0261\FE00'),
+          '22023 {"field":"plain","reason":"zero_width","position":7}',
+          'a variation selector after an IPA letter (script g) is refused');
+SELECT is(pg_temp.refusal('plain', U&'\041C\FE00\043E\043B'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'a variation selector after a Cyrillic letter is refused');
+SELECT is(pg_temp.refusal('plain', U&'\03B1\FE0F'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'a variation selector after a Greek letter is refused');
+SELECT is(catalog.canonical_text('plain', U&'\FA11\+0E0100'), U&'\FA11\+0E0100',
+          'an ideographic variation selector after a unified ideograph of the compatibility block is accepted');
+-- The base is the starter of the selector's combining sequence, judged on
+-- the canonical value (after NFC and white space), so it passes again.
 SELECT is(pg_temp.refusal('plain', U&'Cafe\0301\FE0F'),
           '22023 {"field":"plain","reason":"zero_width","position":5}',
-          'a selector after a letter and a combining accent that compose is refused (position in the NFC form)');
+          'a selector after a letter and a combining accent that compose is refused (position in the canonical value)');
+SELECT is(pg_temp.refusal('plain', U&'Ka\0331\FE0F'),
+          '22023 {"field":"plain","reason":"zero_width","position":4}',
+          'a selector after a combining mark on a Latin letter is refused (the starter counts, not the mark)');
+SELECT is(pg_temp.refusal('plain', U&'x\00A0\0301\FE0F'),
+          '22023 {"field":"plain","reason":"zero_width","position":4}',
+          'a selector whose starter is a no-break space, a space once canonical, is refused');
+SELECT is(pg_temp.refusal('longtext', U&'abc\000A\00A0\0301\FE0F'),
+          '22023 {"field":"longtext","reason":"zero_width","position":6}',
+          'in long text too, after the no-break space that step 4 drops at the start of a line');
 SELECT is(pg_temp.refusal('plain', U&'\212A\FE0F'),
           '22023 {"field":"plain","reason":"zero_width","position":2}',
           'a selector after the Kelvin sign, whose NFC form is K, is refused');
