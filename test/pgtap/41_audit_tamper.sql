@@ -143,8 +143,9 @@ SET LOCAL catalog.actor = 'pgtap-tamper';
 SELECT catalog_api.archive_product(id => (SELECT id FROM fx WHERE k = 'p2'), expected_version => 2) IS NOT NULL AS archived;
 COMMIT;
 -- A row of a month without a partition (a month of its own, picked at
--- random so that a rerun does not share it), written as the trigger would:
--- it waits in the default partition.
+-- random in 1900-1949 so that a rerun does not share it, and never a month
+-- of 40_audit.sql's retention, 1950-1999, nor attack 16's forged 1890-01),
+-- written as the trigger would: it waits in the default partition.
 CREATE FUNCTION pg_temp.old_row(at timestamptz) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     r catalog.audit_log;
@@ -166,7 +167,7 @@ BEGIN
     RETURN r.id;
 END $$;
 BEGIN;
-SELECT pg_temp.old_row(timestamptz '1950-01-15 12:00:00+00' + make_interval(months => floor(random() * 600)::integer)) AS old_id \gset
+SELECT pg_temp.old_row(timestamptz '1900-01-15 12:00:00+00' + make_interval(months => floor(random() * 600)::integer)) AS old_id \gset
 COMMIT;
 SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
 SELECT seq AS old_seq FROM catalog.audit_seal WHERE audit_id = :old_id \gset
@@ -366,11 +367,11 @@ SELECT catalog_api.audit_verify()->>'ok' AS r_book_after \gset
 -- month long gone, the seal's time moved into it (the seal's columns are
 -- all in its link, and only a prune link in the chain makes a row pruned)
 SAVEPOINT attack;
-INSERT INTO catalog.audit_retention VALUES ('1990-01-01 00:00:00+00', '1990-02-01 00:00:00+00', 'audit_log_p199001', now(), 'forged');
-UPDATE catalog.audit_seal SET occurred_at = '1990-01-15 00:00:00+00' WHERE audit_id = :v1_id;
+INSERT INTO catalog.audit_retention VALUES ('1890-01-01 00:00:00+00', '1890-02-01 00:00:00+00', 'audit_log_p189001', now(), 'forged');
+UPDATE catalog.audit_seal SET occurred_at = '1890-01-15 00:00:00+00' WHERE audit_id = :v1_id;
 DELETE FROM catalog.audit_log WHERE id = :v1_id;
 SELECT catalog_api.audit_verify()::text AS r_retain_record \gset
-SELECT pg_temp.forge_prune('1990-01-01 00:00:00+00', '1990-02-01 00:00:00+00');
+SELECT pg_temp.forge_prune('1890-01-01 00:00:00+00', '1890-02-01 00:00:00+00');
 SELECT catalog_api.audit_verify()::text AS r_retain \gset
 ROLLBACK TO SAVEPOINT attack;
 SELECT catalog_api.audit_verify()->>'ok' AS r_retain_after \gset
@@ -421,7 +422,7 @@ ROLLBACK TO SAVEPOINT attack;
 
 -- 21. a prune link whose row_hash is not its month's
 SAVEPOINT attack;
-SELECT pg_temp.forge_prune('1990-01-01 00:00:00+00', '1990-02-01 00:00:00+00', bad_hash => true);
+SELECT pg_temp.forge_prune('1890-01-01 00:00:00+00', '1890-02-01 00:00:00+00', bad_hash => true);
 SELECT catalog_api.audit_verify()::text AS r_badprune \gset
 ROLLBACK TO SAVEPOINT attack;
 SELECT catalog_api.audit_verify()->>'ok' AS r_badprune_after \gset
