@@ -429,11 +429,14 @@ is_variation_selector(pg_wchar c)
 		(c >= 0x180B && c <= 0x180D) || c == 0x180F;
 }
 
+static int	combining_class(pg_wchar c);
+
 /*
  * vs_fits
- *		Whether variation selector vs may follow base (a character that is
- *		neither white space nor a variation selector), by the kinds of
- *		variation sequence Unicode defines:
+ *		Whether variation selector vs may directly follow base (a character
+ *		other than a variation selector), by the kinds of variation
+ *		sequence Unicode defines (a base character directly followed by the
+ *		selector):
  *		  - the Mongolian free variation selectors select forms of
  *			Mongolian letters (U+1800-U+18AF);
  *		  - the ideographic ones (U+E0100-U+E01EF, the Ideographic Variation
@@ -443,8 +446,9 @@ is_variation_selector(pg_wchar c)
  *			keycap bases 0-9, # and * (UTS #51) exist;
  *		  - no letter of the Latin, Greek or Cyrillic scripts is the base of
  *			any variation sequence (latin_greek_cyrillic);
- *		  - white space never is (the starter of a combining sequence can be
- *			one: U+00A0 U+0301 U+FE0F).
+ *		  - nor is white space, or a combining mark: one of non-zero
+ *			combining class, or of the block U+20D0-U+20FF (the enclosing
+ *			keycap U+20E3 has class 0; its selector comes before it).
  *		After anything else U+FE00-U+FE0F stay allowed (math symbols,
  *		emoji, Myanmar, Phags-pa and CJK compatibility sequences): a
  *		closed list of every standardized sequence would refuse the next
@@ -458,18 +462,28 @@ latin_greek_cyrillic(pg_wchar c)
 		{0x00BA, 0x00BA},		/* masculine ordinal indicator */
 		{0x00C0, 0x00D6},		/* Latin-1 letters */
 		{0x00D8, 0x00F6},
-		{0x00F8, 0x02AF},		/* Latin Extended-A and -B, IPA */
+		{0x00F8, 0x02FF},		/* Latin Extended-A and -B, IPA, modifier
+								 * letters */
 		{0x0370, 0x03FF},		/* Greek and Coptic */
 		{0x0400, 0x052F},		/* Cyrillic and its supplement */
 		{0x1C80, 0x1C8F},		/* Cyrillic Extended-C */
 		{0x1D00, 0x1DBF},		/* phonetic extensions */
 		{0x1E00, 0x1FFF},		/* Latin Extended Additional, Greek Extended */
+		{0x2071, 0x2071},		/* superscript and subscript letters */
+		{0x207F, 0x207F},
+		{0x2090, 0x209C},
+		{0x2160, 0x2188},		/* Roman numerals */
 		{0x2C60, 0x2C7F},		/* Latin Extended-C */
+		{0x2C80, 0x2CFF},		/* Coptic */
 		{0xA640, 0xA69F},		/* Cyrillic Extended-B */
 		{0xA720, 0xA7FF},		/* Latin Extended-D */
 		{0xAB30, 0xAB6F},		/* Latin Extended-E */
+		{0xFB00, 0xFB06},		/* Latin ligatures */
 		{0xFF21, 0xFF3A},		/* fullwidth Latin letters */
 		{0xFF41, 0xFF5A},
+		{0x10780, 0x107BF},		/* Latin Extended-F */
+		{0x1DF00, 0x1DFFF},		/* Latin Extended-G */
+		{0x1E030, 0x1E08F},		/* Cyrillic Extended-D */
 	};
 
 	for (size_t i = 0; i < lengthof(ranges); i++)
@@ -500,7 +514,8 @@ unified_ideograph(pg_wchar c)
 static bool
 vs_fits(pg_wchar base, pg_wchar vs)
 {
-	if (is_space_separator(base) || base == '\t' || base == '\n')
+	if (is_space_separator(base) || base == '\t' || base == '\n' ||
+		(base >= 0x20D0 && base <= 0x20FF) || combining_class(base) != 0)
 		return false;
 	if (vs >= 0x180B && vs <= 0x180F)
 		return base >= 0x1800 && base <= 0x18AF;
@@ -645,31 +660,23 @@ canonical_decompose(pg_wchar c, pg_wchar *buf, int room)
 /*
  * check_vs_bases
  *		On the canonical value s[0..n) (after steps 3 and 4): each variation
- *		selector must fit the starter of the combining sequence it ends
+ *		selector must directly follow a character that can take it
  *		(vs_fits).  Checked on the value that is stored, not on the input:
- *		normalisation changes that starter (e + U+0301 composes into a
+ *		normalisation changes that character (e + U+0301 composes into a
  *		Latin letter, U+212A is K) and so does step 4 (U+00A0 becomes a
- *		space), and a canonical value must pass again as it is.  The
- *		position counts characters of the canonical value, as the markup
- *		rules' do.
+ *		space, a leading one goes), and a canonical value must pass again
+ *		as it is.  The position counts characters of the canonical value,
+ *		as the markup rules' do.
  */
 static bool
 check_vs_bases(const pg_wchar *s, int n, ValidateError *err)
 {
-	pg_wchar	starter = 0;
-
 	for (int i = 0; i < n; i++)
 	{
-		pg_wchar	c = s[i];
-
-		if (is_variation_selector(c))
-		{
-			/* step 2 let no selector be first */
-			if (starter != 0 && !vs_fits(starter, c))
-				return fail(err, R_ZERO_WIDTH, -1, i + 1);
-		}
-		else if (c < 0x0300 || combining_class(c) == 0)
-			starter = c;
+		/* a selector first: step 4 dropped what came before it */
+		if (is_variation_selector(s[i]) &&
+			(i == 0 || !vs_fits(s[i - 1], s[i])))
+			return fail(err, R_ZERO_WIDTH, -1, i + 1);
 	}
 	return true;
 }
@@ -807,7 +814,7 @@ decode_and_screen(const unsigned char *in, size_t len, ValidateTextKind kind,
 		 * row (a run of them draws as nothing and could carry data, or make
 		 * two values that look alike differ), never after a space (which
 		 * step 4 may drop, leaving it first).  Whether that character can
-		 * take it is checked on the NFC form (check_vs_bases).
+		 * take it is checked on the canonical value (check_vs_bases).
 		 */
 		if (is_variation_selector(c))
 		{

@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(234);
+SELECT plan(238);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -212,20 +212,32 @@ SELECT is(pg_temp.refusal('plain', U&'\03B1\FE0F'),
           'a variation selector after a Greek letter is refused');
 SELECT is(catalog.canonical_text('plain', U&'\FA11\+0E0100'), U&'\FA11\+0E0100',
           'an ideographic variation selector after a unified ideograph of the compatibility block is accepted');
--- The base is the starter of the selector's combining sequence, judged on
--- the canonical value (after NFC and white space), so it passes again.
+-- The base is the character directly before the selector in the canonical
+-- value (after NFC and white space), so the value passes again as it is.
 SELECT is(pg_temp.refusal('plain', U&'Cafe\0301\FE0F'),
           '22023 {"field":"plain","reason":"zero_width","position":5}',
           'a selector after a letter and a combining accent that compose is refused (position in the canonical value)');
 SELECT is(pg_temp.refusal('plain', U&'Ka\0331\FE0F'),
           '22023 {"field":"plain","reason":"zero_width","position":4}',
-          'a selector after a combining mark on a Latin letter is refused (the starter counts, not the mark)');
+          'a selector after a combining mark is refused');
 SELECT is(pg_temp.refusal('plain', U&'x\00A0\0301\FE0F'),
           '22023 {"field":"plain","reason":"zero_width","position":4}',
           'a selector whose starter is a no-break space, a space once canonical, is refused');
 SELECT is(pg_temp.refusal('longtext', U&'abc\000A\00A0\0301\FE0F'),
           '22023 {"field":"longtext","reason":"zero_width","position":6}',
           'in long text too, after the no-break space that step 4 drops at the start of a line');
+SELECT is(pg_temp.refusal('plain', U&' \0301\FE0F'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'a selector after a combining mark that step 4 leaves first is refused');
+SELECT is(pg_temp.refusal('plain', U&'1\FE0F\20E3\FE0F'),
+          '22023 {"field":"plain","reason":"zero_width","position":4}',
+          'a second selector after the enclosing keycap (combining class 0) is refused');
+SELECT is(pg_temp.refusal('plain', U&'\FB01\FE00'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'a selector after a Latin ligature is refused');
+SELECT is(pg_temp.refusal('plain', U&'Set \2162\FE00'),
+          '22023 {"field":"plain","reason":"zero_width","position":6}',
+          'a selector after a Roman numeral is refused');
 SELECT is(pg_temp.refusal('plain', U&'\212A\FE0F'),
           '22023 {"field":"plain","reason":"zero_width","position":2}',
           'a selector after the Kelvin sign, whose NFC form is K, is refused');
