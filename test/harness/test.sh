@@ -453,6 +453,26 @@ start_vg_cluster() {
         -w -t 600 start >/dev/null || { show_file "$SCRATCH/logs/vg-server.log" 60; return 1; }
 }
 
+# create_regress_db NAME: on the valgrind server, the database that
+# pg_regress or pg_isolation_regress would create for NAME without
+# --use-existing (their create_database and --load-extension), which
+# --use-existing leaves to the caller.
+create_regress_db() {
+    as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$VG_SOCK" -p "$VG_PORT" \
+        -d postgres -v db="$1" >/dev/null <<'SQL'
+CREATE DATABASE :"db" TEMPLATE template0 ENCODING 'UTF8';
+ALTER DATABASE :"db" SET lc_messages TO 'C';
+ALTER DATABASE :"db" SET lc_monetary TO 'C';
+ALTER DATABASE :"db" SET lc_numeric TO 'C';
+ALTER DATABASE :"db" SET lc_time TO 'C';
+ALTER DATABASE :"db" SET bytea_output TO 'hex';
+ALTER DATABASE :"db" SET timezone_abbreviations TO 'Default';
+\c :"db"
+CREATE EXTENSION pg_trgm;
+CREATE EXTENSION catalog;
+SQL
+}
+
 if ! $BUILD_OK; then
     fail "valgrind: not run (build or install failed)"
 elif ! command -v valgrind >/dev/null 2>&1; then
@@ -462,27 +482,11 @@ elif ! start_vg_cluster; then
 else
     VG_OK=true
     log=$SCRATCH/logs/vg-regress.log
-    # --use-existing creates no database: this is what pg_regress's own
-    # create_database and --load-extension do
-    as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$VG_SOCK" -p "$VG_PORT" -d postgres \
-        >/dev/null <<'SQL'
-CREATE DATABASE contrib_regression TEMPLATE template0 ENCODING 'UTF8';
-ALTER DATABASE contrib_regression SET lc_messages TO 'C';
-ALTER DATABASE contrib_regression SET lc_monetary TO 'C';
-ALTER DATABASE contrib_regression SET lc_numeric TO 'C';
-ALTER DATABASE contrib_regression SET lc_time TO 'C';
-ALTER DATABASE contrib_regression SET bytea_output TO 'hex';
-ALTER DATABASE contrib_regression SET timezone_abbreviations TO 'Default';
-\c contrib_regression
-CREATE EXTENSION pg_trgm;
-CREATE EXTENSION catalog;
-SQL
     # shellcheck disable=SC2046 # one word per suite
-    run_step "$log" as_svc_in "$SRC" timeout -k 30 1200 "$PG_REGRESS_BIN" --use-existing \
-        --host="$VG_SOCK" --port="$VG_PORT" --inputdir=. --outputdir="$VG/regress" \
-        --dbname=contrib_regression --load-extension=pg_trgm --load-extension=catalog \
-        $(make_var "$SRC" REGRESS) >/dev/null
-    if [ $? -eq 0 ]; then
+    if create_regress_db contrib_regression &&
+        run_step "$log" as_svc_in "$SRC" timeout -k 30 1200 "$PG_REGRESS_BIN" --use-existing \
+            --host="$VG_SOCK" --port="$VG_PORT" --inputdir=. --outputdir="$VG/regress" \
+            --dbname=contrib_regression $(make_var "$SRC" REGRESS) >/dev/null; then
         pass "valgrind: the pg_regress suites pass under memcheck"
     else
         show_file "$VG/regress/regression.diffs" 100
@@ -490,20 +494,7 @@ SQL
     fi
     log=$SCRATCH/logs/vg-isolation.log
     mapfile -t VG_SPECS < <(make_var "$SRC" ISOLATION | tr ' ' '\n' | grep -v -x -e search_timeout -e '')
-    # the database pg_isolation_regress would create, as for pg_regress above
-    if as_svc_in "$SCRATCH" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$VG_SOCK" -p "$VG_PORT" -d postgres \
-        >/dev/null <<'SQL' &&
-CREATE DATABASE isolation_regression TEMPLATE template0 ENCODING 'UTF8';
-ALTER DATABASE isolation_regression SET lc_messages TO 'C';
-ALTER DATABASE isolation_regression SET lc_monetary TO 'C';
-ALTER DATABASE isolation_regression SET lc_numeric TO 'C';
-ALTER DATABASE isolation_regression SET lc_time TO 'C';
-ALTER DATABASE isolation_regression SET bytea_output TO 'hex';
-ALTER DATABASE isolation_regression SET timezone_abbreviations TO 'Default';
-\c isolation_regression
-CREATE EXTENSION pg_trgm;
-CREATE EXTENSION catalog;
-SQL
+    if create_regress_db isolation_regression &&
         run_step "$log" as_svc_in "$SRC" timeout -k 30 1200 "$PG_ISOLATION_BIN" --use-existing \
             --host="$VG_SOCK" --port="$VG_PORT" --inputdir=test/isolation --outputdir="$VG/isolation" \
             --dbname=isolation_regression "${VG_SPECS[@]}" >/dev/null; then

@@ -175,72 +175,39 @@ SELECT is(pg_temp.refusal('plain', U&'a \FE0Fb'),
 SELECT is(pg_temp.refusal('plain', U&'\1820\180B\180C'),
           '22023 {"field":"plain","reason":"zero_width","position":3}',
           'two Mongolian free variation selectors in a row are refused');
--- ... and only after a character that can take one: never after a Latin
--- letter, where it draws as nothing and makes a look-alike.
-SELECT is(catalog.canonical_text('plain', U&'Size 0\FE00'), U&'Size 0\FE00',
-          'the slashed zero (U+0030 U+FE00) is accepted');
-SELECT is(catalog.canonical_text('plain', U&'Key #\FE0F\20E3 and 1\FE0E'), U&'Key #\FE0F\20E3 and 1\FE0E',
-          'an emoji or text presentation selector after a keycap base is accepted');
-SELECT is(catalog.canonical_text('plain', U&'\1820\180B'), U&'\1820\180B',
-          'a Mongolian free variation selector after a Mongolian letter is accepted');
-SELECT is(pg_temp.refusal('plain', U&'W\FE00idget'),
-          '22023 {"field":"plain","reason":"zero_width","position":2}',
-          'a variation selector after an ASCII letter is refused');
-SELECT is(pg_temp.refusal('plain', U&'Caf\00E9\FE0F'),
-          '22023 {"field":"plain","reason":"zero_width","position":5}',
-          'a variation selector after a Latin-1 letter is refused');
-SELECT is(pg_temp.refusal('plain', U&'Lamp Ma\1EF9\FE0E'),
-          '22023 {"field":"plain","reason":"zero_width","position":9}',
-          'a presentation selector after a Latin letter is refused');
-SELECT is(pg_temp.refusal('plain', U&'Size 1\FE00'),
-          '22023 {"field":"plain","reason":"zero_width","position":7}',
-          'U+FE00 after a digit other than 0 is refused');
-SELECT is(pg_temp.refusal('plain', U&'Socks\+0E0100'),
-          '22023 {"field":"plain","reason":"zero_width","position":6}',
-          'an ideographic variation selector after a Latin letter is refused');
-SELECT is(pg_temp.refusal('plain', U&'wo\180Bl'),
-          '22023 {"field":"plain","reason":"zero_width","position":3}',
-          'a Mongolian free variation selector after a Latin letter is refused');
-SELECT is(pg_temp.refusal('plain', U&'Lamp \0261\FE00'),
-          '22023 {"field":"plain","reason":"zero_width","position":7}',
-          'a variation selector after an IPA letter (script g) is refused');
-SELECT is(pg_temp.refusal('plain', U&'\041C\FE00\043E\043B'),
-          '22023 {"field":"plain","reason":"zero_width","position":2}',
-          'a variation selector after a Cyrillic letter is refused');
-SELECT is(pg_temp.refusal('plain', U&'\03B1\FE0F'),
-          '22023 {"field":"plain","reason":"zero_width","position":2}',
-          'a variation selector after a Greek letter is refused');
-SELECT is(catalog.canonical_text('plain', U&'\FA11\+0E0100'), U&'\FA11\+0E0100',
-          'an ideographic variation selector after a unified ideograph of the compatibility block is accepted');
--- The base is the character directly before the selector in the canonical
--- value (after NFC and white space), so the value passes again as it is.
-SELECT is(pg_temp.refusal('plain', U&'Cafe\0301\FE0F'),
-          '22023 {"field":"plain","reason":"zero_width","position":5}',
-          'a selector after a letter and a combining accent that compose is refused (position in the canonical value)');
-SELECT is(pg_temp.refusal('plain', U&'Ka\0331\FE0F'),
-          '22023 {"field":"plain","reason":"zero_width","position":4}',
-          'a selector after a combining mark is refused');
-SELECT is(pg_temp.refusal('plain', U&'x\00A0\0301\FE0F'),
-          '22023 {"field":"plain","reason":"zero_width","position":4}',
-          'a selector whose starter is a no-break space, a space once canonical, is refused');
-SELECT is(pg_temp.refusal('longtext', U&'abc\000A\00A0\0301\FE0F'),
-          '22023 {"field":"longtext","reason":"zero_width","position":6}',
-          'in long text too, after the no-break space that step 4 drops at the start of a line');
-SELECT is(pg_temp.refusal('plain', U&' \0301\FE0F'),
-          '22023 {"field":"plain","reason":"zero_width","position":2}',
-          'a selector after a combining mark that step 4 leaves first is refused');
-SELECT is(pg_temp.refusal('plain', U&'1\FE0F\20E3\FE0F'),
-          '22023 {"field":"plain","reason":"zero_width","position":4}',
-          'a second selector after the enclosing keycap (combining class 0) is refused');
-SELECT is(pg_temp.refusal('plain', U&'\FB01\FE00'),
-          '22023 {"field":"plain","reason":"zero_width","position":2}',
-          'a selector after a Latin ligature is refused');
-SELECT is(pg_temp.refusal('plain', U&'Set \2162\FE00'),
-          '22023 {"field":"plain","reason":"zero_width","position":6}',
-          'a selector after a Roman numeral is refused');
-SELECT is(pg_temp.refusal('plain', U&'\212A\FE0F'),
-          '22023 {"field":"plain","reason":"zero_width","position":2}',
-          'a selector after the Kelvin sign, whose NFC form is K, is refused');
+-- ... and only directly after a character that can take one (never after
+-- a Latin, Greek or Cyrillic letter, where it draws as nothing and makes a
+-- look-alike, nor after a mark), judged on the canonical value (after NFC
+-- and white space), so that the value passes again as it is.
+SELECT is(catalog.canonical_text('plain', v), v, d)
+FROM (VALUES
+    (U&'Size 0\FE00', 'the slashed zero (U+0030 U+FE00) is accepted'),
+    (U&'Key #\FE0F\20E3 and 1\FE0E', 'an emoji or text presentation selector after a keycap base is accepted'),
+    (U&'\1820\180B', 'a Mongolian free variation selector after a Mongolian letter is accepted'),
+    (U&'\FA11\+0E0100', 'an ideographic selector after a unified ideograph of the compatibility block is accepted')
+) AS t(v, d);
+SELECT is(pg_temp.refusal(k, v), format('22023 {"field":"%s","reason":"zero_width","position":%s}', k, p),
+          'a variation selector is refused: ' || d)
+FROM (VALUES
+    ('plain', U&'W\FE00idget', 2, 'after an ASCII letter'),
+    ('plain', U&'Caf\00E9\FE0F', 5, 'after a Latin-1 letter'),
+    ('plain', U&'Lamp Ma\1EF9\FE0E', 9, 'a presentation selector after a Latin letter'),
+    ('plain', U&'Size 1\FE00', 7, 'U+FE00 after a digit other than 0'),
+    ('plain', U&'Socks\+0E0100', 6, 'an ideographic selector after a Latin letter'),
+    ('plain', U&'wo\180Bl', 3, 'a Mongolian free variation selector after a Latin letter'),
+    ('plain', U&'Lamp \0261\FE00', 7, 'after an IPA letter (script g)'),
+    ('plain', U&'\041C\FE00\043E\043B', 2, 'after a Cyrillic letter'),
+    ('plain', U&'\03B1\FE0F', 2, 'after a Greek letter'),
+    ('plain', U&'\FB01\FE00', 2, 'after a Latin ligature'),
+    ('plain', U&'Set \2162\FE00', 6, 'after a Roman numeral'),
+    ('plain', U&'Cafe\0301\FE0F', 5, 'after a letter and an accent that compose (position in the canonical value)'),
+    ('plain', U&'\212A\FE0F', 2, 'after the Kelvin sign, whose NFC form is K'),
+    ('plain', U&'Ka\0331\FE0F', 4, 'after a combining mark'),
+    ('plain', U&'x\00A0\0301\FE0F', 4, 'after a mark on a no-break space, a space once canonical'),
+    ('longtext', U&'abc\000A\00A0\0301\FE0F', 6, 'after a mark on a no-break space that step 4 drops at a line start'),
+    ('plain', U&' \0301\FE0F', 2, 'after a mark that step 4 leaves first'),
+    ('plain', U&'1\FE0F\20E3\FE0F', 4, 'a second selector after the enclosing keycap (combining class 0)')
+) AS t(k, v, p, d);
 
 SELECT is(catalog.canonical_text('plain', U&'\FDF0'), U&'\FDF0',
           'an Arabic ligature next to the noncharacter block is accepted');
