@@ -42,9 +42,10 @@
  *		U+180F) are allowed one at a time directly after a character that
  *		can take one (emoji need U+FE0F; see vs_fits): first, two in a row
  *		or after white space (here), or, in the canonical value, after a
- *		Latin, Greek or Cyrillic letter, where no variation sequence exists
- *		and one would only make two equal-looking values differ (after
- *		step 4), they are "zero_width".
+ *		character that no variation sequence of Unicode starts with (a
+ *		letter of any script but CJK, Mongolian, Myanmar, Phags-pa and
+ *		Manichaean), where one would only make two equal-looking values
+ *		differ (after step 4), they are "zero_width".
  *		Note that refusing U+200D also refuses emoji ZWJ sequences, and
  *		refusing tags refuses the three subdivision flags.
  *	  - "noncharacter": U+FDD0-U+FDEF and every U+xFFFE and U+xFFFF.
@@ -432,58 +433,45 @@ is_variation_selector(pg_wchar c)
 static int	combining_class(pg_wchar c);
 
 /*
- * vs_fits
- *		Whether variation selector vs may directly follow base (a character
- *		other than a variation selector), by the kinds of variation
- *		sequence Unicode defines (a base character directly followed by the
- *		selector):
- *		  - the Mongolian free variation selectors select forms of
- *			Mongolian letters (U+1800-U+18AF);
- *		  - the ideographic ones (U+E0100-U+E01EF, the Ideographic Variation
- *			Database) follow a CJK unified ideograph;
- *		  - in Basic Latin, only U+0030 U+FE00 (the slashed zero of
- *			StandardizedVariants.txt) and U+FE0E/U+FE0F after the emoji
- *			keycap bases 0-9, # and * (UTS #51) exist;
- *		  - no letter of the Latin, Greek or Cyrillic scripts is the base of
- *			any variation sequence (latin_greek_cyrillic);
- *		  - nor is white space, or a combining mark: one of non-zero
- *			combining class, or of the block U+20D0-U+20FF (the enclosing
- *			keycap U+20E3 has class 0; its selector comes before it).
- *		After anything else U+FE00-U+FE0F stay allowed (math symbols,
- *		emoji, Myanmar, Phags-pa and CJK compatibility sequences): a
- *		closed list of every standardized sequence would refuse the next
- *		Unicode version's.
+ * vs_block
+ *		Whether c lies where Unicode has variation sequences with U+FE00-
+ *		U+FE0F outside Basic Latin and the CJK ideographs (see vs_fits).
  */
 static bool
-latin_greek_cyrillic(pg_wchar c)
+vs_block(pg_wchar c)
 {
+	/*
+	 * Checked against Unicode 15.0's StandardizedVariants.txt and
+	 * emoji-variation-sequences.txt: every base of U+FE00-U+FE0F outside
+	 * Basic Latin and the CJK unified ideographs lies in one of these.
+	 * Within a block, letters, digits and format characters with no
+	 * sequence are left out (Roman numerals, the superscript letters,
+	 * fullwidth letters, the kana iteration marks).
+	 */
 	static const pg_wchar ranges[][2] = {
-		{0x00AA, 0x00AA},		/* feminine ordinal indicator */
-		{0x00BA, 0x00BA},		/* masculine ordinal indicator */
-		{0x00C0, 0x00D6},		/* Latin-1 letters */
-		{0x00D8, 0x00F6},
-		{0x00F8, 0x02FF},		/* Latin Extended-A and -B, IPA, modifier
-								 * letters */
-		{0x0370, 0x03FF},		/* Greek and Coptic */
-		{0x0400, 0x052F},		/* Cyrillic and its supplement */
-		{0x1C80, 0x1C8F},		/* Cyrillic Extended-C */
-		{0x1D00, 0x1DBF},		/* phonetic extensions */
-		{0x1E00, 0x1FFF},		/* Latin Extended Additional, Greek Extended */
-		{0x2071, 0x2071},		/* superscript and subscript letters */
-		{0x207F, 0x207F},
-		{0x2090, 0x209C},
-		{0x2160, 0x2188},		/* Roman numerals */
-		{0x2C60, 0x2C7F},		/* Latin Extended-C */
-		{0x2C80, 0x2CFF},		/* Coptic */
-		{0xA640, 0xA69F},		/* Cyrillic Extended-B */
-		{0xA720, 0xA7FF},		/* Latin Extended-D */
-		{0xAB30, 0xAB6F},		/* Latin Extended-E */
-		{0xFB00, 0xFB06},		/* Latin ligatures */
-		{0xFF21, 0xFF3A},		/* fullwidth Latin letters */
-		{0xFF41, 0xFF5A},
-		{0x10780, 0x107BF},		/* Latin Extended-F */
-		{0x1DF00, 0x1DFFF},		/* Latin Extended-G */
-		{0x1E030, 0x1E08F},		/* Cyrillic Extended-D */
+		{0x00A9, 0x00A9},		/* copyright sign */
+		{0x00AE, 0x00AE},		/* registered sign */
+		{0x1000, 0x109F},		/* Myanmar */
+		{0x2010, 0x2027},		/* general punctuation, without the spaces */
+		{0x2030, 0x205E},		/* ... and format characters */
+		{0x2100, 0x214F},		/* letterlike symbols (script capitals) */
+		{0x2190, 0x2BFF},		/* arrows, mathematical operators, technical,
+								 * enclosed alphanumerics, geometric shapes,
+								 * symbols, dingbats */
+		{0x3001, 0x3004},		/* CJK symbols and punctuation */
+		{0x3008, 0x3020},
+		{0x3030, 0x3030},
+		{0x3036, 0x303F},
+		{0x3200, 0x32FF},		/* enclosed CJK letters and months */
+		{0xA840, 0xA877},		/* Phags-pa */
+		{0xA9E0, 0xA9FF},		/* Myanmar Extended-B */
+		{0xAA60, 0xAA7F},		/* Myanmar Extended-A */
+		{0xFF01, 0xFF10},		/* fullwidth punctuation and zero */
+		{0xFF1A, 0xFF20},
+		{0x10AC0, 0x10AFF},		/* Manichaean */
+		{0x13000, 0x1345F},		/* Egyptian hieroglyphs */
+		{0x1D400, 0x1D7FF},		/* mathematical alphanumeric symbols */
+		{0x1F000, 0x1FBFF},		/* emoji and symbol blocks */
 	};
 
 	for (size_t i = 0; i < lengthof(ranges); i++)
@@ -511,6 +499,31 @@ unified_ideograph(pg_wchar c)
 	return false;
 }
 
+/*
+ * vs_fits
+ *		Whether variation selector vs may directly follow base (a character
+ *		other than a variation selector), by the kinds of variation
+ *		sequence Unicode defines (a base character directly followed by the
+ *		selector):
+ *		  - the Mongolian free variation selectors select forms of
+ *			Mongolian letters (U+1800-U+18AF);
+ *		  - the ideographic ones (U+E0100-U+E01EF, the Ideographic Variation
+ *			Database) follow a CJK unified ideograph;
+ *		  - in Basic Latin, only U+0030 U+FE00 (the slashed zero of
+ *			StandardizedVariants.txt) and U+FE0E/U+FE0F after the emoji
+ *			keycap bases 0-9, # and * (UTS #51) exist;
+ *		  - U+FE00-U+FE0F after anything else only where Unicode has such
+ *			sequences (vs_block): an allow-list of the blocks that hold the
+ *			bases of StandardizedVariants.txt and
+ *			emoji-variation-sequences.txt, so that the next Unicode
+ *			version's emoji and symbols pass, while a selector after a letter
+ *			of any other script (Latin, Greek, Cyrillic, Arabic, Hebrew,
+ *			Hangul, kana, Indic...), where it draws as nothing and only makes
+ *			two equal-looking values differ, does not;
+ *		  - never after white space or a combining mark: one of non-zero
+ *			combining class, or of the block U+20D0-U+20FF (the enclosing
+ *			keycap U+20E3 has class 0; its selector comes before it).
+ */
 static bool
 vs_fits(pg_wchar base, pg_wchar vs)
 {
@@ -525,7 +538,8 @@ vs_fits(pg_wchar base, pg_wchar vs)
 		return (vs == 0xFE00 && base == '0') ||
 			((vs == 0xFE0E || vs == 0xFE0F) &&
 			 ((base >= '0' && base <= '9') || base == '#' || base == '*'));
-	return !latin_greek_cyrillic(base);
+	/* the standardized variants of the CJK compatibility ideographs */
+	return vs_block(base) || unified_ideograph(base);
 }
 
 /*

@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(238);
+SELECT plan(254);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -176,15 +176,21 @@ SELECT is(pg_temp.refusal('plain', U&'\1820\180B\180C'),
           '22023 {"field":"plain","reason":"zero_width","position":3}',
           'two Mongolian free variation selectors in a row are refused');
 -- ... and only directly after a character that can take one (never after
--- a Latin, Greek or Cyrillic letter, where it draws as nothing and makes a
--- look-alike, nor after a mark), judged on the canonical value (after NFC
+-- a letter of a script without variation sequences, where it draws as
+-- nothing and makes a look-alike, nor after a mark), judged on the canonical value (after NFC
 -- and white space), so that the value passes again as it is.
 SELECT is(catalog.canonical_text('plain', v), v, d)
 FROM (VALUES
     (U&'Size 0\FE00', 'the slashed zero (U+0030 U+FE00) is accepted'),
     (U&'Key #\FE0F\20E3 and 1\FE0E', 'an emoji or text presentation selector after a keycap base is accepted'),
     (U&'\1820\180B', 'a Mongolian free variation selector after a Mongolian letter is accepted'),
-    (U&'\FA11\+0E0100', 'an ideographic selector after a unified ideograph of the compatibility block is accepted')
+    (U&'\FA11\+0E0100', 'an ideographic selector after a unified ideograph of the compatibility block is accepted'),
+    (U&'\00A9\FE0F 2026 Acme', 'an emoji selector after the copyright sign is accepted'),
+    (U&'\1000\FE00', 'a standardized selector after a Myanmar letter is accepted'),
+    (U&'\A856\FE00', 'a standardized selector after a Phags-pa letter is accepted'),
+    (U&'\+01D49C\FE00 scale', 'a standardized selector after a mathematical script capital is accepted'),
+    (U&'Globe \+01F30D\FE0F', 'an emoji selector after an emoji is accepted'),
+    (U&'\6F22\3001\FE00', 'a standardized selector after an ideographic comma is accepted')
 ) AS t(v, d);
 SELECT is(pg_temp.refusal(k, v), format('22023 {"field":"%s","reason":"zero_width","position":%s}', k, p),
           'a variation selector is refused: ' || d)
@@ -206,7 +212,17 @@ FROM (VALUES
     ('plain', U&'x\00A0\0301\FE0F', 4, 'after a mark on a no-break space, a space once canonical'),
     ('longtext', U&'abc\000A\00A0\0301\FE0F', 6, 'after a mark on a no-break space that step 4 drops at a line start'),
     ('plain', U&' \0301\FE0F', 2, 'after a mark that step 4 leaves first'),
-    ('plain', U&'1\FE0F\20E3\FE0F', 4, 'a second selector after the enclosing keycap (combining class 0)')
+    ('plain', U&'1\FE0F\20E3\FE0F', 4, 'a second selector after the enclosing keycap (combining class 0)'),
+    ('plain', U&'\0628\FE00\064A\062A', 2, 'after an Arabic letter'),
+    ('plain', U&'\05D0\FE0F', 2, 'after a Hebrew letter'),
+    ('plain', U&'\0531\FE00', 2, 'after an Armenian letter'),
+    ('plain', U&'\0915\FE00', 2, 'after a Devanagari letter'),
+    ('plain', U&'\0E01\FE0E', 2, 'after a Thai letter'),
+    ('plain', U&'\AC00\FE00', 2, 'after a Hangul syllable'),
+    ('plain', U&'\3042\FE00', 2, 'after a kana'),
+    ('plain', U&'\3005\FE00', 2, 'after the ideographic iteration mark'),
+    ('plain', U&'20\00B0\FE00', 4, 'after a Latin-1 sign that starts no sequence'),
+    ('plain', U&'\FF11\FE00', 2, 'after a fullwidth digit other than zero')
 ) AS t(k, v, p, d);
 
 SELECT is(catalog.canonical_text('plain', U&'\FDF0'), U&'\FDF0',
