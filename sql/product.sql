@@ -72,6 +72,19 @@ SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, cat
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
     attributes => jsonb_build_object('list', (SELECT jsonb_agg(g) FROM generate_series(1, 65) g)));
 \echo :LAST_ERROR_SQLSTATE
+-- a container inside an array is one of its elements too
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object('list', (SELECT jsonb_agg('[]'::jsonb) FROM generate_series(1, 65) g)));
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object('list', (SELECT jsonb_agg(CASE WHEN g % 2 = 0 THEN to_jsonb(g) ELSE '{}'::jsonb END)
+                                              FROM generate_series(1, 65) g)));
+\echo :LAST_ERROR_SQLSTATE
+BEGIN;
+SELECT jsonb_array_length(catalog_api.create_product(sku => 'ARR-64', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object('list', (SELECT jsonb_agg(CASE WHEN g % 2 = 0 THEN to_jsonb(g) ELSE '{"k": 1}'::jsonb END)
+                                              FROM generate_series(1, 64) g)))->'attributes'->'list') AS elements;
+ROLLBACK;
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
     attributes => jsonb_build_object('blob', repeat('x', 400), 'blob2', repeat('y', 400),
         'more', (SELECT jsonb_agg(repeat('z', 450)) FROM generate_series(1, 20))));

@@ -117,6 +117,7 @@ AttributesCanonical(Datum value)
 	int			depth = 0;
 	int			nkeys = 0;
 	int			elems[ATTRIBUTES_MAX_DEPTH + 1];
+	bool		in_array[ATTRIBUTES_MAX_DEPTH + 1];
 	char		keybuf[ATTRIBUTES_MAX_KEY_LEN + 1];
 	char		field[sizeof("attributes.") + ATTRIBUTES_MAX_KEY_LEN + 2];
 
@@ -135,9 +136,17 @@ AttributesCanonical(Datum value)
 		{
 			case WJB_BEGIN_OBJECT:
 			case WJB_BEGIN_ARRAY:
+				/*
+				 * A container inside an array is one of its elements: the
+				 * iterator returns WJB_ELEM for scalars only.
+				 */
+				if (depth > 0 && in_array[depth] &&
+					++elems[depth] > ATTRIBUTES_MAX_ELEMENTS)
+					raise_limit("too_many_elements", ATTRIBUTES_MAX_ELEMENTS);
 				if (++depth > ATTRIBUTES_MAX_DEPTH)
 					raise_limit("too_deep", ATTRIBUTES_MAX_DEPTH);
 				elems[depth] = 0;
+				in_array[depth] = (tok == WJB_BEGIN_ARRAY);
 				res = pushJsonbValue(&state, tok, NULL);
 				break;
 			case WJB_END_OBJECT:
