@@ -194,17 +194,20 @@ parsed_setting(const char *name, const char *text)
 }
 
 /*
- * ApiClaim
+ * claim_value
  *	  The claim key of request.jwt.claims as text (a string, or a number
  *	  printed), or NULL when the setting is empty or has no such claim.
+ *	  *other is set when the claim is there but is a boolean, an object or
+ *	  an array (a JSON null counts as absent, as ->> reads it).
  */
-char *
-ApiClaim(const char *key)
+static char *
+claim_value(const char *key, bool *other)
 {
 	const char *claims = GetConfigOption("request.jwt.claims", true, false);
 	Jsonb	   *jb;
 	JsonbValue *v;
 
+	*other = false;
 	if (claims == NULL || claims[0] == '\0')
 		return NULL;
 
@@ -220,22 +223,43 @@ ApiClaim(const char *key)
 	if (v->type == jbvNumeric)
 		return DatumGetCString(DirectFunctionCall1(numeric_out,
 												   NumericGetDatum(v->val.numeric)));
+	*other = (v->type != jbvNull);
 	return NULL;
+}
+
+/*
+ * ApiClaim
+ *	  The claim key of request.jwt.claims as text (a string, or a number
+ *	  printed), or NULL when the setting is empty or has no such claim (or
+ *	  one of another JSON type).
+ */
+char *
+ApiClaim(const char *key)
+{
+	bool		other;
+
+	return claim_value(key, &other);
 }
 
 /*
  * ApiActor
  *	  Who is calling: JWT sub, else catalog.actor, else session_user.  The
  *	  value is canonicalised like any other input (it is stored in rows).
+ *	  A sub that is a boolean, an object or an array is refused (RFC 7519
+ *	  makes it a string): taken as absent, every holder of such a token
+ *	  would be recorded as the login role and share its idempotency keys.
  */
 char *
 ApiActor(void)
 {
-	char	   *raw = ApiClaim("sub");
+	bool		other;
+	char	   *raw = claim_value("sub", &other);
 	char	   *out;
 	size_t		outlen;
 	ValidateError err;
 
+	if (other)
+		ValidateRaiseReason("actor", "not_string");
 	if (raw == NULL || raw[0] == '\0')
 	{
 		if (catalog_actor != NULL && catalog_actor[0] != '\0')

@@ -153,6 +153,8 @@ reason_words(StringInfo buf, const ValidateError *err)
 		appendStringInfoString(buf, "cannot be combined with parent_id");
 	else if (strcmp(r, "not_object") == 0)
 		appendStringInfoString(buf, "value is not a JSON object");
+	else if (strcmp(r, "not_string") == 0)
+		appendStringInfoString(buf, "value is not a JSON string or number");
 	else if (strcmp(r, "invalid_key") == 0)
 		appendStringInfoString(buf, "a key does not match [a-z][a-z0-9_]*");
 	else if (strcmp(r, "key_too_long") == 0)

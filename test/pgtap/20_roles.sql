@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(119);
+SELECT plan(124);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -321,6 +321,25 @@ SELECT is((catalog_api.update_product(id => (SELECT arch FROM fx), expected_vers
           'update without JWT or catalog.actor');
 SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), session_user::text,
           'updated_by falls back to session_user');
+-- A sub of another JSON type is refused, not taken as absent (which would
+-- record every holder of such a token as the login role); a JSON null is
+-- absent, as ->> reads it, and a number is printed.
+SELECT throws_ok(format($$SELECT set_config('request.jwt.claims', %L, true),
+                               catalog_api.update_product(id => %s, expected_version => 3, name => 'By odd sub')$$,
+                        v, (SELECT arch FROM fx)),
+                 '22023', 'invalid value for field "actor": value is not a JSON string or number',
+                 'a JWT sub that is ' || d || ' is refused')
+FROM (VALUES ('{"sub": true}', 'a boolean'), ('{"sub": {"id": "user-42"}}', 'an object'),
+             ('{"sub": ["user-42"]}', 'an array')) AS t(v, d);
+SELECT set_config('request.jwt.claims', '{"sub": null}', true) IS NOT NULL AS claims_set;
+SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 3, name => 'By null sub') IS NOT NULL AS updated;
+SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), session_user::text,
+          'a JWT sub that is null is absent');
+SELECT set_config('request.jwt.claims', '{"sub": 4242}', true) IS NOT NULL AS claims_set;
+SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 4, name => 'By number sub') IS NOT NULL AS updated;
+SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), '4242',
+          'a JWT sub that is a number is printed');
+SET LOCAL request.jwt.claims = '';
 
 -- Row-level security hides drafts and archived rows even after a mistaken grant.
 GRANT USAGE ON SCHEMA catalog TO catalog_anon;
