@@ -32,7 +32,8 @@ OBJS = \
 	src/audit_part.o \
 	src/audit_read.o \
 	src/ratelimit.o \
-	src/token.o
+	src/token.o \
+	src/ddlguard.o
 
 DATA = sql/catalog--$(EXTVERSION).sql
 

@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 
 #include "audit.h"
+#include "ddlguard.h"
 #include "guc.h"
 #include "shmem.h"
 
@@ -27,13 +28,15 @@ void		_PG_init(void);
 
 /*
  * _PG_init
- *	  Define the extension's settings; when preloaded, also request shared
- *	  memory and install the hooks that initialise it.
+ *	  Define the extension's settings and install the guard of its tables'
+ *	  columns (ddlguard.c); when preloaded, also request shared memory and
+ *	  install the hooks that initialise it.
  */
 void
 _PG_init(void)
 {
 	CatalogDefineGucs();
+	DdlGuardInstall();
 
 	if (process_shared_preload_libraries_in_progress)
 	{

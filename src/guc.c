@@ -38,6 +38,7 @@ int			catalog_debug_rate_limit_hold = 0;
 char	   *catalog_csrf_session_cookie = NULL;
 char	   *catalog_csrf_cookie = NULL;
 char	   *catalog_csrf_header = NULL;
+bool		catalog_allow_table_changes = false;
 
 /*
  * check_rate
@@ -213,6 +214,16 @@ CatalogDefineGucs(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("catalog.allow_table_changes",
+							 "Allows changing the type of, or dropping, a column of the extension's tables.",
+							 "For emergency repairs only: sessions already running may misread the changed column "
+							 "until they reconnect.  Only a superuser may change it.",
+							 &catalog_allow_table_changes,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("catalog.rate_limit",
 							 "Whether API requests are rate limited.",

@@ -37,6 +37,7 @@ extern int	catalog_debug_rate_limit_hold;
 extern char *catalog_csrf_session_cookie;
 extern char *catalog_csrf_cookie;
 extern char *catalog_csrf_header;
+extern bool catalog_allow_table_changes;
 
 extern void CatalogDefineGucs(void);
 

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(123);
+SELECT plan(133);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -397,6 +397,45 @@ SELECT set_config('request.headers', '', true), set_config('request.cookies', ''
 -- Secrets: superuser only.
 SELECT ok(NOT has_table_privilege(r, 'catalog.signing_key', 'SELECT'), r || ' cannot read the signing keys')
 FROM unnest(ARRAY['catalog_anon', 'catalog_editor', 'catalog_admin', 'catalog_owner']) r;
+
+------------------------------------------------------------------------------
+-- The extension's tables: no column changes type or goes (src/ddlguard.c),
+-- since kept plans would read the new type as the old one.  The ALTERs
+-- that pass hold their locks until the ROLLBACK.
+------------------------------------------------------------------------------
+SELECT throws_ok($$ALTER TABLE catalog.product ALTER COLUMN price TYPE float8$$, '0A000',
+                 'cannot change the type of column "price" of table "product", which belongs to extension "catalog"',
+                 'ALTER COLUMN TYPE of an extension table is refused, even to a superuser');
+SELECT throws_ok($$ALTER TABLE catalog.product DROP COLUMN description$$, '0A000',
+                 'cannot drop column "description" of table "product", which belongs to extension "catalog"',
+                 'DROP COLUMN of an extension table is refused');
+SELECT throws_ok($$ALTER TABLE catalog.category ADD COLUMN tap_note text, ALTER COLUMN name SET DATA TYPE varchar(50)$$,
+                 '0A000', NULL, 'a type change among other subcommands is refused');
+SELECT throws_ok($$ALTER TABLE IF EXISTS catalog.idempotency DROP COLUMN IF EXISTS response$$,
+                 '0A000', NULL, 'DROP COLUMN IF EXISTS too');
+SELECT throws_ok($$ALTER TABLE catalog.audit_log ALTER COLUMN row_id TYPE numeric$$,
+                 '0A000', NULL, 'the partitioned audit table too');
+SET LOCAL ROLE catalog_admin;
+SELECT throws_ok($$SET LOCAL catalog.allow_table_changes = on$$, '42501', NULL,
+                 'only a superuser may turn catalog.allow_table_changes on');
+RESET ROLE;
+CREATE TEMP TABLE guard_other (a int);
+SELECT lives_ok($$ALTER TABLE guard_other ALTER COLUMN a TYPE bigint$$, 'a table outside the extension is not guarded');
+SELECT lives_ok($$ALTER TABLE catalog.product ADD COLUMN tap_note text$$, 'other changes pass: ADD COLUMN');
+SET LOCAL catalog.rate_limit = off;
+SELECT set_config('tap.guard_id', (catalog_api.create_product(
+           sku => 'TAP-GUARD-1', name => 'Guard', price => 1, status => 'published',
+           category_id => (catalog_api.create_category(name => 'Guard', slug => 'tap-guard') ->> 'id')::bigint) ->> 'id'),
+       true) IS NOT NULL AS created;
+SELECT is(catalog_api.get_product(current_setting('tap.guard_id')::bigint)
+          - 'id' - 'category' - 'created_at' - 'updated_at' - 'attributes' - 'description' - 'currency' - 'version',
+          '{"sku": "TAP-GUARD-1", "name": "Guard", "price": 1.00, "status": "published"}'::jsonb,
+          'create_product and get_product still answer after ADD COLUMN, without the new column');
+RESET catalog.rate_limit;
+SET LOCAL catalog.allow_table_changes = on;
+SELECT lives_ok($$ALTER TABLE catalog.category ALTER COLUMN name TYPE varchar(100)$$,
+                'with catalog.allow_table_changes on, a superuser may change a type (emergency repair)');
+RESET catalog.allow_table_changes;
 
 -- A read-only transaction: the limiter still answers (and counts).
 SET LOCAL transaction_read_only = on;
