@@ -843,7 +843,6 @@ run_variant(const SearchRequest *r, int v, const char *label, long count)
 								 GUC_ACTION_SAVE, true, 0, false);
 		(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
-
 	}
 	plan = get_plan(r, v);
 	if (explaining)
@@ -2889,14 +2888,47 @@ search_products(FunctionCallInfo fcinfo)
 }
 
 /*
+ * The planner methods the statements' plans use besides the scans and the
+ * sort (which the functions' SET clauses pin): a session, its role or its
+ * database may have turned one off, and a plan built then is kept for the
+ * backend's life.  Without incremental sort, for one, the name sort's walk
+ * of (name, status) becomes a sort of every row past the cursor.
+ */
+static const char *const pinned_planner_methods[] = {
+	"enable_incremental_sort", "enable_indexonlyscan", "enable_nestloop",
+	"enable_hashjoin", "enable_mergejoin", "enable_material",
+	"enable_memoize", "enable_hashagg"
+};
+
+/*
+ * pin_planner_methods
+ *	  Turn the planner methods above on in a new GUC nest level (as fmgr
+ *	  applies a SET clause; an error unwinds it with the (sub)transaction)
+ *	  and return the level, for AtEOXact_GUC(true, level).  Every entry
+ *	  point that plans or runs the kept plans calls it first.
+ */
+static int
+pin_planner_methods(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	for (size_t i = 0; i < lengthof(pinned_planner_methods); i++)
+		(void) set_config_option(pinned_planner_methods[i], "on", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/*
  * run_timed
- *	  Run fn under the per-call timer (catalog.search_timeout).
+ *	  Run fn under the per-call timer (catalog.search_timeout), with the
+ *	  planner methods pinned.
  */
 static Jsonb *
 run_timed(Jsonb *(*fn) (FunctionCallInfo), FunctionCallInfo fcinfo, const char *name)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Jsonb	   *result = NULL;
+	int			nest = pin_planner_methods();
 
 	search_timer_start();
 	PG_TRY();
@@ -2910,6 +2942,7 @@ run_timed(Jsonb *(*fn) (FunctionCallInfo), FunctionCallInfo fcinfo, const char *
 	PG_END_TRY();
 	search_timer_stop();
 	search_timer_forget();
+	AtEOXact_GUC(true, nest);
 	return result;
 }
 
@@ -2930,6 +2963,8 @@ catalog_search_explain(PG_FUNCTION_ARGS)
 	Jsonb	   *result;
 	JsonbValue *res;
 	JsonbValue	jv;
+
+	int			nest = pin_planner_methods();
 
 	explaining = true;
 	explain_state = NULL;
@@ -2955,6 +2990,7 @@ catalog_search_explain(PG_FUNCTION_ARGS)
 		explain_state = NULL;
 	}
 	PG_END_TRY();
+	AtEOXact_GUC(true, nest);
 	PG_RETURN_JSONB_P(result);
 }
 

@@ -387,6 +387,39 @@ for my $shape (@shapes)
 diag("search_products times (best of 2 after a first call), statements and variants:\n"
 	  . join("\n", @timings));
 
+# A session's planner settings do not change the plans: a new session with
+# incremental sort (what the name sort's walk of (name, status) needs),
+# index-only scans and nested loops off plans every statement of these
+# shapes as the session above did.  Its first call prepares the plans
+# under those settings.
+{
+	my $plain = sub {
+		my ($explain) = @_;
+		return join("\n", map { plan_text($_) } @{ $json->decode($explain)->{queries} });
+	};
+	my @probe = (
+		[ 'sort name, no q' => { sort => 'name' } ],
+		[ 'sort name, common word' => { q => 'premium', sort => 'name' } ],
+		[ 'sort newest, leaf' => { category_id => $leaf, sort => 'newest' } ],
+		[ 'sort price_asc, common word' => { q => 'premium', sort => 'price_asc' } ]);
+	my $odd = DBI->connect('dbi:Pg:' . $node->connstr('postgres'),
+		undef, undef, { AutoCommit => 1, RaiseError => 1, PrintError => 0 })
+	  or die "cannot connect: $DBI::errstr";
+	$odd->do('SET enable_incremental_sort = off');
+	$odd->do('SET enable_indexonlyscan = off');
+	$odd->do('SET enable_nestloop = off');
+	for my $p (@probe)
+	{
+		my ($name, $args) = @$p;
+		my $sql = 'SELECT ' . call_sql('catalog.search_explain', $args) . '::text';
+		my ($want) = $dbh->selectrow_array($sql);
+		my ($got) = $odd->selectrow_array($sql);
+		is($plain->($got), $plain->($want),
+			"$name: the same plans under a session's own planner settings");
+	}
+	$odd->disconnect;
+}
+
 # The planning traces go to the server log only (at log_min_messages
 # debug1), never to the client: they carry statistics over every row,
 # drafts included, and any caller may set client_min_messages.
