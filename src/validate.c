@@ -43,8 +43,8 @@
  *		can take one (emoji need U+FE0F; see vs_fits): first, two in a row
  *		or after white space (here), or, in the canonical value, after a
  *		character that no variation sequence of Unicode starts with (a
- *		letter of any script but CJK, Mongolian, Myanmar, Phags-pa and
- *		Manichaean), where one would only make two equal-looking values
+ *		letter of any script but CJK, Mongolian, Myanmar, Phags-pa,
+ *		Manichaean and Egyptian hieroglyphs), where one would only make two equal-looking values
  *		differ (after step 4), they are "zero_width".
  *		Note that refusing U+200D also refuses emoji ZWJ sequences, and
  *		refusing tags refuses the three subdivision flags.
@@ -441,12 +441,17 @@ static bool
 vs_block(pg_wchar c)
 {
 	/*
-	 * Checked against Unicode 15.0's StandardizedVariants.txt and
-	 * emoji-variation-sequences.txt: every base of U+FE00-U+FE0F outside
+	 * Whole blocks (or the symbol part of one), not a list of today's
+	 * bases, so that a later version's new sequences in them pass: checked
+	 * against Unicode 15.0's StandardizedVariants.txt and
+	 * emoji-variation-sequences.txt, every base of U+FE00-U+FE0F outside
 	 * Basic Latin and the CJK unified ideographs lies in one of these.
-	 * Within a block, letters, digits and format characters with no
-	 * sequence are left out (Roman numerals, the superscript letters,
-	 * fullwidth letters, the kana iteration marks).
+	 * Within a block, letters of scripts without sequences, digits and
+	 * format characters are left out (Roman numerals, the superscript
+	 * letters, U+2132 and U+214E, fullwidth letters, the kana iteration
+	 * marks, the hieroglyph format controls).  Inside the Myanmar,
+	 * Phags-pa, Manichaean and Egyptian blocks every letter stays allowed:
+	 * their scripts have sequences.
 	 */
 	static const pg_wchar ranges[][2] = {
 		{0x00A9, 0x00A9},		/* copyright sign */
@@ -454,7 +459,9 @@ vs_block(pg_wchar c)
 		{0x1000, 0x109F},		/* Myanmar */
 		{0x2010, 0x2027},		/* general punctuation, without the spaces */
 		{0x2030, 0x205E},		/* ... and format characters */
-		{0x2100, 0x214F},		/* letterlike symbols (script capitals) */
+		{0x2100, 0x2131},		/* letterlike symbols (script capitals), */
+		{0x2133, 0x214D},		/* without the Latin letters U+2132 and */
+		{0x214F, 0x214F},		/* U+214E */
 		{0x2190, 0x2BFF},		/* arrows, mathematical operators, technical,
 								 * enclosed alphanumerics, geometric shapes,
 								 * symbols, dingbats */
@@ -469,7 +476,8 @@ vs_block(pg_wchar c)
 		{0xFF01, 0xFF10},		/* fullwidth punctuation and zero */
 		{0xFF1A, 0xFF20},
 		{0x10AC0, 0x10AFF},		/* Manichaean */
-		{0x13000, 0x1345F},		/* Egyptian hieroglyphs */
+		{0x13000, 0x1342F},		/* Egyptian hieroglyphs, without their */
+		{0x13440, 0x1345F},		/* format controls U+13430-1343F */
 		{0x1D400, 0x1D7FF},		/* mathematical alphanumeric symbols */
 		{0x1F000, 0x1FBFF},		/* emoji and symbol blocks */
 	};

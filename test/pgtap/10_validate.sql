@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(254);
+SELECT plan(256);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -222,7 +222,9 @@ FROM (VALUES
     ('plain', U&'\3042\FE00', 2, 'after a kana'),
     ('plain', U&'\3005\FE00', 2, 'after the ideographic iteration mark'),
     ('plain', U&'20\00B0\FE00', 4, 'after a Latin-1 sign that starts no sequence'),
-    ('plain', U&'\FF11\FE00', 2, 'after a fullwidth digit other than zero')
+    ('plain', U&'\FF11\FE00', 2, 'after a fullwidth digit other than zero'),
+    ('plain', U&'\2132\FE00', 2, 'after a Latin letter of the letterlike block (turned capital F)'),
+    ('plain', U&'\+013000\+013430\FE00', 3, 'after an Egyptian hieroglyph format control')
 ) AS t(k, v, p, d);
 
 SELECT is(catalog.canonical_text('plain', U&'\FDF0'), U&'\FDF0',
