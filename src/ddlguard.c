@@ -13,18 +13,24 @@
  * a "RETURNING *".  That is a crash of the server, not an error.  So,
  * like TimescaleDB for its internal tables, the extension refuses ALTER
  * TABLE ... ALTER COLUMN ... TYPE and DROP COLUMN on a table that belongs
- * to it with 0A000, except
- *	  - in the extension's own scripts (CREATE / ALTER EXTENSION UPDATE:
- *		creating_extension), which ship the C code that reads the new
- *		types, and in pg_upgrade's binary-upgrade restore;
+ * to it with 0A000, and the changes that would reach a column later
+ * (renaming the column or the table, moving the table to another schema,
+ * INHERIT, OF: see check_statement), except
+ *	  - in the extension's own scripts (CREATE / ALTER EXTENSION catalog
+ *		UPDATE), which ship the C code that reads the new types, and in
+ *		pg_upgrade's binary-upgrade restore;
  *	  - with catalog.allow_table_changes on (superuser only), an emergency
  *		repair switch in the manner of allow_system_table_mods: the caller
  *		takes the risk that sessions already running misread the new
  *		type until they reconnect.
- * Other changes (ADD COLUMN, indexes, triggers, renames: a kept plan that
- * names a renamed column fails to re-plan with an error) pass through.
- * The monthly audit partitions do not belong to the extension, but core
- * refuses both changes on a partition's inherited columns.
+ * Other changes (ADD COLUMN, indexes, triggers) pass through.  The monthly
+ * audit partitions do not belong to the extension, but core refuses a
+ * type change or drop of a partition's inherited columns.
+ * The hook is installed when the library is loaded: with
+ * shared_preload_libraries (the supported set-up) in every session; a
+ * session that has not loaded the library is not guarded.  It guards
+ * against mistakes, not against a superuser set on harm (who can
+ * disable it, or load other code).
  *
  *-------------------------------------------------------------------------
  */
@@ -45,49 +51,131 @@
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /*
- * check_alter_table
- *	  Raise 0A000 when stmt changes the type of, or drops, a column of a
- *	  table that belongs to the extension.
+ * member_table
+ *	  The table rv names, when it belongs to the extension; else InvalidOid
+ *	  (also when the extension is not installed in this database or rv
+ *	  names nothing: core then decides).
  */
-static void
-check_alter_table(AlterTableStmt *stmt)
+static Oid
+member_table(RangeVar *rv)
 {
-	AlterTableCmd *bad = NULL;
-	ListCell   *lc;
 	Oid			extoid;
 	Oid			relid;
 
-	if (stmt->objtype != OBJECT_TABLE || stmt->relation == NULL)
-		return;
-	foreach(lc, stmt->cmds)
-	{
-		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
-
-		if (cmd->subtype == AT_AlterColumnType || cmd->subtype == AT_DropColumn)
-		{
-			bad = cmd;
-			break;
-		}
-	}
-	if (bad == NULL)
-		return;
-
-	/* not installed in this database, or no such table: core decides */
+	if (rv == NULL)
+		return InvalidOid;
 	extoid = get_extension_oid("catalog", true);
 	if (!OidIsValid(extoid))
-		return;
-	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+		return InvalidOid;
+	relid = RangeVarGetRelid(rv, NoLock, true);
 	if (!OidIsValid(relid) ||
 		getExtensionOfObject(RelationRelationId, relid) != extoid)
-		return;
+		return InvalidOid;
+	return relid;
+}
 
+/* Raise 0A000: what would happen to table relid (column col, or NULL). */
+static void
+refuse(const char *what, const char *col, Oid relid)
+{
+	if (col != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot %s column \"%s\" of table \"%s\", which belongs to extension \"catalog\"",
+						what, col, get_rel_name(relid)),
+				 errdetail("The extension's functions read its columns as the types they were written for."),
+				 errhint("Change the extension's tables through its upgrade scripts (ALTER EXTENSION catalog UPDATE).")));
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("cannot %s column \"%s\" of table \"%s\", which belongs to extension \"catalog\"",
-					bad->subtype == AT_DropColumn ? "drop" : "change the type of",
-					bad->name ? bad->name : "?", get_rel_name(relid)),
+			 errmsg("cannot %s table \"%s\", which belongs to extension \"catalog\"",
+					what, get_rel_name(relid)),
 			 errdetail("The extension's functions read its columns as the types they were written for."),
 			 errhint("Change the extension's tables through its upgrade scripts (ALTER EXTENSION catalog UPDATE).")));
+}
+
+/*
+ * check_statement
+ *	  Raise 0A000 when parsetree would change what a column of one of the
+ *	  extension's tables is, directly or later through another object:
+ *	  ALTER COLUMN ... TYPE and DROP COLUMN; renaming a column (a rename
+ *	  and an added column of the old name give a kept plan another type)
+ *	  or the table, or moving it to another schema (a new table could
+ *	  take its name); INHERIT and OF (an ALTER of the parent table or of
+ *	  the type would then change the column).
+ */
+static void
+check_statement(Node *parsetree)
+{
+	Oid			relid;
+
+	if (IsA(parsetree, AlterTableStmt))
+	{
+		AlterTableStmt *stmt = (AlterTableStmt *) parsetree;
+		AlterTableCmd *bad = NULL;
+		ListCell   *lc;
+
+		if (stmt->objtype != OBJECT_TABLE)
+			return;
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+			if (cmd->subtype == AT_AlterColumnType || cmd->subtype == AT_DropColumn ||
+				cmd->subtype == AT_AddInherit || cmd->subtype == AT_AddOf)
+			{
+				bad = cmd;
+				break;
+			}
+		}
+		if (bad == NULL || !OidIsValid(relid = member_table(stmt->relation)))
+			return;
+		switch (bad->subtype)
+		{
+			case AT_AlterColumnType:
+				refuse("change the type of", bad->name, relid);
+				break;
+			case AT_DropColumn:
+				refuse("drop", bad->name, relid);
+				break;
+			case AT_AddInherit:
+				refuse("make a parent of", NULL, relid);
+				break;
+			default:
+				refuse("make a typed table of", NULL, relid);
+				break;
+		}
+	}
+	else if (IsA(parsetree, RenameStmt))
+	{
+		RenameStmt *stmt = (RenameStmt *) parsetree;
+
+		if (stmt->renameType == OBJECT_COLUMN && stmt->relationType == OBJECT_TABLE &&
+			OidIsValid(relid = member_table(stmt->relation)))
+			refuse("rename", stmt->subname, relid);
+		if (stmt->renameType == OBJECT_TABLE &&
+			OidIsValid(relid = member_table(stmt->relation)))
+			refuse("rename", NULL, relid);
+	}
+	else if (IsA(parsetree, AlterObjectSchemaStmt))
+	{
+		AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
+
+		if (stmt->objectType == OBJECT_TABLE &&
+			OidIsValid(relid = member_table(stmt->relation)))
+			refuse("move", NULL, relid);
+	}
+}
+
+/*
+ * in_own_script
+ *	  Whether this is the extension's own CREATE or ALTER EXTENSION UPDATE
+ *	  script (another extension's script is not).
+ */
+static bool
+in_own_script(void)
+{
+	return creating_extension &&
+		CurrentExtensionObject == get_extension_oid("catalog", true);
 }
 
 /*
@@ -102,9 +190,11 @@ catalog_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 
-	if (parsetree != NULL && IsA(parsetree, AlterTableStmt) &&
-		!creating_extension && !IsBinaryUpgrade && !catalog_allow_table_changes)
-		check_alter_table((AlterTableStmt *) parsetree);
+	if (parsetree != NULL &&
+		(IsA(parsetree, AlterTableStmt) || IsA(parsetree, RenameStmt) ||
+		 IsA(parsetree, AlterObjectSchemaStmt)) &&
+		!IsBinaryUpgrade && !catalog_allow_table_changes && !in_own_script())
+		check_statement(parsetree);
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,

@@ -216,7 +216,7 @@ CatalogDefineGucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("catalog.allow_table_changes",
-							 "Allows changing the type of, or dropping, a column of the extension's tables.",
+							 "Allows changing, dropping or renaming a column of the extension's tables, or renaming or moving one.",
 							 "For emergency repairs only: sessions already running may misread the changed column "
 							 "until they reconnect.  Only a superuser may change it.",
 							 &catalog_allow_table_changes,

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(133);
+SELECT plan(138);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -415,6 +415,23 @@ SELECT throws_ok($$ALTER TABLE IF EXISTS catalog.idempotency DROP COLUMN IF EXIS
                  '0A000', NULL, 'DROP COLUMN IF EXISTS too');
 SELECT throws_ok($$ALTER TABLE catalog.audit_log ALTER COLUMN row_id TYPE numeric$$,
                  '0A000', NULL, 'the partitioned audit table too');
+-- ... nor the changes that would reach a column later: a rename (then an
+-- added column of the old name), a new name or schema (then a new table of
+-- the old name), a parent table or a type whose ALTER would recurse.
+SELECT throws_ok($$ALTER TABLE catalog.product RENAME COLUMN price TO price_old$$, '0A000',
+                 'cannot rename column "price" of table "product", which belongs to extension "catalog"',
+                 'RENAME COLUMN of an extension table is refused');
+SELECT throws_ok($$ALTER TABLE catalog.product RENAME TO product_old$$, '0A000',
+                 'cannot rename table "product", which belongs to extension "catalog"',
+                 'RENAME of an extension table is refused');
+SELECT throws_ok($$ALTER TABLE catalog.category SET SCHEMA public$$, '0A000', NULL,
+                 'SET SCHEMA of an extension table is refused');
+CREATE TEMP TABLE guard_parent (price numeric(12,2));
+SELECT throws_ok($$ALTER TABLE catalog.product INHERIT guard_parent$$, '0A000', NULL,
+                 'INHERIT: an extension table cannot get a parent whose ALTER would recurse into it');
+CREATE TYPE pg_temp.guard_row AS (id bigint);
+SELECT throws_ok($$ALTER TABLE catalog.search_term OF pg_temp.guard_row$$, '0A000', NULL,
+                 'OF: an extension table cannot become a typed table');
 SET LOCAL ROLE catalog_admin;
 SELECT throws_ok($$SET LOCAL catalog.allow_table_changes = on$$, '42501', NULL,
                  'only a superuser may turn catalog.allow_table_changes on');
