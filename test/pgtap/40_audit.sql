@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(175);
+SELECT plan(177);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -478,6 +478,15 @@ SELECT ok((SELECT bool_and(pg_temp.is_hash_mask(k)) AND count(*) = 1
 ------------------------------------------------------------------------------
 SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'description', method => 'redact') IS NOT NULL AS set1;
 SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'attributes', attribute_key => 'serial', method => 'hash') IS NOT NULL AS set2;
+-- A key no attribute can have would be saved and never applied: refused.
+SELECT throws_ok($$SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'attributes',
+                                                      attribute_key => 'Supplier_Ref', method => 'hash')$$,
+                 '22023', 'invalid value for field "attribute_key": a key does not match [a-z][a-z0-9_]* at position 1',
+                 'audit_mask_set refuses an attribute key outside the attributes'' key syntax');
+SELECT throws_ok(format($$SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'attributes',
+                                                             attribute_key => %L, method => 'hash')$$, repeat('k', 65)),
+                 '22023', 'invalid value for field "attribute_key": a key is longer than 64 bytes',
+                 'audit_mask_set refuses an attribute key longer than an attribute key can be');
 SELECT ok(catalog_api.audit_masks()->'declared' @> jsonb_build_array(
               jsonb_build_object('table_name', 'product', 'column_name', 'description', 'method', 'redact'),
               jsonb_build_object('table_name', 'product', 'column_name', 'attributes', 'attribute_key', 'serial', 'method', 'hash')),
