@@ -29,9 +29,12 @@
  *	  a longer sequence qualifies, longest first);
  *	- phone number: an optional "+" or "(", then 10 to 15 digits in groups
  *	  separated by runs of at most 3 of space, "-", ".", "(", ")", the whole
- *	  sequence neither preceded nor followed by a letter or a digit, nor
- *	  followed by ":" and a digit (a date and time, "2026-11-26 12:00").  A
- *	  sequence of more than 15 digits is not a phone number.
+ *	  sequence neither preceded nor followed by a letter or a digit (but
+ *	  an extension "x12" or "ext" may follow), nor followed by ":" and a
+ *	  digit (a date and time, "2026-11-26 12:00").  In a longer sequence,
+ *	  or one glued to a word at one end, every run of whole groups with 10
+ *	  to 15 digits, one group of 3 or more and allowed ends qualifies
+ *	  (see scan_phones).
  * Before scanning, a string is decoded into code points: fullwidth forms
  * (U+FF01..U+FF5E) and the ideographic space fold to ASCII, the Unicode
  * hyphens and minus to "-", the other spaces to " ", and invisible format
@@ -477,9 +480,39 @@ is_phone_sep(pg_wchar c)
 }
 
 /*
+ * phone_end_ok
+ *	  Whether a phone number may end at e: the end of the string, or
+ *	  neither a letter nor a digit (an extension "x12" or "ext" may follow),
+ *	  nor ":" and a digit (a date and time, "2026-11-26 12:00").
+ */
+static bool
+phone_end_ok(const pg_wchar *c, int n, int e)
+{
+	if (e == n)
+		return true;
+	if (c[e] == ':')
+		return !(e + 1 < n && is_digit(c[e + 1]));
+	if (!is_word(c[e]))
+		return true;
+	if ((c[e] == 'x' || c[e] == 'X') && e + 1 < n && is_digit(c[e + 1]))
+		return true;
+	return e + 3 <= n && (c[e] | 0x20) == 'e' && (c[e + 1] | 0x20) == 'x' &&
+		(c[e + 2] | 0x20) == 't' && (e + 3 == n || !is_letter(c[e + 3]));
+}
+
+/*
  * scan_phones
- *	  Phone numbers.  Each maximal sequence of digit groups and separator
- *	  runs is read once and the scan goes on after it: linear.
+ *	  Phone numbers.  A sequence is a maximal run of digit groups joined by
+ *	  runs of at most 3 separators.  The whole sequence is a phone number
+ *	  when it has 10 to 15 digits and may start and end where it does.
+ *	  Otherwise (too many digits, or glued to a word at one end: "Apt B2
+ *	  555-123-4567", a date before the number) every run of whole groups
+ *	  inside it with 10 to 15 digits, a group of 3 or more among them, and
+ *	  an allowed start and end is masked: the union of the longest such run
+ *	  from each group, so no tail of a number stays clear ("2024-05-01
+ *	  555-123-4567" is masked whole).  The group of 3 keeps lists of small
+ *	  numbers ("sizes 36 37 38 ... 45") clear.  Linear: a run from one group
+ *	  reads at most 15 digits.
  */
 static void
 scan_phones(const Decoded *d, AuditScanSpans *out)
@@ -487,13 +520,18 @@ scan_phones(const Decoded *d, AuditScanSpans *out)
 	const pg_wchar *c = d->c;
 	int			n = d->n;
 	int			i = 0;
+	int			cap = 0;
+	int		   *gs = NULL;		/* group start */
+	int		   *ge = NULL;		/* group end */
 
 	while (i < n)
 	{
 		int			start = -1;
 		int			j;
 		int			digits = 0;
+		int			ng = 0;
 		int			last_end;
+		bool		start_ok;
 
 		if (is_digit(c[i]))
 			start = i;
@@ -512,12 +550,22 @@ scan_phones(const Decoded *d, AuditScanSpans *out)
 		for (;;)
 		{
 			int			k;
+			int			s = j;
 
 			while (j < n && is_digit(c[j]))
 			{
 				digits++;
 				j++;
 			}
+			if (ng == cap)
+			{
+				cap = cap == 0 ? 16 : cap * 2;
+				gs = gs == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(gs, sizeof(int) * cap);
+				ge = ge == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(ge, sizeof(int) * cap);
+			}
+			gs[ng] = s;
+			ge[ng] = j;
+			ng++;
 			last_end = j;
 			k = j;
 			while (k < n && k - j < 3 && is_phone_sep(c[k]))
@@ -527,12 +575,50 @@ scan_phones(const Decoded *d, AuditScanSpans *out)
 			else
 				break;
 		}
-		if (digits >= 10 && digits <= 15 &&
-			(start == 0 || !is_word(c[start - 1])) &&
-			(last_end == n || !is_word(c[last_end])) &&
-			!(last_end + 1 < n && c[last_end] == ':' && is_digit(c[last_end + 1])))
+		start_ok = (start == 0 || !is_word(c[start - 1]));
+		if (digits >= 10 && digits <= 15 && start_ok && phone_end_ok(c, n, last_end))
 			span_add(out, start, last_end);
+		else if (digits > 10)
+		{
+			/* runs of whole groups inside the sequence */
+			int			covered = -1;	/* masked up to here */
+
+			for (int a = 0; a < ng; a++)
+			{
+				int			sum = 0;
+				int			best = -1;
+				bool		has3 = false;
+
+				if (a == 0 && !start_ok)
+					continue;
+				for (int b = a; b < ng; b++)
+				{
+					sum += ge[b] - gs[b];
+					if (sum > 15)
+						break;
+					has3 |= (ge[b] - gs[b] >= 3);
+					if (sum >= 10 && has3 && (b < ng - 1 || phone_end_ok(c, n, last_end)))
+						best = b;
+				}
+				if (best >= 0 && ge[best] > covered)
+				{
+					int			from = (a == 0) ? start : gs[a];
+
+					/* one span for runs that overlap (find_spans joins no touching ones) */
+					if (covered >= 0 && from <= covered)
+						out->s[out->n - 1].end = ge[best];
+					else
+						span_add(out, from, ge[best]);
+					covered = ge[best];
+				}
+			}
+		}
 		i = last_end;
+	}
+	if (gs != NULL)
+	{
+		pfree(gs);
+		pfree(ge);
 	}
 }
 

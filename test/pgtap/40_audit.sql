@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(177);
+SELECT plan(182);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -411,6 +411,11 @@ SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1
                           'billing', jsonb_build_object('memo', 'paid with 5555-5555-5555-4444, thanks'),
                           'support', 'phone (415) 555-0199 weekdays',
                           'plain', 'order 12345 of 2024-11-26, size 10',
+                          'ext', 'call 555-123-4567x89 after six',
+                          'apt', 'Apt B2 555-123-4567',
+                          'dated', 'on 2024-05-01 555-123-4567',
+                          'two', 'dial 555 123 4567 555 765 4321 today',
+                          'sizes', 'sizes 38 39 40 41 42 43 44 45 46',
                           'cc', jsonb_build_array('carl.' || :'sfx' || '@example.net', 'plain item'),
                           'owners', jsonb_build_object('dave.' || :'sfx' || '@example.org', 'owner'),
                           'hidden', 'ping erin' || U&'\200B' || '.' || :'sfx' || '@example.com please') AS attrs;
@@ -438,6 +443,13 @@ SELECT ok(pg_temp.masked_like((pg_temp.alast('product', :pvals)).new_values #>> 
           'attribute string: a phone number in parentheses is masked');
 SELECT is((pg_temp.alast('product', :pvals)).new_values #>> '{attributes,plain}', 'order 12345 of 2024-11-26, size 10',
           'ordinary numbers and dates are not masked');
+SELECT ok(pg_temp.masked_like((pg_temp.alast('product', :pvals)).new_values #>> ARRAY['attributes', k], p), d)
+FROM (VALUES ('ext', 'call <m>x89 after six', 'a phone number followed by an extension is masked'),
+             ('apt', 'Apt B2 <m>', 'a phone number after a sequence glued to a word is masked'),
+             ('dated', 'on <m>', 'a phone number after a date is masked, with the date (no tail stays clear)'),
+             ('two', 'dial <m> today', 'two phone numbers in one sequence are masked')) AS t(k, p, d);
+SELECT is((pg_temp.alast('product', :pvals)).new_values #>> '{attributes,sizes}', 'sizes 38 39 40 41 42 43 44 45 46',
+          'a list of small numbers is not a phone number');
 SELECT ok(pg_temp.masked_like((pg_temp.alast('product', :pvals)).new_values #>> '{attributes,cc,0}', '<m>')
           AND (pg_temp.alast('product', :pvals)).new_values #>> '{attributes,cc,1}' = 'plain item',
           'strings inside arrays are scanned too');
