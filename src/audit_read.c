@@ -88,6 +88,11 @@ typedef enum AuditReadKind
  *	 unsealed, of a transaction pending at the sealer's last pass: the txid
  *				index, rows at or below last_id not sealed (the writes
  *				that were in flight at that pass: a handful).
+ * A seal whose row retention dropped (a prune) is skipped inside the sealed
+ * branch, before its limit: cut first and joined after, pruned seals above
+ * the live rows would fill the limit and end the history early (pruned ids
+ * can lie above live ones: a kept older partition, or ids drawn across a
+ * month change in another order than their months).
  * The sealer's bookkeeping (audit_chain) and its seals are read under the
  * same snapshot, so every visible row is in exactly one branch.  The rows
  * themselves are then read by primary key (id, occurred_at), which prunes
@@ -100,7 +105,10 @@ typedef enum AuditReadKind
 	" a.role_name, a.via, a.request_id, a.table_name, a.row_id," \
 	" a.old_values, a.new_values, k.seq" \
 	" FROM ((SELECT s.audit_id, s.occurred_at, s.seq FROM catalog.audit_seal s" \
-	"        WHERE " SEAL CS " ORDER BY " SEAL_ORDER " LIMIT " L ")" \
+	"        WHERE " SEAL CS \
+	"          AND EXISTS (SELECT FROM catalog.audit_log e" \
+	"                      WHERE e.id = s.audit_id AND e.occurred_at = s.occurred_at)" \
+	"        ORDER BY " SEAL_ORDER " LIMIT " L ")" \
 	"       UNION ALL" \
 	"       (SELECT u.id, u.occurred_at, NULL::pg_catalog.int8 FROM catalog.audit_log u" \
 	"        WHERE " LOG CU \

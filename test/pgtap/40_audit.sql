@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(182);
+SELECT plan(183);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -995,6 +995,21 @@ SELECT ok((SELECT part FROM parts WHERE k = 'mar') NOT IN (SELECT p FROM pg_temp
           'once sealed, it is dropped');
 SELECT is(catalog_api.audit_verify()->>'ok', 'true', 'the chain still verifies');
 SELECT is(catalog_api.audit_verify()->>'unsealed', '0', 'and nothing is left unsealed');
+-- A pruned seal above a live row of the same key does not end the history:
+-- June's row (kept) is written before May's (dropped), so the pruned seals
+-- have the higher ids and come first in the walk.
+BEGIN;
+INSERT INTO ret SELECT 'jun', pg_temp.old_row((:yr || '-06-10 00:00:00+00')::timestamptz, 'june'), :yr || '-06';
+INSERT INTO ret SELECT 'may', pg_temp.old_row((:yr || t)::timestamptz, 'may ' || n), :yr || '-05'
+FROM (VALUES (1, '-05-02 00:00:00+00'), (2, '-05-03 00:00:00+00')) v(n, t);
+COMMIT;
+SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
+SELECT catalog_api.audit_maintain() IS NOT NULL AS maintained;
+SELECT catalog_api.audit_drop_partitions((:yr || '-06-01 00:00:00+00')::timestamptz) IS NOT NULL AS dropped;
+SELECT is((SELECT jsonb_agg(i->'audit_id') FROM jsonb_array_elements(catalog_api.product_history(0, page_size => 1)->'items') i),
+          jsonb_build_array((SELECT id FROM ret WHERE k = 'jun')),
+          'a page after pruned seals of higher ids still has the live row below them');
+SELECT catalog_api.audit_drop_partitions((:yr || '-07-01 00:00:00+00')::timestamptz) IS NOT NULL AS dropped;
 -- A partition attached by hand with bounds other than its month's is kept:
 -- its drop would chain a prune link that names no month, which verify
 -- refuses.
