@@ -1063,15 +1063,17 @@ mask_set(PG_FUNCTION_ARGS)
 				 errmsg("attribute_key applies only to a jsonb column"),
 				 errdetail("{\"field\":\"attribute_key\",\"reason\":\"not_jsonb\"}"),
 				 errhint("Omit attribute_key to mask the whole column.")));
-	if (key[0] != '\0')
+	if (key[0] != '\0' && strcmp(table, "product") == 0 && strcmp(column, "attributes") == 0)
 	{
 		ValidateError err;
 
 		/*
 		 * A key no attribute can have would be saved, listed and never
-		 * applied: attribute keys are [a-z][a-z0-9_]*, at most 64 bytes
-		 * (attributes.c), and match by bytes.  (audit_mask_drop takes any
-		 * key, so a mask saved before this check can still be dropped.)
+		 * applied: the keys of product.attributes are [a-z][a-z0-9_]*, at
+		 * most 64 bytes (attributes.c), and match by bytes.  (A jsonb
+		 * column an administrator added has no such rule; audit_mask_drop
+		 * takes any key, so a mask saved before this check can still be
+		 * dropped.)
 		 */
 		if (!ValidateAttributeKey(key, strlen(key), ATTRIBUTES_MAX_KEY_LEN, &err))
 		{

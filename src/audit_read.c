@@ -88,11 +88,15 @@ typedef enum AuditReadKind
  *	 unsealed, of a transaction pending at the sealer's last pass: the txid
  *				index, rows at or below last_id not sealed (the writes
  *				that were in flight at that pass: a handful).
- * A seal whose row retention dropped (a prune) is skipped inside the sealed
- * branch, before its limit: cut first and joined after, pruned seals above
- * the live rows would fill the limit and end the history early (pruned ids
- * can lie above live ones: a kept older partition, or ids drawn across a
- * month change in another order than their months).
+ * A seal whose row retention dropped (a prune) still counts towards the
+ * limit, so a page reads at most L seals however many were pruned, and
+ * comes back from the LEFT JOIN without its row (action NULL): read_page
+ * leaves it out of the items but pages on past it.  A page can so hold
+ * fewer items than page_size, even none, with a next_cursor; an inner
+ * join would end the history there instead (pruned ids can lie above live
+ * ones: a kept older partition, ids drawn across a month change), and
+ * skipping pruned seals before the limit would read every pruned seal of
+ * a key on its last page.
  * The sealer's bookkeeping (audit_chain) and its seals are read under the
  * same snapshot, so every visible row is in exactly one branch.  The rows
  * themselves are then read by primary key (id, occurred_at), which prunes
@@ -101,14 +105,11 @@ typedef enum AuditReadKind
  * CS and CU the cursor conditions ("" without a cursor).
  */
 #define PAGE_QUERY(SEAL, SEAL_ORDER, LOG, L, CS, CU) \
-	"SELECT a.id, a.occurred_at, a.txid::pg_catalog.text, a.action, a.actor," \
+	"SELECT k.id, a.occurred_at, a.txid::pg_catalog.text, a.action, a.actor," \
 	" a.role_name, a.via, a.request_id, a.table_name, a.row_id," \
 	" a.old_values, a.new_values, k.seq" \
 	" FROM ((SELECT s.audit_id, s.occurred_at, s.seq FROM catalog.audit_seal s" \
-	"        WHERE " SEAL CS \
-	"          AND EXISTS (SELECT FROM catalog.audit_log e" \
-	"                      WHERE e.id = s.audit_id AND e.occurred_at = s.occurred_at)" \
-	"        ORDER BY " SEAL_ORDER " LIMIT " L ")" \
+	"        WHERE " SEAL CS " ORDER BY " SEAL_ORDER " LIMIT " L ")" \
 	"       UNION ALL" \
 	"       (SELECT u.id, u.occurred_at, NULL::pg_catalog.int8 FROM catalog.audit_log u" \
 	"        WHERE " LOG CU \
@@ -122,7 +123,7 @@ typedef enum AuditReadKind
 	"          AND u.id <= COALESCE((SELECT c.last_id FROM catalog.audit_chain c WHERE c.id), 0)" \
 	"          AND NOT EXISTS (SELECT FROM catalog.audit_seal x WHERE x.audit_id = u.id))" \
 	"      ) k (id, occurred_at, seq)" \
-	" JOIN catalog.audit_log a ON a.id = k.id AND a.occurred_at = k.occurred_at" \
+	" LEFT JOIN catalog.audit_log a ON a.id = k.id AND a.occurred_at = k.occurred_at" \
 	" ORDER BY k.id DESC LIMIT " L
 
 /*
@@ -293,7 +294,14 @@ read_page(FunctionCallInfo fcinfo, AuditReadKind kind, Datum *key, int nkeys)
 	DocPushKey(&st, "items");
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < have; i++)
-		push_item(&st, i);
+	{
+		bool		pruned;
+
+		/* a seal whose row retention dropped: no item, but paged past */
+		(void) SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &pruned);
+		if (!pruned)
+			push_item(&st, i);
+	}
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	if (n > page_size)
 	{

@@ -33,8 +33,8 @@
  *	  an extension "x12" or "ext" may follow), nor followed by ":" and a
  *	  digit (a date and time, "2026-11-26 12:00").  In a longer sequence,
  *	  or one glued to a word at one end, every run of whole groups with 10
- *	  to 15 digits, one group of 3 or more and allowed ends qualifies
- *	  (see scan_phones).
+ *	  to 15 digits, a group of 3 or more that is not a year, and allowed
+ *	  ends qualifies (see scan_phones).
  * Before scanning, a string is decoded into code points: fullwidth forms
  * (U+FF01..U+FF5E) and the ideographic space fold to ASCII, the Unicode
  * hyphens and minus to "-", the other spaces to " ", and invisible format
@@ -501,18 +501,35 @@ phone_end_ok(const pg_wchar *c, int n, int e)
 }
 
 /*
+ * phone_group
+ *	  Whether the digit group [s, e) is one a phone number has and a list of
+ *	  small numbers or of years lacks: 3 digits or more, but not a year
+ *	  (1900 to 2099).
+ */
+static bool
+phone_group(const pg_wchar *c, int s, int e)
+{
+	if (e - s < 3)
+		return false;
+	return !(e - s == 4 && ((c[s] == '1' && c[s + 1] == '9') || (c[s] == '2' && c[s + 1] == '0')));
+}
+
+/*
  * scan_phones
  *	  Phone numbers.  A sequence is a maximal run of digit groups joined by
  *	  runs of at most 3 separators.  The whole sequence is a phone number
  *	  when it has 10 to 15 digits and may start and end where it does.
  *	  Otherwise (too many digits, or glued to a word at one end: "Apt B2
  *	  555-123-4567", a date before the number) every run of whole groups
- *	  inside it with 10 to 15 digits, a group of 3 or more among them, and
- *	  an allowed start and end is masked: the union of the longest such run
- *	  from each group, so no tail of a number stays clear ("2024-05-01
- *	  555-123-4567" is masked whole).  The group of 3 keeps lists of small
- *	  numbers ("sizes 36 37 38 ... 45") clear.  Linear: a run from one group
- *	  reads at most 15 digits.
+ *	  inside it with 10 to 15 digits, a phone_group among them, and an
+ *	  allowed start and end is masked: the union of the longest such run
+ *	  from each group (a run that starts inside the part already masked
+ *	  needs no phone_group), so no tail of a number stays clear
+ *	  ("2024-05-01 555-123-4567" is masked whole).  phone_group keeps lists
+ *	  of small numbers ("sizes 38 39 ... 46"), of years and date ranges
+ *	  clear; so a number written in groups of two inside a longer sequence
+ *	  is not found (alone, it is).  Linear: a run from one group reads at
+ *	  most 15 digits.
  */
 static void
 scan_phones(const Decoded *d, AuditScanSpans *out)
@@ -596,8 +613,9 @@ scan_phones(const Decoded *d, AuditScanSpans *out)
 					sum += ge[b] - gs[b];
 					if (sum > 15)
 						break;
-					has3 |= (ge[b] - gs[b] >= 3);
-					if (sum >= 10 && has3 && (b < ng - 1 || phone_end_ok(c, n, last_end)))
+					has3 |= phone_group(c, gs[b], ge[b]);
+					if (sum >= 10 && (has3 || gs[a] < covered) &&
+						(b < ng - 1 || phone_end_ok(c, n, last_end)))
 						best = b;
 				}
 				if (best >= 0 && ge[best] > covered)
