@@ -149,18 +149,52 @@ check_statement(Node *parsetree)
 	{
 		RenameStmt *stmt = (RenameStmt *) parsetree;
 
-		if (stmt->renameType == OBJECT_COLUMN && stmt->relationType == OBJECT_TABLE &&
-			OidIsValid(relid = member_table(stmt->relation)))
-			refuse("rename", stmt->subname, relid);
-		if (stmt->renameType == OBJECT_TABLE &&
-			OidIsValid(relid = member_table(stmt->relation)))
-			refuse("rename", NULL, relid);
+		/*
+		 * Core renames a relation, or its column, whatever kind the
+		 * statement names (ALTER INDEX catalog.product RENAME TO ..., ALTER
+		 * VIEW catalog.product RENAME COLUMN ...): judge the relation.
+		 */
+		switch (stmt->renameType)
+		{
+			case OBJECT_COLUMN:
+			case OBJECT_ATTRIBUTE:
+				if (OidIsValid(relid = member_table(stmt->relation)))
+					refuse("rename", stmt->subname, relid);
+				break;
+			case OBJECT_TABLE:
+			case OBJECT_INDEX:
+			case OBJECT_VIEW:
+			case OBJECT_MATVIEW:
+			case OBJECT_FOREIGN_TABLE:
+			case OBJECT_SEQUENCE:
+				if (OidIsValid(relid = member_table(stmt->relation)))
+					refuse("rename", NULL, relid);
+				break;
+			case OBJECT_SCHEMA:
+				{
+					Oid			extoid = get_extension_oid("catalog", true);
+
+					/* the schemas the install script creates and names */
+					if (OidIsValid(extoid) && stmt->subname != NULL &&
+						(strcmp(stmt->subname, "catalog") == 0 ||
+						 strcmp(stmt->subname, "catalog_api") == 0))
+						ereport(ERROR,
+								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								 errmsg("cannot rename schema \"%s\", which belongs to extension \"catalog\"",
+										stmt->subname),
+								 errdetail("The extension's functions name their tables and functions by schema."),
+								 errhint("Change the extension's tables through its upgrade scripts (ALTER EXTENSION catalog UPDATE).")));
+					break;
+				}
+			default:
+				break;
+		}
 	}
 	else if (IsA(parsetree, AlterObjectSchemaStmt))
 	{
 		AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
 
-		if (stmt->objectType == OBJECT_TABLE &&
+		if (stmt->relation != NULL &&
 			OidIsValid(relid = member_table(stmt->relation)))
 			refuse("move", NULL, relid);
 	}

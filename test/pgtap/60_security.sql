@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(138);
+SELECT plan(141);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -426,6 +426,12 @@ SELECT throws_ok($$ALTER TABLE catalog.product RENAME TO product_old$$, '0A000',
                  'RENAME of an extension table is refused');
 SELECT throws_ok($$ALTER TABLE catalog.category SET SCHEMA public$$, '0A000', NULL,
                  'SET SCHEMA of an extension table is refused');
+SELECT throws_ok($$ALTER INDEX catalog.product RENAME TO product_old$$, '0A000', NULL,
+                 'the rename of an extension table through ALTER INDEX is refused too');
+SELECT throws_ok($$ALTER VIEW catalog.product RENAME COLUMN price TO price_old$$, '0A000', NULL,
+                 'the rename of a column through ALTER VIEW is refused too');
+SELECT throws_ok($$ALTER SCHEMA catalog RENAME TO catalog_old$$, '0A000', NULL,
+                 'the rename of the extension''s schema is refused');
 CREATE TEMP TABLE guard_parent (price numeric(12,2));
 SELECT throws_ok($$ALTER TABLE catalog.product INHERIT guard_parent$$, '0A000', NULL,
                  'INHERIT: an extension table cannot get a parent whose ALTER would recurse into it');
