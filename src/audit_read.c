@@ -6,7 +6,8 @@
  *
  * Every function returns one page {"items": [...], "next_cursor": ...},
  * newest first (audit id descending).  Paging is keyset: the cursor is the
- * audit id of the last item of the previous page and the next page holds
+ * audit id of the last entry the previous page read (its last item, or a
+ * seal whose row retention dropped, see PAGE_QUERY) and the next page holds
  * the rows with a lower id, so a page costs the same at any depth and rows
  * written meanwhile never shift it.  Ids are taken when a row is written,
  * not when it commits: a transaction still open while a page is read can
@@ -88,6 +89,7 @@ typedef enum AuditReadKind
  *	 unsealed, of a transaction pending at the sealer's last pass: the txid
  *				index, rows at or below last_id not sealed (the writes
  *				that were in flight at that pass: a handful).
+ * Prune links (negative audit_id, no row of their own) are never entries.
  * A seal whose row retention dropped (a prune) still counts towards the
  * limit, so a page reads at most L seals however many were pruned, and
  * comes back from the LEFT JOIN without its row (action NULL): read_page
@@ -109,7 +111,7 @@ typedef enum AuditReadKind
 	" a.role_name, a.via, a.request_id, a.table_name, a.row_id," \
 	" a.old_values, a.new_values, k.seq" \
 	" FROM ((SELECT s.audit_id, s.occurred_at, s.seq FROM catalog.audit_seal s" \
-	"        WHERE " SEAL CS " ORDER BY " SEAL_ORDER " LIMIT " L ")" \
+	"        WHERE " SEAL CS " AND s.audit_id > 0 ORDER BY " SEAL_ORDER " LIMIT " L ")" \
 	"       UNION ALL" \
 	"       (SELECT u.id, u.occurred_at, NULL::pg_catalog.int8 FROM catalog.audit_log u" \
 	"        WHERE " LOG CU \
