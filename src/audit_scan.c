@@ -371,6 +371,45 @@ luhn_doubled(int v)
 }
 
 /*
+ * The digit groups of one sequence, as [start, end) code point ranges,
+ * grown as the sequence is read (scan_cards, scan_phones); reused from one
+ * sequence to the next, freed by groups_free.
+ */
+typedef struct DigitGroups
+{
+	int			n;
+	int			cap;
+	int		   *start;
+	int		   *end;
+} DigitGroups;
+
+static void
+groups_push(DigitGroups *g, int start, int end)
+{
+	if (g->n == g->cap)
+	{
+		g->cap = g->cap == 0 ? 16 : g->cap * 2;
+		g->start = g->start == NULL ? palloc(sizeof(int) * g->cap) :
+			repalloc_huge(g->start, sizeof(int) * g->cap);
+		g->end = g->end == NULL ? palloc(sizeof(int) * g->cap) :
+			repalloc_huge(g->end, sizeof(int) * g->cap);
+	}
+	g->start[g->n] = start;
+	g->end[g->n] = end;
+	g->n++;
+}
+
+static void
+groups_free(DigitGroups *g)
+{
+	if (g->start != NULL)
+	{
+		pfree(g->start);
+		pfree(g->end);
+	}
+}
+
+/*
  * scan_cards
  *	  Payment card numbers.  A sequence is a maximal run of digit groups
  *	  joined by single spaces or dashes; inside it, from the leftmost group,
@@ -385,40 +424,36 @@ scan_cards(const Decoded *d, AuditScanSpans *out)
 	const pg_wchar *c = d->c;
 	int			n = d->n;
 	int			i = 0;
-	int			cap = 0;
-	int		   *gs = NULL;		/* group start */
-	int		   *ge = NULL;		/* group end */
+	DigitGroups g = {0, 0, NULL, NULL};
 
 	while (i < n)
 	{
-		int			ng = 0;
 		int			j = i;
+		int			ng;
+		const int  *gs;
+		const int  *ge;
 
 		if (!is_digit(c[i]))
 		{
 			i++;
 			continue;
 		}
+		g.n = 0;
 		for (;;)
 		{
 			int			s = j;
 
 			while (j < n && is_digit(c[j]))
 				j++;
-			if (ng == cap)
-			{
-				cap = cap == 0 ? 16 : cap * 2;
-				gs = gs == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(gs, sizeof(int) * cap);
-				ge = ge == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(ge, sizeof(int) * cap);
-			}
-			gs[ng] = s;
-			ge[ng] = j;
-			ng++;
+			groups_push(&g, s, j);
 			if (j + 1 < n && (c[j] == ' ' || c[j] == '-') && is_digit(c[j + 1]))
 				j++;
 			else
 				break;
 		}
+		ng = g.n;
+		gs = g.start;
+		ge = g.end;
 
 		for (int a = 0; a < ng;)
 		{
@@ -466,11 +501,7 @@ scan_cards(const Decoded *d, AuditScanSpans *out)
 		}
 		i = j;
 	}
-	if (gs != NULL)
-	{
-		pfree(gs);
-		pfree(ge);
-	}
+	groups_free(&g);
 }
 
 static inline bool
@@ -537,16 +568,16 @@ scan_phones(const Decoded *d, AuditScanSpans *out)
 	const pg_wchar *c = d->c;
 	int			n = d->n;
 	int			i = 0;
-	int			cap = 0;
-	int		   *gs = NULL;		/* group start */
-	int		   *ge = NULL;		/* group end */
+	DigitGroups g = {0, 0, NULL, NULL};
 
 	while (i < n)
 	{
 		int			start = -1;
 		int			j;
 		int			digits = 0;
-		int			ng = 0;
+		int			ng;
+		const int  *gs;
+		const int  *ge;
 		int			last_end;
 		bool		start_ok;
 
@@ -564,6 +595,7 @@ scan_phones(const Decoded *d, AuditScanSpans *out)
 		j = start;
 		while (!is_digit(c[j]))
 			j++;
+		g.n = 0;
 		for (;;)
 		{
 			int			k;
@@ -574,15 +606,7 @@ scan_phones(const Decoded *d, AuditScanSpans *out)
 				digits++;
 				j++;
 			}
-			if (ng == cap)
-			{
-				cap = cap == 0 ? 16 : cap * 2;
-				gs = gs == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(gs, sizeof(int) * cap);
-				ge = ge == NULL ? palloc(sizeof(int) * cap) : repalloc_huge(ge, sizeof(int) * cap);
-			}
-			gs[ng] = s;
-			ge[ng] = j;
-			ng++;
+			groups_push(&g, s, j);
 			last_end = j;
 			k = j;
 			while (k < n && k - j < 3 && is_phone_sep(c[k]))
@@ -592,6 +616,9 @@ scan_phones(const Decoded *d, AuditScanSpans *out)
 			else
 				break;
 		}
+		ng = g.n;
+		gs = g.start;
+		ge = g.end;
 		start_ok = (start == 0 || !is_word(c[start - 1]));
 		if (digits >= 10 && digits <= 15 && start_ok && phone_end_ok(c, n, last_end))
 			span_add(out, start, last_end);
@@ -633,11 +660,7 @@ scan_phones(const Decoded *d, AuditScanSpans *out)
 		}
 		i = last_end;
 	}
-	if (gs != NULL)
-	{
-		pfree(gs);
-		pfree(ge);
-	}
+	groups_free(&g);
 }
 
 /*
