@@ -53,6 +53,25 @@ raise_limit(const char *reason, int limit)
 }
 
 /*
+ * AttributesCheckKey
+ *	  Raise 22023 for field ("invalid_key" or "key_too_long") unless key
+ *	  (len bytes) is an attribute key: [a-z][a-z0-9_]*, at most
+ *	  ATTRIBUTES_MAX_KEY_LEN bytes.  Also the rule of a masked attribute
+ *	  key (audit_mask.c).
+ */
+void
+AttributesCheckKey(const char *field, const char *key, int len)
+{
+	ValidateError err;
+
+	if (!ValidateAttributeKey(key, len, ATTRIBUTES_MAX_KEY_LEN, &err))
+	{
+		err.reason = (strcmp(err.reason, "too_long") == 0) ? "key_too_long" : "invalid_key";
+		ValidateRaise(field, &err);
+	}
+}
+
+/*
  * check_number
  *	  Raise 22003 for field unless n has at most ATTRIBUTES_MAX_NUMBER_DIGITS
  *	  digits before the point and ATTRIBUTES_MAX_NUMBER_SCALE after it.
@@ -156,17 +175,9 @@ AttributesCanonical(Datum value)
 				break;
 			case WJB_KEY:
 				{
-					ValidateError err;
-
 					if (++nkeys > ATTRIBUTES_MAX_KEYS)
 						raise_limit("too_many_keys", ATTRIBUTES_MAX_KEYS);
-					if (!ValidateAttributeKey(v.val.string.val, v.val.string.len,
-											  ATTRIBUTES_MAX_KEY_LEN, &err))
-					{
-						err.reason = (strcmp(err.reason, "too_long") == 0) ?
-							"key_too_long" : "invalid_key";
-						ValidateRaise("attributes", &err);
-					}
+					AttributesCheckKey("attributes", v.val.string.val, v.val.string.len);
 					memcpy(keybuf, v.val.string.val, v.val.string.len);
 					keybuf[v.val.string.len] = '\0';
 					res = pushJsonbValue(&state, tok, &v);

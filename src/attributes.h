@@ -21,5 +21,6 @@
 #define ATTRIBUTES_MAX_NUMBER_SCALE	15	/* digits after the point */
 
 extern Jsonb *AttributesCanonical(Datum value);
+extern void AttributesCheckKey(const char *field, const char *key, int len);
 
 #endif							/* CATALOG_ATTRIBUTES_H */

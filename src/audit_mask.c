@@ -1063,24 +1063,15 @@ mask_set(PG_FUNCTION_ARGS)
 				 errmsg("attribute_key applies only to a jsonb column"),
 				 errdetail("{\"field\":\"attribute_key\",\"reason\":\"not_jsonb\"}"),
 				 errhint("Omit attribute_key to mask the whole column.")));
+	/*
+	 * A key no attribute can have would be saved, listed and never applied:
+	 * the keys of product.attributes follow AttributesCheckKey and match by
+	 * bytes.  (A jsonb column an administrator added has no such rule;
+	 * audit_mask_drop takes any key, so a mask saved before this check can
+	 * still be dropped.)
+	 */
 	if (key[0] != '\0' && strcmp(table, "product") == 0 && strcmp(column, "attributes") == 0)
-	{
-		ValidateError err;
-
-		/*
-		 * A key no attribute can have would be saved, listed and never
-		 * applied: the keys of product.attributes are [a-z][a-z0-9_]*, at
-		 * most 64 bytes (attributes.c), and match by bytes.  (A jsonb
-		 * column an administrator added has no such rule; audit_mask_drop
-		 * takes any key, so a mask saved before this check can still be
-		 * dropped.)
-		 */
-		if (!ValidateAttributeKey(key, strlen(key), ATTRIBUTES_MAX_KEY_LEN, &err))
-		{
-			err.reason = (strcmp(err.reason, "too_long") == 0) ? "key_too_long" : "invalid_key";
-			ValidateRaise("attribute_key", &err);
-		}
-	}
+		AttributesCheckKey("attribute_key", key, strlen(key));
 
 	values[0] = CStringGetTextDatum(table);
 	values[1] = CStringGetTextDatum(column);
