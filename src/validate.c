@@ -44,8 +44,8 @@
  *		or after white space (here), or, in the canonical value, after a
  *		character that no variation sequence of Unicode starts with (a
  *		letter of any script but CJK, Mongolian, Myanmar, Phags-pa,
- *		Manichaean and Egyptian hieroglyphs), where one would only make two equal-looking values
- *		differ (after step 4), they are "zero_width".
+ *		Manichaean and Egyptian hieroglyphs), where one would only make two
+ *		equal-looking values differ (after step 4), they are "zero_width".
  *		Note that refusing U+200D also refuses emoji ZWJ sequences, and
  *		refusing tags refuses the three subdivision flags.
  *	  - "noncharacter": U+FDD0-U+FDEF and every U+xFFFE and U+xFFFF.
