@@ -300,7 +300,12 @@ typedef struct SearchPlan
 #define V_TYPO_TERMS		(V_FACETS(1, 1) + 1)
 #define V_DESCENDANTS		(V_TYPO_TERMS + 1)
 #define V_CATEGORIES		(V_DESCENDANTS + 1)
-#define V_COUNT				(V_CATEGORIES + 1)
+/* the SKU prefix class past its walk budget: see run_sku_prefix() */
+#define V_SKU_PREFIX_SPAN	(V_CATEGORIES + 1)	/* rows of the range, capped */
+#define V_SKU_PREFIX_CAT	(V_CATEGORIES + 2)	/* driven by the category */
+#define V_SKU_PREFIX_PRICE	(V_CATEGORIES + 3)	/* driven by the price range */
+#define V_SKU_PREFIX_CATPRICE	(V_CATEGORIES + 4)	/* driven by both */
+#define V_COUNT				(V_CATEGORIES + 5)
 
 static SearchPlan plans[V_COUNT];
 static Oid	plans_status_type = InvalidOid;
@@ -483,10 +488,31 @@ variant_sql(int v)
 						E_SKU " AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS "), true)"
 						" ORDER BY p.id" LIMIT_PAGE);
 	if (v == V_SKU_PREFIX)
-		return psprintf(SELECT_INNER
-						E_PREFIX " AND p.sku COLLATE \"C\" > $16"
-						" AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS " AND %s), true)"
+		return psprintf(SELECT_COLS KLASS_NULL
+						WALK_OPEN E_PREFIX " AND p.sku COLLATE \"C\" > $16"
+						" ORDER BY p.sku COLLATE \"C\"" WALK_CLOSE
+						HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS " AND %s), true)"
 						" ORDER BY p.sku COLLATE \"C\"" LIMIT_PAGE,
+						class_exclusion[SC_SKU_PREFIX]);
+	if (v == V_SKU_PREFIX_SPAN)
+		return pstrdup("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM catalog.product p WHERE "
+					   E_PREFIX " AND p.sku COLLATE \"C\" > $16 LIMIT $18) s");
+
+	/*
+	 * The SKU prefix driven by the filters: the prefix and the keyset are
+	 * hidden and the order is not the SKU index's, so neither can lead the
+	 * plan back to a walk of the range.
+	 */
+	if (v == V_SKU_PREFIX_CAT || v == V_SKU_PREFIX_PRICE || v == V_SKU_PREFIX_CATPRICE)
+		return psprintf(SELECT_INNER "%s AND " HIDE_OPEN "%s AND " E_PREFIX
+						" AND p.sku COLLATE \"C\" > $16 AND %s), true)"
+						" ORDER BY (p.sku || '') COLLATE \"C\"" LIMIT_PAGE,
+						v == V_SKU_PREFIX_CAT ? "p.category_id = ANY ($5)" :
+						v == V_SKU_PREFIX_PRICE ? P_PRICE :
+						"p.category_id = ANY ($5) AND " P_PRICE,
+						v == V_SKU_PREFIX_CAT ? P_STATUS " AND " P_PRICE :
+						v == V_SKU_PREFIX_PRICE ? P_STATUS " AND " P_CATS :
+						P_STATUS,
 						class_exclusion[SC_SKU_PREFIX]);
 	if (v >= V_TIER_FIRST && v <= V_TIER_LAST)
 	{
@@ -802,7 +828,7 @@ explain_plan(const SearchRequest *r, int v, const char *label)
 static bool
 variant_is_ordered(int v)
 {
-	if (v == V_SKU_PREFIX)
+	if (v == V_SKU_PREFIX || v == V_SKU_PREFIX_SPAN)
 		return true;
 	if (v >= V_TIER_FIRST && v <= V_TIER_LAST)
 		return (v - V_TIER_FIRST) % TIER_KINDS == TIER_ORDERED;
@@ -2491,6 +2517,88 @@ cheapest_bitmap(const SearchRequest *r, const SearchStats *st, bool has_text,
 }
 
 /*
+ * run_sku_prefix
+ *	  The SKU prefix class, from its keyset: a walk of the SKU index in SKU
+ *	  order that checks the filters on each row it reads.  A prefix that
+ *	  many SKUs share (a brand code, or the "SKU-" of a whole catalog) with
+ *	  filters few of them pass (a leaf, a narrow price range) would make that
+ *	  walk read the whole range for a short page: a million rows, past the
+ *	  search timeout.  So when a filter can drive a scan, the walk is bounded
+ *	  like the other classes' walks, and when it spends its budget, the
+ *	  filters' cheapest scan replaces it, with the prefix as a filter and a
+ *	  sort by SKU.  The walk comes first even when the estimate favours the
+ *	  filters, with a budget of half their cost only: a range can be a
+ *	  handful of SKUs (an identifier's), which the estimate, blind to the
+ *	  prefix, cannot tell from a brand.  A short page from the walk is exact
+ *	  when the range ended before the budget did; the rows of the range,
+ *	  counted from the SKU index alone up to the budget, tell the two apart.
+ *	  Returns the rows collected so far.
+ */
+static int
+run_sku_prefix(SearchRequest *r, SearchStats *st, SearchRow *rows, int have, int need,
+			   MemoryContext cxt)
+{
+	int			want = need - have;
+	double		f_all = st->f_status * st->f_category * st->f_price;
+	double		fallback;
+	int64		budget;
+	int			v_fallback;
+	const char *label;
+	int			walked;
+	bool		isnull;
+	int64		span;
+
+	switch (cheapest_bitmap(r, st, false, 0, 1.0, &fallback))
+	{
+		case BD_CATEGORY:
+			v_fallback = V_SKU_PREFIX_CAT;
+			label = "sku_prefix (category)";
+			break;
+		case BD_PRICE:
+			v_fallback = V_SKU_PREFIX_PRICE;
+			label = "sku_prefix (price range)";
+			break;
+		case BD_CATEGORY_PRICE:
+			v_fallback = V_SKU_PREFIX_CATPRICE;
+			label = "sku_prefix (category and price range)";
+			break;
+		default:
+			/* only the status to filter on: the walk, unbounded */
+			r->values[PRM_LIMIT] = Int64GetDatum(PG_INT64_MAX);
+			r->nulls[PRM_LIMIT] = ' ';
+			run_variant(r, V_SKU_PREFIX, class_names[SC_SKU_PREFIX], want);
+			return collect_rows(rows, have, need, SC_SKU_PREFIX, cxt);
+	}
+
+	if (ordered_wins(r, cost_ordered(want, f_all), fallback))
+		budget = walk_budget(want, f_all, fallback);
+	else
+		budget = (int64) Min(Max(0.5 * fallback / COST_ORDERED_ROW, 400), 1e9);
+	r->values[PRM_LIMIT] = Int64GetDatum(budget);
+	r->nulls[PRM_LIMIT] = ' ';
+	SEARCH_TRACE("search: class sku_prefix, walk budget " INT64_FORMAT ", fallback %s %.0f",
+				 budget, label, fallback);
+
+	run_variant(r, V_SKU_PREFIX, class_names[SC_SKU_PREFIX], want);
+	walked = collect_rows(rows, have, need, SC_SKU_PREFIX, cxt);
+	if (walked >= need)
+		return walked;
+
+	run_variant(r, V_SKU_PREFIX_SPAN, "sku_prefix (walked range)", 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "search: the SKU range count returned " UINT64_FORMAT " rows", SPI_processed);
+	span = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	if (isnull || span < budget)
+		return walked;			/* the range ended first: the page is exact */
+
+	/* the budget ran out: the rows walked are a prefix of the scan's */
+	SEARCH_TRACE("search: sku_prefix: walk budget spent, %s instead", label);
+	run_variant(r, v_fallback, label, want);
+	return collect_rows(rows, have, need, SC_SKU_PREFIX, cxt);
+}
+
+/*
  * run_relevance
  *	  The classes in order from the cursor's, each from its keyset, until
  *	  need rows are collected.  Per text class, the cheapest variant by the
@@ -2520,10 +2628,15 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 		if (c == SC_SKU_EXACT && from_cursor)
 			continue;			/* at most one row, already returned */
 		set_keyset(r, from_cursor);
-		if (c == SC_SKU_EXACT || c == SC_SKU_PREFIX)
+		if (c == SC_SKU_EXACT)
 		{
-			run_variant(r, c == SC_SKU_EXACT ? V_SKU_EXACT : V_SKU_PREFIX, class_names[c], want);
+			run_variant(r, V_SKU_EXACT, class_names[c], want);
 			have = collect_rows(rows, have, need, c, cxt);
+			continue;
+		}
+		if (c == SC_SKU_PREFIX)
+		{
+			have = run_sku_prefix(r, st, rows, have, need, cxt);
 			continue;
 		}
 

@@ -21,7 +21,10 @@
 # only (none, department, subcategory, leaf, price range), every sort with
 # and without q (common and rare words, with a category), status draft, and
 # page 50 (49 next_cursor steps of 20 rows) of a common word, of filters
-# only by price_asc and of filters only by newest.
+# only by price_asc and of filters only by newest.  Then a brand's SKU prefix
+# with a leaf, a price range and both (the walk of the SKU index must give
+# way to the filters' scan), and an identifier's prefix in a leaf (walked to
+# its end), each paged through and compared with the products it must find.
 #
 # Timings (not asserted): each shape is run through search_products in the
 # same session, its time measured with clock_timestamp() in SQL, and printed
@@ -386,6 +389,94 @@ for my $shape (@shapes)
 
 diag("search_products times (best of 2 after a first call), statements and variants:\n"
 	  . join("\n", @timings));
+
+# A SKU prefix that thousands of SKUs share (a brand code) with a filter
+# that few of them pass: the walk of the SKU index spends its budget and
+# the filter's scan answers the class instead (before, the walk read the
+# whole range: a million rows for a catalog whose SKUs all start alike).
+# A prefix of a handful of SKUs (an identifier's) is walked to its end and
+# needs no other scan.  Either way, walked page by page, the class is
+# exactly the matching products in SKU order.
+{
+	my ($pre, $pcat, $k) = $dbh->selectrow_array(
+		q{SELECT left(p.sku, 2), p.category_id, count(*) FROM catalog.product p
+		  WHERE p.status = 'published'
+		    AND NOT EXISTS (SELECT 1 FROM catalog.category c WHERE c.parent_id = p.category_id)
+		  GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 1});
+	my ($range) = $dbh->selectrow_array(
+		q{SELECT count(*) FROM catalog.product WHERE left(sku, 2) = ?}, undef, $pre);
+	ok($range > 2000 && $k > 20,
+		"SKU prefix $pre: $range SKUs, $k published in leaf $pcat (a shared prefix, a small leaf)");
+	my ($lo, $hi) = $dbh->selectrow_array(
+		q{SELECT min(price), max(price) FROM (SELECT price FROM catalog.product
+		  WHERE left(sku, 2) = ? AND status = 'published' ORDER BY price DESC LIMIT 25) s},
+		undef, $pre);
+	my ($ident) = $dbh->selectrow_array(
+		q{SELECT left(sku, length(sku) - 2) FROM catalog.product
+		  WHERE category_id = ? AND left(sku, 2) = ? AND status = 'published'
+		  ORDER BY sku LIMIT 1}, undef, $pcat, $pre);
+
+	# args, the variant that must answer the class (undef: the walk alone),
+	# and the condition of the class in SQL
+	my @cases = (
+		[ { q => $pre, category_id => $pcat }, 'sku_prefix (category)',
+			"category_id = $pcat" ],
+		[ { q => lc $pre, min_price => $lo, max_price => $hi }, 'sku_prefix (price range)',
+			"price BETWEEN $lo AND $hi" ],
+		[ { q => $pre, category_id => $pcat, min_price => 0, max_price => 30 },
+			'sku_prefix (category and price range)', "category_id = $pcat AND price <= 30" ],
+		[ { q => $ident, category_id => $pcat }, undef, "category_id = $pcat" ]);
+	for my $case (@cases)
+	{
+		my ($args, $via, $cond) = @$case;
+		my $name = "SKU prefix " . $json->encode($args);
+		my $sku_q = uc $args->{q};
+		my $want = $dbh->selectcol_arrayref(
+			qq{SELECT id FROM catalog.product
+			   WHERE sku COLLATE "C" > ? AND left(sku, length(?)) = ?
+			     AND status = 'published' AND $cond
+			   ORDER BY sku COLLATE "C"}, undef, $sku_q, $sku_q, $sku_q);
+
+		my $e = $json->decode($dbh->selectrow_array(
+			'SELECT ' . call_sql('catalog.search_explain', { %$args, page_size => 10 }) . '::text'));
+		my @ran = map { $_->{query} } @{ $e->{queries} };
+		my @seq = grep {
+			grep { $_->[1]{'Node Type'} eq 'Seq Scan' } @{ plan_nodes($_->{plan}, 0, []) }
+		} @{ $e->{queries} };
+		ok(!@seq, "$name: no sequential scan")
+		  or diag(join('', map { plan_text($_) } @{ $e->{queries} }));
+		if (defined $via)
+		{
+			ok((grep { $_ eq $via } @ran), "$name: the walk spends its budget and $via answers")
+			  or diag("statements: @ran");
+		}
+		else
+		{
+			ok(!(grep { /^sku_prefix \((?!walked range)/ } @ran) && (grep { $_ eq 'sku_prefix' } @ran),
+				"$name: the walk reaches the end of the range, no other scan")
+			  or diag("statements: @ran");
+		}
+
+		# every page of 10, until the class is over
+		my (@got, $cursor, $pages);
+		my $walked = eval {
+			for (1 .. 100)
+			{
+				my (undef, $res) = time_search({ %$args, page_size => 10, cursor => $cursor });
+				my $page = $json->decode($res);
+				$pages++;
+				my @items = @{ $page->{items} };
+				push @got, map { $_->{id} } grep { ($_->{match} // '') eq 'sku_prefix' } @items;
+				$cursor = $page->{next_cursor};
+				last if !defined $cursor || grep { ($_->{match} // '') ne 'sku_prefix' } @items;
+			}
+			1;
+		};
+		ok($walked && @$want > 0 && "@got" eq "@$want",
+			"$name: " . scalar(@$want) . " rows of the class in SKU order, pages of 10: $pages")
+		  or diag("got: @got\nwant: @$want\n" . ($@ // ''));
+	}
+}
 
 # A session's planner settings do not change the plans: a new session with
 # incremental sort (what the name sort's walk of (name, status) needs),
