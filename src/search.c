@@ -2386,10 +2386,13 @@ sku_mode_exact(SearchRequest *r)
 /*
  * walk_budget
  *	  Rows an ordered variant may walk before the bitmap variant replaces
- *	  it: what half the bitmap variant's cost buys (so a wrong estimate
- *	  costs at most one and a half times the bitmap plan), and at least
- *	  three times what the estimate says a page needs (so an estimate that
- *	  is right never falls back).
+ *	  it: three times what the estimate says a page needs (so an estimate
+ *	  that is right never falls back), and at least what half the bitmap
+ *	  variant's cost buys.  A walk is taken only when its estimate is under
+ *	  the bitmap's (under half of it when the estimate combines factors,
+ *	  see ordered_wins), so a walk that spends its budget costs at most
+ *	  three times the bitmap plan (one and a half times with combined
+ *	  factors), which then runs as well.
  */
 static int64
 walk_budget(double need, double f_all, double fallback_cost)
@@ -2531,7 +2534,8 @@ cheapest_bitmap(const SearchRequest *r, const SearchStats *st, bool has_text,
  *	  handful of SKUs (an identifier's), which the estimate, blind to the
  *	  prefix, cannot tell from a brand.  A short page from the walk is exact
  *	  when the range ended before the budget did; the rows of the range,
- *	  counted from the SKU index alone up to the budget, tell the two apart.
+ *	  counted up to the budget by an index-only scan of the SKU index (the
+ *	  heap only for pages not all-visible), tell the two apart.
  *	  Returns the rows collected so far.
  */
 static int
@@ -2563,11 +2567,22 @@ run_sku_prefix(SearchRequest *r, SearchStats *st, SearchRow *rows, int have, int
 			label = "sku_prefix (category and price range)";
 			break;
 		default:
-			/* only the status to filter on: the walk, unbounded */
-			r->values[PRM_LIMIT] = Int64GetDatum(PG_INT64_MAX);
-			r->nulls[PRM_LIMIT] = ' ';
-			run_variant(r, V_SKU_PREFIX, class_names[SC_SKU_PREFIX], want);
-			return collect_rows(rows, have, need, SC_SKU_PREFIX, cxt);
+			v_fallback = -1;
+			label = NULL;
+			break;
+	}
+
+	/*
+	 * Only the status to filter on, or filters whose scan would cost more
+	 * than a walk of the whole table (a price range that holds nearly every
+	 * row): the walk, unbounded, reads at most the range.
+	 */
+	if (v_fallback < 0 || fallback >= st->rows * COST_ORDERED_ROW)
+	{
+		r->values[PRM_LIMIT] = Int64GetDatum(PG_INT64_MAX);
+		r->nulls[PRM_LIMIT] = ' ';
+		run_variant(r, V_SKU_PREFIX, class_names[SC_SKU_PREFIX], want);
+		return collect_rows(rows, have, need, SC_SKU_PREFIX, cxt);
 	}
 
 	if (ordered_wins(r, cost_ordered(want, f_all), fallback))
