@@ -305,7 +305,9 @@ typedef struct SearchPlan
 #define V_SKU_PREFIX_CAT	(V_CATEGORIES + 2)	/* driven by the category */
 #define V_SKU_PREFIX_PRICE	(V_CATEGORIES + 3)	/* driven by the price range */
 #define V_SKU_PREFIX_CATPRICE	(V_CATEGORIES + 4)	/* driven by both */
-#define V_COUNT				(V_CATEGORIES + 5)
+#define V_FACETS_PRICE		(V_CATEGORIES + 5)	/* facets driven by a narrow price range */
+#define V_FACETS_ALL		(V_CATEGORIES + 6)	/* facets without text, category or price */
+#define V_COUNT				(V_CATEGORIES + 7)
 
 static SearchPlan plans[V_COUNT];
 static Oid	plans_status_type = InvalidOid;
@@ -434,12 +436,10 @@ static const char *const sort_hidden_order[SS_COUNT] = {
 	"p.name || '', p.id + 0"
 };
 
-#define PRICE_BUCKET \
-	"CASE WHEN p.price < 10 THEN 0 WHEN p.price < 25 THEN 1 WHEN p.price < 50 THEN 2" \
-	" WHEN p.price < 100 THEN 3 WHEN p.price < 250 THEN 4 WHEN p.price < 500 THEN 5" \
-	" WHEN p.price < 1000 THEN 6 ELSE 7 END"
+/* The price buckets of the facets, by their lower bounds (-1 ends the list). */
+#define PRICE_BUCKETS 8
 
-static const int price_bucket_bounds[] = {0, 10, 25, 50, 100, 250, 500, 1000, -1};
+static const int price_bucket_bounds[PRICE_BUCKETS + 1] = {0, 10, 25, 50, 100, 250, 500, 1000, -1};
 
 /*
  * trgm_schema
@@ -633,23 +633,45 @@ variant_sql(int v)
 				return NULL;
 		}
 	}
-	if (v >= V_FACETS(0, 0) && v <= V_FACETS(1, 1))
+	if ((v >= V_FACETS(0, 0) && v <= V_FACETS(1, 1)) || v == V_FACETS_PRICE || v == V_FACETS_ALL)
 	{
-		bool		text = (v - V_FACETS(0, 0)) / 2 == 1;
-		bool		cats = (v - V_FACETS(0, 0)) % 2 == 1;
+		bool		text = v < V_FACETS_PRICE && (v - V_FACETS(0, 0)) / 2 == 1;
+		bool		cats = v < V_FACETS_PRICE && (v - V_FACETS(0, 0)) % 2 == 1;
+		StringInfoData sql;
 
 		/*
-		 * GROUPING(category, bucket): 1 = per category, 2 = per bucket,
-		 * 3 = per status.
+		 * One row per (status, category): its count, then how many of its
+		 * rows lie below each bucket's upper bound (C takes the buckets as
+		 * differences).  One hash key per row, and comparisons of the price
+		 * with constants: at a million products, grouping sets over a CASE
+		 * of the price took twice as long (width_bucket() over a numeric
+		 * array one and a half times).
+		 *
+		 * Without text or a category, the statuses drive an index-only scan
+		 * of (status, category_id, price, id), the price range hidden (the
+		 * generic plan would take a range of parameters for a narrow one
+		 * and visit every row in the heap) or, without one, left out;
+		 * V_FACETS_PRICE is the other way round, for a range narrow enough
+		 * to drive.
 		 */
-		return psprintf("SELECT p.status::text, p.category_id, " PRICE_BUCKET ","
-						" GROUPING(p.category_id, " PRICE_BUCKET "), pg_catalog.count(*)"
-						" FROM catalog.product p WHERE %s%s"
-						"p.status = ANY ($20) AND " P_PRICE
-						" GROUP BY GROUPING SETS ((p.status), (p.status, p.category_id),"
-						" (p.status, " PRICE_BUCKET "))",
-						text ? M_ANY " AND " : "",
-						cats ? "p.category_id = ANY ($5) AND " : "");
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT p.status::text, p.category_id, pg_catalog.count(*)");
+		for (int b = 1; b < PRICE_BUCKETS; b++)
+			appendStringInfo(&sql, ", pg_catalog.count(*) FILTER (WHERE p.price < %d)",
+							 price_bucket_bounds[b]);
+		appendStringInfoString(&sql, " FROM catalog.product p WHERE ");
+		if (v == V_FACETS_PRICE)
+			appendStringInfoString(&sql, P_PRICE " AND " HIDE_OPEN "p.status = ANY ($20)), true)");
+		else if (v == V_FACETS_ALL)
+			appendStringInfoString(&sql, "p.status = ANY ($20)");
+		else if (!text && !cats)
+			appendStringInfoString(&sql, "p.status = ANY ($20) AND " HIDE_OPEN P_PRICE "), true)");
+		else
+			appendStringInfo(&sql, "%s%sp.status = ANY ($20) AND " P_PRICE,
+							 text ? M_ANY " AND " : "",
+							 cats ? "p.category_id = ANY ($5) AND " : "");
+		appendStringInfoString(&sql, " GROUP BY p.status, p.category_id");
+		return sql.data;
 	}
 	if (v == V_TYPO_TERMS)
 	{
@@ -1976,6 +1998,15 @@ estimate(SearchRequest *r, SearchStats *st)
 #define COST_BITMAP_ROW		1.5
 #define COST_DESCENT		2.0		/* one descent of a btree, per array element */
 #define COST_TEXT_FILTER	0.8		/* the text condition as a filter, per row */
+/*
+ * An entry of an index-only scan of all-visible pages, with a filter and a
+ * count, against a row a scan visits in the heap: the facets of a price
+ * range, 10 to 25, at a million products (99,417 rows in the range, cached)
+ * took 268 ms reading all 1,000,000 entries of (status, category_id, price,
+ * id) and 393 ms visiting the range's rows by the price index (675 ms by
+ * the generic plan's bitmap scan): 0.27 us an entry, 4 to 7 us a row.
+ */
+#define COST_INDEX_ONLY_ENTRY	0.1
 
 static double
 cost_ordered(double need, double f_all)
@@ -3173,12 +3204,13 @@ product_facets(FunctionCallInfo fcinfo)
 	int			ncats;
 	int64		status_counts[3] = {0, 0, 0};
 	static const char *const statuses[3] = {"published", "draft", "archived"};
-	int64		buckets[8] = {0};
+	int64		buckets[PRICE_BUCKETS] = {0};
 	int64		total = 0;
 	JsonbParseState *js = NULL;
 	JsonbValue *res;
 	FacetCategory **top;
 	int			ntop = 0;
+	int			v;
 
 	parse_request(fcinfo, &r);
 	r.top = PG_ARGISNULL(5) ? 10 : PG_GETARG_INT32(5);
@@ -3232,36 +3264,57 @@ product_facets(FunctionCallInfo fcinfo)
 		qsort(cats, ncats, sizeof(FacetCategory), facet_id_cmp);
 	}
 
-	run_variant(&r, V_FACETS(r.has_text ? 1 : 0, r.ncategories > 0 ? 1 : 0), "facets", 0);
+	/*
+	 * The variant: text or a category drive it when there is one; else the
+	 * statuses (an index-only scan of every row they hold) or a price range
+	 * that holds few rows (visited in the heap), the cheaper.
+	 */
+	if (r.has_text || r.ncategories > 0)
+		v = V_FACETS(r.has_text ? 1 : 0, r.ncategories > 0 ? 1 : 0);
+	else
+	{
+		SearchStats st;
+		double		f_statuses;
+
+		estimate(&r, &st);
+		f_statuses = ApiCallerSeesDrafts() ? 1.0 : st.f_status;
+		if (!r.price_filtered)
+			v = V_FACETS_ALL;
+		else if (cost_bitmap(st.rows, st.f_price, st.f_price) <
+				 st.rows * f_statuses * COST_INDEX_ONLY_ENTRY)
+			v = V_FACETS_PRICE;
+		else
+			v = V_FACETS(0, 0);
+	}
+	run_variant(&r, v, "facets", 0);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		char	   *status = spi_text(tup, desc, 1);
-		int32		grouping = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-		int64		n = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
-		bool		mine = strcmp(status, r.status) == 0;
+		int64		n = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 
-		if (grouping == 3)
-		{
-			for (int s = 0; s < 3; s++)
-				if (strcmp(status, statuses[s]) == 0)
-					status_counts[s] = n;
-			if (mine)
-				total = n;
-		}
-		else if (grouping == 2 && mine)
-		{
-			int32		b = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-
-			if (b >= 0 && b < 8)
-				buckets[b] = n;
-		}
-		else if (grouping == 1 && mine)
+		for (int s = 0; s < 3; s++)
+			if (strcmp(status, statuses[s]) == 0)
+				status_counts[s] += n;
+		if (strcmp(status, r.status) == 0)
 		{
 			int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 			FacetCategory *c = facet_find(cats, ncats, id);
+			int64		below = 0;
+
+			total += n;
+
+			/* column 4 + k: rows below bucket k's upper bound */
+			for (int b = 0; b < PRICE_BUCKETS; b++)
+			{
+				int64		upto = b + 1 < PRICE_BUCKETS ?
+					DatumGetInt64(SPI_getbinval(tup, desc, 4 + b, &isnull)) : n;
+
+				buckets[b] += upto - below;
+				below = upto;
+			}
 
 			/*
 			 * Roll up to the facet's level: the children of the filter
@@ -3317,7 +3370,7 @@ product_facets(FunctionCallInfo fcinfo)
 	pushJsonbValue(&js, WJB_END_ARRAY, NULL);
 	DocPushKey(&js, "price");
 	pushJsonbValue(&js, WJB_BEGIN_ARRAY, NULL);
-	for (int b = 0; b < 8; b++)
+	for (int b = 0; b < PRICE_BUCKETS; b++)
 	{
 		if (buckets[b] == 0)
 			continue;
