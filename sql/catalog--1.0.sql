@@ -154,7 +154,7 @@ CREATE TABLE catalog.product (
     CONSTRAINT product_sku_len CHECK (pg_catalog.length(sku) BETWEEN 1 AND 64),
     CONSTRAINT product_name_len CHECK (pg_catalog.length(name) BETWEEN 1 AND 255),
     CONSTRAINT product_description_len CHECK (pg_catalog.length(description) <= 5000),
-    CONSTRAINT product_price_range CHECK (price >= 0),
+    CONSTRAINT product_price_range CHECK (price >= 0 AND price <> 'NaN'),
     CONSTRAINT product_currency_format CHECK (currency ~ '^[A-Z]{3}$'),
     CONSTRAINT product_attributes_object CHECK (pg_catalog.jsonb_typeof(attributes) = 'object'),
     CONSTRAINT product_attributes_size CHECK (pg_catalog.pg_column_size(attributes) <= 16384),

@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(424);
+SELECT plan(426);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -662,6 +662,17 @@ SELECT ok(catalog_api.product_facets(category_id => pg_temp.cid('root'))->'categ
           'the filter category itself is a facet when it holds products directly');
 SELECT is(jsonb_array_length(catalog_api.product_facets(category_id => pg_temp.cid('root'), top => 1)->'categories'), 1,
           'top limits the category facets');
+
+-- A price is a number: NaN (which numeric(12,2) accepts and which sorts
+-- above every number, so price >= 0 lets it pass) is refused by the table
+-- itself, for a direct write too; facets without a price range count every
+-- row of the statuses and rely on it.
+SELECT throws_ok($$UPDATE catalog.product SET price = 'NaN'
+                   WHERE id = (SELECT min(id) FROM catalog.product)$$,
+                 '23514', NULL, 'a direct write of a NaN price violates product_price_range');
+SELECT throws_ok($$INSERT INTO catalog.product (sku, name, price, currency, category_id)
+                   VALUES ('NAN-1', 'Not A Number', 'NaN', 'USD', pg_temp.cid('root'))$$,
+                 '23514', NULL, 'a direct insert of a NaN price violates product_price_range');
 
 -- As catalog_anon: only published products are counted, in every facet.
 CREATE TEMP TABLE anon_facets (n integer, j jsonb);
