@@ -670,8 +670,9 @@ SELECT is(jsonb_array_length(catalog_api.product_facets(category_id => pg_temp.c
 SELECT throws_ok($$UPDATE catalog.product SET price = 'NaN'
                    WHERE id = (SELECT min(id) FROM catalog.product)$$,
                  '23514', NULL, 'a direct write of a NaN price violates product_price_range');
-SELECT throws_ok($$INSERT INTO catalog.product (sku, name, price, currency, category_id)
-                   VALUES ('NAN-1', 'Not A Number', 'NaN', 'USD', pg_temp.cid('root'))$$,
+SELECT throws_ok($$INSERT INTO catalog.product (sku, name, price, currency, category_id,
+                                                  created_by, updated_by)
+                   VALUES ('NAN-1', 'Not A Number', 'NaN', 'USD', pg_temp.cid('root'), 'test', 'test')$$,
                  '23514', NULL, 'a direct insert of a NaN price violates product_price_range');
 
 -- As catalog_anon: only published products are counted, in every facet.
