@@ -166,6 +166,7 @@ typedef enum SortPath
 	SP_BITMAP_CATEGORY_PRICE,	/* scan of the category and price index, then sort */
 	SP_BITMAP_TEXT_CATEGORY,	/* the text and category indexes, ANDed, then sort */
 	SP_BITMAP_PRICE,			/* bitmap scan of the price range, then sort */
+	SP_BITMAP_STATUS,			/* bitmap scan of one status (filters only), then sort */
 	SP_COUNT
 } SortPath;
 
@@ -608,6 +609,19 @@ variant_sql(int v)
 			case SP_BITMAP_PRICE:
 				return psprintf(SELECT_INNER_K
 								P_PRICE " AND " HIDE_OPEN P_STATUS " AND " P_CATS " AND " P_MATCH
+								" AND %s), true)"
+								" ORDER BY %s" LIMIT_PAGE,
+								sort_keyset[s], sort_hidden_order[s]);
+			case SP_BITMAP_STATUS:
+
+				/*
+				 * The status as an index condition of (status, category_id,
+				 * price, id): under row-level security it cannot order a
+				 * scan (see the indexes in catalog--1.0.sql), but it can
+				 * bound one, which a status holding few rows needs.
+				 */
+				return psprintf(SELECT_INNER_K
+								P_STATUS " AND " HIDE_OPEN P_PRICE " AND " P_CATS " AND " P_MATCH
 								" AND %s), true)"
 								" ORDER BY %s" LIMIT_PAGE,
 								sort_keyset[s], sort_hidden_order[s]);
@@ -2799,7 +2813,15 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 			path = SP_BITMAP_PRICE;
 			break;
 		case BD_NONE:
-			path = SP_COUNT;
+
+			/*
+			 * Filters only, none but the status: a status that holds few
+			 * rows (an editor's "archived", or one that holds none) would
+			 * make the walk read the whole table, so its rows are the
+			 * bitmap variant.
+			 */
+			path = SP_BITMAP_STATUS;
+			best = cost_bitmap(st->rows, st->f_status, st->f_status);
 			break;
 	}
 	SEARCH_TRACE("search: sort %s, rows %.0f, f_status %g, f_category %g, f_price %g, f_text %g:"
@@ -2807,14 +2829,6 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 		 sort_names[r->sort], st->rows, st->f_status, st->f_category, st->f_price, f_text,
 		 (int) ordered_path, ordered, (int) path, best);
 
-	/* no bitmap path at all (no text, no category, no price): walk, unbounded */
-	if (path == SP_COUNT)
-	{
-		r->values[PRM_LIMIT] = Int64GetDatum(PG_INT64_MAX);
-		r->nulls[PRM_LIMIT] = ' ';
-		run_variant(r, V_SORT(r->sort, ordered_path), sort_names[r->sort], need);
-		return collect_rows(rows, 0, need, -1, cxt);
-	}
 	if (ordered_wins(r, ordered, best) &&
 		run_ordered(r, V_SORT(r->sort, ordered_path), sort_names[r->sort], need, f_walk, best))
 		return collect_rows(rows, 0, need, -1, cxt);
