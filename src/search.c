@@ -308,7 +308,9 @@ typedef struct SearchPlan
 #define V_SKU_PREFIX_CATPRICE	(V_CATEGORIES + 4)	/* driven by both */
 #define V_FACETS_PRICE		(V_CATEGORIES + 5)	/* facets driven by a narrow price range */
 #define V_FACETS_ALL		(V_CATEGORIES + 6)	/* facets without text, category or price */
-#define V_COUNT				(V_CATEGORIES + 7)
+/* entries a filters-only walk of price_asc, price_desc or newest had, capped */
+#define V_SORT_SPAN(s)		(V_CATEGORIES + 7 + (s) - SS_PRICE_ASC)
+#define V_COUNT				(V_SORT_SPAN(SS_NEWEST) + 1)
 
 static SearchPlan plans[V_COUNT];
 static Oid	plans_status_type = InvalidOid;
@@ -495,6 +497,15 @@ variant_sql(int v)
 						HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS " AND %s), true)"
 						" ORDER BY p.sku COLLATE \"C\"" LIMIT_PAGE,
 						class_exclusion[SC_SKU_PREFIX]);
+	if (v >= V_SORT_SPAN(SS_PRICE_ASC) && v <= V_SORT_SPAN(SS_NEWEST))
+	{
+		SearchSort	s = SS_PRICE_ASC + (v - V_SORT_SPAN(SS_PRICE_ASC));
+
+		/* the walk's conditions (SP_GLOBAL below), counted up to its budget */
+		return psprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM catalog.product p WHERE %s%s"
+						" LIMIT $18) s",
+						s == SS_NEWEST ? "" : P_PRICE " AND ", sort_keyset[s]);
+	}
 	if (v == V_SKU_PREFIX_SPAN)
 		return pstrdup("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM catalog.product p WHERE "
 					   E_PREFIX " AND p.sku COLLATE \"C\" > $16 LIMIT $18) s");
@@ -872,7 +883,8 @@ explain_plan(const SearchRequest *r, int v, const char *label)
 static bool
 variant_is_ordered(int v)
 {
-	if (v == V_SKU_PREFIX || v == V_SKU_PREFIX_SPAN)
+	if (v == V_SKU_PREFIX || v == V_SKU_PREFIX_SPAN ||
+		(v >= V_SORT_SPAN(SS_PRICE_ASC) && v <= V_SORT_SPAN(SS_NEWEST)))
 		return true;
 	if (v >= V_TIER_FIRST && v <= V_TIER_LAST)
 		return (v - V_TIER_FIRST) % TIER_KINDS == TIER_ORDERED;
@@ -2748,6 +2760,50 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
 }
 
 /*
+ * run_sorted_status
+ *	  A sort with filters only, none but the status: the walk of the sort's
+ *	  index, bounded, and when it spends its budget, the status's own rows
+ *	  (SP_BITMAP_STATUS), sorted.  A short page from the walk is usually the
+ *	  end of the index (the last page of a browse), which the walk answers
+ *	  exactly and the status's rows (every published product) would answer
+ *	  at the cost of all of them: so a short walk is kept when it did not
+ *	  spend its budget.  The name sort's walk filters the status in the
+ *	  index scan, so its budget counts matching rows only and is never spent
+ *	  by a short page (it is at least 400); the other sorts count the walk's
+ *	  entries past the keyset, capped at the budget, from their index alone.
+ */
+static int
+run_sorted_status(SearchRequest *r, SearchRow *rows, int need, double f_walk, double ordered,
+				  double best, MemoryContext cxt)
+{
+	int64		budget;
+	int			have;
+	int64		span;
+	bool		isnull;
+
+	if (ordered_wins(r, ordered, best))
+	{
+		budget = walk_budget(need, f_walk, best);
+		r->values[PRM_LIMIT] = Int64GetDatum(budget);
+		r->nulls[PRM_LIMIT] = ' ';
+		run_variant(r, V_SORT(r->sort, SP_GLOBAL), sort_names[r->sort], need);
+		have = collect_rows(rows, 0, need, -1, cxt);
+		if (have >= need || r->sort == SS_NAME)
+			return have;
+		run_variant(r, V_SORT_SPAN(r->sort), "walked entries", 1);
+		if (SPI_processed != 1)
+			elog(ERROR, "search: the walk's count returned " UINT64_FORMAT " rows", SPI_processed);
+		span = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+		if (isnull || span < budget)
+			return have;		/* the index ended first: the page is exact */
+		SEARCH_TRACE("search: %s: walk budget spent, the status's rows instead", sort_names[r->sort]);
+	}
+	run_variant(r, V_SORT(r->sort, SP_BITMAP_STATUS), sort_names[r->sort], need);
+	return collect_rows(rows, 0, need, -1, cxt);
+}
+
+/*
  * run_sorted
  *	  One variant for price, newest and name: an ordered walk of the sort's
  *	  index (or of its per-category index), or, when that is dearer or its
@@ -2829,6 +2885,8 @@ run_sorted(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, MemoryC
 		 sort_names[r->sort], st->rows, st->f_status, st->f_category, st->f_price, f_text,
 		 (int) ordered_path, ordered, (int) path, best);
 
+	if (path == SP_BITMAP_STATUS)
+		return run_sorted_status(r, rows, need, f_walk, ordered, best, cxt);
 	if (ordered_wins(r, ordered, best) &&
 		run_ordered(r, V_SORT(r->sort, ordered_path), sort_names[r->sort], need, f_walk, best))
 		return collect_rows(rows, 0, need, -1, cxt);
