@@ -503,12 +503,12 @@ variant_sql(int v)
 
 		/* the walk's conditions (SP_GLOBAL below), counted up to its budget */
 		return psprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM catalog.product p WHERE %s%s"
-						" LIMIT $18) s",
+						" LIMIT $18 + 1) s",
 						s == SS_NEWEST ? "" : P_PRICE " AND ", sort_keyset[s]);
 	}
 	if (v == V_SKU_PREFIX_SPAN)
 		return pstrdup("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM catalog.product p WHERE "
-					   E_PREFIX " AND p.sku COLLATE \"C\" > $16 LIMIT $18) s");
+					   E_PREFIX " AND p.sku COLLATE \"C\" > $16 LIMIT $18 + 1) s");
 
 	/*
 	 * The SKU prefix driven by the filters: the prefix and the keyset are
@@ -2598,8 +2598,8 @@ cheapest_bitmap(const SearchRequest *r, const SearchStats *st, bool has_text,
  *	  filters, with a budget of half their cost only: a range can be a
  *	  handful of SKUs (an identifier's), which the estimate, blind to the
  *	  prefix, cannot tell from a brand.  A short page from the walk is exact
- *	  when the range ended before the budget did; the rows of the range,
- *	  counted up to the budget by an index-only scan of the SKU index (the
+ *	  when the walk read the whole range; the rows of the range, counted
+ *	  up to one past the budget by an index-only scan of the SKU index (the
  *	  heap only for pages not all-visible), tell the two apart.
  *	  Returns the rows collected so far.
  */
@@ -2669,8 +2669,8 @@ run_sku_prefix(SearchRequest *r, SearchStats *st, SearchRow *rows, int have, int
 		elog(ERROR, "search: the SKU range count returned " UINT64_FORMAT " rows", SPI_processed);
 	span = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
-	if (isnull || span < budget)
-		return walked;			/* the range ended first: the page is exact */
+	if (isnull || span <= budget)
+		return walked;			/* the walk read the whole range: the page is exact */
 
 	/* the budget ran out: the rows walked are a prefix of the scan's */
 	SEARCH_TRACE("search: sku_prefix: walk budget spent, %s instead", label);
@@ -2770,7 +2770,8 @@ run_relevance(SearchRequest *r, SearchStats *st, SearchRow *rows, int need, Memo
  *	  spend its budget.  The name sort's walk filters the status in the
  *	  index scan, so its budget counts matching rows only and is never spent
  *	  by a short page (it is at least 400); the other sorts count the walk's
- *	  entries past the keyset, capped at the budget, from their index alone.
+ *	  entries past the keyset, capped one past the budget, from their index
+ *	  alone.
  */
 static int
 run_sorted_status(SearchRequest *r, SearchRow *rows, int need, double f_walk, double ordered,
@@ -2795,8 +2796,8 @@ run_sorted_status(SearchRequest *r, SearchRow *rows, int need, double f_walk, do
 			elog(ERROR, "search: the walk's count returned " UINT64_FORMAT " rows", SPI_processed);
 		span = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		SPI_freetuptable(SPI_tuptable);
-		if (isnull || span < budget)
-			return have;		/* the index ended first: the page is exact */
+		if (isnull || span <= budget)
+			return have;		/* the walk read every entry: the page is exact */
 		SEARCH_TRACE("search: %s: walk budget spent, the status's rows instead", sort_names[r->sort]);
 	}
 	run_variant(r, V_SORT(r->sort, SP_BITMAP_STATUS), sort_names[r->sort], need);
