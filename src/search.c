@@ -479,6 +479,19 @@ trgm_schema(void)
 }
 
 /*
+ * sorted_bitmap_sql
+ *	  A sorted variant driven by a bitmap scan: driver is what the scan may
+ *	  use, hidden the conditions it must not (with the sort's keyset), and
+ *	  the order is one no index provides, so the rows are sorted.
+ */
+static char *
+sorted_bitmap_sql(const char *driver, const char *hidden, SearchSort s)
+{
+	return psprintf(SELECT_INNER_K "%s AND " HIDE_OPEN "%s AND %s), true) ORDER BY %s" LIMIT_PAGE,
+					driver, hidden, sort_keyset[s], sort_hidden_order[s]);
+}
+
+/*
  * variant_sql
  *	  The fixed SQL text of variant v.  Built from the constant fragments
  *	  above only; nothing from the input.
@@ -612,17 +625,9 @@ variant_sql(int v)
 									sort_keyset[s], sort_order[s], sort_order[s]);
 				return NULL;	/* no per-category name index */
 			case SP_BITMAP_TEXT:
-				return psprintf(SELECT_INNER_K
-								M_ANY " AND " HIDE_OPEN P_STATUS " AND " P_PRICE " AND " P_CATS
-								" AND %s), true)"
-								" ORDER BY %s" LIMIT_PAGE,
-								sort_keyset[s], sort_hidden_order[s]);
+				return sorted_bitmap_sql(M_ANY, P_STATUS " AND " P_PRICE " AND " P_CATS, s);
 			case SP_BITMAP_PRICE:
-				return psprintf(SELECT_INNER_K
-								P_PRICE " AND " HIDE_OPEN P_STATUS " AND " P_CATS " AND " P_MATCH
-								" AND %s), true)"
-								" ORDER BY %s" LIMIT_PAGE,
-								sort_keyset[s], sort_hidden_order[s]);
+				return sorted_bitmap_sql(P_PRICE, P_STATUS " AND " P_CATS " AND " P_MATCH, s);
 			case SP_BITMAP_STATUS:
 
 				/*
@@ -631,29 +636,16 @@ variant_sql(int v)
 				 * scan (see the indexes in catalog--1.0.sql), but it can
 				 * bound one, which a status holding few rows needs.
 				 */
-				return psprintf(SELECT_INNER_K
-								P_STATUS " AND " HIDE_OPEN P_PRICE " AND " P_CATS " AND " P_MATCH
-								" AND %s), true)"
-								" ORDER BY %s" LIMIT_PAGE,
-								sort_keyset[s], sort_hidden_order[s]);
+				return sorted_bitmap_sql(P_STATUS, P_PRICE " AND " P_CATS " AND " P_MATCH, s);
 			case SP_BITMAP_TEXT_CATEGORY:
-				return psprintf(SELECT_INNER_K
-								M_ANY " AND p.category_id = ANY ($5) AND " HIDE_OPEN P_STATUS
-								" AND " P_PRICE " AND %s), true)"
-								" ORDER BY %s" LIMIT_PAGE,
-								sort_keyset[s], sort_hidden_order[s]);
+				return sorted_bitmap_sql(M_ANY " AND p.category_id = ANY ($5)",
+										 P_STATUS " AND " P_PRICE, s);
 			case SP_BITMAP_CATEGORY_PRICE:
-				return psprintf(SELECT_INNER_K
-								"p.category_id = ANY ($5) AND " P_PRICE " AND " HIDE_OPEN P_STATUS
-								" AND " P_MATCH " AND %s), true)"
-								" ORDER BY %s" LIMIT_PAGE,
-								sort_keyset[s], sort_hidden_order[s]);
+				return sorted_bitmap_sql("p.category_id = ANY ($5) AND " P_PRICE,
+										 P_STATUS " AND " P_MATCH, s);
 			case SP_BITMAP_CATEGORY:
-				return psprintf(SELECT_INNER_K
-								"p.category_id = ANY ($5) AND " HIDE_OPEN P_STATUS " AND " P_PRICE
-								" AND " P_MATCH " AND %s), true)"
-								" ORDER BY %s" LIMIT_PAGE,
-								sort_keyset[s], sort_hidden_order[s]);
+				return sorted_bitmap_sql("p.category_id = ANY ($5)",
+										 P_STATUS " AND " P_PRICE " AND " P_MATCH, s);
 			default:
 				return NULL;
 		}
@@ -2585,6 +2577,29 @@ cheapest_bitmap(const SearchRequest *r, const SearchStats *st, bool has_text,
 }
 
 /*
+ * walk_spent
+ *	  After a walk bounded by budget came back short: did it stop at the
+ *	  budget (true) or read every entry of its range (false, its page is
+ *	  exact)?  v_span counts the walk's entries, one past the budget at most,
+ *	  from its index alone.
+ */
+static bool
+walk_spent(const SearchRequest *r, int v_span, const char *label, int64 budget)
+{
+	bool		isnull;
+	int64		span;
+
+	run_variant(r, v_span, label, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "search: %s returned " UINT64_FORMAT " rows", label, SPI_processed);
+	span = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		elog(ERROR, "search: %s returned NULL", label);
+	SPI_freetuptable(SPI_tuptable);
+	return span > budget;
+}
+
+/*
  * run_sku_prefix
  *	  The SKU prefix class, from its keyset: a walk of the SKU index in SKU
  *	  order that checks the filters on each row it reads.  A prefix that
@@ -2614,8 +2629,6 @@ run_sku_prefix(SearchRequest *r, SearchStats *st, SearchRow *rows, int have, int
 	int			v_fallback;
 	const char *label;
 	int			walked;
-	bool		isnull;
-	int64		span;
 
 	switch (cheapest_bitmap(r, st, false, 0, 1.0, &fallback))
 	{
@@ -2653,7 +2666,7 @@ run_sku_prefix(SearchRequest *r, SearchStats *st, SearchRow *rows, int have, int
 	if (ordered_wins(r, cost_ordered(want, f_all), fallback))
 		budget = walk_budget(want, f_all, fallback);
 	else
-		budget = (int64) Min(Max(0.5 * fallback / COST_ORDERED_ROW, 400), 1e9);
+		budget = walk_budget(0, f_all, fallback);	/* half the fallback's cost */
 	r->values[PRM_LIMIT] = Int64GetDatum(budget);
 	r->nulls[PRM_LIMIT] = ' ';
 	SEARCH_TRACE("search: class sku_prefix, walk budget " INT64_FORMAT ", fallback %s %.0f",
@@ -2664,12 +2677,7 @@ run_sku_prefix(SearchRequest *r, SearchStats *st, SearchRow *rows, int have, int
 	if (walked >= need)
 		return walked;
 
-	run_variant(r, V_SKU_PREFIX_SPAN, "sku_prefix (walked range)", 1);
-	if (SPI_processed != 1)
-		elog(ERROR, "search: the SKU range count returned " UINT64_FORMAT " rows", SPI_processed);
-	span = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-	if (isnull || span <= budget)
+	if (!walk_spent(r, V_SKU_PREFIX_SPAN, "sku_prefix (walked range)", budget))
 		return walked;			/* the walk read the whole range: the page is exact */
 
 	/* the budget ran out: the rows walked are a prefix of the scan's */
@@ -2779,8 +2787,6 @@ run_sorted_status(SearchRequest *r, SearchRow *rows, int need, double f_walk, do
 {
 	int64		budget;
 	int			have;
-	int64		span;
-	bool		isnull;
 
 	if (ordered_wins(r, ordered, best))
 	{
@@ -2791,12 +2797,7 @@ run_sorted_status(SearchRequest *r, SearchRow *rows, int need, double f_walk, do
 		have = collect_rows(rows, 0, need, -1, cxt);
 		if (have >= need || r->sort == SS_NAME)
 			return have;
-		run_variant(r, V_SORT_SPAN(r->sort), "walked entries", 1);
-		if (SPI_processed != 1)
-			elog(ERROR, "search: the walk's count returned " UINT64_FORMAT " rows", SPI_processed);
-		span = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_freetuptable(SPI_tuptable);
-		if (isnull || span <= budget)
+		if (!walk_spent(r, V_SORT_SPAN(r->sort), "walked entries", budget))
 			return have;		/* the walk read every entry: the page is exact */
 		SEARCH_TRACE("search: %s: walk budget spent, the status's rows instead", sort_names[r->sort]);
 	}
