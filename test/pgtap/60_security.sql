@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(141);
+SELECT plan(146);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -443,6 +443,13 @@ SELECT throws_ok($$SET LOCAL catalog.allow_table_changes = on$$, '42501', NULL,
 RESET ROLE;
 CREATE TEMP TABLE guard_other (a int);
 SELECT lives_ok($$ALTER TABLE guard_other ALTER COLUMN a TYPE bigint$$, 'a table outside the extension is not guarded');
+-- what is refused for the extension's tables stays allowed for the others
+CREATE SCHEMA guard_s;
+CREATE TABLE public.guard_move (a int);
+SELECT lives_ok($$ALTER TABLE public.guard_move RENAME COLUMN a TO b$$, 'a column of another table may be renamed');
+SELECT lives_ok($$ALTER TABLE public.guard_move RENAME TO guard_moved$$, 'another table may be renamed');
+SELECT lives_ok($$ALTER TABLE public.guard_moved SET SCHEMA guard_s$$, 'another table may change schema');
+SELECT lives_ok($$ALTER SCHEMA guard_s RENAME TO guard_s2$$, 'another schema may be renamed');
 SELECT lives_ok($$ALTER TABLE catalog.product ADD COLUMN tap_note text$$, 'other changes pass: ADD COLUMN');
 SET LOCAL catalog.rate_limit = off;
 SELECT set_config('tap.guard_id', (catalog_api.create_product(
@@ -457,6 +464,8 @@ RESET catalog.rate_limit;
 SET LOCAL catalog.allow_table_changes = on;
 SELECT lives_ok($$ALTER TABLE catalog.category ALTER COLUMN name TYPE varchar(100)$$,
                 'with catalog.allow_table_changes on, a superuser may change a type (emergency repair)');
+SELECT lives_ok($$ALTER TABLE catalog.product RENAME COLUMN tap_note TO tap_remark$$,
+                'with catalog.allow_table_changes on, a superuser may rename a column');
 RESET catalog.allow_table_changes;
 
 -- A read-only transaction: the limiter still answers (and counts).
