@@ -74,6 +74,7 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -81,6 +82,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -1407,6 +1409,56 @@ find_forged(int64 *unsealed, VerifyBreak *brk)
 }
 
 /*
+ * verify_snapshot
+ *	  Lock catalog.audit_log against retention and push the snapshot verify
+ *	  reads under.  Connected to SPI.
+ *
+ *	  Retention drops a month's partition and chains its prune link in one
+ *	  transaction, holding ACCESS EXCLUSIVE on catalog.audit_log (core locks
+ *	  the parent of a dropped partition) until it commits.  A snapshot taken
+ *	  before such a commit does not see the link, yet the log read after it
+ *	  has lost the month: every sealed row of the month would look deleted
+ *	  ("missing_row"), a false alarm of tampering.  So the log is locked
+ *	  first (no drop can commit while the lock is held) and the snapshot is
+ *	  taken after: a drop that committed before it is seen with its link.
+ *	  Under REPEATABLE READ or SERIALIZABLE the transaction's snapshot may
+ *	  predate the lock and cannot be replaced: if a prune link committed
+ *	  since (the latest snapshot sees links the transaction's does not), the
+ *	  answer would be wrong, so the call fails with 40001 and can be retried.
+ *	  The walk's partitions are locked again by its plan, the same mode.
+ */
+static void
+verify_snapshot(void)
+{
+	uint64		mine;
+	uint64		latest;
+
+	(void) RangeVarGetRelid(makeRangeVar("catalog", "audit_log", -1), AccessShareLock, false);
+	if (!IsolationUsesXactSnapshot())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		return;
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (ApiExecute(&plan_prunes, NULL, NULL, true, 0) < 0)
+		elog(ERROR, "prune links could not be read");
+	mine = SPI_processed;
+	SPI_freetuptable(SPI_tuptable);
+	PushActiveSnapshot(GetLatestSnapshot());
+	if (ApiExecute(&plan_prunes, NULL, NULL, true, 0) < 0)
+		elog(ERROR, "prune links could not be read");
+	latest = SPI_processed;
+	SPI_freetuptable(SPI_tuptable);
+	PopActiveSnapshot();
+	if (latest != mine)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not verify the audit chain under this transaction's snapshot"),
+				 errdetail("Retention dropped a month of the audit log after the snapshot was taken: its rows would look deleted."),
+				 errhint("Retry the transaction, or call audit_verify in a READ COMMITTED transaction.")));
+}
+
+/*
  * catalog_audit_verify
  *	  SQL: catalog_api.audit_verify(anchor_seq bigint DEFAULT NULL,
  *	  anchor_hash text DEFAULT NULL) -> jsonb.  Walks the chain and stops at
@@ -1419,7 +1471,8 @@ find_forged(int64 *unsealed, VerifyBreak *brk)
  *	  truncated (seq: the first missing one, audit_id null),
  *	  unsealed_in_sealed_range (seq: the first seal of a higher audit id,
  *	  null if none).
- *	  Everything is read under the statement's snapshot.
+ *	  Everything is read under one snapshot taken after the log is locked
+ *	  against retention (verify_snapshot).
  */
 PG_FUNCTION_INFO_V1(catalog_audit_verify);
 Datum
@@ -1445,6 +1498,7 @@ catalog_audit_verify(PG_FUNCTION_ARGS)
 	nest = AuditGucBegin(false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	verify_snapshot();
 	load_prunes(&w);
 
 	/* seq 0 is the empty chain, whose hash is all zeros */
@@ -1503,6 +1557,7 @@ catalog_audit_verify(PG_FUNCTION_ARGS)
 		}
 	}
 	read_head(true, &head_seq, head, NULL, NULL);
+	PopActiveSnapshot();
 	SPI_finish();
 	AuditGucEnd(nest);
 
