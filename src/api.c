@@ -26,6 +26,8 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
 #include "common/pg_prng.h"
@@ -555,6 +557,26 @@ ApiExecute(ApiPlan *p, Datum *values, const char *nulls, bool read_only, long co
 		elog(ERROR, "SPI_execute_plan failed for \"%s\": %s",
 			 p->sql, SPI_result_code_string(rc));
 	return (int) SPI_processed;
+}
+
+/*
+ * ApiMonotonicNs
+ *	  The system-wide monotonic clock in nanoseconds: the same in every
+ *	  backend, and never stepped by NTP or an administrator.  For every
+ *	  interval the extension waits or limits by (a wall clock stepped back
+ *	  would hold a rate-limit bucket, or the sealer's retries, for the
+ *	  length of the step).
+ */
+int64
+ApiMonotonicNs(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not read the monotonic clock: %m")));
+	return (int64) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /*

@@ -45,6 +45,7 @@ extern SPIPlanPtr ApiGetPlan(ApiPlan *p);
 extern int	ApiExecute(ApiPlan *p, Datum *values, const char *nulls,
 					   bool read_only, long count);
 extern Datum ApiResultDatum(int row, int col, bool *isnull);
+extern int64 ApiMonotonicNs(void);
 extern Datum ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo);
 extern void ApiRaiseNotFound(const char *what, int64 id) pg_attribute_noreturn();
 extern void ApiRaiseStale(const char *what, int64 id, int32 expected,

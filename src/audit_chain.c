@@ -111,6 +111,9 @@
 #include "validate_sql.h"
 #include "ratelimit.h"
 
+/* Nanoseconds per millisecond (ApiMonotonicNs). */
+#define NS_PER_MS				INT64CONST(1000000)
+
 /* Rows per INSERT while sealing, and per fetch while verifying. */
 #define SEAL_BATCH				1000
 #define VERIFY_BATCH			1000
@@ -1673,6 +1676,18 @@ AuditRegisterWorker(void)
 }
 
 /*
+ * elapsed
+ *	  Whether ms milliseconds have passed since since_ns (ApiMonotonicNs:
+ *	  the worker's periods and retries must not stall, nor fire at once,
+ *	  when the wall clock is stepped).
+ */
+static bool
+elapsed(int64 since_ns, int ms)
+{
+	return ApiMonotonicNs() - since_ns >= (int64) ms * NS_PER_MS;
+}
+
+/*
  * note_busy
  *	  The worker skips a pass while another session holds the chain's lock
  *	  (SKIP LOCKED); say so in the log once that has lasted a minute (an
@@ -1682,7 +1697,7 @@ AuditRegisterWorker(void)
 static void
 note_busy(bool busy)
 {
-	static TimestampTz busy_since = 0;
+	static int64 busy_since = 0;
 	static bool said = false;
 
 	if (!busy)
@@ -1695,8 +1710,8 @@ note_busy(bool busy)
 		return;
 	}
 	if (busy_since == 0)
-		busy_since = GetCurrentTimestamp();
-	else if (!said && TimestampDifferenceExceeds(busy_since, GetCurrentTimestamp(), 60 * 1000))
+		busy_since = ApiMonotonicNs();
+	else if (!said && elapsed(busy_since, 60 * 1000))
 	{
 		ereport(LOG,
 				(errmsg("catalog audit sealer: another session has held the chain's lock for a minute; no row is sealed until it ends"),
@@ -1810,12 +1825,12 @@ worker_job(bool maintain, bool *installed, bool *full)
 /*
  * retry_due
  *	  Whether a job runs now: it did not fail last time, or it failed at
- *	  failed_at and wait_ms have passed since.
+ *	  failed_at (ApiMonotonicNs) and wait_ms have passed since.
  */
 static bool
-retry_due(bool failing, TimestampTz failed_at, int wait_ms)
+retry_due(bool failing, int64 failed_at, int wait_ms)
 {
-	return !failing || TimestampDifferenceExceeds(failed_at, GetCurrentTimestamp(), wait_ms);
+	return !failing || elapsed(failed_at, wait_ms);
 }
 
 /*
@@ -1829,9 +1844,9 @@ void
 catalog_audit_sealer_main(Datum main_arg)
 {
 	char	   *dbname;
-	TimestampTz last_maintain = 0;
-	TimestampTz maintain_failed = 0;
-	TimestampTz seal_failed = 0;
+	int64		last_maintain = 0;
+	int64		maintain_failed = 0;
+	int64		seal_failed = 0;
 	bool		maintained = false;
 	bool		maintain_failing = false;
 	bool		seal_failing = false;
@@ -1877,10 +1892,10 @@ catalog_audit_sealer_main(Datum main_arg)
 		{
 			seal_failing = !worker_job(false, &installed, &full);
 			if (seal_failing)
-				seal_failed = GetCurrentTimestamp();
+				seal_failed = ApiMonotonicNs();
 		}
 		if (maintained ?
-			TimestampDifferenceExceeds(last_maintain, GetCurrentTimestamp(), WORKER_MAINTAIN_MS) :
+			elapsed(last_maintain, WORKER_MAINTAIN_MS) :
 			retry_due(maintain_failing, maintain_failed, WORKER_MAINTAIN_RETRY_MS))
 		{
 			bool		ignored;
@@ -1889,12 +1904,12 @@ catalog_audit_sealer_main(Datum main_arg)
 			if (maintain_failing)
 			{
 				maintained = false;
-				maintain_failed = GetCurrentTimestamp();
+				maintain_failed = ApiMonotonicNs();
 			}
 			else if (installed)
 			{
 				maintained = true;
-				last_maintain = GetCurrentTimestamp();
+				last_maintain = ApiMonotonicNs();
 			}
 		}
 		if (full)

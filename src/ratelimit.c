@@ -75,7 +75,6 @@
 
 #include <arpa/inet.h>
 #include <math.h>
-#include <time.h>
 
 #include "access/heapam.h"
 #include "access/detoast.h"
@@ -344,24 +343,6 @@ RateLimitAvailable(void)
  * ------------------------------------------------------------------------
  */
 
-/*
- * now_ns
- *	  The system-wide monotonic clock in nanoseconds: the same in every
- *	  backend, and never stepped by NTP or an administrator (a wall clock
- *	  stepped back would hold every bucket for the length of the step).
- */
-static int64
-now_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_SYSTEM_ERROR),
-				 errmsg("could not read the monotonic clock: %m")));
-	return (int64) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 typedef struct Verdict
 {
 	bool		allowed;
@@ -490,7 +471,7 @@ gcra(RateLimitPartition *part, RateLimitEntry *e, int64 t, int64 tau, Verdict *v
 
 	for (;;)
 	{
-		int64		now = now_ns();
+		int64		now = ApiMonotonicNs();
 		int64		tat = Max((int64) old, now);
 
 		if (tat > now + tau)
@@ -562,7 +543,7 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 
 	memset(v, 0, sizeof(*v));
 	LWLockAcquire(part->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
-	now = now_ns();
+	now = ApiMonotonicNs();
 	idx = find_entry(base, *head, h, key, len);
 	if (idx < 0)
 	{
@@ -572,7 +553,7 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 			LWLockRelease(part->lock);
 			LWLockAcquire(part->lock, LW_EXCLUSIVE);
 			exclusive = true;
-			now = now_ns();
+			now = ApiMonotonicNs();
 			idx = find_entry(base, *head, h, key, len);
 		}
 		if (idx < 0)
@@ -1173,7 +1154,7 @@ RateLimitPushHealth(JsonbParseState **state)
 	DocPushBool(state, "enabled", catalog_rate_limit && rl_shared != NULL);
 	if (rl_shared != NULL)
 	{
-		int64		now = now_ns();
+		int64		now = ApiMonotonicNs();
 
 		for (int p = 0; p < RATELIMIT_PARTITIONS; p++)
 		{
