@@ -74,23 +74,55 @@ member_table(RangeVar *rv)
 	return relid;
 }
 
-/* Raise 0A000: what would happen to table relid (column col, or NULL). */
+/* The hint of every refusal. */
+#define GUARD_HINT "Change the extension's tables through its upgrade scripts (ALTER EXTENSION catalog UPDATE)."
+
+/* What relid is, in a message: a member may be a table, sequence, view or index. */
+static const char *
+relkind_noun(Oid relid)
+{
+	switch (get_rel_relkind(relid))
+	{
+		case RELKIND_SEQUENCE:
+			return "sequence";
+		case RELKIND_VIEW:
+			return "view";
+		case RELKIND_MATVIEW:
+			return "materialized view";
+		case RELKIND_INDEX:
+		case RELKIND_PARTITIONED_INDEX:
+			return "index";
+		case RELKIND_FOREIGN_TABLE:
+			return "foreign table";
+		case RELKIND_COMPOSITE_TYPE:
+			return "type";
+		default:
+			return "table";
+	}
+}
+
+/*
+ * Raise 0A000: what would happen to relation relid (column col, or NULL);
+ * renamed says that it would change the relation's name or schema rather
+ * than its columns.
+ */
 static void
-refuse(const char *what, const char *col, Oid relid)
+refuse(const char *what, const char *col, Oid relid, bool renamed)
 {
 	if (col != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot %s column \"%s\" of table \"%s\", which belongs to extension \"catalog\"",
-						what, col, get_rel_name(relid)),
+				 errmsg("cannot %s column \"%s\" of %s \"%s\", which belongs to extension \"catalog\"",
+						what, col, relkind_noun(relid), get_rel_name(relid)),
 				 errdetail("The extension's functions read its columns as the types they were written for."),
-				 errhint("Change the extension's tables through its upgrade scripts (ALTER EXTENSION catalog UPDATE).")));
+				 errhint(GUARD_HINT)));
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-			 errmsg("cannot %s table \"%s\", which belongs to extension \"catalog\"",
-					what, get_rel_name(relid)),
+			 errmsg("cannot %s %s \"%s\", which belongs to extension \"catalog\"",
+					what, relkind_noun(relid), get_rel_name(relid)),
+			 renamed ? errdetail("The extension's functions refer to it by its schema and name.") :
 			 errdetail("The extension's functions read its columns as the types they were written for."),
-			 errhint("Change the extension's tables through its upgrade scripts (ALTER EXTENSION catalog UPDATE).")));
+			 errhint(GUARD_HINT)));
 }
 
 /*
@@ -132,16 +164,16 @@ check_statement(Node *parsetree)
 		switch (bad->subtype)
 		{
 			case AT_AlterColumnType:
-				refuse("change the type of", bad->name, relid);
+				refuse("change the type of", bad->name, relid, false);
 				break;
 			case AT_DropColumn:
-				refuse("drop", bad->name, relid);
+				refuse("drop", bad->name, relid, false);
 				break;
 			case AT_AddInherit:
-				refuse("make a parent of", NULL, relid);
+				refuse("make a parent of", NULL, relid, false);
 				break;
 			default:
-				refuse("make a typed table of", NULL, relid);
+				refuse("make a typed table of", NULL, relid, false);
 				break;
 		}
 	}
@@ -159,7 +191,7 @@ check_statement(Node *parsetree)
 			case OBJECT_COLUMN:
 			case OBJECT_ATTRIBUTE:
 				if (OidIsValid(relid = member_table(stmt->relation)))
-					refuse("rename", stmt->subname, relid);
+					refuse("rename", stmt->subname, relid, false);
 				break;
 			case OBJECT_TABLE:
 			case OBJECT_INDEX:
@@ -168,7 +200,7 @@ check_statement(Node *parsetree)
 			case OBJECT_FOREIGN_TABLE:
 			case OBJECT_SEQUENCE:
 				if (OidIsValid(relid = member_table(stmt->relation)))
-					refuse("rename", NULL, relid);
+					refuse("rename", NULL, relid, true);
 				break;
 			case OBJECT_SCHEMA:
 				{
@@ -183,7 +215,7 @@ check_statement(Node *parsetree)
 								 errmsg("cannot rename schema \"%s\", which belongs to extension \"catalog\"",
 										stmt->subname),
 								 errdetail("The extension's functions name their tables and functions by schema."),
-								 errhint("Change the extension's tables through its upgrade scripts (ALTER EXTENSION catalog UPDATE).")));
+								 errhint(GUARD_HINT)));
 					break;
 				}
 			default:
@@ -196,7 +228,7 @@ check_statement(Node *parsetree)
 
 		if (stmt->relation != NULL &&
 			OidIsValid(relid = member_table(stmt->relation)))
-			refuse("move", NULL, relid);
+			refuse("move", NULL, relid, true);
 	}
 }
 

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(146);
+SELECT plan(148);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -428,8 +428,15 @@ FROM (VALUES
      'cannot rename table "product", which belongs to extension "catalog"',
      'RENAME of an extension table is refused'),
     ('ALTER TABLE catalog.category SET SCHEMA public', NULL, 'SET SCHEMA of an extension table is refused'),
-    ('ALTER INDEX catalog.product RENAME TO product_old', NULL,
-     'the rename of an extension table through ALTER INDEX is refused too'),
+    ('ALTER INDEX catalog.product RENAME TO product_old',
+     'cannot rename table "product", which belongs to extension "catalog"',
+     'the rename of an extension table through ALTER INDEX is refused too, and the message says what it is'),
+    ('ALTER SEQUENCE catalog.audit_log_id_seq RENAME TO audit_log_id_seq_old',
+     'cannot rename sequence "audit_log_id_seq", which belongs to extension "catalog"',
+     'the rename of an extension sequence is refused, and called a sequence'),
+    ('ALTER SEQUENCE catalog.audit_log_id_seq SET SCHEMA public',
+     'cannot move sequence "audit_log_id_seq", which belongs to extension "catalog"',
+     'SET SCHEMA of an extension sequence is refused, and called a sequence'),
     ('ALTER VIEW catalog.product RENAME COLUMN price TO price_old', NULL,
      'the rename of a column through ALTER VIEW is refused too'),
     ('ALTER SCHEMA catalog RENAME TO catalog_old', NULL, 'the rename of the extension''s schema is refused'),
