@@ -27,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "executor/spi.h"
@@ -539,8 +540,14 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 	if (in->category_given)
 		(void) category_name(in->category_id);
 
-	if (ApiExecute(&plan_update, values, nulls, false, 0) != 1)
+	for (int attempt = 1;; attempt++)
 	{
+		if (ApiExecute(&plan_update, values, nulls, false, 0) == 1)
+		{
+			row_from_spi(&row);
+			break;
+		}
+
 		/*
 		 * Not updated: missing, stale, or nothing to change.  Read the
 		 * current row with a fresh snapshot to tell which.
@@ -550,9 +557,22 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 		row_from_spi(&row);
 		if (row.version != expected_version)
 			ApiRaiseStale("product", id, expected_version, row.version);
+
+		/*
+		 * At the expected version now, but maybe not when the UPDATE took
+		 * its snapshot: a caller handed the version returned by a
+		 * transaction still in flight saw the UPDATE skip the older row
+		 * (its version did not match, so it did not wait), and that
+		 * transaction committed before the read above.  Answering "nothing
+		 * to change" would drop the caller's change.  Under READ COMMITTED
+		 * the UPDATE runs once more, under a snapshot that sees this
+		 * version (a later change makes it stale, as above); when it again
+		 * changes nothing, nothing was to change.  A transaction snapshot
+		 * (REPEATABLE READ) saw the same version in both statements.
+		 */
+		if (attempt == 2 || IsolationUsesXactSnapshot())
+			break;
 	}
-	else
-		row_from_spi(&row);
 	result = document_out(&row);
 	SPI_finish();
 	return result;
