@@ -40,6 +40,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rls.h"
 #include "utils/syscache.h"
 
 #include "api.h"
@@ -646,8 +647,42 @@ translate_error(ErrorData *edata)
 }
 
 /*
+ * ApiRowSecurityBegin
+ *	  Turn row_security on for the rest of the calling function, when it
+ *	  is off.  The extension's tables force row-level security on their
+ *	  owner too, so with row_security off (pg_dump's scripts turn it off)
+ *	  every query a SECURITY DEFINER function runs on them would fail with
+ *	  42501, naming an internal table, instead of passing the owner's
+ *	  policy.  Only when it is off: a SET clause on the function would
+ *	  save and restore the setting on every call.  Returns the GUC nest
+ *	  level for ApiRowSecurityEnd, 0 when nothing was set; an error unwinds
+ *	  it with the transaction.
+ */
+int
+ApiRowSecurityBegin(void)
+{
+	int			nest;
+
+	if (row_security)
+		return 0;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("row_security", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* Close what ApiRowSecurityBegin opened. */
+void
+ApiRowSecurityEnd(int nest)
+{
+	if (nest > 0)
+		AtEOXact_GUC(true, nest);
+}
+
+/*
  * ApiRunWrite
- *	  Call fn(fcinfo) for a write function.
+ *	  Call fn(fcinfo) for a write function, with row_security on
+ *	  (ApiRowSecurityBegin).
  *
  * Refused at once in a read-only transaction (25006) and under
  * SERIALIZABLE (0A000): an SSI failure can surface at COMMIT, after the
@@ -660,6 +695,7 @@ ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	Datum		result = (Datum) 0;
+	int			nest;
 
 	/*
 	 * A write under GET (PostgREST runs GET read-only) or on a hot standby:
@@ -680,6 +716,7 @@ ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 				 errdetail("A serialization failure at commit would reach the client as 40001."),
 				 errhint("Use READ COMMITTED (the default) or REPEATABLE READ.")));
 
+	nest = ApiRowSecurityBegin();
 	PG_TRY();
 	{
 		result = fn(fcinfo);
@@ -705,6 +742,7 @@ ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	ApiRowSecurityEnd(nest);
 	return result;
 }
 

@@ -46,6 +46,8 @@ extern int	ApiExecute(ApiPlan *p, Datum *values, const char *nulls,
 					   bool read_only, long count);
 extern Datum ApiResultDatum(int row, int col, bool *isnull);
 extern int64 ApiMonotonicNs(void);
+extern int	ApiRowSecurityBegin(void);
+extern void ApiRowSecurityEnd(int nest);
 extern Datum ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo);
 extern void ApiRaiseNotFound(const char *what, int64 id) pg_attribute_noreturn();
 extern void ApiRaiseStale(const char *what, int64 id, int32 expected,

@@ -456,14 +456,17 @@ catalog_list_categories(PG_FUNCTION_ARGS)
 {
 	Datum		result;
 	bool		isnull;
+	int			nest;
 
 	RateLimitEnter(RLF_LIST_CATEGORIES);
 	ShmemCountCall();
+	nest = ApiRowSecurityBegin();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (ApiExecute(&plan_list, NULL, NULL, true, 1) != 1)
 		elog(ERROR, "category listing returned no row");
 	result = ApiResultDatum(0, 1, &isnull);
 	SPI_finish();
+	ApiRowSecurityEnd(nest);
 	PG_RETURN_DATUM(result);
 }
