@@ -216,7 +216,9 @@ typedef struct RateLimitPartition
 	pg_atomic_uint64 no_idle_before;	/* after a failed scan: no entry at
 										 * rest before this time (ns) */
 	TimestampTz last_full;		/* (x) last refusal for lack of an entry
-								 * (wall clock), or 0 */
+								 * (wall clock, reported), or 0 */
+	int64		last_full_ns;	/* (x) the same refusal's monotonic time,
+								 * which says whether it is recent */
 	pg_atomic_uint64 allowed;
 	pg_atomic_uint64 refused_rate;
 	uint64		refused_full;	/* (x) */
@@ -563,6 +565,7 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 			{
 				part->refused_full++;
 				part->last_full = GetCurrentTimestamp();
+				part->last_full_ns = now;
 				/* the earliest an entry of this partition comes to rest */
 				v->retry_ns = (int64) pg_atomic_read_u64(&part->no_idle_before) - now;
 				LWLockRelease(part->lock);
@@ -1148,6 +1151,7 @@ RateLimitPushHealth(JsonbParseState **state)
 	int64		used = 0;
 	int64		limited = 0;
 	TimestampTz last_full = 0;
+	int64		last_full_ns = 0;
 
 	DocPushKey(state, "rate_limiter");
 	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
@@ -1179,12 +1183,14 @@ RateLimitPushHealth(JsonbParseState **state)
 			evicted += part->evicted;
 			if (part->last_full > last_full)
 				last_full = part->last_full;
+			if (part->last_full != 0 && part->last_full_ns > last_full_ns)
+				last_full_ns = part->last_full_ns;
 			LWLockRelease(part->lock);
 		}
+		/* recent by the monotonic clock: a stepped wall clock moves neither way */
 		DocPushText(state, "state",
-					DocCString(last_full != 0 &&
-							   !TimestampDifferenceExceeds(last_full, GetCurrentTimestamp(),
-														   RATELIMIT_FULL_RECENT * 1000)
+					DocCString(last_full_ns != 0 &&
+							   ApiMonotonicNs() - last_full_ns < (int64) RATELIMIT_FULL_RECENT * 1000000000
 							   ? "full" : "ok"));
 		DocPushInt(state, "capacity", (int64) rl_shared->per_partition * RATELIMIT_PARTITIONS);
 		DocPushInt(state, "in_use", used);
@@ -1469,8 +1475,10 @@ catalog_rate_limits(PG_FUNCTION_ARGS)
 	JsonbValue *res;
 	Jsonb	   *result;
 	int			n;
+	int			nest;
 
 	RateLimitEnter(RLF_RATE_LIMITS);
+	nest = ApiRowSecurityBegin();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	n = ApiExecute(&list_plan, NULL, NULL, true, 0);
@@ -1497,5 +1505,6 @@ catalog_rate_limits(PG_FUNCTION_ARGS)
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	result = JsonbValueToJsonb(res);
 	SPI_finish();
+	ApiRowSecurityEnd(nest);
 	PG_RETURN_JSONB_P(result);
 }
