@@ -185,16 +185,7 @@ current_audit_key(void)
 	audit_key_lxid = lxid;
 
 	/* wipe the loaded copies */
-	{
-		ListCell   *lc;
-
-		foreach(lc, keys)
-		{
-			SigningKey *k = lfirst(lc);
-
-			explicit_bzero(VARDATA_ANY(k->secret), VARSIZE_ANY_EXHDR(k->secret));
-		}
-	}
+	SigningKeysWipe(keys);
 	return audit_key;
 }
 

@@ -15,7 +15,13 @@
  * Rotation.  The newest kid (SigningKeyFind with kid < 0) signs or keys,
  * any listed kid verifies.  Nothing is cached here: each call reads the
  * table under the active snapshot, so a key added or dropped by a
- * committed transaction is seen by the next statement.
+ * committed transaction is seen by the next statement under READ
+ * COMMITTED, and at the next transaction under REPEATABLE READ or
+ * SERIALIZABLE (one snapshot for the whole transaction).
+ *
+ * Every caller wipes the copies it loaded once done (SigningKeysWipe), so
+ * no secret lingers in freed backend memory after a normal return; an
+ * error on the way frees them with their context, unwiped.
  *
  *-------------------------------------------------------------------------
  */
@@ -108,6 +114,26 @@ SigningKeysLoad(const char *purpose)
 	if (pushed)
 		PopActiveSnapshot();
 	return keys;
+}
+
+/*
+ * SigningKeysWipe
+ *	  Zero and free the secrets SigningKeysLoad copied, and the list.
+ */
+void
+SigningKeysWipe(List *keys)
+{
+	ListCell   *lc;
+
+	foreach(lc, keys)
+	{
+		SigningKey *k = lfirst(lc);
+
+		explicit_bzero(VARDATA_ANY(k->secret), VARSIZE_ANY_EXHDR(k->secret));
+		pfree(k->secret);
+		pfree(k);
+	}
+	list_free(keys);
 }
 
 /*

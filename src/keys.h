@@ -24,6 +24,7 @@ typedef struct SigningKey
 
 extern List *SigningKeysLoad(const char *purpose);
 extern SigningKey *SigningKeyFind(List *keys, int kid);
+extern void SigningKeysWipe(List *keys);
 extern void SigningKeyHmac(const SigningKey *key, const void *data, size_t len,
 						   uint8 *mac);
 

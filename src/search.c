@@ -2071,6 +2071,25 @@ fingerprint(const SearchRequest *r, StringInfo buf)
 }
 
 /*
+ * The first bytes the cursor MAC covers, its terminating NUL included: the
+ * MAC of a cursor can be no other keyed hash of the extension's (an audit
+ * mask, a CSRF token), even under a key a superuser stored for two
+ * purposes.
+ */
+#define CURSOR_MAC_LABEL		"catalog-cursor-v2"
+
+/* The cursor format's version byte (2: the MAC starts with the label). */
+#define CURSOR_VERSION			2
+
+/* Start the bytes a cursor MAC covers: the label. */
+static void
+begin_signed(StringInfo signed_part)
+{
+	initStringInfo(signed_part);
+	appendBinaryStringInfo(signed_part, CURSOR_MAC_LABEL, sizeof(CURSOR_MAC_LABEL));
+}
+
+/*
  * compute_mac
  *	  The cursor MAC: HMAC-SHA256 of data under k, truncated.
  */
@@ -2100,7 +2119,8 @@ put_i64(StringInfo b, int64 v)
 /*
  * encode_cursor
  *	  base64url(kid | version | sort | class | id | created_at | price | text | mac)
- *	  where mac = HMAC-SHA256(secret, kid .. text | fingerprint), truncated.
+ *	  where mac = HMAC-SHA256(secret, label | kid .. text | fingerprint),
+ *	  truncated.
  */
 static char *
 encode_cursor(const SearchRequest *r, List *keys, const SearchRow *row)
@@ -2121,7 +2141,7 @@ encode_cursor(const SearchRequest *r, List *keys, const SearchRow *row)
 				 errmsg("no cursor signing key in catalog.signing_key")));
 	initStringInfo(&b);
 	put_u16(&b, k->kid);
-	appendStringInfoChar(&b, 1);	/* version */
+	appendStringInfoChar(&b, CURSOR_VERSION);
 	appendStringInfoChar(&b, (char) r->sort);
 	appendStringInfoChar(&b, (char) row->klass);	/* -1 (0xFF): no text condition */
 	put_i64(&b, row->id);
@@ -2131,7 +2151,7 @@ encode_cursor(const SearchRequest *r, List *keys, const SearchRow *row)
 	put_u16(&b, strlen(txt));
 	appendStringInfoString(&b, txt);
 
-	initStringInfo(&signed_part);
+	begin_signed(&signed_part);
 	appendBinaryStringInfo(&signed_part, b.data, b.len);
 	fingerprint(r, &signed_part);
 	compute_mac(k, signed_part.data, signed_part.len, mac);
@@ -2224,7 +2244,7 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 	k = SigningKeyFind(keys, ((unsigned char) raw[0] << 8) | (unsigned char) raw[1]);
 	if (k == NULL)
 		bad_cursor();
-	initStringInfo(&signed_part);
+	begin_signed(&signed_part);
 	appendBinaryStringInfo(&signed_part, raw, rawlen - SEARCH_MAC_LEN);
 	fingerprint(r, &signed_part);
 	compute_mac(k, signed_part.data, signed_part.len, mac);
@@ -2236,7 +2256,7 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 	/* authentic: written by encode_cursor for this query */
 	rawlen -= SEARCH_MAC_LEN;
 	pos = 2;
-	if (raw[pos++] != 1 || raw[pos++] != (char) r->sort)
+	if (raw[pos++] != CURSOR_VERSION || raw[pos++] != (char) r->sort)
 		bad_cursor();
 	r->cur_class = (unsigned char) raw[pos++];
 	/* 0xFF: the row had no class (a search without a text condition) */
@@ -3114,6 +3134,7 @@ search_products(FunctionCallInfo fcinfo)
 			keys = SigningKeysLoad("cursor");
 		next = encode_cursor(&r, keys, &rows[have - 1]);
 	}
+	SigningKeysWipe(keys);
 
 	pushJsonbValue(&js, WJB_BEGIN_OBJECT, NULL);
 	DocPushKey(&js, "items");

@@ -184,7 +184,9 @@ token_valid(const char *token, const char *session)
 	uint8		nonce[CSRF_NONCE_LEN];
 	uint8		mac[SIGNING_MAC_LEN];
 	uint8		expected[SIGNING_MAC_LEN];
+	List	   *keys;
 	SigningKey *key;
+	bool		found;
 
 	if ((kid = token_kid(token, &p)) < 0)
 		return false;
@@ -193,11 +195,13 @@ token_valid(const char *token, const char *session)
 		!hex_decode_lower(p, CSRF_NONCE_LEN, nonce) ||
 		!hex_decode_lower(p + 2 * CSRF_NONCE_LEN + 1, SIGNING_MAC_LEN, mac))
 		return false;
-	key = SigningKeyFind(SigningKeysLoad("csrf"), kid);
-	if (key == NULL)
-		return false;
-	token_mac(key, nonce, session, expected);
-	return equal_ct(mac, expected, SIGNING_MAC_LEN);
+	keys = SigningKeysLoad("csrf");
+	key = SigningKeyFind(keys, kid);
+	found = key != NULL;
+	if (found)
+		token_mac(key, nonce, session, expected);
+	SigningKeysWipe(keys);
+	return found && equal_ct(mac, expected, SIGNING_MAC_LEN);
 }
 
 static void
@@ -270,6 +274,7 @@ Datum
 catalog_csrf_token(PG_FUNCTION_ARGS)
 {
 	char	   *session;
+	List	   *keys;
 	SigningKey *key;
 	uint8		nonce[CSRF_NONCE_LEN];
 	uint8		mac[SIGNING_MAC_LEN];
@@ -290,7 +295,8 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 				 errdetail("{\"field\":\"session\",\"reason\":\"missing\"}"),
 				 errhint("A CSRF token is needed only by cookie sessions: a JWT claim \"sid\" or the %s cookie.",
 						 catalog_csrf_session_cookie)));
-	key = SigningKeyFind(SigningKeysLoad("csrf"), -1);
+	keys = SigningKeysLoad("csrf");
+	key = SigningKeyFind(keys, -1);
 	if (key == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -317,6 +323,7 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 		hex_encode_lower(mac, SIGNING_MAC_LEN, mac_hex);
 		token = psprintf(CSRF_PREFIX "%d.%s.%s", key->kid, nonce_hex, mac_hex);
 	}
+	SigningKeysWipe(keys);
 
 	method = GetConfigOption("request.method", true, false);
 	if (method != NULL && method[0] != '\0')
