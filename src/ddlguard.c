@@ -103,8 +103,8 @@ relkind_noun(Oid relid)
 
 /*
  * Raise 0A000: what would happen to relation relid (column col, or NULL);
- * renamed says that it would change the relation's name or schema rather
- * than its columns.
+ * renamed says that it would change a name (the column's, or the
+ * relation's name or schema) rather than what a column is.
  */
 static void
 refuse(const char *what, const char *col, Oid relid, bool renamed)
@@ -114,6 +114,7 @@ refuse(const char *what, const char *col, Oid relid, bool renamed)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot %s column \"%s\" of %s \"%s\", which belongs to extension \"catalog\"",
 						what, col, relkind_noun(relid), get_rel_name(relid)),
+				 renamed ? errdetail("The extension's functions refer to its columns by name.") :
 				 errdetail("The extension's functions read its columns as the types they were written for."),
 				 errhint(GUARD_HINT)));
 	ereport(ERROR,
@@ -191,7 +192,7 @@ check_statement(Node *parsetree)
 			case OBJECT_COLUMN:
 			case OBJECT_ATTRIBUTE:
 				if (OidIsValid(relid = member_table(stmt->relation)))
-					refuse("rename", stmt->subname, relid, false);
+					refuse("rename", stmt->subname, relid, true);
 				break;
 			case OBJECT_TABLE:
 			case OBJECT_INDEX:
