@@ -298,6 +298,10 @@ bootstrap_packages postgresql-15 postgresql-server-dev-15 postgresql-contrib sys
 sysbench --help 2>/dev/null | grep 'pgsql options' >/dev/null || die "this sysbench has no PostgreSQL driver"
 
 # ---------------------------------------------------------------- build
+# The commit and the uncommitted changes of the tree that is built now (a
+# tree edited while the runs go on is not what they measure).
+COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo "unknown (not a git checkout)")
+DIRTY=$({ git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null || true; } | { grep -v "test/bench/results/" || true; } | wc -l)
 mkdir -p "$DIR"
 BUILD_LOG=$(mktemp)
 say "build: make && make install in $REPO"
@@ -865,8 +869,6 @@ RUNS_T1=$(date +%s)
 
 # ---------------------------------------------------------------- report
 PGVER=$(val "SELECT pg_catalog.version()")
-COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo "unknown (not a git checkout)")
-DIRTY=$({ git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null || true; } | { grep -v "test/bench/results/" || true; } | wc -l)
 NCPU=$(nproc)
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
