@@ -116,9 +116,24 @@ static ApiPlan plan_update = {
 	NULL
 };
 
-static ApiPlan plan_current = {
-	"SELECT " PRODUCT_COLS " FROM catalog.product p WHERE p.id = $1",
-	1, {INT8OID},
+/*
+ * The current row after an UPDATE that changed nothing, and whether the
+ * request would change it (plan_update's test, with its parameters): the
+ * column after PRODUCT_COLS.
+ */
+static ApiPlan plan_recheck = {
+	"SELECT " PRODUCT_COLS ","
+	"  (p.sku, p.name, p.description, p.status, p.price, p.currency,"
+	"   p.category_id, p.attributes)"
+	"  IS DISTINCT FROM"
+	"      (COALESCE($3, p.sku), COALESCE($4, p.name),"
+	"       CASE WHEN $5 THEN $6 ELSE p.description END,"
+	"       COALESCE($7::catalog.product_status, p.status), COALESCE($8, p.price),"
+	"       COALESCE($9, p.currency), COALESCE($10, p.category_id),"
+	"       COALESCE($11, p.attributes))"
+	" FROM catalog.product p WHERE p.id = $1",
+	12, {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, NUMERICOID,
+	TEXTOID, INT8OID, JSONBOID, TEXTOID},
 	NULL
 };
 
@@ -542,6 +557,9 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 
 	for (int attempt = 1;; attempt++)
 	{
+		bool		would_change;
+		bool		isnull;
+
 		if (ApiExecute(&plan_update, values, nulls, false, 0) == 1)
 		{
 			row_from_spi(&row);
@@ -552,8 +570,12 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 		 * Not updated: missing, stale, or nothing to change.  Read the
 		 * current row with a fresh snapshot to tell which.
 		 */
-		if (ApiExecute(&plan_current, values, NULL, false, 1) != 1)
+		if (ApiExecute(&plan_recheck, values, nulls, false, 1) != 1)
 			ApiRaiseNotFound("product", id);
+		/* before row_from_spi, whose category lookup replaces SPI_tuptable */
+		would_change = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												  SPI_tuptable->tupdesc->natts, &isnull)) &&
+			!isnull;
 		row_from_spi(&row);
 		if (row.version != expected_version)
 			ApiRaiseStale("product", id, expected_version, row.version);
@@ -563,14 +585,15 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 		 * its snapshot: a caller handed the version returned by a
 		 * transaction still in flight saw the UPDATE skip the older row
 		 * (its version did not match, so it did not wait), and that
-		 * transaction committed before the read above.  Answering "nothing
-		 * to change" would drop the caller's change.  Under READ COMMITTED
-		 * the UPDATE runs once more, under a snapshot that sees this
-		 * version (a later change makes it stale, as above); when it again
-		 * changes nothing, nothing was to change.  A transaction snapshot
-		 * (REPEATABLE READ) saw the same version in both statements.
+		 * transaction committed before the read above.  If the request
+		 * would change this row, answering "nothing to change" would drop
+		 * the caller's change: under READ COMMITTED the UPDATE runs once
+		 * more, under a snapshot that sees this version (a later change
+		 * makes it stale, as above).  A request for what is stored needs
+		 * no second try, nor does a transaction snapshot (REPEATABLE READ:
+		 * both statements saw the same version).
 		 */
-		if (attempt == 2 || IsolationUsesXactSnapshot())
+		if (!would_change || attempt == 2 || IsolationUsesXactSnapshot())
 			break;
 	}
 	result = document_out(&row);
