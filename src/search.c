@@ -2285,6 +2285,29 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 }
 
 /*
+ * read_cursor
+ *	  decode_cursor under the cursor keys, loaded for it and wiped once it
+ *	  is read, also when a forged cursor is refused.
+ */
+static void
+read_cursor(SearchRequest *r, text *cursor)
+{
+	List	   *keys = SigningKeysLoad("cursor");
+
+	PG_TRY();
+	{
+		decode_cursor(r, keys, cursor);
+	}
+	PG_CATCH();
+	{
+		SigningKeysWipe(keys);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	SigningKeysWipe(keys);
+}
+
+/*
  * set_keyset
  *	  Keyset parameters to continue after the cursor within class klass
  *	  (relevance) or within the sort; from the start when no cursor applies.
@@ -3107,10 +3130,9 @@ search_products(FunctionCallInfo fcinfo)
 
 	if (!PG_ARGISNULL(7))
 	{
-		keys = SigningKeysLoad("cursor");
 		if (toast_raw_datum_size(PG_GETARG_DATUM(7)) > VARHDRSZ + SEARCH_CURSOR_MAX)
 			bad_cursor();
-		decode_cursor(&r, keys, PG_GETARG_TEXT_PP(7));
+		read_cursor(&r, PG_GETARG_TEXT_PP(7));
 	}
 
 	need = r.page_size + 1;
