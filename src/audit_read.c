@@ -398,10 +398,15 @@ catalog_audit_by_request(PG_FUNCTION_ARGS)
 	if (id[0] == '\0')
 		ValidateRaiseReason("request_id", "required");
 	id = ApiSanitizeRequestId(id);
-	/* nothing usable: the trigger never stores such an id */
+	/*
+	 * Nothing usable: the trigger stores no such id (it generates one), so
+	 * no row can match.  The empty string is never stored ("_" is, from a
+	 * header "_", so it must not stand in for garbage).
+	 */
 	if (id == NULL)
-		id = pstrdup("_");
-	id = AuditMaskRequestId(id);
+		id = pstrdup("");
+	else
+		id = AuditMaskRequestId(id);
 	/* under redact every masked id is stored alike: no lookup can tell them apart */
 	if (strcmp(id, "[redacted]") == 0)
 		ValidateRaiseReason("request_id", "masked_by_redact");

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(186);
+SELECT plan(188);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -795,6 +795,16 @@ SELECT is((SELECT jsonb_agg(jsonb_build_array(i->'audit_id', i->'table', i->'row
 SELECT is((SELECT jsonb_agg(i->'audit_id' ORDER BY o) FROM jsonb_array_elements(catalog_api.audit_by_actor('carol.' || :'sfx' || '@example.com')->'items') WITH ORDINALITY x(i, o)),
           pg_temp.direct(format($$SELECT jsonb_agg(id ORDER BY id DESC) FROM catalog.audit_log WHERE table_name = 'product' AND row_id = %s AND action = 'insert'$$, pg_temp.id('prq'))),
           'admin: audit_by_actor finds the rows of a masked e-mail actor by its clear value');
+-- A request id of one allowed character is stored as it is; an argument
+-- with no allowed character at all matches nothing (it once looked up "_").
+BEGIN;
+SELECT set_config('catalog.request_id', '_', true) AS req;
+SELECT catalog_api.create_category(name => 'Tap Underscore', slug => 'tap-underscore-' || :'sfx') IS NOT NULL AS created;
+COMMIT;
+SELECT ok(jsonb_array_length(catalog_api.audit_by_request('_')->'items') >= 1,
+          'admin: audit_by_request finds the rows of the request id "_"');
+SELECT is(catalog_api.audit_by_request('!!!'), '{"items": [], "next_cursor": null}'::jsonb,
+          'admin: a request id with no allowed character matches no row (not those of "_")');
 RESET ROLE;
 
 ------------------------------------------------------------------------------
