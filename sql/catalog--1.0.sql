@@ -483,8 +483,9 @@ CREATE TABLE catalog.audit_mask (
 COMMENT ON TABLE catalog.audit_mask IS 'Declared audit masking policy';
 
 -- No SET clause: the trigger runs no SQL on its usual path (the row goes
--- into its month's partition without a plan); the ordinary path's insert
--- pins search_path and row_security itself (src/audit.c).
+-- into its month's partition without a plan); the fallback insert through
+-- the parent pins search_path itself and passes the owner's row-level
+-- security policy whatever row_security says (src/audit.c).
 CREATE FUNCTION catalog.audit_trigger()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'catalog_audit_trigger'
