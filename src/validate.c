@@ -539,7 +539,8 @@ vs_fits(pg_wchar base, pg_wchar vs)
 		(base >= 0x20D0 && base <= 0x20FF) || combining_class(base) != 0)
 		return false;
 	if (vs >= 0x180B && vs <= 0x180F)
-		return base >= 0x1800 && base <= 0x18AF;
+		/* the Mongolian letters, not its digits and punctuation */
+		return (base >= 0x1820 && base <= 0x1878) || (base >= 0x1880 && base <= 0x18AA);
 	if (vs >= 0xE0100)
 		return unified_ideograph(base);
 	if (base < 0x80)
@@ -1075,11 +1076,24 @@ match_scheme(const pg_wchar *s, int n, int i, const char *scheme)
 			return false;
 		if (s[j] == ',' || s[j] == ';')
 			return true;
-		/* A MIME type: every top-level type name is ASCII letters. */
+		/*
+		 * A MIME type: every top-level type name is ASCII letters.  The
+		 * characters a URL parser drops (tab and newlines) may split it, as
+		 * they may split the scheme: "data:te<TAB>xt/html" is read as
+		 * "data:text/html"; so may the invisible ones.  A space does not
+		 * (a browser keeps it there), so "data: read more/less" is text.
+		 */
 		start = j;
-		while (j < n && is_ascii_alpha(s[j]))
-			j++;
-		return j > start && j < n && s[j] == '/';
+		for (;;)
+		{
+			while (j < n && is_invisible(s[j]))
+				j++;
+			if (j >= n || !is_ascii_alpha(s[j]))
+				break;
+			while (j < n && is_ascii_alpha(s[j]))
+				j++;
+		}
+		return j > start && j < n && s[j] == '/' && is_ascii_alpha(s[start]);
 	}
 	return true;
 }

@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(256);
+SELECT plan(261);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -201,6 +201,8 @@ FROM (VALUES
     ('plain', U&'Size 1\FE00', 7, 'U+FE00 after a digit other than 0'),
     ('plain', U&'Socks\+0E0100', 6, 'an ideographic selector after a Latin letter'),
     ('plain', U&'wo\180Bl', 3, 'a Mongolian free variation selector after a Latin letter'),
+    ('plain', U&'\1810\180B', 2, 'a Mongolian free variation selector after a Mongolian digit'),
+    ('plain', U&'\1802\180B', 2, 'a Mongolian free variation selector after Mongolian punctuation'),
     ('plain', U&'Lamp \0261\FE00', 7, 'after an IPA letter (script g)'),
     ('plain', U&'\041C\FE00\043E\043B', 2, 'after a Cyrillic letter'),
     ('plain', U&'\03B1\FE0F', 2, 'after a Greek letter'),
@@ -434,6 +436,12 @@ SELECT is(pg_temp.refusal('plain', 'data:text/html,x'),
           '22023 {"field":"plain","reason":"active_content","position":1}', 'data: with a MIME type is active content');
 SELECT is(pg_temp.refusal('plain', 'DATA: image/svg+xml;base64,x'),
           '22023 {"field":"plain","reason":"active_content","position":1}', 'data: with a space before the MIME type');
+SELECT is(pg_temp.refusal('plain', 'data:te&Tab;xt/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=='),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'data: with an encoded tab inside the MIME type (a URL parser drops it)');
+SELECT is(pg_temp.refusal('longtext', E'data:text\n/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=='),
+          '22023 {"field":"longtext","reason":"active_content","position":1}', 'longtext: data: with a newline inside the MIME type');
+SELECT is(catalog.canonical_text('plain', 'Backup data: read more/less'), 'Backup data: read more/less',
+          'accepted: data: followed by words with a space before a /');
 SELECT is(pg_temp.refusal('plain', 'data:,x'),
           '22023 {"field":"plain","reason":"active_content","position":1}', 'data:, is active content');
 SELECT is(pg_temp.refusal('plain', 'data:;base64,x'),
