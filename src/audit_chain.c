@@ -870,7 +870,17 @@ seal_pass(int max_rows, bool skip_locked, SealResult *res)
 	Portal		portal;
 	bool		prev_internal;
 	volatile int updated = 0;
-	int			nest = AuditGucBegin(false);
+
+	/*
+	 * The worker's pass (skip_locked) waits at most the DDL lock timeout
+	 * for the audit tables: a session holding one of them (an admin's
+	 * audit_maintain() left open, a LOCK TABLE) would otherwise hold the
+	 * pass, with the chain's lock and a snapshot, for as long, and stop
+	 * sealing and maintenance alike.  Its pass then fails with 55P03 and is
+	 * tried again after WORKER_SEAL_RETRY_MS.  A session's own audit_seal()
+	 * waits as any statement does (its own lock_timeout).
+	 */
+	int			nest = AuditGucBegin(skip_locked);
 
 	seal_plan_settings();
 

@@ -14,6 +14,10 @@
 #      open transaction): the worker skips its passes instead of waiting,
 #      so it is seen idle again after a pass that began while the lock was
 #      held; once the lock is released it seals the rows written meanwhile.
+#   3. Another session holds catalog.audit_seal in SHARE mode: the
+#      worker's pass gives up after its lock timeout (55P03 in the log)
+#      and releases the chain's lock, instead of waiting with it held;
+#      once the table is free it seals the rows written meanwhile.
 #
 # Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
 # modules on the include path).
@@ -91,6 +95,29 @@ is($node->safe_psql($db, $unsealed), '1', 'the row written meanwhile waits unsea
 $holder->query_safe('COMMIT');
 $holder->quit;
 ok($node->poll_query_until($db, "SELECT ($unsealed) = 0"), 'once the lock is released, the worker seals it');
+is($node->safe_psql($db, q{SELECT catalog_api.audit_verify()->>'ok'}), 'true', 'and the chain verifies');
+
+# 3. Another session holds an audit table in a mode the pass conflicts with
+# (here catalog.audit_seal in SHARE mode: the pass reads the log and the
+# seals, then waits to insert its seals; writers and the checks below only
+# read it): the worker's pass gives up after its lock timeout instead of
+# waiting with the chain's lock and a snapshot held, and seals once the
+# table is free.
+$offset = -s $node->logfile;
+my $locker = $node->background_psql($db);
+$locker->query_safe('BEGIN');
+$locker->query_safe('LOCK TABLE catalog.audit_seal IN SHARE MODE');
+$node->safe_psql($db,
+	"SELECT catalog_api.create_product(sku => 'WK-3', name => 'While the log is held', price => 1, category_id => $cat)");
+$offset = $node->wait_for_log(qr/canceling statement due to lock timeout/, $offset);
+ok(1, 'the worker\'s pass gives up on the held table with a lock timeout (in the server log)');
+ok( $node->poll_query_until(
+		$db, q{SELECT EXISTS (SELECT 1 FROM catalog.audit_chain FOR UPDATE NOWAIT)}),
+	'and lets go of the chain\'s lock (NOWAIT takes it while the table is still held)');
+is($node->safe_psql($db, $unsealed), '1', 'the row written meanwhile waits unsealed');
+$locker->query_safe('COMMIT');
+$locker->quit;
+ok($node->poll_query_until($db, "SELECT ($unsealed) = 0"), 'once the table is free, the worker seals it');
 is($node->safe_psql($db, q{SELECT catalog_api.audit_verify()->>'ok'}), 'true', 'and the chain verifies');
 
 $node->stop;
