@@ -762,7 +762,12 @@ seal_batch(int64 *seq, uint8 *prev, int64 *max_id)
 		*max_id = Max(*max_id, id);
 	}
 	SPI_freetuptable(SPI_tuptable);
-	insert_seals(seals, (int) n, GetCurrentTransactionStartTimestamp(), prev);
+	/*
+	 * The time of this batch, not of the transaction's start: a session's
+	 * audit_seal() late in a long transaction would otherwise stamp seals
+	 * before the rows they seal were written.
+	 */
+	insert_seals(seals, (int) n, GetCurrentTimestamp(), prev);
 }
 
 /*
