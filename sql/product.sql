@@ -66,6 +66,12 @@ SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, cat
 \echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"n": 1e-16383}');
 \echo :LAST_ERROR_SQLSTATE
+-- an array's element is reported under the array's key, not under the
+-- last key read inside an earlier element
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"a": [{"b": 1}, "<b>x"]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"a": [{"b": 1}, 1e20]}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
     attributes => (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 65) g));
 \echo :LAST_ERROR_SQLSTATE

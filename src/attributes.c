@@ -137,7 +137,12 @@ AttributesCanonical(Datum value)
 	int			nkeys = 0;
 	int			elems[ATTRIBUTES_MAX_DEPTH + 1];
 	bool		in_array[ATTRIBUTES_MAX_DEPTH + 1];
-	char		keybuf[ATTRIBUTES_MAX_KEY_LEN + 1];
+	/*
+	 * The key a value at each depth is reported under: the object's key
+	 * just read, or for an array's element the key the array (or the
+	 * nearest enclosing object member) stands under.
+	 */
+	char		keys[ATTRIBUTES_MAX_DEPTH + 1][ATTRIBUTES_MAX_KEY_LEN + 1];
 	char		field[sizeof("attributes.") + ATTRIBUTES_MAX_KEY_LEN + 2];
 
 	/* refused before detoasting: an oversized document costs nothing */
@@ -147,7 +152,7 @@ AttributesCanonical(Datum value)
 	if (!JB_ROOT_IS_OBJECT(in))
 		ValidateRaiseReason("attributes", "not_object");
 
-	keybuf[0] = '\0';
+	keys[0][0] = '\0';
 	it = JsonbIteratorInit(&in->root);
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
@@ -164,6 +169,7 @@ AttributesCanonical(Datum value)
 					raise_limit("too_many_elements", ATTRIBUTES_MAX_ELEMENTS);
 				if (++depth > ATTRIBUTES_MAX_DEPTH)
 					raise_limit("too_deep", ATTRIBUTES_MAX_DEPTH);
+				memmove(keys[depth], keys[depth - 1], sizeof(keys[depth]));
 				elems[depth] = 0;
 				in_array[depth] = (tok == WJB_BEGIN_ARRAY);
 				res = pushJsonbValue(&state, tok, NULL);
@@ -178,8 +184,8 @@ AttributesCanonical(Datum value)
 					if (++nkeys > ATTRIBUTES_MAX_KEYS)
 						raise_limit("too_many_keys", ATTRIBUTES_MAX_KEYS);
 					AttributesCheckKey("attributes", v.val.string.val, v.val.string.len);
-					memcpy(keybuf, v.val.string.val, v.val.string.len);
-					keybuf[v.val.string.len] = '\0';
+					memcpy(keys[depth], v.val.string.val, v.val.string.len);
+					keys[depth][v.val.string.len] = '\0';
 					res = pushJsonbValue(&state, tok, &v);
 					break;
 				}
@@ -198,7 +204,7 @@ AttributesCanonical(Datum value)
 									  0, ATTRIBUTES_MAX_STRING_LEN,
 									  &canon, &canonlen, &err))
 					{
-						snprintf(field, sizeof(field), "attributes.%s", keybuf);
+						snprintf(field, sizeof(field), "attributes.%s", keys[depth]);
 						ValidateRaise(field, &err);
 					}
 					v.val.string.val = canon;
@@ -206,7 +212,7 @@ AttributesCanonical(Datum value)
 				}
 				else if (v.type == jbvNumeric)
 				{
-					snprintf(field, sizeof(field), "attributes.%s", keybuf);
+					snprintf(field, sizeof(field), "attributes.%s", keys[depth]);
 					check_number(v.val.numeric, field);
 				}
 				res = pushJsonbValue(&state, tok, &v);
