@@ -147,7 +147,7 @@ AttributesCanonical(Datum value)
 
 	/* refused before detoasting: an oversized document costs nothing */
 	if (toast_raw_datum_size(value) > ATTRIBUTES_MAX_INPUT_BYTES)
-		raise_limit("too_large", ATTRIBUTES_MAX_BYTES);
+		raise_limit("too_large", ATTRIBUTES_MAX_INPUT_BYTES);
 	in = DatumGetJsonbP(value);
 	if (!JB_ROOT_IS_OBJECT(in))
 		ValidateRaiseReason("attributes", "not_object");
