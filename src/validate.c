@@ -514,7 +514,7 @@ unified_ideograph(pg_wchar c)
  *		sequence Unicode defines (a base character directly followed by the
  *		selector):
  *		  - the Mongolian free variation selectors select forms of
- *			Mongolian letters (U+1800-U+18AF);
+ *			Mongolian letters (U+1820-U+1878, U+1880-U+18AA);
  *		  - the ideographic ones (U+E0100-U+E01EF, the Ideographic Variation
  *			Database) follow a CJK unified ideograph;
  *		  - in Basic Latin, only U+0030 U+FE00 (the slashed zero of
@@ -1037,11 +1037,27 @@ find_markup(const pg_wchar *s, int n)
 }
 
 /*
+ * has_comma
+ *		Whether a comma follows position i of s[0..n): a data: URL without
+ *		one is no URL at all (the fetch standard fails it), so "data:" and
+ *		a type in prose, such as "Tech data: width" and "cm/inch" on the
+ *		next line, is text.
+ */
+static bool
+has_comma(const pg_wchar *s, int n, int i)
+{
+	for (; i < n; i++)
+		if (fold_ascii(s[i]) == ',')
+			return true;
+	return false;
+}
+
+/*
  * match_scheme
  *		Does s[i..n) start with scheme (lower case) and a colon, with
  *		ignorable characters allowed after each letter?  s[i] itself must
  *		be the first letter.  For "data", the colon must be followed by
- *		",", ";" or a MIME type "type/".
+ *		",", or by ";" or a MIME type "type/" with a comma somewhere after.
  */
 static bool
 match_scheme(const pg_wchar *s, int n, int i, const char *scheme)
@@ -1074,8 +1090,10 @@ match_scheme(const pg_wchar *s, int n, int i, const char *scheme)
 			j++;
 		if (j >= n)
 			return false;
-		if (s[j] == ',' || s[j] == ';')
+		if (s[j] == ',')
 			return true;
+		if (s[j] == ';')
+			return has_comma(s, n, j);
 		/*
 		 * A MIME type: every top-level type name is ASCII letters.  The
 		 * characters a URL parser drops (tab and newlines) may split it, as
@@ -1093,7 +1111,8 @@ match_scheme(const pg_wchar *s, int n, int i, const char *scheme)
 			while (j < n && is_ascii_alpha(s[j]))
 				j++;
 		}
-		return j > start && j < n && s[j] == '/' && is_ascii_alpha(s[start]);
+		return j > start && j < n && s[j] == '/' && is_ascii_alpha(s[start]) &&
+			has_comma(s, n, j);
 	}
 	return true;
 }

@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(261);
+SELECT plan(263);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -442,6 +442,10 @@ SELECT is(pg_temp.refusal('longtext', E'data:text\n/html;base64,PHNjcmlwdD5hbGVy
           '22023 {"field":"longtext","reason":"active_content","position":1}', 'longtext: data: with a newline inside the MIME type');
 SELECT is(catalog.canonical_text('plain', 'Backup data: read more/less'), 'Backup data: read more/less',
           'accepted: data: followed by words with a space before a /');
+SELECT is(catalog.canonical_text('longtext', E'Tech data: width\ncm/inch'), E'Tech data: width\ncm/inch',
+          'accepted: data: then a word, a newline and a type-like word, with no comma after (no data: URL)');
+SELECT is(catalog.canonical_text('plain', 'data:text/html'), 'data:text/html',
+          'accepted: data: with a MIME type but no comma (no data: URL, the fetch standard fails it)');
 SELECT is(pg_temp.refusal('plain', 'data:,x'),
           '22023 {"field":"plain","reason":"active_content","position":1}', 'data:, is active content');
 SELECT is(pg_temp.refusal('plain', 'data:;base64,x'),
