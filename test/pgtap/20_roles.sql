@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(136);
+SELECT plan(138);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -384,6 +384,25 @@ RESET ROLE;
 SELECT is((SELECT x.seq_scan - s.seq_scan FROM pg_stat_xact_user_tables x, purge_scans s
             WHERE x.relid = 'catalog.idempotency'::regclass),
           0::bigint, 'purge: no sequential scan of catalog.idempotency');
+
+-- A request for what is stored is answered after one UPDATE: the statement
+-- triggers of catalog.product fire once (the recheck that catches a version
+-- committed after the UPDATE's snapshot runs the UPDATE again only when the
+-- request would change the row).
+CREATE FUNCTION pg_temp.count_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('tap.updates', (coalesce(nullif(current_setting('tap.updates', true), ''), '0')::int + 1)::text, true);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER tap_count_update BEFORE UPDATE ON catalog.product
+    FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.count_update();
+SELECT set_config('tap.noop', (catalog_api.create_product(sku => 'TAP-NOOP-' || pg_backend_pid(), name => 'No-op', price => 7,
+           category_id => (SELECT cat FROM fx))->>'id'), true) IS NOT NULL AS created;
+SELECT set_config('tap.updates', '0', true) IS NOT NULL AS reset;
+SELECT is((catalog_api.update_product(id => current_setting('tap.noop')::bigint, expected_version => 1, price => 7))->>'version', '1',
+          'a request for the stored price changes nothing');
+SELECT is(current_setting('tap.updates'), '1', 'and runs the UPDATE once (its statement trigger fired once)');
+DROP TRIGGER tap_count_update ON catalog.product;
 
 -- With row_security off (pg_dump's scripts turn it off), every API function
 -- answers as with it on: the extension's tables force row-level security
