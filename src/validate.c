@@ -1037,30 +1037,18 @@ find_markup(const pg_wchar *s, int n)
 }
 
 /*
- * has_comma
- *		Whether a comma follows position i of s[0..n): a data: URL without
- *		one is no URL at all (the fetch standard fails it), so "data:" and
- *		a type in prose, such as "Tech data: width" and "cm/inch" on the
- *		next line, is text.
- */
-static bool
-has_comma(const pg_wchar *s, int n, int i)
-{
-	for (; i < n; i++)
-		if (fold_ascii(s[i]) == ',')
-			return true;
-	return false;
-}
-
-/*
  * match_scheme
  *		Does s[i..n) start with scheme (lower case) and a colon, with
  *		ignorable characters allowed after each letter?  s[i] itself must
  *		be the first letter.  For "data", the colon must be followed by
- *		",", or by ";" or a MIME type "type/" with a comma somewhere after.
+ *		",", or by ";" or a MIME type "type/" with a comma somewhere after
+ *		(last_comma: the index of the last comma of s, -1 for none).  A
+ *		data: URL without one is no URL at all (the fetch standard fails
+ *		it), so "data:" and a type in prose, such as "Tech data: width" and
+ *		"cm/inch" on the next line, is text.
  */
 static bool
-match_scheme(const pg_wchar *s, int n, int i, const char *scheme)
+match_scheme(const pg_wchar *s, int n, int i, const char *scheme, int last_comma)
 {
 	int			j = i;
 	const char *p;
@@ -1093,7 +1081,7 @@ match_scheme(const pg_wchar *s, int n, int i, const char *scheme)
 		if (s[j] == ',')
 			return true;
 		if (s[j] == ';')
-			return has_comma(s, n, j);
+			return last_comma > j;
 		/*
 		 * A MIME type: every top-level type name is ASCII letters.  The
 		 * characters a URL parser drops (tab and newlines) may split it, as
@@ -1112,7 +1100,7 @@ match_scheme(const pg_wchar *s, int n, int i, const char *scheme)
 				j++;
 		}
 		return j > start && j < n && s[j] == '/' && is_ascii_alpha(s[start]) &&
-			has_comma(s, n, j);
+			last_comma > j;
 	}
 	return true;
 }
@@ -1126,6 +1114,17 @@ static int
 find_active_content(const pg_wchar *s, int n)
 {
 	int			i;
+	int			last_comma = -1;
+
+	/* once, so that many "data:" in one value cost one scan, not one each */
+	for (i = n - 1; i >= 0; i--)
+	{
+		if (fold_ascii(s[i]) == ',')
+		{
+			last_comma = i;
+			break;
+		}
+	}
 
 	for (i = 0; i < n; i++)
 	{
@@ -1138,7 +1137,7 @@ find_active_content(const pg_wchar *s, int n)
 		for (k = 0; k < lengthof(active_schemes); k++)
 		{
 			if (c == (pg_wchar) (unsigned char) active_schemes[k][0] &&
-				match_scheme(s, n, i, active_schemes[k]))
+				match_scheme(s, n, i, active_schemes[k], last_comma))
 				return i;
 		}
 
