@@ -92,6 +92,20 @@ static ApiPlan plan_store_response = {
 	NULL
 };
 
+/*
+ * Whether the request ($3..$11 of plan_update) would change row p: the one
+ * test of plan_update's WHERE and plan_recheck's extra column.
+ */
+#define PRODUCT_WOULD_CHANGE \
+	"((p.sku, p.name, p.description, p.status, p.price, p.currency," \
+	"  p.category_id, p.attributes)" \
+	" IS DISTINCT FROM" \
+	" (COALESCE($3, p.sku), COALESCE($4, p.name)," \
+	"  CASE WHEN $5 THEN $6 ELSE p.description END," \
+	"  COALESCE($7::catalog.product_status, p.status), COALESCE($8, p.price)," \
+	"  COALESCE($9, p.currency), COALESCE($10, p.category_id)," \
+	"  COALESCE($11, p.attributes)))"
+
 static ApiPlan plan_update = {
 	"UPDATE catalog.product p SET"
 	"  sku = COALESCE($3, p.sku), name = COALESCE($4, p.name),"
@@ -101,15 +115,7 @@ static ApiPlan plan_update = {
 	"  category_id = COALESCE($10, p.category_id),"
 	"  attributes = COALESCE($11, p.attributes),"
 	"  updated_at = pg_catalog.now(), updated_by = $12, version = p.version + 1"
-	" WHERE p.id = $1 AND p.version = $2"
-	"  AND (p.sku, p.name, p.description, p.status, p.price, p.currency,"
-	"       p.category_id, p.attributes)"
-	"  IS DISTINCT FROM"
-	"      (COALESCE($3, p.sku), COALESCE($4, p.name),"
-	"       CASE WHEN $5 THEN $6 ELSE p.description END,"
-	"       COALESCE($7::catalog.product_status, p.status), COALESCE($8, p.price),"
-	"       COALESCE($9, p.currency), COALESCE($10, p.category_id),"
-	"       COALESCE($11, p.attributes))"
+	" WHERE p.id = $1 AND p.version = $2 AND " PRODUCT_WOULD_CHANGE
 	" RETURNING " PRODUCT_COLS,
 	12, {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, NUMERICOID,
 	TEXTOID, INT8OID, JSONBOID, TEXTOID},
@@ -122,15 +128,7 @@ static ApiPlan plan_update = {
  * column after PRODUCT_COLS.
  */
 static ApiPlan plan_recheck = {
-	"SELECT " PRODUCT_COLS ","
-	"  (p.sku, p.name, p.description, p.status, p.price, p.currency,"
-	"   p.category_id, p.attributes)"
-	"  IS DISTINCT FROM"
-	"      (COALESCE($3, p.sku), COALESCE($4, p.name),"
-	"       CASE WHEN $5 THEN $6 ELSE p.description END,"
-	"       COALESCE($7::catalog.product_status, p.status), COALESCE($8, p.price),"
-	"       COALESCE($9, p.currency), COALESCE($10, p.category_id),"
-	"       COALESCE($11, p.attributes))"
+	"SELECT " PRODUCT_COLS ", " PRODUCT_WOULD_CHANGE
 	" FROM catalog.product p WHERE p.id = $1",
 	12, {INT8OID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, NUMERICOID,
 	TEXTOID, INT8OID, JSONBOID, TEXTOID},
