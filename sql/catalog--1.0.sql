@@ -748,6 +748,24 @@ CREATE TRIGGER category_tree_guard
     BEFORE INSERT OR UPDATE OF parent_id ON catalog.category
     FOR EACH ROW EXECUTE FUNCTION catalog.category_tree_guard();
 
+-- Ids never change: the tree guard watches parent_id only, and renumbering
+-- rows in one statement could rewire the tree past it (the foreign key's
+-- NO ACTION check passes when another row takes a vanished id).  Fires
+-- before category_tree_guard (triggers fire in name order).
+CREATE FUNCTION catalog.id_immutable()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'catalog_id_immutable'
+LANGUAGE C
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION catalog.id_immutable() IS
+'Refuses an UPDATE that changes a row''s id (22023, reason immutable)';
+CREATE TRIGGER category_id_immutable
+    BEFORE UPDATE OF id ON catalog.category
+    FOR EACH ROW EXECUTE FUNCTION catalog.id_immutable();
+CREATE TRIGGER product_id_immutable
+    BEFORE UPDATE OF id ON catalog.product
+    FOR EACH ROW EXECUTE FUNCTION catalog.id_immutable();
+
 -- Whoever writes a product, the dictionary insert runs as the function's
 -- owner (catalog_owner, below) with its narrow rights, so a writer needs no
 -- privilege on catalog.search_term.  The C code switches to the owner, and
@@ -832,6 +850,7 @@ SET pg_trgm.similarity_threshold = 0.2;
 REVOKE ALL ON FUNCTION catalog.canonical_text(text, text, integer, integer) FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.check_price(numeric) FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.category_tree_guard() FROM PUBLIC;
+REVOKE ALL ON FUNCTION catalog.id_immutable() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.search_terms_collect() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.search_term_lock() FROM PUBLIC;
 REVOKE ALL ON FUNCTION catalog.search_explain(text, bigint, numeric, numeric, text, text, integer, text) FROM PUBLIC;

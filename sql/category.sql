@@ -64,6 +64,24 @@ UPDATE catalog.category SET parent_id = :pans WHERE id = :home;
 \echo :LAST_ERROR_SQLSTATE
 UPDATE catalog.category SET parent_id = :home WHERE id = :home;
 \echo :LAST_ERROR_SQLSTATE
+-- ids never change: renumbering rewired the tree past the guard (a leaf
+-- moved to a free id, then one statement gave the root the leaf's old id
+-- and the leaf the root's: the foreign key saw the root's id still there,
+-- and the root's grandchild became its parent)
+UPDATE catalog.category SET id = :pans + 1000 WHERE id = :pans;
+\echo :LAST_ERROR_SQLSTATE
+UPDATE catalog.category SET id = CASE id WHEN :home THEN :pans ELSE :home END
+WHERE id IN (:home, :pans + 1000);
+\echo :LAST_ERROR_SQLSTATE
+-- an id set to its own value is no change
+UPDATE catalog.category SET id = id, name = name WHERE id = :pans;
+SELECT count(*) AS tree_rows FROM catalog.category WHERE id IN (:home, :cookware, :pans);
+-- every category is still reachable from a root
+WITH RECURSIVE t (id) AS (
+    SELECT id FROM catalog.category WHERE parent_id IS NULL
+    UNION ALL
+    SELECT c.id FROM catalog.category c JOIN t ON c.parent_id = t.id)
+SELECT (SELECT count(*) FROM t) = (SELECT count(*) FROM catalog.category) AS all_reachable;
 
 -- depth is bounded at 32 levels, on insert and on move
 DO $$

@@ -219,3 +219,8 @@ SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, cat
 -- a text argument far over its limit is refused before it is detoasted
 SELECT catalog_api.create_product(sku => 'OK-1', name => repeat('n', 100000), price => 1, category_id => :clothing);
 \echo :LAST_ERROR_SQLSTATE
+
+-- a product's id never changes (its audit trail and idempotent replies name it)
+UPDATE catalog.product SET id = id + 1000000 WHERE id = :ws1;
+\echo :LAST_ERROR_SQLSTATE
+UPDATE catalog.product SET id = id WHERE id = :ws1;

@@ -35,6 +35,7 @@
 #include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -303,6 +304,47 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	check_parent(node, has_parent, parent, is_move);
 	SPI_finish();
 	return PointerGetDatum(newtup);
+}
+
+PG_FUNCTION_INFO_V1(catalog_id_immutable);
+/*
+ * catalog_id_immutable
+ *	  BEFORE UPDATE OF id trigger on catalog.category and catalog.product,
+ *	  for each row: an id never changes (22023 {"field": "id", "reason":
+ *	  "immutable"}).  The tree guard fires on parent_id only, and a
+ *	  statement that renumbers categories could otherwise rewire the tree
+ *	  past it: the foreign key's NO ACTION check passes when another row
+ *	  takes a vanished id in the same statement, so swapping the ids of a
+ *	  root and a grandchild made a cycle.  A product's id is its audit
+ *	  trail's row key and its idempotent replies' subject.  Setting an id
+ *	  to its own value is allowed (a generic UPDATE that lists every column).
+ */
+Datum
+catalog_id_immutable(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	int			attno;
+	bool		oldnull;
+	bool		newnull;
+	Datum		oldid;
+	Datum		newid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		elog(ERROR, "id_immutable must be a BEFORE UPDATE row trigger");
+
+	desc = trigdata->tg_relation->rd_att;
+	attno = SPI_fnumber(desc, "id");
+	if (attno <= 0 || TupleDescAttr(desc, attno - 1)->atttypid != INT8OID)
+		elog(ERROR, "id_immutable: table \"%s\" has no bigint column \"id\"",
+			 RelationGetRelationName(trigdata->tg_relation));
+	oldid = heap_getattr(trigdata->tg_trigtuple, attno, desc, &oldnull);
+	newid = heap_getattr(trigdata->tg_newtuple, attno, desc, &newnull);
+	if (oldnull != newnull || (!oldnull && DatumGetInt64(oldid) != DatumGetInt64(newid)))
+		ValidateRaiseReason("id", "immutable");
+	return PointerGetDatum(trigdata->tg_newtuple);
 }
 
 /*

@@ -149,6 +149,8 @@ reason_words(StringInfo buf, const ValidateError *err)
 		appendStringInfoString(buf, "the move would make the category its own ancestor");
 	else if (strcmp(r, "too_deep") == 0)
 		appendStringInfo(buf, "nesting would be deeper than %d levels", err->limit);
+	else if (strcmp(r, "immutable") == 0)
+		appendStringInfoString(buf, "value cannot change once the row exists");
 	else if (strcmp(r, "conflicts_with_parent_id") == 0)
 		appendStringInfoString(buf, "cannot be combined with parent_id");
 	else if (strcmp(r, "not_object") == 0)

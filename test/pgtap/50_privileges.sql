@@ -208,6 +208,7 @@ INSERT INTO expected_object VALUES
     -- when it fires): audit_maintain, as catalog_audit_owner, puts the
     -- guard on each partition it creates
     ('function', 'catalog.category_tree_guard()', 'installer', ARRAY['installer: ALL']),
+    ('function', 'catalog.id_immutable()', 'installer', ARRAY['installer: ALL']),
     ('function', 'catalog.audit_trigger()', 'installer', ARRAY['installer: ALL']),
     ('function', 'catalog.audit_guard()', 'installer',
      ARRAY['installer: ALL', 'catalog_audit_owner: EXECUTE']),
