@@ -740,9 +740,12 @@ COMMENT ON FUNCTION catalog.category_tree_guard() IS
 'Refuses a category parent that would create a cycle or a tree deeper than 32 levels';
 
 -- The statement trigger takes the tree lock before any row is locked (the
--- API's order: tree, then rows); the row trigger checks each row.
+-- API's order: tree, then rows), for every write statement: a plain rename
+-- or delete holding a row without the tree, in a transaction that then
+-- moved a category, deadlocked with an API call holding the tree and
+-- waiting for that row.  The row trigger checks each row.
 CREATE TRIGGER category_tree_lock_first
-    BEFORE INSERT OR UPDATE OF parent_id ON catalog.category
+    BEFORE INSERT OR UPDATE OR DELETE ON catalog.category
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.category_tree_guard();
 CREATE TRIGGER category_tree_guard
     BEFORE INSERT OR UPDATE OF parent_id ON catalog.category

@@ -24,7 +24,9 @@
  * The API functions take the lock first, before any category row lock, so
  * their lock order is always: tree lock, then rows.  The trigger takes it
  * again (the same transaction already holds it) for statements that do not
- * come through the API.
+ * come through the API: every write statement on the table, renames and
+ * deletes included, so that a plain transaction never holds a category row
+ * without the tree lock.
  * The tree is at most CATEGORY_MAX_DEPTH levels deep, so every walk is
  * bounded.
  *
@@ -238,9 +240,11 @@ check_parent(int64 node, bool has_parent, int64 parent, bool is_move)
 PG_FUNCTION_INFO_V1(catalog_category_tree_guard);
 /*
  * catalog_category_tree_guard
- *	  BEFORE INSERT OR UPDATE OF parent_id trigger on catalog.category,
- *	  for each statement (the tree lock) and for each row (the checks; its
- *	  lock_tree finds the lock already held).
+ *	  BEFORE trigger on catalog.category: for each INSERT, UPDATE or
+ *	  DELETE statement, the tree lock (so plain SQL takes it before any
+ *	  category row, as the API does); for each row inserted or whose
+ *	  parent_id is updated, the checks (its lock_tree finds the lock
+ *	  already held).
  */
 Datum
 catalog_category_tree_guard(PG_FUNCTION_ARGS)
