@@ -15,7 +15,9 @@
  *	   the mask (the whole sub-value, object and array included; JSON null
  *	   stays null, it carries nothing); every other string, and every
  *	   object key, is scanned for built-in value patterns (JSON numbers
- *	   are not: they are quantities and codes, not contact data).
+ *	   are not: they are quantities and codes, not contact data; every
+ *	   EAN-13 or UPC-A code would read as a phone number).  A masked key
+ *	   is numbered under redact (see push_string).
  *	3. Text-like values (text, varchar, char, any type shown through its
  *	   output function): scanned for built-in value patterns; only the
  *	   matched parts are replaced.  Enum labels, numbers, booleans and
@@ -545,21 +547,33 @@ push_masked(JsonbParseState **st, JsonbIteratorToken tok, int method, const Json
 /*
  * push_string
  *	  Push (as token tok) a string with its value patterns masked.
+ *
+ *	  An object key masked under redact gets "#n" appended, n counting the
+ *	  masked keys of its object (*nkeys): two keys redacted alike would
+ *	  collapse into one, and jsonb would keep only the last pair, silently
+ *	  dropping a value from the image.  (Masked keys were once hashed
+ *	  whatever the method; with redact chosen because there is no audit key,
+ *	  a write whose attribute key held a phone number then failed.)  Under
+ *	  hash, equal keys stay equal and distinct ones distinct.
  */
 static void
-push_string(JsonbParseState **st, JsonbIteratorToken tok, const char *s, int len)
+push_string(JsonbParseState **st, JsonbIteratorToken tok, const char *s, int len, int *nkeys)
 {
 	JsonbValue	v;
 	int			outlen;
-	/*
-	 * An object key is always masked by hash, whatever the method: two
-	 * keys redacted alike would collapse into one and jsonb would keep only
-	 * the last pair, silently dropping a value from the image.
-	 */
-	char	   *masked = mask_values_in(s, len,
-										tok == WJB_KEY ? AUDIT_MASK_HASH : catalog_audit_mask_method,
-										&outlen);
+	char	   *masked = mask_values_in(s, len, catalog_audit_mask_method, &outlen);
 
+	if (masked != NULL && tok == WJB_KEY && catalog_audit_mask_method == AUDIT_MASK_REDACT)
+	{
+		StringInfoData key;
+
+		initStringInfo(&key);
+		appendBinaryStringInfo(&key, masked, outlen);
+		appendStringInfo(&key, "#%d", ++(*nkeys));
+		pfree(masked);
+		masked = key.data;
+		outlen = key.len;
+	}
 	v.type = jbvString;
 	v.val.string.val = masked ? masked : (char *) s;
 	v.val.string.len = masked ? outlen : len;
@@ -583,7 +597,7 @@ push_member(const AuditMaskPolicy *policy, const char *column, JsonbParseState *
 	else if (v->type == jbvBinary)
 		walk_container(policy, column, st, v->val.binary.data);
 	else if (v->type == jbvString)
-		push_string(st, tok, v->val.string.val, v->val.string.len);
+		push_string(st, tok, v->val.string.val, v->val.string.len, NULL);
 	else
 		pushJsonbValue(st, tok, v);
 }
@@ -602,6 +616,7 @@ walk_container(const AuditMaskPolicy *policy, const char *column,
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	int			pending = MASK_NO_METHOD;
+	int			nkeys = 0;		/* keys of this object redacted so far */
 
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
@@ -618,7 +633,7 @@ walk_container(const AuditMaskPolicy *policy, const char *column,
 				break;
 			case WJB_KEY:
 				pending = key_method(policy, column, v.val.string.val, v.val.string.len);
-				push_string(st, WJB_KEY, v.val.string.val, v.val.string.len);
+				push_string(st, WJB_KEY, v.val.string.val, v.val.string.len, &nkeys);
 				break;
 			case WJB_VALUE:
 				push_member(policy, column, st, tok, &v, pending);
@@ -690,7 +705,7 @@ AuditMaskPush(AuditMaskPolicy *policy, JsonbParseState **state,
 	if (method != MASK_NO_METHOD)
 		push_masked(state, WJB_VALUE, method, &v);
 	else if (scan)
-		push_string(state, WJB_VALUE, v.val.string.val, v.val.string.len);
+		push_string(state, WJB_VALUE, v.val.string.val, v.val.string.len, NULL);
 	else
 		pushJsonbValue(state, WJB_VALUE, &v);
 }
