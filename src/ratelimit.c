@@ -39,9 +39,13 @@
  * TAT = max(TAT, now) + T.  From rest, over a window D, exactly
  * floor(rate * D) + burst requests are allowed.  A bucket whose TAT is
  * not after now is at rest: it behaves exactly like a missing bucket.
- * A TAT beyond now + tau (left by a stricter limit that has since been
- * relaxed) is cut to now + tau: the bucket is empty, and the new limit
- * applies from the next emission interval on.
+ * A bucket belongs to one limit: T and tau are part of its identity, so a
+ * key charged under two limits (two logins whose default limits differ, a
+ * rule changed while backends still hold the old one) has two buckets, and
+ * a limit change starts the key afresh under the new limit.  A bucket kept
+ * across limits had to cut a TAT left beyond now + tau by the other limit,
+ * and each such cut handed the other limit's spent burst back: alternating
+ * two logins gave one client an unbounded rate.
  *
  * The table.  RATELIMIT_PARTITIONS partitions, each with its own LWLock
  * (tranche "catalog"), a fixed array of entries, hash chains and a free
@@ -192,6 +196,8 @@ StaticAssertDecl(lengthof(function_table) == FUNCTION_TABLE_LEN,
 typedef struct RateLimitEntry
 {
 	uint64		hash;			/* full hash of the key */
+	int64		t;				/* (x) the limit: emission interval (ns) */
+	int64		tau;			/* (x) and tolerance (ns) */
 	pg_atomic_uint64 tat;		/* theoretical arrival time (ns, monotonic
 								 * clock); <= now: at rest */
 	int32		next;			/* next entry of the chain or free list, -1 */
@@ -414,8 +420,7 @@ take_entry(int p, int64 now)
 	}
 
 	/*
-	 * TATs only grow (gcra() lowers the bound when it lowers one) and no
-	 * entry changes hands meanwhile: a valid bound.
+	 * TATs only grow and no entry changes hands meanwhile: a valid bound.
 	 */
 	pg_atomic_write_u64(&part->no_idle_before, (uint64) min_tat);
 	return -1;
@@ -443,17 +448,6 @@ emission_interval(double rate)
 	return (int64) t;
 }
 
-/* Lower the partition's no_idle_before to at most tat. */
-static void
-lower_idle_bound(RateLimitPartition *part, int64 tat)
-{
-	uint64		cur = pg_atomic_read_u64(&part->no_idle_before);
-
-	while ((int64) cur > tat &&
-		   !pg_atomic_compare_exchange_u64(&part->no_idle_before, &cur, (uint64) tat))
-		;
-}
-
 /*
  * gcra
  *	  Charge one request to the bucket e (emission interval t, tolerance
@@ -463,7 +457,8 @@ lower_idle_bound(RateLimitPartition *part, int64 tat)
  *	  came before our read of the TAT, so the swaps happen in the order of
  *	  the clocks read, as if the requests ran one at a time (a request that
  *	  read its clock earlier and lost the race would otherwise judge a TAT
- *	  set by a later clock, and the clamp below would hand tokens back).
+ *	  set by a later clock).  e is charged under its own limit only (t and
+ *	  tau are part of its identity), so TAT never exceeds now + tau.
  *	  Caller holds the partition's lock in either mode.
  */
 static void
@@ -476,22 +471,6 @@ gcra(RateLimitPartition *part, RateLimitEntry *e, int64 t, int64 tau, Verdict *v
 		int64		now = ApiMonotonicNs();
 		int64		tat = Max((int64) old, now);
 
-		if (tat > now + tau)
-		{
-			/*
-			 * Set under a stricter limit of this bucket's class and scope (the
-			 * limit was relaxed since): under this limit the bucket is merely
-			 * empty.  Never reached while the limit stays the same (an
-			 * allowed request leaves TAT <= now + tau), so the count stays
-			 * exact.  A lower TAT may rest sooner than the partition's bound
-			 * says: lower the bound with it.
-			 */
-			if (!pg_atomic_compare_exchange_u64(&e->tat, &old, (uint64) (now + tau)))
-				continue;
-			lower_idle_bound(part, now + tau);
-			old = (uint64) (now + tau);
-			tat = now + tau;
-		}
 		if (tat + t - tau > now)
 		{
 			pg_atomic_fetch_add_u64(&part->refused_rate, 1);
@@ -511,12 +490,14 @@ gcra(RateLimitPartition *part, RateLimitEntry *e, int64 t, int64 tau, Verdict *v
 	}
 }
 
-/* The entry of key in its chain, or -1. */
+/* The entry of key under the limit (t, tau) in its chain, or -1. */
 static int32
-find_entry(RateLimitEntry *base, int32 head, uint64 h, const char *key, int len)
+find_entry(RateLimitEntry *base, int32 head, uint64 h, const char *key, int len,
+		   int64 t, int64 tau)
 {
 	for (int32 idx = head; idx >= 0; idx = base[idx].next)
 		if (base[idx].hash == h && base[idx].keylen == len &&
+			base[idx].t == t && base[idx].tau == tau &&
 			memcmp(base[idx].key, key, len) == 0)
 			return idx;
 	return -1;
@@ -546,7 +527,7 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 	memset(v, 0, sizeof(*v));
 	LWLockAcquire(part->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
 	now = ApiMonotonicNs();
-	idx = find_entry(base, *head, h, key, len);
+	idx = find_entry(base, *head, h, key, len, t, tau);
 	if (idx < 0)
 	{
 		/* a new key: its entry is taken under the exclusive lock */
@@ -556,7 +537,7 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 			LWLockAcquire(part->lock, LW_EXCLUSIVE);
 			exclusive = true;
 			now = ApiMonotonicNs();
-			idx = find_entry(base, *head, h, key, len);
+			idx = find_entry(base, *head, h, key, len, t, tau);
 		}
 		if (idx < 0)
 		{
@@ -573,6 +554,8 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 				return;
 			}
 			base[idx].hash = h;
+			base[idx].t = t;
+			base[idx].tau = tau;
 			pg_atomic_write_u64(&base[idx].tat, (uint64) now);
 			base[idx].keylen = (uint16) len;
 			memcpy(base[idx].key, key, len);

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(148);
+SELECT plan(151);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -263,6 +263,33 @@ SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('k')) ->> 'stat
 RESET ROLE;
 SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('k')) ->> 'state', 'PGRST',
           'admin k: refused after its burst, whatever the anonymous requests did');
+
+-- A bucket belongs to one limit: a request under another limit (two logins
+-- whose default limits differ, for the same client) has its own bucket and
+-- hands nothing back.  With one bucket per key, the other limit's smaller
+-- tolerance cut the spent bucket's time, and the first limit's burst came
+-- back: alternating gave an unbounded rate.  (editor read: no row, the
+-- defaults apply; 0.001/s, so nothing comes back while the test runs)
+SET LOCAL catalog.rate_limit_read_rate = 0.001;
+SET LOCAL catalog.rate_limit_read_burst = 3;
+SET LOCAL ROLE catalog_editor;
+SELECT is(array_agg(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('lim')) ->> 'state' ORDER BY i),
+          ARRAY['ok', 'ok', 'ok', 'PGRST'], 'limit A (burst 3): three requests, the fourth refused')
+FROM generate_series(1, 4) i;
+RESET ROLE;
+SET LOCAL catalog.rate_limit_read_burst = 1;
+SET LOCAL ROLE catalog_editor;
+SELECT is(array_agg(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('lim')) ->> 'state' ORDER BY i),
+          ARRAY['ok', 'PGRST'], 'limit B (burst 1) for the same client: a bucket of its own')
+FROM generate_series(1, 2) i;
+RESET ROLE;
+SET LOCAL catalog.rate_limit_read_burst = 3;
+SET LOCAL ROLE catalog_editor;
+SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('lim')) ->> 'state', 'PGRST',
+          'back under limit A: its spent burst stays spent (B handed nothing back)');
+RESET ROLE;
+RESET catalog.rate_limit_read_rate;
+RESET catalog.rate_limit_read_burst;
 
 -- Default rates outside the range the arithmetic holds for are refused.
 SELECT throws_ok($$SET catalog.rate_limit_read_rate = 1e-300$$, '22023', NULL, 'a default rate below 0.001 is refused');
