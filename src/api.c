@@ -347,18 +347,30 @@ static LocalTransactionId generated_for = InvalidLocalTransactionId;
  * ApiRequestId
  *	  The correlation id of the current request: the x-request-id header
  *	  (PostgREST), else catalog.request_id, else a version 4 UUID generated
- *	  once per transaction.  Sanitized (ApiSanitizeRequestId).
+ *	  once per transaction.  Sanitized (ApiSanitizeRequestId).  With raw
+ *	  not NULL, *raw is set to the value it was made from, as given (NULL
+ *	  for a generated id): the audit's masking looks at it too, since the
+ *	  sanitizing and the cut to 128 bytes can break up an e-mail address.
  */
 const char *
-ApiRequestId(void)
+ApiRequestId(const char **raw)
 {
-	char	   *id = ApiSanitizeRequestId(ApiJsonSetting("request.headers", "x-request-id"));
+	char	   *header = ApiJsonSetting("request.headers", "x-request-id");
+	char	   *id = ApiSanitizeRequestId(header);
 	LocalTransactionId lxid = ApiCurrentLxid();
 
+	if (raw != NULL)
+		*raw = header;
 	if (id == NULL)
+	{
 		id = ApiSanitizeRequestId(catalog_request_id);
+		if (raw != NULL)
+			*raw = catalog_request_id;
+	}
 	if (id != NULL)
 		return id;
+	if (raw != NULL)
+		*raw = NULL;
 
 	if (generated_for != lxid || generated_request_id[0] == '\0')
 	{

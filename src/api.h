@@ -36,7 +36,7 @@ typedef struct ApiPlan
 extern char *ApiClaim(const char *key);
 extern char *ApiJsonSetting(const char *name, const char *key);
 extern char *ApiActor(void);
-extern const char *ApiRequestId(void);
+extern const char *ApiRequestId(const char **raw);
 extern char *ApiSanitizeRequestId(const char *s);
 extern char *ApiVia(void);
 extern bool ApiCallerHasRole(const char *role);

@@ -850,8 +850,11 @@ request_context(AuditRow *row)
 		/* a role may be named by an address too (cloud IAM roles are) */
 		char	   *role_name = AuditMaskActor(GetUserNameFromId(outer_user, false));
 		char	   *via = ApiVia();
-		const char *request_id = AuditMaskRequestId(ApiRequestId());
+		const char *raw_request_id;
+		const char *request_id = ApiRequestId(&raw_request_id);
 		MemoryContext old;
+
+		request_id = AuditMaskRequestId(request_id, raw_request_id);
 
 		/* a new transaction: the previous context went with the old one */
 		if (request_cache.lxid != lxid || request_cache.cxt == NULL)

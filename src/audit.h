@@ -95,7 +95,7 @@ extern AuditMaskPolicy *AuditMaskPolicyFor(const char *table_name);
 extern void AuditMaskPush(AuditMaskPolicy *policy, JsonbParseState **state,
 						  const char *column, Oid typid, Datum value);
 extern char *AuditMaskActor(const char *actor);
-extern char *AuditMaskRequestId(const char *id);
+extern char *AuditMaskRequestId(const char *id, const char *raw);
 
 /* audit_chain.c */
 extern void AuditChainHash(const AuditSeal *seal, const uint8 *prev, uint8 *out);

@@ -730,19 +730,26 @@ AuditMaskActor(const char *actor)
 
 /*
  * AuditMaskRequestId
- *	  The correlation id as an audit row stores it: masked whole when it
- *	  holds an e-mail address (a proxy may put a user's address in
- *	  x-request-id), else unchanged; a palloc'd copy either way.  Only
- *	  e-mail addresses: a random UUID holds a run of 10 to 15 digits that
- *	  reads as a phone number about once in 200, and masking those would
- *	  hide ordinary ids for nothing.
+ *	  The correlation id (sanitized, ApiSanitizeRequestId) as an audit row
+ *	  stores it: masked whole when it, or raw, the value it was made from
+ *	  (NULL: none), holds an e-mail address (a proxy may put a user's
+ *	  address in x-request-id), else unchanged; a palloc'd copy either way.
+ *	  raw counts because sanitizing breaks up an address: "jörg@müller.de"
+ *	  becomes "j__rg@m__ller.de", whose domain has no dot left between
+ *	  label characters, and the cut to 128 bytes can leave "alice@exa".
+ *	  The mask is of the sanitized id, so that a lookup by the clear value
+ *	  (audit_by_request) finds it.  Only e-mail addresses: a random UUID
+ *	  holds a run of 10 to 15 digits that reads as a phone number about
+ *	  once in 200, and masking those would hide ordinary ids for nothing.
  */
 char *
-AuditMaskRequestId(const char *id)
+AuditMaskRequestId(const char *id, const char *raw)
 {
 	int			len = strlen(id);
+	int			rawlen = raw ? strlen(raw) : 0;
 
-	if (AuditScanMayMatch(id, len) && AuditScanHasEmail(id, len, db_utf8()))
+	if ((AuditScanMayMatch(id, len) && AuditScanHasEmail(id, len, db_utf8())) ||
+		(raw != NULL && AuditScanMayMatch(raw, rawlen) && AuditScanHasEmail(raw, rawlen, db_utf8())))
 		return mask_string(catalog_audit_mask_method, id, len);
 	return pstrdup(id);
 }

@@ -389,15 +389,16 @@ catalog_audit_by_actor(PG_FUNCTION_ARGS)
 Datum
 catalog_audit_by_request(PG_FUNCTION_ARGS)
 {
+	char	   *raw;
 	char	   *id;
 	Datum		key[1];
 
 	RateLimitEnter(RLF_AUDIT_BY_REQUEST);
 	ApiRequireArg(fcinfo, 0, "request_id");
-	id = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (id[0] == '\0')
+	raw = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (raw[0] == '\0')
 		ValidateRaiseReason("request_id", "required");
-	id = ApiSanitizeRequestId(id);
+	id = ApiSanitizeRequestId(raw);
 	/*
 	 * Nothing usable: the trigger stores no such id (it generates one), so
 	 * no row can match.  The empty string is never stored ("_" is, from a
@@ -406,7 +407,7 @@ catalog_audit_by_request(PG_FUNCTION_ARGS)
 	if (id == NULL)
 		id = pstrdup("");
 	else
-		id = AuditMaskRequestId(id);
+		id = AuditMaskRequestId(id, raw);
 	/* under redact every masked id is stored alike: no lookup can tell them apart */
 	if (strcmp(id, "[redacted]") == 0)
 		ValidateRaiseReason("request_id", "masked_by_redact");
