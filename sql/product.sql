@@ -192,6 +192,19 @@ BEGIN;
 SELECT set_config('request.jwt.claims', '{"sub": "<b>x</b>"}', true) IS NOT NULL AS claims_set;
 SELECT catalog_api.update_product(id => :ws1, expected_version => 4, name => 'Hostile actor');
 ROLLBACK;
+-- an empty sub is refused like one of spaces (as absent, every holder of
+-- such a token would share the login role's idempotency keys); a JSON null
+-- is absent, and catalog.actor applies
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"sub": ""}', true) IS NOT NULL AS claims_set;
+SELECT catalog_api.update_product(id => :ws1, expected_version => 4, name => 'Empty sub');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+SELECT set_config('request.jwt.claims', '{"sub": null}', true) IS NOT NULL AS claims_set;
+SELECT p->>'version' AS version FROM catalog_api.update_product(id => :ws1, expected_version => 4, name => 'Null sub') AS p;
+SELECT updated_by FROM catalog.product WHERE id = :ws1;
+ROLLBACK;
 BEGIN;
 SELECT set_config('request.jwt.claims', 'not json', true) IS NOT NULL AS claims_set;
 SELECT catalog_api.update_product(id => :ws1, expected_version => 4, name => 'Broken claims');

@@ -249,8 +249,11 @@ ApiClaim(const char *key)
  *	  Who is calling: JWT sub, else catalog.actor, else session_user.  The
  *	  value is canonicalised like any other input (it is stored in rows).
  *	  A sub that is a boolean, an object or an array is refused (RFC 7519
- *	  makes it a string): taken as absent, every holder of such a token
- *	  would be recorded as the login role and share its idempotency keys.
+ *	  makes it a string), and so is an empty one (22023 "empty", as one of
+ *	  spaces is): taken as absent, every holder of such a token would be
+ *	  recorded as the login role and share its idempotency keys, so one
+ *	  could replay another's stored response.  Only a missing sub (or a
+ *	  JSON null, as ->> reads it) falls back.
  */
 char *
 ApiActor(void)
@@ -263,7 +266,7 @@ ApiActor(void)
 
 	if (other)
 		ValidateRaiseReason("actor", "not_string");
-	if (raw == NULL || raw[0] == '\0')
+	if (raw == NULL)
 	{
 		if (catalog_actor != NULL && catalog_actor[0] != '\0')
 			raw = catalog_actor;
