@@ -179,18 +179,18 @@ static ApiPlan plan_candidates = {
 	"  FROM ((SELECT a.id, a.occurred_at, a.row_hash,"
 	"                a.table_name, a.row_id, a.actor, a.request_id"
 	"           FROM catalog.audit_log a"
-	"          WHERE a.id > $1 AND a.id > 0"
+	"          WHERE a.id > $1 AND a.id > 0 AND a.txid IS DISTINCT FROM $4"
 	"            AND NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id)"
 	"          ORDER BY a.id LIMIT $3)"
 	"        UNION ALL"
 	"        (SELECT a.id, a.occurred_at, a.row_hash,"
 	"                a.table_name, a.row_id, a.actor, a.request_id"
 	"           FROM catalog.audit_log a"
-	"          WHERE a.txid = ANY ($2) AND a.id > 0"
+	"          WHERE a.txid = ANY ($2) AND a.id > 0 AND a.txid IS DISTINCT FROM $4"
 	"            AND NOT EXISTS (SELECT 1 FROM catalog.audit_seal s WHERE s.audit_id = a.id))) c"
 	" ORDER BY c.id, c.occurred_at"
 	" LIMIT $3",
-	3, {INT8OID, XID8ARRAYOID, INT8OID},
+	4, {INT8OID, XID8ARRAYOID, INT8OID, XID8OID},
 	NULL
 };
 
@@ -609,10 +609,12 @@ fxid_cmp(const void *a, const void *b)
  *	  The top-level transactions that snap does not see as completed and
  *	  that may have drawn an audit id before snap was taken, as an xid8[]
  *	  datum (sorted): its xip, and every xid from its xmax up to the next
- *	  xid read now (see the file header).  Call right after taking snap.
+ *	  xid read now (see the file header), and own (when valid): the
+ *	  caller's own transaction, which a snapshot leaves out of its xip
+ *	  although it is in progress.  Call right after taking snap.
  */
 static Datum
-snapshot_pending(Snapshot snap)
+snapshot_pending(Snapshot snap, FullTransactionId own)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
 	uint64		from = U64FromFullTransactionId(widen_xid(snap->xmax, next));
@@ -633,7 +635,9 @@ snapshot_pending(Snapshot snap)
 						   snap->xcnt, span, PENDING_MAX),
 				 errhint("Retry when fewer transactions are open.")));
 
-	ids = palloc(sizeof(FullTransactionId) * Max(snap->xcnt + span, 1));
+	ids = palloc(sizeof(FullTransactionId) * (snap->xcnt + span + 1));
+	if (FullTransactionIdIsValid(own))
+		ids[n++] = own;
 	for (i = 0; i < (int) snap->xcnt; i++)
 		if (TransactionIdIsNormal(snap->xip[i]))
 			ids[n++] = widen_xid(snap->xip[i], next);
@@ -860,6 +864,13 @@ seal_plan_settings(void)
  *	  committed, unsealed audit rows.  The caller has checked that the
  *	  transaction is read-write and READ COMMITTED, and runs as the owner
  *	  of the audit tables.
+ *
+ *	  The pass's snapshot shows the caller's own transaction's rows (a
+ *	  plain SQL session that wrote, then called audit_seal() before its
+ *	  COMMIT): they are not committed, so they are left out and the
+ *	  transaction is recorded as pending, like any other in progress.
+ *	  Sealed then, they were chained ahead of rows that committed before
+ *	  them, with a sealed_at before their own commit.
  */
 static void
 seal_pass(int max_rows, bool skip_locked, SealResult *res)
@@ -870,7 +881,9 @@ seal_pass(int max_rows, bool skip_locked, SealResult *res)
 	int64		max_id = 0;
 	Datum		old_pending;
 	Datum		new_pending;
-	Datum		args[3];
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	FullTransactionId own = GetTopFullTransactionIdIfAny();
 	bool		isnull;
 	Portal		portal;
 	bool		prev_internal;
@@ -930,7 +943,7 @@ seal_pass(int max_rows, bool skip_locked, SealResult *res)
 
 	/* b. one snapshot, taken after the lock, for every read of the pass */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	new_pending = snapshot_pending(GetActiveSnapshot());
+	new_pending = snapshot_pending(GetActiveSnapshot(), own);
 	read_head(true, &res->seq, res->head, NULL, NULL);
 
 	/* c. append the candidates, a batch at a time */
@@ -939,7 +952,9 @@ seal_pass(int max_rows, bool skip_locked, SealResult *res)
 	args[0] = Int64GetDatum(last_id);
 	args[1] = old_pending;
 	args[2] = Int64GetDatum((int64) max_rows);
-	portal = SPI_cursor_open(NULL, custom_plan(&plan_candidates), args, NULL, true);
+	args[3] = FullTransactionIdGetDatum(own);
+	nulls[3] = FullTransactionIdIsValid(own) ? ' ' : 'n';
+	portal = SPI_cursor_open(NULL, custom_plan(&plan_candidates), args, nulls, true);
 	for (;;)
 	{
 		MemoryContext old;

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(192);
+SELECT plan(196);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -1092,5 +1092,24 @@ SELECT is((SELECT tableoid::regclass::text || ' ' || to_char(occurred_at AT TIME
           'after the partition changes, a write still lands in its month''s partition');
 SELECT is_empty($$SELECT id FROM catalog.audit_log a WHERE row_hash IS DISTINCT FROM catalog.audit_row_hash(a)$$,
                 'every audit row''s row_hash is catalog.audit_row_hash of its content');
+
+-- audit_seal() in the transaction that wrote: its snapshot shows the
+-- transaction's own rows, which are not committed; they wait for a pass
+-- after the commit, like the rows of any transaction in progress (they were
+-- sealed at once, chained ahead of rows that committed before them).
+BEGIN;
+SET LOCAL catalog.actor = 'pgtap-audit';
+SELECT catalog_api.update_product(id => pg_temp.id('psp'), expected_version => 5, price => 5.5) IS NOT NULL AS updated;
+SELECT max(id) AS own_audit FROM catalog.audit_log WHERE txid = pg_current_xact_id() \gset
+SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
+SELECT is((SELECT count(*) FROM catalog.audit_seal WHERE audit_id = :own_audit), 0::bigint,
+          'audit_seal() leaves the calling transaction''s own audit rows unsealed');
+SELECT ok((SELECT pg_current_xact_id() = ANY (pending) FROM catalog.audit_chain),
+          'and records the calling transaction as pending');
+COMMIT;
+SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
+SELECT is((SELECT count(*) FROM catalog.audit_seal WHERE audit_id = :own_audit), 1::bigint,
+          'after the commit, the next pass seals them');
+SELECT is(catalog_api.audit_verify() ->> 'ok', 'true', 'and the chain verifies');
 
 SELECT * FROM finish();
