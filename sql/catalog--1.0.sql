@@ -309,10 +309,16 @@ COMMENT ON FUNCTION catalog.cache_changed() IS
 CREATE TRIGGER rate_limit_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog.rate_limit
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
--- ALWAYS: also under session_replication_role = replica (a logical
--- replication apply worker, pg_restore --disable-triggers), or the change
--- would reach no backend's cache.
+-- ALWAYS: also under session_replication_role = replica (a restore run
+-- that way), or the change would reach no backend's cache.  A logical
+-- replication apply worker runs in that role too but fires row triggers
+-- only (TRUNCATE excepted): the REPLICA row trigger covers it, and fires
+-- only in that role, so ordinary writes pay for one trigger, not two.
 ALTER TABLE catalog.rate_limit ENABLE ALWAYS TRIGGER rate_limit_changed;
+CREATE TRIGGER rate_limit_changed_apply
+    AFTER INSERT OR UPDATE OR DELETE ON catalog.rate_limit
+    FOR EACH ROW EXECUTE FUNCTION catalog.cache_changed();
+ALTER TABLE catalog.rate_limit ENABLE REPLICA TRIGGER rate_limit_changed_apply;
 
 CREATE FUNCTION catalog.rate_limit_functions(OUT function_name text, OUT action text)
 RETURNS SETOF record
@@ -557,8 +563,13 @@ CREATE TRIGGER audit_chain_no_truncate
 CREATE TRIGGER audit_mask_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON catalog.audit_mask
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
--- ALWAYS, as rate_limit_changed: a mask must apply however it was written.
+-- ALWAYS, as rate_limit_changed: a mask must apply however it was written
+-- (and a REPLICA row trigger for a logical replication apply).
 ALTER TABLE catalog.audit_mask ENABLE ALWAYS TRIGGER audit_mask_changed;
+CREATE TRIGGER audit_mask_changed_apply
+    AFTER INSERT OR UPDATE OR DELETE ON catalog.audit_mask
+    FOR EACH ROW EXECUTE FUNCTION catalog.cache_changed();
+ALTER TABLE catalog.audit_mask ENABLE REPLICA TRIGGER audit_mask_changed_apply;
 
 ------------------------------------------------------------------------------
 -- Backups: the tables of an extension are left out of pg_dump unless marked
@@ -800,11 +811,16 @@ CREATE TRIGGER product_search_terms_update
 -- Backends remember the words they found in catalog.search_term (the
 -- known-word cache of src/search.c); only a deletion can make one wrong, so
 -- every UPDATE, DELETE and TRUNCATE of the dictionary invalidates it.
--- ALWAYS, as rate_limit_changed.
+-- ALWAYS, as rate_limit_changed (and a REPLICA row trigger for a logical
+-- replication apply).
 CREATE TRIGGER search_term_changed
     AFTER UPDATE OR DELETE OR TRUNCATE ON catalog.search_term
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.cache_changed();
 ALTER TABLE catalog.search_term ENABLE ALWAYS TRIGGER search_term_changed;
+CREATE TRIGGER search_term_changed_apply
+    AFTER UPDATE OR DELETE ON catalog.search_term
+    FOR EACH ROW EXECUTE FUNCTION catalog.cache_changed();
+ALTER TABLE catalog.search_term ENABLE REPLICA TRIGGER search_term_changed_apply;
 
 -- Every UPDATE or DELETE of the dictionary (the refresh's, or one by hand)
 -- first takes the SHARE lock on catalog.product that the refresh takes, so
@@ -824,6 +840,11 @@ CREATE TRIGGER search_term_lock
     BEFORE UPDATE OR DELETE ON catalog.search_term
     FOR EACH STATEMENT EXECUTE FUNCTION catalog.search_term_lock();
 ALTER TABLE catalog.search_term ENABLE ALWAYS TRIGGER search_term_lock;
+-- (a logical replication apply fires row triggers only)
+CREATE TRIGGER search_term_lock_apply
+    BEFORE UPDATE OR DELETE ON catalog.search_term
+    FOR EACH ROW EXECUTE FUNCTION catalog.search_term_lock();
+ALTER TABLE catalog.search_term ENABLE REPLICA TRIGGER search_term_lock_apply;
 
 -- What the search of each query shape runs, with the plan PostgreSQL keeps
 -- for it (EXPLAIN, FORMAT JSON): for tests and for operators.  Superuser only

@@ -618,7 +618,8 @@ PG_FUNCTION_INFO_V1(catalog_cache_changed);
  * catalog.cache_changed()
  *	  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE FOR EACH STATEMENT on a
  *	  table that backends cache (catalog.rate_limit, catalog.audit_mask,
- *	  catalog.search_term):
+ *	  catalog.search_term), and FOR EACH ROW (REPLICA: a logical
+ *	  replication apply fires row triggers only):
  *	  invalidate its relcache entry, which each cache's relcache callback
  *	  listens to (this backend at its next command, the others, and hot
  *	  standbys, when the transaction commits).

@@ -3769,24 +3769,21 @@ terms_begin(TermCollector *tc, bool probe)
 
 		/*
 		 * The probe reads the latest committed state, not the statement's
-		 * snapshot: a REPEATABLE READ transaction or a COPY takes its
-		 * snapshot before it waits for its lock on catalog.product, so
-		 * that snapshot may predate a refresh that deleted the word, which
-		 * would then be missing after commit.  The statement holds that
-		 * lock by now: a deletion has either committed, and its
-		 * invalidation was taken in with the lock, or it waits for this
-		 * transaction.  SERIALIZABLE keeps the transaction snapshot, whose
-		 * reads the serializable checks follow, and does without the
-		 * cache, whose answers would read nothing for those checks.
+		 * snapshot: a REPEATABLE READ or SERIALIZABLE transaction, or a
+		 * COPY, takes its snapshot before it waits for its lock on
+		 * catalog.product, so that snapshot may predate a refresh that
+		 * deleted the word, which would then be missing after commit.  The
+		 * statement holds that lock by now: a deletion has either
+		 * committed, and its invalidation was taken in with the lock, or
+		 * it waits for this transaction.  Whatever the isolation level:
+		 * SERIALIZABLE once kept the transaction snapshot, on the ground
+		 * that the serializable checks follow its reads, but they only
+		 * follow other SERIALIZABLE transactions, and the refresh never is
+		 * one (the API refuses it), so a word it deleted was lost.
 		 */
-		if (IsolationIsSerializable())
-			tc->snapshot = GetActiveSnapshot();
-		else
-		{
-			tc->snapshot = RegisterSnapshot(GetLatestSnapshot());
-			tc->registered = true;
-			tc->use_cache = true;
-		}
+		tc->snapshot = RegisterSnapshot(GetLatestSnapshot());
+		tc->registered = true;
+		tc->use_cache = true;
 	}
 }
 
@@ -4032,7 +4029,9 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 
 /*
  * catalog_search_term_lock
- *	  BEFORE UPDATE OR DELETE statement trigger on catalog.search_term:
+ *	  BEFORE UPDATE OR DELETE statement trigger on catalog.search_term (and
+ *	  a row trigger, for a logical replication apply, which fires row
+ *	  triggers only):
  *	  take the SHARE lock on catalog.product that refresh_search_terms
  *	  takes, so that every deletion of words, not only the refresh's, holds
  *	  the writers of products until it commits and its invalidation has
@@ -4051,14 +4050,17 @@ catalog_search_term_lock(PG_FUNCTION_ARGS)
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 	Relation	product;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) ||
-		!TRIGGER_FIRED_BEFORE(trigdata->tg_event))
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("catalog.search_term_lock() must be a BEFORE statement trigger")));
+				 errmsg("catalog.search_term_lock() must be a BEFORE trigger")));
 	product = DocOpenTable("product");
 	LockRelationOid(RelationGetRelid(product), ShareLock);
 	table_close(product, NoLock);
+	/* the row version (a logical replication apply): the row goes on */
+	if (TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+							   trigdata->tg_newtuple : trigdata->tg_trigtuple);
 	return PointerGetDatum(NULL);
 }
 

@@ -1,0 +1,120 @@
+# logical_apply.pl: the caches of a logical replication subscriber.
+#
+# A backend caches two of the extension's tables: the declared audit masks
+# (catalog.audit_mask) and the words of the typo dictionary it found
+# (catalog.search_term).  A change reaches the caches through a relcache
+# invalidation that a trigger sends.  A logical replication apply worker
+# fires row triggers only, never statement triggers (TRUNCATE excepted), so
+# the statement triggers that send the invalidation did nothing for a
+# change that arrived by replication; the REPLICA row triggers
+# (*_changed_apply, search_term_lock_apply) cover it.
+#
+# A publisher publishes catalog.audit_mask and catalog.search_term; the
+# subscriber has products of its own.  One long-lived subscriber session
+# (a pooled connection) fills its caches, the publisher changes both
+# tables, and the session's next writes must follow the change:
+#   1. a mask declared on the publisher masks the session's next audit row;
+#   2. a dictionary word deleted on the publisher is put back by the
+#      session's next product with that word (before, the session still
+#      took it for known and the word stayed missing).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use CatalogTest qw(catalog_node);
+use Test::More;
+
+my $db = 'apply';
+
+my $pub = catalog_node('apply_publisher', allows_streaming => 'logical');
+$pub->append_conf('postgresql.conf', "catalog.audit_seal_interval = 0\n");
+$pub->start;
+my $sub = catalog_node('apply_subscriber');
+$sub->append_conf('postgresql.conf', "catalog.audit_seal_interval = 0\n");
+$sub->start;
+
+for my $node ($pub, $sub)
+{
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, 'CREATE EXTENSION catalog CASCADE');
+}
+
+# The dictionary has no key (duplicates are harmless): its updates and
+# deletes are published with the whole row as identity.
+$pub->safe_psql($db, q{
+ALTER TABLE catalog.search_term REPLICA IDENTITY FULL;
+CREATE PUBLICATION catalog_caches FOR TABLE catalog.audit_mask, catalog.search_term;
+});
+my $connstr = $pub->connstr . " dbname=$db";
+$sub->safe_psql($db,
+	"CREATE SUBSCRIPTION catalog_caches CONNECTION '$connstr' PUBLICATION catalog_caches");
+$sub->wait_for_subscription_sync($pub, 'catalog_caches', $db);
+
+# The publisher's dictionary gets "quillwort" from a product there.
+$pub->safe_psql($db, q{
+SET catalog.actor = 'publisher';
+SELECT catalog_api.create_product(sku => 'PUB-1', name => 'Quillwort basket', price => 1,
+    category_id => (catalog_api.create_category(name => 'Pub', slug => 'pub') ->> 'id')::bigint);
+});
+$pub->wait_for_catchup('catalog_caches');
+is($sub->safe_psql($db, q{SELECT count(*) FROM catalog.search_term WHERE term = 'quillwort'}),
+	'1', 'the word arrived on the subscriber');
+
+# The subscriber session: a product of its own with the word (found, so
+# remembered) and an attribute no mask covers yet (stored in clear).
+my $session = $sub->background_psql($db);
+$session->query_safe(q{SET catalog.actor = 'subscriber'});
+$session->query_safe(q{SELECT catalog_api.create_category(name => 'Sub', slug => 'sub')});
+$session->query_safe(q{
+SELECT catalog_api.create_product(sku => 'SUB-1', name => 'Quillwort teapot', price => 1,
+    category_id => (SELECT id FROM catalog.category WHERE slug = 'sub'),
+    attributes => '{"supplier_ref": "clear-1"}')});
+is($sub->safe_psql($db, q{SELECT count(*) FROM catalog.search_term WHERE term = 'quillwort'}),
+	'1', 'the session found the word (no second copy)');
+is($sub->safe_psql($db, q{
+SELECT new_values #>> '{attributes,supplier_ref}' FROM catalog.audit_log
+WHERE table_name = 'product' AND new_values ->> 'sku' = 'SUB-1'}),
+	'clear-1', 'no mask yet: the attribute is stored in clear');
+
+# The publisher declares a mask and deletes the word.
+$pub->safe_psql($db, q{
+SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'attributes',
+                                  attribute_key => 'supplier_ref', method => 'redact');
+DELETE FROM catalog.search_term WHERE term = 'quillwort';
+});
+$pub->wait_for_catchup('catalog_caches');
+is($sub->safe_psql($db, q{SELECT count(*) FROM catalog.audit_mask WHERE attribute_key = 'supplier_ref'}),
+	'1', 'the mask arrived on the subscriber');
+is($sub->safe_psql($db, q{SELECT count(*) FROM catalog.search_term WHERE term = 'quillwort'}),
+	'0', 'the deletion arrived on the subscriber');
+
+# The same session writes again.
+$session->query_safe(q{
+SELECT catalog_api.create_product(sku => 'SUB-2', name => 'Quillwort kettle', price => 1,
+    category_id => (SELECT id FROM catalog.category WHERE slug = 'sub'),
+    attributes => '{"supplier_ref": "clear-2"}')});
+is($sub->safe_psql($db, q{
+SELECT new_values #>> '{attributes,supplier_ref}' FROM catalog.audit_log
+WHERE table_name = 'product' AND new_values ->> 'sku' = 'SUB-2'}),
+	'[redacted]', 'the mask declared on the publisher applies to the session\'s next write');
+is($sub->safe_psql($db, q{SELECT count(*) FROM catalog.search_term WHERE term = 'quillwort'}),
+	'1', 'the session put the deleted word back (its cache was invalidated by the apply)');
+$session->quit;
+
+# A replicated UPDATE and DELETE still change the rows (the BEFORE row
+# trigger lets them through).
+$pub->safe_psql($db, q{
+SET catalog.actor = 'publisher';
+SELECT catalog_api.create_product(sku => 'PUB-2', name => 'Zanthoxyl grinder', price => 1,
+    category_id => (SELECT id FROM catalog.category WHERE slug = 'pub'));
+UPDATE catalog.search_term SET term = 'zanthoxylum' WHERE term = 'zanthoxyl';
+});
+$pub->wait_for_catchup('catalog_caches');
+is($sub->safe_psql($db, q{SELECT string_agg(term, ',' ORDER BY term) FROM catalog.search_term WHERE term LIKE 'zanthox%'}),
+	'zanthoxylum', 'a replicated UPDATE of a word is applied');
+
+$sub->safe_psql($db, 'DROP SUBSCRIPTION catalog_caches');
+$sub->stop;
+$pub->stop;
+done_testing();
