@@ -161,7 +161,10 @@ build_extension() {
     local dir=$1 log=$2 jobs cmd
     jobs=$(nproc 2>/dev/null || echo 2)
     say "build: make -j$jobs in $dir"
-    cmd=(make -j"$jobs" PG_CONFIG="$PG_CONFIG")
+    # a clean environment for the inner make: under `make -jN test` the
+    # outer jobserver flags would make it warn ("-jN forced in submake"),
+    # and the repository check refuses any warning in the build log
+    cmd=(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -j"$jobs" PG_CONFIG="$PG_CONFIG")
     if [ -n "${BUILD_TIMEOUT:-}" ]; then
         cmd=(timeout -k 30 "$BUILD_TIMEOUT" "${cmd[@]}")
     fi

@@ -39,6 +39,10 @@ done
 RUN_DIR=$REPO_ROOT/.run
 PGDATA_RUN=$RUN_DIR/pgdata
 SOCK=$RUN_DIR/sock
+# PgBouncer's connection strings (host=...) end a value at white space.
+case $SOCK in
+    *[[:space:]]*) die "the checkout's path contains white space ($REPO_ROOT): PgBouncer's connection string to the socket folder would break; clone it into a path without spaces" ;;
+esac
 PGLOG=$RUN_DIR/postgresql.log
 PASSFILE=$RUN_DIR/passwords
 BOUNCER_INI=$RUN_DIR/pgbouncer.ini
@@ -336,7 +340,9 @@ chmod 600 "$BOUNCER_INI"
 
 if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer); then
     say "pgbouncer: already running (pid $bpid), reloading its configuration"
-    as_svc_in / kill -HUP "$bpid"
+    # the shell's own kill: root may signal the service user's process, and
+    # /bin/kill (procps) is missing from minimal images
+    kill -HUP "$bpid"
 else
     say "pgbouncer: starting on 127.0.0.1:$BOUNCER_PORT, log $BOUNCER_LOG"
     # max_client_conn = 2000 needs more descriptors than the usual 1024.

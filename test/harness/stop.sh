@@ -13,10 +13,18 @@ BOUNCER_PID=$RUN_DIR/pgbouncer.pid
 status=0
 stopped=0
 
+# A `make run` as root leaves .run/ to the service user (mode 700): another
+# user cannot read its pid files, and would report nothing to stop while
+# both servers run.
+if [ -e "$RUN_DIR" ] && ! { [ -r "$RUN_DIR" ] && [ -x "$RUN_DIR" ]; }; then
+    die "cannot read $RUN_DIR (made by \`make run\` as root?): run \`sudo make stop\`"
+fi
+
 if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer); then
     say "pgbouncer: stopping (pid $bpid)"
     # SIGTERM: immediate shutdown (clients are disconnected).
-    as_svc_in / kill -TERM "$bpid" || true
+    # (the shell's own kill: see run.sh)
+    kill -TERM "$bpid" || true
     for _ in $(seq 1 100); do
         [ -d "/proc/$bpid" ] || break
         sleep 0.1

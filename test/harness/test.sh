@@ -154,7 +154,8 @@ count_tap() {
             if (/^Test Summary Report/) { $in_summary = 1; next; }
             if ($in_summary) {
                 if (/^Files=\d+/) { $in_summary = 0; next; }
-                if (/^(\S.*?)\s+\(Wstat: (\d+) Tests: \d+ Failed: (\d+)\)/) {
+                # "(Wstat: 768 (exited 3) Tests: ...)" on Debian 12 (Test::Harness 3.44)
+                if (/^(\S.*?)\s+\(Wstat: (\d+)(?: \([^)]*\))? Tests: \d+ Failed: (\d+)\)/) {
                     $file = $1;
                     # died without a failed test (a failing Perl test exits
                     # non-zero by itself, so only this case is extra)
