@@ -85,6 +85,7 @@ case $DIR in /*) ;; *) die "CATALOG_COST_DIR must be an absolute path" ;; esac
 # ---------------------------------------------------------------- packages
 bootstrap_packages postgresql-15 postgresql-server-dev-15 postgresql-contrib valgrind make gcc
 
+claim_scratch_dir "$DIR"
 results_tee "$RESULTS/cost.txt"
 
 DATA=$DIR/data
@@ -118,6 +119,7 @@ if [ -f "$DATA/postmaster.pid" ]; then
 fi
 rm -rf "$DIR"
 mkdir -p "$DATA" "$SOCK" "$WORK"
+touch "$DIR/.catalog-scratch"
 chmod 755 "$DIR" "$WORK"
 chmod 700 "$DATA"
 [ "$(id -u)" -ne 0 ] || chown "$SVC_USER:" "$DATA" "$SOCK" "$WORK"

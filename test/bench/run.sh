@@ -265,6 +265,9 @@ case $DIR in /*) ;; *) die "CATALOG_BENCH_DIR must be an absolute path" ;; esac
 # (Without CATALOG_PG_BIN, the Debian package is installed below if missing.)
 [ -z "${CATALOG_PG_BIN:-}" ] || [ -x "$PG_BIN/postgres" ] || die "CATALOG_PG_BIN: no postgres binary in $PG_BIN"
 
+# The scratch folder, which cleanup deletes: ours alone (see common.sh).
+claim_scratch_dir "$DIR"
+
 # The whole output goes to the terminal and, on success, to results/latest.txt.
 results_tee "$RESULTS/latest.txt"
 
@@ -320,6 +323,7 @@ if [ -f "$DATA/postmaster.pid" ]; then
 fi
 rm -rf "$DATA" "$SOCK" "$RUN" "$LOG"
 mkdir -p "$DATA" "$SOCK" "$RUN" "$LOG"
+touch "$DIR/.catalog-scratch"
 chmod 755 "$DIR" "$RUN" "$LOG"
 if [ "$(id -u)" -eq 0 ]; then
     chown "$SVC_USER:" "$DATA" "$SOCK" "$LOG"

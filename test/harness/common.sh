@@ -303,3 +303,18 @@ random_password() {
         read($f, my $b, 16) == 16 or die "short read";
         print unpack("H*", $b), "\n";'
 }
+
+# claim_scratch_dir DIR: make DIR this run's scratch folder, which its
+# cleanup may delete: refused when another run holds it (a lock on
+# DIR.lock, kept until the script exits) or when DIR exists, is not empty
+# and was not made by such a run (no .catalog-scratch in it), so that a
+# mistyped CATALOG_*_DIR never loses a folder's contents.
+claim_scratch_dir() {
+    local dir=$1
+    exec 9>"$dir.lock" || die "cannot create $dir.lock"
+    flock -n 9 || die "$dir is in use by another run (lock $dir.lock)"
+    if [ -d "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ] && [ ! -e "$dir/.catalog-scratch" ]; then
+        die "$dir exists and was not made by this script: choose another folder, or remove it"
+    fi
+    mkdir -p "$dir" && touch "$dir/.catalog-scratch" || die "cannot create $dir"
+}

@@ -114,6 +114,10 @@ if [ ! -f "$PGDATA_RUN/PG_VERSION" ]; then
     as_svc_in "$RUN_DIR" "$PG_BIN/initdb" -D "$PGDATA_RUN" --auth-local=trust \
         --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 2>&1 | as_svc_in "$RUN_DIR" tee "$RUN_DIR/initdb.log" >/dev/null ||
         { cat "$RUN_DIR/initdb.log"; die "initdb failed"; }
+fi
+# Checked on every run, not only after initdb: a run stopped right after
+# initdb would otherwise leave a cluster without the settings for good.
+if ! as_svc_in "$RUN_DIR" grep -q "^include_if_exists = 'catalog_run.conf'" "$PGDATA_RUN/postgresql.conf"; then
     printf "\n# Settings of make run (rewritten on every run).\ninclude_if_exists = 'catalog_run.conf'\n" |
         as_svc_in "$RUN_DIR" tee -a "$PGDATA_RUN/postgresql.conf" >/dev/null
 fi
@@ -310,6 +314,9 @@ users=$(psql_su -d postgres -tAc "SELECT string_agg('\"' || replace(rolname, '\"
 chown_svc "$BOUNCER_USERS"
 chmod 600 "$BOUNCER_USERS"
 
+# The port a running PgBouncer listens on (a reload does not move it).
+OLD_BOUNCER_PORT=$(sed -n 's/^listen_port = //p' "$BOUNCER_INI" 2>/dev/null || true)
+
 cat >"$BOUNCER_INI" <<EOF
 ;; pgbouncer.ini: written by test/harness/run.sh (make run); edits are lost.
 ;; Clients authenticate with SCRAM against auth_file (secrets copied from
@@ -338,6 +345,15 @@ EOF
 chown_svc "$BOUNCER_INI"
 chmod 600 "$BOUNCER_INI"
 
+if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer) && [ "$OLD_BOUNCER_PORT" != "$BOUNCER_PORT" ]; then
+    say "pgbouncer: running (pid $bpid) on port ${OLD_BOUNCER_PORT:-unknown}, restarting on $BOUNCER_PORT"
+    kill -TERM "$bpid" || true
+    for _ in $(seq 1 100); do
+        [ -d "/proc/$bpid" ] || break
+        sleep 0.1
+    done
+    [ ! -d "/proc/$bpid" ] || die "pgbouncer (pid $bpid) did not exit within 10 s"
+fi
 if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer); then
     say "pgbouncer: already running (pid $bpid), reloading its configuration"
     # the shell's own kill: root may signal the service user's process, and
