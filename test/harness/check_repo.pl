@@ -35,8 +35,11 @@ my $ROOT = abs_path(dirname(abs_path($0)) . '/../..');
 # Miscellaneous Symbols and Dingbats, Miscellaneous Symbols and Arrows, the
 # emoji of Miscellaneous Technical, the emoji joiners and modifiers (variation
 # selector 16, zero width joiner, combining keycap, tag characters) and the
-# few emoji of the CJK blocks.  Arrows, box drawing and letters are allowed.
-my $EMOJI = qr/[\x{1F000}-\x{1FAFF}\x{2600}-\x{27BF}\x{2B00}-\x{2BFF}\x{231A}\x{231B}\x{2328}\x{23CF}\x{23E9}-\x{23F3}\x{23F8}-\x{23FA}\x{FE0F}\x{200D}\x{20E3}\x{E0020}-\x{E007F}\x{3030}\x{303D}\x{3297}\x{3299}]/;
+# few emoji of the CJK blocks; and every character Unicode shows as an emoji
+# by default (Emoji_Presentation: U+25FD, U+25FE and any later additions).
+# Arrows, box drawing and letters are allowed, and so are the pictographs
+# shown as text unless a variation selector 16 follows (which is caught).
+my $EMOJI = qr/[\x{1F000}-\x{1FAFF}\x{2600}-\x{27BF}\x{2B00}-\x{2BFF}\x{231A}\x{231B}\x{2328}\x{23CF}\x{23E9}-\x{23F3}\x{23F8}-\x{23FA}\x{FE0F}\x{200D}\x{20E3}\x{E0020}-\x{E007F}\x{3030}\x{303D}\x{3297}\x{3299}\p{Emoji_Presentation}]/;
 
 # Directories never scanned or copied outside git: build and run artefacts.
 my %SKIP_DIR = map { $_ => 1 } qw(.git .run .tmp tmp_check tmp_check_iso results
@@ -86,11 +89,13 @@ sub describe {
 }
 
 # scan_text(LABEL, TEXT): findings "LABEL:line:col: U+XXXX NAME" for each
-# emoji in TEXT (a byte string, decoded as UTF-8 with replacement).
+# emoji in TEXT (a byte string, decoded as UTF-8 with replacement, or as
+# UTF-16 when it starts with a UTF-16 byte order mark).
 sub scan_text {
     my ($label, $bytes) = @_;
     my @found;
-    my $text = decode('UTF-8', $bytes, Encode::FB_DEFAULT);
+    my $enc = $bytes =~ /\A\xFF\xFE/ ? 'UTF-16LE' : $bytes =~ /\A\xFE\xFF/ ? 'UTF-16BE' : 'UTF-8';
+    my $text = decode($enc, $enc eq 'UTF-8' ? $bytes : substr($bytes, 2), Encode::FB_DEFAULT);
     my $line = 0;
     for my $l (split /\n/, $text, -1) {
         $line++;
@@ -124,7 +129,12 @@ sub cmd_emoji {
     if (@args) {
         for my $f (@args) { $n++; push @found, scan_file($f, $f); }
     } else {
-        for my $f (repo_files()) { $n++; push @found, scan_file("$ROOT/$f", $f); }
+        for my $f (repo_files()) {
+            $n++;
+            # the path too: a file named with an emoji is in the code base
+            push @found, map { "path $_" } scan_text($f, $f);
+            push @found, scan_file("$ROOT/$f", $f);
+        }
     }
     print "$_\n" for @found;
     printf "emoji check: %d file(s) scanned, %d finding(s)\n", $n, scalar @found;
@@ -207,6 +217,21 @@ sub cmd_selftest {
     @f = scan_file($bin, 'seed.bin');
     push @fail, "U+200D in a binary file not found (got: @f)"
         unless @f == 1 && $f[0] =~ /U\+200D /;
+
+    # one character of each range and kind of the pattern, each alone
+    for my $cp (0x1F300, 0x1FA70, 0x1F004, 0x2600, 0x2705, 0x27B0, 0x2B50, 0x231A, 0x23F0,
+                0x23F8, 0xFE0F, 0x20E3, 0xE0067, 0x3030, 0x3299, 0x25FD, 0x25FE) {
+        my $one = $write->('one.txt', "x " . chr($cp) . " y\n");
+        @f = scan_file($one, 'one.txt');
+        push @fail, sprintf('U+%04X not found (got: @f)', $cp) unless @f == 1;
+    }
+    # UTF-16 with a byte order mark
+    my $u16 = "$dir/u16.txt";
+    open(my $uh, '>:raw', $u16) or die "check_repo: cannot write $u16: $!\n";
+    print $uh "\xFF\xFE" . encode('UTF-16LE', "ok \x{1F600}\n");
+    close $uh or die "check_repo: cannot write $u16: $!\n";
+    @f = scan_file($u16, 'u16.txt');
+    push @fail, "U+1F600 in UTF-16 not found (got: @f)" unless @f == 1;
 
     my $good = $write->('good.txt', "caf\x{E9} \x{2192} \x{2500}\x{2502} \x{65E5}\x{672C} \x{2014} \x{00A9}\n");
     @f = scan_file($good, 'good.txt');
