@@ -52,8 +52,70 @@ like($doc, qr/TAP-1$/, 'without preloading, create_product works');
 my ($rc, $out, $err) = $primary->psql('postgres', 'SELECT catalog_api.pre_request()');
 isnt($rc, 0, 'without preloading, pre_request() fails (fail closed)');
 like($err, qr/rate limiter needs shared memory/, '... saying that the limiter needs shared memory');
+like($err, qr/HINT:\s+Add catalog to shared_preload_libraries and restart the server/,
+	'... with a hint that says how to fix it');
 is($primary->safe_psql('postgres', "SELECT catalog_api.list_categories() IS NOT NULL"), 't',
 	'without preloading, a plain SQL read is served');
+
+# Every other API function, called once with valid arguments, works too;
+# the list must name every function of catalog_api (pre_request above is
+# the one that fails by design), so a new function cannot miss this check.
+# On rows of their own (the sections below use TAP-1 and tap).
+$primary->safe_psql('postgres', q{
+	SELECT set_config('catalog.actor', 'tap-user', false);
+	SELECT catalog_api.create_category(name => 'Tap x', slug => 'tap-x') IS NOT NULL;
+	SELECT catalog_api.create_product(sku => 'tapx-1', name => 'Tap extra', price => 2,
+	       category_id => (SELECT id FROM catalog.category WHERE slug = 'tap-x')) IS NOT NULL;
+});
+my @calls = (
+	[ get_product => q{SELECT catalog_api.get_product((SELECT id FROM catalog.product WHERE sku = 'TAPX-1'))} ],
+	[ update_product => q{SELECT catalog_api.update_product(id => (SELECT id FROM catalog.product WHERE sku = 'TAPX-1'),
+	      expected_version => 1, name => 'Tap product two')} ],
+	[ archive_product => q{SELECT catalog_api.archive_product(id => (SELECT id FROM catalog.product WHERE sku = 'TAPX-1'),
+	      expected_version => 2)} ],
+	[ search_products => q{SELECT catalog_api.search_products(q => 'tap', status => 'archived')} ],
+	[ product_facets => q{SELECT catalog_api.product_facets(q => 'tap', status => 'archived')} ],
+	[ update_category => q{SELECT catalog_api.update_category(id => (SELECT id FROM catalog.category WHERE slug = 'tap-x'),
+	      expected_version => 1, name => 'Tap two')} ],
+	[ product_history => q{SELECT catalog_api.product_history((SELECT id FROM catalog.product WHERE sku = 'TAPX-1'))} ],
+	[ category_history => q{SELECT catalog_api.category_history((SELECT id FROM catalog.category WHERE slug = 'tap-x'))} ],
+	[ purge_idempotency => q{SELECT catalog_api.purge_idempotency()} ],
+	[ refresh_search_terms => q{SELECT catalog_api.refresh_search_terms()} ],
+	[ audit_seal => q{SELECT catalog_api.audit_seal()} ],
+	[ audit_verify => q{SELECT catalog_api.audit_verify()} ],
+	[ audit_head => q{SELECT catalog_api.audit_head()} ],
+	[ audit_maintain => q{SELECT catalog_api.audit_maintain()} ],
+	[ audit_mask_set => q{SELECT catalog_api.audit_mask_set('product', 'description', NULL, 'redact')} ],
+	[ audit_masks => q{SELECT catalog_api.audit_masks()} ],
+	[ audit_mask_drop => q{SELECT catalog_api.audit_mask_drop('product', 'description', NULL)} ],
+	[ audit_by_actor => q{SELECT catalog_api.audit_by_actor('tap-user')} ],
+	[ audit_by_request => q{SELECT catalog_api.audit_by_request('tap-request')} ],
+	[ audit_drop_partitions => q{SELECT catalog_api.audit_drop_partitions(now() - interval '10 years')} ],
+	[ rate_limits => q{SELECT catalog_api.rate_limits()} ],
+	[ rate_limit_set => q{SELECT catalog_api.rate_limit_set('admin', 'read', 10, 10)} ],
+	[ rate_limit_drop => q{SELECT catalog_api.rate_limit_drop('admin', 'read')} ],
+	[ csrf_token => q{SELECT set_config('request.jwt.claims', '{"sid": "tap-session"}', true) IS NOT NULL;
+	      SELECT catalog_api.csrf_token()} ],
+);
+for my $c (@calls)
+{
+	my ($name, $sql) = @$c;
+	my ($crc, $cout, $cerr) = $primary->psql('postgres',
+		"BEGIN; SELECT set_config('catalog.actor', 'tap-user', true) IS NOT NULL; $sql; COMMIT;",
+		on_error_stop => 1);
+	is($crc, 0, "without preloading, $name works") or diag($cerr);
+}
+is( $primary->safe_psql(
+		'postgres', q{
+	SELECT string_agg(proname, ',' ORDER BY proname) FROM pg_proc
+	WHERE pronamespace = 'catalog_api'::regnamespace
+	  AND proname NOT IN ('pre_request', 'health', 'create_category', 'create_product', 'list_categories')}),
+	join(',', sort map { $_->[0] } @calls),
+	'... which is every function of catalog_api (health, create_category, create_product, list_categories and pre_request above)');
+$primary->safe_psql('postgres', q{
+	DELETE FROM catalog.product WHERE sku = 'TAPX-1';
+	DELETE FROM catalog.category WHERE slug = 'tap-x';
+});
 
 is( $primary->safe_psql(
 		'postgres', q{
@@ -114,11 +176,11 @@ is( $standby->safe_psql(
 		'postgres', "SELECT jsonb_array_length(catalog_api.list_categories())"),
 	'1', 'on the standby, list_categories answers');
 
-my ($ret, $out, $err) = $standby->psql('postgres',
+my ($ret, $sout, $serr) = $standby->psql('postgres',
 	"SELECT catalog_api.update_product(id => $id, expected_version => 2, name => 'x')",
 	extra_params => ['-v', 'VERBOSITY=verbose']);
 isnt($ret, 0, 'on the standby, update_product fails');
-like($err, qr/25006: update_product cannot run in a read-only transaction/,
+like($serr, qr/25006: update_product cannot run in a read-only transaction/,
 	'on the standby, a write is refused with 25006 and says why');
 
 $standby->stop;
