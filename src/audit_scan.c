@@ -36,10 +36,16 @@
  *	  to 15 digits, a group of 3 or more that is not a year, and allowed
  *	  ends qualifies (see scan_phones).
  * Before scanning, a string is decoded into code points: fullwidth forms
- * (U+FF01..U+FF5E) and the ideographic space fold to ASCII, the Unicode
- * hyphens and minus to "-", the other spaces to " ", and invisible format
- * characters (zero-width spaces and joiners, bidirectional controls, soft
- * hyphen, BOM) are skipped, so none of them hides a match; a match
+ * (U+FF01..U+FF5E) and the ideographic space fold to ASCII, the decimal
+ * digits of every script (Arabic-Indic, Devanagari, mathematical, ...) to
+ * ASCII digits, the small commercial at to "@", the ideographic full stops
+ * to ".", the Unicode hyphens and minus to "-", the other spaces to " ";
+ * invisible format characters (zero-width spaces and joiners,
+ * bidirectional controls, soft hyphen, BOM, tags) are skipped, and a
+ * non-spacing or enclosing mark (a combining underline, a variation
+ * selector) joins the character before it, so none of them hides a match
+ * ("555-123-4567" followed by U+FE0E, or with every digit underlined, is
+ * still a phone number); a match
  * covers the original bytes it spans (overlapping matches of different
  * patterns are joined into one).  "Letter" means an ASCII letter or
  * any code point from U+00C0 up that is not in a punctuation, symbol or
@@ -62,6 +68,17 @@
 #include <string.h>
 
 #include "mb/pg_wchar.h"
+
+/*
+ * Core's table of the non-spacing and enclosing marks (Mn, Me: combining
+ * diacritics, variation selectors, the keycap), as its wcwidth uses it.
+ */
+struct mbinterval
+{
+	unsigned int first;
+	unsigned int last;
+};
+#include "common/unicode_combining_table.h"
 
 #include "audit_scan.h"
 
@@ -136,7 +153,74 @@ is_invisible(pg_wchar c)
 		(c >= 0x202A && c <= 0x202E) ||	/* bidirectional embeddings */
 		(c >= 0x2060 && c <= 0x2064) ||	/* word joiner, invisible operators */
 		(c >= 0x2066 && c <= 0x2069) ||	/* bidirectional isolates */
-		c == 0xFEFF;			/* BOM, zero-width no-break space */
+		c == 0xFEFF ||			/* BOM, zero-width no-break space */
+		(c >= 0xE0000 && c <= 0xE0FFF);	/* tags, unassigned ignorables */
+}
+
+/* A non-spacing or enclosing mark (core's combining table). */
+static bool
+is_mark(pg_wchar c)
+{
+	int			lo = 0;
+	int			hi = lengthof(combining) - 1;
+
+	if (c < combining[0].first || c > combining[hi].last)
+		return false;
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (c > combining[mid].last)
+			lo = mid + 1;
+		else if (c < combining[mid].first)
+			hi = mid - 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The first code point of each run of ten decimal digits (general category
+ * Nd, Unicode 14) beyond ASCII and the fullwidth forms, sorted.
+ */
+static const pg_wchar digit_zeros[] = {
+	0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6,
+	0x0C66, 0x0CE6, 0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090,
+	0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40,
+	0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0x104A0,
+	0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0,
+	0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0,
+	0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6,
+	0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0
+};
+
+/* The ASCII digit c stands for when it is a decimal digit of another script, else -1. */
+static int
+other_digit(pg_wchar c)
+{
+	int			lo = 0;
+	int			hi = lengthof(digit_zeros) - 1;
+	int			found = -1;
+
+	if (c < digit_zeros[0] || c > digit_zeros[hi] + 9)
+		return -1;
+	/* the last zero at or below c */
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (digit_zeros[mid] <= c)
+		{
+			found = mid;
+			lo = mid + 1;
+		}
+		else
+			hi = mid - 1;
+	}
+	if (found >= 0 && c - digit_zeros[found] < 10)
+		return '0' + (int) (c - digit_zeros[found]);
+	return -1;
 }
 
 /* Fold look-alikes of the characters the scanners look for to ASCII. */
@@ -147,6 +231,12 @@ fold(pg_wchar c)
 		return c;
 	if (c >= 0xFF01 && c <= 0xFF5E)	/* fullwidth ASCII */
 		return c - 0xFEE0;
+	if (c == 0xFE6B)			/* small commercial at */
+		return '@';
+	if (c == 0x3002 || c == 0xFF61 || c == 0xFE52)	/* ideographic, halfwidth, small full stop */
+		return '.';
+	if (other_digit(c) >= 0)
+		return (pg_wchar) other_digit(c);
 	if (c == 0x3000 || c == 0xA0 || (c >= 0x2000 && c <= 0x200A) ||
 		c == 0x202F || c == 0x205F)
 		return ' ';
@@ -225,7 +315,15 @@ decode(const char *s, int len, bool utf8, Decoded *d)
 		int			l = 1;
 		pg_wchar	c = utf8 ? decode_utf8_at(u, len, i, &l) : (u[i] < 0x80 ? u[i] : 0x80);
 
-		if (!is_invisible(c))
+		if (is_invisible(c))
+			;					/* skipped */
+		else if (c >= 0x300 && is_mark(c))
+		{
+			/* joins the character before it (skipped at the start) */
+			if (d->n > 0)
+				d->end[d->n - 1] = i + l;
+		}
+		else
 		{
 			d->c[d->n] = fold(c);
 			d->start[d->n] = i;
@@ -239,8 +337,10 @@ decode(const char *s, int len, bool utf8, Decoded *d)
 /*
  * AuditScanMayMatch
  *	  A cheap test on the bytes: false when no value pattern can match (no
- *	  "@" and fewer than 10 digits, ASCII or fullwidth), which is the case
- *	  of most values, so they are not decoded at all.
+ *	  "@", fullwidth or small, and fewer than 10 digits of any script),
+ *	  which is the case of most values, so they are not decoded at all.
+ *	  Multibyte sequences are read as UTF-8 whatever the encoding: in
+ *	  another one this can only say "may match" more often.
  */
 bool
 AuditScanMayMatch(const char *s, int len)
@@ -256,12 +356,21 @@ AuditScanMayMatch(const char *s, int len)
 			return true;
 		if (b >= '0' && b <= '9')
 			digits++;
-		else if (b == 0xEF && i + 2 < len && u[i + 1] == 0xBC &&
-				 ((u[i + 2] >= 0x90 && u[i + 2] <= 0x99) || u[i + 2] == 0xA0))
+		else if (b >= 0xC0)
 		{
-			if (u[i + 2] == 0xA0)
-				return true;	/* fullwidth commercial at */
-			digits++;
+			int			l;
+			pg_wchar	c = decode_utf8_at(u, len, i, &l);
+
+			(void) l;
+			if (c == 0xFF20 || c == 0xFE6B)
+				return true;	/* fullwidth or small commercial at */
+			if ((c >= 0xFF10 && c <= 0xFF19) || other_digit(c) >= 0)
+				digits++;
+			/*
+			 * The next bytes are read on their own too (no skip): in a
+			 * malformed sequence decode() may swallow ASCII digits, and
+			 * counting them here as well can only say "may match".
+			 */
 		}
 		if (digits >= 10)
 			return true;

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(196);
+SELECT plan(201);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -420,7 +420,13 @@ SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1
                           'range', 'valid 2024-05-01 - 2024-06-30',
                           'cc', jsonb_build_array('carl.' || :'sfx' || '@example.net', 'plain item'),
                           'owners', jsonb_build_object('dave.' || :'sfx' || '@example.org', 'owner'),
-                          'hidden', 'ping erin' || U&'\200B' || '.' || :'sfx' || '@example.com please') AS attrs;
+                          'hidden', 'ping erin' || U&'\200B' || '.' || :'sfx' || '@example.com please',
+                          -- marks, other scripts' digits and look-alikes that once hid a match
+                          'vs', 'call 555-123-4567' || U&'\FE0E' || ' now',
+                          'under', 'card ' || regexp_replace('4111 1111 1111 1111', '([0-9])', '\1' || U&'\0332', 'g'),
+                          'arabic', 'call ' || U&'\0665\0665\0665\0661\0662\0663\0664\0665\0666\0667' || ' today',
+                          'math', U&'\+01D7D3\+01D7D3\+01D7D3-\+01D7CF\+01D7D0\+01D7D1-\+01D7D2\+01D7D3\+01D7D4\+01D7D5',
+                          'smallat', 'mail frank.' || :'sfx' || U&'\FE6B' || 'example.com now') AS attrs;
 GRANT SELECT ON valtext TO PUBLIC;
 
 BEGIN;
@@ -462,6 +468,12 @@ SELECT ok((SELECT bool_and(pg_temp.is_hash_mask(k)) AND count(*) = 1
           'an object key that is an e-mail address is masked');
 SELECT ok(pg_temp.masked_like((pg_temp.alast('product', :pvals)).new_values #>> '{attributes,hidden}', 'ping <m> please'),
           'a zero-width space inside an e-mail address does not hide it');
+SELECT ok(pg_temp.masked_like((pg_temp.alast('product', :pvals)).new_values #>> ARRAY['attributes', k], p), d)
+FROM (VALUES ('vs', 'call <m> now', 'a variation selector after a phone number does not hide it'),
+             ('under', 'card <m>', 'a card number with every digit underlined (U+0332) is masked'),
+             ('arabic', 'call <m> today', 'a phone number in Arabic-Indic digits is masked'),
+             ('math', '<m>', 'a phone number in mathematical bold digits is masked'),
+             ('smallat', 'mail <m> now', 'an e-mail address with a small commercial at (U+FE6B) is masked')) AS t(k, p, d);
 
 -- catalog.audit_mask_method = redact: the same writes give "[redacted]".
 BEGIN;
