@@ -94,6 +94,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
@@ -103,6 +104,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "api.h"
 #include "document.h"
@@ -567,10 +569,27 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 
 	/*
 	 * The developer option holds the partition exclusively, to prove that
-	 * keys of other partitions do not wait (test/t/ratelimit.pl).
+	 * keys of other partitions do not wait (test/t/ratelimit.pl).  It waits
+	 * on the latch, not in pg_usleep, so that pg_stat_activity shows the
+	 * wait (wait_event_type "Extension") only once the lock is held: the
+	 * test starts the competing key then, not on a guess.
 	 */
 	if (hold)
-		pg_usleep((long) catalog_debug_rate_limit_hold * 1000L);
+	{
+		TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														catalog_debug_rate_limit_hold);
+
+		for (;;)
+		{
+			long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+
+			if (left <= 0)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 left, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
 	LWLockRelease(part->lock);
 }
 

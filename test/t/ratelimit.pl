@@ -142,10 +142,12 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 		  q{SET application_name = 'rl_holder'; SET catalog.debug_rate_limit_hold = 6000; }
 		  . q{SELECT t.req('{"sub":"holder"}')} ],
 		'>', \$out_a, '2>', \$out_a);
-	# the holder is in its sleep, holding the lock: a same-partition key waits
+	# the holder is in its wait, holding the lock (it waits on its latch
+	# only once the lock is held): a same-partition key waits
 	ok($node->poll_query_until($db,
-			q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'rl_holder' AND state = 'active'}),
-		'the holder runs');
+			q{SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'rl_holder'
+			  AND wait_event_type = 'Extension'}),
+		'the holder holds its partition');
 	my $hc = IPC::Run::start(
 		[ 'psql', '-X', '-q', '-At', '-d', $node->connstr($db), '-c',
 		  qq{SET application_name = 'rl_same'; SELECT t.req('{"sub":"$pc"}')} ],
