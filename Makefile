@@ -96,7 +96,7 @@ $(FUZZ_DIR)/fuzz_validate: test/fuzz/fuzz_validate.c src/validate.c src/validate
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_validate.c src/validate.c $(FUZZ_LIBS)
 
-$(FUZZ_DIR)/fuzz_audit_scan: test/fuzz/fuzz_audit_scan.c src/audit_scan.c src/audit_scan.h
+$(FUZZ_DIR)/fuzz_audit_scan: test/fuzz/fuzz_audit_scan.c src/audit_scan.c src/audit_scan.h src/audit_marks.h
 	@mkdir -p $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_audit_scan.c src/audit_scan.c $(FUZZ_LIBS)
 

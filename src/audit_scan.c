@@ -70,15 +70,12 @@
 #include "mb/pg_wchar.h"
 
 /*
- * Core's table of the non-spacing and enclosing marks (Mn, Me: combining
- * diacritics, variation selectors, the keycap), as its wcwidth uses it.
+ * The non-spacing and enclosing marks (Mn, Me: combining diacritics,
+ * variation selectors, the keycap), in a table of the extension's own, so
+ * that what joins the character before it does not change with the
+ * server's version (core's table was renamed, and widened to Cf, in 16).
  */
-struct mbinterval
-{
-	unsigned int first;
-	unsigned int last;
-};
-#include "common/unicode_combining_table.h"
+#include "audit_marks.h"
 
 #include "audit_scan.h"
 
@@ -157,22 +154,22 @@ is_invisible(pg_wchar c)
 		(c >= 0xE0000 && c <= 0xE0FFF);	/* tags, unassigned ignorables */
 }
 
-/* A non-spacing or enclosing mark (core's combining table). */
+/* A non-spacing or enclosing mark (audit_marks.h). */
 static bool
 is_mark(pg_wchar c)
 {
 	int			lo = 0;
-	int			hi = lengthof(combining) - 1;
+	int			hi = lengthof(audit_marks) - 1;
 
-	if (c < combining[0].first || c > combining[hi].last)
+	if (c < audit_marks[0].first || c > audit_marks[hi].last)
 		return false;
 	while (lo <= hi)
 	{
 		int			mid = (lo + hi) / 2;
 
-		if (c > combining[mid].last)
+		if (c > audit_marks[mid].last)
 			lo = mid + 1;
-		else if (c < combining[mid].first)
+		else if (c < audit_marks[mid].first)
 			hi = mid - 1;
 		else
 			return true;
