@@ -39,13 +39,17 @@
  * TAT = max(TAT, now) + T.  From rest, over a window D, exactly
  * floor(rate * D) + burst requests are allowed.  A bucket whose TAT is
  * not after now is at rest: it behaves exactly like a missing bucket.
- * A bucket belongs to one limit: T and tau are part of its identity, so a
- * key charged under two limits (two logins whose default limits differ, a
- * rule changed while backends still hold the old one) has two buckets, and
- * a limit change starts the key afresh under the new limit.  A bucket kept
- * across limits had to cut a TAT left beyond now + tau by the other limit,
- * and each such cut handed the other limit's spent burst back: alternating
- * two logins gave one client an unbounded rate.
+ * A key's one bucket is judged by the limit each request carries, and a
+ * TAT is never lowered: a request whose limit's tolerance the TAT already
+ * exceeds (a key charged under two limits, as two logins whose default
+ * limits differ; a limit just tightened) is refused, and writes nothing.
+ * A TAT left beyond now + tau was once cut to now + tau, and each such cut
+ * handed the other limit's spent burst back: alternating two logins gave
+ * one client an unbounded rate.  (A bucket per limit avoided that too, but
+ * a changed limit then left every active key's old entry taking room until
+ * it came to rest, which for a slow limit is hours, and gave every key a
+ * fresh burst.)  So a tightened limit makes a client that spent the old
+ * burst wait out that debt: at most the old tau.
  *
  * The table.  RATELIMIT_PARTITIONS partitions, each with its own LWLock
  * (tranche "catalog"), a fixed array of entries, hash chains and a free
@@ -198,8 +202,6 @@ StaticAssertDecl(lengthof(function_table) == FUNCTION_TABLE_LEN,
 typedef struct RateLimitEntry
 {
 	uint64		hash;			/* full hash of the key */
-	int64		t;				/* (x) the limit: emission interval (ns) */
-	int64		tau;			/* (x) and tolerance (ns) */
 	pg_atomic_uint64 tat;		/* theoretical arrival time (ns, monotonic
 								 * clock); <= now: at rest */
 	int32		next;			/* next entry of the chain or free list, -1 */
@@ -459,8 +461,9 @@ emission_interval(double rate)
  *	  came before our read of the TAT, so the swaps happen in the order of
  *	  the clocks read, as if the requests ran one at a time (a request that
  *	  read its clock earlier and lost the race would otherwise judge a TAT
- *	  set by a later clock).  e is charged under its own limit only (t and
- *	  tau are part of its identity), so TAT never exceeds now + tau.
+ *	  set by a later clock).  A TAT beyond now + tau (set under a laxer
+ *	  limit of the same key) refuses the request and is left as it is:
+ *	  lowering it would hand the other limit's spent burst back.
  *	  Caller holds the partition's lock in either mode.
  */
 static void
@@ -492,14 +495,12 @@ gcra(RateLimitPartition *part, RateLimitEntry *e, int64 t, int64 tau, Verdict *v
 	}
 }
 
-/* The entry of key under the limit (t, tau) in its chain, or -1. */
+/* The entry of key in its chain, or -1. */
 static int32
-find_entry(RateLimitEntry *base, int32 head, uint64 h, const char *key, int len,
-		   int64 t, int64 tau)
+find_entry(RateLimitEntry *base, int32 head, uint64 h, const char *key, int len)
 {
 	for (int32 idx = head; idx >= 0; idx = base[idx].next)
 		if (base[idx].hash == h && base[idx].keylen == len &&
-			base[idx].t == t && base[idx].tau == tau &&
 			memcmp(base[idx].key, key, len) == 0)
 			return idx;
 	return -1;
@@ -529,7 +530,7 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 	memset(v, 0, sizeof(*v));
 	LWLockAcquire(part->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
 	now = ApiMonotonicNs();
-	idx = find_entry(base, *head, h, key, len, t, tau);
+	idx = find_entry(base, *head, h, key, len);
 	if (idx < 0)
 	{
 		/* a new key: its entry is taken under the exclusive lock */
@@ -539,7 +540,7 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 			LWLockAcquire(part->lock, LW_EXCLUSIVE);
 			exclusive = true;
 			now = ApiMonotonicNs();
-			idx = find_entry(base, *head, h, key, len, t, tau);
+			idx = find_entry(base, *head, h, key, len);
 		}
 		if (idx < 0)
 		{
@@ -556,8 +557,6 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 				return;
 			}
 			base[idx].hash = h;
-			base[idx].t = t;
-			base[idx].tau = tau;
 			pg_atomic_write_u64(&base[idx].tat, (uint64) now);
 			base[idx].keylen = (uint16) len;
 			memcpy(base[idx].key, key, len);

@@ -264,12 +264,13 @@ RESET ROLE;
 SELECT is(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('k')) ->> 'state', 'PGRST',
           'admin k: refused after its burst, whatever the anonymous requests did');
 
--- A bucket belongs to one limit: a request under another limit (two logins
--- whose default limits differ, for the same client) has its own bucket and
--- hands nothing back.  With one bucket per key, the other limit's smaller
--- tolerance cut the spent bucket's time, and the first limit's burst came
--- back: alternating gave an unbounded rate.  (editor read: no row, the
--- defaults apply; 0.001/s, so nothing comes back while the test runs)
+-- A key's bucket is never handed back: a request under another limit (two
+-- logins whose default limits differ, for the same client) whose smaller
+-- tolerance the bucket's time already exceeds is refused and writes
+-- nothing.  The bucket's time used to be cut to that tolerance, and the
+-- first limit's burst came back: alternating gave an unbounded rate.
+-- (editor read: no row, the defaults apply; 0.001/s, so nothing comes back
+-- while the test runs)
 SET LOCAL catalog.rate_limit_read_rate = 0.001;
 SET LOCAL catalog.rate_limit_read_burst = 3;
 SET LOCAL ROLE catalog_editor;
@@ -280,7 +281,7 @@ RESET ROLE;
 SET LOCAL catalog.rate_limit_read_burst = 1;
 SET LOCAL ROLE catalog_editor;
 SELECT is(array_agg(pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('lim')) ->> 'state' ORDER BY i),
-          ARRAY['ok', 'PGRST'], 'limit B (burst 1) for the same client: a bucket of its own')
+          ARRAY['PGRST', 'PGRST'], 'limit B (burst 1) for the same client: refused, the key spent more than B allows')
 FROM generate_series(1, 2) i;
 RESET ROLE;
 SET LOCAL catalog.rate_limit_read_burst = 3;
