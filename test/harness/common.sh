@@ -318,3 +318,16 @@ claim_scratch_dir() {
     fi
     mkdir -p "$dir" && touch "$dir/.catalog-scratch" || die "cannot create $dir"
 }
+
+# term_and_wait PID: SIGTERM to PID (the shell's own kill: root may signal
+# the service user's process, and /bin/kill, from procps, is missing from
+# minimal images), then wait up to 10 s for it to exit; false if it did not.
+term_and_wait() {
+    local pid=$1
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        [ -d "/proc/$pid" ] || return 0
+        sleep 0.1
+    done
+    [ ! -d "/proc/$pid" ]
+}

@@ -347,12 +347,7 @@ chmod 600 "$BOUNCER_INI"
 
 if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer) && [ "$OLD_BOUNCER_PORT" != "$BOUNCER_PORT" ]; then
     say "pgbouncer: running (pid $bpid) on port ${OLD_BOUNCER_PORT:-unknown}, restarting on $BOUNCER_PORT"
-    kill -TERM "$bpid" || true
-    for _ in $(seq 1 100); do
-        [ -d "/proc/$bpid" ] || break
-        sleep 0.1
-    done
-    [ ! -d "/proc/$bpid" ] || die "pgbouncer (pid $bpid) did not exit within 10 s"
+    term_and_wait "$bpid" || die "pgbouncer (pid $bpid) did not exit within 10 s"
 fi
 if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer); then
     say "pgbouncer: already running (pid $bpid), reloading its configuration"

@@ -23,13 +23,7 @@ fi
 if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer); then
     say "pgbouncer: stopping (pid $bpid)"
     # SIGTERM: immediate shutdown (clients are disconnected).
-    # (the shell's own kill: see run.sh)
-    kill -TERM "$bpid" || true
-    for _ in $(seq 1 100); do
-        [ -d "/proc/$bpid" ] || break
-        sleep 0.1
-    done
-    if [ -d "/proc/$bpid" ]; then
+    if ! term_and_wait "$bpid"; then
         say "pgbouncer: pid $bpid did not exit within 10 s"
         status=1
     else
