@@ -253,7 +253,11 @@ ApiClaim(const char *key)
  *	  spaces is): taken as absent, every holder of such a token would be
  *	  recorded as the login role and share its idempotency keys, so one
  *	  could replay another's stored response.  Only a missing sub (or a
- *	  JSON null, as ->> reads it) falls back.
+ *	  JSON null, as ->> reads it) falls back.  An identity is compared
+ *	  exactly: one that canonicalisation would change (spaces doubled or
+ *	  at an end, another Unicode normal form, a no-break space) is refused
+ *	  with 22023 "not_canonical" rather than stored changed, since "a  b"
+ *	  and "a b" would otherwise be one actor, sharing idempotency keys.
  */
 char *
 ApiActor(void)
@@ -276,6 +280,8 @@ ApiActor(void)
 	if (!ValidateText(raw, strlen(raw), VT_PLAIN, 1, CATALOG_ACTOR_MAX,
 					  &out, &outlen, &err))
 		ValidateRaise("actor", &err);
+	if (outlen != strlen(raw) || memcmp(out, raw, outlen) != 0)
+		ValidateRaiseReason("actor", "not_canonical");
 	return out;
 }
 

@@ -74,9 +74,11 @@ AttributesCheckKey(const char *field, const char *key, int len)
 /*
  * check_number
  *	  Raise 22003 for field unless n has at most ATTRIBUTES_MAX_NUMBER_DIGITS
- *	  digits before the point and ATTRIBUTES_MAX_NUMBER_SCALE after it.
- *	  Neither test prints the number: its display scale and a comparison
- *	  cost the same whatever its exponent.
+ *	  digits before the point and ATTRIBUTES_MAX_NUMBER_SCALE after it,
+ *	  trailing zeros not counted (1.0000000000000000 is 1, as in the price
+ *	  check; the value is stored as sent).  Neither test prints the
+ *	  number: its minimal scale and a comparison cost the same whatever its
+ *	  exponent.
  */
 static void
 check_number(Numeric n, const char *field)
@@ -109,7 +111,7 @@ check_number(Numeric n, const char *field)
 		err.limit = ATTRIBUTES_MAX_NUMBER_DIGITS;
 		ValidateRaise(field, &err);
 	}
-	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(n))) >
+	if (DatumGetInt32(DirectFunctionCall1(numeric_min_scale, NumericGetDatum(n))) >
 		ATTRIBUTES_MAX_NUMBER_SCALE)
 	{
 		err.reason = "too_many_decimals";

@@ -718,7 +718,7 @@ catalog_audit_maintain(PG_FUNCTION_ARGS)
 
 	RateLimitEnter(RLF_AUDIT_MAINTAIN);
 	months_ahead = AuditIntArg(fcinfo, 0, "months_ahead", 1, 36);
-	AuditCheckWritable("audit_maintain", false);
+	AuditCheckWritable("audit_maintain", true);
 	PG_RETURN_JSONB_P(AuditMaintain(months_ahead));
 }
 

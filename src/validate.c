@@ -86,8 +86,9 @@
  *		accept them; 0, surrogates and values above U+10FFFF become U+FFFD);
  *	  - the named references that can build one of the patterns below,
  *		case-sensitive as in HTML, semicolon optional: &lt; &LT; &amp;
- *		&AMP; &sol; &excl; &quest; &colon; &equals; &Tab; &NewLine; &num;
- *		&percnt;  (so "&lt" without semicolon, and "&ltimes;", read as "<");
+ *		&AMP; &sol; &excl; &quest; &colon; &comma; &semi; &equals; &Tab;
+ *		&NewLine; &num; &percnt;  (so "&lt" without semicolon, and
+ *		"&ltimes;", read as "<");
  *	  - percent-encoded ASCII, %00-%7F, either case of hex digit.
  *	  Fullwidth ASCII U+FF01-U+FF5E and the small forms U+FE64 "<", U+FE55
  *	  ":" and U+FE66 "=" are matched as the ASCII character they look like.
@@ -129,7 +130,12 @@
  *	  - VT_TOKEN: printable ASCII U+0021-U+007E only (no white space
  *		inside; the ends are trimmed by step 4), then the markup rules of
  *		step 6: a token is stored (idempotency keys) and may be shown back,
- *		so "<script>" or "javascript:" is no more a key than a name.
+ *		so "<script>" or "javascript:" is no more a key than a name.  The
+ *		event-handler rule applies to a token only when it (decoded)
+ *		holds a quote (" ' or `): without white space, an attribute value
+ *		can end early only at a quote, so "x\"onclick=y" is refused while
+ *		padded base64 such as "Zm9v+onQz==" (a word start after "+") is a
+ *		key like any other (refusing it would fail every retry of it).
  *
  * The input is bounded by step 1, so every array below holds at most 16 Mi
  * code points and no size computation can overflow.
@@ -271,12 +277,14 @@ static const ValidateNamedRef named_refs[] = {
 	{"Tab", '\t'},
 	{"amp", '&'},
 	{"colon", ':'},
+	{"comma", ','},
 	{"equals", '='},
 	{"excl", '!'},
 	{"lt", '<'},
 	{"num", '#'},
 	{"percnt", '%'},
 	{"quest", '?'},
+	{"semi", ';'},
 	{"sol", '/'},
 };
 
@@ -1111,7 +1119,7 @@ match_scheme(const pg_wchar *s, int n, int i, const char *scheme, int last_comma
  *		index where the offending word starts, or -1.
  */
 static int
-find_active_content(const pg_wchar *s, int n)
+find_active_content(const pg_wchar *s, int n, bool handlers)
 {
 	int			i;
 	int			last_comma = -1;
@@ -1142,7 +1150,7 @@ find_active_content(const pg_wchar *s, int n)
 		}
 
 		/* on[a-z]{2,}\s*= */
-		if (c == 'o' && i + 1 < n && fold_ascii(s[i + 1]) == 'n')
+		if (handlers && c == 'o' && i + 1 < n && fold_ascii(s[i + 1]) == 'n')
 		{
 			int			j = i + 2;
 
@@ -1162,10 +1170,11 @@ find_active_content(const pg_wchar *s, int n)
 
 /*
  * check_markup
- *		Step 6 on the canonical value s[0..n).
+ *		Step 6 on the canonical value s[0..n); token: the value is a
+ *		VT_TOKEN (the event-handler rule then needs a quote, see above).
  */
 static bool
-check_markup(const pg_wchar *s, int n, ValidateError *err)
+check_markup(const pg_wchar *s, int n, bool token, ValidateError *err)
 {
 	pg_wchar   *cur;
 	pg_wchar   *next;
@@ -1205,8 +1214,20 @@ check_markup(const pg_wchar *s, int n, ValidateError *err)
 
 	if ((at = find_markup(cur, m)) >= 0)
 		ok = fail(err, R_MARKUP, -1, cur_src[at] + 1);
-	else if ((at = find_active_content(cur, m)) >= 0)
-		ok = fail(err, R_ACTIVE_CONTENT, -1, cur_src[at] + 1);
+	else
+	{
+		bool		handlers = !token;
+
+		/* a token (no white space) can leave an attribute only at a quote */
+		for (at = 0; at < m && !handlers; at++)
+		{
+			pg_wchar	q = fold_ascii(cur[at]);
+
+			handlers = (q == '"' || q == '\'' || q == '`');
+		}
+		if ((at = find_active_content(cur, m, handlers)) >= 0)
+			ok = fail(err, R_ACTIVE_CONTENT, -1, cur_src[at] + 1);
+	}
 
 	pfree(cur);
 	pfree(next);
@@ -1382,13 +1403,13 @@ ValidateText(const char *in, size_t len, ValidateTextKind kind,
 		ok = fail(err, R_TOO_LONG, max_len, -1);
 	/* Steps 6 and 7. */
 	else if (kind == VT_PLAIN || kind == VT_LONGTEXT)
-		ok = check_markup(canon, n, err);
+		ok = check_markup(canon, n, false, err);
 	else
 	{
 		ok = check_format(canon, n, kind, err);
 		/* a token is free printable ASCII: it gets the markup rules too */
 		if (ok && kind == VT_TOKEN)
-			ok = check_markup(canon, n, err);
+			ok = check_markup(canon, n, true, err);
 	}
 
 	if (!ok)

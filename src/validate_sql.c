@@ -157,6 +157,8 @@ reason_words(StringInfo buf, const ValidateError *err)
 		appendStringInfoString(buf, "value is not a JSON object");
 	else if (strcmp(r, "not_string") == 0)
 		appendStringInfoString(buf, "value is not a JSON string or number");
+	else if (strcmp(r, "not_canonical") == 0)
+		appendStringInfoString(buf, "value is not in canonical form (white space, Unicode normalisation)");
 	else if (strcmp(r, "invalid_key") == 0)
 		appendStringInfoString(buf, "a key does not match [a-z][a-z0-9_]*");
 	else if (strcmp(r, "key_too_long") == 0)

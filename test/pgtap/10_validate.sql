@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(263);
+SELECT plan(268);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -450,6 +450,10 @@ SELECT is(pg_temp.refusal('plain', 'data:,x'),
           '22023 {"field":"plain","reason":"active_content","position":1}', 'data:, is active content');
 SELECT is(pg_temp.refusal('plain', 'data:;base64,x'),
           '22023 {"field":"plain","reason":"active_content","position":1}', 'data:; is active content');
+SELECT is(pg_temp.refusal('plain', 'data:text/html;base64&comma;PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=='),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'data: with &comma; as its comma');
+SELECT is(pg_temp.refusal('plain', 'data:&semi;base64,x'),
+          '22023 {"field":"plain","reason":"active_content","position":1}', 'data: with &semi; after the colon');
 SELECT throws_ok($$SELECT catalog.canonical_text('plain', '" onerror="alert(1)')$$,
                  '22023', NULL, 'an event handler attribute is active content');
 SELECT is(pg_temp.refusal('plain', 'x onerror=y'),
@@ -539,6 +543,12 @@ SELECT is((pg_temp.refusal('token', '<script>alert(1)</script>') LIKE '22023 {"f
 SELECT is((pg_temp.refusal('token', 'javascript:alert(1)') LIKE '22023 {"field":"token","reason":"active_content"%'),
           true, 'token: a script URL is refused');
 SELECT is(catalog.canonical_text('token', 'a<3:b=c'), 'a<3:b=c', 'token: "<" not starting a tag and ":" / "=" elsewhere stay allowed');
+SELECT is(catalog.canonical_text('token', 'Zm9vYmFy+onQz/onLoad=='), 'Zm9vYmFy+onQz/onLoad==',
+          'token: padded base64 with "on" after + or / is a key (no quote, so no attribute can end)');
+SELECT is(pg_temp.refusal('token', 'x"onclick=y'),
+          '22023 {"field":"token","reason":"active_content","position":3}', 'token: a quote then a handler is refused');
+SELECT is(pg_temp.refusal('token', 'x&#39;/onfocus=y'),
+          '22023 {"field":"token","reason":"active_content","position":8}', 'token: an encoded quote counts too');
 SELECT is(pg_temp.refusal('token', E'a\tb'),
           '22023 {"field":"token","reason":"control_character","position":2}', 'token: TAB is a control character');
 
