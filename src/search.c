@@ -96,6 +96,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -210,6 +211,9 @@ typedef struct SearchRequest
 	int			wordlen[SEARCH_MAX_WORDS];
 	char	   *sku;			/* upper-cased q when it looks like a SKU */
 	bool		sku_mode;		/* q is an identifier: SKU classes only */
+	bool		sku_exact;		/* ... and is the SKU of a product that passes
+								 * the filters (sku_mode_exact; kept in the
+								 * cursor) */
 	bool		has_text;		/* any text condition at all */
 	bool		typo_done;		/* PRM_TSQ_TYPO computed */
 	char	   *typo_words[SEARCH_MAX_WORDS][SEARCH_MAX_CANDIDATES];
@@ -231,6 +235,7 @@ typedef struct SearchRequest
 	/* cursor */
 	bool		has_cursor;
 	int			cur_class;
+	bool		cur_sku_exact;	/* sku_exact as the walk's first page decided */
 	int64		cur_id;
 	TimestampTz cur_time;
 	char	   *cur_price;		/* numeric text */
@@ -279,6 +284,19 @@ typedef struct SearchPlan
 	char	   *sql;			/* in TopMemoryContext */
 	SPIPlanPtr	plan;
 } SearchPlan;
+
+/*
+ * The schema name V_TYPO_TERMS's kept text was built with, and whether a
+ * change of pg_proc or pg_namespace (ALTER EXTENSION pg_trgm SET SCHEMA
+ * moves its functions; ALTER SCHEMA ... RENAME renames it) means it must
+ * be checked before the next use.  Without the check every backend that
+ * had run a typo search failed with 42883 on each one until it
+ * reconnected: the plan cache re-parses the kept text, which still names
+ * the old schema.
+ */
+static char typo_schema[NAMEDATALEN];
+static bool typo_schema_stale = true;
+static bool typo_callbacks = false;
 
 /* Variant numbering: see variant_sql(). */
 #define V_SKU_EXACT			0
@@ -701,7 +719,12 @@ variant_sql(int v)
 	if (v == V_TYPO_TERMS)
 	{
 		/* best first and deterministic: the same candidates on every page */
-		const char *nsp = quote_identifier(trgm_schema());
+		char	   *schema = trgm_schema();
+		const char *nsp = quote_identifier(schema);
+
+		/* after the callbacks (typo_schema_check): no move goes unseen */
+		strlcpy(typo_schema, schema, sizeof(typo_schema));
+		typo_schema_stale = false;
 
 		return psprintf("SELECT d.term FROM (SELECT DISTINCT t.term FROM catalog.search_term t"
 						" WHERE t.term OPERATOR(%s.%%) $1"
@@ -746,11 +769,52 @@ variant_argtypes(const SearchRequest *r, Oid *types)
 	types[PRM_STATUSES] = r->status_array_type;
 }
 
+static void
+typo_schema_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	typo_schema_stale = true;
+}
+
+/*
+ * typo_schema_check
+ *	  Before V_TYPO_TERMS is used: register the callbacks (once), and when
+ *	  one fired, drop its plan and text if pg_trgm's schema name is no
+ *	  longer the one they were built with.  A catalog scan only after a
+ *	  change of pg_proc or pg_namespace (or a cache reset), so the common
+ *	  call costs a flag test.
+ */
+static void
+typo_schema_check(SearchPlan *sp)
+{
+	char	   *now;
+
+	if (!typo_callbacks)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, typo_schema_invalidate, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, typo_schema_invalidate, (Datum) 0);
+		typo_callbacks = true;
+	}
+	if (!typo_schema_stale || sp->sql == NULL)
+		return;
+	now = trgm_schema();
+	if (strcmp(now, typo_schema) != 0)
+	{
+		if (sp->plan != NULL)
+			SPI_freeplan(sp->plan);
+		sp->plan = NULL;
+		pfree(sp->sql);
+		sp->sql = NULL;
+	}
+	pfree(now);
+	typo_schema_stale = false;
+}
+
 /*
  * get_plan
  *	  The kept generic plan of variant v.  Plans are dropped and prepared
  *	  again when catalog.product_status has a new OID (the extension was
- *	  dropped and created again): their parameter types name it.
+ *	  dropped and created again): their parameter types name it; the typo
+ *	  variant's also when pg_trgm's schema moved (typo_schema_check).
  */
 static SPIPlanPtr
 get_plan(const SearchRequest *r, int v)
@@ -774,6 +838,8 @@ get_plan(const SearchRequest *r, int v)
 		}
 		plans_status_type = r->status_type;
 	}
+	if (v == V_TYPO_TERMS)
+		typo_schema_check(sp);
 	if (sp->plan == NULL)
 	{
 		Oid			types[PRM_COUNT];
@@ -2078,8 +2144,12 @@ fingerprint(const SearchRequest *r, StringInfo buf)
  */
 #define CURSOR_MAC_LABEL		"catalog-cursor-v2"
 
-/* The cursor format's version byte (2: the MAC starts with the label). */
-#define CURSOR_VERSION			2
+/*
+ * The cursor format's version byte (2: the MAC starts with the label; 3:
+ * a flags byte after the class, CURSOR_SKU_EXACT the one flag).
+ */
+#define CURSOR_VERSION			3
+#define CURSOR_SKU_EXACT		0x01
 
 /* Start the bytes a cursor MAC covers: the label. */
 static void
@@ -2118,7 +2188,7 @@ put_i64(StringInfo b, int64 v)
 
 /*
  * encode_cursor
- *	  base64url(kid | version | sort | class | id | created_at | price | text | mac)
+ *	  base64url(kid | version | sort | class | flags | id | created_at | price | text | mac)
  *	  where mac = HMAC-SHA256(secret, label | kid .. text | fingerprint),
  *	  truncated.
  */
@@ -2144,6 +2214,7 @@ encode_cursor(const SearchRequest *r, List *keys, const SearchRow *row)
 	appendStringInfoChar(&b, CURSOR_VERSION);
 	appendStringInfoChar(&b, (char) r->sort);
 	appendStringInfoChar(&b, (char) row->klass);	/* -1 (0xFF): no text condition */
+	appendStringInfoChar(&b, (char) (r->sku_exact ? CURSOR_SKU_EXACT : 0));
 	put_i64(&b, row->id);
 	put_i64(&b, row->created_at);
 	put_u16(&b, strlen(price));
@@ -2222,8 +2293,8 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 		b64[clen++] = '=';
 	raw = palloc(pg_b64_dec_len(clen) + 1);
 	rawlen = pg_b64_decode(b64, clen, raw, pg_b64_dec_len(clen));
-	/* kid 2, version 1, sort 1, class 1, id 8, time 8, 2 + 2 lengths, mac */
-	if (rawlen < 2 + 3 + 16 + 4 + SEARCH_MAC_LEN)
+	/* kid 2, version 1, sort 1, class 1, flags 1, id 8, time 8, 2 + 2 lengths, mac */
+	if (rawlen < 2 + 4 + 16 + 4 + SEARCH_MAC_LEN)
 		bad_cursor();
 
 	/*
@@ -2264,6 +2335,9 @@ decode_cursor(SearchRequest *r, List *keys, text *cursor)
 		r->cur_class = -1;
 	else if (r->cur_class >= SC_COUNT)
 		bad_cursor();
+	if ((raw[pos] & ~CURSOR_SKU_EXACT) != 0)
+		bad_cursor();
+	r->cur_sku_exact = (raw[pos++] & CURSOR_SKU_EXACT) != 0;
 	r->cur_id = 0;
 	for (int i = 0; i < 8; i++)
 		r->cur_id = (int64) (((uint64) r->cur_id << 8) | (unsigned char) raw[pos++]);
@@ -2466,21 +2540,32 @@ class_freq(const SearchStats *st, int c)
  *	  For an identifier (sku_mode): when it is exactly the SKU of a product
  *	  that passes the filters, the result is that product and the SKUs that
  *	  start with it, without substring matches (which for a whole SKU are
- *	  noise, and cost a trigram scan).  Decided on every page, from the
- *	  data, so every page of one query agrees.
+ *	  noise, and cost a trigram scan).  Decided by the first page, from the
+ *	  data, and kept in the cursor: the later pages of one walk follow that
+ *	  decision.  Deciding again on every page lost rows: a product given
+ *	  the SKU q between two pages switched the substring class off, and the
+ *	  substring matches not yet shown were never shown (and a walk whose
+ *	  exact product was archived would have grown a class midway).
  */
 static void
 sku_mode_exact(SearchRequest *r)
 {
+	r->sku_exact = false;
 	if (!r->sku_mode)
 		return;
-	set_keyset(r, false);
-	if (run_variant(r, V_SKU_EXACT, "sku_exact (identifier)", 1) > 0)
+	if (r->has_cursor)
+		r->sku_exact = r->cur_sku_exact;
+	else
+	{
+		set_keyset(r, false);
+		r->sku_exact = run_variant(r, V_SKU_EXACT, "sku_exact (identifier)", 1) > 0;
+		SPI_freetuptable(SPI_tuptable);
+	}
+	if (r->sku_exact)
 	{
 		r->nulls[PRM_NAME_LIKE] = 'n';
 		r->nulls[PRM_SKU_LIKE] = 'n';
 	}
-	SPI_freetuptable(SPI_tuptable);
 }
 
 /*

@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(426);
+SELECT plan(432);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -363,6 +363,22 @@ SELECT is(pg_temp.item(catalog_api.search_products(q => 'uberzug', category_id =
                        pg_temp.pid('u02'))->'highlight',
           '[{"start": 0, "length": 7}]',
           'the corrected word is highlighted whatever the case of its non-ASCII first letter');
+-- pg_trgm moved to another schema, then that schema renamed: the typo
+-- lookup's kept text names pg_trgm's schema, and the backend that ran it
+-- (this one, above) must follow both (it failed with 42883 until it
+-- reconnected)
+SAVEPOINT trgm_move;
+CREATE SCHEMA tap_trgm;
+GRANT USAGE ON SCHEMA tap_trgm TO PUBLIC;   -- as public has it
+ALTER EXTENSION pg_trgm SET SCHEMA tap_trgm;
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'botaz', category_id => pg_temp.cid('root'))),
+          ARRAY['typo'], 'a typo search after pg_trgm moved to another schema');
+ALTER SCHEMA tap_trgm RENAME TO tap_trgm_renamed;
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'botaz', category_id => pg_temp.cid('root'))),
+          ARRAY['typo'], 'a typo search after pg_trgm''s schema was renamed');
+ROLLBACK TO SAVEPOINT trgm_move;
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'botaz', category_id => pg_temp.cid('root'))),
+          ARRAY['typo'], 'a typo search after the move was rolled back');
 SELECT is(pg_temp.item(catalog_api.search_products(q => U&'\00FCberzug', category_id => pg_temp.cid('uni')),
                        pg_temp.pid('u02')) - 'id' - 'sku' - 'price' - 'currency' - 'status' - 'category',
           jsonb_build_object('name', U&'\00DCberzug Decke', 'match', 'name',
@@ -930,6 +946,39 @@ SELECT set_eq($$SELECT term FROM catalog.search_term$$,
                 WHERE 'A' = ANY (l.weights) AND length(l.lexeme) BETWEEN 5 AND 64
                   AND l.lexeme !~ '[-0-9]'$$,
               'after a refresh the dictionary is exactly the words of the products, once each');
+
+------------------------------------------------------------------------------
+-- An identifier's walk keeps the first page's decision: a product given the
+-- SKU q between two pages (which would make the search an exact-SKU one,
+-- without substring matches) must not drop the substring matches not yet
+-- shown.
+------------------------------------------------------------------------------
+INSERT INTO fxc VALUES ('ident', (catalog_api.create_category(name => 'Tap Ident',
+    slug => 'tap-search-ident-' || pg_backend_pid())->>'id')::bigint);
+SELECT pg_temp.mk('i1', 'XQJ-700', 'Ident One', 5, 'ident', 1);
+SELECT pg_temp.mk('i2', 'YQJ-700', 'Ident Two', 5, 'ident', 2);
+SELECT pg_temp.mk('i3', 'ZQJ-700', 'Ident Three', 5, 'ident', 3);
+CREATE TEMP TABLE idwalk (n integer PRIMARY KEY, j jsonb NOT NULL);
+INSERT INTO idwalk SELECT 1, catalog_api.search_products(q => 'QJ-700', category_id => pg_temp.cid('ident'),
+                                                         page_size => 1);
+SELECT is((SELECT pg_temp.matches(j) FROM idwalk WHERE n = 1), ARRAY['substring'],
+          'identifier walk: the first page is a substring match (no product has the SKU q yet)');
+SELECT pg_temp.mk('i4', 'QJ-700', 'Ident Exact', 5, 'ident', 4);
+SELECT is(pg_temp.matches(catalog_api.search_products(q => 'QJ-700', category_id => pg_temp.cid('ident'))),
+          ARRAY['sku_exact'], 'identifier walk: a new search is now an exact-SKU one');
+INSERT INTO idwalk
+WITH RECURSIVE w (n, j) AS (
+    SELECT n, j FROM idwalk WHERE n = 1
+    UNION ALL
+    SELECT w.n + 1, catalog_api.search_products(q => 'QJ-700', category_id => pg_temp.cid('ident'),
+                                                page_size => 1, cursor => w.j->>'next_cursor')
+    FROM w WHERE w.j->>'next_cursor' IS NOT NULL AND w.n < 10)
+SELECT n, j FROM w WHERE n > 1;
+SELECT is((SELECT array_agg(x ORDER BY x) FROM (SELECT (i->>'id')::bigint AS x FROM idwalk,
+               jsonb_array_elements(idwalk.j->'items') i) s
+           WHERE x = ANY (pg_temp.pids('i1', 'i2', 'i3'))),
+          pg_temp.sorted(pg_temp.pids('i1', 'i2', 'i3')),
+          'identifier walk: every substring match that existed on the first page is shown once');
 
 ------------------------------------------------------------------------------
 -- The pending lists of the search indexes stay small: every search scans a
