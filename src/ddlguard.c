@@ -13,7 +13,9 @@
  * a "RETURNING *".  That is a crash of the server, not an error.  So,
  * like TimescaleDB for its internal tables, the extension refuses ALTER
  * TABLE ... ALTER COLUMN ... TYPE and DROP COLUMN on a table that belongs
- * to it with 0A000, and the changes that would reach a column later
+ * to it with 0A000, ALTER COLUMN ... DROP NOT NULL (the C code reads a NOT
+ * NULL column's datum without a null test: a NULL stored afterwards would
+ * be dereferenced), and the changes that would reach a column later
  * (renaming the column or the table, moving the table to another schema,
  * INHERIT, OF: see check_statement), except
  *	  - in the extension's own scripts (CREATE / ALTER EXTENSION catalog
@@ -49,6 +51,14 @@
 #include "guc.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* Why a change is refused: what the DETAIL says. */
+typedef enum GuardWhy
+{
+	GUARD_TYPE,					/* columns are read as their types */
+	GUARD_NAME,					/* objects are named in the SQL */
+	GUARD_NULL					/* NOT NULL columns are read without a test */
+} GuardWhy;
 
 /*
  * member_table
@@ -103,25 +113,26 @@ relkind_noun(Oid relid)
 
 /*
  * Raise 0A000: what would happen to relation relid (column col, or NULL);
- * renamed says that it would change a name (the column's, or the
- * relation's name or schema) rather than what a column is.
+ * why says what it would break (the DETAIL): a column's type, a name (the
+ * column's, or the relation's name or schema), or a column's NOT NULL.
  */
 static void
-refuse(const char *what, const char *col, Oid relid, bool renamed)
+refuse(const char *what, const char *col, Oid relid, GuardWhy why)
 {
 	if (col != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot %s column \"%s\" of %s \"%s\", which belongs to extension \"catalog\"",
 						what, col, relkind_noun(relid), get_rel_name(relid)),
-				 renamed ? errdetail("The extension's functions refer to its columns by name.") :
+				 why == GUARD_NAME ? errdetail("The extension's functions refer to its columns by name.") :
+				 why == GUARD_NULL ? errdetail("The extension's functions read its NOT NULL columns without a null test.") :
 				 errdetail("The extension's functions read its columns as the types they were written for."),
 				 errhint(GUARD_HINT)));
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("cannot %s %s \"%s\", which belongs to extension \"catalog\"",
 					what, relkind_noun(relid), get_rel_name(relid)),
-			 renamed ? errdetail("The extension's functions refer to it by its schema and name.") :
+			 why == GUARD_NAME ? errdetail("The extension's functions refer to it by its schema and name.") :
 			 errdetail("The extension's functions read its columns as the types they were written for."),
 			 errhint(GUARD_HINT)));
 }
@@ -130,7 +141,7 @@ refuse(const char *what, const char *col, Oid relid, bool renamed)
  * check_statement
  *	  Raise 0A000 when parsetree would change what a column of one of the
  *	  extension's tables is, directly or later through another object:
- *	  ALTER COLUMN ... TYPE and DROP COLUMN; renaming a column (a rename
+ *	  ALTER COLUMN ... TYPE, DROP COLUMN and DROP NOT NULL; renaming a column (a rename
  *	  and an added column of the old name give a kept plan another type)
  *	  or the table, or moving it to another schema (a new table could
  *	  take its name); INHERIT and OF (an ALTER of the parent table or of
@@ -154,6 +165,7 @@ check_statement(Node *parsetree)
 			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 
 			if (cmd->subtype == AT_AlterColumnType || cmd->subtype == AT_DropColumn ||
+				cmd->subtype == AT_DropNotNull ||
 				cmd->subtype == AT_AddInherit || cmd->subtype == AT_AddOf)
 			{
 				bad = cmd;
@@ -165,16 +177,19 @@ check_statement(Node *parsetree)
 		switch (bad->subtype)
 		{
 			case AT_AlterColumnType:
-				refuse("change the type of", bad->name, relid, false);
+				refuse("change the type of", bad->name, relid, GUARD_TYPE);
 				break;
 			case AT_DropColumn:
-				refuse("drop", bad->name, relid, false);
+				refuse("drop", bad->name, relid, GUARD_TYPE);
+				break;
+			case AT_DropNotNull:
+				refuse("drop NOT NULL of", bad->name, relid, GUARD_NULL);
 				break;
 			case AT_AddInherit:
-				refuse("make a parent of", NULL, relid, false);
+				refuse("make a parent of", NULL, relid, GUARD_TYPE);
 				break;
 			default:
-				refuse("make a typed table of", NULL, relid, false);
+				refuse("make a typed table of", NULL, relid, GUARD_TYPE);
 				break;
 		}
 	}
@@ -192,7 +207,7 @@ check_statement(Node *parsetree)
 			case OBJECT_COLUMN:
 			case OBJECT_ATTRIBUTE:
 				if (OidIsValid(relid = member_table(stmt->relation)))
-					refuse("rename", stmt->subname, relid, true);
+					refuse("rename", stmt->subname, relid, GUARD_NAME);
 				break;
 			case OBJECT_TABLE:
 			case OBJECT_INDEX:
@@ -201,7 +216,7 @@ check_statement(Node *parsetree)
 			case OBJECT_FOREIGN_TABLE:
 			case OBJECT_SEQUENCE:
 				if (OidIsValid(relid = member_table(stmt->relation)))
-					refuse("rename", NULL, relid, true);
+					refuse("rename", NULL, relid, GUARD_NAME);
 				break;
 			case OBJECT_SCHEMA:
 				{
@@ -229,7 +244,7 @@ check_statement(Node *parsetree)
 
 		if (stmt->relation != NULL &&
 			OidIsValid(relid = member_table(stmt->relation)))
-			refuse("move", NULL, relid, true);
+			refuse("move", NULL, relid, GUARD_NAME);
 	}
 }
 

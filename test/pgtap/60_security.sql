@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(151);
+SELECT plan(152);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -441,6 +441,9 @@ FROM (VALUES
     ('ALTER TABLE catalog.product DROP COLUMN description',
      'cannot drop column "description" of table "product", which belongs to extension "catalog"',
      'DROP COLUMN of an extension table is refused'),
+    ('ALTER TABLE catalog.product ALTER COLUMN currency DROP NOT NULL',
+     'cannot drop NOT NULL of column "currency" of table "product", which belongs to extension "catalog"',
+     'DROP NOT NULL of an extension table is refused (a stored NULL would be read as a pointer)'),
     ('ALTER TABLE catalog.category ADD COLUMN tap_note text, ALTER COLUMN name SET DATA TYPE varchar(50)',
      NULL, 'a type change among other subcommands is refused'),
     ('ALTER TABLE IF EXISTS catalog.idempotency DROP COLUMN IF EXISTS response', NULL, 'DROP COLUMN IF EXISTS too'),
