@@ -4,6 +4,23 @@
 \echo Use "CREATE EXTENSION catalog" to load this file. \quit
 
 ------------------------------------------------------------------------------
+-- A UTF8 database only.  Validation (src/validate.c) works on Unicode code
+-- points; in another server encoding NFC can compose a character the
+-- encoding cannot hold (WIN1258: e-circumflex and a combining acute), and
+-- identities would be checked as UTF-8 while stored in another encoding.
+------------------------------------------------------------------------------
+DO $encoding$
+BEGIN
+    IF pg_catalog.current_setting('server_encoding') <> 'UTF8' THEN
+        RAISE EXCEPTION 'extension "catalog" requires a UTF8 database, not %',
+                        pg_catalog.current_setting('server_encoding')
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Create the database with ENCODING ''UTF8'' (and TEMPLATE template0 when template1 has another encoding).';
+    END IF;
+END
+$encoding$;
+
+------------------------------------------------------------------------------
 -- Roles.  Cluster-wide, so created only when missing; never dropped by the
 -- extension (other databases may use them).  NOLOGIN: a deployment grants
 -- them to its login role (PostgREST's authenticator or an application role).

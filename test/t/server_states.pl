@@ -16,6 +16,8 @@
 #     verifies; the restore runs with session_replication_role = replica,
 #     as README.md says, so loading the rows writes no new audit rows.
 #
+#  0. (first) A database that is not UTF8 refuses CREATE EXTENSION.
+#
 # Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
 # modules on the include path).
 use strict;
@@ -29,6 +31,22 @@ my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
 $primary->start;
 $primary->safe_psql('postgres', 'CREATE EXTENSION catalog CASCADE');
+
+# 0. Only in a UTF8 database: elsewhere CREATE EXTENSION fails and leaves
+# nothing behind (not even pg_trgm, created by CASCADE in the same
+# statement).
+$primary->safe_psql('postgres',
+	"CREATE DATABASE latin TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'");
+{
+	my ($ret, $out, $err) = $primary->psql('latin', 'CREATE EXTENSION catalog CASCADE');
+	isnt($ret, 0, 'CREATE EXTENSION fails in a LATIN1 database');
+	like($err, qr/extension "catalog" requires a UTF8 database, not LATIN1/,
+		'and says that the database must be UTF8');
+	is( $primary->safe_psql('latin',
+			"SELECT count(*) FROM pg_extension WHERE extname IN ('catalog', 'pg_trgm')"),
+		'0', 'and leaves no extension behind');
+}
+$primary->safe_psql('postgres', 'DROP DATABASE latin');
 
 # 1. Not preloaded.
 is( $primary->safe_psql(
