@@ -64,6 +64,12 @@ BEGIN;
 SELECT catalog_api.create_product(sku => 'NUM-2', name => 'Zeros', price => 1, category_id => :clothing,
     attributes => '{"n": [1.0000000000000000, 0.500000000000000000000]}')->'attributes' AS attributes;
 ROLLBACK;
+-- but at most 30 places written: jsonb keeps them, and 0e-16383 would
+-- print as 16,385 characters from 12 stored bytes
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"n": [0e-16383]}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"n": 1.0000000000000000000000000000000}');
+\echo :LAST_ERROR_SQLSTATE
 -- 0.1 + 0.2 in binary floating point has 17 decimals: refused
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"w": 0.30000000000000004}');
 \echo :LAST_ERROR_SQLSTATE

@@ -247,7 +247,8 @@ ApiClaim(const char *key)
 /*
  * ApiActor
  *	  Who is calling: JWT sub, else catalog.actor, else session_user.  The
- *	  value is canonicalised like any other input (it is stored in rows).
+ *	  value is validated like a plain-text input (it is stored in rows)
+ *	  and must already be in canonical form (below).
  *	  A sub that is a boolean, an object or an array is refused (RFC 7519
  *	  makes it a string), and so is an empty one (22023 "empty", as one of
  *	  spaces is): taken as absent, every holder of such a token would be

@@ -76,9 +76,12 @@ AttributesCheckKey(const char *field, const char *key, int len)
  *	  Raise 22003 for field unless n has at most ATTRIBUTES_MAX_NUMBER_DIGITS
  *	  digits before the point and ATTRIBUTES_MAX_NUMBER_SCALE after it,
  *	  trailing zeros not counted (1.0000000000000000 is 1, as in the price
- *	  check; the value is stored as sent).  Neither test prints the
- *	  number: its minimal scale and a comparison cost the same whatever its
- *	  exponent.
+ *	  check; the value is stored as sent), but at most twice as many
+ *	  decimal places written: jsonb keeps the display scale, and
+ *	  "0e-16383" takes 12 bytes stored and 16,385 characters printed on
+ *	  every read (the byte limits would let hundreds into one document).
+ *	  No test prints the number: the scales and a comparison cost the
+ *	  same whatever its exponent.
  */
 static void
 check_number(Numeric n, const char *field)
@@ -112,7 +115,9 @@ check_number(Numeric n, const char *field)
 		ValidateRaise(field, &err);
 	}
 	if (DatumGetInt32(DirectFunctionCall1(numeric_min_scale, NumericGetDatum(n))) >
-		ATTRIBUTES_MAX_NUMBER_SCALE)
+		ATTRIBUTES_MAX_NUMBER_SCALE ||
+		DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(n))) >
+		2 * ATTRIBUTES_MAX_NUMBER_SCALE)
 	{
 		err.reason = "too_many_decimals";
 		err.limit = ATTRIBUTES_MAX_NUMBER_SCALE;

@@ -781,7 +781,7 @@ typo_schema_invalidate(Datum arg, int cacheid, uint32 hashvalue)
  *	  one fired, drop its plan and text if pg_trgm's schema name is no
  *	  longer the one they were built with.  A catalog scan only after a
  *	  change of pg_proc or pg_namespace (or a cache reset), so the common
- *	  call costs a flag test.
+ *	  call costs a look at the invalidation queue and a flag test.
  */
 static void
 typo_schema_check(SearchPlan *sp)
@@ -794,6 +794,8 @@ typo_schema_check(SearchPlan *sp)
 		CacheRegisterSyscacheCallback(NAMESPACEOID, typo_schema_invalidate, (Datum) 0);
 		typo_callbacks = true;
 	}
+	/* a move committed since this transaction's last lock counts too */
+	AcceptInvalidationMessages();
 	if (!typo_schema_stale || sp->sql == NULL)
 		return;
 	now = trgm_schema();

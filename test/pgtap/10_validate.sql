@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(268);
+SELECT plan(267);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -543,12 +543,11 @@ SELECT is((pg_temp.refusal('token', '<script>alert(1)</script>') LIKE '22023 {"f
 SELECT is((pg_temp.refusal('token', 'javascript:alert(1)') LIKE '22023 {"field":"token","reason":"active_content"%'),
           true, 'token: a script URL is refused');
 SELECT is(catalog.canonical_text('token', 'a<3:b=c'), 'a<3:b=c', 'token: "<" not starting a tag and ":" / "=" elsewhere stay allowed');
-SELECT is(catalog.canonical_text('token', 'Zm9vYmFy+onQz/onLoad=='), 'Zm9vYmFy+onQz/onLoad==',
-          'token: padded base64 with "on" after + or / is a key (no quote, so no attribute can end)');
-SELECT is(pg_temp.refusal('token', 'x"onclick=y'),
-          '22023 {"field":"token","reason":"active_content","position":3}', 'token: a quote then a handler is refused');
-SELECT is(pg_temp.refusal('token', 'x&#39;/onfocus=y'),
-          '22023 {"field":"token","reason":"active_content","position":8}', 'token: an encoded quote counts too');
+SELECT is(pg_temp.refusal('token', 'x%20onclick=y'),
+          '22023 {"field":"token","reason":"active_content","position":5}',
+          'token: a handler after an encoded space is refused (a consumer that decodes once would write an attribute)');
+SELECT is(catalog.canonical_text('token', 'Zm9vYmFyb25Rej0-onQz_onLoad'), 'Zm9vYmFyb25Rej0-onQz_onLoad',
+          'token: unpadded base64url with "on" after - or _ is a key (no "=")');
 SELECT is(pg_temp.refusal('token', E'a\tb'),
           '22023 {"field":"token","reason":"control_character","position":2}', 'token: TAB is a control character');
 
