@@ -24,12 +24,14 @@
  *	 1. catalog.audit_log in SHARE UPDATE EXCLUSIVE: one maintenance or
  *		retention call at a time; readers and writers are not blocked;
  *	 2. maintenance, only when a partition is to be created: the parent
- *		raised to SHARE ROW EXCLUSIVE (writers routed through the parent
- *		wait rather than fail the default partition's new constraint), then
- *		the default partition in ACCESS EXCLUSIVE (ATTACH checks it);
- *		this blocks readers of audit_log and writers whose row would go to
- *		the default partition, never the others (tuple routing locks only
- *		the partition a row goes to);
+ *		raised to ACCESS EXCLUSIVE (writers routed through the parent wait
+ *		rather than fail the default partition's new constraint, and a
+ *		transaction that read the log and then writes through the parent
+ *		finishes first instead of deadlocking, see AuditMaintain), then the
+ *		default partition in ACCESS EXCLUSIVE (ATTACH checks it); this
+ *		blocks readers of audit_log and writers whose row would go to the
+ *		default partition, never the others (the audit trigger's direct
+ *		insert locks only its month's partition);
  *		retention: each candidate partition in SHARE ROW EXCLUSIVE, so no
  *		row can arrive while it is checked to be fully sealed;
  *	 3. retention: ACCESS EXCLUSIVE on catalog.audit_log, which DROP TABLE of
@@ -621,17 +623,25 @@ maintain_body(int months_ahead, MemoryContext cxt, List **created, int64 *moved)
 	/*
 	 * ATTACH will need the default partition in ACCESS EXCLUSIVE: take it
 	 * now, then look again, so that no row of a month being created can
-	 * arrive there between the copy and the ATTACH.  Before it, SHARE ROW
-	 * EXCLUSIVE on catalog.audit_log: a writer that routes through the
-	 * parent (the audit trigger's ordinary path) would otherwise have
+	 * arrive there between the copy and the ATTACH.  Before it, the parent
+	 * catalog.audit_log in ACCESS EXCLUSIVE.  A writer that routes through
+	 * the parent (the audit trigger's ordinary path) would otherwise have
 	 * chosen the default partition when its statement started and, once
 	 * let through after the ATTACH, fail the default partition's new
 	 * constraint (23514); holding the parent makes it wait, then route to
-	 * the new partition.  Direct inserts into a month's partition and
-	 * readers do not lock the parent in a conflicting mode.
+	 * the new partition.  The mode must also conflict with the ACCESS
+	 * SHARE of a reader: with SHARE ROW EXCLUSIVE, a transaction that had
+	 * read the log (parent and default partition in ACCESS SHARE) and then
+	 * wrote through the parent waited for this call, which waited for it
+	 * on the default partition, and the deadlock detector could end the
+	 * writer (40P01).  Now this call queues on the parent behind that
+	 * reader, whose later ROW EXCLUSIVE is granted ahead of the queued
+	 * request (PostgreSQL lets a holder pass a waiter that waits for it),
+	 * and it goes on once the reader commits.  The audit trigger's direct
+	 * insert into a month's partition does not lock the parent.
 	 */
 	LockRelationOid(get_relname_relid("audit_log", get_namespace_oid("catalog", false)),
-					ShareRowExclusiveLock);
+					AccessExclusiveLock);
 	LockRelationOid(def->relid, AccessExclusiveLock);
 	n = default_months(&months, n_ahead, &cap);
 
