@@ -14,10 +14,11 @@
  * PUBLIC, no UPDATE, DELETE, TRUNCATE, REFERENCES or TRIGGER for the
  * owner, the TRUNCATE guard; row triggers are cloned by ATTACH), filled
  * with its month's rows from the default partition if any (deleted there
- * under AuditSetInternalWrite), then attached: ATTACH PARTITION takes only
- * SHARE UPDATE EXCLUSIVE on the parent, and the CHECK constraint spares it
- * the scan of the new partition.  (CREATE TABLE ... PARTITION OF would take
- * ACCESS EXCLUSIVE on the parent and block every writer.)
+ * under AuditSetInternalWrite), then attached; the CHECK constraint spares
+ * ATTACH the scan of the new partition.  The caller holds the parent in
+ * ACCESS EXCLUSIVE meanwhile (below), which blocks readers and writers that
+ * go through the parent, not the audit trigger's direct inserts into the
+ * partitions that exist.
  *
  * Locks, always in this order, so these functions never deadlock with each
  * other nor with readers (which lock the parent, then the partitions):
@@ -29,9 +30,13 @@
  *		transaction that read the log and then writes through the parent
  *		finishes first instead of deadlocking, see AuditMaintain), then the
  *		default partition in ACCESS EXCLUSIVE (ATTACH checks it); this
- *		blocks readers of audit_log and writers whose row would go to the
- *		default partition, never the others (the audit trigger's direct
- *		insert locks only its month's partition);
+ *		blocks, from the moment it is queued, readers of audit_log and
+ *		writers that go through the parent (the trigger's fallback path),
+ *		never the audit trigger's direct inserts, which lock only their
+ *		month's partition.  Taken whenever a partition is created: when
+ *		rows are moved, and about once a month for a month ahead.  A
+ *		transaction of the owner that reads audit_log_default directly and
+ *		then the parent can deadlock with it (the detector ends one);
  *		retention: each candidate partition in SHARE ROW EXCLUSIVE, so no
  *		row can arrive while it is checked to be fully sealed;
  *	 3. retention: ACCESS EXCLUSIVE on catalog.audit_log, which DROP TABLE of
@@ -50,10 +55,10 @@
  * that writes into an ended month, fails with 55P03 and a hint to retry,
  * so a maintenance call never holds writers in the lock queue for long.
  *
- * Partitions created while CREATE EXTENSION runs (the install script calls
- * audit_maintain) would become members of the extension, which cannot be
- * dropped on their own; they are made ordinary tables like the ones the
- * worker creates later (dropping the extension still drops them, with
+ * Partitions created while CREATE EXTENSION runs (should a script ever
+ * call audit_maintain; the install script does not) would become members
+ * of the extension, which cannot be dropped on their own; they are made
+ * ordinary tables like the ones the worker creates later (dropping the extension still drops them, with
  * their parent).
  *
  *-------------------------------------------------------------------------
@@ -430,8 +435,8 @@ delete_from_default(Datum *args)
  * create_partition
  *	  Create, fill from the default partition (when move) and attach the
  *	  partition of month m; returns how many rows were moved.  The caller
- *	  holds SHARE UPDATE EXCLUSIVE on the parent and ACCESS EXCLUSIVE on the
- *	  default partition.  name receives the relname.
+ *	  holds ACCESS EXCLUSIVE on the parent and on the default partition.
+ *	  name receives the relname.
  */
 static int64
 create_partition(int m, bool move, char *name)
