@@ -58,8 +58,8 @@
  * Partitions created while CREATE EXTENSION runs (should a script ever
  * call audit_maintain; the install script does not) would become members
  * of the extension, which cannot be dropped on their own; they are made
- * ordinary tables like the ones the worker creates later (dropping the extension still drops them, with
- * their parent).
+ * ordinary tables like the ones the worker creates later (dropping the
+ * extension still drops them, with their parent).
  *
  *-------------------------------------------------------------------------
  */
