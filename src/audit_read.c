@@ -358,9 +358,10 @@ catalog_category_history(PG_FUNCTION_ARGS)
 
 /*
  * catalog_api.audit_by_actor(actor, page_size, cursor) -> jsonb
- *	  The actor is canonicalised as ApiActor does and masked as the
- *	  trigger stores it (AuditMaskActor), so an actor stored masked is
- *	  found by its clear value.
+ *	  The actor is validated and canonicalised as a plain-text field (a
+ *	  stored actor is always canonical: ApiActor refuses any other) and
+ *	  masked as the trigger stores it (AuditMaskActor), so an actor stored
+ *	  masked is found by its clear value.
  */
 Datum
 catalog_audit_by_actor(PG_FUNCTION_ARGS)
