@@ -794,7 +794,13 @@ typo_schema_check(SearchPlan *sp)
 		CacheRegisterSyscacheCallback(NAMESPACEOID, typo_schema_invalidate, (Datum) 0);
 		typo_callbacks = true;
 	}
-	/* a move committed since this transaction's last lock counts too */
+	/*
+	 * A move committed since this transaction's last new lock counts too.
+	 * Usually a lock the call took before this point has read the
+	 * invalidations already (search_trgm_move.spec passes without this
+	 * line); it closes the case in which none did, where the lock on
+	 * search_term would then invalidate the plan after this check.
+	 */
 	AcceptInvalidationMessages();
 	if (!typo_schema_stale || sp->sql == NULL)
 		return;
