@@ -46,7 +46,9 @@ ISOLATION = idempotency_race idempotency_purge sku_race version_race product_dea
 ISOLATION_OPTS = --inputdir=test/isolation --encoding=UTF8 --temp-instance=tmp_check_iso \
 	--temp-config=test/catalog.conf --load-extension=pg_trgm --load-extension=catalog
 
-PG_CPPFLAGS = -I$(srcdir)/src
+# health() compares the library's version with the installed extension's:
+# both come from catalog.control.
+PG_CPPFLAGS = -I$(srcdir)/src -DCATALOG_LIBRARY_VERSION='"$(EXTVERSION)"'
 # -Wno-unused-parameter: the version-1 calling convention hands fcinfo to every
 # SQL-callable function, used or not (core does not build with -Wextra at all).
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
@@ -59,6 +61,10 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
 endif
+
+# the version is a compiler flag, which make does not track: rebuild
+# health.o (and its bitcode) when catalog.control changes
+src/health.o src/health.bc: catalog.control
 
 .PHONY: run stop test bench bench-cost
 run:

@@ -46,7 +46,6 @@
 #include "utils/rel.h"
 
 #include "api.h"
-#include "shmem.h"
 #include "validate_sql.h"
 #include "ratelimit.h"
 
@@ -403,7 +402,6 @@ Datum
 catalog_create_category(PG_FUNCTION_ARGS)
 {
 	RateLimitEnter(RLF_CREATE_CATEGORY);
-	ShmemCountCall();
 	return ApiRunWrite(create_category_impl, fcinfo);
 }
 
@@ -487,7 +485,6 @@ Datum
 catalog_update_category(PG_FUNCTION_ARGS)
 {
 	RateLimitEnter(RLF_UPDATE_CATEGORY);
-	ShmemCountCall();
 	return ApiRunWrite(update_category_impl, fcinfo);
 }
 
@@ -505,7 +502,6 @@ catalog_list_categories(PG_FUNCTION_ARGS)
 	int			nest;
 
 	RateLimitEnter(RLF_LIST_CATEGORIES);
-	ShmemCountCall();
 	nest = ApiRowSecurityBegin();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

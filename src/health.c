@@ -37,7 +37,14 @@
 #include "ratelimit.h"
 #include "shmem.h"
 
-#define CATALOG_LIBRARY_VERSION "1.0"
+/*
+ * The version this library was built as: default_version of catalog.control,
+ * passed by the Makefile, so that the library and the extension scripts
+ * carry one version, written once.
+ */
+#ifndef CATALOG_LIBRARY_VERSION
+#error "CATALOG_LIBRARY_VERSION must be defined (the Makefile passes catalog.control's default_version)"
+#endif
 
 static ApiPlan plan_version = {
 	"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'catalog'",

@@ -41,7 +41,6 @@
 #include "document.h"
 #include "guc.h"
 #include "keys.h"
-#include "shmem.h"
 #include "validate_sql.h"
 #include "ratelimit.h"
 
@@ -492,7 +491,6 @@ Datum
 catalog_create_product(PG_FUNCTION_ARGS)
 {
 	RateLimitEnter(RLF_CREATE_PRODUCT);
-	ShmemCountCall();
 	return ApiRunWrite(create_product_impl, fcinfo);
 }
 
@@ -510,7 +508,6 @@ catalog_get_product(PG_FUNCTION_ARGS)
 	ProductRow	row;
 
 	RateLimitEnter(RLF_GET_PRODUCT);
-	ShmemCountCall();
 	if (!ProductFetch(id, ApiCallerSeesDrafts(), &row))
 		ApiRaiseNotFound("product", id);
 	PG_RETURN_JSONB_P(ProductDocument(&row));
@@ -625,7 +622,6 @@ Datum
 catalog_update_product(PG_FUNCTION_ARGS)
 {
 	RateLimitEnter(RLF_UPDATE_PRODUCT);
-	ShmemCountCall();
 	return ApiRunWrite(update_product_impl, fcinfo);
 }
 
@@ -654,7 +650,6 @@ Datum
 catalog_archive_product(PG_FUNCTION_ARGS)
 {
 	RateLimitEnter(RLF_ARCHIVE_PRODUCT);
-	ShmemCountCall();
 	return ApiRunWrite(archive_product_impl, fcinfo);
 }
 
@@ -693,6 +688,5 @@ Datum
 catalog_purge_idempotency(PG_FUNCTION_ARGS)
 {
 	RateLimitEnter(RLF_PURGE_IDEMPOTENCY);
-	ShmemCountCall();
 	return ApiRunWrite(purge_idempotency_impl, fcinfo);
 }

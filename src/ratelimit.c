@@ -115,6 +115,7 @@
 #include "guc.h"
 #include "keys.h"
 #include "ratelimit.h"
+#include "shmem.h"
 #include "validate_sql.h"
 
 /* Longest key stored (scope, separator, kind and identity). */
@@ -1021,8 +1022,9 @@ charge_request(int scope, int cls, double rate, int burst)
 
 /*
  * RateLimitEnter
- *	  Called first by every API function: counts the call, unless it is
- *	  exempt or pre_request() counted it (same transaction, scope and
+ *	  Called first by every API function: counts the call for health()
+ *	  (ShmemCountCall), and charges it to the caller's bucket unless it is
+ *	  exempt or pre_request() charged it (same transaction, scope and
  *	  class; the mark is taken once).
  */
 void
@@ -1033,6 +1035,8 @@ RateLimitEnter(RateLimitFunction fn)
 	int			scope;
 	int			cls;
 
+	/* health() counts the calls of every API function, exempt or not */
+	ShmemCountCall();
 	if (!catalog_rate_limit || rl_shared == NULL ||
 		function_table[fn].action == RLA_EXEMPT)
 		return;
@@ -1082,6 +1086,17 @@ function_from_path(const char *path)
 		if (strcmp(name, function_table[f].name) == 0)
 			return f;
 	return -1;
+}
+
+/*
+ * RateLimitPathIs
+ *	  Whether request.path path routes to API function fn, decoded as
+ *	  PostgREST decodes it (so "/rpc/csrf%5Ftoken" is csrf_token).
+ */
+bool
+RateLimitPathIs(const char *path, RateLimitFunction fn)
+{
+	return function_from_path(path) == (int) fn;
 }
 
 /*

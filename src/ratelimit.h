@@ -57,6 +57,7 @@ extern void RateLimitShmemInit(LWLockPadded *locks, bool found);
 extern bool RateLimitAvailable(void);
 extern void RateLimitEnter(RateLimitFunction fn);
 extern void RateLimitPreRequest(void);
+extern bool RateLimitPathIs(const char *path, RateLimitFunction fn);
 extern void RateLimitPushHealth(JsonbParseState **state);
 
 #endif							/* CATALOG_RATELIMIT_H */

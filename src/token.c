@@ -238,8 +238,8 @@ CsrfCheck(void)
 	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
 		strcmp(method, "OPTIONS") == 0 || XactReadOnly)
 		return;
-	/* issuing a token must not need one */
-	if (path != NULL && strcmp(path, "/rpc/csrf_token") == 0)
+	/* issuing a token must not need one (the path decoded as PostgREST routes it) */
+	if (RateLimitPathIs(path, RLF_CSRF_TOKEN))
 		return;
 	/* authenticated by bearer token (or not at all): exempt */
 	if (catalog_csrf_session_cookie == NULL || catalog_csrf_session_cookie[0] == '\0')

@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(138);
+SELECT plan(139);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -283,6 +283,13 @@ SET LOCAL ROLE catalog_admin;
 SELECT is((catalog_api.get_product((SELECT arch FROM fx)))->>'status', 'archived', 'admin: sees archived products');
 SELECT ok(jsonb_array_length(catalog_api.list_categories()) >= 1, 'admin: list_categories');
 SELECT is(catalog_api.health()->>'status', 'ok', 'admin: health');
+-- health() counts every API function's calls, the read paths too
+CREATE TEMP TABLE calls_before AS SELECT (catalog_api.health()->>'api_calls')::bigint AS n;
+CREATE TEMP TABLE calls_made AS
+    SELECT catalog_api.search_products(q => 'Tap') AS s, catalog_api.product_facets(q => 'Tap') AS f,
+           catalog_api.rate_limits() AS r, catalog_api.audit_masks() AS m;
+SELECT cmp_ok((catalog_api.health()->>'api_calls')::bigint - (SELECT n FROM calls_before), '>=', 5::bigint,
+              'admin: health counts the calls of search, facets, rate limits and masks, and its own');
 SELECT is((catalog_api.create_product(sku => 'TAP-M-' || pg_backend_pid(), name => 'Admin made', price => 5,
           category_id => (SELECT cat FROM fx)))->>'name', 'Admin made', 'admin: create_product');
 SELECT is((catalog_api.update_product(id => (SELECT pub FROM fx), expected_version => 1, price => 2.5))->>'price',

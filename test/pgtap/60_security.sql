@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(152);
+SELECT plan(154);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -385,6 +385,10 @@ SELECT is(pg_temp.req('POST', '/rpc/product_facets', '', '{}', '{"session":"s1"}
           'a POST with the session cookie needs one, even to a read function');
 SELECT is(pg_temp.req('POST', '/rpc/csrf_token', '', '{}', '{"session":"s1"}') ->> 'state', 'ok',
           'fetching a token needs no token');
+SELECT is(pg_temp.req('POST', '/rpc/csrf%5Ftoken', '', '{}', '{"session":"s1"}') ->> 'state', 'ok',
+          'fetching a token needs no token, also by a percent-encoded path (PostgREST decodes it)');
+SELECT is(pg_temp.req('POST', '/rpc/csrf_token2', '', '{}', '{"session":"s1"}') ->> 'state', 'PT403',
+          'a path that only begins with csrf_token is not exempt');
 
 -- Rotation: a new kid signs; the old kid verifies until it is dropped.
 INSERT INTO catalog.signing_key (purpose, kid, secret) VALUES ('csrf', 2, gen_random_uuid()::text::bytea);
