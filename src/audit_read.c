@@ -102,7 +102,15 @@ typedef enum AuditReadKind
  * The sealer's bookkeeping (audit_chain) and its seals are read under the
  * same snapshot, so every visible row is in exactly one branch.  The rows
  * themselves are then read by primary key (id, occurred_at), which prunes
- * the partitions at run time.  SEAL and LOG are the key conditions on
+ * the partitions at run time.  Pruning follows the partitions as they are
+ * when the plan locks them, the rows the snapshot, which can be older: a
+ * reader that queued behind audit_maintain (or, under REPEATABLE READ, any
+ * reader whose snapshot predates a maintenance pass) sees a moved row's
+ * old copy in the default partition, and pruning sends the lookup to the
+ * month's new partition, where the copy is not visible yet.  So a key
+ * whose row the join missed is looked up again by id alone, in every
+ * partition (plan_row_by_id), before it counts as pruned: a miss is a rare
+ * path (retention's prunes, and this), the common one keeps its pruning.  SEAL and LOG are the key conditions on
  * audit_seal (alias s) and audit_log (alias u); L the limit parameter;
  * CS and CU the cursor conditions ("" without a cursor).
  */
@@ -174,6 +182,18 @@ static ApiPlan read_plans[AR_NKINDS][2] = {
 };
 
 /*
+ * A row of the page the join missed, by id alone (see PAGE_QUERY): the
+ * same columns as a page row, the seal's seq passed through.
+ */
+static ApiPlan plan_row_by_id = {
+	"SELECT a.id, a.occurred_at, a.txid::pg_catalog.text, a.action, a.actor,"
+	" a.role_name, a.via, a.request_id, a.table_name, a.row_id,"
+	" a.old_values, a.new_values, $2"
+	" FROM catalog.audit_log a WHERE a.id = $1",
+	2, {INT8OID, INT8OID}, NULL
+};
+
+/*
  * push_iso_time
  *	  Push key: a timestamptz in ISO 8601, in UTC (as audit row images
  *	  show them).
@@ -211,13 +231,12 @@ push_jsonb_column(JsonbParseState **st, const char *key, Datum d, bool isnull)
 
 /*
  * push_item
- *	  Push row of the last SPI result as an item.
+ *	  Push tup, a row of PAGE_QUERY's or plan_row_by_id's columns, as an
+ *	  item.
  */
 static void
-push_item(JsonbParseState **st, int row)
+push_item(JsonbParseState **st, HeapTuple tup, TupleDesc desc)
 {
-	HeapTuple	tup = SPI_tuptable->vals[row];
-	TupleDesc	desc = SPI_tuptable->tupdesc;
 	bool		isnull;
 	Datum		d;
 
@@ -263,6 +282,7 @@ read_page(FunctionCallInfo fcinfo, AuditReadKind kind, Datum *key, int nkeys)
 	int			nest;
 	int			n;
 	int			have;
+	SPITupleTable *page;
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 	Jsonb	   *result;
@@ -287,7 +307,8 @@ read_page(FunctionCallInfo fcinfo, AuditReadKind kind, Datum *key, int nkeys)
 	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	n = ApiExecute(&read_plans[kind][has_cursor ? 1 : 0], values, NULL, true, 0);
-	AtEOXact_GUC(true, nest);
+	/* kept until SPI_finish: the lookups below do not free it */
+	page = SPI_tuptable;
 
 	/* the document is built in the caller's context, before SPI_finish */
 	MemoryContextSwitchTo(cxt);
@@ -297,21 +318,38 @@ read_page(FunctionCallInfo fcinfo, AuditReadKind kind, Datum *key, int nkeys)
 	pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < have; i++)
 	{
-		bool		pruned;
+		HeapTuple	tup = page->vals[i];
+		bool		missed;
+		bool		isnull;
+		Datum		args[2];
+		char		nulls[2] = {' ', ' '};
 
-		/* a seal whose row retention dropped: no item, but paged past */
-		(void) SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &pruned);
-		if (!pruned)
-			push_item(&st, i);
+		(void) SPI_getbinval(tup, page->tupdesc, 4, &missed);
+		if (!missed)
+		{
+			push_item(&st, tup, page->tupdesc);
+			continue;
+		}
+		/*
+		 * Not found in the partition its time prunes to: moved by
+		 * maintenance after this snapshot, or dropped by retention (no
+		 * item, but paged past).
+		 */
+		args[0] = SPI_getbinval(tup, page->tupdesc, 1, &isnull);
+		args[1] = SPI_getbinval(tup, page->tupdesc, 13, &isnull);
+		if (isnull)
+			nulls[1] = 'n';
+		if (ApiExecute(&plan_row_by_id, args, nulls, true, 1) == 1)
+			push_item(&st, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
 	}
+	AtEOXact_GUC(true, nest);
 	pushJsonbValue(&st, WJB_END_ARRAY, NULL);
 	if (n > page_size)
 	{
 		bool		isnull;
 
 		DocPushInt(&st, "next_cursor",
-				   DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[have - 1],
-											   SPI_tuptable->tupdesc, 1, &isnull)));
+				   DatumGetInt64(SPI_getbinval(page->vals[have - 1], page->tupdesc, 1, &isnull)));
 	}
 	else
 		DocPushText(&st, "next_cursor", DocCString(NULL));
