@@ -30,13 +30,16 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "common/jsonapi.h"
 #include "common/pg_prng.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -44,6 +47,7 @@
 #include "utils/syscache.h"
 
 #include "api.h"
+#include "audit_scan.h"
 #include "guc.h"
 #include "validate_sql.h"
 
@@ -416,6 +420,193 @@ ApiRequestId(const char **raw)
 }
 
 /*
+ * The x-request-id member of request.headers, read by the JSON parser's
+ * callbacks alone (request_id_given).  The last of duplicate members wins,
+ * as in jsonb (ApiRequestId reads the header through jsonb).
+ */
+#if PG_VERSION_NUM >= 160000
+#define JSON_CB_TYPE JsonParseErrorType
+#define JSON_CB_DONE return JSON_SUCCESS
+#else
+#define JSON_CB_TYPE void
+#define JSON_CB_DONE return
+#endif
+
+typedef struct HeaderScan
+{
+	int			depth;			/* objects and arrays open */
+	bool		in_member;		/* inside the top-level x-request-id member */
+	char	   *value;			/* its string value, last one seen */
+} HeaderScan;
+
+static JSON_CB_TYPE
+scan_open(void *state)
+{
+	((HeaderScan *) state)->depth++;
+	JSON_CB_DONE;
+}
+
+static JSON_CB_TYPE
+scan_close(void *state)
+{
+	((HeaderScan *) state)->depth--;
+	JSON_CB_DONE;
+}
+
+static JSON_CB_TYPE
+scan_field_start(void *state, char *fname, bool isnull)
+{
+	HeaderScan *hs = (HeaderScan *) state;
+
+	hs->in_member = hs->depth == 1 && strcmp(fname, "x-request-id") == 0;
+	JSON_CB_DONE;
+}
+
+static JSON_CB_TYPE
+scan_field_end(void *state, char *fname, bool isnull)
+{
+	HeaderScan *hs = (HeaderScan *) state;
+
+	if (hs->depth == 1)
+		hs->in_member = false;
+	JSON_CB_DONE;
+}
+
+static JSON_CB_TYPE
+scan_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	HeaderScan *hs = (HeaderScan *) state;
+
+	if (hs->in_member && hs->depth == 1)
+		hs->value = tokentype == JSON_TOKEN_STRING ? token : NULL;
+	JSON_CB_DONE;
+}
+
+/*
+ * request_id_given
+ *	  The correlation id the caller gave (the x-request-id header, else
+ *	  catalog.request_id), sanitized, or NULL: never a generated one, nor
+ *	  one that holds an e-mail address.  It
+ *	  runs while an error is being raised (ApiErrDetail), so it must not
+ *	  raise one itself: the header is read by the JSON parser's callbacks,
+ *	  which report a malformed text as a return code (such headers count
+ *	  as none), not through jsonb_in and ApiJsonSetting, whose 22P02 path
+ *	  flushes the error state.  (Only a nesting deeper than the stack
+ *	  allows still ends in core's stack-depth error.)
+ */
+static const char *
+request_id_given(void)
+{
+	const char *json = GetConfigOption("request.headers", true, false);
+	const char *raw = NULL;
+	char	   *id = NULL;
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+
+	if (json != NULL && json[0] == '{')
+	{
+		HeaderScan	hs = {0, false, NULL};
+		JsonSemAction sem;
+		JsonLexContext *lex;
+
+		memset(&sem, 0, sizeof(sem));
+		sem.semstate = &hs;
+		sem.object_start = scan_open;
+		sem.object_end = scan_close;
+		sem.array_start = scan_open;
+		sem.array_end = scan_close;
+		sem.object_field_start = scan_field_start;
+		sem.object_field_end = scan_field_end;
+		sem.scalar = scan_scalar;
+#if PG_VERSION_NUM >= 170000
+		lex = makeJsonLexContextCstringLen(NULL, (char *) json, strlen(json), GetDatabaseEncoding(), true);
+#else
+		lex = makeJsonLexContextCstringLen((char *) json, strlen(json), GetDatabaseEncoding(), true);
+#endif
+		if (pg_parse_json(lex, &sem) == JSON_SUCCESS)
+		{
+			raw = hs.value;
+			id = ApiSanitizeRequestId(raw);
+		}
+	}
+	if (id == NULL)
+	{
+		raw = catalog_request_id;
+		id = ApiSanitizeRequestId(raw);
+	}
+	/*
+	 * An id that holds an e-mail address, as given or as sanitized, is
+	 * masked in audit rows (AuditMaskRequestId): it is not echoed either,
+	 * since a DETAIL also reaches the server log.
+	 */
+	if (id != NULL &&
+		((AuditScanMayMatch(id, strlen(id)) && AuditScanHasEmail(id, strlen(id), utf8)) ||
+		 (AuditScanMayMatch(raw, strlen(raw)) && AuditScanHasEmail(raw, strlen(raw), utf8))))
+		return NULL;
+	return id;
+}
+
+/*
+ * ApiDetailJson
+ *	  json (one JSON object, the DETAIL of an error) with "request_id" added
+ *	  as its last key when the caller gave a correlation id (DESIGN.md: the
+ *	  id appears in error details, so a client can quote it and an
+ *	  operator find the request).  A generated id is not added: for a call
+ *	  that failed nothing else records it (its audit rows rolled back), so
+ *	  it would correlate with nothing, and the DETAIL of a call that sent
+ *	  no id stays as documented.  Always a new string, in the current
+ *	  memory context (the caller may free it, as FreeErrorData does).
+ */
+char *
+ApiDetailJson(const char *json)
+{
+	const char *id;
+	size_t		len = strlen(json);
+	StringInfoData buf;
+
+	if (len < 2 || json[0] != '{' || json[len - 1] != '}')
+		return pstrdup(json);
+	id = request_id_given();
+	if (id == NULL)
+		return pstrdup(json);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, json, (int) len - 1);
+	/* "{}" has no key before the new one */
+	if (strspn(json + 1, " ") < len - 2)
+		appendStringInfoChar(&buf, ',');
+	appendStringInfoString(&buf, "\"request_id\":");
+	escape_json(&buf, id);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * ApiErrDetail
+ *	  errdetail for an error's JSON DETAIL (fmt formats one JSON object),
+ *	  with the caller's correlation id added (ApiDetailJson).  For use
+ *	  inside ereport, as errdetail.
+ */
+int
+ApiErrDetail(const char *fmt,...)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return errdetail_internal("%s", ApiDetailJson(buf.data));
+}
+
+/*
  * ApiVia
  *	  How the request came: "<method> <path>" under PostgREST (request.method
  *	  set), else "sql".  The method keeps only A-Z, the path only printable
@@ -643,7 +834,7 @@ translate_error(ErrorData *edata)
 	{
 		edata->sqlerrcode = ERRCODE_CATALOG_CONFLICT;
 		edata->message = pstrdup("concurrent update conflict");
-		edata->detail = pstrdup("{\"reason\":\"concurrent_update\"}");
+		edata->detail = ApiDetailJson("{\"reason\":\"concurrent_update\"}");
 		edata->hint = pstrdup("Retry the request in a new transaction; for an update, read the row again first.");
 		edata->detail_log = NULL;
 		edata->context = NULL;
@@ -661,7 +852,7 @@ translate_error(ErrorData *edata)
 		return false;
 	edata->message = psprintf("a %s with this %s already exists",
 							  strcmp(field, "sku") == 0 ? "product" : "category", field);
-	edata->detail = psprintf("{\"field\":\"%s\",\"reason\":\"duplicate\"}", field);
+	edata->detail = ApiDetailJson(psprintf("{\"field\":\"%s\",\"reason\":\"duplicate\"}", field));
 	edata->detail_log = NULL;
 	edata->hint = NULL;
 	edata->context = NULL;
@@ -779,7 +970,7 @@ ApiRaiseNotFound(const char *what, int64 id)
 	ereport(ERROR,
 			(errcode(ERRCODE_CATALOG_NOT_FOUND),
 			 errmsg("%s %lld not found", what, (long long) id),
-			 errdetail("{\"reason\":\"not_found\",\"id\":%lld}", (long long) id)));
+			 ApiErrDetail("{\"reason\":\"not_found\",\"id\":%lld}", (long long) id)));
 }
 
 /*
@@ -792,7 +983,7 @@ ApiRaiseStale(const char *what, int64 id, int32 expected, int32 current)
 	ereport(ERROR,
 			(errcode(ERRCODE_CATALOG_CONFLICT),
 			 errmsg("%s %lld was modified concurrently", what, (long long) id),
-			 errdetail("{\"reason\":\"stale_version\",\"expected_version\":%d,\"current_version\":%d}",
+			 ApiErrDetail("{\"reason\":\"stale_version\",\"expected_version\":%d,\"current_version\":%d}",
 					   expected, current),
 			 errhint("Read the %s again and retry with its current version.", what)));
 }

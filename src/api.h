@@ -38,6 +38,8 @@ extern char *ApiJsonSetting(const char *name, const char *key);
 extern char *ApiActor(void);
 extern const char *ApiRequestId(const char **raw);
 extern char *ApiSanitizeRequestId(const char *s);
+extern char *ApiDetailJson(const char *json);
+extern int	ApiErrDetail(const char *fmt,...) pg_attribute_printf(1, 2);
 extern char *ApiVia(void);
 extern bool ApiCallerHasRole(const char *role);
 extern bool ApiCallerSeesDrafts(void);

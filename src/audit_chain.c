@@ -346,7 +346,7 @@ AuditRaiseOutOfRange(const char *field, int64 min, int64 max)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s must be between " INT64_FORMAT " and " INT64_FORMAT, field, min, max),
-			 errdetail_internal("{\"field\": \"%s\", \"reason\": \"out_of_range\", \"min\": "
+			 ApiErrDetail("{\"field\": \"%s\", \"reason\": \"out_of_range\", \"min\": "
 								INT64_FORMAT ", \"max\": " INT64_FORMAT "}", field, min, max)));
 }
 

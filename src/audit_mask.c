@@ -960,7 +960,7 @@ table_arg(FunctionCallInfo fcinfo)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("table_name must be \"product\" or \"category\""),
-			 errdetail("{\"field\":\"table_name\",\"reason\":\"unknown_value\"}")));
+			 ApiErrDetail("{\"field\":\"table_name\",\"reason\":\"unknown_value\"}")));
 	return NULL;				/* keep compiler quiet */
 }
 
@@ -1048,7 +1048,7 @@ mask_set(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("method must be \"hash\" or \"redact\""),
-				 errdetail("{\"field\":\"method\",\"reason\":\"unknown_value\"}")));
+				 ApiErrDetail("{\"field\":\"method\",\"reason\":\"unknown_value\"}")));
 
 	/* the column, from the system catalog */
 	relid = get_relname_relid(table, get_namespace_oid("catalog", false));
@@ -1063,18 +1063,18 @@ mask_set(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column_name is not a column of catalog.%s", table),
-				 errdetail("{\"field\":\"column_name\",\"reason\":\"unknown_column\"}")));
+				 ApiErrDetail("{\"field\":\"column_name\",\"reason\":\"unknown_column\"}")));
 	if (strcmp(column, "id") == 0 || get_attgenerated(relid, attnum) != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("column \"%s\" of catalog.%s cannot be masked", column, table),
-				 errdetail("{\"field\":\"column_name\",\"reason\":\"not_maskable\"}"),
+				 ApiErrDetail("{\"field\":\"column_name\",\"reason\":\"not_maskable\"}"),
 				 errhint("The row key is recorded apart from the values, and generated columns are not recorded at all.")));
 	if (key[0] != '\0' && getBaseType(get_atttype(relid, attnum)) != JSONBOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("attribute_key applies only to a jsonb column"),
-				 errdetail("{\"field\":\"attribute_key\",\"reason\":\"not_jsonb\"}"),
+				 ApiErrDetail("{\"field\":\"attribute_key\",\"reason\":\"not_jsonb\"}"),
 				 errhint("Omit attribute_key to mask the whole column.")));
 	/*
 	 * A key no attribute can have would be saved, listed and never applied:

@@ -427,7 +427,7 @@ create_product_impl(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_CATALOG_IDEMPOTENCY),
 						 errmsg("the idempotency key was already used with a different request"),
-						 errdetail("{\"field\":\"idempotency_key\",\"reason\":\"payload_mismatch\"}"),
+						 ApiErrDetail("{\"field\":\"idempotency_key\",\"reason\":\"payload_mismatch\"}"),
 						 errhint("Use a new idempotency key for a different request.")));
 			result = ApiResultDatum(0, 3, &isnull);
 			if (isnull)

@@ -1337,13 +1337,13 @@ class_and_action_args(FunctionCallInfo fcinfo, char **cls, char **action)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("caller_class must be \"anonymous\", \"editor\" or \"admin\""),
-				 errdetail("{\"field\":\"caller_class\",\"reason\":\"unknown_value\"}")));
+				 ApiErrDetail("{\"field\":\"caller_class\",\"reason\":\"unknown_value\"}")));
 	*action = short_arg(fcinfo, 1);
 	if (*action == NULL || scope_index(*action) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("action must be \"read\", \"write\" or the name of a limited catalog_api function"),
-				 errdetail("{\"field\":\"action\",\"reason\":\"unknown_value\"}")));
+				 ApiErrDetail("{\"field\":\"action\",\"reason\":\"unknown_value\"}")));
 }
 
 /* Push row of the last SPI result (columns as list_plan) as an object. */
@@ -1398,7 +1398,7 @@ rate_limit_set(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("rate must be between 0.001 and 1000000 requests per second, or null for no limit"),
-					 errdetail("{\"field\":\"rate\",\"reason\":\"out_of_range\",\"min\":0.001,\"max\":1000000}")));
+					 ApiErrDetail("{\"field\":\"rate\",\"reason\":\"out_of_range\",\"min\":0.001,\"max\":1000000}")));
 	}
 	ApiRequireArg(fcinfo, 3, "burst");
 	burst = PG_GETARG_INT32(3);
@@ -1406,7 +1406,7 @@ rate_limit_set(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("burst must be between 1 and 1000000"),
-				 errdetail("{\"field\":\"burst\",\"reason\":\"out_of_range\",\"min\":1,\"max\":1000000}")));
+				 ApiErrDetail("{\"field\":\"burst\",\"reason\":\"out_of_range\",\"min\":1,\"max\":1000000}")));
 
 	values[0] = CStringGetTextDatum(cls);
 	values[1] = CStringGetTextDatum(action);

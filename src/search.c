@@ -1634,7 +1634,7 @@ parse_request(FunctionCallInfo fcinfo, SearchRequest *r)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("only editors may search %s products", r->status),
-				 errdetail("{\"field\": \"status\", \"reason\": \"not_allowed\"}")));
+				 ApiErrDetail("{\"field\": \"status\", \"reason\": \"not_allowed\"}")));
 
 	/* parameters that need no SPI */
 	r->values[PRM_STATUS] = status_datum(r, r->status);
@@ -2255,7 +2255,7 @@ bad_cursor(void)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid cursor"),
-			 errdetail("{\"field\": \"cursor\", \"reason\": \"invalid\"}"),
+			 ApiErrDetail("{\"field\": \"cursor\", \"reason\": \"invalid\"}"),
 			 errhint("Pass next_cursor unchanged, with the same q, filters and sort.")));
 }
 
@@ -3181,7 +3181,7 @@ raise_out_of_range(const char *field, int min, int max)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("%s must be between %d and %d", field, min, max),
-			 errdetail("{\"field\": \"%s\", \"reason\": \"out_of_range\", \"min\": %d, \"max\": %d}",
+			 ApiErrDetail("{\"field\": \"%s\", \"reason\": \"out_of_range\", \"min\": %d, \"max\": %d}",
 					   field, min, max)));
 }
 

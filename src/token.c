@@ -213,7 +213,7 @@ refuse(const char *reason)
 	ereport(ERROR,
 			(errcode(ERRCODE_CATALOG_CSRF),
 			 errmsg("CSRF token missing or invalid"),
-			 errdetail("{\"reason\":\"%s\"}", reason),
+			 ApiErrDetail("{\"reason\":\"%s\"}", reason),
 			 errhint("Call catalog_api.csrf_token() and send the token in the %s header and the %s cookie.",
 					 catalog_csrf_header, catalog_csrf_cookie)));
 }
@@ -292,7 +292,7 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the request has no session to bind a CSRF token to"),
-				 errdetail("{\"field\":\"session\",\"reason\":\"missing\"}"),
+				 ApiErrDetail("{\"field\":\"session\",\"reason\":\"missing\"}"),
 				 errhint("A CSRF token is needed only by cookie sessions: a JWT claim \"sid\" or the %s cookie.",
 						 catalog_csrf_session_cookie)));
 	keys = SigningKeysLoad("csrf");

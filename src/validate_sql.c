@@ -44,6 +44,7 @@
 #include "utils/json.h"
 #include "utils/numeric.h"
 
+#include "api.h"
 #include "validate.h"
 #include "validate_sql.h"
 
@@ -207,7 +208,7 @@ ValidateRaise(const char *field, const ValidateError *err)
 	ereport(ERROR,
 			(errcode(reason_sqlstate(err->reason)),
 			 errmsg("invalid value for field \"%s\": %s", field, msg.data),
-			 errdetail_internal("%s", detail.data)));
+			 errdetail_internal("%s", ApiDetailJson(detail.data))));
 }
 
 /*

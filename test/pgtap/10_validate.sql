@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(267);
+SELECT plan(275);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -578,6 +578,57 @@ SELECT is(pg_temp.price_refusal('Infinity'),
           '22003 {"field":"price","reason":"not_a_number"}', 'price: Infinity');
 SELECT is(pg_temp.price_refusal('-Infinity'),
           '22003 {"field":"price","reason":"not_a_number"}', 'price: -Infinity');
+
+-------------------------------------------------------------------------------
+-- The caller's correlation id in every JSON DETAIL (DESIGN.md): the
+-- x-request-id header (the last of duplicates, sanitized as in audit rows),
+-- else catalog.request_id; a generated one is not added.
+-------------------------------------------------------------------------------
+CREATE FUNCTION pg_temp.sql_refusal(q text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    det text;
+BEGIN
+    EXECUTE q;
+    RETURN 'accepted';
+EXCEPTION WHEN others THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, det = PG_EXCEPTION_DETAIL;
+    RETURN st || ' ' || det;
+END;
+$$;
+SELECT set_config('request.headers', '{"x-request-id":"req-42"}', true);
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255,"request_id":"req-42"}',
+          'request id: the x-request-id header is the last key of a validation DETAIL');
+SELECT is(pg_temp.sql_refusal('SELECT catalog_api.get_product(id => 2000000000)'),
+          'PT404 {"reason":"not_found","id":2000000000,"request_id":"req-42"}',
+          'request id: in the DETAIL of PT404');
+SELECT set_config('request.headers', '{"x-request-id":"first","x-request-id":"a b<c>"}', true);
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255,"request_id":"a_b_c_"}',
+          'request id: the last of duplicate headers, sanitized as in audit rows');
+SELECT set_config('request.headers', '{"x-request-id":"jane.doe@example.com"}', true);
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255}',
+          'request id: one holding an e-mail address (masked in audit rows) is not echoed');
+SELECT set_config('request.headers', U&'{"x-request-id":"j\00f6rg@m\00fcller.de"}', true);
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255}',
+          'request id: nor one holding a non-ASCII address (sanitized to underscores)');
+SELECT set_config('catalog.request_id', 'sql-7', true);
+SELECT set_config('request.headers', '{"h":{"x-request-id":"inner"},"x-request-id":42}', true);
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255,"request_id":"sql-7"}',
+          'request id: a nested or non-string header is none; catalog.request_id is next');
+SELECT set_config('request.headers', '', true);
+SELECT is(pg_temp.sql_refusal($$SELECT catalog_api.search_products(sort => 'cheapest')$$),
+          '22023 {"field":"sort","reason":"unknown_value","request_id":"sql-7"}',
+          'request id: catalog.request_id in the DETAIL of a search refusal');
+SELECT set_config('catalog.request_id', '', true);
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255}',
+          'request id: none given, none added (a generated id correlates with nothing)');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -625,6 +625,17 @@ sub expect_error {
     ok(ref $d eq 'HASH', "$label: details is a JSON object") or diag('details: ' . ($b->{details} // 'null'));
     $d = {} unless ref $d eq 'HASH';
     is($d->{$_}, $detail->{$_}, "$label: details.$_ = $detail->{$_}") for sort keys %$detail;
+    # the correlation id of the request (DESIGN.md: it appears in error
+    # details), sanitized as the extension does (ApiSanitizeRequestId)
+    my $rid = $res->{request_headers}{'x-request-id'};
+    if (defined $rid) {
+        utf8::encode($rid) if utf8::is_utf8($rid);
+        $rid = substr($rid, 0, 128);
+        # nothing usable left: no id from the header
+        $rid = undef unless $rid =~ m{[A-Za-z0-9._:\@/+=-]};
+        $rid =~ s{[^A-Za-z0-9._:\@/+=-]}{_}g if defined $rid;
+    }
+    is($d->{request_id}, $rid, "$label: details.request_id is the request's x-request-id");
     return $d;
 }
 
