@@ -1220,7 +1220,7 @@ SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_drop_partitions(timestamptz) IS
 'Retention: drop whole audit partitions
 
-Drops every monthly partition that ends at or before older_than and whose rows are all sealed; returns {dropped}. Never deletes single rows.';
+Drops every monthly partition that ends at or before older_than and whose rows are all sealed; returns {dropped, kept}, each kept partition with its reason (not_ended, unsealed_rows, not_a_month). Never deletes single rows.';
 
 CREATE FUNCTION catalog_api.audit_mask_set(
     table_name text,
