@@ -933,7 +933,13 @@ catalog_audit_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("catalog.audit_trigger() handles INSERT, UPDATE and DELETE only")));
 
-	row.table_name = RelationGetRelationName(rel);
+	/*
+	 * A copy: the relcache entry's name is freed when the entry is rebuilt
+	 * while open, and invalidations are accepted below (the mask policy's
+	 * cache check, nextval's lock), for example after an ANALYZE of the
+	 * table committed by another session.
+	 */
+	row.table_name = pstrdup(RelationGetRelationName(rel));
 	row.row_id = row_key(newtup != NULL ? newtup : oldtup, desc, row.table_name);
 
 	/* masking happens while the images are built: nothing unmasked is kept */

@@ -1903,6 +1903,15 @@ catalog_audit_sealer_main(Datum main_arg)
 		bool		full = false;
 		bool		installed;
 
+		/*
+		 * A cancel (pg_cancel_backend) that arrives between jobs has
+		 * nothing to cancel; left pending, CHECK_FOR_INTERRUPTS would raise
+		 * it here, outside worker_job's error handling, and end the worker.
+		 * One that arrives during a job cancels that job (worker_job logs
+		 * it, and the pass is retried).  Termination (SIGTERM) is
+		 * ProcDiePending, untouched.
+		 */
+		QueryCancelPending = false;
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 		{

@@ -120,5 +120,28 @@ $locker->quit;
 ok($node->poll_query_until($db, "SELECT ($unsealed) = 0"), 'once the table is free, the worker seals it');
 is($node->safe_psql($db, q{SELECT catalog_api.audit_verify()->>'ok'}), 'true', 'and the chain verifies');
 
+# 4. A cancel (pg_cancel_backend) sent to the worker, whether it lands while
+# it waits between passes (nothing to cancel: ignored) or inside a pass (the
+# pass fails and is retried), never ends the worker: the same process goes
+# on sealing.  The worker waits most of the time, so most of these land
+# between passes; the build before the fix exited on the first of those.
+$offset = -s $node->logfile;
+for my $i (1 .. 5) {
+	is($node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)"), 't', "cancel $i sent to the worker");
+	ok($node->poll_query_until('postgres', qq{SELECT pg_stat_get_backend_pid(s) IS NOT NULL
+	                                            FROM pg_stat_get_backend_idset() s
+	                                           WHERE pg_stat_get_backend_pid(s) = $pid}),
+		"the worker is still there after cancel $i");
+}
+$node->safe_psql($db,
+	"SELECT catalog_api.create_product(sku => 'WK-4', name => 'After the cancels', price => 1, category_id => $cat)");
+ok($node->poll_query_until($db, "SELECT ($unsealed) = 0"), 'after the cancels, the worker seals a new write');
+is( $node->safe_psql('postgres',
+		qq{SELECT pid FROM pg_stat_activity WHERE backend_type = 'catalog audit sealer' AND datname = '$db'}),
+	$pid,
+	'the same worker (cancels did not end it)');
+unlike(slurp_file($node->logfile, $offset), qr/background worker "catalog audit sealer".*exited/,
+	'the postmaster logged no exit of the worker after the cancels');
+
 $node->stop;
 done_testing();
