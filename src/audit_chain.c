@@ -1485,7 +1485,7 @@ verify_snapshot(void)
 	PopActiveSnapshot();
 	if (latest != mine)
 		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				(errcode(ERRCODE_CATALOG_CONFLICT),
 				 errmsg("could not verify the audit chain under this transaction's snapshot"),
 				 errdetail("Retention dropped a month of the audit log after the snapshot was taken: its rows would look deleted."),
 				 errhint("Retry the transaction, or call audit_verify in a READ COMMITTED transaction.")));
