@@ -442,7 +442,12 @@ typedef struct HeaderScan
 static JSON_CB_TYPE
 scan_open(void *state)
 {
-	((HeaderScan *) state)->depth++;
+	HeaderScan *hs = (HeaderScan *) state;
+
+	/* an object or array as the member's value: not a string, no id */
+	if (hs->in_member && hs->depth == 1)
+		hs->value = NULL;
+	hs->depth++;
 	JSON_CB_DONE;
 }
 
@@ -489,10 +494,12 @@ scan_scalar(void *state, char *token, JsonTokenType tokentype)
  *	  one that holds an e-mail address.  It
  *	  runs while an error is being raised (ApiErrDetail), so it must not
  *	  raise one itself: the header is read by the JSON parser's callbacks,
- *	  which report a malformed text as a return code (such headers count
- *	  as none), not through jsonb_in and ApiJsonSetting, whose 22P02 path
- *	  flushes the error state.  (Only a nesting deeper than the stack
- *	  allows still ends in core's stack-depth error.)
+ *	  which report a malformed text (a bad escape, \u0000 or a lone
+ *	  surrogate included) as a return code (such headers count as none),
+ *	  not through jsonb_in and ApiJsonSetting, whose 22P02 path flushes
+ *	  the error state.  Two errors remain possible: a nesting deeper than
+ *	  the stack allows (core's stack-depth check), and out of memory; the
+ *	  caller then gets that error instead of its own.
  */
 static const char *
 request_id_given(void)
@@ -502,7 +509,13 @@ request_id_given(void)
 	char	   *id = NULL;
 	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
 
-	if (json != NULL && json[0] == '{')
+	/*
+	 * Only in a UTF-8 database (the only kind CREATE EXTENSION accepts):
+	 * there the lexer turns every \u escape into bytes itself, where in
+	 * another encoding it converts through pg_unicode_to_server, which
+	 * raises an error for a character the encoding lacks.
+	 */
+	if (utf8 && json != NULL && json[0] == '{')
 	{
 		HeaderScan	hs = {0, false, NULL};
 		JsonSemAction sem;

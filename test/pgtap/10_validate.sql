@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(275);
+SELECT plan(276);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -608,6 +608,10 @@ SELECT set_config('request.headers', '{"x-request-id":"first","x-request-id":"a 
 SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
           '22001 {"field":"plain","reason":"too_long","max":255,"request_id":"a_b_c_"}',
           'request id: the last of duplicate headers, sanitized as in audit rows');
+SELECT set_config('request.headers', '{"a":"\u20ac \ud835\udc00","x-request-id":"req-\u0065"}', true);
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255,"request_id":"req-e"}',
+          'request id: escapes in the headers are decoded, the id''s too');
 SELECT set_config('request.headers', '{"x-request-id":"jane.doe@example.com"}', true);
 SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
           '22001 {"field":"plain","reason":"too_long","max":255}',
@@ -617,10 +621,10 @@ SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
           '22001 {"field":"plain","reason":"too_long","max":255}',
           'request id: nor one holding a non-ASCII address (sanitized to underscores)');
 SELECT set_config('catalog.request_id', 'sql-7', true);
-SELECT set_config('request.headers', '{"h":{"x-request-id":"inner"},"x-request-id":42}', true);
+SELECT set_config('request.headers', '{"h":{"x-request-id":"inner"},"x-request-id":"x","x-request-id":{"a":1}}', true);
 SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
           '22001 {"field":"plain","reason":"too_long","max":255,"request_id":"sql-7"}',
-          'request id: a nested or non-string header is none; catalog.request_id is next');
+          'request id: a nested header, or a last one that is not a string, is none; catalog.request_id is next');
 SELECT set_config('request.headers', '', true);
 SELECT is(pg_temp.sql_refusal($$SELECT catalog_api.search_products(sort => 'cheapest')$$),
           '22023 {"field":"sort","reason":"unknown_value","request_id":"sql-7"}',
