@@ -890,7 +890,7 @@ seal_pass(int max_rows, bool skip_locked, SealResult *res)
 	volatile int updated = 0;
 
 	/*
-	 * The worker's pass (skip_locked) waits at most the DDL lock timeout
+	 * The worker's pass (skip_locked) waits at most catalog.audit_lock_timeout
 	 * for the audit tables: a session holding one of them (an admin's
 	 * audit_maintain() left open, a LOCK TABLE) would otherwise hold the
 	 * pass, with the chain's lock and a snapshot, for as long, and stop

@@ -50,8 +50,8 @@
  * audit_seal() or audit_drop_partitions() takes the two in the other order
  * and can deadlock with a concurrent retention call: the deadlock detector
  * ends one of them; call each in its own transaction.
- * Every wait is bounded by a local lock_timeout (AUDIT_DDL_LOCK_TIMEOUT_MS,
- * or the caller's own if shorter): a timeout, or a deadlock with a writer
+ * Every wait is bounded by a local lock_timeout (catalog.audit_lock_timeout,
+ * default 5 s, or the caller's own if shorter): a timeout, or a deadlock with a writer
  * that writes into an ended month, fails with 55P03 and a hint to retry,
  * so a maintenance call never holds writers in the lock queue for long.
  *
@@ -97,11 +97,9 @@
 #include "audit.h"
 #include "audit_part.h"
 #include "document.h"
+#include "guc.h"
 #include "validate_sql.h"
 #include "ratelimit.h"
-
-/* The longest any DDL of this file waits for a lock. */
-#define AUDIT_DDL_LOCK_TIMEOUT_MS	5000
 
 /* Months are partitioned only for years that print as four digits. */
 #define AUDIT_YEAR_MIN			1
@@ -334,7 +332,7 @@ AuditIsMonth(TimestampTz start, TimestampTz end)
  *	  audit tables force row-level security on their owner, and with
  *	  row_security off, as pg_dump's output sets it, every query of theirs
  *	  would fail instead of passing the owner's policy); with ddl, also
- *	  lock_timeout at most AUDIT_DDL_LOCK_TIMEOUT_MS.  Returns the level
+ *	  lock_timeout at most catalog.audit_lock_timeout.  Returns the level
  *	  for AuditGucEnd; an error unwinds it with the transaction.
  */
 int
@@ -344,11 +342,11 @@ AuditGucBegin(bool ddl)
 
 	(void) set_config_option("row_security", "on", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	if (ddl && (LockTimeout == 0 || LockTimeout > AUDIT_DDL_LOCK_TIMEOUT_MS))
+	if (ddl && (LockTimeout == 0 || LockTimeout > catalog_audit_lock_timeout))
 	{
 		char		buf[16];
 
-		snprintf(buf, sizeof(buf), "%d", AUDIT_DDL_LOCK_TIMEOUT_MS);
+		snprintf(buf, sizeof(buf), "%d", catalog_audit_lock_timeout);
 		(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}

@@ -27,6 +27,7 @@ int			catalog_audit_seal_interval = 1000;
 char	   *catalog_audit_seal_database = NULL;
 int			catalog_audit_seal_batch = 10000;
 int			catalog_audit_months_ahead = 3;
+int			catalog_audit_lock_timeout = 5000;
 bool		catalog_rate_limit = true;
 double		catalog_rate_limit_read_rate = 100;
 int			catalog_rate_limit_read_burst = 200;
@@ -213,6 +214,18 @@ CatalogDefineGucs(void)
 							36,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("catalog.audit_lock_timeout",
+							"Longest audit maintenance, retention or a worker's sealing pass waits for a lock on the audit tables.",
+							"Past it the call fails with SQLSTATE 55P03, so writers never queue behind it for longer; "
+							"a shorter lock_timeout of the session wins.  Only a superuser may change it.",
+							&catalog_audit_lock_timeout,
+							5000,
+							1,
+							3600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("catalog.allow_table_changes",

@@ -25,6 +25,7 @@ extern int	catalog_audit_seal_interval;
 extern char *catalog_audit_seal_database;
 extern int	catalog_audit_seal_batch;
 extern int	catalog_audit_months_ahead;
+extern int	catalog_audit_lock_timeout;
 
 extern bool catalog_rate_limit;
 extern double catalog_rate_limit_read_rate;

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(201);
+SELECT plan(203);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -857,7 +857,12 @@ SELECT ok(jsonb_array_length(catalog_api.audit_by_request('_')->'items') >= 1,
           'admin: audit_by_request finds the rows of the request id "_"');
 SELECT is(catalog_api.audit_by_request('!!!'), '{"items": [], "next_cursor": null}'::jsonb,
           'admin: a request id with no allowed character matches no row (not those of "_")');
+SELECT throws_ok('SET catalog.audit_lock_timeout = 1', '42501', NULL,
+                 'admin: catalog.audit_lock_timeout is a superuser setting (it bounds how long writers queue)');
 RESET ROLE;
+SET catalog.audit_lock_timeout = '2s';
+SELECT is(current_setting('catalog.audit_lock_timeout'), '2s', 'a superuser sets catalog.audit_lock_timeout');
+RESET catalog.audit_lock_timeout;
 
 ------------------------------------------------------------------------------
 -- 13. Append-only: nobody changes or deletes an audit row
