@@ -191,10 +191,6 @@
 #define R_ACTIVE_CONTENT	"active_content"
 #define R_INVALID_FORMAT	"invalid_format"
 #define R_UNKNOWN_CURRENCY	"unknown_currency"
-#define R_NOT_A_NUMBER		"not_a_number"
-#define R_NEGATIVE			"negative"
-#define R_TOO_MANY_DECIMALS	"too_many_decimals"
-#define R_OUT_OF_RANGE		"out_of_range"
 #define R_OUT_OF_MEMORY		"out_of_memory"
 #define R_COMBINING_MARKS	"combining_marks"
 
@@ -1419,84 +1415,6 @@ ValidateText(const char *in, size_t len, ValidateTextKind kind,
 
 	*out = result;
 	*outlen = (size_t) ((char *) w - result);
-	return true;
-}
-
-/*
- * ValidatePriceText
- *	  See validate.h.  The accepted syntax is numeric_out's for a finite
- *	  value, -?[0-9]+(\.[0-9]+)?; anything else is "invalid_format" (it
- *	  cannot come from numeric_out).  Checked in this order:
- *	  "not_a_number" (NaN, Infinity, -Infinity), "invalid_format",
- *	  "negative" (a "-" on a non-zero value; "-0.00" is zero),
- *	  "out_of_range" (more than max_int_digits integer digits, leading
- *	  zeros not counted; limit max_int_digits), "too_many_decimals" (more
- *	  than max_scale fraction digits, trailing zeros not counted; limit
- *	  max_scale).
- */
-bool
-ValidatePriceText(const char *text, int max_int_digits, int max_scale,
-				  ValidateError *err)
-{
-	const char *p = text;
-	bool		minus = false;
-	bool		nonzero = false;
-	int			int_digits = 0;
-	int			frac_digits = 0;
-	const char *start;
-	const char *last_nonzero = NULL;
-
-	if (strcmp(text, "NaN") == 0 || strcmp(text, "Infinity") == 0 ||
-		strcmp(text, "-Infinity") == 0)
-		return fail(err, R_NOT_A_NUMBER, -1, -1);
-
-	if (*p == '-')
-	{
-		minus = true;
-		p++;
-	}
-
-	/* Integer part: skip leading zeros, count the rest. */
-	start = p;
-	while (*p == '0')
-		p++;
-	while (is_ascii_digit((unsigned char) *p))
-	{
-		int_digits++;
-		nonzero = true;
-		p++;
-	}
-	if (p == start)
-		return fail(err, R_INVALID_FORMAT, -1, -1);
-
-	/* Fraction: count up to the last non-zero digit. */
-	if (*p == '.')
-	{
-		p++;
-		start = p;
-		while (is_ascii_digit((unsigned char) *p))
-		{
-			if (*p != '0')
-				last_nonzero = p;
-			p++;
-		}
-		if (p == start)
-			return fail(err, R_INVALID_FORMAT, -1, -1);
-		if (last_nonzero != NULL)
-		{
-			frac_digits = (int) (last_nonzero - start) + 1;
-			nonzero = true;
-		}
-	}
-	if (*p != '\0')
-		return fail(err, R_INVALID_FORMAT, -1, -1);
-
-	if (minus && nonzero)
-		return fail(err, R_NEGATIVE, -1, -1);
-	if (int_digits > max_int_digits)
-		return fail(err, R_OUT_OF_RANGE, max_int_digits, -1);
-	if (frac_digits > max_scale)
-		return fail(err, R_TOO_MANY_DECIMALS, max_scale, -1);
 	return true;
 }
 

@@ -56,15 +56,6 @@ extern bool ValidateText(const char *in, size_t len, ValidateTextKind kind,
 						 char **out, size_t *outlen, ValidateError *err);
 
 /*
- * ValidatePriceText
- *	  Check the text form of a numeric price (as printed by numeric_out):
- *	  non-negative, not NaN or infinite, at most max_scale digits after the
- *	  point and at most max_int_digits before it.
- */
-extern bool ValidatePriceText(const char *text, int max_int_digits, int max_scale,
-							  ValidateError *err);
-
-/*
  * ValidateAttributeKey
  *	  An attribute key: [a-z][a-z0-9_]*, 1 to max_len bytes.
  */

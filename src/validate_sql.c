@@ -284,17 +284,48 @@ ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
  * ValidatePriceArg
  *	  Range- and scale-check a price (CATALOG_PRICE_INT_DIGITS integer
  *	  digits, CATALOG_PRICE_SCALE decimals, not negative, finite) or raise.
+ *	  Reasons, in this order: "not_a_number" (NaN, Infinity, -Infinity),
+ *	  "negative" (below zero; numeric has no negative zero), "out_of_range"
+ *	  (10^CATALOG_PRICE_INT_DIGITS or more; limit the digits),
+ *	  "too_many_decimals" (more than CATALOG_PRICE_SCALE decimals, trailing
+ *	  zeros not counted; limit the scale).
+ *
+ *	  The value is compared, never printed: a numeric of a few bytes can
+ *	  print as 131,072 digits (1e131071 as a search filter from an
+ *	  anonymous caller), and numeric_out would build all of them before
+ *	  the range check refused it.  Each test below costs time in the
+ *	  number of its base-10000 digits, which the caller sent.
  */
 void
 ValidatePriceArg(const char *field, Numeric price)
 {
-	char	   *s;
-	ValidateError err;
+	Datum		d = NumericGetDatum(price);
+	ValidateError err = {NULL, -1, -1};
+	int64		limit = 1;
+	int			i;
 
-	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(price)));
-	if (!ValidatePriceText(s, CATALOG_PRICE_INT_DIGITS, CATALOG_PRICE_SCALE, &err))
+	StaticAssertStmt(CATALOG_PRICE_INT_DIGITS <= 18, "10^digits must fit in int64");
+	for (i = 0; i < CATALOG_PRICE_INT_DIGITS; i++)
+		limit *= 10;
+
+	if (numeric_is_nan(price) || numeric_is_inf(price))
+		err.reason = "not_a_number";
+	else if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, d,
+											   NumericGetDatum(int64_to_numeric(0)))) < 0)
+		err.reason = "negative";
+	else if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, d,
+											   NumericGetDatum(int64_to_numeric(limit)))) >= 0)
+	{
+		err.reason = "out_of_range";
+		err.limit = CATALOG_PRICE_INT_DIGITS;
+	}
+	else if (DatumGetInt32(DirectFunctionCall1(numeric_min_scale, d)) > CATALOG_PRICE_SCALE)
+	{
+		err.reason = "too_many_decimals";
+		err.limit = CATALOG_PRICE_SCALE;
+	}
+	if (err.reason != NULL)
 		ValidateRaise(field, &err);
-	pfree(s);
 }
 
 /*

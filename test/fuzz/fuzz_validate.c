@@ -10,8 +10,8 @@
  *
  * Input layout: byte 0 chooses what is called, the rest is the value.
  *	- bits 0-2: ValidateText with VT_PLAIN, VT_LONGTEXT, VT_SKU, VT_SLUG,
- *	  VT_CURRENCY, VT_TOKEN (0 to 5), ValidatePriceText (6) or
- *	  ValidateAttributeKey (7);
+ *	  VT_CURRENCY, VT_TOKEN (0 to 5), or ValidateAttributeKey (6, 7; the
+ *	  price is checked as a numeric in validate_sql.c, not as text);
  *	- bits 3-4: the length bounds (limit_sets below).
  *
  * Invariants checked (a violation aborts, which libFuzzer reports as a
@@ -49,7 +49,7 @@ static const int limit_sets[4][2] = {
 	{3, 3},						/* currency codes */
 };
 
-/* Every reason ValidateText, ValidatePriceText and ValidateAttributeKey set. */
+/* Every reason ValidateText and ValidateAttributeKey set. */
 static const char *const known_reasons[] = {
 	"invalid_utf8", "control_character", "bidi_control", "zero_width",
 	"noncharacter", "private_use", "empty", "too_short", "too_long",
@@ -208,18 +208,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		else
 			check_refusal(&err, min_len, max_len, in != NULL ? in : "", len);
-	}
-	else if (mode == 6)
-	{
-		/* numeric_out text: NUL-terminated; limits as catalog's price. */
-		char	   *text = palloc(len + 1);
-
-		if (len > 0)
-			memcpy(text, in, len);
-		text[len] = '\0';
-		if (!ValidatePriceText(text, 10, 2, &err))
-			check_refusal(&err, 10, 2, text, len);
-		pfree(text);
 	}
 	else
 	{

@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(276);
+SELECT plan(286);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -578,6 +578,25 @@ SELECT is(pg_temp.price_refusal('Infinity'),
           '22003 {"field":"price","reason":"not_a_number"}', 'price: Infinity');
 SELECT is(pg_temp.price_refusal('-Infinity'),
           '22003 {"field":"price","reason":"not_a_number"}', 'price: -Infinity');
+-- The price is compared, never printed (1e131071 would print 131,072
+-- digits); the reasons keep their order: negative, then range, then scale.
+SELECT is(pg_temp.price_refusal('1e131071'),
+          '22003 {"field":"price","reason":"out_of_range","max":10}', 'price: 1e131071 is out_of_range');
+SELECT is(pg_temp.price_refusal('-1e131071'),
+          '22003 {"field":"price","reason":"negative"}', 'price: -1e131071 is negative');
+SELECT is(pg_temp.price_refusal(-0.001),
+          '22003 {"field":"price","reason":"negative"}', 'price: negative is refused before too many decimals');
+SELECT is(pg_temp.price_refusal(10000000000.001),
+          '22003 {"field":"price","reason":"out_of_range","max":10}', 'price: out_of_range is refused before too many decimals');
+SELECT is(pg_temp.price_refusal(9999999999.999),
+          '22003 {"field":"price","reason":"too_many_decimals","max":2}', 'price: 9999999999.999 has too many decimals');
+SELECT is(pg_temp.price_refusal(9999999999.990000), 'accepted', 'price: trailing zeros after the largest price');
+SELECT is(pg_temp.price_refusal('1e-16383'),
+          '22003 {"field":"price","reason":"too_many_decimals","max":2}', 'price: 1e-16383 has too many decimals');
+SELECT is(pg_temp.price_refusal('0.000000000000000000000'), 'accepted', 'price: zero with many decimal zeros');
+SELECT is(pg_temp.price_refusal('1.1e-1'), 'accepted', 'price: 1.1e-1 is 0.11, two decimals');
+SELECT is(pg_temp.price_refusal('1.11e-1'), '22003 {"field":"price","reason":"too_many_decimals","max":2}',
+          'price: 1.11e-1 is 0.111, three decimals');
 
 -------------------------------------------------------------------------------
 -- The caller's correlation id in every JSON DETAIL (DESIGN.md): the

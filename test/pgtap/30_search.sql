@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(432);
+SELECT plan(434);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -763,6 +763,10 @@ SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(status => 'archiv
 SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(status => 'draft')$$), '42501 status',
           'anon: facets of drafts');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(status => 'published')$$), 'ok', 'anon: status published');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => '1e131071')$$), '22003 min_price',
+          'anon: a min_price of 1e131071 is out of range (compared, not printed)');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(max_price => '-1e131071')$$), '22003 max_price',
+          'anon: a facets max_price of -1e131071 is negative');
 SELECT is(pg_temp.ids(catalog_api.search_products(q => 'merino draft', category_id => pg_temp.cid('root'))),
           '{}'::bigint[], 'anon: a draft is not found by its name');
 SELECT throws_ok('SET LOCAL catalog.search_timeout = 10', '42501', NULL, 'anon: catalog.search_timeout cannot be set');
