@@ -21,14 +21,16 @@
  *
  * Built-in value patterns, found by hand-written scanners in linear time
  * (no regular expressions: a hostile value cannot make them backtrack):
- *	- e-mail address: a local part of [A-Za-z0-9._%+-] and letters, "@", a
- *	  domain of two or more labels of [A-Za-z0-9-] and letters, the last
- *	  one at least two characters with a letter;
+ *	- e-mail address: a local part of letters, digits, "." and the other
+ *	  characters RFC 5322 allows unquoted (!#$%&'*+-/=?^_`{|}~), or a quoted
+ *	  one ("j.doe", up to 64 code points without a quote, "@" or line
+ *	  break), "@", a domain of two or more labels of [A-Za-z0-9-] and
+ *	  letters, the last one at least two characters with a letter;
  *	- payment card number: 13 to 19 digits, in groups separated by single
  *	  spaces or dashes, passing the Luhn check (any run of whole groups of
  *	  a longer sequence qualifies, longest first);
  *	- phone number: an optional "+" or "(", then 10 to 15 digits in groups
- *	  separated by runs of at most 3 of space, "-", ".", "(", ")", the whole
+ *	  separated by runs of at most 3 of space, "-", ".", "/", "(", ")", the whole
  *	  sequence neither preceded nor followed by a letter or a digit (but
  *	  an extension "x12" or "ext" may follow), nor followed by ":" and a
  *	  digit (a date and time, "2026-11-26 12:00").  In a longer sequence,
@@ -396,12 +398,16 @@ span_add(AuditScanSpans *l, int start, int end)
 	l->n++;
 }
 
+/* The atext of RFC 5322 (letters, digits, !#$%&'*+-/=?^_`{|}~) and ".". */
 static inline bool
 is_local_char(pg_wchar c)
 {
-	return is_digit(c) || is_letter(c) || c == '.' || c == '_' || c == '%' ||
-		c == '+' || c == '-';
+	return is_digit(c) || is_letter(c) ||
+		(c < 0x80 && c != 0 && strchr(".!#$%&'*+-/=?^_`{|}~", (int) c) != NULL);
 }
+
+/* The longest quoted local part read, in code points (RFC 5321: 64 octets). */
+#define QUOTED_LOCAL_MAX	64
 
 static inline bool
 is_label_char(pg_wchar c)
@@ -432,10 +438,28 @@ scan_emails(const Decoded *d, AuditScanSpans *out)
 		if (c[at] != '@')
 			continue;
 		ls = at;
-		while (ls > floor && is_local_char(c[ls - 1]))
-			ls--;
-		while (ls < at && c[ls] == '.')
-			ls++;
+		if (at - 1 >= floor && c[at - 1] == '"')
+		{
+			/*
+			 * A quoted local part, "j.doe"@example.com: back to the
+			 * opening quote, over anything but a quote, an "@" or a line
+			 * break, for at most QUOTED_LOCAL_MAX code points.
+			 */
+			int			q = at - 2;
+
+			while (q >= floor && at - 2 - q < QUOTED_LOCAL_MAX &&
+				   c[q] != '"' && c[q] != '@' && c[q] != '\n' && c[q] != '\r')
+				q--;
+			if (q >= floor && q < at - 2 && c[q] == '"')
+				ls = q;
+		}
+		else
+		{
+			while (ls > floor && is_local_char(c[ls - 1]))
+				ls--;
+			while (ls < at && c[ls] == '.')
+				ls++;
+		}
 		if (ls == at)
 			continue;
 
@@ -613,7 +637,7 @@ scan_cards(const Decoded *d, AuditScanSpans *out)
 static inline bool
 is_phone_sep(pg_wchar c)
 {
-	return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')';
+	return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')';
 }
 
 /*

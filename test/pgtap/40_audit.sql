@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(203);
+SELECT plan(211);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -404,7 +404,9 @@ INSERT INTO clear VALUES ('alice.' || :'sfx' || '@example.com'), ('bob.' || :'sf
                          ('carl.' || :'sfx' || '@example.net'), ('dave.' || :'sfx' || '@example.org'),
                          (:'sfx' || '@example.com'),
                          ('4111 1111 1111 1111'), ('4111111111111111'), ('5555-5555-5555-4444'),
-                         ('+1 415 555 0132'), ('(415) 555-0199');
+                         ('+1 415 555 0132'), ('(415) 555-0199'),
+                         ('0171/1234567'), ('089 / 123 45 67'), ('j.doe.' || :'sfx'),
+                         ('first&last.' || :'sfx' || '@example.org'), ('o''brien.' || :'sfx' || '@example.org');
 CREATE TEMP TABLE valtext AS
 SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1111 or 4111111111111111; call +1 415 555 0132 now' AS descr,
        jsonb_build_object('contact', 'bob.' || :'sfx' || '@mail.example.org is the buyer',
@@ -426,7 +428,16 @@ SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1
                           'under', 'card ' || regexp_replace('4111 1111 1111 1111', '([0-9])', '\1' || U&'\0332', 'g'),
                           'arabic', 'call ' || U&'\0665\0665\0665\0661\0662\0663\0664\0665\0666\0667' || ' today',
                           'math', U&'\+01D7D3\+01D7D3\+01D7D3-\+01D7CF\+01D7D0\+01D7D1-\+01D7D2\+01D7D3\+01D7D4\+01D7D5',
-                          'smallat', 'mail frank.' || :'sfx' || U&'\FE6B' || 'example.com now') AS attrs;
+                          'smallat', 'mail frank.' || :'sfx' || U&'\FE6B' || 'example.com now',
+                          -- "/" between digit groups, RFC 5322 local parts
+                          'slash', 'Tel. 0171/1234567 ab 9 Uhr',
+                          'slash2', 'Tel. 089 / 123 45 67',
+                          'dates', 'from 01/05/2024 to 12/31/2024',
+                          'dates2', 'on 01/05/2024 02/06/2025',
+                          'quoted', 'write "j.doe.' || :'sfx' || '"@example.org now',
+                          'atext', 'write first&last.' || :'sfx' || '@example.org now',
+                          'apos', 'write o''brien.' || :'sfx' || '@example.org now',
+                          'notquoted', 'say "hi" @home or "x"@y') AS attrs;
 GRANT SELECT ON valtext TO PUBLIC;
 
 BEGIN;
@@ -473,7 +484,16 @@ FROM (VALUES ('vs', 'call <m> now', 'a variation selector after a phone number d
              ('under', 'card <m>', 'a card number with every digit underlined (U+0332) is masked'),
              ('arabic', 'call <m> today', 'a phone number in Arabic-Indic digits is masked'),
              ('math', '<m>', 'a phone number in mathematical bold digits is masked'),
-             ('smallat', 'mail <m> now', 'an e-mail address with a small commercial at (U+FE6B) is masked')) AS t(k, p, d);
+             ('smallat', 'mail <m> now', 'an e-mail address with a small commercial at (U+FE6B) is masked'),
+             ('slash', 'Tel. <m> ab 9 Uhr', 'a phone number with "/" after the area code is masked'),
+             ('slash2', 'Tel. <m>', 'a phone number with " / " after the area code is masked'),
+             ('quoted', 'write <m> now', 'an e-mail address with a quoted local part is masked, quotes included'),
+             ('atext', 'write <m> now', 'an e-mail address with "&" in its local part is masked whole'),
+             ('apos', 'write <m> now', 'an e-mail address with an apostrophe in its local part is masked whole')) AS t(k, p, d);
+SELECT is((pg_temp.alast('product', :pvals)).new_values #> '{attributes}' -> k, to_jsonb(v), d)
+FROM (VALUES ('dates', 'from 01/05/2024 to 12/31/2024', 'dates with "/" are not phone numbers'),
+             ('dates2', 'on 01/05/2024 02/06/2025', 'two dates with "/" in a row are not a phone number'),
+             ('notquoted', 'say "hi" @home or "x"@y', 'quotes before an "@" without a domain are not an e-mail address')) AS t(k, v, d);
 
 -- catalog.audit_mask_method = redact: the same writes give "[redacted]".
 BEGIN;
