@@ -271,7 +271,10 @@ partition_covering(AuditPartitionList *parts, TimestampTz ts)
 static void
 month_name(int m, char *name)
 {
-	snprintf(name, AUDIT_PART_NAME_LEN, "audit_log_p%04d%02d", m / 12, m % 12 + 1);
+	Assert(m / 12 >= AUDIT_YEAR_MIN && m / 12 <= AUDIT_YEAR_MAX);
+	if (snprintf(name, AUDIT_PART_NAME_LEN, "audit_log_p%04d%02d", m / 12, m % 12 + 1) >=
+		AUDIT_PART_NAME_LEN)
+		elog(ERROR, "month %d has no partition name", m);
 }
 
 /*
@@ -615,7 +618,8 @@ maintain_body(int months_ahead, MemoryContext cxt, List **created, int64 *moved)
 
 	if (!month_of(GetCurrentTimestamp(), &cur))
 		elog(ERROR, "current time is out of range");
-	for (i = 0; i <= months_ahead; i++)
+	/* months past AUDIT_YEAR_MAX have no audit_log_pYYYYMM name: none */
+	for (i = 0; i <= months_ahead && (cur + i) / 12 <= AUDIT_YEAR_MAX; i++)
 		if (partition_covering(parts, month_start(cur + i)) == NULL)
 			months[n++] = cur + i;
 	n_ahead = n;
