@@ -1457,7 +1457,8 @@ find_forged(int64 *unsealed, VerifyBreak *brk)
  *	  Under REPEATABLE READ or SERIALIZABLE the transaction's snapshot may
  *	  predate the lock and cannot be replaced: if a prune link committed
  *	  since (the latest snapshot sees links the transaction's does not), the
- *	  answer would be wrong, so the call fails with 40001 and can be retried.
+ *	  answer would be wrong, so the call fails with PT409 and can be retried
+ *	  (not 40001, which PostgREST would retry without limit).
  *	  The walk's partitions are locked again by its plan, the same mode.
  */
 static void
@@ -1909,10 +1910,15 @@ catalog_audit_sealer_main(Datum main_arg)
 		 * it here, outside worker_job's error handling, and end the worker.
 		 * One that arrives during a job cancels that job (worker_job logs
 		 * it, and the pass is retried).  Termination (SIGTERM) is
-		 * ProcDiePending, untouched.
+		 * ProcDiePending, untouched.  Cancels are held while the other
+		 * interrupts are processed and the flag is cleared: a cancel that
+		 * arrived between the clearing and CHECK_FOR_INTERRUPTS would
+		 * otherwise still be raised here.
 		 */
-		QueryCancelPending = false;
+		HOLD_CANCEL_INTERRUPTS();
 		CHECK_FOR_INTERRUPTS();
+		QueryCancelPending = false;
+		RESUME_CANCEL_INTERRUPTS();
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
