@@ -108,9 +108,12 @@ typedef enum AuditReadKind
  * reader whose snapshot predates a maintenance pass) sees a moved row's
  * old copy in the default partition, and pruning sends the lookup to the
  * month's new partition, where the copy is not visible yet.  So a key
- * whose row the join missed is looked up again by id alone, in every
- * partition (plan_row_by_id), before it counts as pruned: a miss is a rare
- * path (retention's prunes, and this), the common one keeps its pruning.  SEAL and LOG are the key conditions on
+ * whose row the join missed is looked up again by id in the default
+ * partition (plan_row_by_id), the only one maintenance moves rows out
+ * of, before it counts as pruned: one index probe, where a lookup through
+ * the parent by id alone would probe every partition for each row that
+ * retention dropped.  A miss is a rare path (retention's prunes, and
+ * this), the common one keeps its pruning.  SEAL and LOG are the key conditions on
  * audit_seal (alias s) and audit_log (alias u); L the limit parameter;
  * CS and CU the cursor conditions ("" without a cursor).
  */
@@ -182,14 +185,15 @@ static ApiPlan read_plans[AR_NKINDS][2] = {
 };
 
 /*
- * A row of the page the join missed, by id alone (see PAGE_QUERY): the
- * same columns as a page row, the seal's seq passed through.
+ * A row of the page the join missed, by id in the default partition (see
+ * PAGE_QUERY): the same columns as a page row, the seal's seq passed
+ * through.
  */
 static ApiPlan plan_row_by_id = {
 	"SELECT a.id, a.occurred_at, a.txid::pg_catalog.text, a.action, a.actor,"
 	" a.role_name, a.via, a.request_id, a.table_name, a.row_id,"
 	" a.old_values, a.new_values, $2"
-	" FROM catalog.audit_log a WHERE a.id = $1",
+	" FROM catalog.audit_log_default a WHERE a.id = $1",
 	2, {INT8OID, INT8OID}, NULL
 };
 
