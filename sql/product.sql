@@ -106,6 +106,25 @@ SELECT jsonb_array_length(catalog_api.create_product(sku => 'ARR-64', name => 'F
     attributes => jsonb_build_object('list', (SELECT jsonb_agg(CASE WHEN g % 2 = 0 THEN to_jsonb(g) ELSE '{"k": 1}'::jsonb END)
                                               FROM generate_series(1, 64) g)))->'attributes'->'list') AS elements;
 ROLLBACK;
+-- 64 keys in all, nested ones counted: 64 accepted, 65 refused
+BEGIN;
+SELECT (SELECT count(*) FROM jsonb_object_keys(catalog_api.create_product(sku => 'KEYS-64', name => 'Fine', price => 1,
+    category_id => :clothing, attributes => jsonb_build_object('outer',
+        (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 63) g)))->'attributes'->'outer')) AS nested_keys;
+ROLLBACK;
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object('outer', (SELECT jsonb_object_agg('k' || g, g) FROM generate_series(1, 64) g)));
+\echo :LAST_ERROR_SQLSTATE
+-- a key of 64 bytes and a string of 500 code points are accepted; 501 are not
+BEGIN;
+SELECT (SELECT k FROM jsonb_object_keys(p->'attributes') k WHERE length(k) > 1) = repeat('k', 64) AS key_64,
+       length(p->'attributes'->>'s') AS string_code_points
+FROM catalog_api.create_product(sku => 'KEY-64', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object(repeat('k', 64), 1, 's', repeat(U&'\00e9', 500))) p;
+ROLLBACK;
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
+    attributes => jsonb_build_object('s', repeat(U&'\00e9', 501)));
+\echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,
     attributes => jsonb_build_object('blob', repeat('x', 400), 'blob2', repeat('y', 400),
         'more', (SELECT jsonb_agg(repeat('z', 450)) FROM generate_series(1, 20))));

@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(286);
+SELECT plan(295);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -644,7 +644,26 @@ SELECT set_config('request.headers', '{"h":{"x-request-id":"inner"},"x-request-i
 SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
           '22001 {"field":"plain","reason":"too_long","max":255,"request_id":"sql-7"}',
           'request id: a nested header, or a last one that is not a string, is none; catalog.request_id is next');
+-- Headers that are not valid JSON, or whose id jsonb would refuse, are
+-- none: the real refusal still reaches the caller, with catalog.request_id.
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255,"request_id":"sql-7"}',
+          'request id: headers ' || h || ' count as none (' || d || ')')
+FROM (VALUES ('{"x-request-id":"a', 'cut short'),
+             ('{"x-request-id":"\u0000"}', 'a NUL escape'),
+             ('{"x-request-id":"\ud800"}', 'a lone surrogate'),
+             ('{"x-request-id":["a"]}', 'an array'),
+             ('{"x-request-id":"ok","x-request-id":"\ud800"}', 'a last duplicate with a lone surrogate'),
+             ('[1]', 'not an object'),
+             ('"x"', 'a string'),
+             ('{"x-request-id":"a"} junk', 'text after the object')) AS v(h, d),
+     LATERAL (SELECT set_config('request.headers', h, true)) AS s;
 SELECT set_config('request.headers', '', true);
+SELECT set_config('catalog.request_id', 'ops@example.com', true);
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255}',
+          'request id: a catalog.request_id holding an e-mail address is not echoed either');
+SELECT set_config('catalog.request_id', 'sql-7', true);
 SELECT is(pg_temp.sql_refusal($$SELECT catalog_api.search_products(sort => 'cheapest')$$),
           '22023 {"field":"sort","reason":"unknown_value","request_id":"sql-7"}',
           'request id: catalog.request_id in the DETAIL of a search refusal');
