@@ -54,9 +54,12 @@ INSERT INTO catalog.category (slug, name, created_by, updated_by) VALUES ('direc
 RESET ROLE;
 SELECT updated_by FROM catalog.product WHERE id = :draft;
 
--- admin: everything, including maintenance
+-- admin: everything, including maintenance (two keys expired an hour ago)
+INSERT INTO catalog.idempotency (actor, key, operation, fingerprint, expires_at)
+SELECT 'regress-purge', 'k' || g, 'create_product', sha256(g::text::bytea), now() - interval '1 hour'
+FROM generate_series(1, 2) g;
 SET ROLE catalog_admin;
-SELECT catalog_api.purge_idempotency() >= 0 AS purged;
+SELECT catalog_api.purge_idempotency() AS purged;
 SELECT p->>'sku' AS sku FROM catalog_api.get_product(:arch) AS p;
 SELECT count(*) FROM catalog.idempotency;
 \echo :LAST_ERROR_SQLSTATE
