@@ -263,6 +263,31 @@ else
     fail "emoji checker self-test"
 fi
 
+# Every regression input and isolation spec is run: a file missing from
+# REGRESS or ISOLATION (or its expected output) would be skipped silently.
+# listed_everywhere KIND VAR DIR EXT EXPECTED_DIR
+listed_everywhere() {
+    local kind=$1 var=$2 dir=$3 ext=$4 expdir=$5 names f base missing=""
+    names=" $(make_var "$SRC" "$var") "
+    for f in "$SRC/$dir"/*."$ext"; do
+        [ -e "$f" ] || continue
+        base=$(basename "$f" ."$ext")
+        case $base in catalog--*) continue ;; esac
+        case $names in *" $base "*) ;; *) missing="$missing $base(not in $var)" ;; esac
+        [ -f "$SRC/$expdir/$base.out" ] || missing="$missing $base(no $expdir/$base.out)"
+    done
+    for base in $names; do
+        [ -f "$SRC/$dir/$base.$ext" ] || missing="$missing $base(no $dir/$base.$ext)"
+    done
+    if [ -z "$missing" ]; then
+        pass "every $kind is listed in $var and has its expected output"
+    else
+        fail "$kind files not run:$missing"
+    fi
+}
+listed_everywhere "regression input" REGRESS sql sql expected
+listed_everywhere "isolation spec" ISOLATION test/isolation/specs spec test/isolation/expected
+
 # ---------------------------------------------------------------------------
 # b. pg_regress and isolation (make installcheck, temp instances)
 # ---------------------------------------------------------------------------
