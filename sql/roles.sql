@@ -158,4 +158,46 @@ GRANT catalog_audit_owner TO regress_intruder;
 CREATE EXTENSION catalog;
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
+-- every catalog role with any attribute the script does not grant: the
+-- extension is dropped once, each case is tried in a subtransaction, and
+-- the drop is undone at the end
+CREATE FUNCTION pg_temp.adoption_outcomes()
+RETURNS TABLE (role_name text, attr text, outcome text) LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+BEGIN
+    BEGIN
+        DROP EXTENSION catalog;
+        FOR role_name, attr IN
+            SELECT r, a
+            FROM unnest(ARRAY['catalog_owner', 'catalog_audit_owner', 'catalog_anon',
+                              'catalog_editor', 'catalog_admin']) r,
+                 unnest(ARRAY['LOGIN', 'SUPERUSER', 'BYPASSRLS', 'CREATEROLE', 'CREATEDB',
+                              'REPLICATION']) a
+        LOOP
+            st := NULL;
+            BEGIN
+                EXECUTE format('ALTER ROLE %I %s', role_name, attr);
+                CREATE EXTENSION catalog;
+                st := 'created';
+                RAISE EXCEPTION 'undo the creation';
+            EXCEPTION WHEN others THEN
+                IF st IS NULL THEN
+                    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+                END IF;
+            END;
+            outcome := st;
+            RETURN NEXT;
+        END LOOP;
+        RAISE EXCEPTION USING ERRCODE = 'P0003', MESSAGE = 'restore the extension';
+    EXCEPTION WHEN SQLSTATE 'P0003' THEN
+        NULL;
+    END;
+END;
+$$;
+SELECT count(*) AS cases,
+       count(*) FILTER (WHERE outcome = '42501') AS refused,
+       string_agg(role_name || ' ' || attr || ': ' || outcome, ', ') FILTER (WHERE outcome <> '42501') AS not_refused
+FROM pg_temp.adoption_outcomes();
+SELECT extversion IS NOT NULL AS extension_back FROM pg_extension WHERE extname = 'catalog';
 SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('catalog_owner', 'catalog_audit_owner') ORDER BY 1;
