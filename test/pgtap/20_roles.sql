@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(142);
+SELECT plan(146);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -461,6 +461,48 @@ SELECT lives_ok($$SELECT catalog_api.health()$$, 'row_security off: health');
 RESET ROLE;
 SELECT is(current_setting('row_security'), 'off', 'row_security off: the caller''s setting is its own again');
 SET LOCAL row_security = on;
+
+-- catalog.idempotency_ttl: a key is kept that long from its statement
+SET LOCAL catalog.idempotency_ttl = 120;
+CREATE TEMP TABLE ttl_call AS
+    SELECT statement_timestamp() AS at,
+           catalog_api.create_product(sku => 'TAP-TTL-' || pg_backend_pid(), name => 'Short lived key', price => 1,
+                                      category_id => (SELECT cat FROM fx),
+                                      idempotency_key => 'tap-ttl-' || pg_backend_pid()) AS doc;
+SELECT is((SELECT i.expires_at - c.at FROM catalog.idempotency i, ttl_call c
+           WHERE i.key = 'tap-ttl-' || pg_backend_pid()),
+          interval '120 seconds', 'catalog.idempotency_ttl = 120: the key expires 120 s after its statement');
+RESET catalog.idempotency_ttl;
+SELECT throws_ok('SET LOCAL catalog.idempotency_ttl = 59', '22023', NULL,
+                 'catalog.idempotency_ttl below 60 s is refused');
+
+-- health() is degraded when the installed SQL (pg_extension's version)
+-- and the loaded library differ, as after ALTER EXTENSION UPDATE without a
+-- restart; under PostgREST it then answers 503.  The version is changed in
+-- a subtransaction that is undone.
+CREATE FUNCTION pg_temp.health_at_version(v text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    h jsonb;
+    st text;
+BEGIN
+    BEGIN
+        UPDATE pg_extension SET extversion = v WHERE extname = 'catalog';
+        PERFORM set_config('request.method', 'GET', true);
+        h := catalog_api.health();
+        st := current_setting('response.status', true);
+        RAISE EXCEPTION USING ERRCODE = 'P0003', MESSAGE = 'undo';
+    EXCEPTION WHEN SQLSTATE 'P0003' THEN
+        NULL;
+    END;
+    RETURN concat_ws(' ', h->>'status', h->>'version',
+                     CASE WHEN h->>'library_version' = v THEN 'same' ELSE 'differs' END, nullif(st, ''));
+END;
+$$;
+SELECT is(pg_temp.health_at_version('0.9'), 'degraded 0.9 differs 503',
+          'health: degraded, with 503 under PostgREST, when the installed version is not the library''s');
+SELECT is(pg_temp.health_at_version((SELECT extversion FROM pg_extension WHERE extname = 'catalog')),
+          concat_ws(' ', 'ok', (SELECT extversion FROM pg_extension WHERE extname = 'catalog'), 'same'),
+          'health: ok, without a status, when the versions match');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(211);
+SELECT plan(214);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -85,6 +85,19 @@ CREATE FUNCTION pg_temp.acount(tbl text, rid bigint) RETURNS bigint LANGUAGE sql
 $$ SELECT count(*) FROM catalog.audit_log WHERE table_name = tbl AND row_id = rid $$;
 
 -- The masking with method hash: "[hmac:" and 32 hex digits of a keyed HMAC of the value "]".
+-- SQLSTATE and DETAIL of a refused statement, or 'accepted'.
+CREATE FUNCTION pg_temp.refusal_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    det text;
+BEGIN
+    EXECUTE q;
+    RETURN 'accepted';
+EXCEPTION WHEN others THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, det = PG_EXCEPTION_DETAIL;
+    RETURN st || ' ' || det;
+END;
+$$;
 CREATE FUNCTION pg_temp.is_hash_mask(v text) RETURNS boolean LANGUAGE sql IMMUTABLE AS
 $$ SELECT v ~ '^\[hmac:[0-9a-f]{32}\]$' $$;
 CREATE FUNCTION pg_temp.uuid_like(v text) RETURNS boolean LANGUAGE sql IMMUTABLE AS
@@ -538,6 +551,16 @@ FROM catalog_api.create_product(sku => 'TAP-AU-NOKEY-' || upper(:'sfx'), name =>
 SELECT is((pg_temp.alast('product', :nokey)).new_values #> '{attributes}',
           '{"ref_[redacted]#1": "x", "size": "call [redacted]"}'::jsonb,
           'redact without an audit key: a write with a phone number in an attribute key and value is audited, masked');
+-- under redact every masked actor or request id is stored alike: a lookup
+-- by one would return them all, so it is refused; a clear one still works
+SELECT is(pg_temp.refusal_of(format('SELECT catalog_api.audit_by_actor(%L)', 'ops.' || :'sfx' || '@example.com')),
+          '22023 {"field":"actor","reason":"masked_by_redact"}',
+          'redact: audit_by_actor of an actor that would be masked is refused (masked_by_redact)');
+SELECT is(pg_temp.refusal_of(format('SELECT catalog_api.audit_by_request(%L)', 'req ops.' || :'sfx' || '@example.com')),
+          '22023 {"field":"request_id","reason":"masked_by_redact"}',
+          'redact: audit_by_request of an id that would be masked is refused (masked_by_redact)');
+SELECT is(pg_temp.refusal_of($$SELECT catalog_api.audit_by_actor('pgtap-audit')$$), 'accepted',
+          'redact: audit_by_actor of a clear actor is answered');
 ROLLBACK;
 
 ------------------------------------------------------------------------------
