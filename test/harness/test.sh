@@ -443,9 +443,8 @@ elif [ ${#PERL_TAP_FILES[@]} -eq 0 ]; then
 fi
 
 # ---------------------------------------------------------------------------
-# e. valgrind memcheck: the pg_regress inputs, the isolation specs (but
-#    search_timeout, whose steps race the search timer, which valgrind's
-#    slowdown decides) and the pgTAP files again, on a server whose every
+# e. valgrind memcheck: the pg_regress inputs, the isolation specs and the
+#    pgTAP files again, on a server whose every
 #    process runs under valgrind (as core's buildfarm
 #    animal skink runs core's suites); test/harness/valgrind_report.pl
 #    counts the errors of the extension's code in its logs.  Without a
@@ -519,12 +518,12 @@ else
         fail "valgrind: the pg_regress suites under memcheck (log $log)"
     fi
     log=$SCRATCH/logs/vg-isolation.log
-    mapfile -t VG_SPECS < <(make_var "$SRC" ISOLATION | tr ' ' '\n' | grep -v -x -e search_timeout -e '')
+    mapfile -t VG_SPECS < <(make_var "$SRC" ISOLATION | tr ' ' '\n' | grep -v -x -e '')
     if create_regress_db isolation_regression &&
         run_step "$log" as_svc_in "$SRC" timeout -k 30 1200 "$PG_ISOLATION_BIN" --use-existing \
             --host="$VG_SOCK" --port="$VG_PORT" --inputdir=test/isolation --outputdir="$VG/isolation" \
             --dbname=isolation_regression "${VG_SPECS[@]}" >/dev/null; then
-        pass "valgrind: the isolation specs (${#VG_SPECS[@]}, all but search_timeout) pass under memcheck"
+        pass "valgrind: the isolation specs (${#VG_SPECS[@]}) pass under memcheck"
     else
         show_file "$VG/isolation/regression.diffs" 100
         fail "valgrind: the isolation specs under memcheck (log $log)"
