@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(154);
+SELECT plan(160);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -160,6 +160,20 @@ SELECT ok(((r ->> 'detail')::jsonb #>> '{headers,RateLimit-Reset}')::int BETWEEN
           'RateLimit-Reset is when the bucket is full again') FROM refusal;
 SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('b')) ->> 'state', 'ok',
           'another subject has its own bucket');
+-- Retry-After is at most a day: 90 reads under a lax limit (one per
+-- 1000 s, burst 100) put the bucket 90,000 s ahead; under a strict limit
+-- (burst 1) the exact wait is 91,000 s, and the client is told a day.
+SELECT ok(catalog_api.rate_limit_set('admin', 'list_categories', 0.001, 100) IS NOT NULL, 'a lax limit');
+SELECT is(count(*) FILTER (WHERE pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('day')) ->> 'state' = 'ok'),
+          90::bigint, '90 reads within the burst of 100')
+FROM generate_series(1, 90);
+SELECT ok(catalog_api.rate_limit_set('admin', 'list_categories', 0.001, 1) IS NOT NULL, 'a strict limit');
+CREATE TEMP TABLE day_refusal AS SELECT pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('day')) AS r;
+SELECT is((r ->> 'detail')::jsonb #>> '{headers,Retry-After}', '86400',
+          'Retry-After is capped at a day (the exact wait is 91,000 s)') FROM day_refusal;
+SELECT ok(((r ->> 'detail')::jsonb #>> '{headers,RateLimit-Reset}')::int BETWEEN 89999 AND 90000,
+          'RateLimit-Reset still says when the bucket is full again') FROM day_refusal;
+SELECT ok(catalog_api.rate_limit_drop('admin', 'list_categories'), 'the limit is dropped again');
 -- A subject too long for a key is keyed by its SHA-256: still one bucket
 -- per subject, and subjects differing in their last character apart.
 SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub(repeat('x', 300) || 'a')) ->> 'state', 'ok',
