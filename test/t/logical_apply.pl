@@ -1,22 +1,25 @@
 # logical_apply.pl: the caches of a logical replication subscriber.
 #
-# A backend caches two of the extension's tables: the declared audit masks
-# (catalog.audit_mask) and the words of the typo dictionary it found
-# (catalog.search_term).  A change reaches the caches through a relcache
+# A backend caches three of the extension's tables: the rate limits
+# (catalog.rate_limit), the declared audit masks (catalog.audit_mask) and
+# the words of the typo dictionary it found (catalog.search_term).  A change reaches the caches through a relcache
 # invalidation that a trigger sends.  A logical replication apply worker
 # fires row triggers only, never statement triggers (TRUNCATE excepted), so
 # the statement triggers that send the invalidation did nothing for a
 # change that arrived by replication; the REPLICA row triggers
 # (*_changed_apply, search_term_lock_apply) cover it.
 #
-# A publisher publishes catalog.audit_mask and catalog.search_term; the
-# subscriber has products of its own.  One long-lived subscriber session
-# (a pooled connection) fills its caches, the publisher changes both
-# tables, and the session's next writes must follow the change:
+# A publisher publishes the three tables; the subscriber has products of
+# its own.  One long-lived subscriber session (a pooled connection) fills
+# its caches, the publisher changes the tables, and the session's next
+# requests must follow the change:
 #   1. a mask declared on the publisher masks the session's next audit row;
 #   2. a dictionary word deleted on the publisher is put back by the
 #      session's next product with that word (before, the session still
-#      took it for known and the word stayed missing).
+#      took it for known and the word stayed missing);
+#   3. a limit of one request set on the publisher refuses the session's
+#      second request of a new subject (under the cached default, burst
+#      200, it would be allowed).
 use strict;
 use warnings;
 
@@ -44,7 +47,7 @@ for my $node ($pub, $sub)
 # deletes are published with the whole row as identity.
 $pub->safe_psql($db, q{
 ALTER TABLE catalog.search_term REPLICA IDENTITY FULL;
-CREATE PUBLICATION catalog_caches FOR TABLE catalog.audit_mask, catalog.search_term;
+CREATE PUBLICATION catalog_caches FOR TABLE catalog.audit_mask, catalog.search_term, catalog.rate_limit;
 });
 my $connstr = $pub->connstr . " dbname=$db";
 $sub->safe_psql($db,
@@ -65,6 +68,20 @@ is($sub->safe_psql($db, q{SELECT count(*) FROM catalog.search_term WHERE term = 
 # remembered) and an attribute no mask covers yet (stored in clear).
 my $session = $sub->background_psql($db);
 $session->query_safe(q{SET catalog.actor = 'subscriber'});
+# A request as PostgREST makes it (pre_request), its SQLSTATE or "ok".
+$session->query_safe(q{
+CREATE FUNCTION pg_temp.req(subject text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('request.method', 'GET', true), set_config('request.path', '/rpc/search_products', true),
+            set_config('request.jwt.claims', json_build_object('sub', subject)::text, true);
+    PERFORM catalog_api.pre_request();
+    RETURN 'ok';
+EXCEPTION WHEN others THEN
+    RETURN SQLSTATE;
+END;
+$$});
+is($session->query_safe(q{SELECT pg_temp.req('apply-a')}), 'ok',
+	'a request under the default limits (the session caches them)');
 $session->query_safe(q{SELECT catalog_api.create_category(name => 'Sub', slug => 'sub')});
 $session->query_safe(q{
 SELECT catalog_api.create_product(sku => 'SUB-1', name => 'Quillwort teapot', price => 1,
@@ -82,8 +99,15 @@ $pub->safe_psql($db, q{
 SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'attributes',
                                   attribute_key => 'supplier_ref', method => 'redact');
 DELETE FROM catalog.search_term WHERE term = 'quillwort';
+SELECT catalog_api.rate_limit_set('admin', 'search_products', 0.001, 1);
 });
 $pub->wait_for_catchup('catalog_caches');
+is($sub->safe_psql($db, q{SELECT burst FROM catalog.rate_limit WHERE action = 'search_products'}),
+	'1', 'the limit arrived on the subscriber');
+is($session->query_safe(q{SELECT pg_temp.req('apply-b')}), 'ok',
+	'the first request of a new subject is allowed');
+is($session->query_safe(q{SELECT pg_temp.req('apply-b')}), 'PGRST',
+	'its second is refused: the limit set on the publisher applies to the session (its cache was invalidated by the apply)');
 is($sub->safe_psql($db, q{SELECT count(*) FROM catalog.audit_mask WHERE attribute_key = 'supplier_ref'}),
 	'1', 'the mask arrived on the subscriber');
 is($sub->safe_psql($db, q{SELECT count(*) FROM catalog.search_term WHERE term = 'quillwort'}),
