@@ -43,6 +43,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
 
@@ -201,20 +202,49 @@ parsed_setting(const char *name, const char *text)
 }
 
 /*
+ * numeric_fits
+ *	  Whether a JSON number prints in at most about 2 * max_len characters
+ *	  (|n| < 10^max_len, at most max_len decimals), decided without
+ *	  printing it: jsonb stores 1e131071 in a few bytes, and numeric_out
+ *	  would write all 131,072 digits of it.
+ */
+static bool
+numeric_fits(Numeric n, int max_len)
+{
+	char		limit[16];
+	Datum		bound;
+	Datum		mag;
+
+	if (numeric_is_nan(n) || numeric_is_inf(n))
+		return true;			/* jsonb holds neither; they print short */
+	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(n))) > max_len)
+		return false;
+	snprintf(limit, sizeof(limit), "1e%d", max_len);
+	bound = DirectFunctionCall3(numeric_in, CStringGetDatum(limit),
+								ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	mag = DirectFunctionCall1(numeric_abs, NumericGetDatum(n));
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, mag, bound)) < 0;
+}
+
+/*
  * claim_value
  *	  The claim key of request.jwt.claims as text (a string, or a number
  *	  printed), or NULL when the setting is empty or has no such claim.
  *	  *other is set when the claim is there but is a boolean, an object or
- *	  an array (a JSON null counts as absent, as ->> reads it).
+ *	  an array (a JSON null counts as absent, as ->> reads it); *too_long
+ *	  when it is a number too long for any claim the extension reads (more
+ *	  than CATALOG_ACTOR_MAX digits before or after the point), which is
+ *	  not printed.
  */
 static char *
-claim_value(const char *key, bool *other)
+claim_value(const char *key, bool *other, bool *too_long)
 {
 	const char *claims = GetConfigOption("request.jwt.claims", true, false);
 	Jsonb	   *jb;
 	JsonbValue *v;
 
 	*other = false;
+	*too_long = false;
 	if (claims == NULL || claims[0] == '\0')
 		return NULL;
 
@@ -228,8 +258,15 @@ claim_value(const char *key, bool *other)
 	if (v->type == jbvString)
 		return pnstrdup(v->val.string.val, v->val.string.len);
 	if (v->type == jbvNumeric)
+	{
+		if (!numeric_fits(v->val.numeric, CATALOG_ACTOR_MAX))
+		{
+			*too_long = true;
+			return NULL;
+		}
 		return DatumGetCString(DirectFunctionCall1(numeric_out,
 												   NumericGetDatum(v->val.numeric)));
+	}
 	*other = (v->type != jbvNull);
 	return NULL;
 }
@@ -238,14 +275,15 @@ claim_value(const char *key, bool *other)
  * ApiClaim
  *	  The claim key of request.jwt.claims as text (a string, or a number
  *	  printed), or NULL when the setting is empty or has no such claim (or
- *	  one of another JSON type).
+ *	  one of another JSON type, or a number too long to print).
  */
 char *
 ApiClaim(const char *key)
 {
 	bool		other;
+	bool		too_long;
 
-	return claim_value(key, &other);
+	return claim_value(key, &other, &too_long);
 }
 
 /*
@@ -268,13 +306,21 @@ char *
 ApiActor(void)
 {
 	bool		other;
-	char	   *raw = claim_value("sub", &other);
+	bool		too_long;
+	char	   *raw = claim_value("sub", &other, &too_long);
 	char	   *out;
 	size_t		outlen;
 	ValidateError err;
 
 	if (other)
 		ValidateRaiseReason("actor", "not_string");
+	if (too_long)
+	{
+		err.reason = "too_long";
+		err.limit = CATALOG_ACTOR_MAX;
+		err.position = -1;
+		ValidateRaise("actor", &err);
+	}
 	if (raw == NULL)
 	{
 		if (catalog_actor != NULL && catalog_actor[0] != '\0')

@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(146);
+SELECT plan(150);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -364,6 +364,18 @@ SELECT set_config('request.jwt.claims', '{"sub": 4242}', true) IS NOT NULL AS cl
 SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 4, name => 'By number sub') IS NOT NULL AS updated;
 SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), '4242',
           'a JWT sub that is a number is printed');
+-- a number too long for an actor is refused without being printed
+-- (1e131071 is a few bytes of jsonb and 131,072 digits of text)
+SELECT throws_ok(format($$SELECT set_config('request.jwt.claims', %L, true), catalog_api.update_product(id => %s, expected_version => 5, name => 'By long number')$$,
+                        v, (SELECT arch FROM fx)),
+                 '22001', 'invalid value for field "actor": value is longer than 255 characters',
+                 'a JWT sub that is ' || d || ' is too long')
+FROM (VALUES ('{"sub": 1e131071}', 'a number of 131,072 digits'), ('{"sub": 1e255}', 'a number of 256 digits'),
+             ('{"sub": 1e-300}', 'a number of 300 decimals')) AS t(v, d);
+SELECT set_config('request.jwt.claims', '{"sub": 1e254}', true) IS NOT NULL AS claims_set;
+SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 5, name => 'By a long number sub') IS NOT NULL AS updated;
+SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), '1' || repeat('0', 254),
+          'a JWT sub that is a number of 255 digits is printed');
 SET LOCAL request.jwt.claims = '';
 
 -- Row-level security hides drafts and archived rows even after a mistaken grant.
