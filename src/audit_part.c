@@ -614,7 +614,9 @@ maintain_body(int months_ahead, MemoryContext cxt, List **created, int64 *moved)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("catalog.audit_log has no default partition"),
-				 errhint("Recreate it: CREATE TABLE catalog.audit_log_default PARTITION OF catalog.audit_log DEFAULT.")));
+				 errhint("Recreate it as the extension's script does: CREATE TABLE catalog.audit_log_default PARTITION OF catalog.audit_log DEFAULT, "
+						 "its primary key (id) and an index on txid, row-level security enabled and forced with a policy FOR ALL TO catalog_audit_owner, "
+						 "and owner catalog_audit_owner.")));
 
 	if (!month_of(GetCurrentTimestamp(), &cur))
 		elog(ERROR, "current time is out of range");

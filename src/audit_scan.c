@@ -23,8 +23,8 @@
  * (no regular expressions: a hostile value cannot make them backtrack):
  *	- e-mail address: a local part of letters, digits, "." and the other
  *	  characters RFC 5322 allows unquoted (!#$%&'*+-/=?^_`{|}~), or a quoted
- *	  one ("j.doe", up to 64 code points without a quote, "@" or line
- *	  break), "@", a domain of two or more labels of [A-Za-z0-9-] and
+ *	  one ("j.doe", "a@b", up to 64 code points without an unescaped
+ *	  quote or a line break), "@", a domain of two or more labels of [A-Za-z0-9-] and
  *	  letters, the last one at least two characters with a letter;
  *	- payment card number: 13 to 19 digits, in groups separated by single
  *	  spaces or dashes, passing the Luhn check (any run of whole groups of
@@ -441,14 +441,17 @@ scan_emails(const Decoded *d, AuditScanSpans *out)
 		if (at - 1 >= floor && c[at - 1] == '"')
 		{
 			/*
-			 * A quoted local part, "j.doe"@example.com: back to the
-			 * opening quote, over anything but a quote, an "@" or a line
-			 * break, for at most QUOTED_LOCAL_MAX code points.
+			 * A quoted local part, "j.doe"@example.com, "a@b"@example.com:
+			 * back to the opening quote, over anything but a line break
+			 * (an "@" included; a quote after a backslash is content, as
+			 * in "a\"b"), for at most QUOTED_LOCAL_MAX code points, so
+			 * each "@" reads a bounded number of code points.
 			 */
 			int			q = at - 2;
 
 			while (q >= floor && at - 2 - q < QUOTED_LOCAL_MAX &&
-				   c[q] != '"' && c[q] != '@' && c[q] != '\n' && c[q] != '\r')
+				   c[q] != '\n' && c[q] != '\r' &&
+				   (c[q] != '"' || (q - 1 >= floor && c[q - 1] == '\\')))
 				q--;
 			if (q >= floor && q < at - 2 && c[q] == '"')
 				ls = q;

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(214);
+SELECT plan(216);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -419,7 +419,8 @@ INSERT INTO clear VALUES ('alice.' || :'sfx' || '@example.com'), ('bob.' || :'sf
                          ('4111 1111 1111 1111'), ('4111111111111111'), ('5555-5555-5555-4444'),
                          ('+1 415 555 0132'), ('(415) 555-0199'),
                          ('0171/1234567'), ('089 / 123 45 67'), ('j.doe.' || :'sfx'),
-                         ('first&last.' || :'sfx' || '@example.org'), ('o''brien.' || :'sfx' || '@example.org');
+                         ('first&last.' || :'sfx' || '@example.org'), ('o''brien.' || :'sfx' || '@example.org'),
+                         ('qat.' || :'sfx'), ('qesc.' || :'sfx');
 CREATE TEMP TABLE valtext AS
 SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1111 or 4111111111111111; call +1 415 555 0132 now' AS descr,
        jsonb_build_object('contact', 'bob.' || :'sfx' || '@mail.example.org is the buyer',
@@ -450,6 +451,8 @@ SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1
                           'quoted', 'write "j.doe.' || :'sfx' || '"@example.org now',
                           'atext', 'write first&last.' || :'sfx' || '@example.org now',
                           'apos', 'write o''brien.' || :'sfx' || '@example.org now',
+                          'quoted_at', 'write "qat.' || :'sfx' || '@b"@example.org now',
+                          'quoted_esc', 'write "qesc.' || :'sfx' || '\"x"@example.org now',
                           'notquoted', 'say "hi" @home or "x"@y') AS attrs;
 GRANT SELECT ON valtext TO PUBLIC;
 
@@ -502,7 +505,9 @@ FROM (VALUES ('vs', 'call <m> now', 'a variation selector after a phone number d
              ('slash2', 'Tel. <m>', 'a phone number with " / " after the area code is masked'),
              ('quoted', 'write <m> now', 'an e-mail address with a quoted local part is masked, quotes included'),
              ('atext', 'write <m> now', 'an e-mail address with "&" in its local part is masked whole'),
-             ('apos', 'write <m> now', 'an e-mail address with an apostrophe in its local part is masked whole')) AS t(k, p, d);
+             ('apos', 'write <m> now', 'an e-mail address with an apostrophe in its local part is masked whole'),
+             ('quoted_at', 'write <m> now', 'a quoted local part with an "@" inside is masked whole'),
+             ('quoted_esc', 'write <m> now', 'a quoted local part with an escaped quote inside is masked whole')) AS t(k, p, d);
 SELECT is((pg_temp.alast('product', :pvals)).new_values #> '{attributes}' -> k, to_jsonb(v), d)
 FROM (VALUES ('dates', 'from 01/05/2024 to 12/31/2024', 'dates with "/" are not phone numbers'),
              ('dates2', 'on 01/05/2024 02/06/2025', 'two dates with "/" in a row are not a phone number'),
