@@ -205,25 +205,15 @@ parsed_setting(const char *name, const char *text)
  * numeric_fits
  *	  Whether a JSON number prints in at most about 2 * max_len characters
  *	  (|n| < 10^max_len, at most max_len decimals), decided without
- *	  printing it: jsonb stores 1e131071 in a few bytes, and numeric_out
- *	  would write all 131,072 digits of it.
+ *	  printing it (see ValidateNumericBelowPow10).
  */
 static bool
 numeric_fits(Numeric n, int max_len)
 {
-	char		limit[16];
-	Datum		bound;
-	Datum		mag;
-
 	if (numeric_is_nan(n) || numeric_is_inf(n))
 		return true;			/* jsonb holds neither; they print short */
-	if (DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(n))) > max_len)
-		return false;
-	snprintf(limit, sizeof(limit), "1e%d", max_len);
-	bound = DirectFunctionCall3(numeric_in, CStringGetDatum(limit),
-								ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	mag = DirectFunctionCall1(numeric_abs, NumericGetDatum(n));
-	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, mag, bound)) < 0;
+	return DatumGetInt32(DirectFunctionCall1(numeric_scale, NumericGetDatum(n))) <= max_len &&
+		ValidateNumericBelowPow10(n, max_len);
 }
 
 /*

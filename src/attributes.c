@@ -87,8 +87,6 @@ static void
 check_number(Numeric n, const char *field)
 {
 	ValidateError err;
-	Numeric		bound;
-	Numeric		absval;
 
 	err.position = -1;
 	/* jsonb holds no NaN or infinity; refused should one ever arrive */
@@ -98,17 +96,7 @@ check_number(Numeric n, const char *field)
 		err.limit = -1;
 		ValidateRaise(field, &err);
 	}
-	absval = DatumGetNumeric(DirectFunctionCall1(numeric_abs, NumericGetDatum(n)));
-	StaticAssertStmt(ATTRIBUTES_MAX_NUMBER_DIGITS <= 18, "the bound fits in an int64");
-	{
-		int64		b = 1;
-
-		for (int i = 0; i < ATTRIBUTES_MAX_NUMBER_DIGITS; i++)
-			b *= 10;
-		bound = int64_to_numeric(b);
-	}
-	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(absval),
-										  NumericGetDatum(bound))) >= 0)
+	if (!ValidateNumericBelowPow10(n, ATTRIBUTES_MAX_NUMBER_DIGITS))
 	{
 		err.reason = "too_many_digits";
 		err.limit = ATTRIBUTES_MAX_NUMBER_DIGITS;

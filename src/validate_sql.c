@@ -281,6 +281,32 @@ ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
 }
 
 /*
+ * ValidateNumericBelowPow10
+ *	  Whether |n| < 10^digits, for a finite n, decided without printing n:
+ *	  a numeric of a few bytes (1e131071, as an argument or inside jsonb)
+ *	  prints as 131,072 digits, and numeric_out would build all of them
+ *	  before a length check refused them.  The comparison costs time in the
+ *	  number of n's base-10000 digits, which its sender sent.  Every bound
+ *	  on a caller's number is taken here: the price, attribute numbers,
+ *	  numeric JWT claims.
+ */
+bool
+ValidateNumericBelowPow10(Numeric n, int digits)
+{
+	char		text[16];
+	Datum		bound;
+	Datum		mag;
+
+	Assert(!numeric_is_nan(n) && !numeric_is_inf(n));
+	Assert(digits >= 0);
+	snprintf(text, sizeof(text), "1e%d", digits);
+	bound = DirectFunctionCall3(numeric_in, CStringGetDatum(text),
+								ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	mag = DirectFunctionCall1(numeric_abs, NumericGetDatum(n));
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, mag, bound)) < 0;
+}
+
+/*
  * ValidatePriceArg
  *	  Range- and scale-check a price (CATALOG_PRICE_INT_DIGITS integer
  *	  digits, CATALOG_PRICE_SCALE decimals, not negative, finite) or raise.
@@ -288,33 +314,21 @@ ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
  *	  "negative" (below zero; numeric has no negative zero), "out_of_range"
  *	  (10^CATALOG_PRICE_INT_DIGITS or more; limit the digits),
  *	  "too_many_decimals" (more than CATALOG_PRICE_SCALE decimals, trailing
- *	  zeros not counted; limit the scale).
- *
- *	  The value is compared, never printed: a numeric of a few bytes can
- *	  print as 131,072 digits (1e131071 as a search filter from an
- *	  anonymous caller), and numeric_out would build all of them before
- *	  the range check refused it.  Each test below costs time in the
- *	  number of its base-10000 digits, which the caller sent.
+ *	  zeros not counted; limit the scale).  The price is compared, never
+ *	  printed (ValidateNumericBelowPow10).
  */
 void
 ValidatePriceArg(const char *field, Numeric price)
 {
 	Datum		d = NumericGetDatum(price);
 	ValidateError err = {NULL, -1, -1};
-	int64		limit = 1;
-	int			i;
-
-	StaticAssertStmt(CATALOG_PRICE_INT_DIGITS <= 18, "10^digits must fit in int64");
-	for (i = 0; i < CATALOG_PRICE_INT_DIGITS; i++)
-		limit *= 10;
 
 	if (numeric_is_nan(price) || numeric_is_inf(price))
 		err.reason = "not_a_number";
 	else if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, d,
 											   NumericGetDatum(int64_to_numeric(0)))) < 0)
 		err.reason = "negative";
-	else if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, d,
-											   NumericGetDatum(int64_to_numeric(limit)))) >= 0)
+	else if (!ValidateNumericBelowPow10(price, CATALOG_PRICE_INT_DIGITS))
 	{
 		err.reason = "out_of_range";
 		err.limit = CATALOG_PRICE_INT_DIGITS;

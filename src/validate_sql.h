@@ -42,6 +42,9 @@ extern void ValidateRaise(const char *field, const ValidateError *err) pg_attrib
 extern char *ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
 							 int min_len, int max_len);
 
+/* Whether a finite numeric is below 10^digits in magnitude, without printing it. */
+extern bool ValidateNumericBelowPow10(Numeric n, int digits);
+
 /* Range- and scale-check a price, or raise. */
 extern void ValidatePriceArg(const char *field, Numeric price);
 

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(160);
+SELECT plan(162);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -173,6 +173,13 @@ SELECT is((r ->> 'detail')::jsonb #>> '{headers,Retry-After}', '86400',
           'Retry-After is capped at a day (the exact wait is 90,000 s)') FROM day_refusal;
 SELECT ok(((r ->> 'detail')::jsonb #>> '{headers,RateLimit-Reset}')::int BETWEEN 89999 AND 90000,
           'RateLimit-Reset still says when the bucket is full again') FROM day_refusal;
+-- A numeric sub too long for any claim is not printed (1e131071: 131,072
+-- digits): the limiter takes it as absent, so the request is counted
+-- under the caller's other key, the one a request without a sub has.
+SELECT is(pg_temp.req('GET', '/rpc/list_categories', '{"sub": 1e131071}') ->> 'state', 'ok',
+          'a request with a sub of 131,072 digits is allowed once (limit: burst 1)');
+SELECT is(pg_temp.req('GET', '/rpc/list_categories') ->> 'state', 'PGRST',
+          'a request without a sub is then refused: both counted under one key (the long sub taken as absent)');
 SELECT ok(catalog_api.rate_limit_drop('admin', 'list_categories'), 'the limit is dropped again');
 -- A subject too long for a key is keyed by its SHA-256: still one bucket
 -- per subject, and subjects differing in their last character apart.
