@@ -3060,23 +3060,62 @@ hl_range_cmp(const void *a, const void *b)
 }
 
 /*
- * Occurrences of needle (len bytes) in name (nlen characters, folded): at
- * word starts, or anywhere.  Ranges are in characters.
+ * word_char
+ *	  Whether c (folded, as find_needle sees it) is a letter or digit the
+ *	  way the text search parser decides it for this database, so that a
+ *	  highlight starts and ends where the parser's words do: iswalnum in a
+ *	  multibyte database with a real locale, the locale's isalnum in a
+ *	  single-byte one, and under the C locale ASCII letters and digits plus
+ *	  every non-ASCII character (the parser's own rule there).
+ */
+static bool
+word_char(pg_wchar c, FoldMode mode)
+{
+	switch (mode)
+	{
+		case FOLD_WIDE:
+			return iswalnum((wint_t) c) != 0;
+		case FOLD_BYTE:
+			return c >= 256 || isalnum((int) c);
+		case FOLD_ASCII:
+			break;
+	}
+	return c >= 0x80 || isalnum((int) c);
+}
+
+/*
+ * Occurrences of needle (len bytes) in name (nlen characters, folded):
+ * anywhere (a substring match), or as the parser's words: starting at a
+ * word boundary and, unless prefix (the last query word), ending at one.
+ * A needle that itself starts or ends with a character that is no letter
+ * or digit (the parser's "-10" of "merino-10") needs no boundary on that
+ * side.  Ranges are in characters.
  */
 static int
 find_needle(const pg_wchar *name, int nlen, const char *needle, int len, bool anywhere,
-			FoldMode mode, HlRange *out, int have, int max)
+			bool prefix, FoldMode mode, HlRange *out, int have, int max)
 {
 	int			wn;
 	pg_wchar   *w;
+	bool		open_start;
+	bool		open_end;
 
 	if (len == 0)
 		return have;
 	w = wide_chars(needle, len, &wn);
 	fold_chars(w, wn, mode);
-	for (int i = 0; wn > 0 && i + wn <= nlen && have < max; i++)
+	if (wn == 0)
 	{
-		if (!anywhere && i > 0 && (name[i - 1] >= 0x80 || isalnum((int) name[i - 1])))
+		pfree(w);
+		return have;
+	}
+	open_start = anywhere || !word_char(w[0], mode);
+	open_end = anywhere || prefix || !word_char(w[wn - 1], mode);
+	for (int i = 0; i + wn <= nlen && have < max; i++)
+	{
+		if (!open_start && i > 0 && word_char(name[i - 1], mode))
+			continue;
+		if (!open_end && i + wn < nlen && word_char(name[i + wn], mode))
 			continue;
 		if (memcmp(name + i, w, wn * sizeof(pg_wchar)) == 0)
 		{
@@ -3108,16 +3147,19 @@ push_highlight(JsonbParseState **st, const SearchRequest *r, const SearchRow *ro
 
 	fold_chars(name, nlen, mode);
 	if (row->klass == SC_SUBSTRING)
-		n = find_needle(name, nlen, r->q, r->qlen, true, mode, rg, n, max);
+		n = find_needle(name, nlen, r->q, r->qlen, true, false, mode, rg, n, max);
 	else if (row->klass != SC_SKU_EXACT && row->klass != SC_SKU_PREFIX)
 	{
 		for (int i = 0; i < r->nwords; i++)
 		{
-			n = find_needle(name, nlen, r->words[i], r->wordlen[i], false, mode, rg, n, max);
+			/* the last word is a prefix (autocomplete), the others words */
+			n = find_needle(name, nlen, r->words[i], r->wordlen[i], false,
+							i == r->nwords - 1, mode, rg, n, max);
 			if (row->klass == SC_TYPO)
 				for (int c = 0; c < r->ntypo[i]; c++)
 					n = find_needle(name, nlen, r->typo_words[i][c],
-									strlen(r->typo_words[i][c]), false, mode, rg, n, max);
+									strlen(r->typo_words[i][c]), false, false,
+									mode, rg, n, max);
 		}
 	}
 	pfree(name);

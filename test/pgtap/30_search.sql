@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(434);
+SELECT plan(440);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -38,6 +38,8 @@ INSERT INTO fxc VALUES ('other', (catalog_api.create_category(name => 'Tap Elsew
     slug => 'tap-search-else-' || pg_backend_pid())->>'id')::bigint);
 INSERT INTO fxc VALUES ('uni', (catalog_api.create_category(name => 'Tap Unicode',
     slug => 'tap-search-uni-' || pg_backend_pid())->>'id')::bigint);
+INSERT INTO fxc VALUES ('hl', (catalog_api.create_category(name => 'Tap Highlight',
+    slug => 'tap-search-hl-' || pg_backend_pid())->>'id')::bigint);
 CREATE TEMP TABLE fxp (k text PRIMARY KEY, id bigint NOT NULL);
 GRANT SELECT ON fxc, fxp TO PUBLIC;
 
@@ -94,6 +96,12 @@ SELECT pg_temp.mk('p01', 'TS-P1', '50% Off_Sale Item', 5, 'root', 15);
 SELECT pg_temp.mk('u01', 'TS-U1', U&'M\00FCller Kaffeem\00FChle', 40, 'uni', 17);
 SELECT pg_temp.mk('u02', 'TS-U2', U&'\00DCberzug Decke', 30, 'uni', 18);
 SELECT pg_temp.mk('p02', 'TS-P2', 'Promo 10%_Off Pack', 5, 'root', 15);
+-- highlight boundaries: words after non-ASCII punctuation, a word inside a
+-- longer one, a number with its sign
+SELECT pg_temp.mk('h01', 'TS-H1', U&'Tea Kettle\2013Zorbex Steel', 20, 'hl', 19);
+SELECT pg_temp.mk('h02', 'TS-H2', U&'\201CZorbex\201D Wool Socks', 20, 'hl', 20);
+SELECT pg_temp.mk('h03', 'TS-H3', 'Zorbwoolen Zorbwool Blanket', 20, 'hl', 21);
+SELECT pg_temp.mk('h04', 'TS-H4', 'Zorbex Merino-10', 20, 'hl', 22);
 -- Fillers for the page walks: repeated names, prices and created_at (ties
 -- broken by id), SKU prefixes for q 'cap', a few drafts and archived.
 DO $$
@@ -363,6 +371,32 @@ SELECT is(pg_temp.item(catalog_api.search_products(q => 'uberzug', category_id =
                        pg_temp.pid('u02'))->'highlight',
           '[{"start": 0, "length": 7}]',
           'the corrected word is highlighted whatever the case of its non-ASCII first letter');
+-- Highlights start and end where the parser's words do: a word after an en
+-- dash or a curly quote (non-ASCII, not letters) is highlighted; a query
+-- word other than the last matches whole words only, so it is not
+-- highlighted inside a longer word, while the last word is a prefix.
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'zorbex', category_id => pg_temp.cid('hl')),
+                       pg_temp.pid('h01'))->'highlight',
+          '[{"start": 11, "length": 6}]', 'a word after an en dash is highlighted');
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'zorbex', category_id => pg_temp.cid('hl')),
+                       pg_temp.pid('h02'))->'highlight',
+          '[{"start": 1, "length": 6}]', 'a word inside curly quotes is highlighted');
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'zorbwool blanket', category_id => pg_temp.cid('hl')),
+                       pg_temp.pid('h03'))->'highlight',
+          '[{"start": 11, "length": 8}, {"start": 20, "length": 7}]',
+          'a word that is not the last is highlighted as a whole word only, not inside a longer one');
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'blanket zorbwool', category_id => pg_temp.cid('hl')),
+                       pg_temp.pid('h03'))->'highlight',
+          '[{"start": 0, "length": 8}, {"start": 11, "length": 8}, {"start": 20, "length": 7}]',
+          'the last word is highlighted as a prefix too');
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'zorbex -10', category_id => pg_temp.cid('hl')),
+                       pg_temp.pid('h04'))->'highlight',
+          '[{"start": 0, "length": 6}, {"start": 13, "length": 3}]',
+          'a signed number ("-10" of "Merino-10") is highlighted right after the letter before it');
+SELECT is(pg_temp.item(catalog_api.search_products(q => 'merino zorb', category_id => pg_temp.cid('hl')),
+                       pg_temp.pid('h04'))->'highlight',
+          '[{"start": 0, "length": 4}, {"start": 7, "length": 6}]',
+          'a whole word ends at a hyphen; the last word is highlighted as a prefix');
 -- pg_trgm moved to another schema, then that schema renamed: the typo
 -- lookup's kept text names pg_trgm's schema, and the backend that ran it
 -- (this one, above) must follow both (it failed with 42883 until it
