@@ -40,6 +40,15 @@ SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 123456
 \echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, status => 'deleted');
 \echo :LAST_ERROR_SQLSTATE
+-- any wrong status is invalid_value: longer than every label, markup, empty
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, status => 'published-for-everyone');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, status => '<b>draft</b>');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, status => ' ');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.update_product(id => :ws1, expected_version => 1, status => repeat('x', 100000));
+\echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, currency => 'XXX');
 \echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => 999999);
@@ -51,6 +60,8 @@ SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, cat
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"a": {"b": {"c": {}}}}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"note": "<img src=x onerror=alert(1)>"}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"note": "x&#8203;y"}');
 \echo :LAST_ERROR_SQLSTATE
 -- numbers: at most 15 digits before the point and 15 after (1e131000 is 10
 -- bytes of jsonb and 131,001 characters of text)

@@ -170,18 +170,15 @@ typedef struct ProductInput
 
 /*
  * canonical_status
- *	  The status argument as one of the enum labels, or raise 22023.
+ *	  The status argument as one of the enum labels, or raise 22023
+ *	  "invalid_value" (too long or not a label alike).
  */
 static const char *
 canonical_status(text *arg)
 {
 	static const char *const labels[] = {"draft", "published", "archived"};
-	char	   *s = ValidateTextArg("status", arg, VT_PLAIN, 1, 16);
 
-	for (size_t i = 0; i < lengthof(labels); i++)
-		if (strcmp(s, labels[i]) == 0)
-			return labels[i];
-	ValidateRaiseReason("status", "invalid_value");
+	return ValidateLabelArg("status", arg, labels, lengthof(labels));
 }
 
 /*

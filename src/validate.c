@@ -14,9 +14,12 @@
  * for steps 1 and 2, in the canonical value for steps 6 and 7 and for a
  * variation selector whose base cannot take it (checked after step 4).
  *
- * 1. Size bound.  More than 4 * max_len + 1024 bytes (and in any case more
- *	  than 16 MiB) is "too_long" (limit max_len) before anything else is
- *	  looked at, so a hostile megabyte costs nothing.  Then the whole input
+ * 1. Size bound.  More than VALIDATE_INPUT_BOUND(max_len) = 12 * max_len
+ *	  + 1024 bytes (and in any case more than 16 MiB) is "too_long" (limit
+ *	  max_len) before anything else is looked at, so a hostile megabyte
+ *	  costs nothing; 12 bytes is the most a code point of the canonical
+ *	  value can take decomposed (validate.h), so no value that fits is
+ *	  refused here.  Then the whole input
  *	  must be valid UTF-8 (pg_utf8_islegal: no overlong forms, no
  *	  surrogates, nothing above U+10FFFF) without NUL bytes, else
  *	  "invalid_utf8".
@@ -116,6 +119,10 @@
  *		two or more ASCII letters, optional white space, then "="
  *		("onerror=", "ONLOAD =").  "Salon = stylish" is accepted (no word
  *		start), "online=yes" is refused.
+ *	  - the forbidden characters of step 2, when decoding produced them
+ *		("&#x202E;", "&#8203;", "%07", "&amp;#x202E;"), with step 2's
+ *		reason and the position of the reference's "&" or "%"; VT_LONGTEXT
+ *		allows an encoded TAB, LF and CR as it allows written ones.
  *	  CSS "expression(" and "url(" are not checked: expression() only ran in
  *	  Internet Explorer 7 and older, and url() is dangerous only with a
  *	  javascript: or data: URL, which the scheme rule refuses already.
@@ -1168,10 +1175,10 @@ find_active_content(const pg_wchar *s, int n)
 
 /*
  * check_markup
- *		Step 6 on the canonical value s[0..n).
+ *		Step 6 on the canonical value s[0..n) (longtext: VT_LONGTEXT).
  */
 static bool
-check_markup(const pg_wchar *s, int n, ValidateError *err)
+check_markup(const pg_wchar *s, int n, bool longtext, ValidateError *err)
 {
 	pg_wchar   *cur;
 	pg_wchar   *next;
@@ -1213,6 +1220,30 @@ check_markup(const pg_wchar *s, int n, ValidateError *err)
 		ok = fail(err, R_MARKUP, -1, cur_src[at] + 1);
 	else if ((at = find_active_content(cur, m)) >= 0)
 		ok = fail(err, R_ACTIVE_CONTENT, -1, cur_src[at] + 1);
+	else
+	{
+		/*
+		 * A character that only decoding produced ("&#x202E;", "&#8203;",
+		 * "%07") is held to step 2's rules too: a page that shows the value
+		 * without escaping it, the case this step is for, would show the
+		 * real override, invisible or control character.  A decoded
+		 * character differs from the one at its source position (the "&"
+		 * or "%" that starts its reference), except "&" from "&amp;".
+		 */
+		for (at = 0; at < m && ok; at++)
+		{
+			pg_wchar	c = cur[at];
+			ValidateCodeClass cls;
+
+			if (c == s[cur_src[at]])
+				continue;
+			if (longtext && (c == '\t' || c == '\n' || c == '\r'))
+				continue;
+			cls = code_class(c);
+			if (cls != CC_ALLOWED)
+				ok = fail(err, code_class_reasons[cls], -1, cur_src[at] + 1);
+		}
+	}
 
 	pfree(cur);
 	pfree(next);
@@ -1328,7 +1359,7 @@ ValidateText(const char *in, size_t len, ValidateTextKind kind,
 	bool		ok = true;
 
 	/* Step 1: size bound first, then UTF-8. */
-	bound = (size_t) (max_len > 0 ? max_len : 0) * 4 + 1024;
+	bound = VALIDATE_INPUT_BOUND(max_len);
 	if (bound > VALIDATE_MAX_INPUT_BYTES)
 		bound = VALIDATE_MAX_INPUT_BYTES;
 	if (len > bound)
@@ -1388,13 +1419,13 @@ ValidateText(const char *in, size_t len, ValidateTextKind kind,
 		ok = fail(err, R_TOO_LONG, max_len, -1);
 	/* Steps 6 and 7. */
 	else if (kind == VT_PLAIN || kind == VT_LONGTEXT)
-		ok = check_markup(canon, n, err);
+		ok = check_markup(canon, n, kind == VT_LONGTEXT, err);
 	else
 	{
 		ok = check_format(canon, n, kind, err);
 		/* a token is free printable ASCII: it gets the markup rules too */
 		if (ok && kind == VT_TOKEN)
-			ok = check_markup(canon, n, err);
+			ok = check_markup(canon, n, false, err);
 	}
 
 	if (!ok)

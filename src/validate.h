@@ -41,6 +41,20 @@ typedef struct ValidateError
 } ValidateError;
 
 /*
+ * VALIDATE_INPUT_BOUND
+ *	  The most bytes a field of max_len code points may take as received
+ *	  (step 1 of ValidateText; validate_sql.c checks it before detoasting).
+ *	  Decomposed (NFD) input composes back to one code point from up to
+ *	  12 bytes (a Hangul syllable sent as three jamo takes 9, macOS sends
+ *	  file and form text so; U+1D15E-U+1D1C0 take 12), so 12 bytes per code
+ *	  point refuses no value that fits, plus 1 KiB of slack for the white
+ *	  space that canonicalisation removes.
+ */
+#define VALIDATE_BYTES_PER_CODE_POINT 12
+#define VALIDATE_INPUT_BOUND(max_len) \
+	((size_t) ((max_len) > 0 ? (max_len) : 0) * VALIDATE_BYTES_PER_CODE_POINT + 1024)
+
+/*
  * ValidateText
  *	  Canonicalise "in" (len bytes, valid UTF-8 without NUL is NOT assumed:
  *	  invalid UTF-8 is refused with reason "invalid_utf8") as a field of the

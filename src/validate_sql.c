@@ -229,35 +229,34 @@ ValidateRaiseReason(const char *field, const char *reason)
 }
 
 /*
- * ValidateTextArg
- *	  Canonicalise a text argument as a field of the given kind, or raise.
- *	  value may be toasted: a value whose raw size is already over
- *	  ValidateText's input bound is refused before it is detoasted.
- *	  Returns a palloc'd C string in the current memory context.
+ * text_arg
+ *	  Canonicalise a text argument as a field of the given kind.  value may
+ *	  be toasted: a value whose raw size is already over ValidateText's
+ *	  input bound is refused before it is detoasted.  Returns false with
+ *	  *err filled on a refusal, else true with *out a palloc'd C string in
+ *	  the current memory context.
  */
-char *
-ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
-				int min_len, int max_len)
+static bool
+text_arg(text *value, ValidateTextKind kind, int min_len, int max_len,
+		 char **out, ValidateError *err)
 {
 	struct varlena *v = (struct varlena *) value;
 	Size		raw = toast_raw_datum_size(PointerGetDatum(v)) - VARHDRSZ;
 	const char *data;
 	size_t		len;
-	char	   *out;
 	size_t		outlen;
-	ValidateError err;
 	int			encoding = GetDatabaseEncoding();
 
 	/* SQL_ASCII bytes go as they are: ValidateText checks them as UTF-8. */
 	bool		convert = (encoding != PG_UTF8 && encoding != PG_SQL_ASCII);
 
 	/* The same bound as step 1 of ValidateText, checked before detoasting. */
-	if (raw > (Size) (max_len > 0 ? max_len : 0) * 4 + 1024)
+	if (raw > VALIDATE_INPUT_BOUND(max_len))
 	{
-		err.reason = "too_long";
-		err.limit = max_len;
-		err.position = -1;
-		ValidateRaise(field, &err);
+		err->reason = "too_long";
+		err->limit = max_len;
+		err->position = -1;
+		return false;
 	}
 	v = pg_detoast_datum_packed(v);
 	data = VARDATA_ANY(v);
@@ -272,12 +271,54 @@ ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
 		data = utf8;
 	}
 
-	if (!ValidateText(data, len, kind, min_len, max_len, &out, &outlen, &err))
-		ValidateRaise(field, &err);
+	if (!ValidateText(data, len, kind, min_len, max_len, out, &outlen, err))
+		return false;
 
 	if (convert)
-		out = pg_any_to_server(out, (int) outlen, PG_UTF8);
+		*out = pg_any_to_server(*out, (int) outlen, PG_UTF8);
+	return true;
+}
+
+/*
+ * ValidateTextArg
+ *	  Canonicalise a text argument as a field of the given kind, or raise
+ *	  (text_arg).  Returns a palloc'd C string in the current memory
+ *	  context.
+ */
+char *
+ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
+				int min_len, int max_len)
+{
+	char	   *out;
+	ValidateError err;
+
+	if (!text_arg(value, kind, min_len, max_len, &out, &err))
+		ValidateRaise(field, &err);
 	return out;
+}
+
+/*
+ * ValidateLabelArg
+ *	  A text argument that must be one of nlabels labels (an enum's), after
+ *	  the plain-text canonicalisation, so surrounding white space is
+ *	  forgiven as in every other field.  Returns the matching label.  Any
+ *	  other value, whatever makes it wrong (too long, markup, controls, an
+ *	  unknown word), is the one documented refusal: 22023 "invalid_value".
+ */
+const char *
+ValidateLabelArg(const char *field, text *value, const char *const *labels, int nlabels)
+{
+	int			longest = 1;
+	char	   *s;
+	ValidateError err;
+
+	for (int i = 0; i < nlabels; i++)
+		longest = Max(longest, (int) strlen(labels[i]));
+	if (text_arg(value, VT_PLAIN, 1, longest, &s, &err))
+		for (int i = 0; i < nlabels; i++)
+			if (strcmp(s, labels[i]) == 0)
+				return labels[i];
+	ValidateRaiseReason(field, "invalid_value");
 }
 
 /*

@@ -42,6 +42,13 @@ extern void ValidateRaise(const char *field, const ValidateError *err) pg_attrib
 extern char *ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
 							 int min_len, int max_len);
 
+/*
+ * One of nlabels labels (canonicalised as plain text first), or raise 22023
+ * "invalid_value" whatever is wrong with the value.
+ */
+extern const char *ValidateLabelArg(const char *field, text *value,
+									const char *const *labels, int nlabels);
+
 /* Whether a finite numeric is below 10^digits in magnitude, without printing it. */
 extern bool ValidateNumericBelowPow10(Numeric n, int digits);
 

@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(295);
+SELECT plan(310);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -54,9 +54,19 @@ SELECT is(pg_temp.refusal('plain', repeat('<script>', 131072)),
           'a megabyte is too_long before any other check');
 SELECT is(catalog.canonical_text('plain', repeat(' ', 1000) || 'x' || repeat(' ', 1000)), 'x',
           'white space beyond max_len still fits within the byte bound');
-SELECT is(pg_temp.refusal('plain', repeat(' ', 3000) || 'x'),
+SELECT is(catalog.canonical_text('plain', repeat(' ', 4083) || 'x'), 'x',
+          '12 * max_len + 1024 bytes (4084 for 255) is within the byte bound');
+SELECT is(pg_temp.refusal('plain', repeat(' ', 4084) || 'x'),
           '22001 {"field":"plain","reason":"too_long","max":255}',
-          'more than 4 * max_len + 1024 bytes is too_long even if mostly spaces');
+          'more than 12 * max_len + 1024 bytes is too_long even if mostly spaces');
+-- Decomposed input (macOS sends Korean as jamo: 9 bytes a syllable) that
+-- composes within the limit is accepted, at the limit too.
+SELECT is(catalog.canonical_text('plain', repeat(U&'\1100\1161\11A8', 255)),
+          repeat(U&'\AC01', 255),
+          '255 decomposed Hangul syllables (2295 bytes) compose to 255 code points: accepted');
+SELECT is(pg_temp.refusal('plain', repeat(U&'\1100\1161\11A8', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255}',
+          '256 decomposed Hangul syllables are too_long, counted after composing');
 SELECT is(length(catalog.canonical_text('plain', repeat(U&'\+020000', 255))), 255,
           'length counts code points, not bytes (255 four-byte CJK ideographs)');
 SELECT throws_ok($$SELECT catalog.canonical_text('plain', convert_from('\xc328'::bytea, 'UTF8'))$$,
@@ -318,6 +328,47 @@ SELECT is(catalog.canonical_text('longtext', E'\n\n  a  \t\n  b  \n\n'), E'a\nb'
           'longtext: lines trimmed, blank lines at the ends removed');
 SELECT is(catalog.canonical_text('longtext', E'a \n \n \n b'), E'a\n\nb',
           'longtext: lines of spaces count as blank');
+
+-------------------------------------------------------------------------------
+-- Forbidden characters written as references: a page that shows the value
+-- unescaped would show the real character, so the decoded view of step 6
+-- is held to step 2's rules (position: the "&" or "%" of the reference)
+-------------------------------------------------------------------------------
+SELECT is(pg_temp.refusal('plain', 'Invoice &#x202E;fdp.exe'),
+          '22023 {"field":"plain","reason":"bidi_control","position":9}',
+          'an encoded right-to-left override is bidi_control');
+SELECT is(pg_temp.refusal('plain', 'a&#x2066;b'),
+          '22023 {"field":"plain","reason":"bidi_control","position":2}',
+          'an encoded bidi isolate is bidi_control');
+SELECT is(pg_temp.refusal('plain', 'x&#8203;y'),
+          '22023 {"field":"plain","reason":"zero_width","position":2}',
+          'an encoded zero-width space is zero_width');
+SELECT is(pg_temp.refusal('plain', '&#xFEFF;bom'),
+          '22023 {"field":"plain","reason":"zero_width","position":1}',
+          'an encoded byte order mark is zero_width');
+SELECT is(pg_temp.refusal('plain', 'bell&#7;'),
+          '22023 {"field":"plain","reason":"control_character","position":5}',
+          'an encoded control character is control_character');
+SELECT is(pg_temp.refusal('plain', 'line%0Abreak'),
+          '22023 {"field":"plain","reason":"control_character","position":5}',
+          'a percent-encoded line feed in plain text is control_character');
+SELECT is(pg_temp.refusal('plain', 'pua&#xE000;'),
+          '22023 {"field":"plain","reason":"private_use","position":4}',
+          'an encoded private-use character is private_use');
+SELECT is(pg_temp.refusal('plain', 'x&amp;#x202E;y'),
+          '22023 {"field":"plain","reason":"bidi_control","position":2}',
+          'a doubly encoded override is decoded and refused');
+SELECT is(pg_temp.refusal('longtext', E'rlo&#x202e;x', 0, 5000),
+          '22023 {"field":"longtext","reason":"bidi_control","position":4}',
+          'longtext: an encoded override is refused too');
+SELECT is(catalog.canonical_text('longtext', 'tab&Tab;and&#10;line%0D%0Afeed'), 'tab&Tab;and&#10;line%0D%0Afeed',
+          'longtext: encoded tab, line feed and carriage return are allowed, as written ones are, and stored as sent');
+SELECT is(catalog.canonical_text('plain', U&'caf&#233; &amp; cr\00E8me&#160;br&#xFBB2;'),
+          U&'caf&#233; &amp; cr\00E8me&#160;br&#xFBB2;',
+          'encoded letters, ampersands and spaces are accepted and stored as sent');
+SELECT is(pg_temp.refusal('token', 'key&#x202E;1'),
+          '22023 {"field":"token","reason":"bidi_control","position":4}',
+          'token: an encoded override is refused too');
 
 -------------------------------------------------------------------------------
 -- Markup
