@@ -256,6 +256,22 @@ static ApiPlan plan_prunes = {
 };
 
 /*
+ * The partitions of catalog.audit_log, as a list of OIDs in text: compared
+ * under two snapshots by verify_snapshot.  By name, not by a regclass
+ * constant, which a kept plan would keep after the extension is dropped
+ * and created again.
+ */
+static ApiPlan plan_partitions = {
+	"SELECT pg_catalog.array_agg(i.inhrelid ORDER BY i.inhrelid)::pg_catalog.text"
+	"  FROM pg_catalog.pg_inherits i"
+	"  JOIN pg_catalog.pg_class c ON c.oid = i.inhparent"
+	"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE c.relname = 'audit_log' AND n.nspname = 'catalog'",
+	0, {InvalidOid},
+	NULL
+};
+
+/*
  * Whether a row of the month [$1, $2) sealed before the prune link $3
  * still exists: then the month was not dropped, some of its rows were
  * deleted.  Read from audit_log, whose partitions the range prunes (a
@@ -1458,14 +1474,33 @@ find_forged(int64 *unsealed, VerifyBreak *brk)
  *	  predate the lock and cannot be replaced: if a prune link committed
  *	  since (the latest snapshot sees links the transaction's does not), the
  *	  answer would be wrong, so the call fails with PT409 and can be retried
- *	  (not 40001, which PostgREST would retry without limit).
+ *	  (not 40001, which PostgREST would retry without limit).  Likewise
+ *	  when the log's partitions changed since the snapshot: maintenance
+ *	  that created a month's partition moved the month's rows out of the
+ *	  default partition, and the walk's plan, made from the catalog as it
+ *	  is now, may look for them (run-time pruning on occurred_at) only in
+ *	  the new partition, where the old snapshot sees none of them.
  *	  The walk's partitions are locked again by its plan, the same mode.
  */
+static char *
+partition_set(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (ApiExecute(&plan_partitions, NULL, NULL, true, 0) != 1)
+		elog(ERROR, "the partitions of catalog.audit_log could not be read");
+	d = ApiResultDatum(0, 1, &isnull);
+	return isnull ? pstrdup("") : TextDatumGetCString(d);
+}
+
 static void
 verify_snapshot(void)
 {
 	uint64		mine;
 	uint64		latest;
+	char	   *parts_mine;
+	char	   *parts_latest;
 
 	(void) RangeVarGetRelid(makeRangeVar("catalog", "audit_log", -1), AccessShareLock, false);
 	if (!IsolationUsesXactSnapshot())
@@ -1478,11 +1513,13 @@ verify_snapshot(void)
 		elog(ERROR, "prune links could not be read");
 	mine = SPI_processed;
 	SPI_freetuptable(SPI_tuptable);
+	parts_mine = partition_set();
 	PushActiveSnapshot(GetLatestSnapshot());
 	if (ApiExecute(&plan_prunes, NULL, NULL, true, 0) < 0)
 		elog(ERROR, "prune links could not be read");
 	latest = SPI_processed;
 	SPI_freetuptable(SPI_tuptable);
+	parts_latest = partition_set();
 	PopActiveSnapshot();
 	if (latest != mine)
 		ereport(ERROR,
@@ -1490,6 +1527,14 @@ verify_snapshot(void)
 				 errmsg("could not verify the audit chain under this transaction's snapshot"),
 				 errdetail("Retention dropped a month of the audit log after the snapshot was taken: its rows would look deleted."),
 				 errhint("Retry the transaction, or call audit_verify in a READ COMMITTED transaction.")));
+	if (strcmp(parts_mine, parts_latest) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CATALOG_CONFLICT),
+				 errmsg("could not verify the audit chain under this transaction's snapshot"),
+				 errdetail("Maintenance changed the partitions of the audit log after the snapshot was taken: rows it moved would look deleted."),
+				 errhint("Retry the transaction, or call audit_verify in a READ COMMITTED transaction.")));
+	pfree(parts_mine);
+	pfree(parts_latest);
 }
 
 /*
