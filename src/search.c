@@ -3797,8 +3797,9 @@ typedef struct TermCollector
  * is a miss, never a wrong answer; the cache is emptied when it reaches
  * KNOWN_TERMS_MAX words (a few hundred kilobytes for words of usual
  * length, at most about 4.6 MB for words of 64 four-byte characters, whose
- * copies take 512-byte allocation chunks, with the hash table).  Under
- * SERIALIZABLE the cache is neither read nor filled (terms_begin).
+ * copies take 512-byte allocation chunks, with the hash table).  It is
+ * used at every isolation level: the probe reads the latest committed
+ * state under any of them (terms_begin).
  */
 #define KNOWN_TERMS_MAX	8192
 
