@@ -334,41 +334,25 @@ SELECT is(catalog.canonical_text('longtext', E'a \n \n \n b'), E'a\n\nb',
 -- unescaped would show the real character, so the decoded view of step 6
 -- is held to step 2's rules (position: the "&" or "%" of the reference)
 -------------------------------------------------------------------------------
-SELECT is(pg_temp.refusal('plain', 'Invoice &#x202E;fdp.exe'),
-          '22023 {"field":"plain","reason":"bidi_control","position":9}',
-          'an encoded right-to-left override is bidi_control');
-SELECT is(pg_temp.refusal('plain', 'a&#x2066;b'),
-          '22023 {"field":"plain","reason":"bidi_control","position":2}',
-          'an encoded bidi isolate is bidi_control');
-SELECT is(pg_temp.refusal('plain', 'x&#8203;y'),
-          '22023 {"field":"plain","reason":"zero_width","position":2}',
-          'an encoded zero-width space is zero_width');
-SELECT is(pg_temp.refusal('plain', '&#xFEFF;bom'),
-          '22023 {"field":"plain","reason":"zero_width","position":1}',
-          'an encoded byte order mark is zero_width');
-SELECT is(pg_temp.refusal('plain', 'bell&#7;'),
-          '22023 {"field":"plain","reason":"control_character","position":5}',
-          'an encoded control character is control_character');
-SELECT is(pg_temp.refusal('plain', 'line%0Abreak'),
-          '22023 {"field":"plain","reason":"control_character","position":5}',
-          'a percent-encoded line feed in plain text is control_character');
-SELECT is(pg_temp.refusal('plain', 'pua&#xE000;'),
-          '22023 {"field":"plain","reason":"private_use","position":4}',
-          'an encoded private-use character is private_use');
-SELECT is(pg_temp.refusal('plain', 'x&amp;#x202E;y'),
-          '22023 {"field":"plain","reason":"bidi_control","position":2}',
-          'a doubly encoded override is decoded and refused');
-SELECT is(pg_temp.refusal('longtext', E'rlo&#x202e;x', 0, 5000),
-          '22023 {"field":"longtext","reason":"bidi_control","position":4}',
-          'longtext: an encoded override is refused too');
+SELECT is(pg_temp.refusal(kind, v, 0, 5000),
+          format('22023 {"field":"%s","reason":"%s","position":%s}', kind, reason, pos), label)
+FROM (VALUES
+    ('plain', 'Invoice &#x202E;fdp.exe', 'bidi_control', 9, 'an encoded right-to-left override is bidi_control'),
+    ('plain', 'a&#x2066;b', 'bidi_control', 2, 'an encoded bidi isolate is bidi_control'),
+    ('plain', 'x&#8203;y', 'zero_width', 2, 'an encoded zero-width space is zero_width'),
+    ('plain', '&#xFEFF;bom', 'zero_width', 1, 'an encoded byte order mark is zero_width'),
+    ('plain', 'bell&#7;', 'control_character', 5, 'an encoded control character is control_character'),
+    ('plain', 'line%0Abreak', 'control_character', 5, 'a percent-encoded line feed in plain text is control_character'),
+    ('plain', 'pua&#xE000;', 'private_use', 4, 'an encoded private-use character is private_use'),
+    ('plain', 'x&amp;#x202E;y', 'bidi_control', 2, 'a doubly encoded override is decoded and refused'),
+    ('longtext', 'rlo&#x202e;x', 'bidi_control', 4, 'longtext: an encoded override is refused too'),
+    ('token', 'key&#x202E;1', 'bidi_control', 4, 'token: an encoded override is refused too'))
+    AS t(kind, v, reason, pos, label);
 SELECT is(catalog.canonical_text('longtext', 'tab&Tab;and&#10;line%0D%0Afeed'), 'tab&Tab;and&#10;line%0D%0Afeed',
           'longtext: encoded tab, line feed and carriage return are allowed, as written ones are, and stored as sent');
 SELECT is(catalog.canonical_text('plain', U&'caf&#233; &amp; cr\00E8me&#160;br&#xFBB2;'),
           U&'caf&#233; &amp; cr\00E8me&#160;br&#xFBB2;',
           'encoded letters, ampersands and spaces are accepted and stored as sent');
-SELECT is(pg_temp.refusal('token', 'key&#x202E;1'),
-          '22023 {"field":"token","reason":"bidi_control","position":4}',
-          'token: an encoded override is refused too');
 
 -------------------------------------------------------------------------------
 -- Markup

@@ -375,28 +375,20 @@ SELECT is(pg_temp.item(catalog_api.search_products(q => 'uberzug', category_id =
 -- dash or a curly quote (non-ASCII, not letters) is highlighted; a query
 -- word other than the last matches whole words only, so it is not
 -- highlighted inside a longer word, while the last word is a prefix.
-SELECT is(pg_temp.item(catalog_api.search_products(q => 'zorbex', category_id => pg_temp.cid('hl')),
-                       pg_temp.pid('h01'))->'highlight',
-          '[{"start": 11, "length": 6}]', 'a word after an en dash is highlighted');
-SELECT is(pg_temp.item(catalog_api.search_products(q => 'zorbex', category_id => pg_temp.cid('hl')),
-                       pg_temp.pid('h02'))->'highlight',
-          '[{"start": 1, "length": 6}]', 'a word inside curly quotes is highlighted');
-SELECT is(pg_temp.item(catalog_api.search_products(q => 'zorbwool blanket', category_id => pg_temp.cid('hl')),
-                       pg_temp.pid('h03'))->'highlight',
-          '[{"start": 11, "length": 8}, {"start": 20, "length": 7}]',
-          'a word that is not the last is highlighted as a whole word only, not inside a longer one');
-SELECT is(pg_temp.item(catalog_api.search_products(q => 'blanket zorbwool', category_id => pg_temp.cid('hl')),
-                       pg_temp.pid('h03'))->'highlight',
-          '[{"start": 0, "length": 8}, {"start": 11, "length": 8}, {"start": 20, "length": 7}]',
-          'the last word is highlighted as a prefix too');
-SELECT is(pg_temp.item(catalog_api.search_products(q => 'zorbex -10', category_id => pg_temp.cid('hl')),
-                       pg_temp.pid('h04'))->'highlight',
-          '[{"start": 0, "length": 6}, {"start": 13, "length": 3}]',
-          'a signed number ("-10" of "Merino-10") is highlighted right after the letter before it');
-SELECT is(pg_temp.item(catalog_api.search_products(q => 'merino zorb', category_id => pg_temp.cid('hl')),
-                       pg_temp.pid('h04'))->'highlight',
-          '[{"start": 0, "length": 4}, {"start": 7, "length": 6}]',
-          'a whole word ends at a hyphen; the last word is highlighted as a prefix');
+SELECT is(pg_temp.item(catalog_api.search_products(q => q, category_id => pg_temp.cid('hl')),
+                       pg_temp.pid(k))->'highlight', hl::jsonb, label)
+FROM (VALUES
+    ('zorbex', 'h01', '[{"start": 11, "length": 6}]', 'a word after an en dash is highlighted'),
+    ('zorbex', 'h02', '[{"start": 1, "length": 6}]', 'a word inside curly quotes is highlighted'),
+    ('zorbwool blanket', 'h03', '[{"start": 11, "length": 8}, {"start": 20, "length": 7}]',
+     'a word that is not the last is highlighted as a whole word only, not inside a longer one'),
+    ('blanket zorbwool', 'h03', '[{"start": 0, "length": 8}, {"start": 11, "length": 8}, {"start": 20, "length": 7}]',
+     'the last word is highlighted as a prefix too'),
+    ('zorbex -10', 'h04', '[{"start": 0, "length": 6}, {"start": 13, "length": 3}]',
+     'a signed number ("-10" of "Merino-10") is highlighted right after the letter before it'),
+    ('merino zorb', 'h04', '[{"start": 0, "length": 4}, {"start": 7, "length": 6}]',
+     'a whole word ends at a hyphen; the last word is highlighted as a prefix'))
+    AS t(q, k, hl, label);
 -- pg_trgm moved to another schema, then that schema renamed: the typo
 -- lookup's kept text names pg_trgm's schema, and the backend that ran it
 -- (this one, above) must follow both (it failed with 42883 until it
