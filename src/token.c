@@ -244,8 +244,16 @@ CsrfCheck(void)
 	/* authenticated by bearer token (or not at all): exempt */
 	if (catalog_csrf_session_cookie == NULL || catalog_csrf_session_cookie[0] == '\0')
 		return;
+	/*
+	 * Present, even empty, is a cookie session.  A request can carry the
+	 * cookie twice, the real one first and an empty one planted by a
+	 * sibling subdomain last: request.cookies keeps the last, while a proxy
+	 * that turns the session cookie into Authorization may take the first.
+	 * An empty session cookie therefore needs a token like any other, and
+	 * cannot get one (csrf_token has no session to bind it to).
+	 */
 	in_cookie = ApiJsonSetting("request.cookies", catalog_csrf_session_cookie);
-	if (in_cookie == NULL || in_cookie[0] == '\0')
+	if (in_cookie == NULL)
 		return;
 
 	session = session_id();

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(162);
+SELECT plan(164);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -400,6 +400,11 @@ SELECT is(pg_temp.post('s9', t ->> 'token', t ->> 'token', '{"sid":"sid-B"}'), '
 SELECT is(pg_temp.req('POST', '/rpc/create_category', '{"sub":"x","sid":"sid-A"}',
                       '{"authorization":"Bearer abc"}', '{}') ->> 'state', 'ok',
           'a bearer-authenticated POST without cookie needs no token');
+SELECT is(pg_temp.req('POST', '/rpc/create_category', '', '{}', cookies) ->> 'detail', '{"reason":"csrf_missing"}', label)
+FROM (VALUES ('{"session":""}', 'an empty session cookie is a cookie session: a POST needs a token'),
+             ('{"session":"s1","session":""}',
+              'the session cookie twice, the last empty (planted): a POST still needs a token'))
+     AS t(cookies, label);
 SELECT is(pg_temp.req('GET', '/rpc/product_facets', '', '{}', '{"session":"s1"}') ->> 'state', 'ok',
           'a GET with the session cookie needs no token');
 SELECT is(pg_temp.req('POST', '/rpc/product_facets', '', '{}', '{"session":"s1"}') ->> 'state', 'PT403',
