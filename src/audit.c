@@ -255,6 +255,18 @@ record_attr(HeapTupleHeader rec, const char *name, bool *isnull)
 	return GetAttributeByName(rec, name, isnull);
 }
 
+/* 22004: a NOT NULL column of the row passed to audit_row_hash is NULL */
+static void
+null_column(const char *name) pg_attribute_noreturn();
+
+static void
+null_column(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("audit row has a NULL %s", name)));
+}
+
 static const char *
 record_text(HeapTupleHeader rec, const char *name)
 {
@@ -262,7 +274,7 @@ record_text(HeapTupleHeader rec, const char *name)
 	Datum		d = record_attr(rec, name, &isnull);
 
 	if (isnull)
-		elog(ERROR, "audit row has a NULL %s", name);
+		null_column(name);
 	return TextDatumGetCString(d);
 }
 
@@ -282,7 +294,7 @@ record_int64(HeapTupleHeader rec, const char *name)
 	Datum		d = record_attr(rec, name, &isnull);
 
 	if (isnull)
-		elog(ERROR, "audit row has a NULL %s", name);
+		null_column(name);
 	return DatumGetInt64(d);
 }
 
@@ -302,13 +314,13 @@ catalog_audit_row_hash(PG_FUNCTION_ARGS)
 	row.id = record_int64(rec, "id");
 	row.occurred_at = DatumGetTimestampTz(record_attr(rec, "occurred_at", &isnull));
 	if (isnull)
-		elog(ERROR, "audit row has a NULL occurred_at");
+		null_column("occurred_at");
 	row.xact_at = DatumGetTimestampTz(record_attr(rec, "xact_at", &isnull));
 	if (isnull)
-		elog(ERROR, "audit row has a NULL xact_at");
+		null_column("xact_at");
 	row.txid = DatumGetFullTransactionId(record_attr(rec, "txid", &isnull));
 	if (isnull)
-		elog(ERROR, "audit row has a NULL txid");
+		null_column("txid");
 	row.actor = record_text(rec, "actor");
 	row.role_name = record_text(rec, "role_name");
 	row.via = record_text(rec, "via");

@@ -25,12 +25,15 @@
  *	  characters RFC 5322 allows unquoted (!#$%&'*+-/=?^_`{|}~), or a quoted
  *	  one ("j.doe", "a@b", up to 64 code points without an unescaped
  *	  quote or a line break), "@", a domain of two or more labels of [A-Za-z0-9-] and
- *	  letters, the last one at least two characters with a letter;
+ *	  letters, the last one at least two characters with a letter (it
+ *	  ends before trailing hyphens or dashes: "a@example.com-" is
+ *	  "a@example.com" and a dash);
  *	- payment card number: 13 to 19 digits, in groups separated by single
- *	  spaces or dashes, passing the Luhn check (any run of whole groups of
- *	  a longer sequence qualifies, longest first);
+ *	  spaces, dashes or line breaks, passing the Luhn check (any run of
+ *	  whole groups of a longer sequence qualifies, longest first);
  *	- phone number: an optional "+" or "(", then 10 to 15 digits in groups
- *	  separated by runs of at most 3 of space, "-", ".", "/", "(", ")", the whole
+ *	  separated by runs of at most 3 of space, "-", ".", "/", "(", ")" and
+ *	  line breaks, the whole
  *	  sequence neither preceded nor followed by a letter or a digit (but
  *	  an extension "x12" or "ext" may follow), nor followed by ":" and a
  *	  digit (a date and time, "2026-11-26 12:00").  In a longer sequence,
@@ -470,6 +473,7 @@ scan_emails(const Decoded *d, AuditScanSpans *out)
 		for (;;)
 		{
 			int			lstart = j;
+			int			le;
 			bool		letter = false;
 
 			while (j < n && is_label_char(c[j]))
@@ -479,11 +483,20 @@ scan_emails(const Decoded *d, AuditScanSpans *out)
 			}
 			if (j == lstart)
 				break;
+
+			/*
+			 * A label ends before trailing hyphens: in "a@example.com-" or
+			 * "a@example.com\u2014" (dashes fold to '-') the dash follows
+			 * the address, which ends at "com" (no label ends with '-').
+			 * Nothing can follow such a label in the domain.
+			 */
+			le = j;
+			while (le > lstart && c[le - 1] == '-')
+				le--;
 			labels++;
-			if (labels >= 2 && j - lstart >= 2 && letter &&
-				c[lstart] != '-' && c[j - 1] != '-')
-				end = j;
-			if (j + 1 < n && c[j] == '.' && is_label_char(c[j + 1]))
+			if (labels >= 2 && le - lstart >= 2 && letter && c[lstart] != '-')
+				end = le;
+			if (le == j && j + 1 < n && c[j] == '.' && is_label_char(c[j + 1]))
 				j++;
 			else
 				break;
@@ -579,7 +592,8 @@ scan_cards(const Decoded *d, AuditScanSpans *out)
 			while (j < n && is_digit(c[j]))
 				j++;
 			groups_push(&g, s, j);
-			if (j + 1 < n && (c[j] == ' ' || c[j] == '-') && is_digit(c[j + 1]))
+			if (j + 1 < n && (c[j] == ' ' || c[j] == '-' || c[j] == '\n' || c[j] == '\r') &&
+				is_digit(c[j + 1]))
 				j++;
 			else
 				break;
@@ -640,7 +654,9 @@ scan_cards(const Decoded *d, AuditScanSpans *out)
 static inline bool
 is_phone_sep(pg_wchar c)
 {
-	return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')';
+	/* a line break too: long text keeps them, and a number may wrap */
+	return c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')' ||
+		c == '\n' || c == '\r';
 }
 
 /*

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(216);
+SELECT plan(222);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -407,7 +407,8 @@ INSERT INTO clear VALUES ('alice.' || :'sfx' || '@example.com'), ('bob.' || :'sf
                          ('+1 415 555 0132'), ('(415) 555-0199'),
                          ('0171/1234567'), ('089 / 123 45 67'), ('j.doe.' || :'sfx'),
                          ('first&last.' || :'sfx' || '@example.org'), ('o''brien.' || :'sfx' || '@example.org'),
-                         ('qat.' || :'sfx'), ('qesc.' || :'sfx');
+                         ('qat.' || :'sfx'), ('qesc.' || :'sfx'),
+                         ('gina.' || :'sfx'), ('hal.' || :'sfx'), ('ivy.' || :'sfx');
 CREATE TEMP TABLE valtext AS
 SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1111 or 4111111111111111; call +1 415 555 0132 now' AS descr,
        jsonb_build_object('contact', 'bob.' || :'sfx' || '@mail.example.org is the buyer',
@@ -440,7 +441,13 @@ SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1
                           'apos', 'write o''brien.' || :'sfx' || '@example.org now',
                           'quoted_at', 'write "qat.' || :'sfx' || '@b"@example.org now',
                           'quoted_esc', 'write "qesc.' || :'sfx' || '\"x"@example.org now',
-                          'notquoted', 'say "hi" @home or "x"@y') AS attrs;
+                          'notquoted', 'say "hi" @home or "x"@y',
+                          -- a dash after an address, numbers wrapped across lines
+                          'dash', 'ask gina.' || :'sfx' || '@example.com- any time',
+                          'emdash', 'ask hal.' || :'sfx' || '@example.com' || U&'\2014' || ' our rep',
+                          'dash3', 'mail ivy.' || :'sfx' || '@mail.example.com- now',
+                          'wrap', E'call 555\n123\n4567 now',
+                          'cardwrap', E'card 4111 1111\n1111 1111 ok') AS attrs;
 GRANT SELECT ON valtext TO PUBLIC;
 
 BEGIN;
@@ -497,7 +504,12 @@ FROM (VALUES ('vs', 'call <m> now', 'a variation selector after a phone number d
              ('atext', 'write <m> now', 'an e-mail address with "&" in its local part is masked whole'),
              ('apos', 'write <m> now', 'an e-mail address with an apostrophe in its local part is masked whole'),
              ('quoted_at', 'write <m> now', 'a quoted local part with an "@" inside is masked whole'),
-             ('quoted_esc', 'write <m> now', 'a quoted local part with an escaped quote inside is masked whole')) AS t(k, p, d);
+             ('quoted_esc', 'write <m> now', 'a quoted local part with an escaped quote inside is masked whole'),
+             ('dash', 'ask <m>- any time', 'an e-mail address followed by a hyphen is masked, the hyphen kept'),
+             ('emdash', 'ask <m>' || U&'\2014' || ' our rep', 'an e-mail address followed by an em dash is masked'),
+             ('dash3', 'mail <m>- now', 'a three-label address followed by a hyphen is masked whole'),
+             ('wrap', E'call <m> now', 'a phone number wrapped across lines is masked'),
+             ('cardwrap', E'card <m> ok', 'a card number wrapped across lines is masked')) AS t(k, p, d);
 
 -- catalog.audit_mask_method = redact: the same writes give "[redacted]".
 BEGIN;
@@ -1162,5 +1174,10 @@ SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
 SELECT is((SELECT count(*) FROM catalog.audit_seal WHERE audit_id = :own_audit), 1::bigint,
           'after the commit, the next pass seals them');
 SELECT is(catalog_api.audit_verify() ->> 'ok', 'true', 'and the chain verifies');
+
+-- audit_row_hash of a row whose NOT NULL column is NULL: 22004, not XX000
+SELECT throws_ok($$SELECT catalog.audit_row_hash(row(1, now(), now(), '1'::xid8, NULL, 'r', 'v', 'q', 't', 1, 'a',
+                                                     NULL, NULL, '\x00')::catalog.audit_log)$$,
+                 '22004', 'audit row has a NULL actor', 'audit_row_hash of a row with a NULL actor fails with 22004');
 
 SELECT * FROM finish();
