@@ -1521,16 +1521,12 @@ verify_snapshot(void)
 	SPI_freetuptable(SPI_tuptable);
 	parts_latest = partition_set();
 	PopActiveSnapshot();
-	if (latest != mine)
+	if (latest != mine || strcmp(parts_mine, parts_latest) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CATALOG_CONFLICT),
 				 errmsg("could not verify the audit chain under this transaction's snapshot"),
-				 errdetail("Retention dropped a month of the audit log after the snapshot was taken: its rows would look deleted."),
-				 errhint("Retry the transaction, or call audit_verify in a READ COMMITTED transaction.")));
-	if (strcmp(parts_mine, parts_latest) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CATALOG_CONFLICT),
-				 errmsg("could not verify the audit chain under this transaction's snapshot"),
+				 latest != mine ?
+				 errdetail("Retention dropped a month of the audit log after the snapshot was taken: its rows would look deleted.") :
 				 errdetail("Maintenance changed the partitions of the audit log after the snapshot was taken: rows it moved would look deleted."),
 				 errhint("Retry the transaction, or call audit_verify in a READ COMMITTED transaction.")));
 	pfree(parts_mine);

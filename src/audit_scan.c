@@ -485,10 +485,11 @@ scan_emails(const Decoded *d, AuditScanSpans *out)
 				break;
 
 			/*
-			 * A label ends before trailing hyphens: in "a@example.com-" or
-			 * "a@example.com\u2014" (dashes fold to '-') the dash follows
-			 * the address, which ends at "com" (no label ends with '-').
-			 * Nothing can follow such a label in the domain.
+			 * The address may end at a label without its trailing hyphens:
+			 * in "a@example.com-" or "a@example.com\u2014" (dashes fold to
+			 * '-') the dash follows the address, which ends at "com".  The
+			 * domain still goes on over a "." ("a@b-.example.com" is masked
+			 * whole, as before): masking more is the safe side.
 			 */
 			le = j;
 			while (le > lstart && c[le - 1] == '-')
@@ -496,7 +497,7 @@ scan_emails(const Decoded *d, AuditScanSpans *out)
 			labels++;
 			if (labels >= 2 && le - lstart >= 2 && letter && c[lstart] != '-')
 				end = le;
-			if (le == j && j + 1 < n && c[j] == '.' && is_label_char(c[j + 1]))
+			if (j + 1 < n && c[j] == '.' && is_label_char(c[j + 1]))
 				j++;
 			else
 				break;

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(222);
+SELECT plan(223);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -408,7 +408,7 @@ INSERT INTO clear VALUES ('alice.' || :'sfx' || '@example.com'), ('bob.' || :'sf
                          ('0171/1234567'), ('089 / 123 45 67'), ('j.doe.' || :'sfx'),
                          ('first&last.' || :'sfx' || '@example.org'), ('o''brien.' || :'sfx' || '@example.org'),
                          ('qat.' || :'sfx'), ('qesc.' || :'sfx'),
-                         ('gina.' || :'sfx'), ('hal.' || :'sfx'), ('ivy.' || :'sfx');
+                         ('gina.' || :'sfx'), ('hal.' || :'sfx'), ('ivy.' || :'sfx'), ('jon.' || :'sfx');
 CREATE TEMP TABLE valtext AS
 SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1111 or 4111111111111111; call +1 415 555 0132 now' AS descr,
        jsonb_build_object('contact', 'bob.' || :'sfx' || '@mail.example.org is the buyer',
@@ -446,6 +446,7 @@ SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1
                           'dash', 'ask gina.' || :'sfx' || '@example.com- any time',
                           'emdash', 'ask hal.' || :'sfx' || '@example.com' || U&'\2014' || ' our rep',
                           'dash3', 'mail ivy.' || :'sfx' || '@mail.example.com- now',
+                          'midhyphen', 'mail jon.' || :'sfx' || '@b-.example.com now',
                           'wrap', E'call 555\n123\n4567 now',
                           'cardwrap', E'card 4111 1111\n1111 1111 ok') AS attrs;
 GRANT SELECT ON valtext TO PUBLIC;
@@ -508,6 +509,7 @@ FROM (VALUES ('vs', 'call <m> now', 'a variation selector after a phone number d
              ('dash', 'ask <m>- any time', 'an e-mail address followed by a hyphen is masked, the hyphen kept'),
              ('emdash', 'ask <m>' || U&'\2014' || ' our rep', 'an e-mail address followed by an em dash is masked'),
              ('dash3', 'mail <m>- now', 'a three-label address followed by a hyphen is masked whole'),
+             ('midhyphen', 'mail <m> now', 'a label ending with a hyphen inside the domain does not cut the address short'),
              ('wrap', E'call <m> now', 'a phone number wrapped across lines is masked'),
              ('cardwrap', E'card <m> ok', 'a card number wrapped across lines is masked')) AS t(k, p, d);
 
