@@ -28,8 +28,9 @@
  *	  letters, the last one at least two characters with a letter (it
  *	  ends before trailing hyphens or dashes: "a@example.com-" is
  *	  "a@example.com" and a dash);
- *	- payment card number: 13 to 19 digits, in groups separated by single
- *	  spaces, dashes or line breaks, passing the Luhn check (any run of
+ *	- payment card number: 13 to 19 digits, in groups separated by a
+ *	  space, a dash or a line break, or a space or dash then a line break
+ *	  ("\r\n" is one), passing the Luhn check (any run of
  *	  whole groups of a longer sequence qualifies, longest first);
  *	- phone number: an optional "+" or "(", then 10 to 15 digits in groups
  *	  separated by runs of at most 3 of space, "-", ".", "/", "(", ")" and
@@ -557,9 +558,30 @@ groups_free(DigitGroups *g)
 }
 
 /*
+ * card_sep_len
+ *	  Length of the separator between two digit groups of a card number at
+ *	  c[j], or 0: a space or a dash, a line break ("\n", "\r" or "\r\n"),
+ *	  or a space or a dash and then a line break ("4111-1111-" wrapped, a
+ *	  textarea's "\r\n").  Never longer than 3, so a sequence stays linear.
+ */
+static inline int
+card_sep_len(const pg_wchar *c, int j, int n)
+{
+	int			k = j;
+
+	if (k < n && (c[k] == ' ' || c[k] == '-'))
+		k++;
+	if (k < n && c[k] == '\r')
+		k++;
+	if (k < n && c[k] == '\n')
+		k++;
+	return k - j;
+}
+
+/*
  * scan_cards
  *	  Payment card numbers.  A sequence is a maximal run of digit groups
- *	  joined by single spaces or dashes; inside it, from the leftmost group,
+ *	  joined by separators (card_sep_len); inside it, from the leftmost group,
  *	  the longest run of whole groups with 13 to 19 digits that passes the
  *	  Luhn check is a card, and the search goes on after it.  Linear: the
  *	  Luhn sums of the runs from one group are kept as the run grows, so
@@ -577,6 +599,7 @@ scan_cards(const Decoded *d, AuditScanSpans *out)
 	{
 		int			j = i;
 		int			ng;
+		int			sep;
 		const int  *gs;
 		const int  *ge;
 
@@ -593,9 +616,9 @@ scan_cards(const Decoded *d, AuditScanSpans *out)
 			while (j < n && is_digit(c[j]))
 				j++;
 			groups_push(&g, s, j);
-			if (j + 1 < n && (c[j] == ' ' || c[j] == '-' || c[j] == '\n' || c[j] == '\r') &&
-				is_digit(c[j + 1]))
-				j++;
+			sep = card_sep_len(c, j, n);
+			if (sep > 0 && j + sep < n && is_digit(c[j + sep]))
+				j += sep;
 			else
 				break;
 		}
