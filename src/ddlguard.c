@@ -17,7 +17,7 @@
  * NULL column's datum without a null test: a NULL stored afterwards would
  * be dereferenced), and the changes that would reach a column later
  * (renaming the column or the table, moving the table to another schema,
- * INHERIT, OF: see check_statement), except
+ * INHERIT, OF, ATTACH and DETACH PARTITION: see check_statement), except
  *	  - in the extension's own scripts (CREATE / ALTER EXTENSION catalog
  *		UPDATE), which ship the C code that reads the new types, and in
  *		pg_upgrade's binary-upgrade restore;
@@ -57,7 +57,8 @@ typedef enum GuardWhy
 {
 	GUARD_TYPE,					/* columns are read as their types */
 	GUARD_NAME,					/* objects are named in the SQL */
-	GUARD_NULL					/* NOT NULL columns are read without a test */
+	GUARD_NULL,					/* NOT NULL columns are read without a test */
+	GUARD_TREE					/* a partition tree's ALTER recurses into it */
 } GuardWhy;
 
 /*
@@ -133,6 +134,7 @@ refuse(const char *what, const char *col, Oid relid, GuardWhy why)
 			 errmsg("cannot %s %s \"%s\", which belongs to extension \"catalog\"",
 					what, relkind_noun(relid), get_rel_name(relid)),
 			 why == GUARD_NAME ? errdetail("The extension's functions refer to it by its schema and name.") :
+			 why == GUARD_TREE ? errdetail("An ALTER of a partitioned table reaches its partitions, and the audit trigger writes into the extension's default partition.") :
 			 errdetail("The extension's functions read its columns as the types they were written for."),
 			 errhint(GUARD_HINT)));
 }
@@ -164,6 +166,18 @@ check_statement(Node *parsetree)
 		{
 			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
 
+			/*
+			 * ATTACH and DETACH name the partition in the command, not in
+			 * the statement: judge the partition.  The monthly audit
+			 * partitions that audit_maintain attaches do not belong to
+			 * the extension.
+			 */
+			if ((cmd->subtype == AT_AttachPartition || cmd->subtype == AT_DetachPartition ||
+				 cmd->subtype == AT_DetachPartitionFinalize) &&
+				cmd->def != NULL && IsA(cmd->def, PartitionCmd) &&
+				OidIsValid(relid = member_table(((PartitionCmd *) cmd->def)->name)))
+				refuse(cmd->subtype == AT_AttachPartition ? "attach" : "detach",
+					   NULL, relid, GUARD_TREE);
 			if (cmd->subtype == AT_AlterColumnType || cmd->subtype == AT_DropColumn ||
 				cmd->subtype == AT_DropNotNull ||
 				cmd->subtype == AT_AddInherit || cmd->subtype == AT_AddOf)

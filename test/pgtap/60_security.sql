@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(164);
+SELECT plan(166);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -463,6 +463,7 @@ FROM unnest(ARRAY['catalog_anon', 'catalog_editor', 'catalog_admin', 'catalog_ow
 ------------------------------------------------------------------------------
 CREATE TEMP TABLE guard_parent (price numeric(12,2));
 CREATE TYPE pg_temp.guard_row AS (id bigint);
+CREATE TABLE public.guard_ptab (LIKE catalog.category) PARTITION BY RANGE (id);
 SELECT throws_ok(stmt, '0A000', msg, d)
 FROM (VALUES
     ('ALTER TABLE catalog.product ALTER COLUMN price TYPE float8',
@@ -503,7 +504,13 @@ FROM (VALUES
     ('ALTER SCHEMA catalog RENAME TO catalog_old', NULL, 'the rename of the extension''s schema is refused'),
     ('ALTER TABLE catalog.product INHERIT guard_parent', NULL,
      'INHERIT: an extension table cannot get a parent whose ALTER would recurse into it'),
-    ('ALTER TABLE catalog.search_term OF pg_temp.guard_row', NULL, 'OF: an extension table cannot become a typed table')
+    ('ALTER TABLE catalog.search_term OF pg_temp.guard_row', NULL, 'OF: an extension table cannot become a typed table'),
+    ('ALTER TABLE public.guard_ptab ATTACH PARTITION catalog.category FOR VALUES FROM (MINVALUE) TO (MAXVALUE)',
+     'cannot attach table "category", which belongs to extension "catalog"',
+     'ATTACH PARTITION: an extension table cannot become a partition whose parent''s ALTER would recurse into it'),
+    ('ALTER TABLE catalog.audit_log DETACH PARTITION catalog.audit_log_default',
+     'cannot detach table "audit_log_default", which belongs to extension "catalog"',
+     'DETACH PARTITION of the audit log''s default partition is refused (a row whose month has no partition goes there)')
 ) AS t(stmt, msg, d);
 SET LOCAL ROLE catalog_admin;
 SELECT throws_ok($$SET LOCAL catalog.allow_table_changes = on$$, '42501', NULL,
