@@ -299,7 +299,7 @@ CatalogDefineGucs(void)
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("catalog.rate_limit_keys",
 								"Capacity of the rate limiter: keys held in shared memory.",
-								"About 150 bytes each (the entry and its share of the hash chain heads).  When every entry of a partition is limited, a new key is refused.",
+								"About 165 bytes each (the entry and its share of the hash chain heads and of the heap).  When every entry of a partition is limited, a new key is refused.",
 								&catalog_rate_limit_keys,
 								65536,
 								64,

@@ -58,11 +58,25 @@
  * Unrelated keys in different partitions never wait on each other; the
  * lock is held only for the lookup and the update of one bucket.
  * Capacity is fixed (catalog.rate_limit_keys).  A new key takes a free
- * entry, else an entry at rest (losing nothing, see above), found by a
- * clock hand; when every entry of its partition is limited, the request
- * is refused (fail closed) and counted, and health() says so.  After a
- * failed scan the partition remembers the earliest time an entry can
- * come to rest, so a flood of new keys costs O(1) each until then.
+ * entry, else an entry at rest (losing nothing, see above), the one that
+ * came to rest first; when every entry of its partition is limited, the
+ * request is refused (fail closed) and counted, and health() says so.
+ * Finding an entry at rest is O(log n), never a scan of the partition: the
+ * entries in use are kept in a binary min-heap by a TAT each had when it
+ * was filed ("filed", a lower bound of its TAT, which only grows).  The
+ * top is looked at: at rest, it is taken; its TAT moved on since it was
+ * filed (its key made requests, under the shared lock, which cannot touch
+ * the heap), it is filed again by its TAT and sifted down; else its TAT is
+ * the earliest of the partition, and the request is refused.  Filing
+ * again is lazy, as in a timer heap with lazy deletion: an entry is filed
+ * again at most once per run of its key's requests since its last filing,
+ * so the work is bounded by the requests made, O(log n) each.  (A scan of
+ * the partition, as a clock hand does, cost up to n entries under the
+ * exclusive lock for every new key while the table was full: at the
+ * largest setting, milliseconds each, which a client that keeps some keys
+ * coming to rest could make every new key pay.)  After a refusal the
+ * partition remembers the earliest time an entry comes to rest, so a flood
+ * of new keys is refused under the shared lock, O(1) each, until then.
  *
  * Keys are stored whole (scope, class, database, kind and identity, at most
  * RATELIMIT_KEY_MAX bytes; a longer identity is replaced by its SHA-256),
@@ -205,6 +219,8 @@ typedef struct RateLimitEntry
 	uint64		hash;			/* full hash of the key */
 	pg_atomic_uint64 tat;		/* theoretical arrival time (ns, monotonic
 								 * clock); <= now: at rest */
+	int64		filed;			/* (x) its key in the heap: a TAT it had,
+								 * so never above tat */
 	int32		next;			/* next entry of the chain or free list, -1 */
 	uint16		keylen;
 	char		key[RATELIMIT_KEY_MAX];
@@ -223,16 +239,17 @@ typedef struct RateLimitPartition
 	LWLock	   *lock;
 	int32		free_head;		/* (x) free list, -1 when empty */
 	int32		used;			/* (x) entries ever used */
-	int32		hand;			/* (x) clock hand of the eviction scan */
-	pg_atomic_uint64 no_idle_before;	/* after a failed scan: no entry at
-										 * rest before this time (ns) */
-	TimestampTz last_full;		/* (x) last refusal for lack of an entry
-								 * (wall clock, reported), or 0 */
-	int64		last_full_ns;	/* (x) the same refusal's monotonic time,
-								 * which says whether it is recent */
+	int32		nheap;			/* (x) entries in the heap (in use) */
+	pg_atomic_uint64 no_idle_before;	/* after a refusal for lack of an
+										 * entry: none at rest before this
+										 * time (ns) */
+	pg_atomic_uint64 last_full; /* last refusal for lack of an entry (wall
+								 * clock, reported), or 0 */
+	pg_atomic_uint64 last_full_ns;	/* the same refusal's monotonic time,
+									 * which says whether it is recent */
 	pg_atomic_uint64 allowed;
 	pg_atomic_uint64 refused_rate;
-	uint64		refused_full;	/* (x) */
+	pg_atomic_uint64 refused_full;
 	uint64		evicted;		/* (x) */
 } RateLimitPartition;
 
@@ -253,11 +270,12 @@ typedef struct RateLimitShared
 	uint64		seed;			/* hash seed, from the strong random source */
 	int32		per_partition;	/* entries per partition */
 	int32		nbuckets;		/* chain heads per partition, a power of 2 */
-	/* followed by int32 buckets[P * nbuckets] and the entries */
+	/* followed by int32 buckets[P * nbuckets], int32 heap[P * per] and the entries */
 } RateLimitShared;
 
 static RateLimitShared *rl_shared = NULL;
 static int32 *rl_buckets = NULL;
+static int32 *rl_heap = NULL;
 static RateLimitEntry *rl_entries = NULL;
 
 /* Entries per partition and chain heads per partition, from the setting. */
@@ -287,6 +305,7 @@ RateLimitShmemSize(void)
 	table_geometry(&per, &nb);
 	size = MAXALIGN(sizeof(RateLimitShared));
 	size = add_size(size, MAXALIGN(mul_size(sizeof(int32), mul_size(RATELIMIT_PARTITIONS, nb))));
+	size = add_size(size, MAXALIGN(mul_size(sizeof(int32), mul_size(RATELIMIT_PARTITIONS, per))));
 	size = add_size(size, mul_size(sizeof(RateLimitEntry), mul_size(RATELIMIT_PARTITIONS, per)));
 	return size;
 }
@@ -307,8 +326,10 @@ RateLimitShmemInit(LWLockPadded *locks, bool found)
 	table_geometry(&per, &nb);
 	s = ShmemInitStruct("catalog rate limiter", RateLimitShmemSize(), &found_here);
 	rl_buckets = (int32 *) ((char *) s + MAXALIGN(sizeof(RateLimitShared)));
-	rl_entries = (RateLimitEntry *) ((char *) rl_buckets +
-									 MAXALIGN(sizeof(int32) * (Size) RATELIMIT_PARTITIONS * nb));
+	rl_heap = (int32 *) ((char *) rl_buckets +
+						 MAXALIGN(sizeof(int32) * (Size) RATELIMIT_PARTITIONS * nb));
+	rl_entries = (RateLimitEntry *) ((char *) rl_heap +
+									 MAXALIGN(sizeof(int32) * (Size) RATELIMIT_PARTITIONS * per));
 	if (!found_here)
 	{
 		if (!pg_strong_random(&s->seed, sizeof(s->seed)))
@@ -324,16 +345,20 @@ RateLimitShmemInit(LWLockPadded *locks, bool found)
 			memset(part, 0, sizeof(*part));
 			part->lock = &locks[p].lock;
 			pg_atomic_init_u64(&part->no_idle_before, 0);
+			pg_atomic_init_u64(&part->last_full, 0);
+			pg_atomic_init_u64(&part->last_full_ns, 0);
 			pg_atomic_init_u64(&part->allowed, 0);
 			pg_atomic_init_u64(&part->refused_rate, 0);
+			pg_atomic_init_u64(&part->refused_full, 0);
 			for (int i = 0; i < per; i++)
 			{
 				e[i].next = (i + 1 < per) ? i + 1 : -1;
+				e[i].filed = 0;
 				pg_atomic_init_u64(&e[i].tat, 0);
 			}
 			part->free_head = 0;
 			part->used = 0;
-			part->hand = 0;
+			part->nheap = 0;
 			for (int b = 0; b < nb; b++)
 				rl_buckets[(Size) p * nb + b] = -1;
 		}
@@ -386,17 +411,71 @@ chain_unlink(int p, int32 idx)
 }
 
 /*
+ * The heap of partition p's entries in use (see the file header), by
+ * "filed"; callers hold the partition's lock exclusively.  Indexes are
+ * int64 in the arithmetic: a partition holds at most 2^19 entries, but
+ * nothing here relies on it.
+ */
+static void
+heap_sift_down(RateLimitEntry *base, int32 *heap, int32 n, int32 i)
+{
+	int32		idx = heap[i];
+	int64		key = base[idx].filed;
+
+	for (;;)
+	{
+		int64		c = 2 * (int64) i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && base[heap[c + 1]].filed < base[heap[c]].filed)
+			c++;
+		if (key <= base[heap[c]].filed)
+			break;
+		heap[i] = heap[c];
+		i = (int32) c;
+	}
+	heap[i] = idx;
+}
+
+/* File entry idx of partition p in its heap, by its TAT now. */
+static void
+heap_push(int p, int32 idx)
+{
+	RateLimitPartition *part = &rl_shared->part[p].p;
+	RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
+	int32	   *heap = rl_heap + (Size) p * rl_shared->per_partition;
+	int32		i = part->nheap++;
+	int64		key = (int64) pg_atomic_read_u64(&base[idx].tat);
+
+	Assert(part->nheap <= rl_shared->per_partition);
+	base[idx].filed = key;
+	while (i > 0)
+	{
+		int32		parent = (i - 1) / 2;
+
+		if (base[heap[parent]].filed <= key)
+			break;
+		heap[i] = heap[parent];
+		i = parent;
+	}
+	heap[i] = idx;
+}
+
+/*
  * take_entry
- *	  A free entry of partition p, else one at rest (evicted), else -1.
- *	  Caller holds the partition's lock exclusively.
+ *	  A free entry of partition p, else the entry at rest that came to rest
+ *	  first (evicted, out of its chain and the heap), else -1 (and the
+ *	  partition's no_idle_before set).  The caller holds the partition's
+ *	  lock exclusively, links the entry into its chain and files it in the
+ *	  heap (heap_push) before letting the lock go.
  */
 static int32
 take_entry(int p, int64 now)
 {
 	RateLimitPartition *part = &rl_shared->part[p].p;
 	RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
-	int32		per = rl_shared->per_partition;
-	int64		min_tat = PG_INT64_MAX;
+	int32	   *heap = rl_heap + (Size) p * rl_shared->per_partition;
 
 	if (part->free_head >= 0)
 	{
@@ -408,27 +487,41 @@ take_entry(int p, int64 now)
 	}
 	if (now < (int64) pg_atomic_read_u64(&part->no_idle_before))
 		return -1;
-	for (int32 n = 0; n < per; n++)
+	while (part->nheap > 0)
 	{
-		int32		idx = part->hand;
-		int64		tat = (int64) pg_atomic_read_u64(&base[idx].tat);
+		int32		top = heap[0];
+		int64		tat = (int64) pg_atomic_read_u64(&base[top].tat);
 
-		part->hand = (part->hand + 1 == per) ? 0 : part->hand + 1;
 		if (tat <= now)
 		{
-			chain_unlink(p, idx);
+			/* at rest: out of the heap (the last leaf takes its place) */
+			if (--part->nheap > 0)
+			{
+				heap[0] = heap[part->nheap];
+				heap_sift_down(base, heap, part->nheap, 0);
+			}
+			chain_unlink(p, top);
 			part->evicted++;
-			return idx;
+			return top;
 		}
-		if (tat < min_tat)
-			min_tat = tat;
-	}
+		if (tat > base[top].filed)
+		{
+			/* its key made requests since it was filed: file it again */
+			base[top].filed = tat;
+			heap_sift_down(base, heap, part->nheap, 0);
+			continue;
+		}
 
-	/*
-	 * TATs only grow and no entry changes hands meanwhile: a valid bound.
-	 */
-	pg_atomic_write_u64(&part->no_idle_before, (uint64) min_tat);
-	return -1;
+		/*
+		 * Filed by its TAT now, and no entry is filed lower: every other
+		 * TAT is at least its filed value, so none comes to rest before
+		 * this one.  TATs only grow and no entry changes hands meanwhile
+		 * (that takes this lock exclusively): a valid bound.
+		 */
+		pg_atomic_write_u64(&part->no_idle_before, (uint64) tat);
+		return -1;
+	}
+	return -1;					/* not reached: a partition holds an entry */
 }
 
 /*
@@ -508,6 +601,24 @@ find_entry(RateLimitEntry *base, int32 head, uint64 h, const char *key, int len)
 }
 
 /*
+ * refuse_full
+ *	  Refuse a new key of partition part for lack of an entry, at now:
+ *	  count it and say when an entry comes to rest.  Under the partition's
+ *	  lock in either mode (atomics only).
+ */
+static void
+refuse_full(RateLimitPartition *part, int64 now, Verdict *v)
+{
+	pg_atomic_fetch_add_u64(&part->refused_full, 1);
+	pg_atomic_write_u64(&part->last_full, (uint64) GetCurrentTimestamp());
+	pg_atomic_write_u64(&part->last_full_ns, (uint64) now);
+	/* the earliest an entry of this partition comes to rest */
+	v->retry_ns = (int64) pg_atomic_read_u64(&part->no_idle_before) - now;
+	v->reset_ns = v->retry_ns;
+	v->full = true;
+}
+
+/*
  * consume
  *	  One request of key (len bytes) against rate/burst.
  */
@@ -528,13 +639,29 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 	int64		now;
 	int32		idx;
 
+	bool		taken = false;
+
 	memset(v, 0, sizeof(*v));
 	LWLockAcquire(part->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
 	now = ApiMonotonicNs();
 	idx = find_entry(base, *head, h, key, len);
 	if (idx < 0)
 	{
-		/* a new key: its entry is taken under the exclusive lock */
+		/*
+		 * A new key: its entry is taken under the exclusive lock.  Not when
+		 * the partition is known to have none before a later time (free_head
+		 * and no_idle_before change only under the exclusive lock, which
+		 * this shared holder excludes): a flood of new keys into a full
+		 * partition is refused without ever taking the lock exclusively, so
+		 * it does not hold back the partition's known keys.
+		 */
+		if (!exclusive && part->free_head < 0 &&
+			now < (int64) pg_atomic_read_u64(&part->no_idle_before))
+		{
+			refuse_full(part, now, v);
+			LWLockRelease(part->lock);
+			return;
+		}
 		if (!exclusive)
 		{
 			LWLockRelease(part->lock);
@@ -548,13 +675,8 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 			idx = take_entry(p, now);
 			if (idx < 0)
 			{
-				part->refused_full++;
-				part->last_full = GetCurrentTimestamp();
-				part->last_full_ns = now;
-				/* the earliest an entry of this partition comes to rest */
-				v->retry_ns = (int64) pg_atomic_read_u64(&part->no_idle_before) - now;
+				refuse_full(part, now, v);
 				LWLockRelease(part->lock);
-				v->full = true;
 				return;
 			}
 			base[idx].hash = h;
@@ -563,9 +685,13 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 			memcpy(base[idx].key, key, len);
 			base[idx].next = *head;
 			*head = idx;
+			taken = true;
 		}
 	}
 	gcra(part, &base[idx], t, tau, v);
+	/* filed by the TAT its first request set: still under the exclusive lock */
+	if (taken)
+		heap_push(p, idx);
 
 	/*
 	 * The developer option holds the partition exclusively, to prove that
@@ -987,7 +1113,9 @@ raise_refusal(const Verdict *v, int burst)
 								 "\"details\":\"limiter_full\","
 								 "\"hint\":\"Retry after %lld seconds.\"}", (long long) retry),
 				 errdetail_internal("{\"status\":429,\"status_text\":\"Too Many Requests\","
-									"\"headers\":{\"Retry-After\":\"%lld\"}}", (long long) retry),
+									"\"headers\":{\"Retry-After\":\"%lld\",\"RateLimit-Limit\":\"%d\","
+									"\"RateLimit-Remaining\":\"0\",\"RateLimit-Reset\":\"%lld\"}}",
+									(long long) retry, burst, (long long) retry),
 				 errhidestmt(true)));
 	ereport(ERROR,
 			(errcode(ERRCODE_PGRST),
@@ -1195,12 +1323,17 @@ RateLimitPushHealth(JsonbParseState **state)
 			used += part->used;
 			allowed += pg_atomic_read_u64(&part->allowed);
 			refused_rate += pg_atomic_read_u64(&part->refused_rate);
-			refused_full += part->refused_full;
+			refused_full += pg_atomic_read_u64(&part->refused_full);
 			evicted += part->evicted;
-			if (part->last_full > last_full)
-				last_full = part->last_full;
-			if (part->last_full != 0 && part->last_full_ns > last_full_ns)
-				last_full_ns = part->last_full_ns;
+			{
+				TimestampTz lf = (TimestampTz) pg_atomic_read_u64(&part->last_full);
+				int64		lf_ns = (int64) pg_atomic_read_u64(&part->last_full_ns);
+
+				if (lf > last_full)
+					last_full = lf;
+				if (lf != 0 && lf_ns > last_full_ns)
+					last_full_ns = lf_ns;
+			}
 			LWLockRelease(part->lock);
 		}
 		/* recent by the monotonic clock: a stepped wall clock moves neither way */

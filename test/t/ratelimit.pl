@@ -30,6 +30,8 @@
 #   8. Without shared_preload_libraries: the API serves plain SQL and
 #      pre_request() fails with 55000.  Then preloaded with a refused
 #      setting: the default at start (a warning), the old value at reload.
+#   9. Eviction by the heap (run before 4): a limited key whose entry was
+#      filed before its last requests is filed again, never evicted.
 use strict;
 use warnings;
 
@@ -220,6 +222,56 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 	my $a2 = $allowed->();
 	($rc, $out, $err) = $node->psql($db, "BEGIN; $pre ROLLBACK; BEGIN; $call COMMIT;");
 	is($allowed->() - $a2, 2, 'and at rollback');
+}
+
+# ---------------------------------------------------------------------------
+# 9 (before 4). Eviction by the heap: an entry whose key made requests since
+#    it was filed is filed again, not evicted.  Key A (1/s, burst 3) spends
+#    its burst at t0: filed at t0 + 1 s, its TAT t0 + 3 s.  Key B (0.25/s)
+#    takes the partition's other entry.  At t0 + 1.3 s, A's filed time has
+#    passed but A is limited: a new key C of the partition must be refused
+#    (limiter_full), and A keeps its bucket: exactly one more request is
+#    allowed (a fresh bucket would allow three, an evicted one would make
+#    A a new key, refused).  One statement, so the steps' times are the
+#    server's; at the end both entries are at rest again (before 4).
+# ---------------------------------------------------------------------------
+{
+	my ($a, $b, $c) = split /\|/, sql(q{
+		WITH pa AS (SELECT catalog.rate_limit_partition('list_categories', 'heap-a') AS p)
+		SELECT 'heap-a',
+		       (SELECT 'heap-b-' || i FROM generate_series(1, 2000) i, pa
+		        WHERE catalog.rate_limit_partition('csrf_token', 'heap-b-' || i) = pa.p ORDER BY i LIMIT 1),
+		       (SELECT 'heap-c-' || i FROM generate_series(1, 2000) i, pa
+		        WHERE catalog.rate_limit_partition('list_categories', 'heap-c-' || i) = pa.p ORDER BY i LIMIT 1)});
+	ok(defined $b && defined $c && $b ne '' && $c ne '', 'found keys B and C in the partition of key A');
+	sql(q{SELECT catalog_api.rate_limit_set('admin', 'list_categories', 1, 3)});
+	sql(q{SELECT catalog_api.rate_limit_set('admin', 'csrf_token', 0.25, 1)});
+	my $got = sql(qq{
+		CREATE FUNCTION pg_temp.heap_case() RETURNS text LANGUAGE plpgsql AS \$\$
+		DECLARE
+		    t0 timestamptz := clock_timestamp();
+		    r text[] := '{}';
+		    ca text := json_build_object('sub', '$a')::text;
+		BEGIN
+		    FOR i IN 1 .. 3 LOOP
+		        r := r || t.req(ca, '{}', '/rpc/list_categories');
+		    END LOOP;
+		    r := r || t.req(json_build_object('sub', '$b')::text, '{}', '/rpc/csrf_token');
+		    PERFORM pg_sleep_until(t0 + interval '1.3 seconds');
+		    r := r || t.req(json_build_object('sub', '$c')::text, '{}', '/rpc/list_categories');
+		    r := r || t.req(ca, '{}', '/rpc/list_categories');
+		    r := r || t.req(ca, '{}', '/rpc/list_categories');
+		    IF clock_timestamp() >= t0 + interval '2 seconds' THEN
+		        r := r || 'late'::text;
+		    END IF;
+		    -- A rests at t0 + 4 s, B at t0 + 4 s
+		    PERFORM pg_sleep_until(t0 + interval '4.5 seconds');
+		    RETURN array_to_string(r, ',');
+		END \$\$;
+		SELECT pg_temp.heap_case();});
+	is($got, 'ok,ok,ok,ok,limiter_full,ok,rate_limited',
+		'a limited key filed before its last requests is filed again, not evicted: the new key is refused, the old keeps its bucket');
+	sql(q{SELECT catalog_api.rate_limit_drop('admin', 'list_categories'), catalog_api.rate_limit_drop('admin', 'csrf_token')});
 }
 
 # ---------------------------------------------------------------------------
