@@ -241,13 +241,16 @@ CREATE INDEX idempotency_expires_idx ON catalog.idempotency (expires_at);
 -- Search support.
 --
 -- search_term: the words of product names (5 to 64 characters, no digits),
--- the dictionary typo-tolerant search corrects a query word against.  Filled
+-- each with the status of the product it came from: the dictionary
+-- typo-tolerant search corrects a query word against, among the words of
+-- the statuses it searches (an anonymous search: published products' words
+-- only, so the words of drafts never change what it finds).  Filled
 -- by a statement trigger on catalog.product, without a unique index so that
 -- a writer never waits for another (two transactions adding the same new
 -- word may both insert it; readers use DISTINCT and
--- catalog_api.refresh_search_terms() compacts).  Words of renamed products
--- stay until the refresh: a stale word only costs a candidate that matches
--- nothing.
+-- catalog_api.refresh_search_terms() compacts).  Words of renamed products,
+-- and of products whose status changed, stay until the refresh: a stale
+-- word only costs a candidate that matches nothing.
 --
 -- signing_key: server-side secrets.  'cursor' signs search cursors
 -- (HMAC-SHA256); the newest kid signs, any listed kid verifies, so a key can
@@ -260,7 +263,8 @@ CREATE INDEX idempotency_expires_idx ON catalog.idempotency (expires_at);
 -- reads it below the privilege system.
 ------------------------------------------------------------------------------
 CREATE TABLE catalog.search_term (
-    term  text NOT NULL,
+    term    text NOT NULL,
+    status  catalog.product_status NOT NULL,
     CONSTRAINT search_term_len CHECK (pg_catalog.length(term) BETWEEN 1 AND 64)
 );
 CREATE INDEX search_term_term_idx ON catalog.search_term (term);
@@ -1090,7 +1094,7 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION catalog_api.refresh_search_terms() IS
 'Rebuild the typo dictionary
 
-Replaces catalog.search_term with the distinct words of current product names; returns the number of words. Run it after bulk renames (optional: stale words only cost time).';
+Replaces catalog.search_term with the distinct words of current product names, each with its product''s status; returns the number of entries. Run it after bulk renames (optional: stale words only cost time).';
 
 CREATE FUNCTION catalog_api.purge_idempotency(batch_size integer DEFAULT 1000)
 RETURNS bigint

@@ -728,7 +728,8 @@ variant_sql(int v)
 
 		return psprintf("SELECT d.term FROM (SELECT DISTINCT t.term FROM catalog.search_term t"
 						" WHERE t.term OPERATOR(%s.%%) $1"
-						" AND pg_catalog.length(t.term) BETWEEN $2 AND $3) d"
+						" AND pg_catalog.length(t.term) BETWEEN $2 AND $3"
+						" AND t.status = ANY ($4)) d"
 						" ORDER BY %s.similarity(d.term, $1) DESC, d.term COLLATE \"C\" LIMIT 200",
 						nsp, nsp);
 	}
@@ -867,7 +868,8 @@ get_plan(const SearchRequest *r, int v)
 			types[0] = TEXTOID;
 			types[1] = INT4OID;
 			types[2] = INT4OID;
-			nargs = 3;
+			types[3] = r->status_array_type;
+			nargs = 4;
 		}
 		else if (v == V_DESCENDANTS)
 		{
@@ -1375,6 +1377,7 @@ compute_typo(SearchRequest *r)
 {
 	StringInfoData buf;
 	bool		any = false;
+	Datum		statuses;
 
 	if (r->typo_done)
 		return;
@@ -1382,6 +1385,17 @@ compute_typo(SearchRequest *r)
 	r->nulls[PRM_TSQ_TYPO] = 'n';
 	if (r->nwords == 0)
 		return;
+
+	/*
+	 * The statuses searched: corrections come from the words of those
+	 * products only (see TermCollector), the ones the facets count or the
+	 * one a search asks for.
+	 */
+	if (r->nulls[PRM_STATUSES] == ' ')
+		statuses = r->values[PRM_STATUSES];
+	else
+		statuses = PointerGetDatum(construct_array(&r->values[PRM_STATUS], 1, r->status_type, 4,
+												   true, TYPALIGN_INT));
 
 	initStringInfo(&buf);
 	for (int i = 0; i < r->nwords; i++)
@@ -1394,7 +1408,7 @@ compute_typo(SearchRequest *r)
 		r->ntypo[i] = 0;
 		if (k > 0 && !digits)
 		{
-			Datum		vals[3];
+			Datum		vals[4];
 			uint64		rows;
 			int			best[SEARCH_MAX_CANDIDATES];
 			int			wn;
@@ -1403,6 +1417,7 @@ compute_typo(SearchRequest *r)
 			vals[0] = CStringGetTextDatum(r->words[i]);
 			vals[1] = Int32GetDatum(n - k);
 			vals[2] = Int32GetDatum(n + k);
+			vals[3] = statuses;
 			if (explaining)
 				explain_plan(r, V_TYPO_TERMS, "typo dictionary");
 			if (SPI_execute_plan(get_plan(r, V_TYPO_TERMS), vals, NULL, true, 0) != SPI_OK_SELECT)
@@ -3749,12 +3764,35 @@ search_doc_attnum(TupleDesc desc)
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
+/* The attribute number of the enum column status in desc (product or search_term). */
+static AttrNumber
+status_attnum(TupleDesc desc)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), "status") == 0 &&
+			type_is_enum(att->atttypid))
+			return i + 1;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("a table of the catalog extension has no enum column status"),
+			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
 /*
- * A TermCollector gathers the distinct dictionary words of some search
+ * A TermCollector gathers the distinct dictionary entries of some search
  * documents that catalog.search_term lacks, and inserts them in one
- * statement.  With probe, each new word is looked up in the term index in
- * C (no SQL, no planner) under the active snapshot; without (the refresh,
- * which has just emptied the table), every distinct word is new.
+ * statement.  An entry is a word and the status of the product it came
+ * from: a search corrects a word only against the words of the statuses it
+ * searches, so the words of drafts never change what an anonymous search
+ * finds (nor tell it that a draft with such a word exists).  With probe,
+ * each new entry is looked up in the term index in C (no SQL, no planner)
+ * under the latest snapshot; without (the refresh, which has just emptied
+ * the table), every distinct entry is new.
  */
 typedef struct TermCollector
 {
@@ -3766,12 +3804,19 @@ typedef struct TermCollector
 	Snapshot	snapshot;		/* what the probe reads */
 	bool		registered;		/* snapshot is ours to unregister */
 	bool		use_cache;		/* the known-word cache may answer */
-	Datum	   *missing;
+	AttrNumber	status_att;		/* of the dictionary (probe) */
+	Datum	   *missing;		/* words (text) */
+	Oid		   *missing_status; /* and their statuses (enum values) */
 	int			nmissing;
 	int			maxmissing;
 } TermCollector;
 
-#define TERM_KEY_SIZE	(NAMEDATALEN * 4 + 1)	/* 64 code points of up to 4 bytes, and NUL */
+/*
+ * The key of an entry: the status's enum value in hexadecimal, ":" and the
+ * word (64 code points of up to 4 bytes), NUL-terminated.
+ */
+#define TERM_TAG_SIZE	9
+#define TERM_KEY_SIZE	(TERM_TAG_SIZE + NAMEDATALEN * 4 + 1)
 
 /*
  * Known words: a backend cache of words the probe found in
@@ -3779,7 +3824,8 @@ typedef struct TermCollector
  * one (so committed: the probe's snapshot sees them) and with no deleter
  * that may still commit (term_row_settled), so that the words of an
  * ordinary product name cost a hash lookup, not an index scan, per write.
- * Only the presence of a word is cached, and only a deletion can make it
+ * Only the presence of an entry (a word and a status, by its key) is
+ * cached, and only a deletion can make it
  * wrong: the statement trigger search_term_changed
  * (catalog.cache_changed) invalidates the table's relcache entry on every
  * UPDATE, DELETE and TRUNCATE, and the whole cache is dropped before its
@@ -3959,57 +4005,82 @@ term_row_settled(TupleTableSlot *slot)
 		HEAP_XMAX_IS_LOCKED_ONLY(infomask);
 }
 
-/* Is word in catalog.search_term (visible to the probe's snapshot)? */
+/*
+ * Is the entry (word w of len bytes, status; tkey its key of tlen bytes)
+ * in catalog.search_term (visible to the probe's snapshot)?  The index is
+ * on the word; a word has a row per status at most (and the few duplicates
+ * of concurrent inserts), so the rows of the word are read for the status.
+ */
 static bool
-term_known(TermCollector *tc, const char *w, int len)
+term_known(TermCollector *tc, const char *tkey, int tlen, const char *w, int len, Oid status)
 {
 	ScanKeyData key;
 	IndexScanDesc scan;
-	bool		found;
+	bool		found = false;
 
-	if (tc->use_cache && known_term_lookup(w, len))
+	if (tc->use_cache && known_term_lookup(tkey, tlen))
 		return true;
 	if (tc->index == NULL)
+	{
 		tc->index = open_term_index(tc->heap);
+		tc->status_att = status_attnum(RelationGetDescr(tc->heap));
+	}
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				PointerGetDatum(cstring_to_text_with_len(w, len)));
 	key.sk_collation = DEFAULT_COLLATION_OID;
 	scan = index_beginscan(tc->heap, tc->index, tc->snapshot, 1, 0);
 	index_rescan(scan, &key, 1, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, tc->slot);
-	if (found && tc->use_cache && term_row_settled(tc->slot))
-		known_term_add(w, len);
+	while (index_getnext_slot(scan, ForwardScanDirection, tc->slot))
+	{
+		bool		isnull;
+		Datum		st = slot_getattr(tc->slot, tc->status_att, &isnull);
+
+		if (isnull || DatumGetObjectId(st) != status)
+			continue;
+		found = true;
+		if (tc->use_cache && term_row_settled(tc->slot))
+			known_term_add(tkey, tlen);
+		break;
+	}
 	index_endscan(scan);
 	return found;
 }
 
-/* Add the dictionary words of one search document (a detoasted copy is freed). */
+/*
+ * Add the dictionary entries of one search document of a product whose
+ * status is the enum value status (a detoasted copy is freed).
+ */
 static void
-terms_add(TermCollector *tc, Datum doc)
+terms_add(TermCollector *tc, Datum doc, Oid status)
 {
 	TSVector	tsv = DatumGetTSVector(doc);
 	WordEntry  *we = ARRPTR(tsv);
+	char		key[TERM_KEY_SIZE];
 
+	snprintf(key, TERM_TAG_SIZE + 1, "%08x:", status);
 	for (int i = 0; i < tsv->size; i++, we++)
 	{
 		const char *w = STRPTR(tsv) + we->pos;
-		char		key[TERM_KEY_SIZE];
 		bool		found;
 
-		if (we->len >= sizeof(key) || !lexeme_has_weight_a(tsv, we) ||
+		if (we->len >= sizeof(key) - TERM_TAG_SIZE || !lexeme_has_weight_a(tsv, we) ||
 			!dictionary_word(w, we->len))
 			continue;
-		memset(key, 0, sizeof(key));
-		memcpy(key, w, we->len);
+		memset(key + TERM_TAG_SIZE, 0, sizeof(key) - TERM_TAG_SIZE);
+		memcpy(key + TERM_TAG_SIZE, w, we->len);
 		(void) hash_search(tc->seen, key, HASH_ENTER, &found);
-		if (found || (tc->probe && term_known(tc, w, we->len)))
+		if (found ||
+			(tc->probe && term_known(tc, key, TERM_TAG_SIZE + we->len, w, we->len, status)))
 			continue;
 		if (tc->nmissing == tc->maxmissing)
 		{
 			tc->maxmissing = tc->maxmissing == 0 ? 16 : tc->maxmissing * 2;
 			tc->missing = tc->missing == NULL ? palloc(sizeof(Datum) * tc->maxmissing)
 				: repalloc(tc->missing, sizeof(Datum) * tc->maxmissing);
+			tc->missing_status = tc->missing_status == NULL ? palloc(sizeof(Oid) * tc->maxmissing)
+				: repalloc(tc->missing_status, sizeof(Oid) * tc->maxmissing);
 		}
+		tc->missing_status[tc->nmissing] = status;
 		tc->missing[tc->nmissing++] = PointerGetDatum(cstring_to_text_with_len(w, we->len));
 	}
 	/* a bulk statement must not keep one copy per row */
@@ -4033,17 +4104,31 @@ terms_end(TermCollector *tc)
 	hash_destroy(tc->seen);
 	if (tc->nmissing > 0)
 	{
-		Datum		arg = PointerGetDatum(construct_array(tc->missing, tc->nmissing, TEXTOID, -1,
-														  false, TYPALIGN_INT));
+		Datum		args[2];
+		Datum	   *labels = palloc(sizeof(Datum) * tc->nmissing);
 		int			rc;
 
+		/*
+		 * The statuses go as their labels, cast in the statement: a kept
+		 * plan with the enum's type would outlive a DROP and CREATE
+		 * EXTENSION in the same session.
+		 */
+		for (int i = 0; i < tc->nmissing; i++)
+			labels[i] = DirectFunctionCall1(textin, DirectFunctionCall1(enum_out,
+																		ObjectIdGetDatum(tc->missing_status[i])));
+		args[0] = PointerGetDatum(construct_array(tc->missing, tc->nmissing, TEXTOID, -1,
+												  false, TYPALIGN_INT));
+		args[1] = PointerGetDatum(construct_array(labels, tc->nmissing, TEXTOID, -1,
+												  false, TYPALIGN_INT));
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		if (insert_terms_plan == NULL)
 		{
-			Oid			argtype = TEXTARRAYOID;
-			SPIPlanPtr	plan = SPI_prepare("INSERT INTO catalog.search_term (term)"
-										   " SELECT pg_catalog.unnest($1)", 1, &argtype);
+			Oid			argtypes[2] = {TEXTARRAYOID, TEXTARRAYOID};
+			SPIPlanPtr	plan = SPI_prepare("INSERT INTO catalog.search_term (term, status)"
+										   " SELECT u.term, u.status::catalog.product_status"
+										   " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
+										   " AS u (term, status)", 2, argtypes);
 
 			if (plan == NULL)
 				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -4051,7 +4136,7 @@ terms_end(TermCollector *tc)
 				elog(ERROR, "SPI_keepplan failed");
 			insert_terms_plan = plan;
 		}
-		rc = SPI_execute_plan(insert_terms_plan, &arg, NULL, false, 0);
+		rc = SPI_execute_plan(insert_terms_plan, args, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "search term insert failed: %s", SPI_result_code_string(rc));
 		SPI_finish();
@@ -4091,6 +4176,7 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 	Tuplestorestate *ts;
 	TupleTableSlot *rowslot;
 	AttrNumber	doc_att;
+	AttrNumber	st_att;
 	int			readptr;
 	TermCollector tc;
 	bool		pushed = false;
@@ -4104,6 +4190,7 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 	if (tuplestore_tuple_count(ts) == 0)
 		return PointerGetDatum(NULL);
 	doc_att = search_doc_attnum(RelationGetDescr(trigdata->tg_relation));
+	st_att = status_attnum(RelationGetDescr(trigdata->tg_relation));
 
 	if (!ActiveSnapshotSet())
 	{
@@ -4120,10 +4207,12 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 	while (tuplestore_gettupleslot(ts, true, false, rowslot))
 	{
 		bool		isnull;
+		bool		st_null;
 		Datum		d = slot_getattr(rowslot, doc_att, &isnull);
+		Datum		st = slot_getattr(rowslot, st_att, &st_null);
 
-		if (!isnull)
-			terms_add(&tc, d);
+		if (!isnull && !st_null)
+			terms_add(&tc, d, DatumGetObjectId(st));
 		CHECK_FOR_INTERRUPTS();
 	}
 	ExecDropSingleTupleTableSlot(rowslot);
@@ -4217,6 +4306,7 @@ refresh_search_terms(PG_FUNCTION_ARGS)
 	TupleTableSlot *slot;
 	Snapshot	snap;
 	AttrNumber	doc_att;
+	AttrNumber	st_att;
 	TermCollector tc;
 	int64		n;
 	int			rc;
@@ -4224,6 +4314,7 @@ refresh_search_terms(PG_FUNCTION_ARGS)
 	product = DocOpenTable("product");
 	LockRelationOid(RelationGetRelid(product), ShareLock);
 	doc_att = search_doc_attnum(RelationGetDescr(product));
+	st_att = status_attnum(RelationGetDescr(product));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -4240,10 +4331,12 @@ refresh_search_terms(PG_FUNCTION_ARGS)
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
+		bool		st_null;
 		Datum		d = slot_getattr(slot, doc_att, &isnull);
+		Datum		st = slot_getattr(slot, st_att, &st_null);
 
-		if (!isnull)
-			terms_add(&tc, d);
+		if (!isnull && !st_null)
+			terms_add(&tc, d, DatumGetObjectId(st));
 		CHECK_FOR_INTERRUPTS();
 	}
 	table_endscan(scan);

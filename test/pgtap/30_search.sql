@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(440);
+SELECT plan(443);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -965,17 +965,37 @@ SET LOCAL row_security = on;
 -- The refresh rebuilds exactly the words an independent SQL derivation
 -- gives (weight-A lexemes of 5 to 64 characters without digit or hyphen).
 SELECT is(catalog_api.refresh_search_terms(),
-          (SELECT count(DISTINCT l.lexeme) FROM catalog.product p,
+          (SELECT count(DISTINCT (l.lexeme, p.status)) FROM catalog.product p,
                   unnest(p.search_doc) AS l (lexeme, positions, weights)
            WHERE 'A' = ANY (l.weights) AND length(l.lexeme) BETWEEN 5 AND 64
              AND l.lexeme !~ '[-0-9]'),
-          'refresh_search_terms returns the number of dictionary words');
-SELECT set_eq($$SELECT term FROM catalog.search_term$$,
-              $$SELECT DISTINCT l.lexeme FROM catalog.product p,
+          'refresh_search_terms returns the number of dictionary entries (a word and a status)');
+SELECT set_eq($$SELECT term, status FROM catalog.search_term$$,
+              $$SELECT DISTINCT l.lexeme, p.status FROM catalog.product p,
                        unnest(p.search_doc) AS l (lexeme, positions, weights)
                 WHERE 'A' = ANY (l.weights) AND length(l.lexeme) BETWEEN 5 AND 64
                   AND l.lexeme !~ '[-0-9]'$$,
-              'after a refresh the dictionary is exactly the words of the products, once each');
+              'after a refresh the dictionary is exactly the words of the products with their statuses, once each');
+
+-- The words of drafts never change what a search of published products
+-- finds: eight draft words closer to "zephyrone" (by similarity, at the
+-- same distance) than the published "zephyrine" would otherwise take every
+-- correction slot, and the published product would vanish for catalog_anon
+-- (telling it that such drafts exist).  Draft searches still use them.
+SELECT pg_temp.mk('zp', 'TS-ZEPH-PUB', 'Zephyrine Scarf', 5, 'other', 900);
+SELECT pg_temp.mk('zd' || c, 'TS-ZEPH-D' || upper(c), 'Zephyron' || c || ' Shawl', 5, 'other', 901, NULL, '{}', 'draft')
+FROM unnest(ARRAY['a', 'b', 'c', 'd', 'f', 'g', 'h', 'i']) c;
+SELECT set_config('tap.zeph', pg_temp.pid('zp')::text, true) IS NOT NULL AS zeph_set;
+SET LOCAL ROLE catalog_anon;
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'zephyrone')), ARRAY[current_setting('tap.zeph')::bigint],
+          'anonymous typo search: the published product is found, whatever words drafts have');
+SELECT is((catalog_api.product_facets(q => 'zephyrone') ->> 'total')::integer, 1,
+          'anonymous facets of the same typo count it');
+RESET ROLE;
+SET LOCAL ROLE catalog_editor;
+SELECT is(jsonb_array_length(catalog_api.search_products(q => 'zephyrone', status => 'draft') -> 'items'), 8,
+          'a draft search corrects against the drafts'' words');
+RESET ROLE;
 
 ------------------------------------------------------------------------------
 -- An identifier's walk keeps the first page's decision: a product given the

@@ -950,7 +950,7 @@ sub scenario {
         my $n = expect_ok(rpc(method => 'POST', fn => 'refresh_search_terms', args => {}, claims => $admin),
                           'POST refresh_search_terms as admin');
         is($n, su_row(q{SELECT count(*) AS n FROM catalog.search_term})->{n},
-           'refresh_search_terms returns the number of words the dictionary now holds');
+           'refresh_search_terms returns the number of entries the dictionary now holds');
         ok(su_row(q{SELECT count(*) AS n FROM catalog.search_term WHERE term = 'replay'})->{n} >= 1,
            'the dictionary holds the words of the fixtures ("replay")');
     };
