@@ -2140,10 +2140,17 @@ cost_bitmap(double rows, double f_driver, double f_survivors)
  * ------------------------------------------------------------------------
  */
 
-/* The query a cursor belongs to: every input but page_size and cursor. */
+/*
+ * The query a cursor belongs to: every input but page_size and cursor, and
+ * the database.  CREATE DATABASE ... TEMPLATE copies the signing keys, so
+ * without the database's OID a cursor of one database would verify in its
+ * copy and resume at a key taken from the other's rows.  A hot standby has
+ * the primary's OIDs: its cursors and the primary's are interchangeable.
+ */
 static void
 fingerprint(const SearchRequest *r, StringInfo buf)
 {
+	appendStringInfo(buf, "%u|", MyDatabaseId);
 	appendBinaryStringInfo(buf, r->q, r->qlen + 1);
 	/* prices at scale 2, so that 5 and 5.0 are the same query */
 	appendStringInfo(buf, "%lld|%s|%s|%s|%d|",

@@ -16,6 +16,9 @@
 #     verifies; the restore runs with session_replication_role = replica,
 #     as README.md says, so loading the rows writes no new audit rows.
 #
+#  5. A search cursor is refused in a copy of its database (CREATE
+#     DATABASE ... TEMPLATE copies the signing keys).
+#
 #  0. (first) A database that is not UTF8 refuses CREATE EXTENSION.
 #
 # Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
@@ -259,6 +262,28 @@ like(
 }),
 	qr/t$/,
 	'after the restore, new rows take ids after the restored ones');
+
+# 5. A search cursor belongs to its database: CREATE DATABASE ... TEMPLATE
+# copies the signing keys, not the cursors' validity.
+$primary->safe_psql(
+	'restored', q{
+	SELECT set_config('catalog.actor', 'tap-user', false);
+	SELECT count(catalog_api.create_product(sku => 'tap-cur-' || i, name => 'Cursor ' || i, price => i,
+	       status => 'published', category_id => (SELECT id FROM catalog.category WHERE slug = 'tap-child')))
+	FROM generate_series(1, 3) i;
+});
+my $cursor = $primary->safe_psql('restored',
+	q{SELECT catalog_api.search_products(page_size => 1) ->> 'next_cursor'});
+like($cursor, qr/^[A-Za-z0-9_-]+$/, 'a first page gives a cursor');
+is( $primary->safe_psql('restored',
+		"SELECT jsonb_array_length(catalog_api.search_products(page_size => 1, cursor => '$cursor') -> 'items')"),
+	'1', 'the cursor pages on in its database');
+$primary->safe_psql('postgres', 'CREATE DATABASE cloned TEMPLATE restored');
+my ($crc, $cout, $cerr) = $primary->psql('cloned',
+	"SELECT catalog_api.search_products(page_size => 1, cursor => '$cursor')",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+isnt($crc, 0, 'in a copy of the database, the cursor is refused');
+like($cerr, qr/22023/, 'with 22023, as a foreign cursor');
 
 $primary->stop;
 done_testing();
