@@ -569,6 +569,19 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 												  SPI_tuptable->tupdesc->natts, &isnull)) &&
 			!isnull;
 		row_from_spi(&row);
+
+		/*
+		 * Under a transaction snapshot (REPEATABLE READ) the recheck sees
+		 * the version of the transaction's start: a caller that expects a
+		 * later one has read a version committed since, which this
+		 * transaction cannot update.  That is a serialization failure
+		 * (PT409 concurrent_update: retry in a new transaction), not a
+		 * stale version with the snapshot's number as the current one.
+		 */
+		if (row.version < expected_version && IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
 		if (row.version != expected_version)
 			ApiRaiseStale("product", id, expected_version, row.version);
 
