@@ -330,8 +330,10 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 	};
 	my $offset = -s $node->logfile;
 	like($req->($sub, 'hidestmt_marker_rate'), qr/rate limit exceeded/, 'an uncaught refusal of a limited key');
-	like($req->('hidestmt-new-key', 'hidestmt_marker_full'), qr/rate limiter is full/,
-		'an uncaught refusal of a new key while the table is full');
+	my $full_err = $req->('hidestmt-new-key', 'hidestmt_marker_full');
+	like($full_err, qr/rate limiter is full/, 'an uncaught refusal of a new key while the table is full');
+	like($full_err, qr/"Retry-After":"[0-9]+","RateLimit-Limit":"1","RateLimit-Remaining":"0","RateLimit-Reset":"[0-9]+"/,
+		'the refusal carries Retry-After and the RateLimit headers, as a rate refusal does');
 	my $log = slurp_file($node->logfile, $offset);
 	like($log, qr/rate limit exceeded.*rate limiter is full/s, 'both refusals are in the server log');
 	unlike($log, qr/hidestmt_marker/, 'neither refusal logs its statement');
