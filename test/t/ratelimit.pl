@@ -226,9 +226,9 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 
 # ---------------------------------------------------------------------------
 # 9 (before 4). Eviction by the heap: an entry whose key made requests since
-#    it was filed is filed again, not evicted.  Key A (1/s, burst 3) spends
-#    its burst at t0: filed at t0 + 1 s, its TAT t0 + 3 s.  Key B (0.25/s)
-#    takes the partition's other entry.  At t0 + 1.3 s, A's filed time has
+#    it was filed is filed again, not evicted.  Key A (0.5/s, burst 3) spends
+#    its burst at t0: filed at t0 + 2 s, its TAT t0 + 6 s.  Key B (0.125/s)
+#    takes the partition's other entry.  At t0 + 2.3 s, A's filed time has
 #    passed but A is limited: a new key C of the partition must be refused
 #    (limiter_full), and A keeps its bucket: exactly one more request is
 #    allowed (a fresh bucket would allow three, an evicted one would make
@@ -244,8 +244,8 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 		       (SELECT 'heap-c-' || i FROM generate_series(1, 2000) i, pa
 		        WHERE catalog.rate_limit_partition('list_categories', 'heap-c-' || i) = pa.p ORDER BY i LIMIT 1)});
 	ok(defined $b && defined $c && $b ne '' && $c ne '', 'found keys B and C in the partition of key A');
-	sql(q{SELECT catalog_api.rate_limit_set('admin', 'list_categories', 1, 3)});
-	sql(q{SELECT catalog_api.rate_limit_set('admin', 'csrf_token', 0.25, 1)});
+	sql(q{SELECT catalog_api.rate_limit_set('admin', 'list_categories', 0.5, 3)});
+	sql(q{SELECT catalog_api.rate_limit_set('admin', 'csrf_token', 0.125, 1)});
 	my $got = sql(qq{
 		CREATE FUNCTION pg_temp.heap_case() RETURNS text LANGUAGE plpgsql AS \$\$
 		DECLARE
@@ -257,15 +257,16 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 		        r := r || t.req(ca, '{}', '/rpc/list_categories');
 		    END LOOP;
 		    r := r || t.req(json_build_object('sub', '$b')::text, '{}', '/rpc/csrf_token');
-		    PERFORM pg_sleep_until(t0 + interval '1.3 seconds');
+		    PERFORM pg_sleep_until(t0 + interval '2.3 seconds');
 		    r := r || t.req(json_build_object('sub', '$c')::text, '{}', '/rpc/list_categories');
 		    r := r || t.req(ca, '{}', '/rpc/list_categories');
 		    r := r || t.req(ca, '{}', '/rpc/list_categories');
-		    IF clock_timestamp() >= t0 + interval '2 seconds' THEN
+		    -- A's next request is allowed again from t0 + 4 s
+		    IF clock_timestamp() >= t0 + interval '4 seconds' THEN
 		        r := r || 'late'::text;
 		    END IF;
-		    -- A rests at t0 + 4 s, B at t0 + 4 s
-		    PERFORM pg_sleep_until(t0 + interval '4.5 seconds');
+		    -- A rests at t0 + 8 s, B at t0 + 8 s
+		    PERFORM pg_sleep_until(t0 + interval '8.5 seconds');
 		    RETURN array_to_string(r, ',');
 		END \$\$;
 		SELECT pg_temp.heap_case();});
