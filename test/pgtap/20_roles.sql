@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(150);
+SELECT plan(151);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -130,6 +130,14 @@ SELECT is_empty(
                                                           'audit_head', 'audit_masks', 'rate_limits')
                                       THEN 's' ELSE 'v' END)$$,
     'every API function is commented; reads STABLE, writes VOLATILE');
+SELECT is_empty(
+    $$SELECT p.proname, p.prorettype::regtype FROM pg_proc p
+      WHERE p.pronamespace = 'catalog_api'::regnamespace
+        AND p.prorettype <> CASE WHEN p.proname IN ('purge_idempotency', 'refresh_search_terms') THEN 'bigint'::regtype
+                                 WHEN p.proname IN ('audit_mask_drop', 'rate_limit_drop') THEN 'boolean'::regtype
+                                 WHEN p.proname = 'pre_request' THEN 'void'::regtype
+                                 ELSE 'jsonb'::regtype END$$,
+    'every API function returns jsonb but the two counters (bigint), the two drops (boolean) and pre_request (void), as the README says');
 
 -- No direct table, sequence or schema privilege for any API role.
 SELECT is_empty(
