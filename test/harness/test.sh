@@ -141,10 +141,11 @@ count_regress() {
 }
 
 # count_tap LOG: "OK BAD" for prove / pg_prove output.  Each "ok N" or
-# "not ok N" line counts, nested or not ("not ok N # TODO" is an expected
-# failure and counts as ok); each file that the summary reports with a parse
-# error (bad plan, no plan, died) or with a non-zero exit but no failed test
-# counts as one more failure.
+# "not ok N" line counts, nested or not; a check marked SKIP or TODO counts
+# as a failure (no check may be skipped or expected to fail), and so does a
+# file skipped whole ("1..0", prove's "skipped:"); each file that the
+# summary reports with a parse error (bad plan, no plan, died) or with a
+# non-zero exit but no failed test counts as one more failure.
 count_tap() {
     perl -e '
         my ($ok, $bad, $in_summary, $file) = (0, 0, 0, undef);
@@ -165,9 +166,19 @@ count_tap() {
                 $planfail{$file} = 1 if defined $file && /^\s+Parse errors:/;
                 next;
             }
+            if (/^(?:\S+ \.\.+ ?)?\s*1\.\.0\b/ || /^\S+ \.\.+ ?skipped:/) {
+                print STDERR "  skipped whole: $_\n";
+                $bad++;
+                next;
+            }
             next unless /^(?:\S+ \.\.+ ?)?\s*(not )?ok \d+\b(.*)$/;
             my ($not, $rest) = ($1, $2);
-            if ($not && $rest !~ /#\s*TODO/i) { $bad++ } else { $ok++ }
+            if ($rest =~ /#\s*(?:SKIP|TODO)\b/i) {
+                print STDERR "  skipped or TODO check: $_\n";
+                $bad++;
+            }
+            elsif ($not) { $bad++ }
+            else { $ok++ }
         }
         for my $f (sort keys %planfail) { print STDERR "  plan failed: $f\n"; $bad++ }
         print "$ok $bad\n";
