@@ -42,3 +42,8 @@ SET catalog.csrf_headr = 'x-csrf-token';
 -- nothing was left in postgresql.auto.conf
 SELECT name, setting FROM pg_file_settings
 WHERE sourcefile LIKE '%postgresql.auto.conf' AND name LIKE 'catalog.%' ORDER BY name;
+
+-- every setting as the README's Configuration table documents it: type,
+-- context, default, range or values, unit
+SELECT name, vartype, context, boot_val, min_val, max_val, enumvals, unit
+FROM pg_settings WHERE name LIKE 'catalog.%' ORDER BY name;
