@@ -58,7 +58,8 @@ typedef enum GuardWhy
 	GUARD_TYPE,					/* columns are read as their types */
 	GUARD_NAME,					/* objects are named in the SQL */
 	GUARD_NULL,					/* NOT NULL columns are read without a test */
-	GUARD_TREE					/* a partition tree's ALTER recurses into it */
+	GUARD_TREE,					/* a partition tree's ALTER recurses into it */
+	GUARD_EXPR					/* a generated column is read as generated */
 } GuardWhy;
 
 /*
@@ -127,6 +128,7 @@ refuse(const char *what, const char *col, Oid relid, GuardWhy why)
 						what, col, relkind_noun(relid), get_rel_name(relid)),
 				 why == GUARD_NAME ? errdetail("The extension's functions refer to its columns by name.") :
 				 why == GUARD_NULL ? errdetail("The extension's functions read its NOT NULL columns without a null test.") :
+				 why == GUARD_EXPR ? errdetail("The extension's search and audit read the generated column as generated from the row.") :
 				 errdetail("The extension's functions read its columns as the types they were written for."),
 				 errhint(GUARD_HINT)));
 	ereport(ERROR,
@@ -143,7 +145,10 @@ refuse(const char *what, const char *col, Oid relid, GuardWhy why)
  * check_statement
  *	  Raise 0A000 when parsetree would change what a column of one of the
  *	  extension's tables is, directly or later through another object:
- *	  ALTER COLUMN ... TYPE, DROP COLUMN and DROP NOT NULL; renaming a column (a rename
+ *	  ALTER COLUMN ... TYPE, DROP COLUMN and DROP NOT NULL; DROP (or, from
+ *	  PostgreSQL 17, SET) EXPRESSION of a generated column (search_doc: a
+ *	  plain column would leave new products unsearchable and be audited as
+ *	  data); renaming a column (a rename
  *	  and an added column of the old name give a kept plan another type)
  *	  or the table, or moving it to another schema (a new table could
  *	  take its name); INHERIT and OF (an ALTER of the parent table or of
@@ -179,7 +184,10 @@ check_statement(Node *parsetree)
 				refuse(cmd->subtype == AT_AttachPartition ? "attach" : "detach",
 					   NULL, relid, GUARD_TREE);
 			if (cmd->subtype == AT_AlterColumnType || cmd->subtype == AT_DropColumn ||
-				cmd->subtype == AT_DropNotNull ||
+				cmd->subtype == AT_DropNotNull || cmd->subtype == AT_DropExpression ||
+#if PG_VERSION_NUM >= 170000
+				cmd->subtype == AT_SetExpression ||
+#endif
 				cmd->subtype == AT_AddInherit || cmd->subtype == AT_AddOf)
 			{
 				bad = cmd;
@@ -198,6 +206,12 @@ check_statement(Node *parsetree)
 				break;
 			case AT_DropNotNull:
 				refuse("drop NOT NULL of", bad->name, relid, GUARD_NULL);
+				break;
+			case AT_DropExpression:
+#if PG_VERSION_NUM >= 170000
+			case AT_SetExpression:
+#endif
+				refuse("change the expression of", bad->name, relid, GUARD_EXPR);
 				break;
 			case AT_AddInherit:
 				refuse("make a parent of", NULL, relid, GUARD_TYPE);

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(166);
+SELECT plan(169);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -225,7 +225,12 @@ SELECT ok(catalog_api.rate_limit_set('admin', 'write', NULL, 1) IS NOT NULL
           AND catalog_api.rate_limit_drop('admin', 'archive_product'),
           'the limits of the rest of this file restored');
 
--- A limit per function is its own bucket, apart from the class's.
+-- A limit per function is its own bucket, apart from the class's.  The
+-- counters health() reports move by what this block does (the pgTAP files
+-- run one at a time, on their own server).
+CREATE TEMP TABLE rl_counts AS
+SELECT (catalog_api.health() #>> '{rate_limiter,allowed}')::bigint AS allowed,
+       (catalog_api.health() #>> '{rate_limiter,refused_rate}')::bigint AS refused_rate;
 SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('c')) ->> 'state', 'ok', 'get_product: first');
 SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('c')) ->> 'state', 'ok', 'get_product: second');
 SELECT is(pg_temp.req('GET', '/rpc/get_product', pg_temp.sub('c')) ->> 'state', 'PGRST', 'get_product: third refused');
@@ -239,6 +244,11 @@ SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('d')) ->> 'stat
           'anonymous: the second read is refused (its class has burst 1)');
 SELECT ok(NOT (catalog_api.health() ? 'rate_limiter'), 'health hides the limiter from anonymous callers');
 RESET ROLE;
+SELECT is(ARRAY[(catalog_api.health() #>> '{rate_limiter,allowed}')::bigint - allowed,
+                (catalog_api.health() #>> '{rate_limiter,refused_rate}')::bigint - refused_rate],
+          ARRAY[4, 2]::bigint[],
+          'health counts exactly the requests allowed (4) and refused by their rate (2) since')
+FROM rl_counts;
 
 ------------------------------------------------------------------------------
 -- Counted exactly once: pre_request covers the call that follows it; a
@@ -317,7 +327,14 @@ RESET catalog.rate_limit_read_burst;
 SELECT throws_ok($$SET catalog.rate_limit_read_rate = 1e-300$$, '22023', NULL, 'a default rate below 0.001 is refused');
 SELECT throws_ok($$SET catalog.rate_limit_write_rate = 'NaN'$$, '22023', NULL, 'a NaN default rate is refused');
 SELECT lives_ok($$SET LOCAL catalog.rate_limit_read_rate = 0$$, 'a default rate of 0 (no limit) is accepted');
+SET LOCAL catalog.rate_limit_read_burst = 1;
+SET LOCAL ROLE catalog_editor;
+SELECT is(count(*) FILTER (WHERE pg_temp.req('GET', '/rpc/list_categories', pg_temp.sub('z0')) ->> 'state' = 'ok'),
+          5::bigint, 'a default rate of 0 means no limit: five reads of one editor at burst 1 (no row), none refused')
+FROM generate_series(1, 5);
+RESET ROLE;
 RESET catalog.rate_limit_read_rate;
+RESET catalog.rate_limit_read_burst;
 
 -- Unlimited: admin writes (rate null).
 SELECT is(count(*) FILTER (WHERE pg_temp.req('POST', '/rpc/create_product', pg_temp.sub('g')) ->> 'state' = 'ok'), 20::bigint,
@@ -472,6 +489,9 @@ FROM (VALUES
     ('ALTER TABLE catalog.product DROP COLUMN description',
      'cannot drop column "description" of table "product", which belongs to extension "catalog"',
      'DROP COLUMN of an extension table is refused'),
+    ('ALTER TABLE catalog.product ALTER COLUMN search_doc DROP EXPRESSION',
+     'cannot change the expression of column "search_doc" of table "product", which belongs to extension "catalog"',
+     'DROP EXPRESSION of the generated search document is refused (new products would fail or go unsearchable)'),
     ('ALTER TABLE catalog.product ALTER COLUMN currency DROP NOT NULL',
      'cannot drop NOT NULL of column "currency" of table "product", which belongs to extension "catalog"',
      'DROP NOT NULL of an extension table is refused (a stored NULL would be read as a pointer)'),

@@ -13,8 +13,9 @@
 #      catalog.debug_rate_limit_hold) makes a key of the same partition
 #      wait (pg_stat_activity shows the LWLock wait) while a key of another
 #      partition is served at once.
-#   3. Keys from x-forwarded-for: one trusted hop, spoofed entries to the
-#      left ignored, IPv6 by /64, x-real-ip, garbage ignored.
+#   3. Keys from x-forwarded-for: one trusted hop, then two, spoofed
+#      entries to the left ignored, IPv6 by /64, x-real-ip, garbage
+#      ignored, and x-real-ip not consulted when x-forwarded-for is present.
 #   4. Eviction: 500 new keys whose buckets come to rest at once all get an
 #      entry (idle entries are reused); then, with the table full of
 #      limited keys, a flood of 500 new keys is refused (fail closed,
@@ -407,6 +408,25 @@ sub sql { my ($text) = @_; return $node->safe_psql($db, $text) }
 			'garbage from another "client" shares the session user\'s bucket (never more lenient)');
 		is($sq->(q{SELECT t.req('{"sub":"jwt-user"}', '{"x-forwarded-for":"192.0.2.9"}', '/rpc/category_history')}), 'ok',
 			'a JWT subject takes precedence over the address');
+		# x-forwarded-for present but its entry unusable: x-real-ip (new, so
+		# a fresh bucket) is not consulted; the session user's spent one is
+		for my $case (['unknown', '"unknown"'], ['a zone id', '"fe80::1%eth0"'], ['empty', '""'])
+		{
+			my ($what, $value) = @$case;
+			is($sq->(qq{SELECT t.req('', '{"x-forwarded-for":$value,"x-real-ip":"198.51.100.77"}', '/rpc/category_history')}),
+				'rate_limited', "x-forwarded-for $what: x-real-ip is not consulted, the session user's bucket is");
+		}
+		# two trusted proxies: the second entry from the right is the client
+		$standby->append_conf('postgresql.conf', 'catalog.rate_limit_trusted_proxies = 2');
+		$standby->reload;
+		ok($standby->poll_query_until($db, q{SELECT current_setting('catalog.rate_limit_trusted_proxies') = '2'}),
+			'two trusted proxies after a reload');
+		is($sq->("SELECT t.req('', " . $xff->('6.6.6.6, 203.0.113.5, 10.0.0.1') . ")"), 'ok',
+			'two proxies: client 203.0.113.5, first request');
+		is($sq->("SELECT t.req('', " . $xff->('7.7.7.7, 203.0.113.5, 10.0.0.2') . ")"), 'rate_limited',
+			'two proxies: another inner proxy, another spoofed entry: the same client');
+		is($sq->("SELECT t.req('', " . $xff->('203.0.113.6, 10.0.0.1') . ")"), 'ok',
+			'two proxies: client 203.0.113.6 is another bucket');
 	}
 
 	$standby->stop;
