@@ -5,7 +5,7 @@
 #   check_repo.pl list              print the repository's files, NUL-separated
 #   check_repo.pl emoji [FILE...]   no emoji or pictograph in FILEs (default:
 #                                   every file that `list` prints)
-#   check_repo.pl commits [N]       no emoji in the last N (50) commit messages
+#   check_repo.pl commits [N|all]   no emoji in the last N (default: all) commit messages
 #   check_repo.pl warnings LOG      no line containing "warning:" (or a warning
 #                                   that -Werror made an error) in a build log
 #   check_repo.pl selftest          prove that the emoji check catches an emoji
@@ -143,8 +143,8 @@ sub cmd_emoji {
 
 sub cmd_commits {
     my ($limit) = @_;
-    $limit //= 50;
-    die "check_repo: commits: N must be a number\n" unless $limit =~ /^\d+$/;
+    $limit //= 'all';
+    die "check_repo: commits: N must be a number or all\n" unless $limit =~ /^(?:\d+|all)$/;
     unless (git_ok()) {
         print "commit message check: not a git checkout, skipped\n";
         return 3;
@@ -153,8 +153,8 @@ sub cmd_commits {
         print "commit message check: no commits yet, 0 messages checked\n";
         return 0;
     }
-    open(my $git, '-|', 'git', '-c', 'safe.directory=*', '-C', $ROOT, 'log', "-n$limit",
-         '--format=%H%x00%B%x00')
+    open(my $git, '-|', 'git', '-c', 'safe.directory=*', '-C', $ROOT, 'log',
+         ($limit eq 'all' ? () : ("-n$limit")), '--format=%H%x00%B%x00')
         or die "check_repo: cannot run git log: $!\n";
     local $/;
     my $all = <$git> // '';
