@@ -34,10 +34,14 @@
  * with id <= last_id is sealed or belongs to a pending transaction.
  * last_id: when the candidates were not cut at max_rows, the greatest of
  * last_id and the highest candidate id; when they were, the highest sealed
- * id (the candidates above it stay above last_id).  pending: S's
+ * id if that is not below last_id (the candidates above it stay above
+ * last_id), else last_id unchanged: it never moves back.  pending: S's
  * in-progress transactions as above.  An old pending transaction that is
  * no longer running is visible in S, so its rows up to the new last_id
- * were candidates and are sealed now: it need not be kept.
+ * were candidates and are sealed now: it need not be kept, except after a
+ * pass cut below last_id, whose unsealed candidates are rows of old
+ * pending transactions above the highest sealed id: the old pending
+ * transactions are kept with S's then.
  * Why no row is sealed twice: passes serialise on the row lock, the
  * snapshot is taken after it (the previous pass is committed and visible),
  * candidates are DISTINCT ON id and exclude sealed ids; the unique index
@@ -675,6 +679,54 @@ snapshot_pending(Snapshot snap, FullTransactionId own)
 }
 
 /*
+ * merge_pending
+ *	  The union of two sorted xid8[] datums, sorted, without duplicates
+ *	  (at most PENDING_MAX, as snapshot_pending).
+ */
+static Datum
+merge_pending(Datum a, Datum b)
+{
+	Datum	   *ea;
+	Datum	   *eb;
+	bool	   *na;
+	bool	   *nb;
+	int			ca;
+	int			cb;
+	int			i = 0;
+	int			j = 0;
+	int			m = 0;
+	Datum	   *out;
+
+	deconstruct_array(DatumGetArrayTypeP(a), XID8OID, sizeof(FullTransactionId),
+					  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &ea, &na, &ca);
+	deconstruct_array(DatumGetArrayTypeP(b), XID8OID, sizeof(FullTransactionId),
+					  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &eb, &nb, &cb);
+	out = palloc(sizeof(Datum) * Max(ca + cb, 1));
+	while (i < ca || j < cb)
+	{
+		Datum		next;
+
+		if (j >= cb || (i < ca &&
+						U64FromFullTransactionId(DatumGetFullTransactionId(ea[i])) <=
+						U64FromFullTransactionId(DatumGetFullTransactionId(eb[j]))))
+			next = ea[i++];
+		else
+			next = eb[j++];
+		if (m == 0 || !FullTransactionIdEquals(DatumGetFullTransactionId(out[m - 1]),
+											   DatumGetFullTransactionId(next)))
+			out[m++] = next;
+	}
+	if (m > PENDING_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many transactions in progress to seal the audit log"),
+				 errdetail("%d transactions to follow; the limit is %d.", m, PENDING_MAX),
+				 errhint("Retry when fewer transactions are open.")));
+	return PointerGetDatum(construct_array(out, m, XID8OID, sizeof(FullTransactionId),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
  * key_col
  *	  Column col of a candidate row (a lookup key, NOT NULL in audit_log),
  *	  or an error when it is NULL.  Points into the tuple: the caller copies
@@ -992,11 +1044,21 @@ seal_pass(int max_rows, bool skip_locked, SealResult *res)
 	SPI_cursor_close(portal);
 	MemoryContextDelete(batch_cxt);
 
-	/* d. what the next pass looks at */
+	/*
+	 * d. what the next pass looks at.  A pass cut at max_rows leaves the
+	 * candidates above max_id.  When max_id is at or above last_id, they
+	 * are all above max_id, which becomes last_id.  When it is below (the
+	 * pass sealed only rows of pending transactions, below last_id),
+	 * last_id stays, never moving back (verify's check for rows forged in
+	 * the sealed range reads it), and the old pending transactions stay
+	 * pending, so that their rows left above max_id remain candidates.
+	 */
 	if (res->sealed < max_rows)
 		last_id = Max(last_id, max_id);
-	else
+	else if (max_id >= last_id)
 		last_id = max_id;
+	else
+		new_pending = merge_pending(old_pending, new_pending);
 	args[0] = Int64GetDatum(last_id);
 	args[1] = new_pending;
 	prev_internal = AuditSetInternalWrite(true);
