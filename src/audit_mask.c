@@ -77,10 +77,12 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "common/jsonapi.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -649,6 +651,141 @@ walk_container(const AuditMaskPolicy *policy, const char *column,
 }
 
 /*
+ * Keys of values that are not jsonb.  A json value, or an array of json or
+ * jsonb (a column an administrator added), is stored as its text, so its
+ * keys cannot be masked one by one: when one of them is a key a mask
+ * applies to (declared for the column, or a built-in pattern), the whole
+ * value is masked with the first such key's method.
+ */
+typedef struct KeyScan
+{
+	const AuditMaskPolicy *policy;
+	const char *column;
+	int			method;
+} KeyScan;
+
+#if PG_VERSION_NUM >= 160000
+static JsonParseErrorType
+#else
+static void
+#endif
+key_scan_field(void *state, char *fname, bool isnull)
+{
+	KeyScan    *ks = (KeyScan *) state;
+
+	if (ks->method == MASK_NO_METHOD && fname != NULL)
+		ks->method = key_method(ks->policy, ks->column, fname, strlen(fname));
+#if PG_VERSION_NUM >= 160000
+	return JSON_SUCCESS;
+#endif
+}
+
+/*
+ * json_key_method
+ *	  The method of the first masked key of json text (len bytes), else
+ *	  MASK_NO_METHOD.  A text that does not parse (a json column holds only
+ *	  valid json, so this is not expected) is masked whole.
+ */
+static int
+json_key_method(const AuditMaskPolicy *policy, const char *column, const char *json, int len)
+{
+	KeyScan		ks = {policy, column, MASK_NO_METHOD};
+	JsonSemAction sem;
+	JsonLexContext *lex;
+	JsonParseErrorType rc;
+#if PG_VERSION_NUM >= 170000
+	JsonLexContext lexbuf;
+#endif
+
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &ks;
+	sem.object_field_start = key_scan_field;
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(&lexbuf, json, len, GetDatabaseEncoding(), true);
+#else
+	lex = makeJsonLexContextCstringLen(unconstify(char *, json), len, GetDatabaseEncoding(), true);
+#endif
+	rc = pg_parse_json(lex, &sem);
+#if PG_VERSION_NUM >= 170000
+	freeJsonLexContext(lex);
+#endif
+	if (rc != JSON_SUCCESS)
+		return catalog_audit_mask_method;
+	return ks.method;
+}
+
+/* The method of the first masked key anywhere in a jsonb container. */
+static int
+jsonb_key_method(const AuditMaskPolicy *policy, const char *column, JsonbContainer *c)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	it = JsonbIteratorInit(c);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			int			m = key_method(policy, column, v.val.string.val, v.val.string.len);
+
+			if (m != MASK_NO_METHOD)
+				return m;
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	return MASK_NO_METHOD;
+}
+
+/*
+ * nonjsonb_key_method
+ *	  For a json value or an array of json or jsonb (base type base): the
+ *	  method of its first masked key, else MASK_NO_METHOD.  Other types
+ *	  carry no keys.
+ */
+static int
+nonjsonb_key_method(const AuditMaskPolicy *policy, const char *column, Oid base, Datum value)
+{
+	Oid			elem;
+
+	if (base == JSONOID)
+	{
+		text	   *t = DatumGetTextPP(value);
+
+		return json_key_method(policy, column, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	}
+	elem = (base == JSONARRAYOID) ? JSONOID : (base == JSONBARRAYOID) ? JSONBOID : InvalidOid;
+	if (OidIsValid(elem))
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(value);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		/* json and jsonb: varlena, int-aligned */
+		deconstruct_array(arr, elem, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+		{
+			int			m;
+
+			if (nulls[i])
+				continue;
+			if (elem == JSONOID)
+			{
+				text	   *t = DatumGetTextPP(elems[i]);
+
+				m = json_key_method(policy, column, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			}
+			else
+				m = jsonb_key_method(policy, column, &DatumGetJsonbP(elems[i])->root);
+			if (m != MASK_NO_METHOD)
+				return m;
+		}
+	}
+	return MASK_NO_METHOD;
+}
+
+/*
  * AuditMaskPush
  *	  Push the value of column (not NULL, of type typid) of a row of the
  *	  policy's table as the value of the key the caller has just pushed,
@@ -696,7 +833,12 @@ AuditMaskPush(AuditMaskPolicy *policy, JsonbParseState **state,
 		}
 	}
 	else
+	{
+		if (method == MASK_NO_METHOD &&
+			(base == JSONOID || base == JSONARRAYOID || base == JSONBARRAYOID))
+			method = nonjsonb_key_method(policy, column, base, value);
 		scalar_of(base, value, &v, &scan);
+	}
 
 	/* identifiers of the catalog itself carry no contact data */
 	if (scan && is_identifier_column(column))
@@ -983,16 +1125,27 @@ column_arg(FunctionCallInfo fcinfo)
 
 /*
  * attribute_key_arg
- *	  Argument 2 canonicalised like plain text, 1 to 128 characters; ""
- *	  (the whole column) when NULL.
+ *	  Argument 2, checked like plain text, 1 to 128 characters; ""
+ *	  (the whole column) when NULL.  Keys are matched byte for byte, so a
+ *	  key that canonicalisation would change (white space trimmed or
+ *	  collapsed, another Unicode form) is refused with not_canonical,
+ *	  never stored changed: the key as written would go unmasked.
  */
 static char *
 attribute_key_arg(FunctionCallInfo fcinfo)
 {
+	char	   *key;
+	char	   *raw;
+
 	if (PG_ARGISNULL(2))
 		return "";
-	return ValidateTextArg("attribute_key", CATALOG_GETARG_RAW_TEXT(2), VT_PLAIN,
-						   1, MASK_ATTRIBUTE_KEY_MAX);
+	/* bounds the raw size before it is detoasted (ValidateTextArg) */
+	key = ValidateTextArg("attribute_key", CATALOG_GETARG_RAW_TEXT(2), VT_PLAIN,
+						  1, MASK_ATTRIBUTE_KEY_MAX);
+	raw = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	if (strcmp(key, raw) != 0)
+		ValidateRaiseReason("attribute_key", "not_canonical");
+	return key;
 }
 
 /*

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(226);
+SELECT plan(233);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -678,6 +678,39 @@ SET LOCAL catalog.actor = 'pgtap-audit';
 SELECT catalog_api.update_product(id => pg_temp.id('pm3'), expected_version => 2, name => 'Replica hidden') IS NOT NULL AS updated;
 SELECT is((pg_temp.alast('product', pg_temp.id('pm3'))).new_values->>'name', '[redacted]',
           'a mask written under session_replication_role = replica applies to the next write');
+ROLLBACK;
+
+-- Columns an administrator added.  Keys are matched byte for byte, and a
+-- jsonb column of one's own has no key syntax: a declared key that
+-- canonicalisation would change is refused, never stored changed (the key
+-- as written would go unmasked).  A json value or an array of jsonb is
+-- stored as its text: one with a sensitive key is masked whole.
+BEGIN;
+ALTER TABLE catalog.product ADD COLUMN tap_meta jsonb, ADD COLUMN tap_json json, ADD COLUMN tap_jsons jsonb[];
+SELECT throws_ok(format($$SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'tap_meta',
+                                                             attribute_key => %L, method => 'redact')$$, k),
+                 '22023', NULL, d)
+FROM (VALUES ('supplier  ref ', 'a declared key with white space that canonicalisation would change is refused'),
+             (U&'cafe\0301', 'a declared key in decomposed form is refused')) AS t(k, d);
+SELECT is(catalog_api.audit_mask_set(table_name => 'product', column_name => 'tap_meta', attribute_key => 'supplier ref',
+                                     method => 'redact') ->> 'attribute_key', 'supplier ref',
+          'a canonical key of an added jsonb column is stored as given');
+SET LOCAL catalog.actor = 'pgtap-audit';
+UPDATE catalog.product
+SET tap_meta = jsonb_build_object('supplier ref', 'raw-meta-' || :'sfx'),
+    tap_json = json_build_object('note', 'kept', 'password', 'raw-json-' || :'sfx'),
+    tap_jsons = ARRAY['{"a": 1}'::jsonb, jsonb_build_object('api_key', 'raw-jsons-' || :'sfx')]
+WHERE id = pg_temp.id('pm3');
+SELECT is((pg_temp.alast('product', pg_temp.id('pm3'))).new_values #>> '{tap_meta,supplier ref}', '[redacted]',
+          'the declared key of an added jsonb column is masked');
+SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> k), d)
+FROM (VALUES ('tap_json', 'a json value with a password key is masked whole'),
+             ('tap_jsons', 'a jsonb array with an api_key key in an element is masked whole')) AS t(k, d);
+UPDATE catalog.product SET tap_json = '{"note": "kept"}', tap_jsons = ARRAY['{"a": 2}'::jsonb] WHERE id = pg_temp.id('pm3');
+SELECT is(ARRAY[(pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json',
+                (pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_jsons'],
+          ARRAY['{"note": "kept"}', (ARRAY['{"a": 2}'::jsonb])::text],
+          'json and jsonb arrays without a sensitive key are kept as their text');
 ROLLBACK;
 
 ------------------------------------------------------------------------------
