@@ -653,65 +653,101 @@ walk_container(const AuditMaskPolicy *policy, const char *column,
 /*
  * Keys of values that are not jsonb.  A json value, or an array of json or
  * jsonb (a column an administrator added), is stored as its text, so its
- * keys cannot be masked one by one: when one of them is a key a mask
- * applies to (declared for the column, or a built-in pattern), the whole
- * value is masked with the first such key's method.
+ * keys cannot be masked one by one: when one of them is a sensitive key (a
+ * built-in pattern; keys can be declared for jsonb columns only), the
+ * whole value is masked with catalog.audit_mask_method.
  */
-typedef struct KeyScan
-{
-	const AuditMaskPolicy *policy;
-	const char *column;
-	int			method;
-} KeyScan;
 
-#if PG_VERSION_NUM >= 160000
-static JsonParseErrorType
+/*
+ * json_key_text
+ *	  The de-escaped text of a json string token [start, end) (quotes
+ *	  included) through core's lexer, or NULL when it cannot be a text (an
+ *	  escaped \u0000).  Allocates in the current memory context.
+ */
+static char *
+json_key_text(char *start, int len)
+{
+	JsonLexContext *lex;
+	char	   *out = NULL;
+#if PG_VERSION_NUM >= 170000
+	JsonLexContext lexbuf;
+
+	lex = makeJsonLexContextCstringLen(&lexbuf, start, len, GetDatabaseEncoding(), true);
 #else
-static void
+	lex = makeJsonLexContextCstringLen(start, len, GetDatabaseEncoding(), true);
 #endif
-key_scan_field(void *state, char *fname, bool isnull)
-{
-	KeyScan    *ks = (KeyScan *) state;
-
-	if (ks->method == MASK_NO_METHOD && fname != NULL)
-		ks->method = key_method(ks->policy, ks->column, fname, strlen(fname));
-#if PG_VERSION_NUM >= 160000
-	return JSON_SUCCESS;
-#endif
+	if (json_lex(lex) == JSON_SUCCESS && lex->token_type == JSON_TOKEN_STRING && lex->strval != NULL)
+		out = lex->strval->data;
+	return out;
 }
 
 /*
  * json_key_method
  *	  The method of the first masked key of json text (len bytes), else
- *	  MASK_NO_METHOD.  A text that does not parse (a json column holds only
- *	  valid json, so this is not expected) is masked whole.
+ *	  MASK_NO_METHOD.  Iterative: the lexer only (a string followed by a
+ *	  colon is a key), without de-escaping the values, so that any value
+ *	  the json type accepts (nested deeper than the trigger's stack would
+ *	  allow a recursive parse, or holding \u0000) is read; a key with an
+ *	  escape is de-escaped on its own.  A text the lexer refuses (a json
+ *	  column holds only valid json, so this is not expected), or a key that
+ *	  is no text, masks the value whole.  Everything allocated is freed
+ *	  before returning, so an array of many json values costs no more.
  */
 static int
 json_key_method(const AuditMaskPolicy *policy, const char *column, const char *json, int len)
 {
-	KeyScan		ks = {policy, column, MASK_NO_METHOD};
-	JsonSemAction sem;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "audit json keys",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 	JsonLexContext *lex;
-	JsonParseErrorType rc;
+	int			method = MASK_NO_METHOD;
+	char	   *prev_start = NULL;
+	char	   *prev_end = NULL;
+	bool		prev_string = false;
 #if PG_VERSION_NUM >= 170000
 	JsonLexContext lexbuf;
-#endif
 
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &ks;
-	sem.object_field_start = key_scan_field;
-#if PG_VERSION_NUM >= 170000
-	lex = makeJsonLexContextCstringLen(&lexbuf, json, len, GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen(&lexbuf, json, len, GetDatabaseEncoding(), false);
 #else
-	lex = makeJsonLexContextCstringLen(unconstify(char *, json), len, GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen(unconstify(char *, json), len, GetDatabaseEncoding(), false);
 #endif
-	rc = pg_parse_json(lex, &sem);
-#if PG_VERSION_NUM >= 170000
-	freeJsonLexContext(lex);
-#endif
-	if (rc != JSON_SUCCESS)
-		return catalog_audit_mask_method;
-	return ks.method;
+	for (;;)
+	{
+		if (json_lex(lex) != JSON_SUCCESS)
+		{
+			method = catalog_audit_mask_method;
+			break;
+		}
+		if (lex->token_type == JSON_TOKEN_END)
+			break;
+		if (lex->token_type == JSON_TOKEN_COLON && prev_string)
+		{
+			/* prev_start and prev_end take the quotes in */
+			char	   *k = prev_start + 1;
+			int			klen = (int) (prev_end - prev_start) - 2;
+
+			if (memchr(k, '\\', klen) != NULL)
+			{
+				k = json_key_text(prev_start, (int) (prev_end - prev_start));
+				if (k == NULL)
+				{
+					method = catalog_audit_mask_method;
+					break;
+				}
+				klen = strlen(k);
+			}
+			method = key_method(policy, column, k, klen);
+			if (method != MASK_NO_METHOD)
+				break;
+		}
+		prev_string = lex->token_type == JSON_TOKEN_STRING;
+		prev_start = lex->token_start;
+		prev_end = lex->token_terminator;
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return method;
 }
 
 /* The method of the first masked key anywhere in a jsonb container. */

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(233);
+SELECT plan(234);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -706,11 +706,15 @@ SELECT is((pg_temp.alast('product', pg_temp.id('pm3'))).new_values #>> '{tap_met
 SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> k), d)
 FROM (VALUES ('tap_json', 'a json value with a password key is masked whole'),
              ('tap_jsons', 'a jsonb array with an api_key key in an element is masked whole')) AS t(k, d);
-UPDATE catalog.product SET tap_json = '{"note": "kept"}', tap_jsons = ARRAY['{"a": 2}'::jsonb] WHERE id = pg_temp.id('pm3');
+UPDATE catalog.product SET tap_json = '{"note": "kept \u0000 \"x\"", "n\u00e4me": 1}', tap_jsons = ARRAY['{"a": 2}'::jsonb]
+WHERE id = pg_temp.id('pm3');
 SELECT is(ARRAY[(pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json',
                 (pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_jsons'],
-          ARRAY['{"note": "kept"}', (ARRAY['{"a": 2}'::jsonb])::text],
-          'json and jsonb arrays without a sensitive key are kept as their text');
+          ARRAY['{"note": "kept \u0000 \"x\"", "n\u00e4me": 1}', (ARRAY['{"a": 2}'::jsonb])::text],
+          'json (with an escaped NUL and escaped keys, as the json type accepts) and jsonb arrays without a sensitive key are kept as their text');
+UPDATE catalog.product SET tap_json = '{"outer": [{"pass\u0077ord": "raw-escaped-key"}]}' WHERE id = pg_temp.id('pm3');
+SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json'),
+          'a sensitive json key written with an escape, nested in an array, masks the value whole');
 ROLLBACK;
 
 ------------------------------------------------------------------------------
