@@ -467,8 +467,8 @@ heap_push(int p, int32 idx)
  *	  A free entry of partition p, else the entry at rest that came to rest
  *	  first (evicted, out of its chain and the heap), else -1 (and the
  *	  partition's no_idle_before set).  The caller holds the partition's
- *	  lock exclusively, links the entry into its chain and files it in the
- *	  heap (heap_push) before letting the lock go.
+ *	  lock exclusively, and links the entry into its chain and files it in
+ *	  the heap (heap_push) at once, before anything that could fail.
  */
 static int32
 take_entry(int p, int64 now)
@@ -639,8 +639,6 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 	int64		now;
 	int32		idx;
 
-	bool		taken = false;
-
 	memset(v, 0, sizeof(*v));
 	LWLockAcquire(part->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
 	now = ApiMonotonicNs();
@@ -685,13 +683,14 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 			memcpy(base[idx].key, key, len);
 			base[idx].next = *head;
 			*head = idx;
-			taken = true;
+			/*
+			 * Filed at once, by its TAT now (a lower bound of what gcra
+			 * sets): an entry never stays in a chain outside the heap.
+			 */
+			heap_push(p, idx);
 		}
 	}
 	gcra(part, &base[idx], t, tau, v);
-	/* filed by the TAT its first request set: still under the exclusive lock */
-	if (taken)
-		heap_push(p, idx);
 
 	/*
 	 * The developer option holds the partition exclusively, to prove that
