@@ -134,6 +134,38 @@ static ApiPlan plan_recheck = {
 	NULL
 };
 
+/* The product's version, read with the latest snapshot (latest_version). */
+static ApiPlan plan_latest_version = {
+	"SELECT p.version FROM catalog.product p WHERE p.id = $1",
+	1, {INT8OID},
+	NULL
+};
+
+/*
+ * latest_version
+ *	  The product's latest committed version (or -1 when no row is visible
+ *	  to the latest snapshot), whatever the transaction's snapshot: under
+ *	  REPEATABLE READ, to tell a version committed since the snapshot from
+ *	  one that never existed.  Connected to SPI; replaces SPI_tuptable.
+ */
+static int32
+latest_version(int64 id)
+{
+	Datum		arg = Int64GetDatum(id);
+	MemoryContext caller = CurrentMemoryContext;
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute_snapshot(ApiGetPlan(&plan_latest_version), &arg, NULL,
+							  GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
+	MemoryContextSwitchTo(caller);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_snapshot failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		return -1;
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 /*
  * The expired rows, oldest first, locked (SKIP LOCKED: a key a writer
  * holds stays for the next batch), then deleted by their row address: a
@@ -572,16 +604,26 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 
 		/*
 		 * Under a transaction snapshot (REPEATABLE READ) the recheck sees
-		 * the version of the transaction's start: a caller that expects a
-		 * later one has read a version committed since, which this
-		 * transaction cannot update.  That is a serialization failure
-		 * (PT409 concurrent_update: retry in a new transaction), not a
-		 * stale version with the snapshot's number as the current one.
+		 * the version of the transaction's start.  A caller that expects a
+		 * later one may have read a version committed since, which this
+		 * transaction cannot update: a serialization failure (PT409
+		 * concurrent_update: retry in a new transaction), not a stale
+		 * version with the snapshot's number as the current one.  Only
+		 * when that version exists: one that was never committed is
+		 * stale, as under READ COMMITTED, with the latest version as the
+		 * current one (a retry in a new transaction would fail again).
 		 */
 		if (row.version < expected_version && IsolationUsesXactSnapshot())
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not serialize access due to concurrent update")));
+		{
+			int32		latest = latest_version(id);
+
+			if (latest >= expected_version)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			if (latest >= 0)
+				ApiRaiseStale("product", id, expected_version, latest);
+		}
 		if (row.version != expected_version)
 			ApiRaiseStale("product", id, expected_version, row.version);
 
