@@ -438,13 +438,26 @@ heap_sift_down(RateLimitEntry *base, int32 *heap, int32 n, int32 i)
 	heap[i] = idx;
 }
 
+/* The entries and the heap of partition p. */
+static inline RateLimitEntry *
+part_entries(int p)
+{
+	return rl_entries + (Size) p * rl_shared->per_partition;
+}
+
+static inline int32 *
+part_heap(int p)
+{
+	return rl_heap + (Size) p * rl_shared->per_partition;
+}
+
 /* File entry idx of partition p in its heap, by its TAT now. */
 static void
 heap_push(int p, int32 idx)
 {
 	RateLimitPartition *part = &rl_shared->part[p].p;
-	RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
-	int32	   *heap = rl_heap + (Size) p * rl_shared->per_partition;
+	RateLimitEntry *base = part_entries(p);
+	int32	   *heap = part_heap(p);
 	int32		i = part->nheap++;
 	int64		key = (int64) pg_atomic_read_u64(&base[idx].tat);
 
@@ -464,8 +477,8 @@ heap_push(int p, int32 idx)
 
 /*
  * take_entry
- *	  A free entry of partition p, else the entry at rest that came to rest
- *	  first (evicted, out of its chain and the heap), else -1 (and the
+ *	  A free entry of partition p, else an entry at rest, the heap's top
+ *	  (evicted, out of its chain and the heap), else -1 (and the
  *	  partition's no_idle_before set).  The caller holds the partition's
  *	  lock exclusively, and links the entry into its chain and files it in
  *	  the heap (heap_push) at once, before anything that could fail.
@@ -474,8 +487,8 @@ static int32
 take_entry(int p, int64 now)
 {
 	RateLimitPartition *part = &rl_shared->part[p].p;
-	RateLimitEntry *base = rl_entries + (Size) p * rl_shared->per_partition;
-	int32	   *heap = rl_heap + (Size) p * rl_shared->per_partition;
+	RateLimitEntry *base = part_entries(p);
+	int32	   *heap = part_heap(p);
 
 	if (part->free_head >= 0)
 	{

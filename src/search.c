@@ -1487,20 +1487,45 @@ compute_typo(SearchRequest *r)
 }
 
 /*
+ * The OID of catalog.product_status, remembered per backend (every search
+ * and every product write's dictionary trigger needs it) and forgotten at
+ * any change of pg_type: a DROP and CREATE EXTENSION in the session gives
+ * the type a new OID, and the invalidation arrives before the next use.
+ */
+static Oid	status_type_cached = InvalidOid;
+static bool status_type_registered = false;
+
+static void
+status_type_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	status_type_cached = InvalidOid;
+}
+
+/*
  * status_type_oid
- *	  OID of catalog.product_status (looked up per call: the extension may
- *	  have been dropped and created again).
+ *	  OID of catalog.product_status (remembered until pg_type changes: the
+ *	  extension may have been dropped and created again).
  */
 static Oid
 status_type_oid(void)
 {
-	Oid			nsp = get_namespace_oid("catalog", false);
-	Oid			typ = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-									  CStringGetDatum("product_status"),
-									  ObjectIdGetDatum(nsp));
+	Oid			nsp;
+	Oid			typ;
 
+	if (!status_type_registered)
+	{
+		CacheRegisterSyscacheCallback(TYPEOID, status_type_invalidate, (Datum) 0);
+		status_type_registered = true;
+	}
+	if (OidIsValid(status_type_cached))
+		return status_type_cached;
+	nsp = get_namespace_oid("catalog", false);
+	typ = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+						  CStringGetDatum("product_status"),
+						  ObjectIdGetDatum(nsp));
 	if (!OidIsValid(typ))
 		elog(ERROR, "type catalog.product_status does not exist");
+	status_type_cached = typ;
 	return typ;
 }
 
@@ -3752,44 +3777,6 @@ open_term_index(Relation heap)
 	return NULL;				/* keep compiler quiet */
 }
 
-/* The attribute number of product.search_doc, checked. */
-static AttrNumber
-search_doc_attnum(TupleDesc desc)
-{
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), "search_doc") == 0 &&
-			att->atttypid == TSVECTOROID)
-			return i + 1;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("catalog.product has no tsvector column search_doc"),
-			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
-	return InvalidAttrNumber;	/* keep compiler quiet */
-}
-
-/* The attribute number of the enum column status in desc (product or search_term). */
-static AttrNumber
-status_attnum(TupleDesc desc)
-{
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), "status") == 0 &&
-			type_is_enum(att->atttypid))
-			return i + 1;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("a table of the catalog extension has no enum column status"),
-			 errhint("The catalog extension's tables were altered; reinstall the extension.")));
-	return InvalidAttrNumber;	/* keep compiler quiet */
-}
-
 /*
  * A TermCollector gathers the distinct dictionary entries of some search
  * documents that catalog.search_term lacks, and inserts them in one
@@ -4030,7 +4017,7 @@ term_known(TermCollector *tc, const char *tkey, int tlen, const char *w, int len
 	if (tc->index == NULL)
 	{
 		tc->index = open_term_index(tc->heap);
-		tc->status_att = status_attnum(RelationGetDescr(tc->heap));
+		tc->status_att = DocColumnAttnum(tc->heap, "status", status_type_oid());
 	}
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				PointerGetDatum(cstring_to_text_with_len(w, len)));
@@ -4064,7 +4051,10 @@ terms_add(TermCollector *tc, Datum doc, Oid status)
 	WordEntry  *we = ARRPTR(tsv);
 	char		key[TERM_KEY_SIZE];
 
-	snprintf(key, TERM_TAG_SIZE + 1, "%08x:", status);
+	/* the tag: the enum value in 8 hexadecimal digits and ":" */
+	for (int d = 0; d < 8; d++)
+		key[d] = "0123456789abcdef"[(status >> (28 - 4 * d)) & 0xF];
+	key[8] = ':';
 	for (int i = 0; i < tsv->size; i++, we++)
 	{
 		const char *w = STRPTR(tsv) + we->pos;
@@ -4196,8 +4186,8 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 	ts = trigdata->tg_newtable;
 	if (tuplestore_tuple_count(ts) == 0)
 		return PointerGetDatum(NULL);
-	doc_att = search_doc_attnum(RelationGetDescr(trigdata->tg_relation));
-	st_att = status_attnum(RelationGetDescr(trigdata->tg_relation));
+	doc_att = DocColumnAttnum(trigdata->tg_relation, "search_doc", TSVECTOROID);
+	st_att = DocColumnAttnum(trigdata->tg_relation, "status", status_type_oid());
 
 	if (!ActiveSnapshotSet())
 	{
@@ -4320,8 +4310,8 @@ refresh_search_terms(PG_FUNCTION_ARGS)
 
 	product = DocOpenTable("product");
 	LockRelationOid(RelationGetRelid(product), ShareLock);
-	doc_att = search_doc_attnum(RelationGetDescr(product));
-	st_att = status_attnum(RelationGetDescr(product));
+	doc_att = DocColumnAttnum(product, "search_doc", TSVECTOROID);
+	st_att = DocColumnAttnum(product, "status", status_type_oid());
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
