@@ -451,8 +451,8 @@ part_heap(int p)
 	return rl_heap + (Size) p * rl_shared->per_partition;
 }
 
-/* File entry idx of partition p in its heap, by its TAT now. */
-static void
+/* File entry idx of partition p in its heap, by its TAT now; its place. */
+static int32
 heap_push(int p, int32 idx)
 {
 	RateLimitPartition *part = &rl_shared->part[p].p;
@@ -473,6 +473,7 @@ heap_push(int p, int32 idx)
 		i = parent;
 	}
 	heap[i] = idx;
+	return i;
 }
 
 /*
@@ -651,6 +652,7 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 	bool		exclusive = hold;
 	int64		now;
 	int32		idx;
+	int32		pos = -1;		/* the heap place of a new entry */
 
 	memset(v, 0, sizeof(*v));
 	LWLockAcquire(part->lock, exclusive ? LW_EXCLUSIVE : LW_SHARED);
@@ -700,10 +702,24 @@ consume(const char *key, int len, double rate, int burst, Verdict *v)
 			 * Filed at once, by its TAT now (a lower bound of what gcra
 			 * sets): an entry never stays in a chain outside the heap.
 			 */
-			heap_push(p, idx);
+			pos = heap_push(p, idx);
 		}
 	}
 	gcra(part, &base[idx], t, tau, v);
+
+	/*
+	 * Then by the TAT its first request set (a greater key: sifted down
+	 * from its place, which nothing has moved meanwhile), so that a new
+	 * entry is filed exactly: filed at "now", every entry of a table just
+	 * filled would be stale at once, and the first new key after it would
+	 * file them all again under the lock (115 ms for a partition of
+	 * 524,288, test/bench/ratelimit_full.sh).
+	 */
+	if (pos >= 0)
+	{
+		base[idx].filed = (int64) pg_atomic_read_u64(&base[idx].tat);
+		heap_sift_down(base, part_heap(p), part->nheap, pos);
+	}
 
 	/*
 	 * The developer option holds the partition exclusively, to prove that
