@@ -201,3 +201,17 @@ SELECT count(*) AS cases,
 FROM pg_temp.adoption_outcomes();
 SELECT extversion IS NOT NULL AS extension_back FROM pg_extension WHERE extname = 'catalog';
 SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('catalog_owner', 'catalog_audit_owner') ORDER BY 1;
+
+-- the same session across DROP and CREATE EXTENSION: what a backend
+-- remembers of the extension (the status type's OID, kept plans) follows
+-- the new objects; a search before, then a write and a typo search after
+BEGIN;
+SELECT set_config('catalog.actor', 'regress', true) IS NOT NULL AS actor_set;
+SELECT jsonb_array_length(catalog_api.search_products(q => 'quillworx') -> 'items') AS before_drop;
+DROP EXTENSION catalog;
+CREATE EXTENSION catalog;
+SELECT catalog_api.create_product(sku => 'RECREATE-1', name => 'Quillwort Lamp', price => 1, status => 'published',
+       category_id => (catalog_api.create_category(name => 'Recreated', slug => 'recreated') ->> 'id')::bigint) ->> 'sku' AS created;
+SELECT i ->> 'sku' AS sku, i ->> 'match' AS match
+FROM jsonb_array_elements(catalog_api.search_products(q => 'quillworx') -> 'items') i;
+ROLLBACK;

@@ -298,8 +298,6 @@ ApiActor(void)
 	bool		other;
 	bool		too_long;
 	char	   *raw = claim_value("sub", &other, &too_long);
-	char	   *out;
-	size_t		outlen;
 	ValidateError err;
 
 	if (other)
@@ -318,12 +316,7 @@ ApiActor(void)
 		else
 			raw = GetUserNameFromId(GetSessionUserId(), false);
 	}
-	if (!ValidateText(raw, strlen(raw), VT_PLAIN, 1, CATALOG_ACTOR_MAX,
-					  &out, &outlen, &err))
-		ValidateRaise("actor", &err);
-	if (outlen != strlen(raw) || memcmp(out, raw, outlen) != 0)
-		ValidateRaiseReason("actor", "not_canonical");
-	return out;
+	return ValidateExactText("actor", raw, strlen(raw), VT_PLAIN, 1, CATALOG_ACTOR_MAX);
 }
 
 /*

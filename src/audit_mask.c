@@ -1170,18 +1170,10 @@ column_arg(FunctionCallInfo fcinfo)
 static char *
 attribute_key_arg(FunctionCallInfo fcinfo)
 {
-	char	   *key;
-	char	   *raw;
-
 	if (PG_ARGISNULL(2))
 		return "";
-	/* bounds the raw size before it is detoasted (ValidateTextArg) */
-	key = ValidateTextArg("attribute_key", CATALOG_GETARG_RAW_TEXT(2), VT_PLAIN,
-						  1, MASK_ATTRIBUTE_KEY_MAX);
-	raw = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	if (strcmp(key, raw) != 0)
-		ValidateRaiseReason("attribute_key", "not_canonical");
-	return key;
+	return ValidateExactTextArg("attribute_key", CATALOG_GETARG_RAW_TEXT(2), VT_PLAIN,
+								1, MASK_ATTRIBUTE_KEY_MAX);
 }
 
 /*

@@ -628,7 +628,6 @@ refuse_full(RateLimitPartition *part, int64 now, Verdict *v)
 	pg_atomic_write_u64(&part->last_full_ns, (uint64) now);
 	/* the earliest an entry of this partition comes to rest */
 	v->retry_ns = (int64) pg_atomic_read_u64(&part->no_idle_before) - now;
-	v->reset_ns = v->retry_ns;
 	v->full = true;
 }
 

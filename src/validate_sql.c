@@ -298,6 +298,54 @@ ValidateTextArg(const char *field, text *value, ValidateTextKind kind,
 }
 
 /*
+ * require_exact
+ *	  Raise 22023 "not_canonical" when the canonical form of a value
+ *	  differs from the value as given (rawlen bytes): for identities and
+ *	  keys compared byte for byte, which must not be stored changed.
+ */
+static void
+require_exact(const char *field, const char *canon, const char *raw, size_t rawlen)
+{
+	if (strlen(canon) != rawlen || memcmp(canon, raw, rawlen) != 0)
+		ValidateRaiseReason(field, "not_canonical");
+}
+
+/*
+ * ValidateExactText
+ *	  Validate raw (rawlen bytes) as a field of the given kind, and require
+ *	  it to be canonical already (require_exact).  Returns a palloc'd copy.
+ */
+char *
+ValidateExactText(const char *field, const char *raw, size_t rawlen, ValidateTextKind kind,
+				  int min_len, int max_len)
+{
+	char	   *out;
+	size_t		outlen;
+	ValidateError err;
+
+	if (!ValidateText(raw, rawlen, kind, min_len, max_len, &out, &outlen, &err))
+		ValidateRaise(field, &err);
+	require_exact(field, out, raw, rawlen);
+	return out;
+}
+
+/*
+ * ValidateExactTextArg
+ *	  ValidateTextArg (which bounds the size before detoasting), and
+ *	  require the argument to be canonical already (require_exact).
+ */
+char *
+ValidateExactTextArg(const char *field, text *value, ValidateTextKind kind,
+					 int min_len, int max_len)
+{
+	char	   *out = ValidateTextArg(field, value, kind, min_len, max_len);
+	text	   *t = pg_detoast_datum_packed(value);
+
+	require_exact(field, out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	return out;
+}
+
+/*
  * ValidateLabelArg
  *	  A text argument that must be one of nlabels labels (an enum's), after
  *	  the plain-text canonicalisation, so surrounding white space is

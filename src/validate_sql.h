@@ -43,6 +43,15 @@ extern char *ValidateTextArg(const char *field, text *value, ValidateTextKind ki
 							 int min_len, int max_len);
 
 /*
+ * The same, for identities and keys compared byte for byte: a value that
+ * canonicalisation would change is refused with 22023 "not_canonical".
+ */
+extern char *ValidateExactText(const char *field, const char *raw, size_t rawlen,
+							   ValidateTextKind kind, int min_len, int max_len);
+extern char *ValidateExactTextArg(const char *field, text *value, ValidateTextKind kind,
+								  int min_len, int max_len);
+
+/*
  * One of nlabels labels (canonicalised as plain text first), or raise 22023
  * "invalid_value" whatever is wrong with the value.
  */
