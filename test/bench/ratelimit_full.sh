@@ -20,6 +20,11 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 DIR=${CATALOG_RLB_DIR:-/tmp/catalog-ratelimit-bench}
+# the directory is removed on exit: never a short or root path by mistake
+case "$DIR" in
+    /*/*) ;;
+    *) echo "ratelimit_full.sh: CATALOG_RLB_DIR must be an absolute path two levels deep or more" >&2; exit 2 ;;
+esac
 PORT=${CATALOG_RLB_PORT:-56210}
 BIN=/usr/lib/postgresql/15/bin
 if [ "$(id -u)" -eq 0 ]; then RUN=(runuser -u postgres --); else RUN=(); fi
