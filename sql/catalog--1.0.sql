@@ -936,7 +936,9 @@ Validates and canonicalises every field and returns the product document. With i
 CREATE FUNCTION catalog_api.get_product(id bigint)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_get_product'
-LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+-- Not STRICT: a NULL id is refused (22023 "required") after the rate
+-- limiter has counted the call, as every other required argument is.
 -- PARALLEL RESTRICTED, not SAFE: every call goes through the rate limiter,
 -- whose rule cache reads with a fresh snapshot (which a parallel worker may
 -- not take) and whose per-request mark a worker would not see.

@@ -70,12 +70,13 @@ typedef struct ParsedSetting
 	const char *name;
 	char	   *text;
 	Jsonb	   *value;
+	bool		cleaned;		/* strings that are no text were replaced */
 } ParsedSetting;
 
 static ParsedSetting parsed_settings[] = {
-	{"request.jwt.claims", NULL, NULL},
-	{"request.headers", NULL, NULL},
-	{"request.cookies", NULL, NULL},
+	{"request.jwt.claims", NULL, NULL, false},
+	{"request.headers", NULL, NULL, false},
+	{"request.cookies", NULL, NULL, false},
 };
 
 static bool parsed_callback_registered = false;
@@ -118,6 +119,127 @@ parsed_xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * json_string_is_text
+ *	  Whether the json string token [start, end) (quotes included) can be
+ *	  a text: core's lexer de-escapes it on its own and refuses \u0000 and
+ *	  a lone surrogate, as jsonb_in does.
+ */
+static bool
+json_string_is_text(char *start, int len)
+{
+#if PG_VERSION_NUM >= 170000
+	JsonLexContext lexbuf;
+	JsonLexContext *lex = makeJsonLexContextCstringLen(&lexbuf, start, len, GetDatabaseEncoding(), true);
+	bool		ok = json_lex(lex) == JSON_SUCCESS;
+
+	freeJsonLexContext(lex);
+	return ok;
+#else
+	JsonLexContext *lex = makeJsonLexContextCstringLen(start, len, GetDatabaseEncoding(), true);
+
+	return json_lex(lex) == JSON_SUCCESS;
+#endif
+}
+
+/*
+ * json_text_only
+ *	  json as it is when every string in it can be a text; else a copy in
+ *	  which every string that cannot (it escapes \u0000, or holds a lone
+ *	  surrogate: valid JSON that jsonb, and so PostgreSQL's text, cannot
+ *	  hold) is replaced: a key by "", a value by {}.  NULL when json is not
+ *	  valid JSON.  Never raises an error but out of memory (it runs while
+ *	  an error is reported, see request_id_given).
+ *
+ *	  Such a string is valid JSON (the json type accepts it), and a signed
+ *	  JWT may carry one in a claim the extension never reads (a display
+ *	  name): failing every request of that token would deny it service for
+ *	  nothing.  Dropping the string instead would be wrong the other way: a
+ *	  sub of "a\u0000" must not read as no sub (the caller would become
+ *	  the login role, sharing its idempotency keys).  As {} it is a value
+ *	  that is not a string: a sub is refused (22023 "not_text"), a sid,
+ *	  header or cookie counts as absent.  A key becomes "", which no reader
+ *	  looks up.  The check costs one strstr for texts with no \u escape.
+ */
+static char *
+json_text_only(const char *json)
+{
+	size_t		len = strlen(json);
+	JsonLexContext *lex;
+	StringInfoData out;
+	const char *copied = json;
+	char	   *held_start = NULL;
+	char	   *held_end = NULL;
+	bool		changed = false;
+#if PG_VERSION_NUM >= 170000
+	JsonLexContext lexbuf;
+#endif
+
+	if (len > INT_MAX)
+		return NULL;
+	if (strstr(json, "\\u") == NULL)
+		return unconstify(char *, json);
+
+	/* the grammar first (the token walk below only splits tokens) */
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(&lexbuf, json, len, GetDatabaseEncoding(), false);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+	{
+		freeJsonLexContext(lex);
+		return NULL;
+	}
+	freeJsonLexContext(lex);
+	lex = makeJsonLexContextCstringLen(&lexbuf, json, len, GetDatabaseEncoding(), false);
+#else
+	lex = makeJsonLexContextCstringLen(unconstify(char *, json), (int) len, GetDatabaseEncoding(), false);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	lex = makeJsonLexContextCstringLen(unconstify(char *, json), (int) len, GetDatabaseEncoding(), false);
+#endif
+	initStringInfo(&out);
+	for (;;)
+	{
+		if (json_lex(lex) != JSON_SUCCESS)
+		{
+			/* not expected: the text parsed above */
+			explicit_bzero(out.data, out.len);
+			pfree(out.data);
+#if PG_VERSION_NUM >= 170000
+			freeJsonLexContext(lex);
+#endif
+			return NULL;
+		}
+		/* a held string is a key when a colon follows it */
+		if (held_start != NULL)
+		{
+			appendBinaryStringInfo(&out, copied, (int) (held_start - copied));
+			appendStringInfoString(&out, lex->token_type == JSON_TOKEN_COLON ? "\"\"" : "{}");
+			copied = held_end;
+			held_start = NULL;
+			changed = true;
+		}
+		if (lex->token_type == JSON_TOKEN_END)
+			break;
+		if (lex->token_type == JSON_TOKEN_STRING &&
+			memchr(lex->token_start, '\\', lex->token_terminator - lex->token_start) != NULL &&
+			!json_string_is_text(lex->token_start, (int) (lex->token_terminator - lex->token_start)))
+		{
+			held_start = lex->token_start;
+			held_end = lex->token_terminator;
+		}
+	}
+#if PG_VERSION_NUM >= 170000
+	freeJsonLexContext(lex);
+#endif
+	if (!changed)
+	{
+		pfree(out.data);
+		return unconstify(char *, json);
+	}
+	appendStringInfoString(&out, copied);
+	return out.data;
+}
+
+/*
  * parse_json_setting
  *	  text as jsonb, or 22P02 naming the setting when it is not JSON.  The
  *	  error of jsonb_in itself is not let through: its DETAIL and CONTEXT
@@ -126,14 +248,16 @@ parsed_xact_callback(XactEvent event, void *arg)
  *	  pass unchanged.
  */
 static Jsonb *
-parse_json_setting(const char *name, const char *text)
+parse_json_setting(const char *name, const char *text, bool *cleaned)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Jsonb	   *volatile jb = NULL;
+	char	   *volatile clean = json_text_only(text);
 
 	PG_TRY();
 	{
-		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+												CStringGetDatum(clean != NULL ? clean : text)));
 	}
 	PG_CATCH();
 	{
@@ -149,6 +273,13 @@ parse_json_setting(const char *name, const char *text)
 				 errhint("PostgREST sets it to JSON; a client that sets it itself must too.")));
 	}
 	PG_END_TRY();
+	*cleaned = clean != NULL && clean != text;
+	/* a cleaned copy of the headers may hold an authorization header */
+	if (*cleaned)
+	{
+		explicit_bzero(clean, strlen(clean));
+		pfree(clean);
+	}
 	return jb;
 }
 
@@ -156,10 +287,11 @@ parse_json_setting(const char *name, const char *text)
  * parsed_setting
  *	  text (the current value of setting name) as jsonb: the cached value
  *	  when text is unchanged, else parsed (22P02 when it is not JSON).  The
- *	  result must not be modified.
+ *	  result must not be modified.  *cleaned is set when strings that
+ *	  cannot be a text were replaced (json_text_only).
  */
 static Jsonb *
-parsed_setting(const char *name, const char *text)
+parsed_setting(const char *name, const char *text, bool *cleaned)
 {
 	ParsedSetting *ps = NULL;
 	Jsonb	   *jb;
@@ -170,8 +302,11 @@ parsed_setting(const char *name, const char *text)
 		if (strcmp(parsed_settings[i].name, name) == 0)
 			ps = &parsed_settings[i];
 	if (ps != NULL && ps->text != NULL && strcmp(ps->text, text) == 0)
+	{
+		*cleaned = ps->cleaned;
 		return ps->value;
-	jb = parse_json_setting(name, text);
+	}
+	jb = parse_json_setting(name, text, cleaned);
 	if (ps == NULL)
 		return jb;
 	if (!parsed_callback_registered)
@@ -198,6 +333,7 @@ parsed_setting(const char *name, const char *text)
 	forget_setting(ps);
 	ps->text = t;
 	ps->value = (Jsonb *) v;
+	ps->cleaned = *cleaned;
 	return ps->value;
 }
 
@@ -221,25 +357,30 @@ numeric_fits(Numeric n, int max_len)
  *	  The claim key of request.jwt.claims as text (a string, or a number
  *	  printed), or NULL when the setting is empty or has no such claim.
  *	  *other is set when the claim is there but is a boolean, an object or
- *	  an array (a JSON null counts as absent, as ->> reads it); *too_long
+ *	  an array (a JSON null counts as absent, as ->> reads it); *not_text
+ *	  when it is a string that cannot be a text (\u0000 or a lone
+ *	  surrogate, see json_text_only: an empty object in a cleaned text;
+ *	  *other is then set too); *too_long
  *	  when it is a number too long for any claim the extension reads (more
  *	  than CATALOG_ACTOR_MAX digits before or after the point), which is
  *	  not printed.
  */
 static char *
-claim_value(const char *key, bool *other, bool *too_long)
+claim_value(const char *key, bool *other, bool *not_text, bool *too_long)
 {
 	const char *claims = GetConfigOption("request.jwt.claims", true, false);
 	Jsonb	   *jb;
 	JsonbValue *v;
+	bool		cleaned;
 
 	*other = false;
+	*not_text = false;
 	*too_long = false;
 	if (claims == NULL || claims[0] == '\0')
 		return NULL;
 
 	/* Invalid JSON here is a deployment error: jsonb_in raises 22P02. */
-	jb = parsed_setting("request.jwt.claims", claims);
+	jb = parsed_setting("request.jwt.claims", claims, &cleaned);
 	if (!JB_ROOT_IS_OBJECT(jb))
 		return NULL;
 	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
@@ -258,6 +399,8 @@ claim_value(const char *key, bool *other, bool *too_long)
 												   NumericGetDatum(v->val.numeric)));
 	}
 	*other = (v->type != jbvNull);
+	*not_text = cleaned && v->type == jbvBinary &&
+		JsonContainerIsObject(v->val.binary.data) && JsonContainerSize(v->val.binary.data) == 0;
 	return NULL;
 }
 
@@ -271,9 +414,10 @@ char *
 ApiClaim(const char *key)
 {
 	bool		other;
+	bool		not_text;
 	bool		too_long;
 
-	return claim_value(key, &other, &too_long);
+	return claim_value(key, &other, &not_text, &too_long);
 }
 
 /*
@@ -296,10 +440,13 @@ char *
 ApiActor(void)
 {
 	bool		other;
+	bool		not_text;
 	bool		too_long;
-	char	   *raw = claim_value("sub", &other, &too_long);
+	char	   *raw = claim_value("sub", &other, &not_text, &too_long);
 	ValidateError err;
 
+	if (not_text)
+		ValidateRaiseReason("actor", "not_text");
 	if (other)
 		ValidateRaiseReason("actor", "not_string");
 	if (too_long)
@@ -333,10 +480,11 @@ ApiJsonSetting(const char *name, const char *key)
 	const char *json = GetConfigOption(name, true, false);
 	Jsonb	   *jb;
 	JsonbValue *v;
+	bool		cleaned;
 
 	if (json == NULL || json[0] != '{')
 		return NULL;
-	jb = parsed_setting(name, json);
+	jb = parsed_setting(name, json, &cleaned);
 	if (!JB_ROOT_IS_OBJECT(jb))
 		return NULL;
 	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
@@ -544,6 +692,9 @@ request_id_given(void)
 	 * another encoding it converts through pg_unicode_to_server, which
 	 * raises an error for a character the encoding lacks.
 	 */
+	/* a header that cannot be a text counts as none, the others are read */
+	if (utf8 && json != NULL && json[0] == '{')
+		json = json_text_only(json);
 	if (utf8 && json != NULL && json[0] == '{')
 	{
 		HeaderScan	hs = {0, false, NULL};
@@ -882,6 +1033,30 @@ translate_error(ErrorData *edata)
 		edata->context = NULL;
 		return true;
 	}
+	/*
+	 * A category deleted (plain SQL: the API deletes none) while a write
+	 * puts a product into it: the write's check of category_id read it
+	 * without waiting, and the foreign key, which waits for the delete,
+	 * fails.  Answer what a write after the delete gets.  Only the
+	 * referencing side (table product): a DELETE of a category in use
+	 * reports the same constraint on table category.
+	 */
+	if (edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION && edata->constraint_name != NULL &&
+		edata->schema_name != NULL && strcmp(edata->schema_name, "catalog") == 0 &&
+		edata->table_name != NULL && strcmp(edata->table_name, "product") == 0 &&
+		strcmp(edata->constraint_name, "product_category_id_fkey") == 0)
+	{
+		edata->sqlerrcode = ERRCODE_INVALID_PARAMETER_VALUE;
+		edata->message = pstrdup("invalid value for field \"category_id\": no such row");
+		edata->detail = ApiDetailJson("{\"field\":\"category_id\",\"reason\":\"not_found\"}");
+		edata->detail_log = NULL;
+		edata->hint = NULL;
+		edata->context = NULL;
+		edata->schema_name = NULL;
+		edata->table_name = NULL;
+		edata->constraint_name = NULL;
+		return true;
+	}
 	if (edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && edata->constraint_name != NULL &&
 		edata->schema_name != NULL && strcmp(edata->schema_name, "catalog") == 0)
 	{
@@ -984,7 +1159,8 @@ ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 		/* copy only an error that will be rewritten (not, say, out of memory) */
 		if (code != ERRCODE_T_R_SERIALIZATION_FAILURE &&
 			code != ERRCODE_T_R_DEADLOCK_DETECTED &&
-			code != ERRCODE_UNIQUE_VIOLATION)
+			code != ERRCODE_UNIQUE_VIOLATION &&
+			code != ERRCODE_FOREIGN_KEY_VIOLATION)
 			PG_RE_THROW();
 		MemoryContextSwitchTo(oldcontext);
 		edata = CopyErrorData();

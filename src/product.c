@@ -38,6 +38,7 @@
 
 #include "api.h"
 #include "attributes.h"
+#include "audit_part.h"
 #include "document.h"
 #include "guc.h"
 #include "keys.h"
@@ -533,10 +534,13 @@ PG_FUNCTION_INFO_V1(catalog_get_product);
 Datum
 catalog_get_product(PG_FUNCTION_ARGS)
 {
-	int64		id = PG_GETARG_INT64(0);
+	int64		id;
 	ProductRow	row;
 
+	/* not STRICT: a NULL id is a call too (counted, limited, refused) */
 	RateLimitEnter(RLF_GET_PRODUCT);
+	ApiRequireArg(fcinfo, 0, "id");
+	id = PG_GETARG_INT64(0);
 	if (!ProductFetch(id, ApiCallerSeesDrafts(), &row))
 		ApiRaiseNotFound("product", id);
 	PG_RETURN_JSONB_P(ProductDocument(&row));
@@ -716,12 +720,9 @@ purge_idempotency_impl(PG_FUNCTION_ARGS)
 	Datum		arg;
 	int64		n;
 
+	/* a bound of the call, as page_size or max_rows: 22023 with min and max */
 	if (batch < 1 || batch > 100000)
-	{
-		ValidateError err = {"out_of_range", 100000, -1};
-
-		ValidateRaise("batch_size", &err);
-	}
+		AuditRaiseOutOfRange("batch_size", 1, 100000);
 	arg = Int64GetDatum((int64) batch);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -158,6 +158,8 @@ reason_words(StringInfo buf, const ValidateError *err)
 		appendStringInfoString(buf, "value is not a JSON object");
 	else if (strcmp(r, "not_string") == 0)
 		appendStringInfoString(buf, "value is not a JSON string or number");
+	else if (strcmp(r, "not_text") == 0)
+		appendStringInfoString(buf, "value holds \\u0000 or a lone surrogate, which no text can hold");
 	else if (strcmp(r, "not_canonical") == 0)
 		appendStringInfoString(buf, "value is not in canonical form (white space, Unicode normalisation)");
 	else if (strcmp(r, "invalid_key") == 0)

@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(151);
+SELECT plan(156);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -313,6 +313,13 @@ CREATE TEMP TABLE calls_pre AS SELECT (catalog_api.health()->>'api_calls')::bigi
 SELECT catalog_api.pre_request() IS NULL AS pre_request_done;
 SELECT is((catalog_api.health()->>'api_calls')::bigint - (SELECT n FROM calls_pre), 1::bigint,
           'admin: pre_request is not counted as an API call (only health itself is)');
+-- get_product is not STRICT: a null id is a call (counted, rate limited) refused like
+-- every other missing required argument, not an answer of SQL NULL (HTTP 200 "null")
+CREATE TEMP TABLE calls_null AS SELECT (catalog_api.health()->>'api_calls')::bigint AS n;
+SELECT throws_ok($$SELECT catalog_api.get_product(NULL)$$, '22023',
+                 'invalid value for field "id": a value is required', 'admin: get_product(NULL) is refused');
+SELECT is((catalog_api.health()->>'api_calls')::bigint - (SELECT n FROM calls_null), 2::bigint,
+          'admin: get_product(NULL) is counted as an API call');
 SELECT is((catalog_api.create_product(sku => 'TAP-M-' || pg_backend_pid(), name => 'Admin made', price => 5,
           category_id => (SELECT cat FROM fx)))->>'name', 'Admin made', 'admin: create_product');
 SELECT is((catalog_api.update_product(id => (SELECT pub FROM fx), expected_version => 1, price => 2.5))->>'price',
@@ -372,17 +379,32 @@ FROM (VALUES ('{"sub": true}', 'a boolean', '22023', 'value is not a JSON string
              ('{"sub": ["user-42"]}', 'an array', '22023', 'value is not a JSON string or number'),
              ('{"sub": 1e131071}', 'a number of 131,072 digits', '22001', 'value is longer than 255 characters'),
              ('{"sub": 1e255}', 'a number of 256 digits', '22001', 'value is longer than 255 characters'),
-             ('{"sub": 1e-300}', 'a number of 300 decimals', '22001', 'value is longer than 255 characters')) AS t(v, d, st, m);
+             ('{"sub": 1e-300}', 'a number of 300 decimals', '22001', 'value is longer than 255 characters'),
+             ('{"sub": "user\u0000-42"}', 'a string escaping \u0000 (valid JSON, no text)', '22023',
+              'value holds \u0000 or a lone surrogate, which no text can hold'),
+             ('{"sub": "user-\ud800"}', 'a string with a lone surrogate', '22023',
+              'value holds \u0000 or a lone surrogate, which no text can hold')) AS t(v, d, st, m);
+-- A claim or header that no text can hold but that is not read does not
+-- fail the request (jsonb refuses the whole object): the claims and headers
+-- the extension reads are still read.
+SELECT set_config('request.jwt.claims', '{"sub": "user-43", "name": "a\u0000b", "nick": "\udc00"}', true) IS NOT NULL AS claims_set;
+SELECT set_config('request.headers', '{"x-request-id": "rid-nul-43", "user-agent": "x\u0000y"}', true) IS NOT NULL AS headers_set;
+SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 3, name => 'By a claim with NUL') IS NOT NULL AS updated;
+SELECT is((SELECT updated_by || ' ' || (SELECT request_id FROM catalog.audit_log
+                                         WHERE table_name = 'product' AND row_id = p.id ORDER BY id DESC LIMIT 1)
+           FROM catalog.product p WHERE id = (SELECT arch FROM fx)), 'user-43 rid-nul-43',
+          'a claim and a header holding \u0000 or a lone surrogate are ignored; sub and x-request-id are read');
+SELECT set_config('request.headers', '', true) IS NOT NULL AS headers_reset;
 SELECT set_config('request.jwt.claims', '{"sub": null}', true) IS NOT NULL AS claims_set;
-SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 3, name => 'By null sub') IS NOT NULL AS updated;
+SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 4, name => 'By null sub') IS NOT NULL AS updated;
 SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), session_user::text,
           'a JWT sub that is null is absent');
 SELECT set_config('request.jwt.claims', '{"sub": 4242}', true) IS NOT NULL AS claims_set;
-SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 4, name => 'By number sub') IS NOT NULL AS updated;
+SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 5, name => 'By number sub') IS NOT NULL AS updated;
 SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), '4242',
           'a JWT sub that is a number is printed');
 SELECT set_config('request.jwt.claims', '{"sub": 1e254}', true) IS NOT NULL AS claims_set;
-SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 5, name => 'By a long number sub') IS NOT NULL AS updated;
+SELECT catalog_api.update_product(id => (SELECT arch FROM fx), expected_version => 6, name => 'By a long number sub') IS NOT NULL AS updated;
 SELECT is((SELECT updated_by FROM catalog.product WHERE id = (SELECT arch FROM fx)), '1' || repeat('0', 254),
           'a JWT sub that is a number of 255 digits is printed');
 SET LOCAL request.jwt.claims = '';

@@ -967,8 +967,8 @@ sub scenario {
                        'POST purge_idempotency {} as admin (no argument: default batch)');
         ok(defined $n && !ref $n && $n =~ /^[0-9]+$/, 'body is a non-negative integer');
         expect_error(rpc(method => 'POST', fn => 'purge_idempotency', args => { batch_size => 0 }, claims => $admin),
-                     'POST purge_idempotency batch_size 0 as admin', 400, '22003',
-                     { field => 'batch_size', reason => 'out_of_range' });
+                     'POST purge_idempotency batch_size 0 as admin', 400, '22023',
+                     { field => 'batch_size', reason => 'out_of_range', min => 1, max => 100000 });
     };
 
     # -----------------------------------------------------------------------
