@@ -539,8 +539,13 @@ DocPushBool(JsonbParseState **st, const char *key, bool b)
 	DocPushValue(st, key, &v);
 }
 
-static void
-push_timestamptz(JsonbParseState **st, const char *key, TimestampTz ts)
+/*
+ * DocPushTimestamptz
+ *	  A timestamptz as to_jsonb writes it: ISO 8601 in the session's time
+ *	  zone, whatever DateStyle is.
+ */
+void
+DocPushTimestamptz(JsonbParseState **st, const char *key, TimestampTz ts)
 {
 	DocPushText(st, key, DocCString(JsonEncodeDateTime(NULL, TimestampTzGetDatum(ts),
 													 TIMESTAMPTZOID, NULL)));
@@ -580,8 +585,8 @@ ProductDocument(const ProductRow *row)
 	v.val.binary.data = &row->attributes->root;
 	v.val.binary.len = VARSIZE(row->attributes) - VARHDRSZ;
 	DocPushValue(&st, "attributes", &v);
-	push_timestamptz(&st, "created_at", row->created_at);
-	push_timestamptz(&st, "updated_at", row->updated_at);
+	DocPushTimestamptz(&st, "created_at", row->created_at);
+	DocPushTimestamptz(&st, "updated_at", row->updated_at);
 	DocPushText(&st, "description", row->description);
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);

@@ -48,6 +48,7 @@ extern void DocPushNumeric(JsonbParseState **st, const char *key, Numeric n);
 extern void DocPushText(JsonbParseState **st, const char *key, DocText t);
 extern void DocPushInt(JsonbParseState **st, const char *key, int64 n);
 extern void DocPushBool(JsonbParseState **st, const char *key, bool b);
+extern void DocPushTimestamptz(JsonbParseState **st, const char *key, TimestampTz ts);
 extern bool ProductFetch(int64 id, bool see_drafts, ProductRow *row);
 extern bool CategoryFetchName(int64 id, DocText *name);
 extern Relation DocOpenTable(const char *name);

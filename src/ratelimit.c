@@ -1376,7 +1376,7 @@ RateLimitPushHealth(JsonbParseState **state)
 		DocPushInt(state, "refused_full", (int64) refused_full);
 		DocPushInt(state, "evicted", (int64) evicted);
 		if (last_full != 0)
-			DocPushText(state, "last_full_at", DocCString(timestamptz_to_str(last_full)));
+			DocPushTimestamptz(state, "last_full_at", last_full);
 		else
 			DocPushText(state, "last_full_at", DocCString(NULL));
 	}
@@ -1525,7 +1525,8 @@ push_rule_row(JsonbParseState **st, int row)
 		DocPushNumeric(st, "rate",
 					   DatumGetNumeric(DirectFunctionCall1(float8_numeric, rate)));
 	DocPushInt(st, "burst", DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull)));
-	DocPushText(st, "updated_at", DocCString(SPI_getvalue(tup, desc, 5)));
+	DocPushTimestamptz(st, "updated_at",
+					   DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)));
 	DocPushText(st, "updated_by", DocCString(SPI_getvalue(tup, desc, 6)));
 	return pushJsonbValue(st, WJB_END_OBJECT, NULL);
 }

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(169);
+SELECT plan(171);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -122,6 +122,16 @@ SELECT throws_ok($$SELECT catalog_api.rate_limit_set('admin', 'rate_limit_set', 
 SELECT is(catalog_api.rate_limit_set('admin', 'read', 0.001, 2) - 'updated_at' - 'updated_by',
           '{"caller_class": "admin", "action": "read", "rate": 0.001, "burst": 2}'::jsonb,
           'rate_limit_set returns the limit');
+-- its timestamp is written as to_jsonb writes one, whatever the session's DateStyle
+SET LOCAL datestyle = 'SQL, DMY';
+SET LOCAL timezone = 'Asia/Kathmandu';
+SELECT is(catalog_api.rate_limit_set('admin', 'read', 0.001, 2) ->> 'updated_at', to_jsonb(now()) #>> '{}',
+          'rate_limit_set: updated_at is ISO 8601 (to_jsonb) under DateStyle SQL, DMY');
+SELECT is((SELECT l ->> 'updated_at' FROM jsonb_array_elements(catalog_api.rate_limits() -> 'limits') AS l
+           WHERE l ->> 'caller_class' = 'admin' AND l ->> 'action' = 'read'), to_jsonb(now()) #>> '{}',
+          'rate_limits: updated_at is ISO 8601 (to_jsonb) too');
+RESET datestyle;
+RESET timezone;
 SELECT is(catalog_api.rate_limit_set('anonymous', 'read', 0.001, 1) ->> 'burst', '1',
           'a limit per caller class');
 SELECT is(catalog_api.rate_limit_set('admin', 'get_product', 0.001, 2) ->> 'action', 'get_product',
