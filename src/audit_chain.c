@@ -1858,12 +1858,13 @@ note_busy(bool busy)
  * worker_pass
  *	  One transaction of the worker, as the owner of the audit tables: a
  *	  seal pass, or the partition maintenance when maintain.  Returns
- *	  whether the seal pass was full (more rows may be waiting); *installed
- *	  says whether the extension is there (if not, it says so once at LOG
- *	  and does nothing).  Errors propagate: they end the worker.
+ *	  whether the seal pass was full (more rows may be waiting); *ext is
+ *	  the OID of the extension, InvalidOid when it is not there (then it
+ *	  says so once at LOG and does nothing).  Errors propagate to
+ *	  worker_job.
  */
 static bool
-worker_pass(bool maintain, bool *installed)
+worker_pass(bool maintain, Oid *ext)
 {
 	static bool said_missing = false;
 	bool		full = false;
@@ -1878,8 +1879,8 @@ worker_pass(bool maintain, bool *installed)
 						   maintain ? "catalog audit partition maintenance" : "catalog audit seal");
 
 	owner = get_role_oid(AUDIT_OWNER_ROLE, true);
-	*installed = OidIsValid(get_extension_oid("catalog", true)) && OidIsValid(owner);
-	if (!*installed)
+	*ext = OidIsValid(owner) ? get_extension_oid("catalog", true) : InvalidOid;
+	if (!OidIsValid(*ext))
 	{
 		if (!said_missing)
 			ereport(LOG,
@@ -1927,16 +1928,16 @@ worker_pass(bool maintain, bool *installed)
  *	  ends it.  Returns false when the job failed.
  */
 static bool
-worker_job(bool maintain, bool *installed, bool *full)
+worker_job(bool maintain, Oid *ext, bool *full)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile bool ok = true;
 
-	*installed = false;
+	*ext = InvalidOid;
 	*full = false;
 	PG_TRY();
 	{
-		*full = worker_pass(maintain, installed);
+		*full = worker_pass(maintain, ext);
 	}
 	PG_CATCH();
 	{
@@ -1982,6 +1983,7 @@ catalog_audit_sealer_main(Datum main_arg)
 	int64		maintain_failed = 0;
 	int64		seal_failed = 0;
 	bool		maintained = false;
+	Oid			maintained_ext = InvalidOid;
 	bool		maintain_failing = false;
 	bool		seal_failing = false;
 
@@ -2005,7 +2007,7 @@ catalog_audit_sealer_main(Datum main_arg)
 	for (;;)
 	{
 		bool		full = false;
-		bool		installed;
+		Oid			ext;
 
 		/*
 		 * A cancel (pg_cancel_backend) that arrives between jobs has
@@ -2038,9 +2040,16 @@ catalog_audit_sealer_main(Datum main_arg)
 		if (catalog_audit_seal_interval > 0 &&
 			retry_due(seal_failing, seal_failed, WORKER_SEAL_RETRY_MS))
 		{
-			seal_failing = !worker_job(false, &installed, &full);
+			seal_failing = !worker_job(false, &ext, &full);
 			if (seal_failing)
 				seal_failed = ApiMonotonicNs();
+			/*
+			 * The extension dropped, or dropped and created again (a new
+			 * OID; within one transaction no pass sees it missing): its
+			 * partitions went with it, so maintain now, not at the hour.
+			 */
+			else if (ext != maintained_ext)
+				maintained = false;
 		}
 		if (maintained ?
 			elapsed(last_maintain, WORKER_MAINTAIN_MS) :
@@ -2048,17 +2057,20 @@ catalog_audit_sealer_main(Datum main_arg)
 		{
 			bool		ignored;
 
-			maintain_failing = !worker_job(true, &installed, &ignored);
+			maintain_failing = !worker_job(true, &ext, &ignored);
 			if (maintain_failing)
 			{
 				maintained = false;
 				maintain_failed = ApiMonotonicNs();
 			}
-			else if (installed)
+			else if (OidIsValid(ext))
 			{
 				maintained = true;
+				maintained_ext = ext;
 				last_maintain = ApiMonotonicNs();
 			}
+			else
+				maintained = false;
 		}
 		if (full)
 			continue;

@@ -18,6 +18,11 @@
 #      worker's pass gives up after its lock timeout (55P03 in the log)
 #      and releases the chain's lock, instead of waiting with it held;
 #      once the table is free it seals the rows written meanwhile.
+#   4. DROP EXTENSION and CREATE EXTENSION in one transaction (so no pass
+#      sees the extension missing) take the monthly partitions away: the
+#      worker, which had maintained them, sees the new extension and
+#      creates them again at once, not at its next hourly maintenance
+#      (audited writes would go to the default partition until then).
 #
 # Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
 # modules on the include path).
@@ -142,6 +147,27 @@ is( $node->safe_psql('postgres',
 	'the same worker (cancels did not end it)');
 unlike(slurp_file($node->logfile, $offset), qr/background worker "catalog audit sealer".*exited/,
 	'the postmaster logged no exit of the worker after the cancels');
+
+# 4. The stray table gone, a restarted worker maintains at its start; then
+# the extension is dropped and created again in one transaction.
+$node->safe_psql($db, "DROP TABLE catalog.$stray");
+$node->safe_psql('postgres',
+	qq{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	   WHERE backend_type = 'catalog audit sealer' AND datname = '$db'});
+my $next_attached = qq{SELECT EXISTS (SELECT 1 FROM pg_inherits
+                                      WHERE inhrelid = to_regclass('catalog.$stray')
+                                        AND inhparent = 'catalog.audit_log'::regclass)};
+ok($node->poll_query_until($db, $next_attached), 'the restarted worker creates next month\'s partition');
+ok( $node->poll_query_until(
+		'postgres', qq{SELECT count(*) = 1 FROM pg_stat_activity
+		               WHERE backend_type = 'catalog audit sealer' AND datname = '$db' AND pid <> $pid}),
+	'the restarted worker is connected to the test database');
+$node->safe_psql($db, 'BEGIN; DROP EXTENSION catalog CASCADE; CREATE EXTENSION catalog; COMMIT;');
+is($node->safe_psql($db, $next_attached), 'f', 'DROP EXTENSION took next month\'s partition away');
+my $t_created = time;
+ok($node->poll_query_until($db, $next_attached),
+	'after DROP and CREATE EXTENSION in one transaction the worker creates it again');
+cmp_ok(time - $t_created, '<', 60, 'at once, not at its next hourly maintenance');
 
 $node->stop;
 done_testing();

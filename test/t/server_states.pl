@@ -220,6 +220,9 @@ $primary->safe_psql(
 $primary->safe_psql(
 	'postgres', q{
 	SELECT catalog_api.audit_maintain(2) IS NOT NULL;
+	SELECT set_config('catalog.actor', 'ann@example.com', false);
+	SELECT catalog_api.create_category(name => 'Ann made', slug => 'ann-made') IS NOT NULL;
+	SELECT set_config('catalog.actor', 'tap-user', false);
 	SELECT catalog_api.audit_seal() IS NOT NULL;
 	SELECT catalog_api.update_category(id => (SELECT id FROM catalog.category WHERE slug = 'tap-child'),
 	       expected_version => 1, name => 'Tap child renamed') IS NOT NULL;
@@ -231,9 +234,25 @@ $primary->safe_psql('postgres', 'CREATE DATABASE restored');
 {
 	local $ENV{PGOPTIONS} = '-c session_replication_role=replica';
 	$primary->command_ok(
-		[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $dump, '-d', $primary->connstr('restored') ],
-		'the dump restores with psql');
+		[ 'psql', '-X', '-q', '-1', '-v', 'ON_ERROR_STOP=1', '-f', $dump, '-d', $primary->connstr('restored') ],
+		'the dump restores with psql, in one transaction');
 }
+# The audit key, carried as README (Operations) says.
+my $ann = q{SELECT jsonb_array_length(catalog_api.audit_by_actor('ann@example.com') -> 'items')};
+is($primary->safe_psql('postgres', $ann), '1', 'the original finds the masked actor\'s row');
+is($primary->safe_psql('restored', $ann), '0',
+	'under the new database\'s own audit key, the restored masked actor is not found');
+my $keyfile = $PostgreSQL::Test::Utils::tmp_check . '/audit_key.copy';
+$primary->command_ok(
+	[ 'psql', '-X', '-A', '-t', '-o', $keyfile, '-d', $primary->connstr('postgres'), '-c',
+	  q{COPY (SELECT purpose, kid, secret, created_at FROM catalog.signing_key WHERE purpose = 'audit') TO STDOUT} ],
+	'the audit key is copied out of the old database');
+$primary->command_ok(
+	[ 'psql', '-X', '-1', '-v', 'ON_ERROR_STOP=1', '-d', $primary->connstr('restored'),
+	  '-c', q{DELETE FROM catalog.signing_key WHERE purpose = 'audit'},
+	  '-c', qq{\\copy catalog.signing_key (purpose, kid, secret, created_at) FROM '$keyfile'} ],
+	'and into the restored one');
+is($primary->safe_psql('restored', $ann), '1', 'with the carried key, the restored masked actor is found');
 my $audit_rows = q{
 	SELECT string_agg(id || ':' || table_name || ':' || row_id || ':' || action || ':' || encode(row_hash, 'hex'), ',' ORDER BY id)
 	    || '|' || (SELECT string_agg(seq || ':' || audit_id || ':' || encode(chain_hash, 'hex'), ',' ORDER BY seq) FROM catalog.audit_seal)
@@ -262,6 +281,12 @@ like(
 }),
 	qr/t$/,
 	'after the restore, new rows take ids after the restored ones');
+$primary->safe_psql('restored', q{
+	SELECT set_config('catalog.actor', 'ann@example.com', false);
+	SELECT catalog_api.create_category(name => 'Ann again', slug => 'ann-again') IS NOT NULL;
+});
+is($primary->safe_psql('restored', $ann), '2',
+	'one lookup finds the masked actor\'s rows from before and after the restore');
 
 # 5. A search cursor belongs to its database: CREATE DATABASE ... TEMPLATE
 # copies the signing keys, not the cursors' validity.
