@@ -39,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 #include "utils/jsonb.h"
 
 #include "api.h"
@@ -274,9 +275,74 @@ PG_FUNCTION_INFO_V1(catalog_csrf_token);
 PG_FUNCTION_INFO_V1(catalog_pre_request);
 
 /*
+ * The Set-Cookie entry csrf_token last added to response.headers, and the
+ * transaction it did so in (TopMemoryContext).  A second call in the same
+ * transaction replaces its entry instead of adding one more: each call
+ * mints a token, and a list of conflicting cookies grew by one entry per
+ * call, each call copying all the earlier ones (a loop of 20,000 calls took
+ * 12 s and 3.5 MB of header).
+ */
+static char *cookie_entry = NULL;
+static LocalTransactionId cookie_lxid = InvalidLocalTransactionId;
+
+static void
+remember_cookie(const char *entry)
+{
+	char	   *copy = MemoryContextStrdup(TopMemoryContext, entry);
+
+	if (cookie_entry != NULL)
+		pfree(cookie_entry);
+	cookie_entry = copy;
+	cookie_lxid = ApiCurrentLxid();
+}
+
+/*
+ * without_earlier_cookie
+ *	  headers (the text of response.headers) without the entry this
+ *	  transaction's earlier csrf_token call added, with the comma that
+ *	  joined it; headers itself when there is none (or the caller removed
+ *	  it).  The entry holds a fresh random nonce and MAC, so no other text
+ *	  can contain it.
+ */
+static const char *
+without_earlier_cookie(const char *headers)
+{
+	const char *at;
+	const char *from;
+	const char *to;
+	StringInfoData out;
+
+	if (headers == NULL || cookie_entry == NULL || cookie_lxid != ApiCurrentLxid())
+		return headers;
+	at = strstr(headers, cookie_entry);
+	if (at == NULL)
+		return headers;
+	from = at;
+	to = at + strlen(cookie_entry);
+	/* the comma before it, else the one after it */
+	while (from > headers && isspace((unsigned char) from[-1]))
+		from--;
+	if (from > headers && from[-1] == ',')
+		from--;
+	else
+	{
+		from = at;
+		while (isspace((unsigned char) *to))
+			to++;
+		if (*to == ',')
+			to++;
+	}
+	initStringInfo(&out);
+	appendBinaryStringInfo(&out, headers, (int) (from - headers));
+	appendStringInfoString(&out, to);
+	return out.data;
+}
+
+/*
  * catalog_api.csrf_token() -> jsonb
  *	  {"token", "header", "cookie"}: a new token for the request's
- *	  session; under PostgREST the token cookie is set too.
+ *	  session; under PostgREST the token cookie is set too (replacing the
+ *	  one an earlier call of the same transaction set).
  */
 Datum
 catalog_csrf_token(PG_FUNCTION_ARGS)
@@ -339,15 +405,20 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 		/* the cookie name comes from a superuser's setting: quote it as JSON */
 		StringInfoData hdr;
 		StringInfoData cookie;
+		StringInfoData entry;
 		const char *prior;
 		size_t		plen;
 
 		initStringInfo(&cookie);
 		appendStringInfo(&cookie, "%s=%s; Path=/; Secure; HttpOnly; SameSite=Strict",
 						 catalog_csrf_cookie, token);
+		initStringInfo(&entry);
+		appendStringInfoString(&entry, "{\"Set-Cookie\":");
+		escape_json(&entry, cookie.data);
+		appendStringInfoChar(&entry, '}');
 		/* appended to the headers set earlier in the transaction, if any */
 		initStringInfo(&hdr);
-		prior = GetConfigOption("response.headers", true, false);
+		prior = without_earlier_cookie(GetConfigOption("response.headers", true, false));
 		plen = prior ? strlen(prior) : 0;
 		while (plen > 0 && isspace((unsigned char) prior[plen - 1]))
 			plen--;
@@ -364,12 +435,12 @@ catalog_csrf_token(PG_FUNCTION_ARGS)
 		}
 		else
 			appendStringInfoChar(&hdr, '[');
-		appendStringInfoString(&hdr, "{\"Set-Cookie\":");
-		escape_json(&hdr, cookie.data);
-		appendStringInfoString(&hdr, "}]");
+		appendStringInfoString(&hdr, entry.data);
+		appendStringInfoChar(&hdr, ']');
 		(void) set_config_option("response.headers", hdr.data,
 								 PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_LOCAL, true, 0, false);
+		remember_cookie(entry.data);
 	}
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);

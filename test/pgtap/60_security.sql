@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(171);
+SELECT plan(172);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -393,6 +393,23 @@ SELECT is(pg_temp.token(json_build_object('session', 's1', '__Host-csrf', t ->> 
 SELECT isnt(pg_temp.token(json_build_object('session', 's2', '__Host-csrf', t ->> 'token')::text) ->> 'token', t ->> 'token',
             'a token cookie of another session is not handed back') FROM tok;
 SELECT throws_ok($$SELECT catalog_api.csrf_token()$$, '22023', NULL, 'no session: no token');
+-- Calls in one transaction: each replaces the cookie the one before it set
+-- (it added one more, copying all the earlier ones: quadratic), and the
+-- headers others set stay.
+SELECT set_config('request.method', 'POST', true), set_config('request.path', '/rpc/csrf_token', true),
+       set_config('request.cookies', '{"session":"s1"}', true),
+       set_config('response.headers', '[{"X-Other": "1"}]', true);
+CREATE TEMP TABLE three AS
+    SELECT catalog_api.csrf_token() ->> 'token' AS t1, NULL::text AS t2, NULL::text AS t3;
+UPDATE three SET t2 = catalog_api.csrf_token() ->> 'token';
+UPDATE three SET t3 = catalog_api.csrf_token() ->> 'token';
+SELECT is(current_setting('response.headers')::jsonb,
+          jsonb_build_array(jsonb_build_object('X-Other', '1'), jsonb_build_object('Set-Cookie',
+                            '__Host-csrf=' || t3 || '; Path=/; Secure; HttpOnly; SameSite=Strict')),
+          'three csrf_token calls in one transaction set one token cookie, the last one''s; other headers stay')
+FROM three WHERE t1 <> t2 AND t2 <> t3;
+SELECT set_config('request.method', '', true), set_config('request.path', '', true),
+       set_config('request.cookies', '', true), set_config('response.headers', '', true);
 
 SELECT is(pg_temp.post('s1', t ->> 'token', t ->> 'token'), 'ok', 'valid token in header and cookie: accepted') FROM tok;
 SELECT is(pg_temp.post('s1', NULL, t ->> 'token'), '{"reason":"csrf_missing"}', 'no header token: PT403') FROM tok;
