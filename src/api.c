@@ -70,13 +70,12 @@ typedef struct ParsedSetting
 	const char *name;
 	char	   *text;
 	Jsonb	   *value;
-	bool		cleaned;		/* strings that are no text were replaced */
 } ParsedSetting;
 
 static ParsedSetting parsed_settings[] = {
-	{"request.jwt.claims", NULL, NULL, false},
-	{"request.headers", NULL, NULL, false},
-	{"request.cookies", NULL, NULL, false},
+	{"request.jwt.claims", NULL, NULL},
+	{"request.headers", NULL, NULL},
+	{"request.cookies", NULL, NULL},
 };
 
 static bool parsed_callback_registered = false;
@@ -119,13 +118,22 @@ parsed_xact_callback(XactEvent event, void *arg)
 }
 
 /*
+ * What json_text_only puts in place of a string value that cannot be a
+ * text.  Its key starts with U+0001, which a JSON text can only write as
+ * this escape; a client that sends the same object as a sub is answered
+ * "not_text" instead of "not_string", refused either way.
+ */
+#define NOT_TEXT_KEY	"\001not_text"
+#define NOT_TEXT_VALUE	"{\"\\u0001not_text\":true}"
+
+/*
  * json_string_is_text
  *	  Whether the json string token [start, end) (quotes included) can be
  *	  a text: core's lexer de-escapes it on its own and refuses \u0000 and
  *	  a lone surrogate, as jsonb_in does.
  */
 static bool
-json_string_is_text(char *start, int len)
+json_string_is_text(const char *start, int len)
 {
 #if PG_VERSION_NUM >= 170000
 	JsonLexContext lexbuf;
@@ -133,12 +141,20 @@ json_string_is_text(char *start, int len)
 	bool		ok = json_lex(lex) == JSON_SUCCESS;
 
 	freeJsonLexContext(lex);
-	return ok;
 #else
-	JsonLexContext *lex = makeJsonLexContextCstringLen(start, len, GetDatabaseEncoding(), true);
+	JsonLexContext *lex = makeJsonLexContextCstringLen(unconstify(char *, start), len,
+													   GetDatabaseEncoding(), true);
+	bool		ok = json_lex(lex) == JSON_SUCCESS;
 
-	return json_lex(lex) == JSON_SUCCESS;
+	/* freed at once: a text may hold a string per byte or two */
+	if (lex->strval != NULL)
+	{
+		pfree(lex->strval->data);
+		pfree(lex->strval);
+	}
+	pfree(lex);
 #endif
+	return ok;
 }
 
 /*
@@ -146,19 +162,22 @@ json_string_is_text(char *start, int len)
  *	  json as it is when every string in it can be a text; else a copy in
  *	  which every string that cannot (it escapes \u0000, or holds a lone
  *	  surrogate: valid JSON that jsonb, and so PostgreSQL's text, cannot
- *	  hold) is replaced: a key by "", a value by {}.  NULL when json is not
- *	  valid JSON.  Never raises an error but out of memory (it runs while
- *	  an error is reported, see request_id_given).
+ *	  hold) is replaced: a key by "", a value by NOT_TEXT_VALUE.  NULL when
+ *	  json is not valid JSON.  Never raises an error but out of memory and
+ *	  stack depth (it runs while an error is reported, see
+ *	  request_id_given).
  *
  *	  Such a string is valid JSON (the json type accepts it), and a signed
  *	  JWT may carry one in a claim the extension never reads (a display
  *	  name): failing every request of that token would deny it service for
  *	  nothing.  Dropping the string instead would be wrong the other way: a
  *	  sub of "a\u0000" must not read as no sub (the caller would become
- *	  the login role, sharing its idempotency keys).  As {} it is a value
- *	  that is not a string: a sub is refused (22023 "not_text"), a sid,
- *	  header or cookie counts as absent.  A key becomes "", which no reader
- *	  looks up.  The check costs one strstr for texts with no \u escape.
+ *	  the login role, sharing its idempotency keys).  As NOT_TEXT_VALUE,
+ *	  an object, it is a value that is not a string: a sub is refused
+ *	  (22023 "not_text": claim_value recognises the object's key, so a sub
+ *	  that really is an object is still "not_string"), a sid, header or
+ *	  cookie counts as absent.  A key becomes "", which no reader looks up.
+ *	  The check costs one strstr for texts with no \u escape.
  */
 static char *
 json_text_only(const char *json)
@@ -167,8 +186,8 @@ json_text_only(const char *json)
 	JsonLexContext *lex;
 	StringInfoData out;
 	const char *copied = json;
-	char	   *held_start = NULL;
-	char	   *held_end = NULL;
+	const char *held_start = NULL;
+	const char *held_end = NULL;
 	bool		changed = false;
 #if PG_VERSION_NUM >= 170000
 	JsonLexContext lexbuf;
@@ -212,7 +231,7 @@ json_text_only(const char *json)
 		if (held_start != NULL)
 		{
 			appendBinaryStringInfo(&out, copied, (int) (held_start - copied));
-			appendStringInfoString(&out, lex->token_type == JSON_TOKEN_COLON ? "\"\"" : "{}");
+			appendStringInfoString(&out, lex->token_type == JSON_TOKEN_COLON ? "\"\"" : NOT_TEXT_VALUE);
 			copied = held_end;
 			held_start = NULL;
 			changed = true;
@@ -248,7 +267,7 @@ json_text_only(const char *json)
  *	  pass unchanged.
  */
 static Jsonb *
-parse_json_setting(const char *name, const char *text, bool *cleaned)
+parse_json_setting(const char *name, const char *text)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	Jsonb	   *volatile jb = NULL;
@@ -273,9 +292,8 @@ parse_json_setting(const char *name, const char *text, bool *cleaned)
 				 errhint("PostgREST sets it to JSON; a client that sets it itself must too.")));
 	}
 	PG_END_TRY();
-	*cleaned = clean != NULL && clean != text;
 	/* a cleaned copy of the headers may hold an authorization header */
-	if (*cleaned)
+	if (clean != NULL && clean != text)
 	{
 		explicit_bzero(clean, strlen(clean));
 		pfree(clean);
@@ -287,11 +305,10 @@ parse_json_setting(const char *name, const char *text, bool *cleaned)
  * parsed_setting
  *	  text (the current value of setting name) as jsonb: the cached value
  *	  when text is unchanged, else parsed (22P02 when it is not JSON).  The
- *	  result must not be modified.  *cleaned is set when strings that
- *	  cannot be a text were replaced (json_text_only).
+ *	  result must not be modified.
  */
 static Jsonb *
-parsed_setting(const char *name, const char *text, bool *cleaned)
+parsed_setting(const char *name, const char *text)
 {
 	ParsedSetting *ps = NULL;
 	Jsonb	   *jb;
@@ -302,11 +319,8 @@ parsed_setting(const char *name, const char *text, bool *cleaned)
 		if (strcmp(parsed_settings[i].name, name) == 0)
 			ps = &parsed_settings[i];
 	if (ps != NULL && ps->text != NULL && strcmp(ps->text, text) == 0)
-	{
-		*cleaned = ps->cleaned;
 		return ps->value;
-	}
-	jb = parse_json_setting(name, text, cleaned);
+	jb = parse_json_setting(name, text);
 	if (ps == NULL)
 		return jb;
 	if (!parsed_callback_registered)
@@ -333,7 +347,6 @@ parsed_setting(const char *name, const char *text, bool *cleaned)
 	forget_setting(ps);
 	ps->text = t;
 	ps->value = (Jsonb *) v;
-	ps->cleaned = *cleaned;
 	return ps->value;
 }
 
@@ -359,8 +372,8 @@ numeric_fits(Numeric n, int max_len)
  *	  *other is set when the claim is there but is a boolean, an object or
  *	  an array (a JSON null counts as absent, as ->> reads it); *not_text
  *	  when it is a string that cannot be a text (\u0000 or a lone
- *	  surrogate, see json_text_only: an empty object in a cleaned text;
- *	  *other is then set too); *too_long
+ *	  surrogate: json_text_only's NOT_TEXT_VALUE; *other is then set
+ *	  too); *too_long
  *	  when it is a number too long for any claim the extension reads (more
  *	  than CATALOG_ACTOR_MAX digits before or after the point), which is
  *	  not printed.
@@ -371,7 +384,6 @@ claim_value(const char *key, bool *other, bool *not_text, bool *too_long)
 	const char *claims = GetConfigOption("request.jwt.claims", true, false);
 	Jsonb	   *jb;
 	JsonbValue *v;
-	bool		cleaned;
 
 	*other = false;
 	*not_text = false;
@@ -380,7 +392,7 @@ claim_value(const char *key, bool *other, bool *not_text, bool *too_long)
 		return NULL;
 
 	/* Invalid JSON here is a deployment error: jsonb_in raises 22P02. */
-	jb = parsed_setting("request.jwt.claims", claims, &cleaned);
+	jb = parsed_setting("request.jwt.claims", claims);
 	if (!JB_ROOT_IS_OBJECT(jb))
 		return NULL;
 	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
@@ -399,8 +411,9 @@ claim_value(const char *key, bool *other, bool *not_text, bool *too_long)
 												   NumericGetDatum(v->val.numeric)));
 	}
 	*other = (v->type != jbvNull);
-	*not_text = cleaned && v->type == jbvBinary &&
-		JsonContainerIsObject(v->val.binary.data) && JsonContainerSize(v->val.binary.data) == 0;
+	*not_text = v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data) &&
+		getKeyJsonValueFromContainer(v->val.binary.data, NOT_TEXT_KEY, strlen(NOT_TEXT_KEY),
+									 NULL) != NULL;
 	return NULL;
 }
 
@@ -480,11 +493,10 @@ ApiJsonSetting(const char *name, const char *key)
 	const char *json = GetConfigOption(name, true, false);
 	Jsonb	   *jb;
 	JsonbValue *v;
-	bool		cleaned;
 
 	if (json == NULL || json[0] != '{')
 		return NULL;
-	jb = parsed_setting(name, json, &cleaned);
+	jb = parsed_setting(name, json);
 	if (!JB_ROOT_IS_OBJECT(jb))
 		return NULL;
 	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
@@ -681,7 +693,8 @@ scan_scalar(void *state, char *token, JsonTokenType tokentype)
 static const char *
 request_id_given(void)
 {
-	const char *json = GetConfigOption("request.headers", true, false);
+	const char *given = GetConfigOption("request.headers", true, false);
+	const char *json = given;
 	const char *raw = NULL;
 	char	   *id = NULL;
 	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
@@ -719,6 +732,12 @@ request_id_given(void)
 		{
 			raw = hs.value;
 			id = ApiSanitizeRequestId(raw);
+		}
+		/* a cleaned copy of the headers may hold an authorization header */
+		if (json != given)
+		{
+			explicit_bzero(unconstify(char *, json), strlen(json));
+			pfree(unconstify(char *, json));
 		}
 	}
 	if (id == NULL)
@@ -1037,14 +1056,18 @@ translate_error(ErrorData *edata)
 	 * A category deleted (plain SQL: the API deletes none) while a write
 	 * puts a product into it: the write's check of category_id read it
 	 * without waiting, and the foreign key, which waits for the delete,
-	 * fails.  Answer what a write after the delete gets.  Only the
-	 * referencing side (table product): a DELETE of a category in use
-	 * reports the same constraint on table category.
+	 * fails.  Answer what a write after the delete gets.  Only the check
+	 * of the referencing row (ri_ReportViolation's "insert or update"
+	 * message, told by its untranslated format): a DELETE of a category
+	 * still in use, run by something the write set off (a user's trigger),
+	 * reports the same constraint and table, and is no missing category.
 	 */
 	if (edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION && edata->constraint_name != NULL &&
 		edata->schema_name != NULL && strcmp(edata->schema_name, "catalog") == 0 &&
 		edata->table_name != NULL && strcmp(edata->table_name, "product") == 0 &&
-		strcmp(edata->constraint_name, "product_category_id_fkey") == 0)
+		strcmp(edata->constraint_name, "product_category_id_fkey") == 0 &&
+		edata->message_id != NULL &&
+		strcmp(edata->message_id, "insert or update on table \"%s\" violates foreign key constraint \"%s\"") == 0)
 	{
 		edata->sqlerrcode = ERRCODE_INVALID_PARAMETER_VALUE;
 		edata->message = pstrdup("invalid value for field \"category_id\": no such row");

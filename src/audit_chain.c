@@ -1958,6 +1958,26 @@ worker_job(bool maintain, Oid *ext, bool *full)
 }
 
 /*
+ * worker_extension_oid
+ *	  The OID of the extension in the worker's database, InvalidOid when it
+ *	  is not there, read in a transaction of its own.  For a worker that
+ *	  does not seal (catalog.audit_seal_interval = 0), whose seal passes
+ *	  would otherwise be the ones to notice a new extension.  Catalog reads
+ *	  only; an error (out of memory) ends the worker, to be restarted.
+ */
+static Oid
+worker_extension_oid(void)
+{
+	Oid			ext;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	ext = get_extension_oid("catalog", true);
+	CommitTransactionCommand();
+	return ext;
+}
+
+/*
  * retry_due
  *	  Whether a job runs now: it did not fail last time, or it failed at
  *	  failed_at (ApiMonotonicNs) and wait_ms have passed since.
@@ -2051,6 +2071,9 @@ catalog_audit_sealer_main(Datum main_arg)
 			else if (ext != maintained_ext)
 				maintained = false;
 		}
+		else if (catalog_audit_seal_interval <= 0 && maintained &&
+				 worker_extension_oid() != maintained_ext)
+			maintained = false;
 		if (maintained ?
 			elapsed(last_maintain, WORKER_MAINTAIN_MS) :
 			retry_due(maintain_failing, maintain_failed, WORKER_MAINTAIN_RETRY_MS))

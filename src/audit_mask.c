@@ -662,10 +662,11 @@ walk_container(const AuditMaskPolicy *policy, const char *column,
  * json_key_text
  *	  The de-escaped text of a json string token [start, end) (quotes
  *	  included) through core's lexer, or NULL when it cannot be a text (an
- *	  escaped \u0000).  Allocates in the current memory context.
+ *	  escaped \u0000).  Allocates the result in the current memory context;
+ *	  the lexer is freed at once (a value may hold a key per few bytes).
  */
 static char *
-json_key_text(char *start, int len)
+json_key_text(const char *start, int len)
 {
 	JsonLexContext *lex;
 	char	   *out = NULL;
@@ -674,10 +675,20 @@ json_key_text(char *start, int len)
 
 	lex = makeJsonLexContextCstringLen(&lexbuf, start, len, GetDatabaseEncoding(), true);
 #else
-	lex = makeJsonLexContextCstringLen(start, len, GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen(unconstify(char *, start), len, GetDatabaseEncoding(), true);
 #endif
 	if (json_lex(lex) == JSON_SUCCESS && lex->token_type == JSON_TOKEN_STRING && lex->strval != NULL)
-		out = lex->strval->data;
+		out = pstrdup(lex->strval->data);
+#if PG_VERSION_NUM >= 170000
+	freeJsonLexContext(lex);
+#else
+	if (lex->strval != NULL)
+	{
+		pfree(lex->strval->data);
+		pfree(lex->strval);
+	}
+	pfree(lex);
+#endif
 	return out;
 }
 
@@ -701,8 +712,8 @@ json_key_method(const AuditMaskPolicy *policy, const char *column, const char *j
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	JsonLexContext *lex;
 	int			method = MASK_NO_METHOD;
-	char	   *prev_start = NULL;
-	char	   *prev_end = NULL;
+	const char *prev_start = NULL;
+	const char *prev_end = NULL;
 	bool		prev_string = false;
 #if PG_VERSION_NUM >= 170000
 	JsonLexContext lexbuf;
@@ -723,7 +734,7 @@ json_key_method(const AuditMaskPolicy *policy, const char *column, const char *j
 		if (lex->token_type == JSON_TOKEN_COLON && prev_string)
 		{
 			/* prev_start and prev_end take the quotes in */
-			char	   *k = prev_start + 1;
+			const char *k = prev_start + 1;
 			int			klen = (int) (prev_end - prev_start) - 2;
 
 			if (memchr(k, '\\', klen) != NULL)

@@ -23,6 +23,8 @@
 #      worker, which had maintained them, sees the new extension and
 #      creates them again at once, not at its next hourly maintenance
 #      (audited writes would go to the default partition until then).
+#   5. The same with sealing off: the worker checks the extension at every
+#      wake.
 #
 # Uses PostgreSQL::Test::Cluster (run by `make test` with the PGXS Perl
 # modules on the include path).
@@ -162,12 +164,25 @@ ok( $node->poll_query_until(
 		'postgres', qq{SELECT count(*) = 1 FROM pg_stat_activity
 		               WHERE backend_type = 'catalog audit sealer' AND datname = '$db' AND pid <> $pid}),
 	'the restarted worker is connected to the test database');
-$node->safe_psql($db, 'BEGIN; DROP EXTENSION catalog CASCADE; CREATE EXTENSION catalog; COMMIT;');
-is($node->safe_psql($db, $next_attached), 'f', 'DROP EXTENSION took next month\'s partition away');
+# (checked inside the transaction: after its commit the worker is quick)
+is($node->safe_psql($db, "BEGIN; DROP EXTENSION catalog CASCADE; CREATE EXTENSION catalog; $next_attached; COMMIT;"),
+	'f', 'DROP EXTENSION took next month\'s partition away');
 my $t_created = time;
 ok($node->poll_query_until($db, $next_attached),
 	'after DROP and CREATE EXTENSION in one transaction the worker creates it again');
 cmp_ok(time - $t_created, '<', 60, 'at once, not at its next hourly maintenance');
+
+# 5. The same with sealing off (catalog.audit_seal_interval = 0): no seal
+# pass looks at the database, so the worker checks the extension's OID at
+# every wake (each minute; a reload wakes it at once, as here).
+$node->safe_psql('postgres', 'ALTER SYSTEM SET catalog.audit_seal_interval = 0; SELECT pg_reload_conf();');
+is($node->safe_psql($db, "BEGIN; DROP EXTENSION catalog CASCADE; CREATE EXTENSION catalog; $next_attached; COMMIT;"),
+	'f', 'sealing off: DROP EXTENSION took next month\'s partition away');
+$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+$t_created = time;
+ok($node->poll_query_until($db, $next_attached),
+	'sealing off: after DROP and CREATE EXTENSION the worker creates it again');
+cmp_ok(time - $t_created, '<', 60, 'sealing off: at its next wake, not at its next hourly maintenance');
 
 $node->stop;
 done_testing();
