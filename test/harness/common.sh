@@ -286,7 +286,7 @@ pg_stop() {
 }
 
 # pid_of_pidfile FILE COMM: print the pid in FILE when that process is alive
-# and its command name is COMM; fail otherwise.
+# and its command name is COMM, owned by the service user; fail otherwise.
 pid_of_pidfile() {
     local file=$1 comm=$2 pid
     [ -s "$file" ] || return 1
@@ -294,6 +294,13 @@ pid_of_pidfile() {
     case $pid in '' | *[!0-9]*) return 1 ;; esac
     [ -r "/proc/$pid/comm" ] || return 1
     [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+    # and ours: the service user's (the pid file is in its folder; it could
+    # name a PgBouncer of the system, which root must not stop)
+    if is_root; then
+        [ "$(stat -c %U "/proc/$pid" 2>/dev/null)" = "$SVC_USER" ] || return 1
+    else
+        [ "$(stat -c %u "/proc/$pid" 2>/dev/null)" = "$(id -u)" ] || return 1
+    fi
     printf '%s\n' "$pid"
 }
 

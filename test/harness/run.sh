@@ -32,16 +32,26 @@ set -euo pipefail
 PORT=${CATALOG_PGPORT:-54320}
 BOUNCER_PORT=${CATALOG_BOUNCER_PORT:-54321}
 SAMPLE_PRODUCTS=${CATALOG_SAMPLE_PRODUCTS:-100000}
-for v in PORT BOUNCER_PORT SAMPLE_PRODUCTS; do
-    case ${!v} in '' | *[!0-9]*) die "$v must be a number, got '${!v}'" ;; esac
+case $SAMPLE_PRODUCTS in '' | *[!0-9]*) die "CATALOG_SAMPLE_PRODUCTS must be a number, got '$SAMPLE_PRODUCTS'" ;; esac
+# Ports: decimal without a leading zero (postgresql.conf reads 056100 as
+# octal, psql as decimal), 1 to 65535, and two different ones.
+for v in CATALOG_PGPORT=$PORT CATALOG_BOUNCER_PORT=$BOUNCER_PORT; do
+    case ${v#*=} in
+        '' | 0* | *[!0-9]* | ??????*) die "${v%%=*} must be a port number from 1 to 65535, got '${v#*=}'" ;;
+    esac
+    [ "${v#*=}" -le 65535 ] || die "${v%%=*} must be a port number from 1 to 65535, got '${v#*=}'"
 done
+[ "$PORT" != "$BOUNCER_PORT" ] || die "CATALOG_PGPORT and CATALOG_BOUNCER_PORT must differ (both $PORT)"
 
 RUN_DIR=$REPO_ROOT/.run
 PGDATA_RUN=$RUN_DIR/pgdata
 SOCK=$RUN_DIR/sock
-# PgBouncer's connection strings (host=...) end a value at white space.
+# PgBouncer's connection strings (host=...) end a value at white space;
+# pg_ctl hands its log path to /bin/sh in double quotes ($ and ` expand);
+# and the connection commands printed at the end must work as printed.
 case $SOCK in
-    *[[:space:]]*) die "the checkout's path contains white space ($REPO_ROOT): PgBouncer's connection string to the socket folder would break; clone it into a path without spaces" ;;
+    *[[:space:]]* | *[\$\`\"\'\\\;\&\|\<\>\(\)\*\?\[\]\{\}\!\#]*)
+        die "the checkout's path ($REPO_ROOT) contains white space or a shell metacharacter (one of \$ \` \" ' \\ ; & | < > ( ) * ? [ ] { } ! #): PgBouncer's connection string, pg_ctl's shell command or the printed commands would break; clone it into a plain path" ;;
 esac
 PGLOG=$RUN_DIR/postgresql.log
 PASSFILE=$RUN_DIR/passwords
@@ -51,6 +61,21 @@ BOUNCER_PID=$RUN_DIR/pgbouncer.pid
 BOUNCER_LOG=$RUN_DIR/pgbouncer.log
 LIB_STAMP=$RUN_DIR/preloaded_catalog_so.md5
 SQL_STAMP=$RUN_DIR/extension_sql.md5
+
+# Every file under $RUN_DIR, a folder the service user owns, is written,
+# read and given its mode by the service user, never by root: a symbolic
+# link planted there (by anything running as the service user, a database
+# superuser's COPY ... TO PROGRAM included) would otherwise turn root's
+# write into one anywhere, with content of the planter's choosing.
+# svc_write FILE: stdin into FILE (mode 600).  svc_read FILE: FILE's
+# content, nothing when it is missing.
+svc_write() {
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    as_svc_in "$RUN_DIR" sh -c 'umask 077 && cat >"$1" && chmod 600 "$1"' svc_write "$1"
+}
+svc_read() {
+    as_svc_in "$RUN_DIR" cat "$1" 2>/dev/null || true
+}
 
 # conf_quote VALUE: VALUE as a single-quoted postgresql.conf string.
 conf_quote() {
@@ -64,7 +89,7 @@ psql_su() {
 
 # running_port: the port of the running postmaster (postmaster.pid line 4).
 running_port() {
-    sed -n 4p "$PGDATA_RUN/postmaster.pid" 2>/dev/null || true
+    svc_read "$PGDATA_RUN/postmaster.pid" | sed -n 4p
 }
 
 # installed_lib_md5: checksum of the installed catalog.so.
@@ -105,7 +130,7 @@ grant_traversal "$REPO_ROOT"
 chown_svc "$RUN_DIR"
 chmod 700 "$RUN_DIR"
 as_svc_in "$RUN_DIR" mkdir -p "$SOCK"
-chmod 700 "$SOCK"
+as_svc_in "$RUN_DIR" chmod 700 "$SOCK"
 check_socket_dir "$SOCK" "$PORT"
 check_socket_dir "$SOCK" "$BOUNCER_PORT"
 
@@ -150,23 +175,23 @@ if pg_running "$PGDATA_RUN"; then
         PORT=$actual
     fi
     lib_now=$(installed_lib_md5)
-    if [ -f "$LIB_STAMP" ] && [ "$(cat "$LIB_STAMP")" != "$lib_now" ]; then
+    lib_then=$(svc_read "$LIB_STAMP")
+    if [ -n "$lib_then" ] && [ "$lib_then" != "$lib_now" ]; then
         say "postgres: the installed catalog.so changed since the server preloaded it; restarting"
         as_svc_in "$RUN_DIR" "$PG_BIN/pg_ctl" -D "$PGDATA_RUN" -l "$PGLOG" -m fast -w -t 60 restart >/dev/null ||
             { tail -n 30 "$PGLOG"; die "restart failed (log: $PGLOG)"; }
         PORT=$CONFIGURED_PORT
-        printf '%s\n' "$lib_now" >"$LIB_STAMP"
+        printf '%s\n' "$lib_now" | svc_write "$LIB_STAMP"
     else
-        say "postgres: already running (pid $(head -n 1 "$PGDATA_RUN/postmaster.pid")), reusing it"
-        [ -f "$LIB_STAMP" ] || printf '%s\n' "$lib_now" >"$LIB_STAMP"
+        say "postgres: already running (pid $(svc_read "$PGDATA_RUN/postmaster.pid" | head -n 1)), reusing it"
+        [ -n "$lib_then" ] || printf '%s\n' "$lib_now" | svc_write "$LIB_STAMP"
     fi
 else
     say "postgres: starting on 127.0.0.1:$PORT, log $PGLOG"
     as_svc_in "$RUN_DIR" "$PG_BIN/pg_ctl" -D "$PGDATA_RUN" -l "$PGLOG" -w -t 60 start >/dev/null ||
         { tail -n 30 "$PGLOG"; die "PostgreSQL did not start (log: $PGLOG)"; }
-    installed_lib_md5 >"$LIB_STAMP"
+    installed_lib_md5 | svc_write "$LIB_STAMP"
 fi
-chown_svc "$LIB_STAMP"
 
 # ---------------------------------------------------------------------------
 # 3. database, extension, roles, sample data
@@ -201,12 +226,11 @@ script_stamp() {
     fi
 }
 write_stamp() {
-    script_stamp "$(ext_version)" >"$SQL_STAMP"
-    chown_svc "$SQL_STAMP"
+    script_stamp "$(ext_version)" | svc_write "$SQL_STAMP"
 }
 if db_exists && ext_exists; then
     v_now=$(ext_version)
-    if [ "$(cat "$SQL_STAMP" 2>/dev/null || true)" != "$(script_stamp "$v_now")" ]; then
+    if [ "$(svc_read "$SQL_STAMP")" != "$(script_stamp "$v_now")" ]; then
         if [ "${CATALOG_RUN_RESET:-0}" = 1 ]; then
             say "postgres: CATALOG_RUN_RESET=1: dropping database catalog (made from another catalog--$v_now.sql)"
             psql_su -d postgres -c 'DROP DATABASE catalog WITH (FORCE)'
@@ -236,18 +260,16 @@ fi
 say "postgres: extension catalog $(psql_su -d catalog -tAc "SELECT extversion FROM pg_extension WHERE extname = 'catalog'") installed in database catalog"
 
 new_passwords=false
-if [ ! -s "$PASSFILE" ]; then
-    (
-        umask 077
-        printf 'catalog_app=%s\nauthenticator=%s\n' "$(random_password)" "$(random_password)" >"$PASSFILE"
-    )
+PASSWORDS=$(svc_read "$PASSFILE")
+if [ -z "$PASSWORDS" ]; then
+    PASSWORDS=$(printf 'catalog_app=%s\nauthenticator=%s\n' "$(random_password)" "$(random_password)")
+    printf '%s\n' "$PASSWORDS" | svc_write "$PASSFILE"
     new_passwords=true
     say "roles: new passwords written to $PASSFILE"
 fi
-chown_svc "$PASSFILE"
-chmod 600 "$PASSFILE"
+as_svc_in "$RUN_DIR" chmod 600 "$PASSFILE"
 password_of() {
-    sed -n "s/^$1=//p" "$PASSFILE"
+    sed -n "s/^$1=//p" <<<"$PASSWORDS"
 }
 APP_PASSWORD=$(password_of catalog_app)
 AUTH_PASSWORD=$(password_of authenticator)
@@ -304,20 +326,20 @@ fi
 # ---------------------------------------------------------------------------
 # 4. PgBouncer
 # ---------------------------------------------------------------------------
-users=$(psql_su -d postgres -tAc "SELECT string_agg('\"' || replace(rolname, '\"', '\"\"') || '\" \"'
-                                                   || replace(rolpassword, '\"', '\"\"') || '\"', E'\n' ORDER BY rolname)
+# Only secrets of SCRAM's exact form (a superuser could have stored anything
+# in pg_authid: a quote or a line break would forge auth_file entries).
+users=$(psql_su -d postgres -tAc "SELECT string_agg('\"' || rolname || '\" \"' || rolpassword || '\"', E'\n' ORDER BY rolname)
                                   FROM pg_catalog.pg_authid
                                   WHERE rolname IN ('catalog_app', 'authenticator')
-                                    AND rolpassword LIKE 'SCRAM-SHA-256\$%'")
-[ -n "$users" ] || die "no SCRAM secret found for catalog_app / authenticator"
-(umask 077 && printf '%s\n' "$users" >"$BOUNCER_USERS")
-chown_svc "$BOUNCER_USERS"
-chmod 600 "$BOUNCER_USERS"
+                                    AND rolpassword ~ '^SCRAM-SHA-256\\\$[0-9]+:[A-Za-z0-9+/=]+\\\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+\$'")
+[ "$(grep -c . <<<"$users")" = 2 ] ||
+    die "no well-formed SCRAM secret for both catalog_app and authenticator in pg_authid"
+printf '%s\n' "$users" | svc_write "$BOUNCER_USERS"
 
 # The port a running PgBouncer listens on (a reload does not move it).
-OLD_BOUNCER_PORT=$(sed -n 's/^listen_port = //p' "$BOUNCER_INI" 2>/dev/null || true)
+OLD_BOUNCER_PORT=$(svc_read "$BOUNCER_INI" | sed -n 's/^listen_port = //p')
 
-cat >"$BOUNCER_INI" <<EOF
+svc_write "$BOUNCER_INI" <<EOF
 ;; pgbouncer.ini: written by test/harness/run.sh (make run); edits are lost.
 ;; Clients authenticate with SCRAM against auth_file (secrets copied from
 ;; pg_authid); PgBouncer reaches PostgreSQL over its private Unix socket.
@@ -342,8 +364,6 @@ ignore_startup_parameters = extra_float_digits,options
 pidfile = $BOUNCER_PID
 logfile = $BOUNCER_LOG
 EOF
-chown_svc "$BOUNCER_INI"
-chmod 600 "$BOUNCER_INI"
 
 if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer) && [ "$OLD_BOUNCER_PORT" != "$BOUNCER_PORT" ]; then
     say "pgbouncer: running (pid $bpid) on port ${OLD_BOUNCER_PORT:-unknown}, restarting on $BOUNCER_PORT"
@@ -361,6 +381,45 @@ else
     as_svc_in "$RUN_DIR" bash -c 'ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
                                   exec /usr/sbin/pgbouncer -d -q "$1"' pgbouncer "$BOUNCER_INI" ||
         { tail -n 20 "$BOUNCER_LOG" 2>/dev/null; die "PgBouncer did not start (log: $BOUNCER_LOG)"; }
+fi
+
+# PgBouncer logs a port it cannot bind and goes on, on its Unix socket
+# alone: the port may be held by another program, which the calls below
+# would then hand catalog_app's password (libpq answers a cleartext
+# password request).  So the TCP listener on 127.0.0.1:$BOUNCER_PORT must
+# be PgBouncer's own before any password goes over TCP: its socket inode,
+# from /proc/net/tcp, among PgBouncer's descriptors.
+# bouncer_owns_port PID PORT
+bouncer_owns_port() {
+    perl -e '
+        my ($pid, $port) = @ARGV;
+        my $want = sprintf("0100007F:%04X", $port);
+        my %inode;
+        open(my $t, "<", "/proc/net/tcp") or exit 1;
+        while (<$t>) {
+            my @f = split " ";
+            $inode{$f[9]} = 1 if defined $f[3] && $f[1] eq $want && $f[3] eq "0A";
+        }
+        opendir(my $d, "/proc/$pid/fd") or exit 1;
+        for my $fd (readdir $d) {
+            my $l = readlink("/proc/$pid/fd/$fd") // next;
+            exit 0 if $l =~ /^socket:\[(\d+)\]$/ && $inode{$1};
+        }
+        exit 1;' "$1" "$2"
+}
+bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer) || die "PgBouncer is not running (log: $BOUNCER_LOG)"
+owned=false
+for _ in $(seq 1 50); do
+    if bouncer_owns_port "$bpid" "$BOUNCER_PORT"; then
+        owned=true
+        break
+    fi
+    sleep 0.2
+done
+if ! $owned; then
+    tail -n 5 "$BOUNCER_LOG" 2>/dev/null || true
+    term_and_wait "$bpid" || true
+    die "PgBouncer (pid $bpid, now stopped) does not listen on 127.0.0.1:$BOUNCER_PORT: is another program using the port? (ss -ltnp 'sport = :$BOUNCER_PORT'); free it or set CATALOG_BOUNCER_PORT"
 fi
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,13 @@
 #   f. libFuzzer: `make fuzz` for each target of test/fuzz, for
 #      $CATALOG_TEST_FUZZ_SECONDS (default 60) each, one check per target; a
 #      crash, sanitizer report or broken invariant fails it and the
-#      reproducer stays in the scratch directory.
+#      reproducer stays in the scratch directory;
+#   g. `make run` and `make stop` in another copy, on ports of their own
+#      ($CATALOG_TEST_RUN_PGPORT, default 54340, and the next), with a
+#      2,000-product sample: a first and a second run, links planted in
+#      .run/ written through only as the service user, a port with a leading
+#      zero refused, PgBouncer's port held by another program refused before
+#      any password goes over TCP.
 #
 # Every suite runs even when an earlier one failed; a suite that cannot start
 # counts as a failure.  The cluster is stopped on exit; the scratch directory
@@ -580,5 +586,99 @@ for target in $(make_var "$SRC" FUZZ_TARGETS); do
         fail "fuzz: $target (make fuzz exited $rc; log $log)"
     fi
 done
+
+# ---------------------------------------------------------------------------
+# g. make run and make stop, in a copy of the sources, on ports of their own
+#    (CATALOG_TEST_RUN_PGPORT, default 54340, and the next one for
+#    PgBouncer), with a small sample: the README's claims about them.
+# ---------------------------------------------------------------------------
+section "make run"
+RUN_SRC=$SCRATCH/run
+RUN_PG=${CATALOG_TEST_RUN_PGPORT:-54340}
+RUN_BOUNCER=$((RUN_PG + 1))
+# run_make LOG TARGET [VAR=VALUE...]: make TARGET in the copy, as this user.
+run_make() {
+    local log=$1 target=$2
+    shift 2
+    (cd "$RUN_SRC" && env CATALOG_PGPORT="$RUN_PG" CATALOG_BOUNCER_PORT="$RUN_BOUNCER" \
+        CATALOG_SAMPLE_PRODUCTS=2000 "$@" timeout -k 30 600 make -s "$target") >"$log" 2>&1
+}
+if mkdir -p "$RUN_SRC" && tar -C "$REPO_ROOT" --null -T "$SCRATCH/files.lst" -cf - | tar -C "$RUN_SRC" -xf -; then
+    log=$SCRATCH/logs/make-run-1.log
+    if run_make "$log" run && grep -q 'make run: ready' "$log"; then
+        pass "make run: starts both servers and runs the example calls"
+    else
+        show_file "$log" 80
+        fail "make run: first run (log $log)"
+    fi
+    # Links planted in .run/ by the service user: root must not write through them.
+    for f in pgbouncer_users.txt preloaded_catalog_so.md5; do
+        as_svc_in "$RUN_SRC/.run" ln -sf "$SCRATCH/planted-$f" "$RUN_SRC/.run/$f"
+    done
+    log=$SCRATCH/logs/make-run-2.log
+    if run_make "$log" run && grep -q 'make run: ready' "$log"; then
+        pass "make run: a second run reuses both servers"
+    else
+        show_file "$log" 80
+        fail "make run: second run (log $log)"
+    fi
+    owners=$(for f in pgbouncer_users.txt preloaded_catalog_so.md5; do
+        [ -e "$SCRATCH/planted-$f" ] && stat -c %U "$SCRATCH/planted-$f"
+    done | sort -u | tr '\n' ' ')
+    if [ "$owners" = "$SVC_USER " ]; then
+        pass "make run: files in .run/ are written as $SVC_USER, never as root (links planted there wrote $owners)"
+    else
+        fail "make run: a link planted in .run/ was written through by another user than $SVC_USER (owners: '$owners')"
+    fi
+    log=$SCRATCH/logs/make-run-port.log
+    if ! run_make "$log" run CATALOG_PGPORT=0"$RUN_PG" && grep -q 'must be a port number from 1 to 65535' "$log"; then
+        pass "make run: a port with a leading zero (octal to postgresql.conf) is refused"
+    else
+        show_file "$log" 40
+        fail "make run: a port with a leading zero was not refused"
+    fi
+    log=$SCRATCH/logs/make-stop.log
+    if run_make "$log" stop && ! pg_running "$RUN_SRC/.run/pgdata"; then
+        pass "make stop: stops both servers"
+    else
+        show_file "$log" 40
+        fail "make stop"
+    fi
+    # PgBouncer's port taken by another program: no password may go to it.
+    # (its own pid in a file, to be stopped itself and not only runuser; at
+    # most 300 s in any case; no descriptor of ours, so it holds no pipe)
+    rm -f "$SCRATCH/squatter.pid"
+    as_svc_in "$SCRATCH" timeout 300 perl -MIO::Socket::INET -e '
+        my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1)
+            or die "listen: $!";
+        open(my $p, ">", $ARGV[1]) or die "$ARGV[1]: $!";
+        print $p "$$\n";
+        close $p;
+        $SIG{TERM} = sub { exit 0 };
+        while (my $c = $s->accept) { close $c }' "$RUN_BOUNCER" "$SCRATCH/squatter.pid" </dev/null >/dev/null 2>&1 &
+    squatter=$!
+    for _ in $(seq 1 50); do
+        [ -s "$SCRATCH/squatter.pid" ] && break
+        sleep 0.1
+    done
+    log=$SCRATCH/logs/make-run-taken.log
+    if ! run_make "$log" run && grep -q "does not listen on 127.0.0.1:$RUN_BOUNCER" "$log" &&
+        ! pgrep -u "$SVC_USER" -f "pgbouncer -d -q $RUN_SRC/" >/dev/null; then
+        pass "make run: PgBouncer's port taken by another program: refused before any password goes over TCP, PgBouncer stopped"
+    else
+        show_file "$log" 60
+        fail "make run: PgBouncer's port taken by another program was not detected"
+    fi
+    if [ -s "$SCRATCH/squatter.pid" ]; then
+        kill "$(cat "$SCRATCH/squatter.pid")" 2>/dev/null
+    fi
+    wait "$squatter" 2>/dev/null
+    run_make "$SCRATCH/logs/make-stop-2.log" stop || true
+    if pg_running "$RUN_SRC/.run/pgdata"; then
+        fail "make run: a server of the copy is still running after make stop"
+    fi
+else
+    fail "make run: copy of the repository into $RUN_SRC"
+fi
 
 summary
