@@ -35,7 +35,7 @@ SAMPLE_PRODUCTS=${CATALOG_SAMPLE_PRODUCTS:-100000}
 case $SAMPLE_PRODUCTS in '' | *[!0-9]*) die "CATALOG_SAMPLE_PRODUCTS must be a number, got '$SAMPLE_PRODUCTS'" ;; esac
 # Ports: decimal without a leading zero (postgresql.conf reads 056100 as
 # octal, psql as decimal), 1 to 65535, and two different ones.
-for v in CATALOG_PGPORT=$PORT CATALOG_BOUNCER_PORT=$BOUNCER_PORT; do
+for v in "CATALOG_PGPORT=$PORT" "CATALOG_BOUNCER_PORT=$BOUNCER_PORT"; do
     case ${v#*=} in
         '' | 0* | *[!0-9]* | ??????*) die "${v%%=*} must be a port number from 1 to 65535, got '${v#*=}'" ;;
     esac
@@ -138,7 +138,7 @@ if [ ! -f "$PGDATA_RUN/PG_VERSION" ]; then
     say "postgres: initdb $PGDATA_RUN (as $SVC_USER)"
     as_svc_in "$RUN_DIR" "$PG_BIN/initdb" -D "$PGDATA_RUN" --auth-local=trust \
         --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 2>&1 | as_svc_in "$RUN_DIR" tee "$RUN_DIR/initdb.log" >/dev/null ||
-        { cat "$RUN_DIR/initdb.log"; die "initdb failed"; }
+        { svc_read "$RUN_DIR/initdb.log"; die "initdb failed"; }
 fi
 # Checked on every run, not only after initdb: a run stopped right after
 # initdb would otherwise leave a cluster without the settings for good.
@@ -179,7 +179,7 @@ if pg_running "$PGDATA_RUN"; then
     if [ -n "$lib_then" ] && [ "$lib_then" != "$lib_now" ]; then
         say "postgres: the installed catalog.so changed since the server preloaded it; restarting"
         as_svc_in "$RUN_DIR" "$PG_BIN/pg_ctl" -D "$PGDATA_RUN" -l "$PGLOG" -m fast -w -t 60 restart >/dev/null ||
-            { tail -n 30 "$PGLOG"; die "restart failed (log: $PGLOG)"; }
+            { svc_read "$PGLOG" | tail -n 30; die "restart failed (log: $PGLOG)"; }
         PORT=$CONFIGURED_PORT
         printf '%s\n' "$lib_now" | svc_write "$LIB_STAMP"
     else
@@ -189,7 +189,7 @@ if pg_running "$PGDATA_RUN"; then
 else
     say "postgres: starting on 127.0.0.1:$PORT, log $PGLOG"
     as_svc_in "$RUN_DIR" "$PG_BIN/pg_ctl" -D "$PGDATA_RUN" -l "$PGLOG" -w -t 60 start >/dev/null ||
-        { tail -n 30 "$PGLOG"; die "PostgreSQL did not start (log: $PGLOG)"; }
+        { svc_read "$PGLOG" | tail -n 30; die "PostgreSQL did not start (log: $PGLOG)"; }
     installed_lib_md5 | svc_write "$LIB_STAMP"
 fi
 
@@ -380,7 +380,7 @@ else
     # shellcheck disable=SC2016 # expanded by the inner bash
     as_svc_in "$RUN_DIR" bash -c 'ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
                                   exec /usr/sbin/pgbouncer -d -q "$1"' pgbouncer "$BOUNCER_INI" ||
-        { tail -n 20 "$BOUNCER_LOG" 2>/dev/null; die "PgBouncer did not start (log: $BOUNCER_LOG)"; }
+        { svc_read "$BOUNCER_LOG" | tail -n 20; die "PgBouncer did not start (log: $BOUNCER_LOG)"; }
 fi
 
 # PgBouncer logs a port it cannot bind and goes on, on its Unix socket
@@ -389,9 +389,11 @@ fi
 # password request).  So the TCP listener on 127.0.0.1:$BOUNCER_PORT must
 # be PgBouncer's own before any password goes over TCP: its socket inode,
 # from /proc/net/tcp, among PgBouncer's descriptors.
-# bouncer_owns_port PID PORT
+# bouncer_owns_port PID PORT (as the service user, PgBouncer's own: root
+# may read another user's /proc/PID/fd only with CAP_SYS_PTRACE, which a
+# container's root often lacks)
 bouncer_owns_port() {
-    perl -e '
+    as_svc_in "$RUN_DIR" perl -e '
         my ($pid, $port) = @ARGV;
         my $want = sprintf("0100007F:%04X", $port);
         my %inode;
@@ -407,19 +409,23 @@ bouncer_owns_port() {
         }
         exit 1;' "$1" "$2"
 }
-bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer) || die "PgBouncer is not running (log: $BOUNCER_LOG)"
+# (pgbouncer -d returns before the daemon has written its pid file)
 owned=false
+bpid=
 for _ in $(seq 1 50); do
-    if bouncer_owns_port "$bpid" "$BOUNCER_PORT"; then
+    if bpid=$(pid_of_pidfile "$BOUNCER_PID" pgbouncer) && bouncer_owns_port "$bpid" "$BOUNCER_PORT"; then
         owned=true
         break
     fi
     sleep 0.2
 done
 if ! $owned; then
-    tail -n 5 "$BOUNCER_LOG" 2>/dev/null || true
-    term_and_wait "$bpid" || true
-    die "PgBouncer (pid $bpid, now stopped) does not listen on 127.0.0.1:$BOUNCER_PORT: is another program using the port? (ss -ltnp 'sport = :$BOUNCER_PORT'); free it or set CATALOG_BOUNCER_PORT"
+    svc_read "$BOUNCER_LOG" | tail -n 5
+    if [ -n "$bpid" ]; then
+        term_and_wait "$bpid" || true
+        die "PgBouncer (pid $bpid, now stopped) does not listen on 127.0.0.1:$BOUNCER_PORT: is another program using the port? (ss -ltnp 'sport = :$BOUNCER_PORT'); free it or set CATALOG_BOUNCER_PORT"
+    fi
+    die "PgBouncer is not running (log: $BOUNCER_LOG)"
 fi
 
 # ---------------------------------------------------------------------------

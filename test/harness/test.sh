@@ -57,6 +57,8 @@ FAILED=0
 FAILURES=()
 SCRATCH=
 SRC=
+RUN_SRC=
+SQUATTER_PID_FILE=
 CLUSTER_DATA=
 START=$(date +%s)
 
@@ -84,9 +86,21 @@ add_counts() {
 }
 
 cleanup() {
+    local sq
     if [ -n "$CLUSTER_DATA" ]; then
         pg_stop "$CLUSTER_DATA" fast >/dev/null 2>&1 || true
         CLUSTER_DATA=
+    fi
+    # section g: the copy's servers and the program holding its port
+    if [ -n "$RUN_SRC" ]; then
+        (cd "$RUN_SRC" && timeout -k 10 60 make -s stop) >/dev/null 2>&1 || true
+        RUN_SRC=
+    fi
+    if [ -n "$SQUATTER_PID_FILE" ]; then
+        if sq=$(pid_of_pidfile "$SQUATTER_PID_FILE" perl); then
+            kill "$sq" 2>/dev/null || true
+        fi
+        SQUATTER_PID_FILE=
     fi
 }
 # on_signal NAME: stop the running step at once, then close as usual
@@ -593,16 +607,23 @@ done
 #    PgBouncer), with a small sample: the README's claims about them.
 # ---------------------------------------------------------------------------
 section "make run"
-RUN_SRC=$SCRATCH/run
 RUN_PG=${CATALOG_TEST_RUN_PGPORT:-54340}
 RUN_BOUNCER=$((RUN_PG + 1))
-# run_make LOG TARGET [VAR=VALUE...]: make TARGET in the copy, as this user.
+# run_make LOG TARGET [VAR=VALUE...]: make TARGET in the copy, as this
+# user, as a step (a signal stops it; cleanup stops what it started).
 run_make() {
     local log=$1 target=$2
     shift 2
-    (cd "$RUN_SRC" && env CATALOG_PGPORT="$RUN_PG" CATALOG_BOUNCER_PORT="$RUN_BOUNCER" \
-        CATALOG_SAMPLE_PRODUCTS=2000 "$@" timeout -k 30 600 make -s "$target") >"$log" 2>&1
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    run_step "$log" bash -c 'cd "$1" && shift && exec "$@"' run_make "$RUN_SRC" \
+        env CATALOG_PGPORT="$RUN_PG" CATALOG_BOUNCER_PORT="$RUN_BOUNCER" CATALOG_SAMPLE_PRODUCTS=2000 "$@" \
+        timeout -k 30 600 make -s "$target"
 }
+# copy_bouncer_running: a PgBouncer of the copy is running.
+copy_bouncer_running() {
+    pgrep -u "$SVC_USER" -f "pgbouncer -d -q $SCRATCH/run/" >/dev/null
+}
+RUN_SRC=$SCRATCH/run
 if mkdir -p "$RUN_SRC" && tar -C "$REPO_ROOT" --null -T "$SCRATCH/files.lst" -cf - | tar -C "$RUN_SRC" -xf -; then
     log=$SCRATCH/logs/make-run-1.log
     if run_make "$log" run && grep -q 'make run: ready' "$log"; then
@@ -611,19 +632,22 @@ if mkdir -p "$RUN_SRC" && tar -C "$REPO_ROOT" --null -T "$SCRATCH/files.lst" -cf
         show_file "$log" 80
         fail "make run: first run (log $log)"
     fi
-    # Links planted in .run/ by the service user: root must not write through them.
-    for f in pgbouncer_users.txt preloaded_catalog_so.md5; do
+    # Links planted in .run/ by the service user in place of every file make
+    # run writes there: root must not write through them.  (The second run
+    # accepts the database: its stamp now reads as missing.)
+    PLANTED="pgbouncer_users.txt pgbouncer.ini passwords preloaded_catalog_so.md5 extension_sql.md5"
+    for f in $PLANTED; do
         as_svc_in "$RUN_SRC/.run" ln -sf "$SCRATCH/planted-$f" "$RUN_SRC/.run/$f"
     done
     log=$SCRATCH/logs/make-run-2.log
-    if run_make "$log" run && grep -q 'make run: ready' "$log"; then
+    if run_make "$log" run CATALOG_RUN_ACCEPT=1 && grep -q 'make run: ready' "$log"; then
         pass "make run: a second run reuses both servers"
     else
         show_file "$log" 80
         fail "make run: second run (log $log)"
     fi
-    owners=$(for f in pgbouncer_users.txt preloaded_catalog_so.md5; do
-        [ -e "$SCRATCH/planted-$f" ] && stat -c %U "$SCRATCH/planted-$f"
+    owners=$(for f in $PLANTED; do
+        if [ -e "$SCRATCH/planted-$f" ]; then stat -c %U "$SCRATCH/planted-$f"; else echo "(none: $f)"; fi
     done | sort -u | tr '\n' ' ')
     if [ "$owners" = "$SVC_USER " ]; then
         pass "make run: files in .run/ are written as $SVC_USER, never as root (links planted there wrote $owners)"
@@ -638,7 +662,7 @@ if mkdir -p "$RUN_SRC" && tar -C "$REPO_ROOT" --null -T "$SCRATCH/files.lst" -cf
         fail "make run: a port with a leading zero was not refused"
     fi
     log=$SCRATCH/logs/make-stop.log
-    if run_make "$log" stop && ! pg_running "$RUN_SRC/.run/pgdata"; then
+    if run_make "$log" stop && ! pg_running "$RUN_SRC/.run/pgdata" && ! copy_bouncer_running; then
         pass "make stop: stops both servers"
     else
         show_file "$log" 40
@@ -647,7 +671,8 @@ if mkdir -p "$RUN_SRC" && tar -C "$REPO_ROOT" --null -T "$SCRATCH/files.lst" -cf
     # PgBouncer's port taken by another program: no password may go to it.
     # (its own pid in a file, to be stopped itself and not only runuser; at
     # most 300 s in any case; no descriptor of ours, so it holds no pipe)
-    rm -f "$SCRATCH/squatter.pid"
+    SQUATTER_PID_FILE=$SCRATCH/squatter.pid
+    rm -f "$SQUATTER_PID_FILE"
     as_svc_in "$SCRATCH" timeout 300 perl -MIO::Socket::INET -e '
         my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1)
             or die "listen: $!";
@@ -655,28 +680,31 @@ if mkdir -p "$RUN_SRC" && tar -C "$REPO_ROOT" --null -T "$SCRATCH/files.lst" -cf
         print $p "$$\n";
         close $p;
         $SIG{TERM} = sub { exit 0 };
-        while (my $c = $s->accept) { close $c }' "$RUN_BOUNCER" "$SCRATCH/squatter.pid" </dev/null >/dev/null 2>&1 &
+        while (my $c = $s->accept) { close $c }' "$RUN_BOUNCER" "$SQUATTER_PID_FILE" </dev/null >/dev/null 2>&1 &
     squatter=$!
     for _ in $(seq 1 50); do
-        [ -s "$SCRATCH/squatter.pid" ] && break
+        pid_of_pidfile "$SQUATTER_PID_FILE" perl >/dev/null && break
         sleep 0.1
     done
     log=$SCRATCH/logs/make-run-taken.log
     if ! run_make "$log" run && grep -q "does not listen on 127.0.0.1:$RUN_BOUNCER" "$log" &&
-        ! pgrep -u "$SVC_USER" -f "pgbouncer -d -q $RUN_SRC/" >/dev/null; then
+        ! copy_bouncer_running; then
         pass "make run: PgBouncer's port taken by another program: refused before any password goes over TCP, PgBouncer stopped"
     else
         show_file "$log" 60
         fail "make run: PgBouncer's port taken by another program was not detected"
     fi
-    if [ -s "$SCRATCH/squatter.pid" ]; then
-        kill "$(cat "$SCRATCH/squatter.pid")" 2>/dev/null
+    # (the pid file lies in the service user's folder: only a perl of its own is stopped)
+    if sq=$(pid_of_pidfile "$SQUATTER_PID_FILE" perl); then
+        kill "$sq" 2>/dev/null
     fi
     wait "$squatter" 2>/dev/null
+    SQUATTER_PID_FILE=
     run_make "$SCRATCH/logs/make-stop-2.log" stop || true
-    if pg_running "$RUN_SRC/.run/pgdata"; then
+    if pg_running "$RUN_SRC/.run/pgdata" || copy_bouncer_running; then
         fail "make run: a server of the copy is still running after make stop"
     fi
+    RUN_SRC=
 else
     fail "make run: copy of the repository into $RUN_SRC"
 fi
