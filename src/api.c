@@ -127,26 +127,31 @@ parsed_xact_callback(XactEvent event, void *arg)
 #define NOT_TEXT_VALUE	"{\"\\u0001not_text\":true}"
 
 /*
- * json_string_is_text
- *	  Whether the json string token [start, end) (quotes included) can be
- *	  a text: core's lexer de-escapes it on its own and refuses \u0000 and
- *	  a lone surrogate, as jsonb_in does.
+ * ApiJsonLexer
+ *	  A lexer of core's JSON parser over len bytes of json, in the current
+ *	  memory context, the same way on every server version (17 takes a
+ *	  const text and an optional buffer).  need_escapes: de-escape strings
+ *	  (into lex->strval), refusing \u0000 and lone surrogates as jsonb_in
+ *	  does.  Free it with ApiJsonLexerFree.
  */
-static bool
-json_string_is_text(const char *start, int len)
+JsonLexContext *
+ApiJsonLexer(const char *json, int len, bool need_escapes)
 {
 #if PG_VERSION_NUM >= 170000
-	JsonLexContext lexbuf;
-	JsonLexContext *lex = makeJsonLexContextCstringLen(&lexbuf, start, len, GetDatabaseEncoding(), true);
-	bool		ok = json_lex(lex) == JSON_SUCCESS;
+	return makeJsonLexContextCstringLen(NULL, json, len, GetDatabaseEncoding(), need_escapes);
+#else
+	return makeJsonLexContextCstringLen(unconstify(char *, json), len, GetDatabaseEncoding(),
+										need_escapes);
+#endif
+}
 
+/* Free a lexer of ApiJsonLexer, with its string buffer. */
+void
+ApiJsonLexerFree(JsonLexContext *lex)
+{
+#if PG_VERSION_NUM >= 170000
 	freeJsonLexContext(lex);
 #else
-	JsonLexContext *lex = makeJsonLexContextCstringLen(unconstify(char *, start), len,
-													   GetDatabaseEncoding(), true);
-	bool		ok = json_lex(lex) == JSON_SUCCESS;
-
-	/* freed at once: a text may hold a string per byte or two */
 	if (lex->strval != NULL)
 	{
 		pfree(lex->strval->data);
@@ -154,7 +159,39 @@ json_string_is_text(const char *start, int len)
 	}
 	pfree(lex);
 #endif
-	return ok;
+}
+
+/*
+ * ApiJsonStringText
+ *	  The de-escaped text of the json string token [start, start + len)
+ *	  (quotes included), through core's lexer alone, in the current memory
+ *	  context; NULL when it cannot be a text (it escapes \u0000 or holds a
+ *	  lone surrogate, as jsonb_in refuses) or is no string token.  The
+ *	  lexer is freed at once: a text may hold a string every few bytes.
+ *	  Never raises an error but out of memory.
+ */
+char *
+ApiJsonStringText(const char *start, int len)
+{
+	JsonLexContext *lex = ApiJsonLexer(start, len, true);
+	char	   *out = NULL;
+
+	if (json_lex(lex) == JSON_SUCCESS && lex->token_type == JSON_TOKEN_STRING && lex->strval != NULL)
+		out = pstrdup(lex->strval->data);
+	ApiJsonLexerFree(lex);
+	return out;
+}
+
+/* Whether a json string token can be a text (ApiJsonStringText). */
+static bool
+string_is_text(const char *start, int len)
+{
+	char	   *t = ApiJsonStringText(start, len);
+
+	if (t == NULL)
+		return false;
+	pfree(t);
+	return true;
 }
 
 /*
@@ -189,9 +226,6 @@ json_text_only(const char *json)
 	const char *held_start = NULL;
 	const char *held_end = NULL;
 	bool		changed = false;
-#if PG_VERSION_NUM >= 170000
-	JsonLexContext lexbuf;
-#endif
 
 	if (len > INT_MAX)
 		return NULL;
@@ -199,21 +233,14 @@ json_text_only(const char *json)
 		return unconstify(char *, json);
 
 	/* the grammar first (the token walk below only splits tokens) */
-#if PG_VERSION_NUM >= 170000
-	lex = makeJsonLexContextCstringLen(&lexbuf, json, len, GetDatabaseEncoding(), false);
+	lex = ApiJsonLexer(json, (int) len, false);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
 	{
-		freeJsonLexContext(lex);
+		ApiJsonLexerFree(lex);
 		return NULL;
 	}
-	freeJsonLexContext(lex);
-	lex = makeJsonLexContextCstringLen(&lexbuf, json, len, GetDatabaseEncoding(), false);
-#else
-	lex = makeJsonLexContextCstringLen(unconstify(char *, json), (int) len, GetDatabaseEncoding(), false);
-	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
-		return NULL;
-	lex = makeJsonLexContextCstringLen(unconstify(char *, json), (int) len, GetDatabaseEncoding(), false);
-#endif
+	ApiJsonLexerFree(lex);
+	lex = ApiJsonLexer(json, (int) len, false);
 	initStringInfo(&out);
 	for (;;)
 	{
@@ -222,9 +249,7 @@ json_text_only(const char *json)
 			/* not expected: the text parsed above */
 			explicit_bzero(out.data, out.len);
 			pfree(out.data);
-#if PG_VERSION_NUM >= 170000
-			freeJsonLexContext(lex);
-#endif
+			ApiJsonLexerFree(lex);
 			return NULL;
 		}
 		/* a held string is a key when a colon follows it */
@@ -240,15 +265,13 @@ json_text_only(const char *json)
 			break;
 		if (lex->token_type == JSON_TOKEN_STRING &&
 			memchr(lex->token_start, '\\', lex->token_terminator - lex->token_start) != NULL &&
-			!json_string_is_text(lex->token_start, (int) (lex->token_terminator - lex->token_start)))
+			!string_is_text(lex->token_start, (int) (lex->token_terminator - lex->token_start)))
 		{
 			held_start = lex->token_start;
 			held_end = lex->token_terminator;
 		}
 	}
-#if PG_VERSION_NUM >= 170000
-	freeJsonLexContext(lex);
-#endif
+	ApiJsonLexerFree(lex);
 	if (!changed)
 	{
 		pfree(out.data);
@@ -723,16 +746,13 @@ request_id_given(void)
 		sem.object_field_start = scan_field_start;
 		sem.object_field_end = scan_field_end;
 		sem.scalar = scan_scalar;
-#if PG_VERSION_NUM >= 170000
-		lex = makeJsonLexContextCstringLen(NULL, (char *) json, strlen(json), GetDatabaseEncoding(), true);
-#else
-		lex = makeJsonLexContextCstringLen((char *) json, strlen(json), GetDatabaseEncoding(), true);
-#endif
+		lex = ApiJsonLexer(json, (int) strlen(json), true);
 		if (pg_parse_json(lex, &sem) == JSON_SUCCESS)
 		{
 			raw = hs.value;
 			id = ApiSanitizeRequestId(raw);
 		}
+		ApiJsonLexerFree(lex);
 		/* a cleaned copy of the headers may hold an authorization header */
 		if (json != given)
 		{

@@ -9,6 +9,7 @@
 #ifndef CATALOG_API_H
 #define CATALOG_API_H
 
+#include "common/jsonapi.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "storage/proc.h"
@@ -34,6 +35,9 @@ typedef struct ApiPlan
 } ApiPlan;
 
 extern char *ApiClaim(const char *key);
+extern JsonLexContext *ApiJsonLexer(const char *json, int len, bool need_escapes);
+extern void ApiJsonLexerFree(JsonLexContext *lex);
+extern char *ApiJsonStringText(const char *start, int len);
 extern char *ApiJsonSetting(const char *name, const char *key);
 extern char *ApiActor(void);
 extern const char *ApiRequestId(const char **raw);

@@ -659,40 +659,6 @@ walk_container(const AuditMaskPolicy *policy, const char *column,
  */
 
 /*
- * json_key_text
- *	  The de-escaped text of a json string token [start, end) (quotes
- *	  included) through core's lexer, or NULL when it cannot be a text (an
- *	  escaped \u0000).  Allocates the result in the current memory context;
- *	  the lexer is freed at once (a value may hold a key per few bytes).
- */
-static char *
-json_key_text(const char *start, int len)
-{
-	JsonLexContext *lex;
-	char	   *out = NULL;
-#if PG_VERSION_NUM >= 170000
-	JsonLexContext lexbuf;
-
-	lex = makeJsonLexContextCstringLen(&lexbuf, start, len, GetDatabaseEncoding(), true);
-#else
-	lex = makeJsonLexContextCstringLen(unconstify(char *, start), len, GetDatabaseEncoding(), true);
-#endif
-	if (json_lex(lex) == JSON_SUCCESS && lex->token_type == JSON_TOKEN_STRING && lex->strval != NULL)
-		out = pstrdup(lex->strval->data);
-#if PG_VERSION_NUM >= 170000
-	freeJsonLexContext(lex);
-#else
-	if (lex->strval != NULL)
-	{
-		pfree(lex->strval->data);
-		pfree(lex->strval);
-	}
-	pfree(lex);
-#endif
-	return out;
-}
-
-/*
  * json_key_method
  *	  The method of the first masked key of json text (len bytes), else
  *	  MASK_NO_METHOD.  Iterative: the lexer only (a string followed by a
@@ -715,13 +681,8 @@ json_key_method(const AuditMaskPolicy *policy, const char *column, const char *j
 	const char *prev_start = NULL;
 	const char *prev_end = NULL;
 	bool		prev_string = false;
-#if PG_VERSION_NUM >= 170000
-	JsonLexContext lexbuf;
 
-	lex = makeJsonLexContextCstringLen(&lexbuf, json, len, GetDatabaseEncoding(), false);
-#else
-	lex = makeJsonLexContextCstringLen(unconstify(char *, json), len, GetDatabaseEncoding(), false);
-#endif
+	lex = ApiJsonLexer(json, len, false);
 	for (;;)
 	{
 		if (json_lex(lex) != JSON_SUCCESS)
@@ -739,7 +700,7 @@ json_key_method(const AuditMaskPolicy *policy, const char *column, const char *j
 
 			if (memchr(k, '\\', klen) != NULL)
 			{
-				k = json_key_text(prev_start, (int) (prev_end - prev_start));
+				k = ApiJsonStringText(prev_start, (int) (prev_end - prev_start));
 				if (k == NULL)
 				{
 					method = catalog_audit_mask_method;
