@@ -285,13 +285,24 @@ PG_FUNCTION_INFO_V1(catalog_pre_request);
 static char *cookie_entry = NULL;
 static LocalTransactionId cookie_lxid = InvalidLocalTransactionId;
 
+/* Wipe and free the remembered entry (it holds a token). */
+static void
+forget_cookie(void)
+{
+	if (cookie_entry != NULL)
+	{
+		explicit_bzero(cookie_entry, strlen(cookie_entry));
+		pfree(cookie_entry);
+		cookie_entry = NULL;
+	}
+}
+
 static void
 remember_cookie(const char *entry)
 {
 	char	   *copy = MemoryContextStrdup(TopMemoryContext, entry);
 
-	if (cookie_entry != NULL)
-		pfree(cookie_entry);
+	forget_cookie();
 	cookie_entry = copy;
 	cookie_lxid = ApiCurrentLxid();
 }
@@ -312,7 +323,9 @@ without_earlier_cookie(const char *headers)
 	const char *to;
 	StringInfoData out;
 
-	if (headers == NULL || cookie_entry == NULL || cookie_lxid != ApiCurrentLxid())
+	if (cookie_entry != NULL && cookie_lxid != ApiCurrentLxid())
+		forget_cookie();		/* an earlier transaction's, maybe another client's */
+	if (headers == NULL || cookie_entry == NULL)
 		return headers;
 	at = strstr(headers, cookie_entry);
 	if (at == NULL)

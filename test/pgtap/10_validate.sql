@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(310);
+SELECT plan(313);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -692,6 +692,15 @@ FROM (VALUES ('{"x-request-id":"a', 'cut short'),
              ('[1]', 'not an object'),
              ('"x"', 'a string'),
              ('{"x-request-id":"a"} junk', 'text after the object')) AS v(h, d),
+     LATERAL (SELECT set_config('request.headers', h, true)) AS s;
+-- A header that no text can hold (\u0000, a lone surrogate) but that is not
+-- x-request-id does not hide the id: the other headers are still read.
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255,"request_id":"rid-' || n || '"}',
+          'request id: read beside a header ' || d)
+FROM (VALUES (1, '{"user-agent":"a\u0000b","x-request-id":"rid-1"}', 'holding \u0000'),
+             (2, '{"x-request-id":"rid-2","x-note":["\udc00"]}', 'holding a lone surrogate in an array'),
+             (3, '{"x-\u0000":"v","x-request-id":"rid-3"}', 'whose name holds \u0000')) AS v(n, h, d),
      LATERAL (SELECT set_config('request.headers', h, true)) AS s;
 SELECT set_config('request.headers', '', true);
 SELECT set_config('catalog.request_id', 'ops@example.com', true);
