@@ -275,42 +275,125 @@ PG_FUNCTION_INFO_V1(catalog_csrf_token);
 PG_FUNCTION_INFO_V1(catalog_pre_request);
 
 /*
- * The Set-Cookie entry csrf_token last added to response.headers, and the
- * transaction it did so in (TopMemoryContext).  A second call in the same
- * transaction replaces its entry instead of adding one more: each call
- * mints a token, and a list of conflicting cookies grew by one entry per
- * call, each call copying all the earlier ones (a loop of 20,000 calls took
- * 12 s and 3.5 MB of header).
+ * The Set-Cookie entries csrf_token added to response.headers in this
+ * transaction, one per open subtransaction level that called it, innermost
+ * last (TopMemoryContext), and the transaction they belong to.  A second
+ * call replaces the entry the header holds instead of adding one more: each
+ * call mints a token, and a list of conflicting cookies grew by one entry
+ * per call, each call copying all the earlier ones (a loop of 20,000 calls
+ * took 12 s and 3.5 MB of header).  response.headers is a transaction-local
+ * setting, which a rolled-back subtransaction restores: the entry the
+ * header holds is therefore the one of the innermost level still open or
+ * committed into it, which the subtransaction callback keeps on top (a
+ * single remembered entry went stale after ROLLBACK TO SAVEPOINT, and the
+ * next call added a second cookie).
  */
-static char *cookie_entry = NULL;
-static LocalTransactionId cookie_lxid = InvalidLocalTransactionId;
-
-/* Wipe and free the remembered entry (it holds a token). */
-static void
-forget_cookie(void)
+typedef struct CookieEntry
 {
-	if (cookie_entry != NULL)
+	char	   *entry;
+	SubTransactionId subid;
+} CookieEntry;
+
+static CookieEntry *cookie_stack = NULL;
+static int	cookie_depth = 0;
+static int	cookie_alloc = 0;
+static LocalTransactionId cookie_lxid = InvalidLocalTransactionId;
+static bool cookie_callback = false;
+
+/* Wipe and free one remembered entry (it holds a token). */
+static void
+wipe_entry(char *entry)
+{
+	explicit_bzero(entry, strlen(entry));
+	pfree(entry);
+}
+
+static void
+forget_cookies(void)
+{
+	while (cookie_depth > 0)
+		wipe_entry(cookie_stack[--cookie_depth].entry);
+}
+
+/* An earlier transaction's entries (maybe another client's) are dropped. */
+static void
+cookies_of_this_transaction(void)
+{
+	if (cookie_depth > 0 && cookie_lxid != ApiCurrentLxid())
+		forget_cookies();
+}
+
+/*
+ * cookie_subxact
+ *	  A subtransaction that aborts takes its entry with it (the header is
+ *	  restored to its parent's); one that commits hands its entry to its
+ *	  parent, whose own entry it replaced in the header.
+ */
+static void
+cookie_subxact(SubXactEvent event, SubTransactionId mySubid,
+			   SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	cookies_of_this_transaction();
+	if (cookie_depth == 0 || cookie_stack[cookie_depth - 1].subid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		explicit_bzero(cookie_entry, strlen(cookie_entry));
-		pfree(cookie_entry);
-		cookie_entry = NULL;
+		wipe_entry(cookie_stack[--cookie_depth].entry);
+		return;
 	}
+	if (cookie_depth >= 2 && cookie_stack[cookie_depth - 2].subid == parentSubid)
+	{
+		wipe_entry(cookie_stack[cookie_depth - 2].entry);
+		cookie_stack[cookie_depth - 2].entry = cookie_stack[cookie_depth - 1].entry;
+		cookie_depth--;
+	}
+	cookie_stack[cookie_depth - 1].subid = parentSubid;
 }
 
 static void
 remember_cookie(const char *entry)
 {
-	char	   *copy = MemoryContextStrdup(TopMemoryContext, entry);
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	char	   *copy;
 
-	forget_cookie();
-	cookie_entry = copy;
+	if (!cookie_callback)
+	{
+		RegisterSubXactCallback(cookie_subxact, NULL);
+		cookie_callback = true;
+	}
+	cookies_of_this_transaction();
+	/* allocate everything first: an error leaves the stack as it was */
+	if (cookie_depth == cookie_alloc)
+	{
+		int			n = cookie_alloc == 0 ? 4 : cookie_alloc * 2;
+
+		cookie_stack = cookie_stack == NULL
+			? MemoryContextAlloc(TopMemoryContext, n * sizeof(CookieEntry))
+			: repalloc(cookie_stack, n * sizeof(CookieEntry));
+		cookie_alloc = n;
+	}
+	copy = MemoryContextStrdup(TopMemoryContext, entry);
+	if (cookie_depth > 0 && cookie_stack[cookie_depth - 1].subid == subid)
+	{
+		wipe_entry(cookie_stack[cookie_depth - 1].entry);
+		cookie_stack[cookie_depth - 1].entry = copy;
+	}
+	else
+	{
+		Assert(cookie_depth == 0 || cookie_stack[cookie_depth - 1].subid < subid);
+		cookie_stack[cookie_depth].entry = copy;
+		cookie_stack[cookie_depth].subid = subid;
+		cookie_depth++;
+	}
 	cookie_lxid = ApiCurrentLxid();
 }
 
 /*
  * without_earlier_cookie
- *	  headers (the text of response.headers) without the entry this
- *	  transaction's earlier csrf_token call added, with the comma that
+ *	  headers (the text of response.headers) without the entry the latest
+ *	  csrf_token call it holds added, with the comma that
  *	  joined it; headers itself when there is none (or the caller removed
  *	  it).  The entry holds a fresh random nonce and MAC, so no other text
  *	  can contain it.
@@ -321,17 +404,18 @@ without_earlier_cookie(const char *headers)
 	const char *at;
 	const char *from;
 	const char *to;
+	const char *entry;
 	StringInfoData out;
 
-	if (cookie_entry != NULL && cookie_lxid != ApiCurrentLxid())
-		forget_cookie();		/* an earlier transaction's, maybe another client's */
-	if (headers == NULL || cookie_entry == NULL)
+	cookies_of_this_transaction();
+	if (headers == NULL || cookie_depth == 0)
 		return headers;
-	at = strstr(headers, cookie_entry);
+	entry = cookie_stack[cookie_depth - 1].entry;
+	at = strstr(headers, entry);
 	if (at == NULL)
 		return headers;
 	from = at;
-	to = at + strlen(cookie_entry);
+	to = at + strlen(entry);
 	/* the comma before it, else the one after it */
 	while (from > headers && isspace((unsigned char) from[-1]))
 		from--;

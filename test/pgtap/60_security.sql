@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(172);
+SELECT plan(175);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -408,6 +408,44 @@ SELECT is(current_setting('response.headers')::jsonb,
                             '__Host-csrf=' || t3 || '; Path=/; Secure; HttpOnly; SameSite=Strict')),
           'three csrf_token calls in one transaction set one token cookie, the last one''s; other headers stay')
 FROM three WHERE t1 <> t2 AND t2 <> t3;
+-- Savepoints: response.headers is transaction-local, so a rolled-back
+-- savepoint restores the header of its parent, and the entry the next call
+-- replaces is the parent's (a single remembered entry went stale there and
+-- the next call added a second cookie); a released one hands its entry up.
+SELECT set_config('response.headers', '[{"X-Other": "1"}]', true);
+CREATE TEMP TABLE sp (n int PRIMARY KEY, t text);
+INSERT INTO sp SELECT 1, catalog_api.csrf_token() ->> 'token';
+SAVEPOINT csrf_a;
+INSERT INTO sp SELECT 2, catalog_api.csrf_token() ->> 'token';
+SAVEPOINT csrf_b;
+INSERT INTO sp SELECT 3, catalog_api.csrf_token() ->> 'token';
+ROLLBACK TO SAVEPOINT csrf_a;
+RELEASE SAVEPOINT csrf_a;
+SELECT is(current_setting('response.headers')::jsonb,
+          jsonb_build_array(jsonb_build_object('X-Other', '1'), jsonb_build_object('Set-Cookie',
+                            '__Host-csrf=' || t || '; Path=/; Secure; HttpOnly; SameSite=Strict')),
+          'a rolled-back savepoint takes its calls'' cookies with it: the earlier call''s stays')
+FROM sp WHERE n = 1 AND (SELECT count(*) FROM sp) = 1;
+INSERT INTO sp SELECT 4, catalog_api.csrf_token() ->> 'token';
+SELECT is(current_setting('response.headers')::jsonb,
+          jsonb_build_array(jsonb_build_object('X-Other', '1'), jsonb_build_object('Set-Cookie',
+                            '__Host-csrf=' || t || '; Path=/; Secure; HttpOnly; SameSite=Strict')),
+          'after a rolled-back savepoint the next call replaces the cookie the header holds')
+FROM sp WHERE n = 4;
+SAVEPOINT csrf_c;
+SAVEPOINT csrf_d;
+INSERT INTO sp SELECT 5, catalog_api.csrf_token() ->> 'token';
+RELEASE SAVEPOINT csrf_d;
+SAVEPOINT csrf_e;
+INSERT INTO sp SELECT 6, catalog_api.csrf_token() ->> 'token';
+ROLLBACK TO SAVEPOINT csrf_e;
+RELEASE SAVEPOINT csrf_c;
+INSERT INTO sp SELECT 7, catalog_api.csrf_token() ->> 'token';
+SELECT is(current_setting('response.headers')::jsonb,
+          jsonb_build_array(jsonb_build_object('X-Other', '1'), jsonb_build_object('Set-Cookie',
+                            '__Host-csrf=' || t || '; Path=/; Secure; HttpOnly; SameSite=Strict')),
+          'released and rolled-back nested savepoints leave one cookie, the last call''s')
+FROM sp WHERE n = 7 AND (SELECT count(*) FROM sp) = 4;
 SELECT set_config('request.method', '', true), set_config('request.path', '', true),
        set_config('request.cookies', '', true), set_config('response.headers', '', true);
 
