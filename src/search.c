@@ -119,7 +119,8 @@
 /* Limits of the search input. */
 #define SEARCH_Q_MAX			200		/* code points after canonicalisation */
 #define SEARCH_MAX_WORDS		10
-#define SEARCH_WORD_MAX			64		/* bytes; longer words are skipped */
+#define SEARCH_TERM_MIN			5		/* code points of a typo dictionary word */
+#define SEARCH_TERM_MAX			64
 #define SEARCH_MAX_CANDIDATES	8		/* typo corrections per word */
 #define SEARCH_PAGE_MAX			100
 #define SEARCH_CURSOR_MAX		2048	/* characters of a cursor */
@@ -1205,6 +1206,8 @@ words_tsquery(const SearchRequest *r, bool name_only)
  *	  because the parser also returns their parts.  A leading '-' is no
  *	  compound but the sign of a number ("merino-10" is "merino" and
  *	  "-10", in q as in search_doc): kept, or q would lose the number.
+ *	  A word of any length is kept (q holds at most SEARCH_Q_MAX code
+ *	  points): one dropped for its length let the others match alone.
  */
 static void
 parse_words(SearchRequest *r)
@@ -1225,8 +1228,7 @@ parse_words(SearchRequest *r)
 		ParsedWord *w = &prs.words[i];
 		bool		dup = false;
 
-		if (w->len == 0 || w->len > SEARCH_WORD_MAX ||
-			memchr(w->word + 1, '-', w->len - 1) != NULL)
+		if (w->len == 0 || memchr(w->word + 1, '-', w->len - 1) != NULL)
 			continue;
 		for (int j = 0; j < r->nwords; j++)
 			if (r->wordlen[j] == w->len && memcmp(r->words[j], w->word, w->len) == 0)
@@ -1387,15 +1389,15 @@ compute_typo(SearchRequest *r)
 		return;
 
 	/*
-	 * The statuses searched: corrections come from the words of those
-	 * products only (see TermCollector), the ones the facets count or the
-	 * one a search asks for.
+	 * The status asked for: corrections come from the words of its products
+	 * only (see TermCollector).  The facets use the same corrections for the
+	 * count of every status, as they do the identifier decision: taken from
+	 * every status the caller may see, the words of drafts could take the
+	 * eight slots of a word, and an editor's total of published products
+	 * differed from what the search of them returns.
 	 */
-	if (r->nulls[PRM_STATUSES] == ' ')
-		statuses = r->values[PRM_STATUSES];
-	else
-		statuses = PointerGetDatum(construct_array(&r->values[PRM_STATUS], 1, r->status_type, 4,
-												   true, TYPALIGN_INT));
+	statuses = PointerGetDatum(construct_array(&r->values[PRM_STATUS], 1, r->status_type, 4,
+											   true, TYPALIGN_INT));
 
 	initStringInfo(&buf);
 	for (int i = 0; i < r->nwords; i++)
@@ -1406,7 +1408,8 @@ compute_typo(SearchRequest *r)
 		bool		last = (i == r->nwords - 1);
 
 		r->ntypo[i] = 0;
-		if (k > 0 && !digits)
+		/* no dictionary word is within k edits of a word too long for it */
+		if (k > 0 && !digits && n - k <= SEARCH_TERM_MAX)
 		{
 			Datum		vals[4];
 			uint64		rows;
@@ -3131,6 +3134,44 @@ word_char(pg_wchar c, FoldMode mode)
 }
 
 /*
+ * zero_width
+ *	  Whether c is a character of no display width (a combining mark),
+ *	  which the text search parser takes as part of the word it is in,
+ *	  though it starts none (p_isspecial of wparser_def.c): so "Wool"
+ *	  followed by U+0303 is one word, and a query word "wool" that is not
+ *	  the last must not be highlighted in it.  Only a UTF-8 database
+ *	  decodes names to code points here.
+ */
+static bool
+zero_width(pg_wchar c, FoldMode mode)
+{
+	unsigned char buf[8];
+
+	if (mode != FOLD_WIDE || c < 0x80 || GetDatabaseEncoding() != PG_UTF8)
+		return false;
+	unicode_to_utf8(c, buf);
+	return pg_encoding_dsplen(PG_UTF8, (const char *) buf) == 0;
+}
+
+/* Whether the parser's word goes on through c (a word character or a mark). */
+static bool
+word_goes_on(pg_wchar c, FoldMode mode)
+{
+	return word_char(c, mode) || zero_width(c, mode);
+}
+
+/* Whether name[i] is inside a word: marks before it belong to the word before them. */
+static bool
+in_word_before(const pg_wchar *name, int i, FoldMode mode)
+{
+	int			j = i - 1;
+
+	while (j >= 0 && zero_width(name[j], mode))
+		j--;
+	return j >= 0 && word_char(name[j], mode);
+}
+
+/*
  * Occurrences of needle (len bytes) in name (nlen characters, folded):
  * anywhere (a substring match), or as the parser's words: starting at a
  * word boundary and, unless prefix (the last query word), ending at one.
@@ -3157,12 +3198,12 @@ find_needle(const pg_wchar *name, int nlen, const char *needle, int len, bool an
 		return have;
 	}
 	open_start = anywhere || !word_char(w[0], mode);
-	open_end = anywhere || prefix || !word_char(w[wn - 1], mode);
+	open_end = anywhere || prefix || !word_goes_on(w[wn - 1], mode);
 	for (int i = 0; i + wn <= nlen && have < max; i++)
 	{
-		if (!open_start && i > 0 && word_char(name[i - 1], mode))
+		if (!open_start && i > 0 && in_word_before(name, i, mode))
 			continue;
-		if (!open_end && i + wn < nlen && word_char(name[i + wn], mode))
+		if (!open_end && i + wn < nlen && word_goes_on(name[i + wn], mode))
 			continue;
 		if (memcmp(name + i, w, wn * sizeof(pg_wchar)) == 0)
 		{
@@ -3727,7 +3768,7 @@ dictionary_word(const char *w, int len)
 {
 	int			n = code_points(w, len);
 
-	if (n < 5 || n > 64)
+	if (n < SEARCH_TERM_MIN || n > SEARCH_TERM_MAX)
 		return false;
 	for (int i = 0; i < len; i++)
 		if ((w[i] >= '0' && w[i] <= '9') || w[i] == '-')

@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(443);
+SELECT plan(450);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -102,6 +102,7 @@ SELECT pg_temp.mk('h01', 'TS-H1', U&'Tea Kettle\2013Zorbex Steel', 20, 'hl', 19)
 SELECT pg_temp.mk('h02', 'TS-H2', U&'\201CZorbex\201D Wool Socks', 20, 'hl', 20);
 SELECT pg_temp.mk('h03', 'TS-H3', 'Zorbwoolen Zorbwool Blanket', 20, 'hl', 21);
 SELECT pg_temp.mk('h04', 'TS-H4', 'Zorbex Merino-10', 20, 'hl', 22);
+SELECT pg_temp.mk('h05', 'TS-H5', U&'Zorbtil\0303 Zorbtil Blanket', 20, 'hl', 23);
 -- Fillers for the page walks: repeated names, prices and created_at (ties
 -- broken by id), SKU prefixes for q 'cap', a few drafts and archived.
 DO $$
@@ -387,7 +388,9 @@ FROM (VALUES
     ('zorbex -10', 'h04', '[{"start": 0, "length": 6}, {"start": 13, "length": 3}]',
      'a signed number ("-10" of "Merino-10") is highlighted right after the letter before it'),
     ('merino zorb', 'h04', '[{"start": 0, "length": 4}, {"start": 7, "length": 6}]',
-     'a whole word ends at a hyphen; the last word is highlighted as a prefix'))
+     'a whole word ends at a hyphen; the last word is highlighted as a prefix'),
+    ('zorbtil blanket', 'h05', '[{"start": 9, "length": 7}, {"start": 17, "length": 7}]',
+     'a combining mark goes on with the word before it: a word that is not the last is not highlighted there'))
     AS t(q, k, hl, label);
 -- pg_trgm moved to another schema, then that schema renamed: the typo
 -- lookup's kept text names pg_trgm's schema, and the backend that ran it
@@ -867,6 +870,15 @@ SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', 
           'one compound token of 200 characters');
 SELECT is(pg_temp.outcome(format('SELECT catalog_api.product_facets(q => %L)', repeat('m', 200))), 'ok',
           'facets: one token of 200 characters');
+-- A word longer than 64 bytes is a word like any other (it was dropped,
+-- and the other words matched alone).
+SELECT pg_temp.mk('lw1', 'TS-LW1', 'Zanzibark ' || repeat('q', 70), 15, 'root', 60);
+SELECT is(pg_temp.ids(catalog_api.search_products(q => repeat('q', 70) || ' zanzibark')), pg_temp.pids('lw1'),
+          'a word of 70 letters matches the product that has it');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => repeat('x', 65) || ' socks', category_id => pg_temp.cid('root'))),
+          '{}'::bigint[], 'a word of 65 letters no product has: no match, whatever the other words match');
+SELECT is(catalog_api.product_facets(q => repeat('x', 65) || ' socks', category_id => pg_temp.cid('root')) ->> 'total',
+          '0', 'facets: a word of 65 letters no product has counts nothing');
 -- Lone surrogates.  As six plain characters they are ordinary text.
 SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(q => '\ud800')$$), 'ok',
           'the six characters \ud800 are plain text');
@@ -995,6 +1007,12 @@ RESET ROLE;
 SET LOCAL ROLE catalog_editor;
 SELECT is(jsonb_array_length(catalog_api.search_products(q => 'zephyrone', status => 'draft') -> 'items'), 8,
           'a draft search corrects against the drafts'' words');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'zephyrone')), ARRAY[current_setting('tap.zeph')::bigint],
+          'an editor''s search of published products corrects against published words');
+SELECT is((catalog_api.product_facets(q => 'zephyrone') ->> 'total')::integer, 1,
+          'an editor''s facets of published products count what the search returns (the drafts'' words took every slot)');
+SELECT is(catalog_api.product_facets(q => 'zephyrone', status => 'draft') ->> 'total', '8',
+          'an editor''s facets of drafts count what the draft search returns');
 RESET ROLE;
 
 ------------------------------------------------------------------------------
