@@ -348,6 +348,21 @@ category_name(int64 id)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	found = CategoryFetchName(id, &name);
 	PopActiveSnapshot();
+	if (!found && IsolationUsesXactSnapshot())
+	{
+		/*
+		 * A category committed since a REPEATABLE READ transaction began:
+		 * it exists, so "not_found" would be wrong; the transaction cannot
+		 * use it (a serialization failure, PT409: retry).
+		 */
+		PushActiveSnapshot(GetLatestSnapshot());
+		found = CategoryFetchName(id, &name);
+		PopActiveSnapshot();
+		if (found)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+	}
 	if (!found)
 		ValidateRaiseReason("category_id", "not_found");
 	return name;
@@ -599,7 +614,19 @@ update_product_common(int64 id, int32 expected_version, const ProductInput *in)
 		 * current row with a fresh snapshot to tell which.
 		 */
 		if (ApiExecute(&plan_recheck, values, nulls, false, 1) != 1)
+		{
+			/*
+			 * Under a transaction snapshot, a product committed since the
+			 * transaction began is invisible to it but exists: a
+			 * serialization failure (retry in a new transaction), not
+			 * PT404, which says a retry is useless.
+			 */
+			if (IsolationUsesXactSnapshot() && latest_version(id) >= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
 			ApiRaiseNotFound("product", id);
+		}
 		/* before row_from_spi, whose category lookup replaces SPI_tuptable */
 		would_change = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 												  SPI_tuptable->tupdesc->natts, &isnull)) &&
