@@ -861,7 +861,7 @@ request_context(AuditRow *row)
 		char	   *actor = AuditMaskActor(ApiActor());
 		/* a role may be named by an address too (cloud IAM roles are) */
 		char	   *role_name = AuditMaskActor(GetUserNameFromId(outer_user, false));
-		char	   *via = ApiVia();
+		char	   *via = AuditMaskVia(ApiVia(), GetConfigOption("request.path", true, false));
 		const char *raw_request_id;
 		const char *request_id = ApiRequestId(&raw_request_id);
 		MemoryContext old;

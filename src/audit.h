@@ -96,6 +96,7 @@ extern void AuditMaskPush(AuditMaskPolicy *policy, JsonbParseState **state,
 						  const char *column, Oid typid, Datum value);
 extern char *AuditMaskActor(const char *actor);
 extern char *AuditMaskRequestId(const char *id, const char *raw);
+extern char *AuditMaskVia(const char *via, const char *raw_path);
 
 /* audit_chain.c */
 extern void AuditChainHash(const AuditSeal *seal, const uint8 *prev, uint8 *out);

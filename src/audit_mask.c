@@ -658,6 +658,8 @@ walk_container(const AuditMaskPolicy *policy, const char *column,
  * whole value is masked with catalog.audit_mask_method.
  */
 
+static bool escaped_string_matches(const char *start, const char *end);
+
 /*
  * json_key_method
  *	  The method of the first masked key of json text (len bytes), else
@@ -692,6 +694,14 @@ json_key_method(const AuditMaskPolicy *policy, const char *column, const char *j
 		}
 		if (lex->token_type == JSON_TOKEN_END)
 			break;
+		if (lex->token_type == JSON_TOKEN_STRING &&
+			memchr(lex->token_start, '\\', lex->token_terminator - lex->token_start) != NULL &&
+			escaped_string_matches(lex->token_start, lex->token_terminator))
+		{
+			/* the text scan would miss it: the whole value is masked */
+			method = catalog_audit_mask_method;
+			break;
+		}
 		if (lex->token_type == JSON_TOKEN_COLON && prev_string)
 		{
 			/* prev_start and prev_end take the quotes in */
@@ -722,6 +732,117 @@ json_key_method(const AuditMaskPolicy *policy, const char *column, const char *j
 	return method;
 }
 
+/* The value of four hex digits (checked by the lexer). */
+static pg_wchar
+hex4(const char *p)
+{
+	pg_wchar	v = 0;
+
+	for (int i = 0; i < 4; i++)
+	{
+		char		c = p[i];
+
+		v = (v << 4) | (c >= '0' && c <= '9' ? c - '0' :
+						c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+						c >= 'A' && c <= 'F' ? c - 'A' + 10 : 0);
+	}
+	return v;
+}
+
+/*
+ * escaped_string_matches
+ *	  Whether the json string token [start, end) (quotes included), which
+ *	  holds a backslash, holds a value pattern once de-escaped.  The raw
+ *	  text scan cannot see through "\u0040" or a card number whose line
+ *	  break is written "\n", and a quoted local part is cut by "\"".  The
+ *	  text is decoded for the scan only: an escape that is no character
+ *	  (\u0000, a lone surrogate), or one the database encoding cannot hold,
+ *	  reads as a space, so such a string is scanned too, where core's
+ *	  decoder would refuse it.
+ */
+static bool
+escaped_string_matches(const char *start, const char *end)
+{
+	StringInfoData out;
+	bool		utf8 = db_utf8();
+	bool		found;
+
+	initStringInfo(&out);
+	for (const char *p = start + 1; p < end - 1; p++)
+	{
+		pg_wchar	cp;
+
+		if (*p != '\\' || p + 1 >= end - 1)
+		{
+			appendStringInfoChar(&out, *p);
+			continue;
+		}
+		p++;
+		switch (*p)
+		{
+			case 'b':
+				appendStringInfoChar(&out, '\b');
+				continue;
+			case 'f':
+				appendStringInfoChar(&out, '\f');
+				continue;
+			case 'n':
+				appendStringInfoChar(&out, '\n');
+				continue;
+			case 'r':
+				appendStringInfoChar(&out, '\r');
+				continue;
+			case 't':
+				appendStringInfoChar(&out, '\t');
+				continue;
+			case 'u':
+				break;
+			default:
+				appendStringInfoChar(&out, *p);		/* " \ / */
+				continue;
+		}
+		/* \uXXXX, maybe a surrogate pair; the lexer has checked the digits */
+		if (end - 1 - p < 5)
+			break;
+		cp = hex4(p + 1);
+		p += 4;
+		if (cp >= 0xD800 && cp <= 0xDBFF && end - 1 - p >= 7 && p[1] == '\\' && p[2] == 'u')
+		{
+			pg_wchar	lo = hex4(p + 3);
+
+			if (lo >= 0xDC00 && lo <= 0xDFFF)
+			{
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				p += 6;
+			}
+		}
+		if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) || (!utf8 && cp >= 0x80))
+			appendStringInfoChar(&out, ' ');
+		else if (cp < 0x80)
+			appendStringInfoChar(&out, (char) cp);
+		else
+		{
+			unsigned char buf[8];
+
+			unicode_to_utf8(cp, buf);
+			appendBinaryStringInfo(&out, (const char *) buf, pg_utf_mblen(buf));
+		}
+	}
+	found = contains_value_pattern(out.data, out.len);
+	pfree(out.data);
+	return found;
+}
+
+/* Whether a string needs an escape in JSON text: a quote, a backslash, a control. */
+static bool
+needs_escape(const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (s[i] == '"' || s[i] == '\\' || (unsigned char) s[i] < 0x20)
+			return true;
+	return false;
+}
+
 /* The method of the first masked key anywhere in a jsonb container. */
 static int
 jsonb_key_method(const AuditMaskPolicy *policy, const char *column, JsonbContainer *c)
@@ -733,6 +854,16 @@ jsonb_key_method(const AuditMaskPolicy *policy, const char *column, JsonbContain
 	it = JsonbIteratorInit(c);
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
+		/*
+		 * In the array's text form a string is escaped twice (by jsonb, then
+		 * by the array): one that needs escaping and holds a value pattern
+		 * could hide it from the text scan (a quoted local part), so the
+		 * whole value is masked.
+		 */
+		if ((tok == WJB_KEY || tok == WJB_VALUE || tok == WJB_ELEM) && v.type == jbvString &&
+			needs_escape(v.val.string.val, v.val.string.len) &&
+			contains_value_pattern(v.val.string.val, v.val.string.len))
+			return catalog_audit_mask_method;
 		if (tok == WJB_KEY)
 		{
 			int			m = key_method(policy, column, v.val.string.val, v.val.string.len);
@@ -746,6 +877,30 @@ jsonb_key_method(const AuditMaskPolicy *policy, const char *column, JsonbContain
 }
 
 /*
+ * json_array_elem_type
+ *	  For an array type whose elements are json or jsonb, or a domain over
+ *	  either: the element type, and its base type in *base_elem; else
+ *	  InvalidOid.  getBaseType of an array of a domain is the array itself,
+ *	  so the element has to be looked at.
+ */
+static Oid
+json_array_elem_type(Oid array_type, Oid *base_elem)
+{
+	Oid			elem;
+
+	if (array_type == JSONARRAYOID || array_type == JSONBARRAYOID)
+	{
+		*base_elem = (array_type == JSONARRAYOID) ? JSONOID : JSONBOID;
+		return *base_elem;
+	}
+	elem = get_element_type(array_type);
+	if (!OidIsValid(elem) || elem < FirstGenbkiObjectId)
+		return InvalidOid;
+	*base_elem = getBaseType(elem);
+	return (*base_elem == JSONOID || *base_elem == JSONBOID) ? elem : InvalidOid;
+}
+
+/*
  * nonjsonb_key_method
  *	  For a json value or an array of json or jsonb (base type base): the
  *	  method of its first masked key, else MASK_NO_METHOD.  Other types
@@ -754,6 +909,7 @@ jsonb_key_method(const AuditMaskPolicy *policy, const char *column, JsonbContain
 static int
 nonjsonb_key_method(const AuditMaskPolicy *policy, const char *column, Oid base, Datum value)
 {
+	Oid			elem_type;
 	Oid			elem;
 
 	if (base == JSONOID)
@@ -762,16 +918,17 @@ nonjsonb_key_method(const AuditMaskPolicy *policy, const char *column, Oid base,
 
 		return json_key_method(policy, column, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 	}
-	elem = (base == JSONARRAYOID) ? JSONOID : (base == JSONBARRAYOID) ? JSONBOID : InvalidOid;
-	if (OidIsValid(elem))
+	/* an array of json or jsonb, or of a domain over either */
+	elem_type = json_array_elem_type(base, &elem);
+	if (OidIsValid(elem_type))
 	{
 		ArrayType  *arr = DatumGetArrayTypeP(value);
 		Datum	   *elems;
 		bool	   *nulls;
 		int			n;
 
-		/* json and jsonb: varlena, int-aligned */
-		deconstruct_array(arr, elem, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		/* json and jsonb (and domains over them): varlena, int-aligned */
+		deconstruct_array(arr, elem_type, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 		for (int i = 0; i < n; i++)
 		{
 			int			m;
@@ -842,8 +999,10 @@ AuditMaskPush(AuditMaskPolicy *policy, JsonbParseState **state,
 	}
 	else
 	{
+		Oid			elem;
+
 		if (method == MASK_NO_METHOD &&
-			(base == JSONOID || base == JSONARRAYOID || base == JSONBARRAYOID))
+			(base == JSONOID || OidIsValid(json_array_elem_type(base, &elem))))
 			method = nonjsonb_key_method(policy, column, base, value);
 		scalar_of(base, value, &v, &scan);
 	}
@@ -876,6 +1035,31 @@ AuditMaskActor(const char *actor)
 	if (contains_value_pattern(actor, len))
 		return mask_string(catalog_audit_mask_method, actor, len);
 	return pstrdup(actor);
+}
+
+/*
+ * AuditMaskVia
+ *	  How the request came (ApiVia: "sql", or "<method> <path>") as an audit
+ *	  row stores it: the path masked whole when it, or raw_path, the
+ *	  request.path it was made from (NULL: none), holds a value pattern (a
+ *	  client or proxy that puts an address or a card number into the path;
+ *	  PostgREST itself routes /rpc/<function> only); a palloc'd copy.
+ *	  raw_path counts because reducing the path to printable ASCII breaks
+ *	  up a non-ASCII address.
+ */
+char *
+AuditMaskVia(const char *via, const char *raw_path)
+{
+	const char *path = strchr(via, ' ');
+
+	if (path == NULL)
+		return pstrdup(via);
+	path++;
+	if (!contains_value_pattern(path, strlen(path)) &&
+		(raw_path == NULL || !contains_value_pattern(raw_path, strlen(raw_path))))
+		return pstrdup(via);
+	return psprintf("%.*s %s", (int) (path - 1 - via), via,
+					mask_string(catalog_audit_mask_method, path, strlen(path)));
 }
 
 /*

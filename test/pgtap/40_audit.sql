@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(234);
+SELECT plan(243);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -715,6 +715,36 @@ SELECT is(ARRAY[(pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'ta
 UPDATE catalog.product SET tap_json = '{"outer": [{"pass\u0077ord": "raw-escaped-key"}]}' WHERE id = pg_temp.id('pm3');
 SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json'),
           'a sensitive json key written with an escape, nested in an array, masks the value whole');
+-- Value patterns that only an escape hides from the scan of the text: the
+-- value is masked whole (the text scan found none of them).
+UPDATE catalog.product SET tap_json = '{"note": "write to alice\u0040example.com"}' WHERE id = pg_temp.id('pm3');
+SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json'),
+          'json value masked whole: an e-mail address whose @ is written \u0040');
+UPDATE catalog.product SET tap_json = '{"note": "card 4111\n1111\n1111\n1111"}' WHERE id = pg_temp.id('pm3');
+SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json'),
+          'json value masked whole: a card number broken across lines (\n, as json must write it)');
+UPDATE catalog.product SET tap_json = '{"note": "mail \"bob\"@example.com"}' WHERE id = pg_temp.id('pm3');
+SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json'),
+          'json value masked whole: an address with a quoted local part (\")');
+UPDATE catalog.product SET tap_json = '{"note": "x\u0000 \u0035\u0035\u0035-123-4567"}' WHERE id = pg_temp.id('pm3');
+SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json'),
+          'json value masked whole: a phone number in escaped digits, beside an escaped NUL');
+UPDATE catalog.product SET tap_json = '[{"deep": ["carol\u0040example.com"]}]' WHERE id = pg_temp.id('pm3');
+SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json'),
+          'json value masked whole: an escaped address nested in arrays');
+UPDATE catalog.product SET tap_json = '{"note": "line\none \"quoted\" no address"}' WHERE id = pg_temp.id('pm3');
+SELECT is((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_json',
+          '{"note": "line\none \"quoted\" no address"}', 'escapes without a value pattern are kept as written');
+-- jsonb strings that the array's text escapes twice
+UPDATE catalog.product SET tap_jsons = ARRAY['{"n": "mail \"bob\"@example.com"}'::jsonb] WHERE id = pg_temp.id('pm3');
+SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_jsons'),
+          'a jsonb array whose element holds an address with a quoted local part is masked whole');
+-- An array of a domain over jsonb is an array of jsonb: its keys are checked.
+CREATE DOMAIN tap_jb_dom AS jsonb;
+ALTER TABLE catalog.product ADD COLUMN tap_doms tap_jb_dom[];
+UPDATE catalog.product SET tap_doms = ARRAY['{"password": "hunter2"}'::tap_jb_dom] WHERE id = pg_temp.id('pm3');
+SELECT ok(pg_temp.is_hash_mask((pg_temp.alast('product', pg_temp.id('pm3'))).new_values ->> 'tap_doms'),
+          'an array of a domain over jsonb with a password key is masked whole');
 ROLLBACK;
 
 ------------------------------------------------------------------------------
@@ -748,6 +778,14 @@ SELECT results_eq(
     'PostgREST: role_name is the JWT role, via the method and path, request_id the x-request-id header');
 SELECT ok((SELECT pg_temp.is_hash_mask(actor) FROM pg_temp.alast('product', pg_temp.id('prq'))),
           'PostgREST: the actor is the JWT sub, an e-mail address, stored masked');
+-- A path holding an address (a client or proxy that sets request.path):
+-- the path is stored masked, the method kept.
+BEGIN;
+SELECT set_config('request.method', 'POST', true), set_config('request.path', '/rpc/update_product/eve.' || :'sfx' || '@example.com', true);
+SELECT catalog_api.update_product(id => pg_temp.id('prq'), expected_version => 1, name => 'Requested Path') IS NOT NULL AS updated;
+SELECT ok((SELECT via ~ '^POST \[hmac:[0-9a-f]{32}\]$' FROM pg_temp.alast('product', pg_temp.id('prq'))),
+          'a request path holding an e-mail address is stored masked, after the method');
+ROLLBACK;
 SELECT is((SELECT new_values->>'created_by' = actor AND new_values->>'updated_by' = actor FROM pg_temp.alast('product', pg_temp.id('prq'))),
           true, 'PostgREST: created_by and updated_by in the image carry the same mask as the actor');
 
