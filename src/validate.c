@@ -92,7 +92,12 @@
  *		&AMP; &sol; &excl; &quest; &colon; &comma; &semi; &equals; &Tab;
  *		&NewLine; &num; &percnt;  (so "&lt" without semicolon, and
  *		"&ltimes;", read as "<");
- *	  - percent-encoded ASCII, %00-%7F, either case of hex digit.
+ *	  - the named references of characters step 2 refuses, with their
+ *		semicolon (&shy also without): &shy; &lrm; &rlm; &zwj; &zwnj;
+ *		&ZeroWidthSpace; the four &Negative...Space; &NoBreak; &af; &it;
+ *		&ic; &ApplyFunction; &InvisibleTimes; &InvisibleComma;
+ *	  - percent-encoded ASCII, %00-%7F, either case of hex digit (ASCII
+ *		only: percent-encoded UTF-8 such as "%E2%80%AE" is not decoded).
  *	  Fullwidth ASCII U+FF01-U+FF5E and the small forms U+FE64 "<", U+FE55
  *	  ":" and U+FE66 "=" are matched as the ASCII character they look like.
  *	  The rules (position: the "<", or the first letter of the word, or the
@@ -267,30 +272,58 @@ static const char *const code_class_reasons[] = {
 	R_INVALID_UTF8,
 };
 
-/* A named character reference that the markup checks decode. */
+/*
+ * A named character reference that the markup checks decode; semi: only
+ * with its semicolon (HTML decodes a few legacy names without one).
+ */
 typedef struct ValidateNamedRef
 {
 	const char *name;
 	pg_wchar	cp;
+	bool		semi;
 } ValidateNamedRef;
 
-/* No name is a prefix of another, so the first match is the only one. */
+/*
+ * The names that can build one of the patterns of step 6, and those of the
+ * characters step 2 refuses (invisible and bidi characters), which a page
+ * that shows the value unescaped would turn into the real character.  The
+ * latter need their semicolon, as in HTML, but for the legacy "&shy":
+ * short names such as "it" and "af" would otherwise refuse "AT&italic".
+ * No name is a prefix of another, so the first match is the only one.
+ */
 static const ValidateNamedRef named_refs[] = {
-	{"AMP", '&'},
-	{"LT", '<'},
-	{"NewLine", '\n'},
-	{"Tab", '\t'},
-	{"amp", '&'},
-	{"colon", ':'},
-	{"comma", ','},
-	{"equals", '='},
-	{"excl", '!'},
-	{"lt", '<'},
-	{"num", '#'},
-	{"percnt", '%'},
-	{"quest", '?'},
-	{"semi", ';'},
-	{"sol", '/'},
+	{"AMP", '&', false},
+	{"ApplyFunction", 0x2061, true},
+	{"InvisibleComma", 0x2063, true},
+	{"InvisibleTimes", 0x2062, true},
+	{"LT", '<', false},
+	{"NegativeMediumSpace", 0x200B, true},
+	{"NegativeThickSpace", 0x200B, true},
+	{"NegativeThinSpace", 0x200B, true},
+	{"NegativeVeryThinSpace", 0x200B, true},
+	{"NewLine", '\n', false},
+	{"NoBreak", 0x2060, true},
+	{"Tab", '\t', false},
+	{"ZeroWidthSpace", 0x200B, true},
+	{"af", 0x2061, true},
+	{"amp", '&', false},
+	{"colon", ':', false},
+	{"comma", ',', false},
+	{"equals", '=', false},
+	{"excl", '!', false},
+	{"ic", 0x2063, true},
+	{"it", 0x2062, true},
+	{"lrm", 0x200E, true},
+	{"lt", '<', false},
+	{"num", '#', false},
+	{"percnt", '%', false},
+	{"quest", '?', false},
+	{"rlm", 0x200F, true},
+	{"semi", ';', false},
+	{"shy", 0x00AD, false},
+	{"sol", '/', false},
+	{"zwj", 0x200D, true},
+	{"zwnj", 0x200C, true},
 };
 
 /* URL schemes refused as active content (lower case). */
@@ -999,6 +1032,8 @@ decode_references(const pg_wchar *in, const int *src, int n,
 				{
 					if (j < n && in[j] == ';')
 						j++;
+					else if (named_refs[k].semi)
+						break;	/* not a reference; no other name matches */
 					decoded = named_refs[k].cp;
 					next = j;
 					break;
@@ -1230,11 +1265,27 @@ check_markup(const pg_wchar *s, int n, bool longtext, ValidateError *err)
 		 * character differs from the one at its source position (the "&"
 		 * or "%" that starts its reference), except "&" from "&amp;".
 		 */
+		int			run = 0;
+
 		for (at = 0; at < m && ok; at++)
 		{
 			pg_wchar	c = cur[at];
 			ValidateCodeClass cls;
+			bool		over;
 
+			/*
+			 * The rules of step 2 that depend on position too: decoded
+			 * combining marks count in their run ("a" and 40 "&#x301;"
+			 * draw as the stack the raw limit refuses; a run of the raw
+			 * value alone never goes over, it passed step 2), and a decoded
+			 * variation selector must follow a character that can take it.
+			 */
+			run = nonstarter_run(c, run, &over);
+			if (over)
+			{
+				ok = fail(err, R_COMBINING_MARKS, VALIDATE_MAX_NONSTARTERS, cur_src[at] + 1);
+				break;
+			}
 			if (c == s[cur_src[at]])
 				continue;
 			if (longtext && (c == '\t' || c == '\n' || c == '\r'))
@@ -1242,6 +1293,9 @@ check_markup(const pg_wchar *s, int n, bool longtext, ValidateError *err)
 			cls = code_class(c);
 			if (cls != CC_ALLOWED)
 				ok = fail(err, code_class_reasons[cls], -1, cur_src[at] + 1);
+			else if (is_variation_selector(c) &&
+					 (at == 0 || is_variation_selector(cur[at - 1]) || !vs_fits(cur[at - 1], c)))
+				ok = fail(err, R_ZERO_WIDTH, -1, cur_src[at] + 1);
 		}
 	}
 

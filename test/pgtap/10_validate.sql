@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(313);
+SELECT plan(331);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -346,8 +346,33 @@ FROM (VALUES
     ('plain', 'pua&#xE000;', 'private_use', 4, 'an encoded private-use character is private_use'),
     ('plain', 'x&amp;#x202E;y', 'bidi_control', 2, 'a doubly encoded override is decoded and refused'),
     ('longtext', 'rlo&#x202e;x', 'bidi_control', 4, 'longtext: an encoded override is refused too'),
-    ('token', 'key&#x202E;1', 'bidi_control', 4, 'token: an encoded override is refused too'))
+    ('token', 'key&#x202E;1', 'bidi_control', 4, 'token: an encoded override is refused too'),
+    ('plain', 'abc&rlm;def', 'bidi_control', 4, 'a named right-to-left mark (&rlm;) is bidi_control'),
+    ('token', 'key&lrm;1', 'bidi_control', 4, 'token: a named left-to-right mark (&lrm;) is bidi_control'),
+    ('plain', 'ab&zwj;c', 'zero_width', 3, 'a named zero-width joiner (&zwj;) is zero_width'),
+    ('plain', 'ab&zwnj;c', 'zero_width', 3, 'a named zero-width non-joiner (&zwnj;) is zero_width'),
+    ('plain', 'ab&ZeroWidthSpace;c', 'zero_width', 3, '&ZeroWidthSpace; is zero_width'),
+    ('plain', 'ab&NegativeThinSpace;c', 'zero_width', 3, '&NegativeThinSpace; (a zero-width space) is zero_width'),
+    ('plain', 'ab&NoBreak;c', 'zero_width', 3, '&NoBreak; (the word joiner) is zero_width'),
+    ('plain', 'x&it;y', 'zero_width', 2, '&it; (invisible times) is zero_width'),
+    ('longtext', 'ab&shyc', 'zero_width', 3, 'the legacy &shy, without its semicolon as HTML reads it, is zero_width'),
+    ('plain', 'a&#xFE0F;', 'zero_width', 2, 'a decoded variation selector after a Latin letter is zero_width'),
+    ('plain', '&#xFE0F;x', 'zero_width', 1, 'a decoded variation selector first is zero_width'),
+    ('plain', U&'\2764&#xFE0F;&#xFE0F;', 'zero_width', 10, 'a second decoded variation selector in a row is zero_width'))
     AS t(kind, v, reason, pos, label);
+SELECT is(pg_temp.refusal('plain', 'a' || repeat('&#x301;', 40), 0, 5000),
+          '22023 {"field":"plain","reason":"combining_marks","max":30,"position":212}',
+          'decoded combining marks count in their run: the 31st is refused, at its reference');
+SELECT is(pg_temp.refusal('plain', 'a' || repeat(U&'\0301', 20) || repeat('&#x301;', 11), 0, 5000),
+          '22023 {"field":"plain","reason":"combining_marks","max":30,"position":91}',
+          'written and decoded combining marks count in one run (position in the canonical value, where a + U+0301 is one character)');
+SELECT is(catalog.canonical_text('plain', v), v, label)
+FROM (VALUES
+    ('AT&italic', 'a short name that needs its semicolon is no reference without one ("AT&italic")'),
+    ('Rock&it', '"&it" at the end without a semicolon is no reference'),
+    (U&'\2764&#xFE0F;', 'a decoded emoji variation selector after a heart is accepted'),
+    ('a' || repeat('&#x301;', 30), '30 decoded combining marks are accepted'))
+    AS t(v, label);
 SELECT is(catalog.canonical_text('longtext', 'tab&Tab;and&#10;line%0D%0Afeed'), 'tab&Tab;and&#10;line%0D%0Afeed',
           'longtext: encoded tab, line feed and carriage return are allowed, as written ones are, and stored as sent');
 SELECT is(catalog.canonical_text('plain', U&'caf&#233; &amp; cr\00E8me&#160;br&#xFBB2;'),
