@@ -893,6 +893,9 @@ json_array_elem_type(Oid array_type, Oid *base_elem)
 		*base_elem = (array_type == JSONARRAYOID) ? JSONOID : JSONBOID;
 		return *base_elem;
 	}
+	/* a type of the initial catalog is no array of a domain: no lookup */
+	if (array_type < FirstGenbkiObjectId)
+		return InvalidOid;
 	elem = get_element_type(array_type);
 	if (!OidIsValid(elem) || elem < FirstGenbkiObjectId)
 		return InvalidOid;

@@ -95,7 +95,9 @@
  *	  - the named references of characters step 2 refuses, with their
  *		semicolon (&shy also without): &shy; &lrm; &rlm; &zwj; &zwnj;
  *		&ZeroWidthSpace; the four &Negative...Space; &NoBreak; &af; &it;
- *		&ic; &ApplyFunction; &InvisibleTimes; &InvisibleComma;
+ *		&ic; &ApplyFunction; &InvisibleTimes; &InvisibleComma; and of
+ *		the combining marks HTML names: &DownBreve; &tdot; &TripleDot;
+ *		&DotDot;
  *	  - percent-encoded ASCII, %00-%7F, either case of hex digit (ASCII
  *		only: percent-encoded UTF-8 such as "%E2%80%AE" is not decoded).
  *	  Fullwidth ASCII U+FF01-U+FF5E and the small forms U+FE64 "<", U+FE55
@@ -284,8 +286,9 @@ typedef struct ValidateNamedRef
 } ValidateNamedRef;
 
 /*
- * The names that can build one of the patterns of step 6, and those of the
- * characters step 2 refuses (invisible and bidi characters), which a page
+ * The names that can build one of the patterns of step 6, those of the
+ * characters step 2 refuses (invisible and bidi characters) and those of
+ * the combining marks that HTML names alone (their runs count), which a page
  * that shows the value unescaped would turn into the real character.  The
  * latter need their semicolon, as in HTML, but for the legacy "&shy":
  * short names such as "it" and "af" would otherwise refuse "AT&italic".
@@ -294,6 +297,8 @@ typedef struct ValidateNamedRef
 static const ValidateNamedRef named_refs[] = {
 	{"AMP", '&', false},
 	{"ApplyFunction", 0x2061, true},
+	{"DotDot", 0x20DC, true},
+	{"DownBreve", 0x0311, true},
 	{"InvisibleComma", 0x2063, true},
 	{"InvisibleTimes", 0x2062, true},
 	{"LT", '<', false},
@@ -304,6 +309,7 @@ static const ValidateNamedRef named_refs[] = {
 	{"NewLine", '\n', false},
 	{"NoBreak", 0x2060, true},
 	{"Tab", '\t', false},
+	{"TripleDot", 0x20DB, true},
 	{"ZeroWidthSpace", 0x200B, true},
 	{"af", 0x2061, true},
 	{"amp", '&', false},
@@ -322,6 +328,7 @@ static const ValidateNamedRef named_refs[] = {
 	{"semi", ';', false},
 	{"shy", 0x00AD, false},
 	{"sol", '/', false},
+	{"tdot", 0x20DB, true},
 	{"zwj", 0x200D, true},
 	{"zwnj", 0x200C, true},
 };

@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(331);
+SELECT plan(332);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -363,6 +363,9 @@ FROM (VALUES
 SELECT is(pg_temp.refusal('plain', 'a' || repeat('&#x301;', 40), 0, 5000),
           '22023 {"field":"plain","reason":"combining_marks","max":30,"position":212}',
           'decoded combining marks count in their run: the 31st is refused, at its reference');
+SELECT is(pg_temp.refusal('longtext', 'a' || repeat('&tdot;', 35), 0, 5000),
+          '22023 {"field":"longtext","reason":"combining_marks","max":30,"position":182}',
+          'combining marks written as named references (&tdot;) count in their run too');
 SELECT is(pg_temp.refusal('plain', 'a' || repeat(U&'\0301', 20) || repeat('&#x301;', 11), 0, 5000),
           '22023 {"field":"plain","reason":"combining_marks","max":30,"position":91}',
           'written and decoded combining marks count in one run (position in the canonical value, where a + U+0301 is one character)');
