@@ -38,11 +38,14 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
@@ -59,7 +62,8 @@ typedef enum GuardWhy
 	GUARD_NAME,					/* objects are named in the SQL */
 	GUARD_NULL,					/* NOT NULL columns are read without a test */
 	GUARD_TREE,					/* a partition tree's ALTER recurses into it */
-	GUARD_EXPR					/* a generated column is read as generated */
+	GUARD_EXPR,					/* a generated column is read as generated */
+	GUARD_TREE_CHILD			/* a child's rows show in the parent's scans */
 } GuardWhy;
 
 /*
@@ -84,6 +88,52 @@ member_table(RangeVar *rv)
 		getExtensionOfObject(RelationRelationId, relid) != extoid)
 		return InvalidOid;
 	return relid;
+}
+
+/*
+ * member_object
+ *	  The address of the object a RenameStmt or AlterObjectSchemaStmt names
+ *	  (not a relation: member_table judges those), when it belongs to the
+ *	  extension (its enum type, its functions: objects its SQL and C code
+ *	  name); else an invalid address (also when it does not exist: core
+ *	  reports that).
+ */
+static ObjectAddress
+member_object(ObjectType type, Node *object)
+{
+	Oid			extoid;
+	ObjectAddress addr = InvalidObjectAddress;
+	Relation	rel = NULL;
+
+	if (object == NULL)
+		return addr;
+	switch (type)
+	{
+		case OBJECT_TYPE:
+		case OBJECT_DOMAIN:
+			/* these statements name a type by a list of names */
+			if (IsA(object, List))
+				object = (Node *) makeTypeNameFromNameList((List *) object);
+			break;
+		case OBJECT_FUNCTION:
+		case OBJECT_PROCEDURE:
+		case OBJECT_ROUTINE:
+		case OBJECT_AGGREGATE:
+			break;
+		default:
+			/* the extension has no other kind of object a name is kept of */
+			return addr;
+	}
+	extoid = get_extension_oid("catalog", true);
+	if (!OidIsValid(extoid))
+		return addr;
+	addr = get_object_address(type, object, &rel, AccessShareLock, true);
+	if (rel != NULL)
+		relation_close(rel, AccessShareLock);
+	if (!OidIsValid(addr.objectId) ||
+		getExtensionOfObject(addr.classId, addr.objectId) != extoid)
+		return InvalidObjectAddress;
+	return addr;
 }
 
 /* The hint of every refusal. */
@@ -137,7 +187,20 @@ refuse(const char *what, const char *col, Oid relid, GuardWhy why)
 					what, relkind_noun(relid), get_rel_name(relid)),
 			 why == GUARD_NAME ? errdetail("The extension's functions refer to it by its schema and name.") :
 			 why == GUARD_TREE ? errdetail("An ALTER of a partitioned table reaches its partitions, and the audit trigger writes into the extension's default partition.") :
+			 why == GUARD_TREE_CHILD ? errdetail("A child table's rows would show in the extension's scans of the table, but not in its lookups by key.") :
 			 errdetail("The extension's functions read its columns as the types they were written for."),
+			 errhint(GUARD_HINT)));
+}
+
+/* Raise 0A000 for a member object that is not a relation (member_object). */
+static void
+refuse_object(const char *what, ObjectAddress addr)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot %s %s, which belongs to extension \"catalog\"",
+					what, getObjectDescription(&addr, false)),
+			 errdetail("The extension's functions refer to it by its schema, name and labels."),
 			 errhint(GUARD_HINT)));
 }
 
@@ -152,7 +215,14 @@ refuse(const char *what, const char *col, Oid relid, GuardWhy why)
  *	  and an added column of the old name give a kept plan another type)
  *	  or the table, or moving it to another schema (a new table could
  *	  take its name); INHERIT and OF (an ALTER of the parent table or of
- *	  the type would then change the column).
+ *	  the type would then change the column).  Also renaming a constraint
+ *	  of such a table (the API tells a duplicate SKU by its unique
+ *	  constraint's name), CREATE TABLE ... INHERITS one (the child's rows
+ *	  would show in searches of the parent, which get_product, reading the
+ *	  table alone, cannot find), and renaming or moving any other object of
+ *	  the extension, or renaming a label of its enum type (the code names
+ *	  catalog.product_status and compares its labels: renaming 'draft' to
+ *	  'published' would show drafts to anonymous callers).
  */
 static void
 check_statement(Node *parsetree)
@@ -246,6 +316,15 @@ check_statement(Node *parsetree)
 				if (OidIsValid(relid = member_table(stmt->relation)))
 					refuse("rename", NULL, relid, GUARD_NAME);
 				break;
+			case OBJECT_TABCONSTRAINT:
+				if (OidIsValid(relid = member_table(stmt->relation)))
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("cannot rename constraint \"%s\" of table \"%s\", which belongs to extension \"catalog\"",
+									stmt->subname, get_rel_name(relid)),
+							 errdetail("The extension's functions tell a constraint's violation by its name."),
+							 errhint(GUARD_HINT)));
+				break;
 			case OBJECT_SCHEMA:
 				{
 					Oid			extoid = get_extension_oid("catalog", true);
@@ -263,16 +342,55 @@ check_statement(Node *parsetree)
 					break;
 				}
 			default:
-				break;
+				{
+					ObjectAddress addr;
+
+					/* a type, a function, ...: named by stmt->object */
+					if (stmt->relation == NULL &&
+						OidIsValid((addr = member_object(stmt->renameType, stmt->object)).objectId))
+						refuse_object("rename", addr);
+					break;
+				}
 		}
 	}
 	else if (IsA(parsetree, AlterObjectSchemaStmt))
 	{
 		AlterObjectSchemaStmt *stmt = (AlterObjectSchemaStmt *) parsetree;
+		ObjectAddress addr;
 
-		if (stmt->relation != NULL &&
-			OidIsValid(relid = member_table(stmt->relation)))
-			refuse("move", NULL, relid, GUARD_NAME);
+		if (stmt->relation != NULL)
+		{
+			if (OidIsValid(relid = member_table(stmt->relation)))
+				refuse("move", NULL, relid, GUARD_NAME);
+		}
+		else if (OidIsValid((addr = member_object(stmt->objectType, stmt->object)).objectId))
+			refuse_object("move", addr);
+	}
+	else if (IsA(parsetree, AlterEnumStmt))
+	{
+		AlterEnumStmt *stmt = (AlterEnumStmt *) parsetree;
+		ObjectAddress addr;
+
+		/* RENAME VALUE; ADD VALUE passes (no label the code knows changes) */
+		if (stmt->oldVal != NULL &&
+			OidIsValid((addr = member_object(OBJECT_TYPE, (Node *) stmt->typeName)).objectId))
+			refuse_object("rename a label of", addr);
+	}
+	else if (IsA(parsetree, CreateStmt))
+	{
+		CreateStmt *stmt = (CreateStmt *) parsetree;
+		ListCell   *lc;
+
+		/* PARTITION OF names its parent here too: audit_maintain's partitions */
+		if (stmt->partbound != NULL)
+			return;
+		foreach(lc, stmt->inhRelations)
+		{
+			RangeVar   *parent = lfirst_node(RangeVar, lc);
+
+			if (OidIsValid(relid = member_table(parent)))
+				refuse("inherit from", NULL, relid, GUARD_TREE_CHILD);
+		}
 	}
 }
 
@@ -302,7 +420,8 @@ catalog_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	if (parsetree != NULL &&
 		(IsA(parsetree, AlterTableStmt) || IsA(parsetree, RenameStmt) ||
-		 IsA(parsetree, AlterObjectSchemaStmt)) &&
+		 IsA(parsetree, AlterObjectSchemaStmt) || IsA(parsetree, AlterEnumStmt) ||
+		 IsA(parsetree, CreateStmt)) &&
 		!IsBinaryUpgrade && !catalog_allow_table_changes && !in_own_script())
 		check_statement(parsetree);
 

@@ -1527,7 +1527,10 @@ status_type_oid(void)
 						  CStringGetDatum("product_status"),
 						  ObjectIdGetDatum(nsp));
 	if (!OidIsValid(typ))
-		elog(ERROR, "type catalog.product_status does not exist");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("type catalog.product_status does not exist"),
+				 errhint("The extension's objects were renamed or moved with catalog.allow_table_changes on: reinstall the extension.")));
 	status_type_cached = typ;
 	return typ;
 }

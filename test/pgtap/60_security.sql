@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(175);
+SELECT plan(187);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -595,8 +595,40 @@ FROM (VALUES
      'ATTACH PARTITION: an extension table cannot become a partition whose parent''s ALTER would recurse into it'),
     ('ALTER TABLE catalog.audit_log DETACH PARTITION catalog.audit_log_default',
      'cannot detach table "audit_log_default", which belongs to extension "catalog"',
-     'DETACH PARTITION of the audit log''s default partition is refused (a row whose month has no partition goes there)')
+     'DETACH PARTITION of the audit log''s default partition is refused (a row whose month has no partition goes there)'),
+    -- the other objects the code names: the enum type, its labels, the
+    -- functions, a constraint the API tells by name; and a child table
+    -- whose rows would show in searches but not in get_product
+    ('ALTER TYPE catalog.product_status RENAME TO product_status_old',
+     'cannot rename type catalog.product_status, which belongs to extension "catalog"',
+     'RENAME of the extension''s enum type is refused (searches failed with XX000)'),
+    ('ALTER TYPE catalog.product_status SET SCHEMA public',
+     'cannot move type catalog.product_status, which belongs to extension "catalog"',
+     'SET SCHEMA of the extension''s enum type is refused'),
+    ($$ALTER TYPE catalog.product_status RENAME VALUE 'draft' TO 'published_draft'$$,
+     'cannot rename a label of type catalog.product_status, which belongs to extension "catalog"',
+     'RENAME VALUE of the enum is refused (renaming draft to published would show drafts to anonymous callers)'),
+    ('ALTER FUNCTION catalog.audit_guard() RENAME TO audit_guard_old',
+     'cannot rename function catalog.audit_guard(), which belongs to extension "catalog"',
+     'RENAME of an extension function is refused (audit_maintain names it in the triggers of new partitions)'),
+    ('ALTER FUNCTION catalog_api.get_product(bigint) SET SCHEMA public',
+     'cannot move function catalog_api.get_product(bigint), which belongs to extension "catalog"',
+     'SET SCHEMA of an extension function is refused'),
+    ('ALTER TABLE catalog.product RENAME CONSTRAINT product_sku_key TO product_sku_old',
+     'cannot rename constraint "product_sku_key" of table "product", which belongs to extension "catalog"',
+     'RENAME CONSTRAINT of an extension table is refused (the API tells a duplicate SKU by its name)'),
+    ('CREATE TABLE public.guard_kid () INHERITS (catalog.product)',
+     'cannot inherit from table "product", which belongs to extension "catalog"',
+     'CREATE TABLE ... INHERITS an extension table is refused')
 ) AS t(stmt, msg, d);
+SELECT lives_ok($$ALTER TYPE catalog.product_status ADD VALUE IF NOT EXISTS 'published'$$,
+                'ADD VALUE of the enum passes (no label the code knows changes)');
+CREATE TYPE public.guard_enum AS ENUM ('a');
+CREATE FUNCTION public.guard_fn() RETURNS int LANGUAGE sql AS 'SELECT 1';
+SELECT lives_ok($$ALTER TYPE public.guard_enum RENAME VALUE 'a' TO 'b'$$, 'another enum''s label may be renamed');
+SELECT lives_ok($$ALTER TYPE public.guard_enum RENAME TO guard_enum2$$, 'another type may be renamed');
+SELECT lives_ok($$ALTER FUNCTION public.guard_fn() RENAME TO guard_fn2$$, 'another function may be renamed');
+SELECT lives_ok($$CREATE TEMP TABLE guard_kid2 () INHERITS (guard_parent)$$, 'another table may be inherited from');
 SET LOCAL ROLE catalog_admin;
 SELECT throws_ok($$SET LOCAL catalog.allow_table_changes = on$$, '42501', NULL,
                  'only a superuser may turn catalog.allow_table_changes on');
