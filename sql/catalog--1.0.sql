@@ -223,6 +223,7 @@ COMMENT ON TABLE catalog.product IS 'Products; every write goes through catalog_
 -- SKIP LOCKED, so it never waits for, nor blocks, a writer for long.
 ------------------------------------------------------------------------------
 CREATE TABLE catalog.idempotency (
+    actor_source "char" NOT NULL,
     actor        text NOT NULL,
     key          text NOT NULL,
     operation    text NOT NULL,
@@ -230,7 +231,8 @@ CREATE TABLE catalog.idempotency (
     response     jsonb,
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     expires_at   timestamptz NOT NULL,
-    PRIMARY KEY (actor, key),
+    PRIMARY KEY (actor_source, actor, key),
+    CONSTRAINT idempotency_actor_source CHECK (actor_source IN ('j', 'n', 's', 'l')),
     CONSTRAINT idempotency_actor_len CHECK (pg_catalog.length(actor) <= 255),
     CONSTRAINT idempotency_key_len CHECK (pg_catalog.length(key) BETWEEN 1 AND 255),
     CONSTRAINT idempotency_fingerprint_len CHECK (pg_catalog.length(fingerprint) = 32)

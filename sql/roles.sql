@@ -55,8 +55,8 @@ RESET ROLE;
 SELECT updated_by FROM catalog.product WHERE id = :draft;
 
 -- admin: everything, including maintenance (two keys expired an hour ago)
-INSERT INTO catalog.idempotency (actor, key, operation, fingerprint, expires_at)
-SELECT 'regress-purge', 'k' || g, 'create_product', sha256(g::text::bytea), now() - interval '1 hour'
+INSERT INTO catalog.idempotency (actor_source, actor, key, operation, fingerprint, expires_at)
+SELECT 's', 'regress-purge', 'k' || g, 'create_product', sha256(g::text::bytea), now() - interval '1 hour'
 FROM generate_series(1, 2) g;
 SET ROLE catalog_admin;
 SELECT catalog_api.purge_idempotency() AS purged;

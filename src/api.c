@@ -402,7 +402,7 @@ numeric_fits(Numeric n, int max_len)
  *	  not printed.
  */
 static char *
-claim_value(const char *key, bool *other, bool *not_text, bool *too_long)
+claim_value(const char *key, bool *other, bool *not_text, bool *too_long, bool *numeric)
 {
 	const char *claims = GetConfigOption("request.jwt.claims", true, false);
 	Jsonb	   *jb;
@@ -411,6 +411,7 @@ claim_value(const char *key, bool *other, bool *not_text, bool *too_long)
 	*other = false;
 	*not_text = false;
 	*too_long = false;
+	*numeric = false;
 	if (claims == NULL || claims[0] == '\0')
 		return NULL;
 
@@ -430,6 +431,7 @@ claim_value(const char *key, bool *other, bool *not_text, bool *too_long)
 			*too_long = true;
 			return NULL;
 		}
+		*numeric = true;
 		return DatumGetCString(DirectFunctionCall1(numeric_out,
 												   NumericGetDatum(v->val.numeric)));
 	}
@@ -452,8 +454,9 @@ ApiClaim(const char *key)
 	bool		other;
 	bool		not_text;
 	bool		too_long;
+	bool		numeric;
 
-	return claim_value(key, &other, &not_text, &too_long);
+	return claim_value(key, &other, &not_text, &too_long, &numeric);
 }
 
 /*
@@ -475,10 +478,30 @@ ApiClaim(const char *key)
 char *
 ApiActor(void)
 {
+	char		source;
+
+	return ApiActorSource(&source);
+}
+
+/*
+ * ApiActorSource
+ *	  ApiActor, and in *source where it came from: ACTOR_FROM_JWT (a sub
+ *	  that is a string), ACTOR_FROM_JWT_NUMBER (a sub that is a number,
+ *	  printed), ACTOR_FROM_SETTING (catalog.actor) or ACTOR_FROM_LOGIN
+ *	  (session_user).  The text alone does not tell them apart: a token
+ *	  whose sub is "authenticator" names the same text as every token
+ *	  without a sub under that login, and a sub of 1e2 the same as one of
+ *	  "100".  Whatever an identity scopes (idempotency keys) takes the
+ *	  source too.
+ */
+char *
+ApiActorSource(char *source)
+{
 	bool		other;
 	bool		not_text;
 	bool		too_long;
-	char	   *raw = claim_value("sub", &other, &not_text, &too_long);
+	bool		numeric;
+	char	   *raw = claim_value("sub", &other, &not_text, &too_long, &numeric);
 	ValidateError err;
 
 	if (not_text)
@@ -492,12 +515,17 @@ ApiActor(void)
 		err.position = -1;
 		ValidateRaise("actor", &err);
 	}
-	if (raw == NULL)
+	if (raw != NULL)
+		*source = numeric ? ACTOR_FROM_JWT_NUMBER : ACTOR_FROM_JWT;
+	else if (catalog_actor != NULL && catalog_actor[0] != '\0')
 	{
-		if (catalog_actor != NULL && catalog_actor[0] != '\0')
-			raw = catalog_actor;
-		else
-			raw = GetUserNameFromId(GetSessionUserId(), false);
+		raw = catalog_actor;
+		*source = ACTOR_FROM_SETTING;
+	}
+	else
+	{
+		raw = GetUserNameFromId(GetSessionUserId(), false);
+		*source = ACTOR_FROM_LOGIN;
 	}
 	return ValidateExactText("actor", raw, strlen(raw), VT_PLAIN, 1, CATALOG_ACTOR_MAX);
 }

@@ -40,6 +40,13 @@ extern void ApiJsonLexerFree(JsonLexContext *lex);
 extern char *ApiJsonStringText(const char *start, int len);
 extern char *ApiJsonSetting(const char *name, const char *key);
 extern char *ApiActor(void);
+
+/* Where the actor came from (ApiActorSource; catalog.idempotency.actor_source). */
+#define ACTOR_FROM_JWT			'j'
+#define ACTOR_FROM_JWT_NUMBER	'n'
+#define ACTOR_FROM_SETTING		's'
+#define ACTOR_FROM_LOGIN		'l'
+extern char *ApiActorSource(char *source);
 extern const char *ApiRequestId(const char **raw);
 extern char *ApiSanitizeRequestId(const char *s);
 extern char *ApiDetailJson(const char *json);

@@ -67,28 +67,29 @@ static ApiPlan plan_insert = {
  */
 static ApiPlan plan_claim_key = {
 	"INSERT INTO catalog.idempotency AS i"
-	" (actor, key, operation, fingerprint, expires_at)"
-	" VALUES ($1, $2, $3, $4, pg_catalog.statement_timestamp() + pg_catalog.make_interval(secs => $5))"
-	" ON CONFLICT (actor, key) DO UPDATE"
+	" (actor_source, actor, key, operation, fingerprint, expires_at)"
+	" VALUES ($6, $1, $2, $3, $4, pg_catalog.statement_timestamp() + pg_catalog.make_interval(secs => $5))"
+	" ON CONFLICT (actor_source, actor, key) DO UPDATE"
 	" SET operation = EXCLUDED.operation, fingerprint = EXCLUDED.fingerprint,"
 	"     response = NULL, created_at = pg_catalog.statement_timestamp(),"
 	"     expires_at = EXCLUDED.expires_at"
 	" WHERE i.expires_at <= pg_catalog.statement_timestamp()"
 	" RETURNING 1",
-	5, {TEXTOID, TEXTOID, TEXTOID, BYTEAOID, FLOAT8OID},
+	6, {TEXTOID, TEXTOID, TEXTOID, BYTEAOID, FLOAT8OID, CHAROID},
 	NULL
 };
 
 static ApiPlan plan_read_key = {
 	"SELECT operation, fingerprint, response FROM catalog.idempotency"
-	" WHERE actor = $1 AND key = $2",
-	2, {TEXTOID, TEXTOID},
+	" WHERE actor_source = $3 AND actor = $1 AND key = $2",
+	3, {TEXTOID, TEXTOID, CHAROID},
 	NULL
 };
 
 static ApiPlan plan_store_response = {
-	"UPDATE catalog.idempotency SET response = $3 WHERE actor = $1 AND key = $2",
-	3, {TEXTOID, TEXTOID, JSONBOID},
+	"UPDATE catalog.idempotency SET response = $3"
+	" WHERE actor_source = $4 AND actor = $1 AND key = $2",
+	4, {TEXTOID, TEXTOID, JSONBOID, CHAROID},
 	NULL
 };
 
@@ -420,6 +421,7 @@ create_product_impl(PG_FUNCTION_ARGS)
 	static const int argno[8] = {0, 1, 4, 5, 2, 6, 3, 7};
 	ProductInput in;
 	char	   *actor;
+	char		actor_source;
 	char	   *key = NULL;
 	bytea	   *fp = NULL;
 	Datum		values[9];
@@ -442,7 +444,8 @@ create_product_impl(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(8))
 		key = ValidateTextArg("idempotency_key", CATALOG_GETARG_RAW_TEXT(8), VT_TOKEN,
 							  1, CATALOG_TOKEN_MAX);
-	actor = ApiActor();
+	/* keys are scoped by the actor and where it came from (ApiActorSource) */
+	actor = ApiActorSource(&actor_source);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -455,13 +458,18 @@ create_product_impl(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum("create_product");
 		values[3] = PointerGetDatum(fp);
 		values[4] = Float8GetDatum((float8) catalog_idempotency_ttl);
+		values[5] = CharGetDatum(actor_source);
 		if (ApiExecute(&plan_claim_key, values, NULL, false, 0) == 0)
 		{
 			/* A live key: replay or refuse. */
 			char	   *op;
 			bytea	   *stored;
+			Datum		read[3];
 
-			if (ApiExecute(&plan_read_key, values, NULL, false, 1) != 1)
+			read[0] = values[0];
+			read[1] = values[1];
+			read[2] = CharGetDatum(actor_source);
+			if (ApiExecute(&plan_read_key, read, NULL, false, 1) != 1)
 				elog(ERROR, "idempotency key vanished while locked");
 			op = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 			stored = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
@@ -513,11 +521,12 @@ create_product_impl(PG_FUNCTION_ARGS)
 
 	if (key != NULL)
 	{
-		Datum		store[3];
+		Datum		store[4];
 
 		store[0] = CStringGetTextDatum(actor);
 		store[1] = CStringGetTextDatum(key);
 		store[2] = result;
+		store[3] = CharGetDatum(actor_source);
 		if (ApiExecute(&plan_store_response, store, NULL, false, 0) != 1)
 			elog(ERROR, "could not store the idempotent response");
 	}

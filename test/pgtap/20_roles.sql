@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(158);
+SELECT plan(163);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -289,8 +289,8 @@ RESET ROLE;
 
 -- Expired idempotency keys for purge_idempotency below (inserted as the
 -- superuser; every expired key counts, those of earlier files too).
-INSERT INTO catalog.idempotency (actor, key, operation, fingerprint, expires_at)
-SELECT 'tap-purge', 'k' || g, 'create_product', sha256(g::text::bytea), now() - interval '1 hour'
+INSERT INTO catalog.idempotency (actor_source, actor, key, operation, fingerprint, expires_at)
+SELECT 's', 'tap-purge', 'k' || g, 'create_product', sha256(g::text::bytea), now() - interval '1 hour'
 FROM generate_series(1, 3) g;
 CREATE TEMP TABLE expired AS
     SELECT count(*) AS n FROM catalog.idempotency WHERE expires_at <= statement_timestamp();
@@ -440,8 +440,8 @@ RESET ROLE;
 -- come before the first count), also with the generic plan the plan cache
 -- may settle on (forced here: joining the batch back on the key hashed the
 -- whole table in that plan).
-INSERT INTO catalog.idempotency (actor, key, operation, fingerprint, expires_at)
-SELECT 'tap-purge', 'k' || g, 'create_product', pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex'),
+INSERT INTO catalog.idempotency (actor_source, actor, key, operation, fingerprint, expires_at)
+SELECT 's', 'tap-purge', 'k' || g, 'create_product', pg_catalog.decode(pg_catalog.repeat('00', 32), 'hex'),
        CASE WHEN g <= 300 THEN now() - interval '1 hour' - g * interval '1 second'
             ELSE now() + interval '1 day' END
   FROM generate_series(1, 20300) g;
@@ -582,6 +582,37 @@ SELECT throws_ok(format($$SELECT catalog_api.update_product(id => %s, expected_v
                  'a category deleted while still in use, by a trigger the write set off, is not reported as a missing category_id');
 DROP TRIGGER tap_drop_old_category ON catalog.product;
 DROP FUNCTION public.tap_drop_old_category();
+
+-- Idempotency keys are scoped by where the actor came from, not by its
+-- text alone: a token whose sub is the login role's name, and a sub that
+-- is a number printed like another token's string, are other callers (a
+-- second call with the same key and another payload would otherwise be
+-- refused with PT422, or replay the first caller's response).
+SELECT set_config('catalog.actor', '', true) IS NOT NULL AS actor_cleared;
+SELECT lives_ok(format($$SELECT catalog_api.create_product(sku => 'TAP-SCOPE-L-%s', name => 'Scope login', price => 1,
+                          category_id => %s, idempotency_key => 'tap-scope-%s')$$,
+                       pg_backend_pid(), (SELECT cat FROM fx), pg_backend_pid()),
+                'a key used by a caller without sub (the login role)');
+SELECT set_config('request.jwt.claims', json_build_object('sub', session_user)::text, true) IS NOT NULL AS claims_set;
+SELECT lives_ok(format($$SELECT catalog_api.create_product(sku => 'TAP-SCOPE-J-%s', name => 'Scope jwt', price => 1,
+                          category_id => %s, idempotency_key => 'tap-scope-%s')$$,
+                       pg_backend_pid(), (SELECT cat FROM fx), pg_backend_pid()),
+                'the same key from a token whose sub is the login role''s name is another caller''s');
+SELECT set_config('request.jwt.claims', '{"sub": 1e2}', true) IS NOT NULL AS claims_set;
+SELECT lives_ok(format($$SELECT catalog_api.create_product(sku => 'TAP-SCOPE-N-%s', name => 'Scope number', price => 1,
+                          category_id => %s, idempotency_key => 'tap-scope-n-%s')$$,
+                       pg_backend_pid(), (SELECT cat FROM fx), pg_backend_pid()),
+                'a key used by a token whose sub is the number 1e2');
+SELECT set_config('request.jwt.claims', '{"sub": "100"}', true) IS NOT NULL AS claims_set;
+SELECT lives_ok(format($$SELECT catalog_api.create_product(sku => 'TAP-SCOPE-S-%s', name => 'Scope string', price => 1,
+                          category_id => %s, idempotency_key => 'tap-scope-n-%s')$$,
+                       pg_backend_pid(), (SELECT cat FROM fx), pg_backend_pid()),
+                'the same key from a token whose sub is the string "100" is another caller''s');
+SELECT is((SELECT array_agg(created_by ORDER BY sku) FROM catalog.product
+           WHERE sku LIKE 'TAP-SCOPE-%-' || pg_backend_pid()),
+          ARRAY[session_user::text, session_user::text, '100', '100'],
+          'the recorded actor is the text either way (created_by)');
+SELECT set_config('request.jwt.claims', '', true) IS NOT NULL AS claims_cleared;
 
 SELECT * FROM finish();
 ROLLBACK;
