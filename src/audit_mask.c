@@ -74,6 +74,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -148,9 +149,28 @@ static LocalTransactionId audit_key_lxid = InvalidLocalTransactionId;
  */
 
 /*
+ * forget_audit_key
+ *	  Wipe the key copy at the end of its transaction: a secret is kept no
+ *	  longer than it is used (a pooled backend lives on between clients).
+ */
+static void
+forget_audit_key(XactEvent event, void *arg)
+{
+	if (audit_key == NULL ||
+		(event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		 event != XACT_EVENT_PREPARE && event != XACT_EVENT_PARALLEL_COMMIT &&
+		 event != XACT_EVENT_PARALLEL_ABORT))
+		return;
+	explicit_bzero(VARDATA_ANY(audit_key->secret), VARSIZE_ANY_EXHDR(audit_key->secret));
+	audit_key = NULL;
+	MemoryContextReset(key_cxt);
+}
+
+/*
  * current_audit_key
  *	  The newest 'audit' key, read at most once per transaction into
- *	  key_cxt (the previous copy is wiped first).
+ *	  key_cxt (the previous copy is wiped first, and at the end of the
+ *	  transaction: forget_audit_key).
  */
 static const SigningKey *
 current_audit_key(void)
@@ -165,8 +185,11 @@ current_audit_key(void)
 		return audit_key;
 
 	if (key_cxt == NULL)
+	{
 		key_cxt = AllocSetContextCreate(TopMemoryContext, "catalog audit key",
 										ALLOCSET_SMALL_SIZES);
+		RegisterXactCallback(forget_audit_key, NULL);
+	}
 	if (audit_key != NULL)
 		explicit_bzero(VARDATA_ANY(audit_key->secret), VARSIZE_ANY_EXHDR(audit_key->secret));
 	audit_key = NULL;

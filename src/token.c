@@ -315,6 +315,15 @@ forget_cookies(void)
 		wipe_entry(cookie_stack[--cookie_depth].entry);
 }
 
+/* At the end of the transaction the entries (they hold tokens) are wiped. */
+static void
+cookie_xact(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		forget_cookies();
+}
+
 /* An earlier transaction's entries (maybe another client's) are dropped. */
 static void
 cookies_of_this_transaction(void)
@@ -361,6 +370,7 @@ remember_cookie(const char *entry)
 	if (!cookie_callback)
 	{
 		RegisterSubXactCallback(cookie_subxact, NULL);
+		RegisterXactCallback(cookie_xact, NULL);
 		cookie_callback = true;
 	}
 	cookies_of_this_transaction();
