@@ -1206,7 +1206,7 @@ SET row_security = on;
 COMMENT ON FUNCTION catalog_api.audit_head() IS
 'Head of the audit hash chain
 
-{seq, hash, sealed_at}: export it regularly (to another system) as an anchor for audit_verify.';
+{seq, hash, sealed_at, audit_id}: export it regularly (to another system) as an anchor for audit_verify.';
 
 CREATE FUNCTION catalog_api.audit_maintain(months_ahead integer DEFAULT 3)
 RETURNS jsonb
