@@ -38,15 +38,18 @@
  */
 #include "postgres.h"
 
-#include "access/relation.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_func.h"
+#include "parser/parse_type.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
 
@@ -103,33 +106,40 @@ member_object(ObjectType type, Node *object)
 {
 	Oid			extoid;
 	ObjectAddress addr = InvalidObjectAddress;
-	Relation	rel = NULL;
 
 	if (object == NULL)
 		return addr;
+	extoid = get_extension_oid("catalog", true);
+	if (!OidIsValid(extoid))
+		return addr;
+
+	/*
+	 * Looked up without a lock (get_object_address would take one): only
+	 * membership is judged, and core looks the name up again and locks the
+	 * object itself; a lock taken here and upgraded there made two
+	 * concurrent renames of any function deadlock.
+	 */
 	switch (type)
 	{
 		case OBJECT_TYPE:
 		case OBJECT_DOMAIN:
 			/* these statements name a type by a list of names */
-			if (IsA(object, List))
-				object = (Node *) makeTypeNameFromNameList((List *) object);
+			addr.classId = TypeRelationId;
+			addr.objectId = LookupTypeNameOid(NULL, IsA(object, List) ?
+											  makeTypeNameFromNameList((List *) object) :
+											  castNode(TypeName, object), true);
 			break;
 		case OBJECT_FUNCTION:
 		case OBJECT_PROCEDURE:
 		case OBJECT_ROUTINE:
 		case OBJECT_AGGREGATE:
+			addr.classId = ProcedureRelationId;
+			addr.objectId = LookupFuncWithArgs(type, castNode(ObjectWithArgs, object), true);
 			break;
 		default:
 			/* the extension has no other kind of object a name is kept of */
 			return addr;
 	}
-	extoid = get_extension_oid("catalog", true);
-	if (!OidIsValid(extoid))
-		return addr;
-	addr = get_object_address(type, object, &rel, AccessShareLock, true);
-	if (rel != NULL)
-		relation_close(rel, AccessShareLock);
 	if (!OidIsValid(addr.objectId) ||
 		getExtensionOfObject(addr.classId, addr.objectId) != extoid)
 		return InvalidObjectAddress;
@@ -235,6 +245,19 @@ check_statement(Node *parsetree)
 		AlterTableCmd *bad = NULL;
 		ListCell   *lc;
 
+		/*
+		 * INHERIT names the parent in the command: a table (or foreign
+		 * table) of anyone's made a child of one of the extension's tables
+		 * is refused as CREATE TABLE ... INHERITS is.
+		 */
+		foreach(lc, stmt->cmds)
+		{
+			AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+
+			if (cmd->subtype == AT_AddInherit && cmd->def != NULL && IsA(cmd->def, RangeVar) &&
+				OidIsValid(relid = member_table((RangeVar *) cmd->def)))
+				refuse("inherit from", NULL, relid, GUARD_TREE_CHILD);
+		}
 		if (stmt->objtype != OBJECT_TABLE)
 			return;
 		foreach(lc, stmt->cmds)
@@ -376,9 +399,11 @@ check_statement(Node *parsetree)
 			OidIsValid((addr = member_object(OBJECT_TYPE, (Node *) stmt->typeName)).objectId))
 			refuse_object("rename a label of", addr);
 	}
-	else if (IsA(parsetree, CreateStmt))
+	else if (IsA(parsetree, CreateStmt) || IsA(parsetree, CreateForeignTableStmt))
 	{
-		CreateStmt *stmt = (CreateStmt *) parsetree;
+		/* a foreign table's statement starts with a CreateStmt */
+		CreateStmt *stmt = IsA(parsetree, CreateStmt) ? (CreateStmt *) parsetree :
+			&((CreateForeignTableStmt *) parsetree)->base;
 		ListCell   *lc;
 
 		/* PARTITION OF names its parent here too: audit_maintain's partitions */
@@ -421,7 +446,7 @@ catalog_process_utility(PlannedStmt *pstmt, const char *queryString,
 	if (parsetree != NULL &&
 		(IsA(parsetree, AlterTableStmt) || IsA(parsetree, RenameStmt) ||
 		 IsA(parsetree, AlterObjectSchemaStmt) || IsA(parsetree, AlterEnumStmt) ||
-		 IsA(parsetree, CreateStmt)) &&
+		 IsA(parsetree, CreateStmt) || IsA(parsetree, CreateForeignTableStmt)) &&
 		!IsBinaryUpgrade && !catalog_allow_table_changes && !in_own_script())
 		check_statement(parsetree);
 

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(187);
+SELECT plan(189);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -546,6 +546,9 @@ FROM unnest(ARRAY['catalog_anon', 'catalog_editor', 'catalog_admin', 'catalog_ow
 CREATE TEMP TABLE guard_parent (price numeric(12,2));
 CREATE TYPE pg_temp.guard_row AS (id bigint);
 CREATE TABLE public.guard_ptab (LIKE catalog.category) PARTITION BY RANGE (id);
+CREATE TABLE public.guard_kid3 (LIKE catalog.product);
+CREATE FOREIGN DATA WRAPPER guard_fdw;
+CREATE SERVER guard_srv FOREIGN DATA WRAPPER guard_fdw;
 SELECT throws_ok(stmt, '0A000', msg, d)
 FROM (VALUES
     ('ALTER TABLE catalog.product ALTER COLUMN price TYPE float8',
@@ -619,7 +622,13 @@ FROM (VALUES
      'RENAME CONSTRAINT of an extension table is refused (the API tells a duplicate SKU by its name)'),
     ('CREATE TABLE public.guard_kid () INHERITS (catalog.product)',
      'cannot inherit from table "product", which belongs to extension "catalog"',
-     'CREATE TABLE ... INHERITS an extension table is refused')
+     'CREATE TABLE ... INHERITS an extension table is refused'),
+    ('ALTER TABLE public.guard_kid3 INHERIT catalog.product',
+     'cannot inherit from table "product", which belongs to extension "catalog"',
+     'ALTER TABLE ... INHERIT an extension table is refused (the same child, made in two steps)'),
+    ('CREATE FOREIGN TABLE public.guard_fkid () INHERITS (catalog.product) SERVER guard_srv',
+     'cannot inherit from table "product", which belongs to extension "catalog"',
+     'CREATE FOREIGN TABLE ... INHERITS an extension table is refused (every search would read the foreign table)')
 ) AS t(stmt, msg, d);
 SELECT lives_ok($$ALTER TYPE catalog.product_status ADD VALUE IF NOT EXISTS 'published'$$,
                 'ADD VALUE of the enum passes (no label the code knows changes)');
