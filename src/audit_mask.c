@@ -138,10 +138,9 @@ static DocTableCache policy_cache = {.table = "audit_mask"};
 /* A table without declared masks: the built-in patterns only. */
 static AuditMaskPolicy empty_policy = {NULL, 0, NULL};
 
-/* The audit key, read once per transaction (audit_key_lxid). */
+/* The audit key, read once per transaction (wiped at its end: forget_audit_key). */
 static MemoryContext key_cxt = NULL;
 static SigningKey *audit_key = NULL;
-static LocalTransactionId audit_key_lxid = InvalidLocalTransactionId;
 
 /* ------------------------------------------------------------------------
  * The mask
@@ -179,9 +178,7 @@ current_audit_key(void)
 	SigningKey *newest;
 	MemoryContext old;
 
-	LocalTransactionId lxid = ApiCurrentLxid();
-
-	if (audit_key != NULL && audit_key_lxid == lxid)
+	if (audit_key != NULL)
 		return audit_key;
 
 	if (key_cxt == NULL)
@@ -209,7 +206,6 @@ current_audit_key(void)
 	audit_key->secret = (bytea *) palloc(VARSIZE_ANY(newest->secret));
 	memcpy(audit_key->secret, newest->secret, VARSIZE_ANY(newest->secret));
 	MemoryContextSwitchTo(old);
-	audit_key_lxid = lxid;
 
 	/* wipe the loaded copies */
 	SigningKeysWipe(keys);

@@ -277,7 +277,7 @@ PG_FUNCTION_INFO_V1(catalog_pre_request);
 /*
  * The Set-Cookie entries csrf_token added to response.headers in this
  * transaction, one per open subtransaction level that called it, innermost
- * last (TopMemoryContext), and the transaction they belong to.  A second
+ * last (TopMemoryContext; wiped when the transaction ends: cookie_xact).  A second
  * call replaces the entry the header holds instead of adding one more: each
  * call mints a token, and a list of conflicting cookies grew by one entry
  * per call, each call copying all the earlier ones (a loop of 20,000 calls
@@ -297,7 +297,6 @@ typedef struct CookieEntry
 static CookieEntry *cookie_stack = NULL;
 static int	cookie_depth = 0;
 static int	cookie_alloc = 0;
-static LocalTransactionId cookie_lxid = InvalidLocalTransactionId;
 static bool cookie_callback = false;
 
 /* Wipe and free one remembered entry (it holds a token). */
@@ -315,20 +314,16 @@ forget_cookies(void)
 		wipe_entry(cookie_stack[--cookie_depth].entry);
 }
 
-/* At the end of the transaction the entries (they hold tokens) are wiped. */
+/*
+ * At the end of the transaction the entries (they hold tokens) are wiped,
+ * so the stack only ever holds the current transaction's (registered with
+ * the first entry).
+ */
 static void
 cookie_xact(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PREPARE)
-		forget_cookies();
-}
-
-/* An earlier transaction's entries (maybe another client's) are dropped. */
-static void
-cookies_of_this_transaction(void)
-{
-	if (cookie_depth > 0 && cookie_lxid != ApiCurrentLxid())
 		forget_cookies();
 }
 
@@ -344,7 +339,6 @@ cookie_subxact(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
-	cookies_of_this_transaction();
 	if (cookie_depth == 0 || cookie_stack[cookie_depth - 1].subid != mySubid)
 		return;
 	if (event == SUBXACT_EVENT_ABORT_SUB)
@@ -373,7 +367,6 @@ remember_cookie(const char *entry)
 		RegisterXactCallback(cookie_xact, NULL);
 		cookie_callback = true;
 	}
-	cookies_of_this_transaction();
 	/* allocate everything first: an error leaves the stack as it was */
 	if (cookie_depth == cookie_alloc)
 	{
@@ -397,7 +390,6 @@ remember_cookie(const char *entry)
 		cookie_stack[cookie_depth].subid = subid;
 		cookie_depth++;
 	}
-	cookie_lxid = ApiCurrentLxid();
 }
 
 /*
@@ -417,7 +409,6 @@ without_earlier_cookie(const char *headers)
 	const char *entry;
 	StringInfoData out;
 
-	cookies_of_this_transaction();
 	if (headers == NULL || cookie_depth == 0)
 		return headers;
 	entry = cookie_stack[cookie_depth - 1].entry;
