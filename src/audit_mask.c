@@ -61,8 +61,11 @@
  *
  * The audit key is read (SigningKeysLoad) at most once per transaction and
  * only when a value is hashed; a rotated key applies from the next
- * transaction.  Without an 'audit' key, hashing fails (55000): values are
- * never written unmasked.
+ * transaction.  A copy read inside a subtransaction that rolls back is
+ * forgotten with it: it may be a key inserted there, which never commits,
+ * and committed rows masked with it could never be matched again.  Without
+ * an 'audit' key, hashing fails (55000): values are never written
+ * unmasked.
  *
  *-------------------------------------------------------------------------
  */
@@ -138,14 +141,31 @@ static DocTableCache policy_cache = {.table = "audit_mask"};
 /* A table without declared masks: the built-in patterns only. */
 static AuditMaskPolicy empty_policy = {NULL, 0, NULL};
 
-/* The audit key, read once per transaction (wiped at its end: forget_audit_key). */
+/*
+ * The audit key, read once per transaction (wiped at its end:
+ * forget_audit_key), and the subtransaction that read it (the copy goes
+ * with it if it rolls back: forget_audit_key_sub).
+ */
 static MemoryContext key_cxt = NULL;
 static SigningKey *audit_key = NULL;
+static SubTransactionId audit_key_subid = InvalidSubTransactionId;
 
 /* ------------------------------------------------------------------------
  * The mask
  * ------------------------------------------------------------------------
  */
+
+/* Wipe and drop the key copy, if any. */
+static void
+wipe_audit_key(void)
+{
+	if (audit_key != NULL)
+		explicit_bzero(VARDATA_ANY(audit_key->secret), VARSIZE_ANY_EXHDR(audit_key->secret));
+	audit_key = NULL;
+	audit_key_subid = InvalidSubTransactionId;
+	if (key_cxt != NULL)
+		MemoryContextReset(key_cxt);
+}
 
 /*
  * forget_audit_key
@@ -160,9 +180,23 @@ forget_audit_key(XactEvent event, void *arg)
 		 event != XACT_EVENT_PREPARE && event != XACT_EVENT_PARALLEL_COMMIT &&
 		 event != XACT_EVENT_PARALLEL_ABORT))
 		return;
-	explicit_bzero(VARDATA_ANY(audit_key->secret), VARSIZE_ANY_EXHDR(audit_key->secret));
-	audit_key = NULL;
-	MemoryContextReset(key_cxt);
+	wipe_audit_key();
+}
+
+/*
+ * forget_audit_key_sub
+ *	  Wipe the key copy when the subtransaction that read it, or one that
+ *	  encloses it, rolls back.  Subtransaction ids grow within a
+ *	  transaction and subtransactions nest, so a copy read while mySubid was
+ *	  open has an id >= mySubid; one read before it stays.
+ */
+static void
+forget_audit_key_sub(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && audit_key != NULL &&
+		audit_key_subid >= mySubid)
+		wipe_audit_key();
 }
 
 /*
@@ -186,11 +220,9 @@ current_audit_key(void)
 		key_cxt = AllocSetContextCreate(TopMemoryContext, "catalog audit key",
 										ALLOCSET_SMALL_SIZES);
 		RegisterXactCallback(forget_audit_key, NULL);
+		RegisterSubXactCallback(forget_audit_key_sub, NULL);
 	}
-	if (audit_key != NULL)
-		explicit_bzero(VARDATA_ANY(audit_key->secret), VARSIZE_ANY_EXHDR(audit_key->secret));
-	audit_key = NULL;
-	MemoryContextReset(key_cxt);
+	wipe_audit_key();
 
 	keys = SigningKeysLoad("audit");
 	newest = SigningKeyFind(keys, -1);
@@ -206,6 +238,7 @@ current_audit_key(void)
 	audit_key->secret = (bytea *) palloc(VARSIZE_ANY(newest->secret));
 	memcpy(audit_key->secret, newest->secret, VARSIZE_ANY(newest->secret));
 	MemoryContextSwitchTo(old);
+	audit_key_subid = GetCurrentSubTransactionId();
 
 	/* wipe the loaded copies */
 	SigningKeysWipe(keys);
