@@ -938,12 +938,16 @@ Validates and canonicalises every field and returns the product document. With i
 CREATE FUNCTION catalog_api.get_product(id bigint)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'catalog_get_product'
-LANGUAGE C STABLE PARALLEL RESTRICTED;
+LANGUAGE C STABLE PARALLEL UNSAFE;
 -- Not STRICT: a NULL id is refused (22023 "required") after the rate
 -- limiter has counted the call, as every other required argument is.
--- PARALLEL RESTRICTED, not SAFE: every call goes through the rate limiter,
--- whose rule cache reads with a fresh snapshot (which a parallel worker may
--- not take) and whose per-request mark a worker would not see.
+-- PARALLEL UNSAFE, like every API function: every call goes through the
+-- rate limiter, whose rule cache reads with a fresh snapshot, and reads
+-- the product with the transaction's snapshot, neither of which core lets
+-- even the leader of a parallel plan take (XX000 "cannot update
+-- SecondarySnapshot during a parallel operation" under PARALLEL
+-- RESTRICTED); a worker would not see the limiter's per-request mark
+-- either.  A call reads one row: a parallel plan gains nothing.
 -- get_product runs no SQL: it reads the two rows with primary-key index
 -- scans in C (src/document.c) and applies the visibility rule itself, so it
 -- needs neither SECURITY DEFINER nor a pinned search_path.

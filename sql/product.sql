@@ -21,11 +21,28 @@ SELECT created_by, updated_by, version, status FROM catalog.product WHERE id = :
 SELECT p - 'created_at' - 'updated_at' - 'id' AS product FROM catalog_api.get_product(:ws1) AS p;
 SELECT catalog_api.get_product(id => -1);
 \echo :LAST_ERROR_SQLSTATE
--- in a parallel plan get_product stays in the leader (PARALLEL RESTRICTED:
--- the rate limiter's rule cache cannot take a snapshot in a worker)
+-- get_product is PARALLEL UNSAFE: under PARALLEL RESTRICTED a query whose
+-- cheapest plan was parallel called it in the leader of a Gather, where
+-- core refuses the snapshots it takes (the rate limiter's rule cache on a
+-- new backend, the read itself): XX000.  Now no plan around it is parallel.
+CREATE TABLE public.par_ids AS SELECT :ws1::bigint AS id FROM generate_series(1, 2000);
+ANALYZE public.par_ids;
+\c
+SET catalog.actor = 'regress-user';
 SET force_parallel_mode = on;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT catalog_api.get_product(id)->>'sku' FROM public.par_ids;
+SELECT count(*) AS calls, min(p->>'sku') AS sku FROM (SELECT catalog_api.get_product(id) AS p FROM public.par_ids) s;
 SELECT p->>'sku' AS sku FROM catalog_api.get_product(:ws1) AS p;
 RESET force_parallel_mode;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+DROP TABLE public.par_ids;
 
 -- required arguments and validation errors carry field-level DETAIL
 SELECT catalog_api.create_product(sku => NULL, name => 'x', price => 1, category_id => :clothing);
