@@ -1391,6 +1391,10 @@ BEGIN
 END
 $owner$;
 ALTER FUNCTION catalog.search_terms_collect() OWNER TO catalog_owner;
+-- The tree guard locks the tree and walks the parents as catalog_owner
+-- (src/category.c): the invoker of a plain SQL write may not see the lock
+-- row, which only the owner's policy shows.
+ALTER FUNCTION catalog.category_tree_guard() OWNER TO catalog_owner;
 -- search_explain plans as the search itself does: as catalog_owner, under
 -- row-level security (EXECUTE stays with superusers).
 ALTER FUNCTION catalog.search_explain(text, bigint, numeric, numeric, text, text, integer, text)

@@ -30,6 +30,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
 #include "common/jsonapi.h"
 #include "common/pg_prng.h"
 #include "mb/pg_wchar.h"
@@ -1178,6 +1179,46 @@ ApiRowSecurityEnd(int nest)
 {
 	if (nest > 0)
 		AtEOXact_GUC(true, nest);
+}
+
+/*
+ * ApiOwnerBegin
+ *	  Run what follows as the owner of function fn_oid, with search_path
+ *	  and row_security pinned, as a SECURITY DEFINER function with SET
+ *	  clauses would run: for the SQL a trigger runs on tables its invoker
+ *	  cannot see.  A caller's SECURITY_NOFORCE_RLS (a referential action's
+ *	  context) is not passed on: the owner obeys the tables' policies.
+ *	  ApiOwnerEnd restores both; an error unwinds both with the
+ *	  (sub)transaction.
+ */
+void
+ApiOwnerBegin(Oid fn_oid, ApiOwnerState *st)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+
+	st->nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("row_security", "on", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	GetUserIdAndSecContext(&st->save_userid, &st->save_sec_context);
+	SetUserIdAndSecContext(owner, (st->save_sec_context & ~SECURITY_NOFORCE_RLS) |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+/* Close what ApiOwnerBegin opened. */
+void
+ApiOwnerEnd(ApiOwnerState *st)
+{
+	SetUserIdAndSecContext(st->save_userid, st->save_sec_context);
+	AtEOXact_GUC(true, st->nest);
 }
 
 /*

@@ -62,6 +62,17 @@ extern int64 ApiMonotonicNs(void);
 extern int	ApiRowSecurityBegin(void);
 extern void ApiRowSecurityEnd(int nest);
 extern Datum ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo);
+
+/* What ApiOwnerBegin saved, for ApiOwnerEnd. */
+typedef struct ApiOwnerState
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			nest;
+} ApiOwnerState;
+
+extern void ApiOwnerBegin(Oid fn_oid, ApiOwnerState *st);
+extern void ApiOwnerEnd(ApiOwnerState *st);
 extern void ApiRaiseNotFound(const char *what, int64 id) pg_attribute_noreturn();
 extern void ApiRaiseStale(const char *what, int64 id, int32 expected,
 						  int32 current) pg_attribute_noreturn();

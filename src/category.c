@@ -243,7 +243,10 @@ PG_FUNCTION_INFO_V1(catalog_category_tree_guard);
  *	  DELETE statement, the tree lock (so plain SQL takes it before any
  *	  category row, as the API does); for each row inserted or whose
  *	  parent_id is updated, the checks (its lock_tree finds the lock
- *	  already held).
+ *	  already held).  Both run as the function's owner, catalog_owner
+ *	  (ApiOwnerBegin): only its policy shows the lock row, and an invoker
+ *	  given a privilege on catalog.category by mistake must meet the
+ *	  table's own policies, not a "missing lock row" error.
  */
 Datum
 catalog_category_tree_guard(PG_FUNCTION_ARGS)
@@ -257,6 +260,7 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	int64		parent;
 	bool		has_parent;
 	bool		is_move;
+	ApiOwnerState owner;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event))
 		elog(ERROR, "category_tree_guard must be a BEFORE trigger");
@@ -270,10 +274,14 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	 */
 	if (TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
 	{
+		ApiOwnerState owner;
+
+		ApiOwnerBegin(fcinfo->flinfo->fn_oid, &owner);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		lock_tree();
 		SPI_finish();
+		ApiOwnerEnd(&owner);
 		return PointerGetDatum(NULL);
 	}
 
@@ -301,11 +309,13 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	d = heap_getattr(newtup, SPI_fnumber(desc, "id"), desc, &isnull);
 	node = isnull ? 0 : DatumGetInt64(d);
 
+	ApiOwnerBegin(fcinfo->flinfo->fn_oid, &owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	lock_tree();
 	check_parent(node, has_parent, parent, is_move);
 	SPI_finish();
+	ApiOwnerEnd(&owner);
 	return PointerGetDatum(newtup);
 }
 

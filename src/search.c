@@ -4185,20 +4185,6 @@ terms_end(TermCollector *tc)
 	return tc->nmissing;
 }
 
-/* The owner of function fn_oid (whose rights the word insert runs with). */
-static Oid
-function_owner(Oid fn_oid)
-{
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for function %u", fn_oid);
-	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
  * catalog_search_terms_collect
  *	  AFTER INSERT / UPDATE statement trigger on catalog.product: add the
@@ -4263,31 +4249,13 @@ catalog_search_terms_collect(PG_FUNCTION_ARGS)
 	{
 		/*
 		 * The insert of the new words, the trigger's one SQL, runs as the
-		 * function's owner with search_path and row_security pinned, as a
-		 * SECURITY DEFINER function with SET clauses would run all of it
-		 * (see the function's definition); an error unwinds both with the
-		 * (sub)transaction.
+		 * function's owner (see the function's definition).
 		 */
-		Oid			owner = function_owner(fcinfo->flinfo->fn_oid);
-		Oid			save_userid;
-		int			save_sec_context;
-		int			nest = NewGUCNestLevel();
+		ApiOwnerState owner;
 
-		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		(void) set_config_option("row_security", "on", PGC_USERSET,
-								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		GetUserIdAndSecContext(&save_userid, &save_sec_context);
-		/*
-		 * A caller's SECURITY_NOFORCE_RLS (a referential action's context)
-		 * is not passed on: the owner's insert obeys the table's policies.
-		 */
-		SetUserIdAndSecContext(owner, (save_sec_context & ~SECURITY_NOFORCE_RLS) |
-							   SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
+		ApiOwnerBegin(fcinfo->flinfo->fn_oid, &owner);
 		(void) terms_end(&tc);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-		AtEOXact_GUC(true, nest);
+		ApiOwnerEnd(&owner);
 	}
 	if (pushed)
 		PopActiveSnapshot();

@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(163);
+SELECT plan(168);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -422,6 +422,28 @@ SELECT lives_ok($$UPDATE catalog.product SET name = 'hijack'$$,
 RESET ROLE;
 SELECT is_empty($$SELECT 1 FROM catalog.product WHERE name = 'hijack'$$,
                 'RLS: catalog_anon has no UPDATE policy, so no row changed');
+-- The same for categories: the tree guard's statement trigger locks the
+-- tree as its owner, so a mistaken grant meets the table's policies, not a
+-- "row of catalog.category_tree_lock is missing" error (55000); an editor's
+-- plain UPDATE passes its policy and the guard still checks the move.
+GRANT SELECT, UPDATE ON catalog.category TO catalog_anon, catalog_editor;
+SELECT (catalog_api.create_category(name => 'Tap Tree Child', slug => 'tap-tree-child-' || pg_backend_pid(),
+                                    parent_id => (SELECT cat FROM fx))->>'id')::bigint AS tree_child \gset
+SELECT (SELECT cat FROM fx) AS tree_parent \gset
+SET LOCAL ROLE catalog_anon;
+SELECT lives_ok($$UPDATE catalog.category SET name = 'hijack'$$,
+               'RLS: an UPDATE of catalog.category by catalog_anon with a mistaken grant runs');
+RESET ROLE;
+SELECT is_empty($$SELECT 1 FROM catalog.category WHERE name = 'hijack'$$,
+                'RLS: catalog_anon has no UPDATE policy on catalog.category, so no row changed');
+SET LOCAL ROLE catalog_editor;
+SELECT lives_ok(format($$UPDATE catalog.category SET name = 'Tap Tree Renamed' WHERE id = %s$$, :tree_child),
+                'a mistaken grant: an editor''s plain UPDATE of a category passes the tree guard');
+SELECT throws_ok(format($$UPDATE catalog.category SET parent_id = %s WHERE id = %s$$, :tree_child, :tree_parent),
+                 '22023', NULL, 'a mistaken grant: an editor''s plain UPDATE that would close a cycle is refused');
+RESET ROLE;
+SELECT is((SELECT name FROM catalog.category WHERE id = :tree_child), 'Tap Tree Renamed',
+          'the editor''s rename is stored');
 -- a key to hide: without one, the check below would pass on an empty table
 CREATE TEMP TABLE fx_key AS
 SELECT catalog_api.create_product(sku => 'TAP-K-' || pg_backend_pid(), name => 'Keyed', price => 1,
