@@ -231,6 +231,17 @@ SELECT catalog_api.update_product(id => :ws1, expected_version => NULL, name => 
 SELECT catalog_api.update_product(id => :ws1, expected_version => 3, name => E'bad\u202Ename');
 \echo :LAST_ERROR_SQLSTATE
 
+-- attribute numbers are stored as sent: 1.0 and 1.00 are equal as jsonb
+-- values but not as sent, so rewriting only a number's scale is a change
+-- (version 2, stored 1.00); sending the stored form again is not
+SELECT (catalog_api.create_product(sku => 'WS-SCALE', name => 'Scale Socks', price => 1,
+        category_id => :clothing, attributes => '{"weight": 1.0}')->>'id')::bigint AS wscale \gset
+SELECT p->'attributes' AS attributes, p->>'version' AS version
+FROM catalog_api.update_product(id => :wscale, expected_version => 1, attributes => '{"weight": 1.00}') AS p;
+SELECT p->'attributes' AS attributes, p->>'version' AS version
+FROM catalog_api.update_product(id => :wscale, expected_version => 2, attributes => '{"weight": 1.00}') AS p;
+SELECT attributes, version FROM catalog.product WHERE id = :wscale;
+
 -- archive
 SELECT p->>'status' AS status, p->>'version' AS version
 FROM catalog_api.archive_product(id => :ws1, expected_version => 3) AS p;

@@ -95,17 +95,22 @@ static ApiPlan plan_store_response = {
 
 /*
  * Whether the request ($3..$11 of plan_update) would change row p: the one
- * test of plan_update's WHERE and plan_recheck's extra column.
+ * test of plan_update's WHERE and plan_recheck's extra column.  Attributes
+ * are compared by their text, not as jsonb values: numbers are stored as
+ * sent, and jsonb equality holds 1.0 and 1.00 equal, so an update that only
+ * rewrote a number's scale kept the old one and returned it (the audit and
+ * the idempotency fingerprint both tell them apart).
  */
 #define PRODUCT_WOULD_CHANGE \
 	"((p.sku, p.name, p.description, p.status, p.price, p.currency," \
-	"  p.category_id, p.attributes)" \
+	"  p.category_id)" \
 	" IS DISTINCT FROM" \
 	" (COALESCE($3, p.sku), COALESCE($4, p.name)," \
 	"  CASE WHEN $5 THEN $6 ELSE p.description END," \
 	"  COALESCE($7::catalog.product_status, p.status), COALESCE($8, p.price)," \
-	"  COALESCE($9, p.currency), COALESCE($10, p.category_id)," \
-	"  COALESCE($11, p.attributes)))"
+	"  COALESCE($9, p.currency), COALESCE($10, p.category_id))" \
+	" OR ($11 IS NOT NULL" \
+	"     AND p.attributes::pg_catalog.text IS DISTINCT FROM $11::pg_catalog.text))"
 
 static ApiPlan plan_update = {
 	"UPDATE catalog.product p SET"
