@@ -337,6 +337,31 @@ BEGIN ISOLATION LEVEL SERIALIZABLE;
 SELECT catalog_api.create_product(sku => 'SER-1', name => 'Serializable', price => 1, category_id => :clothing);
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
+-- every writer, not only create_product
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT catalog_api.update_product(id => :ws1, expected_version => 1, name => 'Serializable');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT catalog_api.archive_product(id => :ws1, expected_version => 1);
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT catalog_api.create_category(name => 'Serializable', slug => 'serializable');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT catalog_api.update_category(id => :clothing, expected_version => 1, name => 'Serializable');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT catalog_api.purge_idempotency();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT catalog_api.refresh_search_terms();
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
 
 -- attribute keys longer than 64 bytes, and documents over 64 KiB refused before any work
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing,

@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(450);
+SELECT plan(454);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -752,26 +752,28 @@ SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(page_size => 0)$$
 SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(page_size => 101)$$), '22023 page_size', 'page_size 101');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(page_size => -1)$$), '22023 page_size', 'page_size -1');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(top => 0)$$), '22023 top', 'facets: top 0');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(top => 101)$$), '22023 top', 'facets: top 101');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(top => 100)$$), 'ok', 'facets: top 100');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => 20, max_price => 10)$$),
           '22023 max_price', 'min_price above max_price');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(min_price => 20, max_price => 10)$$),
           '22023 max_price', 'facets: min_price above max_price');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => 10, max_price => 10)$$), 'ok',
           'min_price equal to max_price');
-SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => -1)$$), '^22... min_price$',
-               'negative min_price: a 22xxx error on min_price');
-SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(max_price => -0.01)$$), '^22... max_price$',
-               'negative max_price: a 22xxx error on max_price');
-SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => 1.001)$$), '^22... min_price$',
-               'a price with 3 decimals: a 22xxx error');
-SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(max_price => 'NaN')$$), '^22... max_price$',
-               'NaN price: a 22xxx error');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => -1)$$), '22003 min_price',
+          'negative min_price: 22003 on min_price');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(max_price => -0.01)$$), '22003 max_price',
+          'negative max_price: 22003 on max_price');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(min_price => 1.001)$$), '22003 min_price',
+          'a price with 3 decimals: 22003');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(max_price => 'NaN')$$), '22003 max_price',
+          'NaN price: 22003');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(category_id => 9223372036854775807)$$), 'PT404',
           'unknown category_id');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.product_facets(category_id => 9223372036854775807)$$), 'PT404',
           'facets: unknown category_id');
-SELECT matches(pg_temp.outcome($$SELECT catalog_api.search_products(category_id => 0)$$), '^22... category_id$',
-               'category_id 0: a 22xxx error');
+SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(category_id => 0)$$), '22003 category_id',
+          'category_id 0: 22003 out of range');
 SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', repeat('a', 201))), '22001 q',
           'q of 201 code points');
 SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', repeat(U&'\00E9', 201))), '22001 q',
@@ -814,7 +816,10 @@ SELECT is(pg_temp.matches(catalog_api.search_products(q => '0%_Off', category_id
           ARRAY['substring'], 'q "0%_Off" is a substring match');
 -- parse_request: a q with no word, no SKU-like token and no run of 3
 -- letters or digits has no text condition; it searches by the filters only
--- (like an empty q), it never becomes a LIKE wildcard.
+-- (like an empty q), it never becomes a LIKE wildcard.  The reference is
+-- not empty, so the comparisons below can fail.
+SELECT cmp_ok(cardinality(pg_temp.unpaged(NULL, pg_temp.cid('root'), NULL, NULL, NULL, NULL)), '>', 1,
+              'the filters-only reference of the checks below has rows');
 SELECT is(pg_temp.unpaged('%', pg_temp.cid('root'), NULL, NULL, NULL, NULL),
           pg_temp.unpaged(NULL, pg_temp.cid('root'), NULL, NULL, NULL, NULL),
           'q "%" has no text condition: the filters-only result');
@@ -862,6 +867,8 @@ SELECT is(pg_temp.ids(catalog_api.search_products(
               q => 'alpha bravo charlie delta echo foxtrot golf hotel india kilo',
               category_id => pg_temp.cid('root'))),
           '{}'::bigint[], 'the 10th word is used (kilo as the 10th word matches nothing)');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => repeat('alpha ', 10) || 'kilo', category_id => pg_temp.cid('root'))),
+          '{}'::bigint[], 'the first 10 distinct words: a word written ten times counts once, so kilo is used');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(q => 'x')$$), 'ok', 'a single character');
 SELECT is(pg_temp.outcome($$SELECT catalog_api.search_products(q => '-')$$), 'ok', 'a single punctuation character');
 SELECT is(pg_temp.outcome(format('SELECT catalog_api.search_products(q => %L)', repeat('m', 200))), 'ok',

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(246);
+SELECT plan(250);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -612,6 +612,16 @@ SELECT throws_ok($$SELECT catalog_api.audit_mask_set(table_name => 'product', co
                                                       attribute_key => 'Supplier_Ref', method => 'hash')$$,
                  '22023', 'invalid value for field "attribute_key": a key does not match [a-z][a-z0-9_]* at position 1',
                  'audit_mask_set refuses an attribute key outside the attributes'' key syntax');
+-- A key the plain-text canonicalisation would change is refused, not
+-- stored changed (a mask stored as ' supplier' would never match).
+SELECT throws_ok($$SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'attributes',
+                                                      attribute_key => ' supplier', method => 'hash')$$,
+                 '22023', 'invalid value for field "attribute_key": value is not in canonical form (white space, Unicode normalisation)',
+                 'audit_mask_set refuses an attribute key with white space the canonical form trims (not_canonical)');
+SELECT throws_ok(format($$SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'attributes',
+                                                             attribute_key => %L, method => 'hash')$$, U&'cafe\0301'),
+                 '22023', 'invalid value for field "attribute_key": value is not in canonical form (white space, Unicode normalisation)',
+                 'audit_mask_set refuses a decomposed attribute key (not_canonical)');
 SELECT throws_ok(format($$SELECT catalog_api.audit_mask_set(table_name => 'product', column_name => 'attributes',
                                                              attribute_key => %L, method => 'hash')$$, repeat('k', 65)),
                  '22023', 'invalid value for field "attribute_key": a key is longer than 64 bytes',
@@ -1213,6 +1223,8 @@ SELECT cmp_ok((catalog_api.audit_verify()->>'pruned')::bigint, '>=', 3::bigint,
 SELECT catalog_api.audit_drop_partitions((:yr || '-04-01 00:00:00+00')::timestamptz)::text AS kept_mar \gset
 SELECT is(:'kept_mar'::jsonb -> 'dropped', '[]'::jsonb, 'a partition with unsealed rows is not dropped');
 SELECT is(:'kept_mar'::jsonb #>> '{kept,0,partition}', (SELECT name FROM parts WHERE k = 'mar'), 'it is listed as kept');
+SELECT is((:'kept_mar'::jsonb #> '{kept,0}') - 'partition', '{"reason": "unsealed_rows", "unsealed": 2}'::jsonb,
+          'with the reason unsealed_rows and the number of its unsealed rows');
 SELECT ok((SELECT part FROM parts WHERE k = 'mar') IN (SELECT p FROM pg_temp.partitions() p)
           AND (SELECT count(*) FROM catalog.audit_log a JOIN ret USING (id) WHERE ret.k = 'mar') = 2,
           'a partition with unsealed rows is kept, with its rows');
@@ -1251,6 +1263,14 @@ SELECT is(catalog_api.audit_drop_partitions('1940-08-01 00:00:00+00'),
           '{"dropped": [], "kept": [{"partition": "audit_log_p194005", "reason": "not_a_month"}]}'::jsonb,
           'a partition attached by hand over two months is kept by retention (not_a_month)');
 DROP TABLE catalog.audit_log_p194005;
+-- A cutoff after the end of the current month does not drop it: its month
+-- has not ended (not_ended).  Rolled back: nothing else is to be dropped.
+BEGIN;
+SELECT ok(catalog_api.audit_drop_partitions((date_trunc('month', now() AT TIME ZONE 'UTC') + interval '2 months') AT TIME ZONE 'UTC')->'kept'
+          @> jsonb_build_array(jsonb_build_object('partition', 'audit_log_p' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM'),
+                                                  'reason', 'not_ended')),
+          'retention keeps the current month, whose month has not ended, whatever the cutoff (not_ended)');
+ROLLBACK;
 
 -- After partitions were created, moved into and dropped, this backend's
 -- trigger still writes into the right partition.
