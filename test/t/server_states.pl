@@ -5,9 +5,10 @@
 #     and under PostgREST (request.method set) answers HTTP 503 through
 #     response.status.
 #  2. Preloaded: health() is "ok" and sets no status.
-#  3. A streaming hot standby: every read function answers (in_recovery
-#     true, the same product document as the primary), and every write is
-#     refused with 25006 and a message that says why.
+#  3. A streaming hot standby: every read function answers what the
+#     primary answers (in_recovery true), as the role that may call it in a
+#     read-only transaction, and every write is refused with 25006 and a
+#     message that says why.
 #  4. pg_dump and restore: the catalog's tables are configuration tables of
 #     the extension, so their rows (and sequence positions) are in a plain
 #     pg_dump, and the dump restores with psql even when a parent category
@@ -196,6 +197,40 @@ is( $standby->safe_psql(
 is( $standby->safe_psql(
 		'postgres', "SELECT jsonb_array_length(catalog_api.list_categories())"),
 	'1', 'on the standby, list_categories answers');
+
+# Every other read function answers on the standby what it answers on the
+# primary (nothing writes in between: sealing is off), as the role that
+# may call it, in a read-only transaction as PostgREST's GET runs.
+my $cat_id = $primary->safe_psql('postgres', "SELECT id FROM catalog.category WHERE slug = 'tap'");
+my @reads = (
+	[ catalog_anon => "catalog_api.search_products(q => 'tap')" ],
+	[ catalog_anon => "catalog_api.search_products(category_id => $cat_id, sort => 'price_asc', page_size => 1)" ],
+	[ catalog_anon => "catalog_api.search_products(q => 'tpa product')" ],
+	[ catalog_anon => "catalog_api.product_facets(q => 'tap')" ],
+	[ catalog_editor => "catalog_api.search_products(q => 'tap', status => 'archived')" ],
+	[ catalog_admin => "catalog_api.product_history($id)" ],
+	[ catalog_admin => "catalog_api.category_history($cat_id)" ],
+	[ catalog_admin => "catalog_api.audit_by_actor('tap-user')" ],
+	[ catalog_admin => "catalog_api.audit_by_request('tap-request')" ],
+	[ catalog_admin => "catalog_api.audit_verify()" ],
+	[ catalog_admin => "catalog_api.audit_head()" ],
+	[ catalog_admin => "catalog_api.audit_masks()" ],
+	[ catalog_admin => "catalog_api.rate_limits()" ],
+);
+for my $r (@reads)
+{
+	my ($role, $call) = @$r;
+	my $sql = "BEGIN READ ONLY; SET LOCAL ROLE $role; SELECT ($call)::text; COMMIT;";
+	my $want = $primary->safe_psql('postgres', $sql);
+	my ($rrc, $rout, $rerr) = $standby->psql('postgres', $sql);
+	is($rrc, 0, "on the standby, $call answers as $role") or diag($rerr);
+	is($rout, $want, "on the standby, $call answers what the primary answers");
+}
+like( $standby->safe_psql(
+		'postgres', q{BEGIN READ ONLY; SET LOCAL ROLE catalog_anon;
+		SELECT set_config('request.jwt.claims', '{"sid": "tap-standby-session"}', true) IS NOT NULL;
+		SELECT length(catalog_api.csrf_token()->>'token') > 0; COMMIT;}),
+	qr/^t\nt$/, 'on the standby, csrf_token answers a token for a session');
 
 my ($ret, $sout, $serr) = $standby->psql('postgres',
 	"SELECT catalog_api.update_product(id => $id, expected_version => 2, name => 'x')",
