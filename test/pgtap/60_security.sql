@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(189);
+SELECT plan(191);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -668,6 +668,46 @@ SELECT lives_ok($$ALTER TABLE catalog.category ALTER COLUMN name TYPE varchar(10
 SELECT lives_ok($$ALTER TABLE catalog.product RENAME COLUMN tap_note TO tap_remark$$,
                 'with catalog.allow_table_changes on, a superuser may rename a column');
 RESET catalog.allow_table_changes;
+
+------------------------------------------------------------------------------
+-- Every counted function charges the limiter itself (a function that forgot
+-- to call it would pass the class table above): under a limit of burst 1 on
+-- that function alone, its second call is refused.  The first may fail on
+-- its NULL arguments: the limiter counts a call before it reads them.  Run
+-- in a savepoint rolled back before the checks (the limits it sets, and
+-- what the first calls did, go with it; pgTAP's counters must not).
+------------------------------------------------------------------------------
+CREATE FUNCTION pg_temp.second_call(fn text, nargs integer) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text;
+    call text := format('SELECT catalog_api.%I(%s)', fn,
+                        coalesce((SELECT string_agg('NULL', ', ') FROM generate_series(1, nargs)), ''));
+BEGIN
+    PERFORM catalog_api.rate_limit_set('admin', fn, 0.001, 1);
+    PERFORM set_config('request.jwt.claims', json_build_object('sub', 'charged-' || fn || '-' || (SELECT tag FROM run))::text, true);
+    FOR i IN 1..2 LOOP
+        BEGIN
+            EXECUTE call;
+            st := 'ok';
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+        END;
+    END LOOP;
+    PERFORM set_config('request.jwt.claims', '', true);
+    RETURN st;
+END $$;
+SAVEPOINT charged;
+SELECT count(*) AS charged_n,
+       coalesce(string_agg(function_name || ' ' || second, ', ' ORDER BY function_name) FILTER (WHERE second <> 'PGRST'),
+                'none') AS uncharged
+FROM (SELECT f.function_name, pg_temp.second_call(f.function_name, p.pronargs - p.pronargdefaults) AS second
+      FROM catalog.rate_limit_functions() f
+      JOIN pg_proc p ON p.pronamespace = 'catalog_api'::regnamespace AND p.proname = f.function_name
+      WHERE f.action <> 'exempt' OFFSET 0) x \gset
+ROLLBACK TO SAVEPOINT charged;
+SELECT is(:'uncharged'::text, 'none',
+          'every counted function is charged by its own call: the second call under burst 1 is refused (PGRST)');
+SELECT cmp_ok(:charged_n::bigint, '>=', 20::bigint, 'and that was every read and write function (at least 20)');
 
 -- A read-only transaction: the limiter still answers (and counts).
 SET LOCAL transaction_read_only = on;
