@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(454);
+SELECT plan(455);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -616,6 +616,13 @@ UPDATE cur SET rc = catalog_api.search_products(q => 'merino', category_id => pg
 SELECT is(get_byte(decode(translate(rc, '-_', '+/') || repeat('=', (4 - length(rc) % 4) % 4), 'base64'), 1), 2,
           'after a new key is added, cursors are signed with it (kid 2)') FROM cur;
 SELECT is(pg_temp.outcome(pg_temp.with_cursor(c)), 'ok', 'a cursor of the older key still verifies') FROM cur;
+-- the highest kid signs, not the newest row: kid 5, created before kid 2
+INSERT INTO catalog.signing_key (purpose, kid, secret, created_at)
+VALUES ('cursor', 5, decode(repeat(md5('tap-search-key-5'), 2), 'hex'), now() - interval '1 day');
+SELECT is(get_byte(decode(translate(k, '-_', '+/') || repeat('=', (4 - length(k) % 4) % 4), 'base64'), 1), 5,
+          'the highest kid signs (kid 5, whose row is older than kid 2''s)')
+FROM (SELECT catalog_api.search_products(q => 'merino', category_id => pg_temp.cid('root'), page_size => 2)->>'next_cursor' AS k) x;
+DELETE FROM catalog.signing_key WHERE purpose = 'cursor' AND kid = 5;
 DELETE FROM catalog.signing_key WHERE purpose = 'cursor' AND kid = 1;
 SELECT is(pg_temp.outcome(pg_temp.with_cursor(c)), '22023 cursor', 'a cursor of a dropped key fails') FROM cur;
 SELECT is(pg_temp.outcome(pg_temp.with_cursor(rc, q => 'merino', minp => NULL, maxp => NULL, srt => 'relevance')),

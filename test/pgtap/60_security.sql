@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(191);
+SELECT plan(194);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -489,6 +489,9 @@ FROM (VALUES ('{"session":""}', 'an empty session cookie is a cookie session: a 
      AS t(cookies, label);
 SELECT is(pg_temp.req('GET', '/rpc/product_facets', '', '{}', '{"session":"s1"}') ->> 'state', 'ok',
           'a GET with the session cookie needs no token');
+SELECT is(pg_temp.req(m, '/rpc/product_facets', '', '{}', '{"session":"s1"}') ->> 'state', 'ok',
+          'a ' || m || ' with the session cookie needs no token')
+FROM (VALUES ('HEAD'), ('OPTIONS')) AS t(m);
 SELECT is(pg_temp.req('POST', '/rpc/product_facets', '', '{}', '{"session":"s1"}') ->> 'state', 'PT403',
           'a POST with the session cookie needs one, even to a read function');
 SELECT is(pg_temp.req('POST', '/rpc/csrf_token', '', '{}', '{"session":"s1"}') ->> 'state', 'ok',
@@ -714,6 +717,8 @@ SET LOCAL transaction_read_only = on;
 SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('h')) ->> 'state', 'ok', 'read-only: allowed');
 SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('h')) ->> 'state', 'ok', 'read-only: allowed again');
 SELECT is(pg_temp.req('GET', '/rpc/search_products', pg_temp.sub('h')) ->> 'state', 'PGRST', 'read-only: refused past the burst');
+SELECT is(pg_temp.req('POST', '/rpc/product_facets', '', '{}', '{"session":"s1"}') ->> 'state', 'ok',
+          'read-only: a POST with the session cookie needs no token (it cannot change state)');
 
 SELECT * FROM finish();
 ROLLBACK;
