@@ -52,8 +52,12 @@ sub git_ok {
     return defined $out && $out =~ /^true/;
 }
 
-# repo_files: the repository's files, relative to ROOT, sorted.
+# repo_files(LINKS): the repository's files, relative to ROOT, sorted; with
+# LINKS true, its symbolic links instead (never followed: the emoji check
+# reads a link's target as text, since git stores the target as the blob).
 sub repo_files {
+    my ($links) = @_;
+    my $want = sub { my ($p) = @_; return $links ? -l $p : (-f $p && !-l $p) };
     my @files;
     if (git_ok()) {
         open(my $git, '-|', 'git', '-c', 'safe.directory=*', '-C', $ROOT, 'ls-files', '-z',
@@ -62,18 +66,18 @@ sub repo_files {
         local $/ = "\0";
         while (my $f = <$git>) {
             chomp $f;
-            push @files, $f if -f "$ROOT/$f" && !-l "$ROOT/$f";
+            push @files, $f if $want->("$ROOT/$f");
         }
         close($git) or die "check_repo: git ls-files failed\n";
     } else {
         find({ no_chdir => 1, wanted => sub {
             return if $File::Find::name eq $ROOT;
             my $rel = substr($File::Find::name, length($ROOT) + 1);
-            if (-d $_) {
+            if (-d $_ && !-l $_) {
                 $File::Find::prune = 1 if $SKIP_DIR{ (split m{/}, $rel)[-1] };
                 return;
             }
-            return if $rel =~ /\.(o|so|bc)$/ || -l $_ || !-f $_;
+            return if $rel =~ /\.(o|so|bc)$/ || !$want->($_);
             push @files, $rel;
         } }, $ROOT);
     }
@@ -122,6 +126,24 @@ sub cmd_list {
     return 0;
 }
 
+# tree_findings: (number of entries scanned, findings) for the whole tree
+# at ROOT: every file, its path, and every symbolic link's path and target.
+sub tree_findings {
+    my ($n, @found) = (0);
+    for my $f (repo_files()) {
+        $n++;
+        # the path too: a file named with an emoji is in the code base
+        push @found, map { "path $_" } scan_text($f, $f);
+        push @found, scan_file("$ROOT/$f", $f);
+    }
+    for my $f (repo_files(1)) {
+        $n++;
+        push @found, map { "path $_" } scan_text($f, $f);
+        push @found, map { "link target $_" } scan_text($f, readlink("$ROOT/$f") // '');
+    }
+    return ($n, @found);
+}
+
 sub cmd_emoji {
     my @args = @_;
     my @found;
@@ -129,12 +151,9 @@ sub cmd_emoji {
     if (@args) {
         for my $f (@args) { $n++; push @found, scan_file($f, $f); }
     } else {
-        for my $f (repo_files()) {
-            $n++;
-            # the path too: a file named with an emoji is in the code base
-            push @found, map { "path $_" } scan_text($f, $f);
-            push @found, scan_file("$ROOT/$f", $f);
-        }
+        my ($tn, @tf) = tree_findings();
+        $n += $tn;
+        push @found, @tf;
     }
     print "$_\n" for @found;
     printf "emoji check: %d file(s) scanned, %d finding(s)\n", $n, scalar @found;
@@ -241,6 +260,20 @@ sub cmd_selftest {
     push @fail, "emoji in a commit message not found" unless @msg == 1;
 
     my $quiet = sub { system(join(' ', map { quotemeta } @_) . ' >/dev/null 2>&1') >> 8 };
+
+    # a symbolic link is not followed, but its target is text of the code
+    # base (git stores it as the link's blob): a tree whose only finding is
+    # a link's target fails the whole-tree check
+    my $tree = "$dir/tree";
+    mkdir $tree or die "check_repo: cannot create $tree: $!\n";
+    symlink(encode('UTF-8', "target-\x{1F600}"), "$tree/link") or die "check_repo: cannot link: $!\n";
+    symlink('plain-target', "$tree/plain") or die "check_repo: cannot link: $!\n";
+    my $save_root = $ROOT;
+    $ROOT = $tree;
+    my ($tn, @tf) = tree_findings();
+    $ROOT = $save_root;
+    push @fail, "an emoji in a symbolic link's target not found (got: @tf)"
+        unless $tn == 2 && @tf == 1 && $tf[0] =~ /^link target link:1:\d+: U\+1F600 /;
     my $rc = $quiet->($^X, $0, 'emoji', $bad);
     push @fail, "command line: exit $rc for a file with an emoji, expected 1" unless $rc == 1;
     $rc = $quiet->($^X, $0, 'emoji', $good);
