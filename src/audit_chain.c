@@ -631,10 +631,12 @@ fxid_cmp(const void *a, const void *b)
  *	  datum (sorted): its xip, and every xid from its xmax up to the next
  *	  xid read now (see the file header), and own (when valid): the
  *	  caller's own transaction, which a snapshot leaves out of its xip
- *	  although it is in progress.  Call right after taking snap.
+ *	  although it is in progress.  Leaves out self (when valid): the
+ *	  caller's transaction when it drew no audit id before the pass.  Call
+ *	  right after taking snap.
  */
 static Datum
-snapshot_pending(Snapshot snap, FullTransactionId own)
+snapshot_pending(Snapshot snap, FullTransactionId own, FullTransactionId self)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
 	uint64		from = U64FromFullTransactionId(widen_xid(snap->xmax, next));
@@ -665,7 +667,8 @@ snapshot_pending(Snapshot snap, FullTransactionId own)
 	{
 		FullTransactionId f = FullTransactionIdFromU64(u);
 
-		if (TransactionIdIsNormal(XidFromFullTransactionId(f)))
+		if (TransactionIdIsNormal(XidFromFullTransactionId(f)) &&
+			!FullTransactionIdEquals(f, self))
 			ids[n++] = f;
 	}
 	qsort(ids, n, sizeof(FullTransactionId), fxid_cmp);
@@ -1009,9 +1012,21 @@ seal_pass(int max_rows, bool skip_locked, SealResult *res)
 		old_pending = PointerGetDatum(construct_empty_array(XID8OID));
 	SPI_freetuptable(SPI_tuptable);
 
-	/* b. one snapshot, taken after the lock, for every read of the pass */
+	/*
+	 * b. one snapshot, taken after the lock, for every read of the pass.
+	 * The lock gave this transaction its id if it had none: then it drew
+	 * no audit id before the pass (an audit row needs a transaction id),
+	 * and every row it writes after the pass draws an id above every id
+	 * the pass saw, so above last_id: it is no pending transaction.  It
+	 * lies in [xmax, next) of the snapshot, and left in, every pass
+	 * recorded itself as pending: a row forged with an id at or below
+	 * last_id and that pass's txid was then neither refused by verify
+	 * (unsealed_in_sealed_range) nor kept from the next pass.
+	 */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	new_pending = snapshot_pending(GetActiveSnapshot(), own);
+	new_pending = snapshot_pending(GetActiveSnapshot(), own,
+								   FullTransactionIdIsValid(own) ? InvalidFullTransactionId :
+								   GetTopFullTransactionIdIfAny());
 	read_head(true, &res->seq, res->head, NULL, NULL);
 
 	/* c. append the candidates, a batch at a time */

@@ -21,7 +21,7 @@
 -- verify answers are captured with \gset inside the savepoint and asserted
 -- after the rollback.
 SET client_min_messages = warning;
-SELECT plan(72);
+SELECT plan(74);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -213,6 +213,16 @@ SELECT is(catalog_api.audit_verify()->'first_broken', 'null'::jsonb, 'the intact
 SELECT is(catalog_api.audit_verify(anchor_seq => (:'anchor'::jsonb->>'seq')::bigint, anchor_hash => :'anchor'::jsonb->>'hash')->>'ok', 'true',
           'the intact chain verifies against its anchor');
 
+-- A pass in a transaction that wrote no audit row: its own transaction id
+-- (given by the chain's lock) is not recorded as pending; it was, and a row
+-- forged with an old id and that txid passed verify (attack 6b).
+BEGIN;
+SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
+SELECT pg_current_xact_id() AS pass_xid \gset
+COMMIT;
+SELECT ok(NOT (SELECT :'pass_xid'::xid8 = ANY (pending) FROM catalog.audit_chain),
+          'a sealing pass that wrote no audit row does not record its own transaction as pending');
+
 ------------------------------------------------------------------------------
 -- Attacks
 ------------------------------------------------------------------------------
@@ -275,6 +285,17 @@ UPDATE catalog.audit_log a SET row_hash = catalog.audit_row_hash(a) WHERE id = :
 SELECT catalog_api.audit_verify()::text AS r_forge \gset
 ROLLBACK TO SAVEPOINT attack;
 SELECT catalog_api.audit_verify()->>'ok' AS r_forge_after \gset
+
+-- 6b. the same with the txid of the last sealing pass, which wrote no audit
+-- row: no pending transaction, so the row is forged in the sealed range
+SAVEPOINT attack;
+INSERT INTO catalog.audit_log
+SELECT :gap_id, a.occurred_at, a.xact_at, :'pass_xid'::xid8, a.actor, a.role_name, a.via, a.request_id, a.table_name,
+       a.row_id, 'update', '{"price": 1.00}', '{"price": 0.01}', '\x00'
+FROM catalog.audit_log a WHERE a.id = :v1_id;
+UPDATE catalog.audit_log a SET row_hash = catalog.audit_row_hash(a) WHERE id = :gap_id;
+SELECT catalog_api.audit_verify()::text AS r_forge_pass \gset
+ROLLBACK TO SAVEPOINT attack;
 
 -- 7. a second row with a sealed id (the key is (id, occurred_at); a month
 -- later, so in another partition)
@@ -452,6 +473,8 @@ SELECT is(:'r_swap_after'::text, 'true', 'swapped rows: verifies again after the
 SELECT is((:'r_forge'::jsonb)->'first_broken', pg_temp.broken(:gap_next_seq, :gap_id, 'unsealed_in_sealed_range'),
           'forged row in a gap of the sealed range: unsealed_in_sealed_range, its id, the seq after it');
 SELECT is(:'r_forge_after'::text, 'true', 'forged row: verifies again after the rollback');
+SELECT is((:'r_forge_pass'::jsonb)->'first_broken', pg_temp.broken(:gap_next_seq, :gap_id, 'unsealed_in_sealed_range'),
+          'forged row with the txid of the last sealing pass: unsealed_in_sealed_range, not a pending row');
 
 SELECT is((:'r_dup'::jsonb)->'first_broken', pg_temp.broken(:v1_next_seq, :v1_id, 'unsealed_in_sealed_range'),
           'a second row with a sealed id: unsealed_in_sealed_range');
