@@ -1181,8 +1181,31 @@ make_tsquery(const char *text)
 }
 
 /*
+ * append_word
+ *	  A query word as tsquery operands, without parentheses: the word, and
+ *	  for a word that starts with a digit also the signed number the parser
+ *	  makes of it after a hyphen ("iPhone-15" is "iphone" and "-15", so the
+ *	  15 of 'iphone 15' is '15' | '-15', as a reader of the name expects;
+ *	  the highlight marks the 15 either way).
+ */
+static void
+append_word(StringInfo buf, const char *w, bool prefix, bool name_only)
+{
+	append_operand(buf, w, prefix, name_only);
+	if (isdigit((unsigned char) w[0]))
+	{
+		char	   *negative = psprintf("-%s", w);
+
+		appendStringInfoString(buf, " | ");
+		append_operand(buf, negative, prefix, name_only);
+		pfree(negative);
+	}
+}
+
+/*
  * words_tsquery
- *	  'w1' & 'w2' & 'w3':* (name_only: every operand restricted to weight A).
+ *	  ('w1') & ('w2') & ('w3':*) (name_only: every operand restricted to
+ *	  weight A); each word as append_word writes it.
  */
 static Datum
 words_tsquery(const SearchRequest *r, bool name_only)
@@ -1194,7 +1217,9 @@ words_tsquery(const SearchRequest *r, bool name_only)
 	{
 		if (i > 0)
 			appendStringInfoString(&buf, " & ");
-		append_operand(&buf, r->words[i], i == r->nwords - 1, name_only);
+		appendStringInfoChar(&buf, '(');
+		append_word(&buf, r->words[i], i == r->nwords - 1, name_only);
+		appendStringInfoChar(&buf, ')');
 	}
 	return make_tsquery(buf.data);
 }
@@ -1474,7 +1499,7 @@ compute_typo(SearchRequest *r)
 		if (i > 0)
 			appendStringInfoString(&buf, " & ");
 		appendStringInfoChar(&buf, '(');
-		append_operand(&buf, r->words[i], last, true);
+		append_word(&buf, r->words[i], last, true);
 		for (int c = 0; c < r->ntypo[i]; c++)
 		{
 			appendStringInfoString(&buf, " | ");
@@ -3210,10 +3235,23 @@ find_needle(const pg_wchar *name, int nlen, const char *needle, int len, bool an
 			continue;
 		if (memcmp(name + i, w, wn * sizeof(pg_wchar)) == 0)
 		{
-			out[have].start = i;
-			out[have].end = i + wn;
+			int			s = i;
+			int			e = i + wn;
+
+			/*
+			 * Never split a character from its combining marks: a range
+			 * that ends before marks (a prefix or substring match of
+			 * "Boxx" followed by U+0302) takes them, and one that starts
+			 * on a mark (a substring) starts at its base character.
+			 */
+			while (e < nlen && zero_width(name[e], mode))
+				e++;
+			while (s > 0 && zero_width(name[s], mode))
+				s--;
+			out[have].start = s;
+			out[have].end = e;
 			have++;
-			i += wn - 1;
+			i = e - 1;
 		}
 	}
 	pfree(w);

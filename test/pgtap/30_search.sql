@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(455);
+SELECT plan(458);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -103,6 +103,7 @@ SELECT pg_temp.mk('h02', 'TS-H2', U&'\201CZorbex\201D Wool Socks', 20, 'hl', 20)
 SELECT pg_temp.mk('h03', 'TS-H3', 'Zorbwoolen Zorbwool Blanket', 20, 'hl', 21);
 SELECT pg_temp.mk('h04', 'TS-H4', 'Zorbex Merino-10', 20, 'hl', 22);
 SELECT pg_temp.mk('h05', 'TS-H5', U&'Zorbtil\0303 Zorbtil Blanket', 20, 'hl', 23);
+SELECT pg_temp.mk('h06', 'TS-H6', U&'Zorbq\0303uark Lamp', 20, 'hl', 24);
 -- Fillers for the page walks: repeated names, prices and created_at (ties
 -- broken by id), SKU prefixes for q 'cap', a few drafts and archived.
 DO $$
@@ -390,7 +391,13 @@ FROM (VALUES
     ('merino zorb', 'h04', '[{"start": 0, "length": 4}, {"start": 7, "length": 6}]',
      'a whole word ends at a hyphen; the last word is highlighted as a prefix'),
     ('zorbtil blanket', 'h05', '[{"start": 9, "length": 7}, {"start": 17, "length": 7}]',
-     'a combining mark goes on with the word before it: a word that is not the last is not highlighted there'))
+     'a combining mark goes on with the word before it: a word that is not the last is not highlighted there'),
+    ('zorbq', 'h06', '[{"start": 0, "length": 6}]',
+     'a prefix highlight takes the combining mark after its last character: a character is never split from its marks'),
+    ('zorbex 10', 'h04', '[{"start": 0, "length": 6}, {"start": 14, "length": 2}]',
+     'a number after a hyphen ("10" of "Merino-10", the parser''s "-10") is found and highlighted by the number alone'),
+    ('merino 10 zorbex', 'h04', '[{"start": 0, "length": 6}, {"start": 7, "length": 6}, {"start": 14, "length": 2}]',
+     'the number after a hyphen, as a word that is not the last'))
     AS t(q, k, hl, label);
 -- pg_trgm moved to another schema, then that schema renamed: the typo
 -- lookup's kept text names pg_trgm's schema, and the backend that ran it
