@@ -1274,6 +1274,16 @@ RateLimitPreRequest(void)
 
 	if (!catalog_rate_limit)
 		return;
+	fn = function_from_path(GetConfigOption("request.path", true, false));
+
+	/*
+	 * health() and the limiter's own management are never limited, so they
+	 * need no shared memory either: a load balancer's probe of a server
+	 * started without the library preloaded gets health()'s "degraded"
+	 * and its 503, not this function's 55000 (HTTP 500).
+	 */
+	if (fn >= 0 && function_table[fn].action == RLA_EXEMPT)
+		return;
 	if (rl_shared == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1284,10 +1294,6 @@ RateLimitPreRequest(void)
 		RegisterXactCallback(clear_mark, NULL);
 		xact_callback_registered = true;
 	}
-	fn = function_from_path(GetConfigOption("request.path", true, false));
-	/* health() and the limiter's own management are never limited */
-	if (fn >= 0 && function_table[fn].action == RLA_EXEMPT)
-		return;
 	if (fn >= 0)
 		action = function_table[fn].action;
 	else if (XactReadOnly || (method != NULL &&
