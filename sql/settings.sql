@@ -35,6 +35,12 @@ ALTER SYSTEM SET catalog.rate_limit_write_rate = 2000000;
 ALTER SYSTEM SET catalog.rate_limit_read_rate = 0;
 ALTER SYSTEM RESET catalog.rate_limit_read_rate;
 
+-- the sealer's database: a name of 1 to 63 bytes
+ALTER SYSTEM SET catalog.audit_seal_database = '';
+SELECT format('ALTER SYSTEM SET catalog.audit_seal_database = %L', repeat('d', 64)) \gexec
+SELECT format('ALTER SYSTEM SET catalog.audit_seal_database = %L', repeat('d', 63)) \gexec
+ALTER SYSTEM RESET catalog.audit_seal_database;
+
 -- the prefix is reserved: a misspelt setting is an error, not a placeholder
 ALTER SYSTEM SET catalog.csrf_headr = 'x-csrf-token';
 SET catalog.csrf_headr = 'x-csrf-token';

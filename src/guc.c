@@ -110,6 +110,22 @@ check_header_name(char **newval, void **extra, GucSource source)
 	return false;
 }
 
+/*
+ * catalog.audit_seal_database: a database name (1 to NAMEDATALEN - 1
+ * bytes).  An empty one made the worker fail to connect, and restart to
+ * fail again, for as long as it stayed set.
+ */
+static bool
+check_database_name(char **newval, void **extra, GucSource source)
+{
+	size_t		len = *newval == NULL ? 0 : strlen(*newval);
+
+	if (len >= 1 && len < NAMEDATALEN)
+		return true;
+	GUC_check_errdetail("A database name is 1 to %d bytes.", NAMEDATALEN - 1);
+	return false;
+}
+
 static const struct config_enum_entry audit_mask_method_options[] = {
 	{"hash", AUDIT_MASK_HASH, false},
 	{"redact", AUDIT_MASK_REDACT, false},
@@ -192,7 +208,7 @@ CatalogDefineGucs(void)
 							   "postgres",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   check_database_name, NULL, NULL);
 
 	DefineCustomIntVariable("catalog.audit_seal_batch",
 							"Most audit rows the background worker seals in one transaction.",
