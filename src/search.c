@@ -3259,39 +3259,76 @@ find_needle(const pg_wchar *name, int nlen, const char *needle, int len, bool an
 }
 
 /*
+ * collect_ranges
+ *	  The ranges of the query in name (see push_highlight), at most max;
+ *	  with first_only, each query word's first occurrence only (or, for a
+ *	  typo match, the first of the word or else of one of its corrections).
+ */
+static int
+collect_ranges(const pg_wchar *name, int nlen, const SearchRequest *r, const SearchRow *row,
+			   FoldMode mode, bool first_only, HlRange *rg, int max)
+{
+	int			n = 0;
+
+	if (row->klass == SC_SUBSTRING)
+		return find_needle(name, nlen, r->q, r->qlen, true, false, mode, rg, 0,
+						   first_only ? 1 : max);
+	if (row->klass == SC_SKU_EXACT || row->klass == SC_SKU_PREFIX)
+		return 0;
+	for (int i = 0; i < r->nwords && n < max; i++)
+	{
+		int			before = n;
+
+		/* the last word is a prefix (autocomplete), the others words */
+		n = find_needle(name, nlen, r->words[i], r->wordlen[i], false,
+						i == r->nwords - 1, mode, rg, n, first_only ? n + 1 : max);
+		if (row->klass == SC_TYPO)
+			for (int c = 0; c < r->ntypo[i] && n < max && (!first_only || n == before); c++)
+				n = find_needle(name, nlen, r->typo_words[i][c],
+								strlen(r->typo_words[i][c]), false, false,
+								mode, rg, n, first_only ? n + 1 : max);
+	}
+	return n;
+}
+
+/*
  * push_highlight
  *	  "highlight": [{"start", "length"}...] in code points of the name: the
  *	  query words (or their corrections, or q itself for a substring
  *	  match), case-insensitively as the lexemes are lowercased (fold_mode).
+ *	  At most SEARCH_MAX_HIGHLIGHTS ranges: each query word's first
+ *	  occurrence, then the others in name order (a word repeated in the
+ *	  name took every slot, and a later query word went unmarked).
  */
 static void
 push_highlight(JsonbParseState **st, const SearchRequest *r, const SearchRow *row)
 {
-	HlRange		rg[SEARCH_MAX_HIGHLIGHTS * 4];
+	HlRange		first[SEARCH_MAX_HIGHLIGHTS * 4];
+	HlRange		all[SEARCH_MAX_HIGHLIGHTS * 4];
+	HlRange		rg[SEARCH_MAX_HIGHLIGHTS];
+	int			nfirst;
+	int			nall;
 	int			n = 0;
-	int			max = lengthof(rg);
 	FoldMode	mode = fold_mode();
 	int			nlen;
 	pg_wchar   *name = wide_chars(row->name, strlen(row->name), &nlen);
 
 	fold_chars(name, nlen, mode);
-	if (row->klass == SC_SUBSTRING)
-		n = find_needle(name, nlen, r->q, r->qlen, true, false, mode, rg, n, max);
-	else if (row->klass != SC_SKU_EXACT && row->klass != SC_SKU_PREFIX)
-	{
-		for (int i = 0; i < r->nwords; i++)
-		{
-			/* the last word is a prefix (autocomplete), the others words */
-			n = find_needle(name, nlen, r->words[i], r->wordlen[i], false,
-							i == r->nwords - 1, mode, rg, n, max);
-			if (row->klass == SC_TYPO)
-				for (int c = 0; c < r->ntypo[i]; c++)
-					n = find_needle(name, nlen, r->typo_words[i][c],
-									strlen(r->typo_words[i][c]), false, false,
-									mode, rg, n, max);
-		}
-	}
+	nfirst = collect_ranges(name, nlen, r, row, mode, true, first, lengthof(first));
+	nall = collect_ranges(name, nlen, r, row, mode, false, all, lengthof(all));
 	pfree(name);
+	qsort(all, nall, sizeof(HlRange), hl_range_cmp);
+	for (int i = 0; i < nfirst && n < SEARCH_MAX_HIGHLIGHTS; i++)
+		rg[n++] = first[i];
+	for (int i = 0; i < nall && n < SEARCH_MAX_HIGHLIGHTS; i++)
+	{
+		bool		taken = false;
+
+		for (int j = 0; j < n && !taken; j++)
+			taken = rg[j].start == all[i].start && rg[j].end == all[i].end;
+		if (!taken)
+			rg[n++] = all[i];
+	}
 	qsort(rg, n, sizeof(HlRange), hl_range_cmp);
 
 	DocPushKey(st, "highlight");

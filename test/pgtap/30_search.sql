@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(458);
+SELECT plan(459);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -104,6 +104,7 @@ SELECT pg_temp.mk('h03', 'TS-H3', 'Zorbwoolen Zorbwool Blanket', 20, 'hl', 21);
 SELECT pg_temp.mk('h04', 'TS-H4', 'Zorbex Merino-10', 20, 'hl', 22);
 SELECT pg_temp.mk('h05', 'TS-H5', U&'Zorbtil\0303 Zorbtil Blanket', 20, 'hl', 23);
 SELECT pg_temp.mk('h06', 'TS-H6', U&'Zorbq\0303uark Lamp', 20, 'hl', 24);
+SELECT pg_temp.mk('h07', 'TS-H7', repeat('Zorbgo ', 9) || 'Zorbgadget', 20, 'hl', 25);
 -- Fillers for the page walks: repeated names, prices and created_at (ties
 -- broken by id), SKU prefixes for q 'cap', a few drafts and archived.
 DO $$
@@ -397,7 +398,11 @@ FROM (VALUES
     ('zorbex 10', 'h04', '[{"start": 0, "length": 6}, {"start": 14, "length": 2}]',
      'a number after a hyphen ("10" of "Merino-10", the parser''s "-10") is found and highlighted by the number alone'),
     ('merino 10 zorbex', 'h04', '[{"start": 0, "length": 6}, {"start": 7, "length": 6}, {"start": 14, "length": 2}]',
-     'the number after a hyphen, as a word that is not the last'))
+     'the number after a hyphen, as a word that is not the last'),
+    ('zorbgo zorbgadget', 'h07',
+     '[{"start": 0, "length": 6}, {"start": 7, "length": 6}, {"start": 14, "length": 6}, {"start": 21, "length": 6},
+       {"start": 28, "length": 6}, {"start": 35, "length": 6}, {"start": 42, "length": 6}, {"start": 63, "length": 10}]',
+     'at most 8 ranges, each query word''s first occurrence before repeats: a word repeated nine times leaves room for the other'))
     AS t(q, k, hl, label);
 -- pg_trgm moved to another schema, then that schema renamed: the typo
 -- lookup's kept text names pg_trgm's schema, and the backend that ran it
