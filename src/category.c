@@ -274,8 +274,6 @@ catalog_category_tree_guard(PG_FUNCTION_ARGS)
 	 */
 	if (TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
 	{
-		ApiOwnerState owner;
-
 		ApiOwnerBegin(fcinfo->flinfo->fn_oid, &owner);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
