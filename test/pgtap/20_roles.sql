@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(168);
+SELECT plan(177);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -635,6 +635,36 @@ SELECT is((SELECT array_agg(created_by ORDER BY sku) FROM catalog.product
           ARRAY[session_user::text, session_user::text, '100', '100'],
           'the recorded actor is the text either way (created_by)');
 SELECT set_config('request.jwt.claims', '', true) IS NOT NULL AS claims_cleared;
+
+-- The idempotency fingerprint covers every field of the payload: the same
+-- key with any one field changed is another request (PT422), never a
+-- replay of the first response (only price was tested, so a fingerprint
+-- that left out any other field passed).
+SELECT (catalog_api.create_category(name => 'Tap Fp Other', slug => 'tap-fp-other-' || pg_backend_pid())->>'id')::bigint
+    AS fp_cat2 \gset
+SELECT catalog_api.create_product(sku => 'TAP-FP-' || pg_backend_pid(), name => 'Fp', price => 1,
+       category_id => (SELECT cat FROM fx), description => 'd', status => 'draft', currency => 'USD',
+       attributes => '{"a": 1}', idempotency_key => 'tap-fp-' || pg_backend_pid()) IS NOT NULL AS fp_created;
+SELECT throws_ok(format($$SELECT catalog_api.create_product(sku => %L, name => %L, price => %s, category_id => %s,
+                          description => %L, status => %L, currency => %L, attributes => %L,
+                          idempotency_key => 'tap-fp-%s')$$,
+                        v.sku || pg_backend_pid(), v.name, v.price, coalesce(v.cat, (SELECT cat FROM fx)), v.descr,
+                        v.st, v.cur, v.attrs, pg_backend_pid()),
+                 'PT422', NULL, 'the idempotency fingerprint covers ' || v.f)
+FROM (VALUES ('sku', 'TAP-FQ-', 'Fp', 1, NULL::bigint, 'd', 'draft', 'USD', '{"a": 1}'),
+             ('name', 'TAP-FP-', 'Fq', 1, NULL, 'd', 'draft', 'USD', '{"a": 1}'),
+             ('price', 'TAP-FP-', 'Fp', 2, NULL, 'd', 'draft', 'USD', '{"a": 1}'),
+             ('category_id', 'TAP-FP-', 'Fp', 1, :fp_cat2, 'd', 'draft', 'USD', '{"a": 1}'),
+             ('description', 'TAP-FP-', 'Fp', 1, NULL, 'e', 'draft', 'USD', '{"a": 1}'),
+             ('status', 'TAP-FP-', 'Fp', 1, NULL, 'd', 'published', 'USD', '{"a": 1}'),
+             ('currency', 'TAP-FP-', 'Fp', 1, NULL, 'd', 'draft', 'EUR', '{"a": 1}'),
+             ('attributes', 'TAP-FP-', 'Fp', 1, NULL, 'd', 'draft', 'USD', '{"a": 2}'))
+     AS v(f, sku, name, price, cat, descr, st, cur, attrs);
+SELECT lives_ok(format($$SELECT catalog_api.create_product(sku => 'TAP-FP-%s', name => 'Fp', price => 1, category_id => %s,
+                         description => 'd', status => 'draft', currency => 'USD', attributes => '{"a": 1}',
+                         idempotency_key => 'tap-fp-%s')$$,
+                       pg_backend_pid(), (SELECT cat FROM fx), pg_backend_pid()),
+                'the same key with the same payload is a replay');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(250);
+SELECT plan(254);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -404,6 +404,7 @@ INSERT INTO clear VALUES ('alice.' || :'sfx' || '@example.com'), ('bob.' || :'sf
                          ('carl.' || :'sfx' || '@example.net'), ('dave.' || :'sfx' || '@example.org'),
                          (:'sfx' || '@example.com'),
                          ('4111 1111 1111 1111'), ('4111111111111111'), ('5555-5555-5555-4444'),
+                         ('4222222222222'), ('5555555555554444'), ('378282246310005'),
                          ('+1 415 555 0132'), ('(415) 555-0199'),
                          ('0171/1234567'), ('089 / 123 45 67'), ('j.doe.' || :'sfx'),
                          ('first&last.' || :'sfx' || '@example.org'), ('o''brien.' || :'sfx' || '@example.org'),
@@ -453,7 +454,15 @@ SELECT 'Write to alice.' || :'sfx' || '@example.com today; card 4111 1111 1111 1
                           -- years), wrapped after a separator or with CR LF
                           'cardcrlf', E'card 41111111\r\n11111111 ok',
                           'carddash', E'card 1990-1990-\n1990-1990 ok',
-                          'cardspcrlf', E'card 41111111 \r\n11111111 ok') AS attrs;
+                          'cardspcrlf', E'card 41111111 \r\n11111111 ok',
+                          -- card numbers only the card rule finds (the phone rule
+                          -- needs a word boundary and 10 to 15 digits): 13 digits
+                          -- glued to a word, 16 and 15 without separators, and a
+                          -- 16-digit run that fails the Luhn check (kept)
+                          'card13', 'glued ref4222222222222 ok',
+                          'mc', 'mc 5555555555554444',
+                          'amex', 'amex 378282246310005',
+                          'nearmiss', 'ref 5555555555554445 ok') AS attrs;
 GRANT SELECT ON valtext TO PUBLIC;
 
 BEGIN;
@@ -519,7 +528,12 @@ FROM (VALUES ('vs', 'call <m> now', 'a variation selector after a phone number d
              ('cardwrap', E'card <m> ok', 'a card number wrapped across lines is masked'),
              ('cardcrlf', E'card <m> ok', 'a card number wrapped with CR LF (a textarea) is masked'),
              ('carddash', E'card <m> ok', 'a card number wrapped after a dash is masked'),
-             ('cardspcrlf', E'card <m> ok', 'a card number wrapped after a space with CR LF is masked')) AS t(k, p, d);
+             ('cardspcrlf', E'card <m> ok', 'a card number wrapped after a space with CR LF is masked'),
+             ('card13', 'glued ref<m> ok', 'a 13-digit card number glued to a word is masked (the card rule''s minimum)'),
+             ('mc', 'mc <m>', 'a 16-digit card number with 5s in doubled positions is masked (Luhn doubling of 5)'),
+             ('amex', 'amex <m>', 'a 15-digit card number without separators is masked')) AS t(k, p, d);
+SELECT is((pg_temp.alast('product', :pvals)).new_values #>> '{attributes,nearmiss}', 'ref 5555555555554445 ok',
+          'a 16-digit run that fails the Luhn check is no card number: kept');
 
 -- catalog.audit_mask_method = redact: the same writes give "[redacted]".
 BEGIN;

@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(194);
+SELECT plan(197);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -477,6 +477,17 @@ CREATE TEMP TABLE tok_sid AS SELECT pg_temp.token('{"session":"s9"}', '{"sid":"s
 SELECT is(pg_temp.post('s9', t ->> 'token', t ->> 'token', '{"sid":"sid-A"}'), 'ok', 'bound to JWT sid A: accepted') FROM tok_sid;
 SELECT is(pg_temp.post('s9', t ->> 'token', t ->> 'token', '{"sid":"sid-B"}'), '{"reason":"csrf_invalid"}',
           'another session''s token (sid B): refused') FROM tok_sid;
+-- A cookie session and a JWT sid of the same text are two sessions: a
+-- token bound to one is refused for the other, both ways.
+CREATE TEMP TABLE tok_same AS
+    SELECT pg_temp.token('{"session":"same-X"}') AS by_cookie,
+           pg_temp.token('{"session":"s9"}', '{"sid":"same-Y"}') AS by_sid;
+SELECT is(pg_temp.post('s9', by_cookie ->> 'token', by_cookie ->> 'token', '{"sid":"same-X"}'),
+          '{"reason":"csrf_invalid"}', 'a token bound to cookie session X is refused for JWT sid X') FROM tok_same;
+SELECT is(pg_temp.post('same-Y', by_sid ->> 'token', by_sid ->> 'token'),
+          '{"reason":"csrf_invalid"}', 'a token bound to JWT sid Y is refused for cookie session Y') FROM tok_same;
+SELECT is(pg_temp.post('same-X', by_cookie ->> 'token', by_cookie ->> 'token'), 'ok',
+          'and each is accepted for its own session') FROM tok_same;
 
 -- Exempt: no session cookie (bearer), safe methods, read-only, issuance.
 SELECT is(pg_temp.req('POST', '/rpc/create_category', '{"sub":"x","sid":"sid-A"}',
