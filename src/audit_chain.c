@@ -631,12 +631,14 @@ fxid_cmp(const void *a, const void *b)
  *	  datum (sorted): its xip, and every xid from its xmax up to the next
  *	  xid read now (see the file header), and own (when valid): the
  *	  caller's own transaction, which a snapshot leaves out of its xip
- *	  although it is in progress.  Leaves out self (when valid): the
- *	  caller's transaction when it drew no audit id before the pass.  Call
+ *	  although it is in progress.  Every other id of the caller's own
+ *	  transaction is left out: the chain's lock may have given it (and a
+ *	  savepoint's subtransaction) an id in [xmax, next), and audit rows
+ *	  carry the top-level id only, which own names when it drew any.  Call
  *	  right after taking snap.
  */
 static Datum
-snapshot_pending(Snapshot snap, FullTransactionId own, FullTransactionId self)
+snapshot_pending(Snapshot snap, FullTransactionId own)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
 	uint64		from = U64FromFullTransactionId(widen_xid(snap->xmax, next));
@@ -668,7 +670,7 @@ snapshot_pending(Snapshot snap, FullTransactionId own, FullTransactionId self)
 		FullTransactionId f = FullTransactionIdFromU64(u);
 
 		if (TransactionIdIsNormal(XidFromFullTransactionId(f)) &&
-			!FullTransactionIdEquals(f, self))
+			!TransactionIdIsCurrentTransactionId(XidFromFullTransactionId(f)))
 			ids[n++] = f;
 	}
 	qsort(ids, n, sizeof(FullTransactionId), fxid_cmp);
@@ -1014,19 +1016,19 @@ seal_pass(int max_rows, bool skip_locked, SealResult *res)
 
 	/*
 	 * b. one snapshot, taken after the lock, for every read of the pass.
-	 * The lock gave this transaction its id if it had none: then it drew
-	 * no audit id before the pass (an audit row needs a transaction id),
-	 * and every row it writes after the pass draws an id above every id
-	 * the pass saw, so above last_id: it is no pending transaction.  It
-	 * lies in [xmax, next) of the snapshot, and left in, every pass
-	 * recorded itself as pending: a row forged with an id at or below
-	 * last_id and that pass's txid was then neither refused by verify
+	 * The lock gave this transaction its id if it had none (and a
+	 * savepoint's subtransaction one of its own): then it drew no audit id
+	 * before the pass (an audit row needs a transaction id), and every row
+	 * it writes after the pass draws an id above every id the pass saw, so
+	 * above last_id: it is no pending transaction.  Those ids lie in
+	 * [xmax, next) of the snapshot, and left in, every pass recorded
+	 * itself as pending: a row forged with an id at or below last_id and
+	 * that pass's txid was then neither refused by verify
 	 * (unsealed_in_sealed_range) nor kept from the next pass.
+	 * snapshot_pending keeps own, and only own, of this transaction's ids.
 	 */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	new_pending = snapshot_pending(GetActiveSnapshot(), own,
-								   FullTransactionIdIsValid(own) ? InvalidFullTransactionId :
-								   GetTopFullTransactionIdIfAny());
+	new_pending = snapshot_pending(GetActiveSnapshot(), own);
 	read_head(true, &res->seq, res->head, NULL, NULL);
 
 	/* c. append the candidates, a batch at a time */

@@ -1181,9 +1181,32 @@ make_tsquery(const char *text)
 }
 
 /*
+ * plain_number
+ *	  Whether w is digits, or digits, one '.' and digits: a number whose
+ *	  signed form is again one lexeme.  "-4k" or "-15mm" would be parsed
+ *	  into a phrase ('-4' <-> 'k'), matching "Hose-4 K" for '4k'.
+ */
+static bool
+plain_number(const char *w)
+{
+	bool		dot = false;
+
+	if (!isdigit((unsigned char) w[0]))
+		return false;
+	for (const char *p = w; *p; p++)
+	{
+		if (*p == '.' && !dot && isdigit((unsigned char) p[1]))
+			dot = true;
+		else if (!isdigit((unsigned char) *p))
+			return false;
+	}
+	return true;
+}
+
+/*
  * append_word
  *	  A query word as tsquery operands, without parentheses: the word, and
- *	  for a word that starts with a digit also the signed number the parser
+ *	  for a plain number (plain_number) also the signed number the parser
  *	  makes of it after a hyphen ("iPhone-15" is "iphone" and "-15", so the
  *	  15 of 'iphone 15' is '15' | '-15', as a reader of the name expects;
  *	  the highlight marks the 15 either way).
@@ -1192,7 +1215,7 @@ static void
 append_word(StringInfo buf, const char *w, bool prefix, bool name_only)
 {
 	append_operand(buf, w, prefix, name_only);
-	if (isdigit((unsigned char) w[0]))
+	if (plain_number(w))
 	{
 		char	   *negative = psprintf("-%s", w);
 
@@ -3341,8 +3364,12 @@ push_highlight(JsonbParseState **st, const SearchRequest *r, const SearchRow *ro
 			int			s = rg[i].start,
 						e = rg[i].end;
 
+			/* (Max is a macro: an increment inside it ran twice) */
 			while (i + 1 < n && rg[i + 1].start <= e)
-				e = Max(e, rg[++i].end);
+			{
+				i++;
+				e = Max(e, rg[i].end);
+			}
 			pushJsonbValue(st, WJB_BEGIN_OBJECT, NULL);
 			DocPushInt(st, "start", s);
 			DocPushInt(st, "length", e - s);

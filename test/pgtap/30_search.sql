@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(459);
+SELECT plan(462);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -105,6 +105,8 @@ SELECT pg_temp.mk('h04', 'TS-H4', 'Zorbex Merino-10', 20, 'hl', 22);
 SELECT pg_temp.mk('h05', 'TS-H5', U&'Zorbtil\0303 Zorbtil Blanket', 20, 'hl', 23);
 SELECT pg_temp.mk('h06', 'TS-H6', U&'Zorbq\0303uark Lamp', 20, 'hl', 24);
 SELECT pg_temp.mk('h07', 'TS-H7', repeat('Zorbgo ', 9) || 'Zorbgadget', 20, 'hl', 25);
+SELECT pg_temp.mk('h08', 'TS-H8', 'Zorbmix Zorbmix', 20, 'hl', 26);
+SELECT pg_temp.mk('h09', 'TS-H9', 'Zorbhose-4 K Zorbclamp', 20, 'hl', 27);
 -- Fillers for the page walks: repeated names, prices and created_at (ties
 -- broken by id), SKU prefixes for q 'cap', a few drafts and archived.
 DO $$
@@ -402,8 +404,14 @@ FROM (VALUES
     ('zorbgo zorbgadget', 'h07',
      '[{"start": 0, "length": 6}, {"start": 7, "length": 6}, {"start": 14, "length": 6}, {"start": 21, "length": 6},
        {"start": 28, "length": 6}, {"start": 35, "length": 6}, {"start": 42, "length": 6}, {"start": 63, "length": 10}]',
-     'at most 8 ranges, each query word''s first occurrence before repeats: a word repeated nine times leaves room for the other'))
+     'at most 8 ranges, each query word''s first occurrence before repeats: a word repeated nine times leaves room for the other'),
+    ('zorbmix zorb', 'h08', '[{"start": 0, "length": 7}, {"start": 8, "length": 7}]',
+     'overlapping ranges of two query words (a word and a prefix of it) merge, each within the name'),
+    ('4 zorbclamp', 'h09', '[{"start": 9, "length": 1}, {"start": 13, "length": 9}]',
+     'a plain number matches its signed form ("-4" of "Zorbhose-4")'))
     AS t(q, k, hl, label);
+SELECT is(pg_temp.item(catalog_api.search_products(q => '4k zorbclamp', category_id => pg_temp.cid('hl')), pg_temp.pid('h09')),
+          NULL, 'a word that starts with a digit but is no plain number ("4k") does not match a number and a word ("-4 K")');
 -- pg_trgm moved to another schema, then that schema renamed: the typo
 -- lookup's kept text names pg_trgm's schema, and the backend that ran it
 -- (this one, above) must follow both (it failed with 42883 until it

@@ -21,7 +21,7 @@
 -- verify answers are captured with \gset inside the savepoint and asserted
 -- after the rollback.
 SET client_min_messages = warning;
-SELECT plan(74);
+SELECT plan(75);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -222,6 +222,19 @@ SELECT pg_current_xact_id() AS pass_xid \gset
 COMMIT;
 SELECT ok(NOT (SELECT :'pass_xid'::xid8 = ANY (pending) FROM catalog.audit_chain),
           'a sealing pass that wrote no audit row does not record its own transaction as pending');
+-- The same in a savepoint: the lock gives the subtransaction an id of its
+-- own, which is no pending transaction either (audit rows carry the
+-- top-level id).  The savepoint's id is the xmin of a row it writes.
+CREATE TEMP TABLE subx (n int);
+BEGIN;
+SAVEPOINT sealsp;
+SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
+INSERT INTO subx VALUES (1);
+SELECT xmin::text AS sub_xid FROM subx \gset
+COMMIT;
+SELECT ok(NOT EXISTS (SELECT 1 FROM catalog.audit_chain, unnest(pending) x
+                      WHERE x::text::numeric % 4294967296 = :'sub_xid'::numeric),
+          'a sealing pass in a savepoint does not record the savepoint''s transaction id as pending');
 
 ------------------------------------------------------------------------------
 -- Attacks
