@@ -74,6 +74,11 @@ SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, cat
 \echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"Bad Key": 1}');
 \echo :LAST_ERROR_SQLSTATE
+-- a key must start with a letter: not a digit, not an underscore
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"9lives": 1}');
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"_x": 1}');
+\echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"a": {"b": {"c": {}}}}');
 \echo :LAST_ERROR_SQLSTATE
 SELECT catalog_api.create_product(sku => 'OK-1', name => 'Fine', price => 1, category_id => :clothing, attributes => '{"note": "<img src=x onerror=alert(1)>"}');

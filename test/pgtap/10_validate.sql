@@ -6,7 +6,7 @@
 -- Assumes the extensions pgtap and catalog exist.  Non-ASCII is written
 -- with U&'' escapes.
 BEGIN;
-SELECT plan(332);
+SELECT plan(334);
 
 -- SQLSTATE and DETAIL of a refusal, or 'accepted'.
 CREATE FUNCTION pg_temp.refusal(kind text, value text,
@@ -539,6 +539,8 @@ SELECT is(catalog.canonical_text('plain', 'nojavascript: here'), 'nojavascript: 
 SELECT is(catalog.canonical_text('plain', 'Java and JavaScript books'), 'Java and JavaScript books', 'accepted: JavaScript without a colon');
 SELECT is(catalog.canonical_text('plain', 'on = off'), 'on = off', 'accepted: on =');
 SELECT is(catalog.canonical_text('plain', 'ona=1'), 'ona=1', 'accepted: on + one letter');
+SELECT is(pg_temp.refusal('plain', 'x onab=y'), '22023 {"field":"plain","reason":"active_content","position":3}',
+          'refused: on + two letters + = is an event handler');
 SELECT is(catalog.canonical_text('plain', 'Lemon=yellow'), 'Lemon=yellow', 'accepted: on inside a word');
 SELECT is(catalog.canonical_text('plain', 'Turn on the light'), 'Turn on the light', 'accepted: on as a word');
 
@@ -739,6 +741,10 @@ SELECT set_config('catalog.request_id', 'sql-7', true);
 SELECT is(pg_temp.sql_refusal($$SELECT catalog_api.search_products(sort => 'cheapest')$$),
           '22023 {"field":"sort","reason":"unknown_value","request_id":"sql-7"}',
           'request id: catalog.request_id in the DETAIL of a search refusal');
+SELECT set_config('catalog.request_id', '!!! ###', true);
+SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
+          '22001 {"field":"plain","reason":"too_long","max":255}',
+          'request id: one with no usable byte is none (not kept as underscores)');
 SELECT set_config('catalog.request_id', '', true);
 SELECT is(pg_temp.refusal('plain', repeat('x', 256)),
           '22001 {"field":"plain","reason":"too_long","max":255}',

@@ -5,7 +5,7 @@
 -- catalog_audit_owner; catalog_owner (the rest of the API) has no
 -- privilege on them, and the owner itself may only append.
 BEGIN;
-SELECT plan(177);
+SELECT plan(178);
 
 -- The monthly audit partitions (created by the worker in a deployment) are
 -- checked like every other audit table.
@@ -267,6 +267,8 @@ SELECT is((catalog_api.get_product((SELECT draft FROM fx)))->>'status', 'draft',
 SELECT is((catalog_api.get_product((SELECT arch FROM fx)))->>'status', 'archived', 'editor: sees archived products');
 SELECT ok(jsonb_array_length(catalog_api.list_categories()) >= 1, 'editor: list_categories');
 SELECT is(catalog_api.health()->>'status', 'ok', 'editor: health');
+SELECT is(catalog_api.health() ?| ARRAY['server_version', 'api_calls', 'rate_limiter'], false,
+          'editor: health without the admin-only keys');
 SELECT is((catalog_api.create_product(sku => 'TAP-E-' || pg_backend_pid(), name => 'Editor made', price => 4,
           category_id => (SELECT cat FROM fx)))->>'name', 'Editor made', 'editor: create_product');
 SELECT is((catalog_api.update_product(id => (SELECT draft FROM fx), expected_version => 1, name => 'Tap draft 2'))->>'version',

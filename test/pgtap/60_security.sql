@@ -10,7 +10,7 @@
 -- used here carries a per-run suffix, and every limit is so slow (one
 -- request per 1000 s) that no bucket refills while the test runs.
 BEGIN;
-SELECT plan(197);
+SELECT plan(199);
 
 CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::bigint AS tag;
 GRANT SELECT ON run TO PUBLIC;
@@ -467,6 +467,8 @@ FROM (SELECT replace(t ->> 'token', 'v1.1.', 'v1.2.') AS x FROM tok) y;
 SELECT is(pg_temp.post('s1', x, x), '{"reason":"csrf_invalid"}', 'upper-case hex is not the token: refused')
 FROM (SELECT 'v1.1.' || upper(substr(t ->> 'token', 6)) AS x FROM tok) y;
 SELECT is(pg_temp.post('s1', 'v1.1.x', 'v1.1.x'), '{"reason":"csrf_invalid"}', 'a malformed token: refused');
+SELECT is(pg_temp.post('s1', x, x), '{"reason":"csrf_invalid"}', 'a kid written with a leading zero: refused (one spelling per token)')
+FROM (SELECT replace(t ->> 'token', 'v1.1.', 'v1.01.') AS x FROM tok) y;
 SELECT is(pg_temp.post('s1', repeat('a', 5000), repeat('a', 5000)), '{"reason":"csrf_invalid"}',
           'a huge token: refused without parsing');
 SELECT is(pg_temp.post('s2', t ->> 'token', t ->> 'token'), '{"reason":"csrf_invalid"}',
@@ -604,6 +606,7 @@ FROM (VALUES
     ('ALTER VIEW catalog.product RENAME COLUMN price TO price_old', NULL,
      'the rename of a column through ALTER VIEW is refused too'),
     ('ALTER SCHEMA catalog RENAME TO catalog_old', NULL, 'the rename of the extension''s schema is refused'),
+    ('ALTER SCHEMA catalog_api RENAME TO catalog_api_old', NULL, 'the rename of the API schema is refused'),
     ('ALTER TABLE catalog.product INHERIT guard_parent', NULL,
      'INHERIT: an extension table cannot get a parent whose ALTER would recurse into it'),
     ('ALTER TABLE catalog.search_term OF pg_temp.guard_row', NULL, 'OF: an extension table cannot become a typed table'),
