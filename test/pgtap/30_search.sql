@@ -17,7 +17,7 @@
 -- Products are inserted directly (as superuser) to control created_at;
 -- categories go through the API.
 BEGIN;
-SELECT plan(464);
+SELECT plan(465);
 
 SET LOCAL catalog.actor = 'pgtap-search';
 
@@ -348,6 +348,8 @@ SELECT ok(similarity('merxnx', 'merino') >= 0.2 AND similarity('ruckzazk', 'ruck
           'precondition: the refused typos are trigram-similar to the dictionary word');
 SELECT is(pg_temp.matches(catalog_api.search_products(q => 'botaz', category_id => pg_temp.cid('root'))),
           ARRAY['typo'], '5 characters, 1 edit: matches');
+SELECT is(pg_temp.ids(catalog_api.search_products(q => 'btoas', category_id => pg_temp.cid('root'))),
+          pg_temp.pids('t03'), '5 characters, 1 transposition (trigram similarity exactly 0.2, the floor): matches');
 SELECT is(pg_temp.ids(catalog_api.search_products(q => 'bots', category_id => pg_temp.cid('root'))),
           '{}'::bigint[], '4 characters, 1 edit (a missing letter of "botas"): no match');
 SELECT is(pg_temp.ids(catalog_api.search_products(q => 'rucksazk', category_id => pg_temp.cid('root'))),
