@@ -768,8 +768,11 @@ COMMENT ON FUNCTION catalog.check_price(numeric) IS
 CREATE FUNCTION catalog.category_tree_guard()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'catalog_category_tree_guard'
-LANGUAGE C
-SET search_path = pg_catalog, pg_temp;
+LANGUAGE C;
+-- No SET clause: its only SQL runs between ApiOwnerBegin and ApiOwnerEnd
+-- (src/category.c), which pin search_path and row_security themselves, as
+-- the other triggers that switch roles do (a SET clause would save and
+-- restore the setting on every call, twice per statement).
 COMMENT ON FUNCTION catalog.category_tree_guard() IS
 'Refuses a category parent that would create a cycle or a tree deeper than 32 levels';
 

@@ -573,8 +573,7 @@ SELECT set_eq(
     'SECURITY DEFINER exactly where decided: every API function but get_product (no SQL), search_explain');
 -- The triggers that write as another role switch in C around their one
 -- insert, as core's foreign-key triggers do, and carry no SET clause; the
--- tree guard switches to its owner around its lock and checks (and keeps
--- the search_path clause it had before).
+-- tree guard switches to its owner around its lock and checks, the same way.
 SELECT set_eq(
     $$SELECT p.oid::regprocedure::text || ' ' || pg_get_userbyid(p.proowner) || ' '
              || coalesce(p.proconfig::text, 'no settings')
@@ -582,10 +581,10 @@ SELECT set_eq(
       WHERE p.oid IN ('catalog.search_terms_collect()'::regprocedure, 'catalog.audit_trigger()'::regprocedure,
                       'catalog.category_tree_guard()'::regprocedure)$$,
     $$VALUES ('catalog.search_terms_collect() catalog_owner no settings'),
-             ('catalog.category_tree_guard() catalog_owner {"search_path=pg_catalog, pg_temp"}'),
+             ('catalog.category_tree_guard() catalog_owner no settings'),
              ('catalog.audit_trigger() ' || (SELECT pg_get_userbyid(proowner) FROM pg_proc
                                              WHERE oid = 'catalog.audit_trigger()'::regprocedure) || ' no settings')$$,
-    'the dictionary trigger and the tree guard are owned by catalog_owner, whose rights they use; neither writing trigger has a SET clause');
+    'the dictionary trigger and the tree guard are owned by catalog_owner, whose rights they use; no role-switching trigger has a SET clause');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text AS function, pg_get_userbyid(p.proowner)::text AS owner
       FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner
