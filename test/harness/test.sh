@@ -8,7 +8,9 @@
 #      the service user, build there (a full build every time, output
 #      captured) and `make install`;
 #   a. repository checks: no emoji in any file, nor in the last 50 commit
-#      messages, no compiler warning, and a self-test of the emoji checker;
+#      messages, no compiler warning, src/ compiling against PostgreSQL 17's
+#      headers (test/harness/compile_pg17.sh), and a self-test of the emoji
+#      checker;
 #   b. pg_regress and pg_isolation_regress (`make installcheck`, which
 #      starts its own preloaded temp instances), one check per test;
 #   c. pgTAP: a throw-away cluster in the scratch directory (Unix socket
@@ -287,6 +289,15 @@ if [ -f "$SCRATCH/logs/build.log" ] && perl "$CHECK" warnings "$SCRATCH/logs/bui
     pass "no compiler warning in the build output"
 else
     fail "compiler warnings in the build output (above), or no build output"
+fi
+# PostgreSQL 17 cannot run here, but its headers (Debian trixie's
+# postgresql-server-dev-17, unpacked, not installed) prove that the
+# PG_VERSION_NUM guards compile: no warning, no error.
+if "$REPO_ROOT/test/harness/compile_pg17.sh" "$SCRATCH/pg17" >"$SCRATCH/logs/pg17.log" 2>&1; then
+    pass "src/ compiles against PostgreSQL 17's headers without a diagnostic"
+else
+    show_file "$SCRATCH/logs/pg17.log"
+    fail "src/ against PostgreSQL 17's headers (compiler output above)"
 fi
 if perl "$CHECK" selftest; then
     pass "emoji checker self-test"
