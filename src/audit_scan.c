@@ -73,7 +73,11 @@
 
 #include <string.h>
 
+#include "common/unicode_norm.h"
 #include "mb/pg_wchar.h"
+#ifndef FRONTEND
+#include "miscadmin.h"
+#endif
 
 /*
  * The non-spacing and enclosing marks (Mn, Me: combining diacritics,
@@ -937,37 +941,122 @@ AuditScanHasEmail(const char *s, int len, bool utf8)
  */
 
 /*
+ * key_push
+ *	  Append the ASCII letters (lowered) and digits of c, after fold, to
+ *	  *norm (*n used of *cap bytes, grown as needed); anything else adds
+ *	  nothing.
+ */
+static void
+key_push(char **norm, Size *n, Size *cap, bool *own, pg_wchar c)
+{
+	char		out;
+
+	c = fold(c);
+	if (c >= 'A' && c <= 'Z')
+		out = (char) (c - 'A' + 'a');
+	else if ((c >= 'a' && c <= 'z') || is_digit(c))
+		out = (char) c;
+	else if (c == 0x0131)		/* dotless i: the lower case of Turkish I */
+		out = 'i';
+	else
+		return;
+	if (*n + 1 >= *cap)
+	{
+		Size		newcap = *cap * 2;
+
+		if (*own)
+			*norm = repalloc_huge(*norm, newcap);
+		else
+		{
+			char	   *grown = palloc_extended(newcap, MCXT_ALLOC_HUGE);
+
+			memcpy(grown, *norm, *n);
+			*norm = grown;
+			*own = true;
+		}
+		*cap = newcap;
+	}
+	(*norm)[(*n)++] = out;
+}
+
+/*
+ * key_push_decomposed
+ *	  key_push for each code point of c's compatibility decomposition
+ *	  (NFKD of c alone): a letter with diacritics gives its base letter and
+ *	  marks, which key_push drops (U+0130, Turkish capital dotted I, gives
+ *	  "i"), a ligature its letters, and the compatibility forms (long s,
+ *	  Kelvin sign, mathematical and circled letters, superscripts) the
+ *	  letters they stand for.  Marks do not reorder anything key_push keeps,
+ *	  so decomposing one code point at a time equals decomposing the key.
+ */
+static void
+key_push_decomposed(char **norm, Size *n, Size *cap, bool *own, pg_wchar c)
+{
+	pg_wchar	one[2];
+	pg_wchar   *d;
+
+	if (c < 0x80 || fold(c) != c || c == 0x0131)
+	{
+		key_push(norm, n, cap, own, c);
+		return;
+	}
+	one[0] = c;
+	one[1] = 0;
+	d = unicode_normalize(UNICODE_NFKD, one);
+	if (d == NULL)				/* out of memory: frontend only */
+	{
+		key_push(norm, n, cap, own, c);
+		return;
+	}
+	for (int k = 0; d[k] != 0; k++)
+		key_push(norm, n, cap, own, d[k]);
+#ifdef FRONTEND
+	free(d);					/* the frontend unicode_normalize mallocs */
+#else
+	pfree(d);
+#endif
+}
+
+/*
  * AuditScanKeyIsSensitive
  *	  True when the key (len bytes), reduced to its ASCII letters and
- *	  digits (fullwidth forms folded) in lower case, contains a built-in
- *	  key pattern.
+ *	  digits in lower case, contains a built-in key pattern.  In a UTF-8
+ *	  database a non-ASCII character counts by its compatibility
+ *	  decomposition (key_push_decomposed: "E-MA\u0130L", "pa\u017F\u017Fword",
+ *	  fullwidth "\uFF45mail" and "\uFB01le" for "file" all reduce to their
+ *	  ASCII letters); other non-ASCII characters add nothing.
  */
 bool
 AuditScanKeyIsSensitive(const char *key, int len, bool utf8)
 {
 	char		local[128];
-	char	   *norm = len < (int) sizeof(local) ? local :
-		palloc_extended((Size) len + 1, MCXT_ALLOC_HUGE);
+	char	   *norm = local;
+	Size		cap = sizeof(local);
+	bool		own = false;
 	const unsigned char *u = (const unsigned char *) key;
-	int			n = 0;
+	Size		n = 0;
 	bool		found = false;
 
 	for (int i = 0; i < len;)
 	{
 		int			l = 1;
-		pg_wchar	c = utf8 ? decode_utf8_at(u, len, i, &l) : (u[i] < 0x80 ? u[i] : 0x80);
 
-		c = fold(c);
-		if (c >= 'A' && c <= 'Z')
-			norm[n++] = (char) (c - 'A' + 'a');
-		else if ((c >= 'a' && c <= 'z') || is_digit(c))
-			norm[n++] = (char) c;
+		if (u[i] < 0x80)
+			key_push(&norm, &n, &cap, &own, u[i]);
+		else if (utf8)
+		{
+			key_push_decomposed(&norm, &n, &cap, &own, decode_utf8_at(u, len, i, &l));
+#ifndef FRONTEND
+			if ((i & 0xFFFF) < l)
+				CHECK_FOR_INTERRUPTS();
+#endif
+		}
 		i += l;
 	}
 	norm[n] = '\0';
 	for (int k = 0; k < (int) lengthof(builtin_keys) && !found; k++)
 		found = strstr(norm, builtin_keys[k]) != NULL;
-	if (norm != local)
+	if (own)
 		pfree(norm);
 	return found;
 }

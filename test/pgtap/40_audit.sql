@@ -340,7 +340,10 @@ SELECT p, k || '-' || lvl || '-' || :'sfx'
 FROM (VALUES ('password'), ('passwd'), ('secret'), ('token'), ('api_key'), ('apiKey'), ('authorization'),
              ('email'), ('phone'), ('card_number'), ('creditCard'),
              -- spellings of the same words: case, separators, prefixes
-             ('User_Password'), ('X-API-KEY'), ('accessToken'), ('contact_email'), ('Credit-Card')) AS v(k),
+             ('User_Password'), ('X-API-KEY'), ('accessToken'), ('contact_email'), ('Credit-Card'),
+             -- non-ASCII look-alikes, by their compatibility decomposition: Turkish
+             -- capital dotted I, long s, Kelvin sign, an accented letter
+             ('E-MAİL'), ('paſſword'), ('toKen'), ('sécret')) AS v(k),
      LATERAL (VALUES (ARRAY[k], 'top'), (ARRAY['nested', k], 'nested'), (ARRAY['nested', 'deeper', k], 'deeper')) AS x(p, lvl);
 -- the same value under the nested password: equal masks; the deeper one differs
 UPDATE keypaths SET clear = 'password-top-' || :'sfx' WHERE path = ARRAY['nested', 'password'];
