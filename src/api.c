@@ -1237,7 +1237,7 @@ ApiRunWrite(PGFunction fn, FunctionCallInfo fcinfo)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	Datum		result = (Datum) 0;
-	int			nest;
+	volatile int nest;		/* -Wclobbered: kept across PG_TRY */
 
 	/*
 	 * A write under GET (PostgREST runs GET read-only) or on a hot standby:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # compile_pg17.sh: compile every file of src/ against PostgreSQL 17's server
 # headers, with the flags PGXS gives the PostgreSQL 15 build plus the
-# Makefile's own, and fail on any error or warning.
+# Makefile's own and the -fvisibility=hidden that PGXS adds to modules from
+# 16 on, to an object (so the optimiser runs, and with it the warnings that
+# need it, such as -Wclobbered), and fail on any error or warning.
 #
 #   test/harness/compile_pg17.sh WORKDIR
 #
@@ -13,8 +15,8 @@
 # here: this proves the PG_VERSION_NUM guards compile, not that 17 behaves.
 #
 # Debian 12's glibc has no strlcpy/strlcat while trixie's pg_config.h says it
-# has, so port.h does not declare them: a forced include declares them (the
-# compile stops short of linking, so nothing needs their definitions).
+# has, so port.h does not declare them: a forced include declares them
+# (nothing is linked, so nothing needs their definitions).
 #
 # Exit: 0 when every file compiled without a diagnostic, 1 otherwise (the
 # compiler's output is printed), 2 when the headers could not be fetched.
@@ -94,7 +96,8 @@ STATUS=0
 COUNT=0
 for src in "$REPO"/src/*.c; do
     COUNT=$((COUNT + 1))
-    if ! out=$(gcc -fsyntax-only "${PGXS_CFLAGS[@]}" "${OWN_CFLAGS[@]}" "${PGXS_CPPFLAGS[@]}" \
+    if ! out=$(gcc -c -o "$WORK/object.o" -fPIC -fvisibility=hidden \
+        "${PGXS_CFLAGS[@]}" "${OWN_CFLAGS[@]}" "${PGXS_CPPFLAGS[@]}" \
         -include "$WORK/strl.h" -I"$REPO/src" -I"$INC" \
         -DCATALOG_LIBRARY_VERSION="\"$EXTVERSION\"" "$src" 2>&1) || [ -n "$out" ]; then
         printf '%s\n' "$out"
