@@ -29,7 +29,13 @@ CREATE TABLE public.par_ids AS SELECT :ws1::bigint AS id FROM generate_series(1,
 ANALYZE public.par_ids;
 \c
 SET catalog.actor = 'regress-user';
+-- (force_parallel_mode was renamed debug_parallel_query in 16)
+SELECT current_setting('server_version_num')::int >= 160000 AS pg16 \gset
+\if :pg16
+SET debug_parallel_query = on;
+\else
 SET force_parallel_mode = on;
+\endif
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
@@ -37,7 +43,11 @@ SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF) SELECT catalog_api.get_product(id)->>'sku' FROM public.par_ids;
 SELECT count(*) AS calls, min(p->>'sku') AS sku FROM (SELECT catalog_api.get_product(id) AS p FROM public.par_ids) s;
 SELECT p->>'sku' AS sku FROM catalog_api.get_product(:ws1) AS p;
+\if :pg16
+RESET debug_parallel_query;
+\else
 RESET force_parallel_mode;
+\endif
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

@@ -141,6 +141,7 @@ make_var() {
 # name without a result line counts as failed.  Lines look like
 #   test validate                     ... ok           12 ms
 #        product                      ... FAILED       30 ms   (parallel group)
+# and, from PostgreSQL 16 on, "ok 1 - validate", "not ok 2 + product".
 count_regress() {
     local log=$1
     shift
@@ -149,6 +150,11 @@ count_regress() {
         my %status;
         open(my $fh, "<", $log) or die "cannot read $log: $!\n";
         while (<$fh>) {
+            # 16 and later print TAP: "ok 1 - name", "not ok 2 + name" (a parallel group)
+            if (/^(not )?ok\s+\d+\s+[-+]\s+(\S+)/) {
+                $status{$2} = defined $1 ? "failed" : "ok";
+                next;
+            }
             next unless /^(?:test\s+|\s+)(\S+)\s+\.\.\.\s+(ok|FAILED|failed \(ignored\))/;
             $status{$1} = $2 eq "ok" ? "ok" : "failed";
         }
@@ -476,8 +482,11 @@ fi
 section "Perl TAP"
 if $CLUSTER_OK && [ ${#PERL_TAP_FILES[@]} -gt 0 ]; then
     log=$SCRATCH/logs/perl-tap.log
+    # (TESTDATADIR and TESTLOGDIR: where 17's test modules put what 15's put
+    # under TESTDIR/tmp_check by themselves)
     run_step "$log" as_svc_in "$SRC" env PATH="$PG_BIN:$PATH" PGHOST="$SOCK" PGPORT="$TEST_PORT" \
         PGDATABASE=catalog_test PGUSER="$SVC_USER" TESTDIR="$SRC" PG_REGRESS="$PG_REGRESS_BIN" \
+        TESTDATADIR="$SRC/tmp_check" TESTLOGDIR="$SRC/tmp_check/log" \
         timeout -k 30 1200 prove -v -I "$PGXS_PERL_LIB" -I test/t "${PERL_TAP_FILES[@]}"
     add_tap_counts "Perl TAP" prove "$log" $?
 elif [ ${#PERL_TAP_FILES[@]} -eq 0 ]; then

@@ -118,6 +118,10 @@ CREATE TEMP TABLE kind_privilege (kind text, privilege text);
 INSERT INTO kind_privilege
 SELECT k, p FROM unnest(ARRAY['table', 'partitioned table', 'view', 'materialized view', 'foreign table']) k,
                  unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p
+-- PostgreSQL 17 added MAINTAIN to a relation's privileges (and so to an owner's ALL)
+UNION ALL SELECT k, 'MAINTAIN'
+FROM unnest(ARRAY['table', 'partitioned table', 'view', 'materialized view', 'foreign table']) k
+WHERE current_setting('server_version_num')::int >= 170000
 UNION ALL SELECT 'sequence', p FROM unnest(ARRAY['USAGE', 'SELECT', 'UPDATE']) p
 UNION ALL SELECT 'schema', p FROM unnest(ARRAY['USAGE', 'CREATE']) p
 UNION ALL SELECT k, 'EXECUTE' FROM unnest(ARRAY['function', 'procedure', 'aggregate', 'window function']) k
@@ -310,7 +314,15 @@ FROM exp_object o, unnest(o.grants) g,
               WHERE btrim(split_part(g, ':', 2)) <> 'ALL'
               UNION ALL
               SELECT k.privilege FROM kind_privilege k
-              WHERE k.kind = o.kind AND btrim(split_part(g, ':', 2)) = 'ALL') p;
+              WHERE k.kind = o.kind AND btrim(split_part(g, ':', 2)) = 'ALL') p
+-- From 17 the owner of an audit table also keeps MAINTAIN (VACUUM, ANALYZE,
+-- REINDEX, CLUSTER, LOCK: nothing that changes a row), which the script,
+-- written for 15, does not revoke.
+UNION ALL
+SELECT o.grp, o.kind, o.ident, o.owner, 'MAINTAIN'
+FROM exp_object o
+WHERE o.owner = 'catalog_audit_owner' AND o.kind IN ('table', 'partitioned table')
+  AND current_setting('server_version_num')::int >= 170000;
 
 -- The actual objects: schemas, relations (indexes apart), functions, and
 -- types (row types of relations and array types apart), with their ACL or
@@ -514,7 +526,9 @@ SELECT bag_eq(
 SELECT bag_eq(
     $$SELECT c.oid::regclass::text, s.label, p.privilege
       FROM pg_class c, subject s,
-           unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) p(privilege)
+           unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']
+                  || CASE WHEN current_setting('server_version_num')::int >= 170000
+                          THEN ARRAY['MAINTAIN'] ELSE '{}' END) p(privilege)
       WHERE c.relnamespace IN ('catalog'::regnamespace, 'catalog_api'::regnamespace)
         AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND has_table_privilege(s.rolname, c.oid, p.privilege)
       UNION ALL
