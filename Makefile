@@ -6,6 +6,7 @@
 #   make test   bootstrap, then every suite against throw-away servers
 #   make bench  benchmarks (not part of the test pass/fail)
 #   make bench-cost  instructions per write, counted by callgrind
+#   make bench-search-cost BASE=<commit>  instructions per search, two builds
 #   make fuzz   libFuzzer targets of test/fuzz for FUZZ_SECONDS each (clang)
 
 EXTENSION = catalog
@@ -67,7 +68,7 @@ endif
 # health.o (and its bitcode) when catalog.control changes
 src/health.o src/health.bc: catalog.control
 
-.PHONY: run stop test bench bench-cost
+.PHONY: run stop test bench bench-cost bench-search-cost
 run:
 	test/harness/run.sh
 stop:
@@ -78,6 +79,9 @@ bench:
 	test/bench/run.sh
 bench-cost:
 	test/bench/cost.sh
+# instructions per search of two commits: make bench-search-cost BASE=<commit> [NEW=<commit>]
+bench-search-cost:
+	test/bench/search_cost.sh $(BASE) $(NEW)
 
 # libFuzzer targets (test/fuzz): the pure files built outside the server
 # with -DFRONTEND against libpgcommon and libpgport, by clang with ASan and
