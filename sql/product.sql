@@ -393,3 +393,26 @@ SELECT catalog_api.create_product(sku => 'OK-1', name => repeat('n', 100000), pr
 UPDATE catalog.product SET id = id + 1000000 WHERE id = :ws1;
 \echo :LAST_ERROR_SQLSTATE
 UPDATE catalog.product SET id = id WHERE id = :ws1;
+
+-- an empty or blank description clears it: JSON null and SQL NULL, not ""
+SELECT (catalog_api.create_product(sku => 'MT-1', name => 'Mutant one', price => 5, category_id => :clothing,
+    description => 'text') ->> 'id')::bigint AS mt1 \gset
+SELECT jsonb_typeof(p->'description') AS description_type, p->>'version' AS version
+FROM catalog_api.update_product(id => :mt1, expected_version => 1, description => '   ') AS p;
+SELECT description IS NULL AS cleared FROM catalog.product WHERE id = :mt1;
+SELECT jsonb_typeof(p->'description') AS create_empty_description
+FROM catalog_api.create_product(sku => 'MT-2', name => 'Mutant two', price => 5, category_id => :clothing,
+    description => '') AS p;
+-- an expected_version ahead of the row is stale too (PT409), and nothing is written
+SELECT catalog_api.update_product(id => :mt1, expected_version => 5, name => 'Ahead');
+\echo :LAST_ERROR_SQLSTATE
+SELECT name, version FROM catalog.product WHERE id = :mt1;
+-- under REPEATABLE READ an update that changes nothing answers the row, no error
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT p->>'version' AS version
+FROM catalog_api.update_product(id => :mt1, expected_version => 2, name => 'Mutant one') AS p;
+COMMIT;
+-- purge_idempotency's batch_size is bounded by 100,000
+SELECT catalog_api.purge_idempotency(batch_size => 100001);
+\echo :LAST_ERROR_SQLSTATE
+SELECT catalog_api.purge_idempotency(batch_size => 100000) >= 0 AS max_batch_ok;

@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(255);
+SELECT plan(257);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -1009,6 +1009,8 @@ SELECT throws_ok(format('SELECT catalog_api.product_history(%s, page_size => 0)'
                  'page_size 0 is refused with 22023');
 SELECT throws_ok(format('SELECT catalog_api.product_history(%s, page_size => 101)', pg_temp.id('p1')), '22023', NULL,
                  'page_size above 100 is refused with 22023');
+SELECT throws_ok(format('SELECT catalog_api.product_history(%s, cursor => 0)', pg_temp.id('p1')), '22023', NULL,
+                 'a cursor below 1 is refused with 22023 (not an empty page)');
 SELECT throws_ok(format('SELECT catalog_api.audit_by_actor(%L)', 'pgtap-audit-2'), '42501', NULL, 'editor: audit_by_actor is refused');
 SELECT throws_ok(format('SELECT catalog_api.audit_by_request(%L)', 'tap-req-' || :'sfx'), '42501', NULL, 'editor: audit_by_request is refused');
 RESET ROLE;
@@ -1328,5 +1330,12 @@ SELECT is(catalog_api.audit_verify() ->> 'ok', 'true', 'and the chain verifies')
 SELECT throws_ok($$SELECT catalog.audit_row_hash(row(1, now(), now(), '1'::xid8, NULL, 'r', 'v', 'q', 't', 1, 'a',
                                                      NULL, NULL, '\x00')::catalog.audit_log)$$,
                  '22004', 'audit row has a NULL actor', 'audit_row_hash of a row with a NULL actor fails with 22004');
+
+-- A month that starts exactly at the newest partition's upper bound is not
+-- covered by it: one month further ahead creates exactly that month.
+SELECT catalog_api.audit_maintain(months_ahead => 3) IS NOT NULL AS maintained;
+SELECT is(catalog_api.audit_maintain(months_ahead => 4) -> 'created',
+          jsonb_build_array('audit_log_p' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC') + interval '4 months', 'YYYYMM')),
+          'audit_maintain one month further ahead creates exactly the month after the newest partition');
 
 SELECT * FROM finish();
