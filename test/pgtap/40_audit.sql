@@ -26,7 +26,7 @@
 SET client_min_messages = warning;
 -- The row images must be UTC whatever the session's time zone.
 SET TimeZone = 'America/New_York';
-SELECT plan(257);
+SELECT plan(259);
 
 SELECT translate(substr(md5(random()::text || clock_timestamp()::text), 1, 10),
                  '0123456789', 'ghijklmnop') AS sfx \gset
@@ -87,8 +87,14 @@ $$ SELECT count(*) FROM catalog.audit_log WHERE table_name = tbl AND row_id = ri
 -- The masking with method hash: "[hmac:" and 32 hex digits of a keyed HMAC of the value "]".
 CREATE FUNCTION pg_temp.is_hash_mask(v text) RETURNS boolean LANGUAGE sql IMMUTABLE AS
 $$ SELECT v ~ '^\[hmac:[0-9a-f]{32}\]$' $$;
+-- A generated correlation id: a version 7 UUID (RFC 9562: version nibble 7,
+-- variant 10), whose first 48 bits are the Unix time in milliseconds.
 CREATE FUNCTION pg_temp.uuid_like(v text) RETURNS boolean LANGUAGE sql IMMUTABLE AS
-$$ SELECT v ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' $$;
+$$ SELECT v ~ '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' $$;
+CREATE FUNCTION pg_temp.uuid_ms(v text) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+$$ SELECT ('x' || substr(replace(v, '-', ''), 1, 12))::bit(48)::bigint $$;
+CREATE FUNCTION pg_temp.ms(t timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE AS
+$$ SELECT floor(extract(epoch FROM t) * 1000)::bigint $$;
 
 ------------------------------------------------------------------------------
 -- 1. create_category and create_product in one transaction
@@ -154,6 +160,9 @@ SELECT ok((SELECT occurred_at BETWEEN pg_temp.t('t1.start') AND pg_temp.t('t1.mi
 SELECT ok((SELECT count(DISTINCT request_id) = 1 AND bool_and(pg_temp.uuid_like(request_id))
            FROM catalog.audit_log WHERE txid = pg_temp.txid('t1.start')),
           'without a request id, one UUID is generated for the whole transaction');
+SELECT ok((SELECT pg_temp.uuid_ms(request_id) BETWEEN pg_temp.ms(pg_temp.t('t1.start')) AND pg_temp.ms(pg_temp.t('t1.mid'))
+           FROM pg_temp.alast('category', pg_temp.id('cat'))),
+          'a generated request id carries the time it was generated, in milliseconds (version 7)');
 SELECT is_empty(format($$SELECT id FROM catalog.audit_log a WHERE txid = %L AND row_hash IS DISTINCT FROM catalog.audit_row_hash(a)$$,
                        pg_temp.txid('t1.start')),
                 'row_hash is catalog.audit_row_hash of the row');
@@ -200,6 +209,9 @@ SELECT ok((SELECT pg_temp.uuid_like(request_id)
                   AND request_id <> (SELECT request_id FROM catalog.audit_log WHERE txid = pg_temp.txid('t1.start') LIMIT 1)
            FROM catalog.audit_log WHERE txid = pg_temp.txid('t3.start')),
           'another transaction without a request id gets another generated UUID');
+SELECT ok((SELECT request_id FROM catalog.audit_log WHERE txid = pg_temp.txid('t3.start'))
+          > (SELECT request_id FROM catalog.audit_log WHERE txid = pg_temp.txid('t1.start') LIMIT 1) COLLATE "C",
+          'generated request ids are time-ordered: a later transaction''s sorts after an earlier one''s');
 
 ------------------------------------------------------------------------------
 -- 3. Updates that change nothing write nothing
