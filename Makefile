@@ -68,7 +68,7 @@ endif
 # health.o (and its bitcode) when catalog.control changes
 src/health.o src/health.bc: catalog.control
 
-.PHONY: run stop test bench bench-cost bench-search-cost
+.PHONY: run stop test bench bench-cost bench-search-cost bench-profile
 run:
 	test/harness/run.sh
 stop:
@@ -79,6 +79,9 @@ bench:
 	test/bench/run.sh
 bench-cost:
 	test/bench/cost.sh
+# where the CPU time of an audited create_product goes, under load (perf)
+bench-profile:
+	test/bench/profile.sh
 # instructions per search of two commits: make bench-search-cost BASE=<commit> [NEW=<commit>]
 bench-search-cost:
 	test/bench/search_cost.sh $(BASE) $(NEW)
