@@ -29,8 +29,17 @@ void		_PG_init(void);
 /*
  * _PG_init
  *	  Define the extension's settings and install the guard of its tables'
- *	  columns (ddlguard.c); when preloaded, also request shared memory and
- *	  install the hooks that initialise it.
+ *	  columns (ddlguard.c); when preloaded, also request shared memory,
+ *	  install the hooks that initialise it and register the sealer.
+ *
+ *	  Not the sealer under pg_upgrade, which starts both clusters with
+ *	  postmaster -b (IsBinaryUpgrade, set before the preloaded libraries
+ *	  are loaded), as pg_cron does: in the new cluster the worker would
+ *	  hold a connection to the database it names (postgres by default)
+ *	  while pg_restore drops and re-creates that database, failing the
+ *	  upgrade; in the old one it would seal, writing transactions after
+ *	  pg_upgrade has read the cluster's next transaction id, so that the
+ *	  new cluster would hand the same ids out again.
  */
 void
 _PG_init(void)
@@ -41,6 +50,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		ShmemInstallHooks();
-		AuditRegisterWorker();
+		if (!IsBinaryUpgrade)
+			AuditRegisterWorker();
 	}
 }
