@@ -44,7 +44,7 @@ REGRESS_OPTS = --inputdir=. --encoding=UTF8 --temp-instance=tmp_check --temp-con
 	--load-extension=pg_trgm --load-extension=catalog
 
 # audit_seal_cut stays last: it leaves a forged audit row in the database.
-ISOLATION = idempotency_race idempotency_purge sku_race version_race product_deadlock category_cycle_race category_depth_race search_pages_race search_timeout category_lock_order audit_chain_order audit_maintain_race audit_lock_timeout search_terms_cache audit_verify_retention audit_verify_maintain version_handoff audit_seal_time search_trgm_move category_delete_race snapshot_new_rows snapshot_new_category ddlguard_rename_lock audit_seal_cut
+ISOLATION = idempotency_race idempotency_purge sku_race version_race product_deadlock category_cycle_race category_depth_race search_pages_race search_timeout category_lock_order audit_chain_order audit_maintain_race audit_lock_timeout search_terms_cache ratelimit_cache_xact ratelimit_cache_reset audit_verify_retention audit_verify_maintain version_handoff audit_seal_time search_trgm_move category_delete_race snapshot_new_rows snapshot_new_category ddlguard_rename_lock audit_seal_cut
 ISOLATION_OPTS = --inputdir=test/isolation --encoding=UTF8 --temp-instance=tmp_check_iso \
 	--temp-config=test/catalog.conf --load-extension=pg_trgm --load-extension=catalog
 
