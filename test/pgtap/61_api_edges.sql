@@ -10,37 +10,8 @@ CREATE TEMP TABLE run AS SELECT pg_backend_pid() || '-' || (random() * 1e9)::big
 GRANT SELECT ON run TO PUBLIC;
 CREATE TEMP TABLE got (k text PRIMARY KEY, v text);
 GRANT ALL ON got TO PUBLIC;
-CREATE FUNCTION pg_temp.req(method text, path text, claims text DEFAULT '', headers text DEFAULT '')
-RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; det text;
-BEGIN
-    PERFORM set_config('request.method', method, true), set_config('request.path', path, true),
-            set_config('request.jwt.claims', claims, true), set_config('request.headers', headers, true);
-    BEGIN
-        PERFORM catalog_api.pre_request();
-        st := 'ok';
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
-    END;
-    PERFORM set_config('request.method', '', true), set_config('request.path', '', true),
-            set_config('request.jwt.claims', '', true), set_config('request.headers', '', true);
-    RETURN jsonb_build_object('state', st, 'message', msg, 'detail', det);
-END $$;
-CREATE FUNCTION pg_temp.get_missing(sub text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text;
-BEGIN
-    PERFORM set_config('request.jwt.claims', json_build_object('sub', sub)::text, true);
-    BEGIN
-        PERFORM catalog_api.get_product(-1);
-        st := 'ok';
-    EXCEPTION WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
-    END;
-    PERFORM set_config('request.jwt.claims', '', true);
-    RETURN st;
-END $$;
-CREATE FUNCTION pg_temp.sub(name text) RETURNS text LANGUAGE sql AS $$
-    SELECT json_build_object('sub', name || '-' || (SELECT tag FROM run))::text $$;
+-- req(), get_missing() and sub(), shared with 60_security
+\ir include/requests.sql
 
 -- the value of a query, or the SQLSTATE it fails with
 CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
