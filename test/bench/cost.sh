@@ -60,6 +60,8 @@ set -euo pipefail
 # (CATALOG_PG_BIN) come from the harness.
 # shellcheck source=../harness/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../harness/common.sh"
+# shellcheck source=scratch_cluster.sh
+. "$(dirname "${BASH_SOURCE[0]}")/scratch_cluster.sh"
 REPO=$REPO_ROOT
 DIR=${CATALOG_COST_DIR:-/tmp/catalog-cost}
 PRODUCTS=${CATALOG_COST_PRODUCTS:-50000}
@@ -69,7 +71,6 @@ KEEP=${CATALOG_COST_KEEP:-0}
 SEED=42
 DB=catalog_cost
 RESULTS=$REPO/test/bench/results
-SAMPLE=$REPO/test/data/sample.sql
 
 say() { printf '[cost %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[cost] error: %s\n' "$*" >&2; exit 1; }
@@ -105,54 +106,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---------------------------------------------------------------- build
-say "build: make && make install in $REPO"
-BUILD_LOG=$(mktemp)
-if ! (cd "$REPO" && make PG_CONFIG="$PG_CONFIG" && as_root make install PG_CONFIG="$PG_CONFIG") >"$BUILD_LOG" 2>&1; then
-    tail -30 "$BUILD_LOG"; rm -f "$BUILD_LOG"; die "build or install failed"
-fi
-rm -f "$BUILD_LOG"
-
 # ---------------------------------------------------------------- cluster
-if [ -f "$DATA/postmaster.pid" ]; then
-    as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
-fi
-rm -rf "$DIR"
-mkdir -p "$DATA" "$SOCK" "$WORK"
-touch "$DIR/.catalog-scratch"
-chmod 755 "$DIR" "$WORK"
-chmod 700 "$DATA"
-[ "$(id -u)" -ne 0 ] || chown "$SVC_USER:" "$DATA" "$SOCK" "$WORK"
-say "cluster: initdb in $DATA"
-as_svc_in / "$PG_BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C.UTF-8 --auth-local=trust \
-    >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log"; die "initdb failed"; }
-cat >>"$DATA/postgresql.conf" <<EOF
-
-# catalog cost benchmark (test/bench/cost.sh)
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
-shared_preload_libraries = 'catalog'
-shared_buffers = 512MB
-max_wal_size = 8GB
-autovacuum = off
-catalog.audit_seal_database = '$DB'
-catalog.rate_limit_write_rate = 1000000
-catalog.rate_limit_write_burst = 1000000
-EOF
-as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w start >/dev/null ||
-    { tail -20 "$WORK/server.log"; die "the server did not start"; }
-STARTED=1
-PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -U postgres)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >"$WORK/load.log" 2>&1 &&
-    "${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION catalog CASCADE" >>"$WORK/load.log" 2>&1 ||
-    { tail -20 "$WORK/load.log"; die "could not create the database and the extension"; }
-say "load: $PRODUCTS products (seed $SEED), audit triggers disabled (the fixture is not history)"
-"${PSQL[@]}" -d "$DB" -c "ALTER TABLE catalog.product DISABLE TRIGGER product_audit" \
-    -c "ALTER TABLE catalog.category DISABLE TRIGGER category_audit" >/dev/null
-"${PSQL[@]}" -d "$DB" -v products="$PRODUCTS" -v seed="$SEED" -f "$SAMPLE" >>"$WORK/load.log" 2>&1 ||
-    { tail -20 "$WORK/load.log"; die "test/data/sample.sql failed"; }
-"${PSQL[@]}" -d "$DB" -c "ALTER TABLE catalog.product ENABLE TRIGGER product_audit" \
-    -c "ALTER TABLE catalog.category ENABLE TRIGGER category_audit" >/dev/null
+scratch_cluster "catalog cost benchmark (test/bench/cost.sh)"
 "${PSQL[@]}" -d "$DB" -c "CREATE SCHEMA bench" -f "$REPO/test/bench/product_plain.sql" >>"$WORK/load.log" 2>&1 ||
     { tail -20 "$WORK/load.log"; die "the baseline table failed"; }
 "${PSQL[@]}" -d "$DB" -f "$REPO/test/bench/audit_plpgsql.sql" >>"$WORK/load.log" 2>&1 ||

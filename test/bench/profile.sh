@@ -28,11 +28,12 @@
 #      "Benchmark product <client>-<n>", n from a sequence: no new word for
 #      the typo dictionary per call, and far fewer than the 10 digits that
 #      would read as a phone number and get masked).
-#   3. during the second run with the audit on, `perf record -a -g` samples
-#      every CPU at 999 Hz for all but the first and last 2 seconds; the
-#      share of a function is the share of all samples whose call stack
+#   3. during the second run of each arm, `perf record -a -g` samples
+#      every CPU at 999 Hz for all but the first and last 2 seconds; a
+#      function's CPU time per transaction is the samples whose call stack
 #      holds it (inclusive; a sample counts once per function however deep
-#      the recursion).  Functions of the postgres binary that Debian strips
+#      the recursion), 1/999 s each, over the window's transactions (the
+#      run's TPS times the window), printed for both arms side by side.  Functions of the postgres binary that Debian strips
 #      (static ones) are not named; their time shows under their callers.
 #
 # Environment: CATALOG_PROFILE_DIR, CATALOG_PROFILE_PRODUCTS,
@@ -45,6 +46,8 @@ set -euo pipefail
 # (CATALOG_PG_BIN) come from the harness.
 # shellcheck source=../harness/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../harness/common.sh"
+# shellcheck source=scratch_cluster.sh
+. "$(dirname "${BASH_SOURCE[0]}")/scratch_cluster.sh"
 REPO=$REPO_ROOT
 DIR=${CATALOG_PROFILE_DIR:-/tmp/catalog-profile}
 PRODUCTS=${CATALOG_PROFILE_PRODUCTS:-50000}
@@ -53,7 +56,6 @@ KEEP=${CATALOG_PROFILE_KEEP:-0}
 SEED=42
 DB=catalog_profile
 RESULTS=$REPO/test/bench/results
-SAMPLE=$REPO/test/data/sample.sql
 
 say() { printf '[profile %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[profile] error: %s\n' "$*" >&2; exit 1; }
@@ -93,54 +95,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---------------------------------------------------------------- build
-say "build: make && make install in $REPO"
-BUILD_LOG=$(mktemp)
-if ! (cd "$REPO" && make PG_CONFIG="$PG_CONFIG" && as_root make install PG_CONFIG="$PG_CONFIG") >"$BUILD_LOG" 2>&1; then
-    tail -30 "$BUILD_LOG"; rm -f "$BUILD_LOG"; die "build or install failed"
-fi
-rm -f "$BUILD_LOG"
-
 # ---------------------------------------------------------------- cluster
-if [ -f "$DATA/postmaster.pid" ]; then
-    as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1 || true
-fi
-rm -rf "$DIR"
-mkdir -p "$DATA" "$SOCK" "$WORK"
-touch "$DIR/.catalog-scratch"
-chmod 755 "$DIR" "$WORK"
-chmod 700 "$DATA"
-[ "$(id -u)" -ne 0 ] || chown "$SVC_USER:" "$DATA" "$SOCK" "$WORK"
-say "cluster: initdb in $DATA"
-as_svc_in / "$PG_BIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C.UTF-8 --auth-local=trust \
-    >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log"; die "initdb failed"; }
-cat >>"$DATA/postgresql.conf" <<EOF
-
-# catalog profile benchmark (test/bench/profile.sh)
-listen_addresses = ''
-unix_socket_directories = '$SOCK'
-shared_preload_libraries = 'catalog'
-shared_buffers = 512MB
-max_wal_size = 8GB
-autovacuum = off
-catalog.audit_seal_database = '$DB'
-catalog.rate_limit_write_rate = 1000000
-catalog.rate_limit_write_burst = 1000000
-EOF
-as_svc_in / "$PG_BIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w start >/dev/null ||
-    { tail -20 "$WORK/server.log"; die "the server did not start"; }
-STARTED=1
-PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCK" -U postgres)
-"${PSQL[@]}" -d postgres -c "CREATE DATABASE $DB" >"$WORK/load.log" 2>&1 &&
-    "${PSQL[@]}" -d "$DB" -c "CREATE EXTENSION catalog CASCADE" >>"$WORK/load.log" 2>&1 ||
-    { tail -20 "$WORK/load.log"; die "could not create the database and the extension"; }
-say "load: $PRODUCTS products (seed $SEED), audit triggers disabled (the fixture is not history)"
-"${PSQL[@]}" -d "$DB" -c "ALTER TABLE catalog.product DISABLE TRIGGER product_audit" \
-    -c "ALTER TABLE catalog.category DISABLE TRIGGER category_audit" >/dev/null
-"${PSQL[@]}" -d "$DB" -v products="$PRODUCTS" -v seed="$SEED" -f "$SAMPLE" >>"$WORK/load.log" 2>&1 ||
-    { tail -20 "$WORK/load.log"; die "test/data/sample.sql failed"; }
-"${PSQL[@]}" -d "$DB" -c "ALTER TABLE catalog.category ENABLE TRIGGER category_audit" \
-    -c "VACUUM ANALYZE" >/dev/null
+scratch_cluster "catalog profile benchmark (test/bench/profile.sh)"
+"${PSQL[@]}" -d "$DB" -c "VACUUM ANALYZE" >/dev/null
 CATEGORIES=$("${PSQL[@]}" -At -d "$DB" -c "SELECT count(*) FROM catalog.category")
 [ "$CATEGORIES" -ge 1 ] || die "the sample loaded no category"
 
@@ -156,7 +113,8 @@ chmod 644 "$WORK/create.sql"
 FLUSH="SELECT pg_catalog.gin_clean_pending_list(i.indexrelid) FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN pg_catalog.pg_am a ON a.oid = c.relam WHERE a.amname = 'gin' AND i.indrelid = 'catalog.product'::regclass"
 
 # run ARM PERF: one pgbench run with the audit trigger on or off; with PERF
-# 1, perf samples the machine meanwhile.  Prints the TPS.
+# 1, perf samples the machine meanwhile (WORK/perf.ARM.data, the run's
+# processes in WORK/pids.ARM).  Prints the TPS.
 run() {
     local arm=$1 sample=$2 out=$WORK/pgbench.$1.$RANDOM.log perf_pid=
     case $arm in
@@ -172,25 +130,25 @@ run() {
         (sleep 2
          { head -1 "$DATA/postmaster.pid"
            pgrep -P "$(head -1 "$DATA/postmaster.pid")"
-           pgrep -f -- "$WORK/create.sql"; } >"$WORK/pids" || true
-         exec "$PERF" record -a -g -F 999 -o "$WORK/perf.data" -- sleep $((SECONDS_PER_RUN - 4))) \
-            >"$WORK/perf.log" 2>&1 &
+           pgrep -f -- "$WORK/create.sql"; } >"$WORK/pids.$arm" || true
+         exec "$PERF" record -a -g -F 999 -o "$WORK/perf.$arm.data" -- sleep $((SECONDS_PER_RUN - 4))) \
+            >"$WORK/perf.$arm.log" 2>&1 &
         perf_pid=$!
     fi
     as_svc_in "$WORK" env PGOPTIONS="-c synchronous_commit=off" "$PG_BIN/pgbench" -h "$SOCK" -U postgres \
         -n -M prepared -c 8 -j 2 -T "$SECONDS_PER_RUN" -f "$WORK/create.sql" "$DB" >"$out" 2>&1 ||
         { tail -20 "$out" >&2; die "pgbench failed (arm $arm)"; }
     if [ -n "$perf_pid" ]; then
-        wait "$perf_pid" || { cat "$WORK/perf.log" >&2; die "perf record failed"; }
+        wait "$perf_pid" || { cat "$WORK/perf.$arm.log" >&2; die "perf record failed"; }
     fi
     grep -q 'number of failed transactions: 0 ' "$out" || { tail -20 "$out" >&2; die "transactions failed (arm $arm)"; }
     awk '/^tps = / { print $3 }' "$out"
 }
 
-say "runs: 8 clients, ${SECONDS_PER_RUN} s each, audit on, off, on (profiled), off, on, off"
+say "runs: 8 clients, ${SECONDS_PER_RUN} s each, audit on, off, on and off (both profiled), on, off"
 declare -a TPS_ON TPS_OFF
 TPS_ON+=("$(run on 0)"); TPS_OFF+=("$(run off 0)")
-TPS_ON+=("$(run on 1)"); TPS_OFF+=("$(run off 0)")
+TPS_ON+=("$(run on 1)"); TPS_OFF+=("$(run off 1)")
 TPS_ON+=("$(run on 0)"); TPS_OFF+=("$(run off 0)")
 for t in "${TPS_ON[@]}" "${TPS_OFF[@]}"; do
     case $t in '' | *[!0-9.]*) die "a run did not report its throughput" ;; esac
@@ -200,10 +158,12 @@ VERIFIED=$("${PSQL[@]}" -At -d "$DB" -c "SELECT catalog_api.audit_verify()->>'ok
 [ "$VERIFIED" = "true" ] || die "audit_verify did not pass after the runs"
 
 # ---------------------------------------------------------------- report
-say "perf script: $WORK/perf.data"
-"$PERF" script -i "$WORK/perf.data" -F comm,pid,ip,sym 2>/dev/null >"$WORK/perf.txt" ||
-    die "perf script failed"
-[ "$(wc -l <"$WORK/pids")" -ge 3 ] || die "the processes of the profiled run were not found"
+for arm in on off; do
+    say "perf script: $WORK/perf.$arm.data"
+    "$PERF" script -i "$WORK/perf.$arm.data" -F comm,pid,ip,sym 2>/dev/null >"$WORK/perf.$arm.txt" ||
+        die "perf script failed"
+    [ "$(wc -l <"$WORK/pids.$arm")" -ge 3 ] || die "the processes of the profiled run ($arm) were not found"
+done
 
 cat <<EOF
 
@@ -225,8 +185,12 @@ awk -v on="${TPS_ON[*]}" -v off="${TPS_OFF[*]}" 'BEGIN {
     printf "cost of the audit in throughput: %.1f%% (sum of the on runs against the off runs)\n\n", 100 * (1 - son / soff)
 }'
 
-# Inclusive shares: a sample counts for every function its stack holds.
+# CPU time per transaction by function, audit on against off: a sample
+# counts for every function its stack holds (inclusive), a sample is
+# 1/999 s of one CPU, and the transactions of the sampled window are the
+# run's TPS times its length (the runs are steady by then).
 perl -e '
+    my ($window, $tps_on, $tps_off, @files) = @ARGV;
     my @watch = (
         ["create_product_impl",        "create_product (the API function, inclusive)"],
         ["ExecConstraints",            "  core: CHECK constraints, re-read per statement"],
@@ -236,41 +200,61 @@ perl -e '
         ["push_column",                "      images and masking"],
         ["AuditRowHash",               "      row hash (canonical text and SHA-256)"],
         ["catalog_search_terms_collect", "    the search terms trigger (typo dictionary)"],
-        ["SPI_execute_snapshot",       "    the foreign key check (core runs it through SPI_execute_snapshot)"],
+        ["SPI_execute_snapshot",       "    the foreign key check (core runs it through SPI)"],
         ["seal_pass",                  "the sealer (background worker, one pass a second)"],
         ["ExecInsertIndexTuples",      "index entries of every row (product, audit, seal, dictionary)"],
+        ["ginInsertCleanup",           "GIN pending-list merges"],
         ["XLogInsert",                 "WAL records (all processes)"],
         ["WalWriterMain",              "the WAL writer"],
         ["stringToNode",               "parsing stored expressions (all callers)"],
+        ["[pgbench]",                  "the client, pgbench"],
     );
-    my %ours = map { chomp; ($_ => 1) } grep { /^\d+$/ } do { open(my $f, "<", $ARGV[0]) or die "$ARGV[0]: $!\n"; <$f> };
-    my (%hits, %comm, $total, $others, @stack, $comm, $pid);
-    my $flush = sub {
-        return unless defined $comm;
-        if (!$ours{$pid}) { $others++; @stack = (); undef $comm; return }
-        $total++;
-        $comm{$comm}++;
-        my %seen;
-        for my $f (@stack) { $hits{$f}++ unless $seen{$f}++ }
-        @stack = ();
-        undef $comm;
-    };
-    while (my $l = <STDIN>) {
-        chomp $l;
-        if ($l =~ /^\s*$/) { $flush->(); next }
-        if (!defined $comm) { ($comm, $pid) = $l =~ /^\s*(.*?)\s+(\d+)\s*$/ or die "perf script: $l\n"; next }
-        my @p = split " ", $l;
-        push @stack, $p[-1] if @p >= 2;
+    sub profile {
+        my ($pids, $txt) = @_;
+        open(my $pf, "<", $pids) or die "$pids: $!\n";
+        my %ours = map { chomp; ($_ => 1) } grep { /^\d+$/ } <$pf>;
+        close($pf);
+        my %hits;
+        my ($total, $others, $comm, $pid) = (0, 0);
+        my @stack;
+        my $flush = sub {
+            return unless defined $comm;
+            if ($ours{$pid}) {
+                $total++;
+                $hits{"[pgbench]"}++ if $comm eq "pgbench";
+                my %seen;
+                for my $f (@stack) { $hits{$f}++ unless $seen{$f}++ }
+            } else {
+                $others++;
+            }
+            @stack = ();
+            undef $comm;
+        };
+        open(my $fh, "<", $txt) or die "$txt: $!\n";
+        while (my $l = <$fh>) {
+            chomp $l;
+            if ($l =~ /^\s*$/) { $flush->(); next }
+            if (!defined $comm) { ($comm, $pid) = $l =~ /^\s*(.*?)\s+(\d+)\s*$/ or die "perf script: $l\n"; next }
+            my @p = split " ", $l;
+            push @stack, $p[-1] if @p >= 2;
+        }
+        $flush->();
+        close($fh);
+        die "perf recorded no sample of the run in $txt\n" unless $total;
+        return (\%hits, $total, $others);
     }
-    $flush->();
-    die "perf recorded no sample\n" unless $total;
-    printf "%d samples of the run'"'"'s processes on all CPUs (%d more of other processes on the machine, not counted); by process:\n", $total, $others // 0;
-    for my $c (sort { $comm{$b} <=> $comm{$a} } keys %comm) {
-        next if $comm{$c} / $total < 0.005;
-        printf "  %6.2f%%  %s\n", 100 * $comm{$c} / $total, $c;
-    }
-    print "\nshare of all samples whose stack holds the function (inclusive):\n";
+    my ($on, $n_on, $x_on) = profile($files[0], $files[1]);
+    my ($off, $n_off, $x_off) = profile($files[2], $files[3]);
+    # ms of CPU per transaction: samples / 999 Hz / (TPS * window) * 1000
+    my $ms_on = sub { 1000 * ($_[0] // 0) / 999 / ($tps_on * $window) };
+    my $ms_off = sub { 1000 * ($_[0] // 0) / 999 / ($tps_off * $window) };
+    printf "profiled windows: %d s of the second run of each arm; %d and %d samples of the runs'"'"' own\n", $window, $n_on, $n_off;
+    printf "processes (%d and %d more of other processes on the machine, not counted)\n\n", $x_on // 0, $x_off // 0;
+    printf "%-64s %9s %9s %9s\n", "CPU per transaction, ms (inclusive)", "audit on", "off", "on - off";
+    printf "%-64s %9.3f %9.3f %9.3f\n", "all the run'"'"'s processes", $ms_on->($n_on), $ms_off->($n_off), $ms_on->($n_on) - $ms_off->($n_off);
     for my $w (@watch) {
-        printf "  %6.2f%%  %-30s %s\n", 100 * ($hits{$w->[0]} // 0) / $total, $w->[0], $w->[1];
+        my ($a, $b) = ($ms_on->($on->{$w->[0]}), $ms_off->($off->{$w->[0]}));
+        printf "%-64s %9.3f %9.3f %9.3f\n", substr($w->[1], 0, 64), $a, $b, $a - $b;
     }
-' "$WORK/pids" <"$WORK/perf.txt"
+' "$((SECONDS_PER_RUN - 4))" "${TPS_ON[1]}" "${TPS_OFF[1]}" \
+    "$WORK/pids.on" "$WORK/perf.on.txt" "$WORK/pids.off" "$WORK/perf.off.txt"
