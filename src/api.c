@@ -664,10 +664,11 @@ generate_request_id(void)
  * ApiRequestId
  *	  The correlation id of the current request: the x-request-id header
  *	  (PostgREST), else catalog.request_id, else a version 7 UUID generated
- *	  once per transaction (generate_request_id).  Sanitized (ApiSanitizeRequestId).  With raw
- *	  not NULL, *raw is set to the value it was made from, as given (NULL
- *	  for a generated id): the audit's masking looks at it too, since the
- *	  sanitizing and the cut to 128 bytes can break up an e-mail address.
+ *	  once per transaction (generate_request_id).  Sanitized
+ *	  (ApiSanitizeRequestId).  With raw not NULL, *raw is set to the value
+ *	  it was made from, as given (NULL for a generated id): the audit's
+ *	  masking looks at it too, since the sanitizing and the cut to 128
+ *	  bytes can break up an e-mail address.
  */
 const char *
 ApiRequestId(const char **raw)

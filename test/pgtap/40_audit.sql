@@ -1164,27 +1164,9 @@ SELECT throws_ok(format('DELETE FROM catalog.audit_log WHERE id = %s', aid), '42
 ------------------------------------------------------------------------------
 -- 14. Retention: old months, partitions, drop of sealed partitions
 ------------------------------------------------------------------------------
--- A row of an old month, written as the trigger would (row_hash included).
-CREATE FUNCTION pg_temp.old_row(at timestamptz, note text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE
-    r catalog.audit_log;
-BEGIN
-    r.id := nextval('catalog.audit_log_id_seq');
-    r.occurred_at := at;
-    r.xact_at := at;
-    r.txid := pg_current_xact_id();
-    r.actor := 'pgtap-retention';
-    r.role_name := session_user;
-    r.via := 'sql';
-    r.request_id := 'tap-retention';
-    r.table_name := 'product';
-    r.row_id := 0;
-    r.action := 'insert';
-    r.new_values := jsonb_build_object('note', note);
-    r.row_hash := catalog.audit_row_hash(r);
-    INSERT INTO catalog.audit_log SELECT r.*;
-    RETURN r.id;
-END $$;
+-- A row of an old month, written as the trigger would (row_hash included):
+-- pg_temp.old_row of the shared helpers (41 and 42 use them too).
+\ir include/audit_encodings.sql
 -- The leaf partitions of catalog.audit_log, and the one that holds a row.
 CREATE FUNCTION pg_temp.partitions() RETURNS SETOF oid LANGUAGE sql STABLE AS
 $$ SELECT relid::oid FROM pg_partition_tree('catalog.audit_log') WHERE isleaf $$;
@@ -1203,7 +1185,7 @@ SELECT (1950 + floor(random() * 50))::integer AS yr \gset
 CREATE TEMP TABLE ret (k text, id bigint, month text);
 GRANT SELECT ON ret TO PUBLIC;
 BEGIN;
-INSERT INTO ret SELECT 'jan', pg_temp.old_row((:yr || t)::timestamptz, 'january ' || n), :yr || '-01'
+INSERT INTO ret SELECT 'jan', pg_temp.old_row((:yr || t)::timestamptz, 'january ' || n, 'pgtap-retention', 'tap-retention'), :yr || '-01'
 FROM (VALUES (1, '-01-01 00:00:00+00'), (2, '-01-15 12:00:00+00'), (3, '-01-31 23:59:59.999999+00')) v(n, t);
 COMMIT;
 SELECT is((SELECT array_agg(DISTINCT pg_temp.holder(id)::regclass::text) FROM ret), ARRAY['catalog.audit_log_default'],
@@ -1211,7 +1193,7 @@ SELECT is((SELECT array_agg(DISTINCT pg_temp.holder(id)::regclass::text) FROM re
 SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;
 -- March: written after the seal, so still unsealed at the first drop.
 BEGIN;
-INSERT INTO ret SELECT 'mar', pg_temp.old_row((:yr || t)::timestamptz, 'march ' || n), :yr || '-03'
+INSERT INTO ret SELECT 'mar', pg_temp.old_row((:yr || t)::timestamptz, 'march ' || n, 'pgtap-retention', 'tap-retention'), :yr || '-03'
 FROM (VALUES (1, '-03-01 00:00:00+00'), (2, '-03-20 08:00:00+00')) v(n, t);
 COMMIT;
 SET ROLE catalog_audit_owner;
@@ -1271,8 +1253,8 @@ SELECT is(catalog_api.audit_verify()->>'unsealed', '0', 'and nothing is left uns
 -- June's row (kept) is written before May's (dropped), so the pruned seals
 -- have the higher ids and come first in the walk.
 BEGIN;
-INSERT INTO ret SELECT 'jun', pg_temp.old_row((:yr || '-06-10 00:00:00+00')::timestamptz, 'june'), :yr || '-06';
-INSERT INTO ret SELECT 'may', pg_temp.old_row((:yr || t)::timestamptz, 'may ' || n), :yr || '-05'
+INSERT INTO ret SELECT 'jun', pg_temp.old_row((:yr || '-06-10 00:00:00+00')::timestamptz, 'june', 'pgtap-retention', 'tap-retention'), :yr || '-06';
+INSERT INTO ret SELECT 'may', pg_temp.old_row((:yr || t)::timestamptz, 'may ' || n, 'pgtap-retention', 'tap-retention'), :yr || '-05'
 FROM (VALUES (1, '-05-02 00:00:00+00'), (2, '-05-03 00:00:00+00')) v(n, t);
 COMMIT;
 SELECT catalog_api.audit_seal() IS NOT NULL AS sealed;

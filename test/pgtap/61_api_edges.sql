@@ -13,12 +13,13 @@ GRANT ALL ON got TO PUBLIC;
 -- req(), get_missing() and sub(), shared with 60_security
 \ir include/requests.sql
 
--- the value of a query, or the SQLSTATE it fails with
+-- the value of a query ('null' for NULL: \gset would leave a variable
+-- unset), or the SQLSTATE it fails with
 CREATE FUNCTION pg_temp.try(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE r text; st text;
 BEGIN
     EXECUTE q INTO r;
-    RETURN r;
+    RETURN coalesce(r, 'null');
 EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
     RETURN st;
